@@ -1,0 +1,74 @@
+"""Settings, read once from the environment and `.env` (see README, "Settings")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are Tuneloop, a helpful assistant in a team's Slack workspace. "
+    "Answer clearly and concisely; say so when you are not sure."
+)
+
+# Where an operator gets each required value: shown when one is missing.
+WHERE_TO_GET = {
+    "SLACK_BOT_TOKEN": "Slack app settings > OAuth & Permissions > Bot User OAuth Token (xoxb-...)",
+    "SLACK_SIGNING_SECRET": "Slack app settings > Basic Information > App Credentials > Signing Secret",
+    "OPENAI_API_KEY": "https://platform.openai.com/api-keys (or your Azure OpenAI resource's key)",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+    openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
+    together_api_key: SecretStr | None = Field(None, alias="TOGETHER_API_KEY")
+    together_base_url: str = Field("https://api.together.xyz/v1", alias="TOGETHER_BASE_URL")
+    db_path: Path = Field(Path("./tuneloop.db"), alias="TUNELOOP_DB")
+    model: str = Field("gpt-5-mini", alias="TUNELOOP_MODEL")
+    system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, alias="TUNELOOP_SYSTEM_PROMPT")
+    admins: Annotated[frozenset[str], NoDecode] = Field(frozenset(), alias="TUNELOOP_ADMINS")
+    trainer: str = Field("openai", alias="TUNELOOP_TRAINER", pattern="^(openai|together)$")
+    max_job_cost_usd: float = Field(50.0, alias="TUNELOOP_MAX_JOB_COST_USD", ge=0)
+    min_votes: int = Field(1, alias="TUNELOOP_MIN_VOTES", ge=1)
+    poll_seconds: float = Field(30.0, alias="TUNELOOP_POLL_SECONDS", gt=0)
+    judge_model: str = Field("gpt-5-mini", alias="TUNELOOP_JUDGE_MODEL")
+    port: int = Field(3000, validation_alias=AliasChoices("PORT"), ge=1, le=65535)
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    def missing(self, *, http: bool) -> list[str]:
+        """Names of the required variables that are unset for this way of serving."""
+        required = {"SLACK_BOT_TOKEN": self.slack_bot_token, "OPENAI_API_KEY": self.openai_api_key}
+        if http:
+            required["SLACK_SIGNING_SECRET"] = self.slack_signing_secret
+        return [name for name, value in required.items() if value is None or not value.get_secret_value()]
+
+
+def missing_settings_message(names: list[str]) -> str:
+    lines = ["Tuneloop cannot start: these settings are missing."]
+    lines += [f"  {name}: {WHERE_TO_GET[name]}" for name in names]
+    lines.append("Set them in the environment or in a .env file; the README's 'Settings' section lists them all.")
+    return "\n".join(lines)

@@ -1,0 +1,58 @@
+"""Mentions, DMs and thread follow-ups: remember the message, answer when the bot should."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from handlers.slack_io import fetch_conversation, publish, to_message
+from render.answers import THINKING, model_error, split_answer
+from tuning.errors import ModelError
+from tuning.services import Services
+from tuning.types import AnswerClaim, SlackMessage
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    async def on_event(event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
+        message = to_message(
+            event, channel=event.get("channel", ""), team_id=context.team_id,
+            bot_user_id=context.bot_user_id, bot_id=context.bot_id,
+        )
+        if message is None:
+            return
+        await services.answers.observe(message)
+        if await services.answers.wants(message):
+            claim = await services.answers.claim(message)
+            if claim is not None:
+                await _answer(services, client, claim, context)
+
+    app.event("app_mention")(on_event)
+    app.event("message")(on_event)
+
+
+async def _answer(services: Services, client: AsyncWebClient, claim: AnswerClaim, context: AsyncBoltContext) -> None:
+    message: SlackMessage = claim.message
+    try:
+        placeholder = claim.placeholder_ts or await _post_placeholder(services, client, claim)
+        thread = await fetch_conversation(client, message, bot_user_id=context.bot_user_id, bot_id=context.bot_id)
+        try:
+            reply = await services.answers.generate(claim, thread, context.bot_user_id)
+        except ModelError as error:
+            await client.chat_update(channel=message.channel, ts=placeholder, text=model_error(str(error)))
+            return
+        parts = split_answer(reply.text)
+        posted = await publish(
+            client, channel=message.channel, thread_ts=claim.post_in_thread, placeholder_ts=placeholder, parts=parts
+        )
+        await services.answers.posted(claim, reply, posted, context.bot_user_id)
+    finally:
+        services.answers.release(claim)
+
+
+async def _post_placeholder(services: Services, client: AsyncWebClient, claim: AnswerClaim) -> str:
+    response = await client.chat_postMessage(channel=claim.message.channel, thread_ts=claim.post_in_thread, text=THINKING)
+    ts = str(response["ts"])
+    await services.answers.placeholder_posted(claim, ts)
+    return ts

@@ -1,0 +1,65 @@
+"""Reading conversations from Slack and posting answers: the Slack I/O the answer flow needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from tuning.types import SlackMessage
+
+# Messages Tuneloop treats as something a person said (edits, joins and deletions are not).
+_CONVERSATIONAL_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
+DM_HISTORY_LIMIT = 20
+
+
+def to_message(
+    raw: dict[str, Any], *, channel: str, team_id: str | None, bot_user_id: str | None, bot_id: str | None
+) -> SlackMessage | None:
+    """A Slack message payload as a SlackMessage; None for edits, joins, deletions and the like."""
+    if raw.get("subtype") not in _CONVERSATIONAL_SUBTYPES and not raw.get("bot_id"):
+        return None
+    user = raw.get("user")
+    text = str(raw.get("text") or "")
+    return SlackMessage(
+        team_id=team_id or raw.get("team"),
+        channel=channel,
+        ts=str(raw["ts"]),
+        thread_ts=raw.get("thread_ts") if raw.get("thread_ts") != raw.get("ts") else None,
+        user=user,
+        text=text,
+        is_bot=bool(bot_user_id and user == bot_user_id) or bool(bot_id and raw.get("bot_id") == bot_id),
+        is_dm=raw.get("channel_type") == "im" or channel.startswith("D"),
+        mentions_bot=bool(bot_user_id) and f"<@{bot_user_id}>" in text,
+    )
+
+
+async def fetch_conversation(
+    client: AsyncWebClient, question: SlackMessage, *, bot_user_id: str | None, bot_id: str | None
+) -> list[SlackMessage]:
+    """The thread up to and including the question (a top-level DM: the recent DM history)."""
+    if question.is_dm and question.thread_ts is None:
+        response = await client.conversations_history(
+            channel=question.channel, latest=question.ts, inclusive=True, limit=DM_HISTORY_LIMIT
+        )
+        raw_messages = list(reversed(response.get("messages", [])))
+    else:
+        raw_messages = []
+        async for page in await client.conversations_replies(channel=question.channel, ts=question.reply_thread):
+            raw_messages += page.get("messages", [])
+    thread = []
+    for raw in raw_messages:
+        message = to_message(raw, channel=question.channel, team_id=question.team_id, bot_user_id=bot_user_id, bot_id=bot_id)
+        if message is not None and float(message.ts) <= float(question.ts):
+            thread.append(message)
+    return thread
+
+
+async def publish(client: AsyncWebClient, *, channel: str, thread_ts: str | None, placeholder_ts: str, parts: list[str]) -> list[str]:
+    """The first part replaces the placeholder; the rest follow in the same thread."""
+    await client.chat_update(channel=channel, ts=placeholder_ts, text=parts[0])
+    posted = [placeholder_ts]
+    for part in parts[1:]:
+        response = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=part)
+        posted.append(str(response["ts"]))
+    return posted

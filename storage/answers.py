@@ -1,0 +1,110 @@
+"""Answers the bot gave and the Slack messages they are made of."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from storage.db import Database
+
+
+@dataclass(frozen=True)
+class AnswerRow:
+    id: int
+    channel: str
+    thread_ts: str
+    question_ts: str
+    answer_ts: str | None
+    status: str
+    model: str
+
+_ROW = "SELECT id, channel, thread_ts, question_ts, answer_ts, status, model FROM answers"
+
+
+async def claim(
+    db: Database, *, team_id: str | None, channel: str, thread_ts: str, question_ts: str, asked_by: str, model: str
+) -> int | None:
+    """Reserve the answer to one question; None when it is already answered or being answered.
+
+    Slack delivers a mention twice (app_mention and message) and may retry either: the
+    UNIQUE (channel, question_ts) makes sure only one of them produces an answer.
+    """
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO answers (team_id, channel, thread_ts, question_ts, asked_by, model)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel, question_ts) DO NOTHING",
+            (team_id, channel, thread_ts, question_ts, asked_by, model),
+        )
+        return cursor.lastrowid if cursor.rowcount else None
+
+
+async def get(db: Database, answer_id: int) -> AnswerRow | None:
+    row = await db.fetchone(f"{_ROW} WHERE id = ?", (answer_id,))
+    return AnswerRow(**dict(row)) if row else None
+
+
+async def find(db: Database, channel: str, question_ts: str) -> AnswerRow | None:
+    row = await db.fetchone(f"{_ROW} WHERE channel = ? AND question_ts = ?", (channel, question_ts))
+    return AnswerRow(**dict(row)) if row else None
+
+
+async def set_placeholder(db: Database, answer_id: int, answer_ts: str) -> None:
+    await db.execute("UPDATE answers SET answer_ts = ? WHERE id = ?", (answer_ts, answer_id))
+
+
+async def complete(
+    db: Database,
+    answer_id: int,
+    *,
+    request_messages: list[dict[str, Any]],
+    text: str,
+    prompt_tokens: int | None,
+    completion_tokens: int | None,
+    latency_ms: int,
+    part_ts: list[str],
+    bot_user_id: str | None,
+) -> None:
+    """Record the answer and every Slack message it was posted as, in one transaction."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE answers SET status = 'answered', request_messages = ?, answer_text = ?, prompt_tokens = ?,"
+            " completion_tokens = ?, latency_ms = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+            " WHERE id = ?",
+            (json.dumps(request_messages), text, prompt_tokens, completion_tokens, latency_ms, answer_id),
+        )
+        row = await (await conn.execute("SELECT team_id, channel, thread_ts FROM answers WHERE id = ?", (answer_id,))).fetchone()
+        await conn.executemany(
+            "INSERT INTO messages (channel, ts, team_id, thread_ts, user_id, is_bot, text, answer_id)"
+            " VALUES (?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT (channel, ts) DO UPDATE SET text = excluded.text,"
+            " answer_id = excluded.answer_id",
+            [(row["channel"], ts, row["team_id"], row["thread_ts"], bot_user_id, text, answer_id) for ts in part_ts],
+        )
+
+
+async def fail(
+    db: Database, answer_id: int, *, request_messages: list[dict[str, Any]] | None, error: str, latency_ms: int
+) -> None:
+    await db.execute(
+        "UPDATE answers SET status = 'failed', request_messages = ?, error = ?, latency_ms = ?,"
+        " finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
+        (json.dumps(request_messages) if request_messages is not None else None, error, latency_ms, answer_id),
+    )
+
+
+async def thread_is_answered(db: Database, channel: str, thread_ts: str) -> bool:
+    """True when the bot has answered (or is answering) in this thread."""
+    row = await db.fetchone("SELECT 1 FROM answers WHERE channel = ? AND thread_ts = ? LIMIT 1", (channel, thread_ts))
+    return row is not None
+
+
+async def save_message(
+    db: Database, *, channel: str, ts: str, team_id: str | None, thread_ts: str | None, user_id: str | None,
+    text: str, is_bot: bool = False,
+) -> None:
+    """Remember a message seen in a channel (first sighting wins; edits update the text)."""
+    await db.execute(
+        "INSERT INTO messages (channel, ts, team_id, thread_ts, user_id, is_bot, text) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (channel, ts) DO UPDATE SET text = excluded.text",
+        (channel, ts, team_id, thread_ts, user_id, int(is_bot), text),
+    )

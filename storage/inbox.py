@@ -1,0 +1,46 @@
+"""The event inbox: raw events persisted before they are acknowledged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.db import Database
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    id: int
+    event_id: str
+    event_type: str
+    body: str
+    attempts: int
+
+
+async def add(db: Database, event_id: str, event_type: str, body: str) -> int | None:
+    """Store an event once; returns its row id, or None when this event_id was already stored."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO inbox (event_id, event_type, body) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+            (event_id, event_type, body),
+        )
+        return cursor.lastrowid if cursor.rowcount else None
+
+
+async def pending(db: Database, *, after_id: int = 0, limit: int = 100) -> list[InboxRow]:
+    rows = await db.fetchall(
+        "SELECT id, event_id, event_type, body, attempts FROM inbox"
+        " WHERE processed_at IS NULL AND id > ? ORDER BY id LIMIT ?",
+        (after_id, limit),
+    )
+    return [InboxRow(**dict(row)) for row in rows]
+
+
+async def start_attempt(db: Database, row_id: int) -> None:
+    await db.execute("UPDATE inbox SET attempts = attempts + 1 WHERE id = ?", (row_id,))
+
+
+async def finish(db: Database, row_id: int, error: str | None = None) -> None:
+    await db.execute(
+        "UPDATE inbox SET processed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), error = ? WHERE id = ?",
+        (error, row_id),
+    )

@@ -1,0 +1,68 @@
+"""The schema exists only through migrations, and this test pins what they produce."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storage import MIGRATIONS, migrate, open_database
+from storage import inbox as inbox_rows
+
+SCHEMA_SNAPSHOT = Path(__file__).parent / "data" / "schema.sql"
+
+
+async def dump_schema(db) -> str:
+    rows = await db.fetchall(
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type DESC, name"
+    )
+    return "\n".join(" ".join(row["sql"].split()) + ";" for row in rows) + "\n"
+
+
+async def test_migrations_produce_the_pinned_schema(tmp_path: Path) -> None:
+    db = await open_database(tmp_path / "t.db")
+    assert await migrate(db) == [name for name, _ in MIGRATIONS]
+    assert await dump_schema(db) == SCHEMA_SNAPSHOT.read_text(), "schema changed: add a migration, update the snapshot"
+    await db.close()
+
+
+async def test_migrate_is_idempotent_and_recorded(tmp_path: Path) -> None:
+    db = await open_database(tmp_path / "t.db")
+    await migrate(db)
+    assert await migrate(db) == []
+    names = [row["name"] for row in await db.fetchall("SELECT name FROM _migrations ORDER BY name")]
+    assert names == sorted(name for name, _ in MIGRATIONS)
+    await db.close()
+
+
+async def test_connection_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
+    db = await open_database(tmp_path / "t.db")
+    assert await db.fetchval("PRAGMA journal_mode") == "wal"
+    assert await db.fetchval("PRAGMA foreign_keys") == 1
+    await db.close()
+
+
+async def test_migration_names_are_unique_and_ordered() -> None:
+    names = [name for name, _ in MIGRATIONS]
+    assert names == sorted(set(names))
+
+
+async def test_inbox_stores_an_event_once(tmp_path: Path) -> None:
+    db = await open_database(tmp_path / "t.db")
+    await migrate(db)
+    first = await inbox_rows.add(db, "Ev1", "message", "{}")
+    again = await inbox_rows.add(db, "Ev1", "message", "{}")
+    assert first is not None and again is None
+    assert [row.event_id for row in await inbox_rows.pending(db)] == ["Ev1"]
+    await db.close()
+
+
+async def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
+    db = await open_database(tmp_path / "t.db")
+    await migrate(db)
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO inbox (event_id, event_type, body) VALUES ('E', 'message', '{}')")
+            raise RuntimeError("boom")
+    assert await db.fetchval("SELECT count(*) FROM inbox") == 0
+    await db.close()

@@ -1,0 +1,1 @@
+"""The domain: answering, capture, datasets, trainers, evaluation."""

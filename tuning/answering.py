@@ -1,0 +1,89 @@
+"""When to answer, what the model sees, and the record of every answer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from storage import answers as answer_rows
+from storage.db import Database
+from tuning.conversation import fit_to_context, to_chat
+from tuning.errors import ModelError
+from tuning.inference import ChatClient
+from tuning.types import AnswerClaim, ChatReply, SlackMessage
+
+log = logging.getLogger(__name__)
+
+CurrentModel = Callable[[], Awaitable[str]]
+
+
+class Answerer:
+    def __init__(self, db: Database, chat: ChatClient, *, current_model: CurrentModel, system_prompt: str) -> None:
+        self._db = db
+        self._chat = chat
+        self._current_model = current_model
+        self._system_prompt = system_prompt
+        self._in_flight: set[int] = set()
+
+    async def observe(self, message: SlackMessage) -> None:
+        """Keep every channel message: a teammate's reply may later become a training example."""
+        if message.is_dm or not message.user:
+            return
+        await answer_rows.save_message(
+            self._db, channel=message.channel, ts=message.ts, team_id=message.team_id,
+            thread_ts=message.thread_ts, user_id=message.user, text=message.text, is_bot=message.is_bot,
+        )
+
+    async def wants(self, message: SlackMessage) -> bool:
+        """A mention, a DM, or a message in a thread the bot already answered."""
+        if message.is_bot or not message.user or not message.text.strip():
+            return False
+        if message.is_dm or message.mentions_bot:
+            return True
+        return message.thread_ts is not None and await answer_rows.thread_is_answered(
+            self._db, message.channel, message.thread_ts
+        )
+
+    async def claim(self, message: SlackMessage) -> AnswerClaim | None:
+        """The right to answer, once per question; a pending answer left by a crash is resumed."""
+        model = await self._current_model()
+        answer_id = await answer_rows.claim(
+            self._db, team_id=message.team_id, channel=message.channel, thread_ts=message.reply_thread,
+            question_ts=message.ts, asked_by=message.user or "", model=model,
+        )
+        placeholder = None
+        if answer_id is None:
+            existing = await answer_rows.find(self._db, message.channel, message.ts)
+            if existing is None or existing.status != "pending" or existing.id in self._in_flight:
+                return None
+            answer_id, placeholder, model = existing.id, existing.answer_ts, existing.model
+        self._in_flight.add(answer_id)
+        return AnswerClaim(answer_id=answer_id, message=message, model=model, placeholder_ts=placeholder)
+
+    async def placeholder_posted(self, claim: AnswerClaim, ts: str) -> None:
+        await answer_rows.set_placeholder(self._db, claim.answer_id, ts)
+
+    async def generate(self, claim: AnswerClaim, thread: Sequence[SlackMessage], bot_user_id: str | None) -> ChatReply:
+        """Ask the model; a failure is recorded on the answer and raised as ModelError."""
+        messages = fit_to_context(claim.model, to_chat(self._system_prompt, thread, bot_user_id))
+        try:
+            return await self._chat.complete(claim.model, messages)
+        except ModelError as error:
+            log.warning("answer %s failed: %s", claim.answer_id, error, exc_info=error.__cause__)
+            await answer_rows.fail(
+                self._db, claim.answer_id, request_messages=messages, error=repr(error.__cause__ or error), latency_ms=0
+            )
+            self._in_flight.discard(claim.answer_id)
+            raise
+
+    async def posted(self, claim: AnswerClaim, reply: ChatReply, part_ts: list[str], bot_user_id: str | None) -> None:
+        await answer_rows.complete(
+            self._db, claim.answer_id, request_messages=reply.request_messages, text=reply.text,
+            prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
+            latency_ms=reply.latency_ms, part_ts=part_ts, bot_user_id=bot_user_id,
+        )
+        self._in_flight.discard(claim.answer_id)
+
+    def release(self, claim: AnswerClaim) -> None:
+        """Forget an interrupted claim so a replay of its event can resume it."""
+        self._in_flight.discard(claim.answer_id)

@@ -1,0 +1,36 @@
+"""Errors whose message is safe to show a Slack user as it is."""
+
+from __future__ import annotations
+
+
+class TuningError(Exception):
+    """Base class: `str(error)` is written for the person who asked."""
+
+
+class UsageError(TuningError):
+    """A bad `/tune` command: the message names the problem, `usage` shows the right form."""
+
+    def __init__(self, message: str, usage: str = "") -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class NotAdmin(TuningError):
+    def __init__(self, action: str, admins: frozenset[str]) -> None:
+        if admins:
+            who = ", ".join(f"<@{user}>" for user in sorted(admins))
+            text = f"Only Tuneloop admins can {action}. Ask one of: {who}."
+        else:
+            text = (
+                f"Only Tuneloop admins can {action}, and none is set yet. "
+                "An operator adds Slack user ids to TUNELOOP_ADMINS (comma-separated) and restarts the app."
+            )
+        super().__init__(text)
+
+
+class NotFound(TuningError):
+    pass
+
+
+class ModelError(TuningError):
+    """The chat model did not answer; the cause is chained and logged."""

@@ -1,0 +1,232 @@
+"""The `/tune` grammar (interface.md): positional arguments, then `key:value` options."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from tuning.errors import UsageError
+
+Parser = Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    id: str | None
+    name: str | None
+
+    def __str__(self) -> str:
+        return f"#{self.name}" if self.name else f"<#{self.id}>"
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    hint: str
+    parse: Parser
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    summary: str
+    args: tuple[tuple[str, Parser], ...] = ()
+    options: tuple[Option, ...] = ()
+
+    @property
+    def usage(self) -> str:
+        words = ["/tune", self.name, *(arg for arg, _ in self.args)]
+        words += [f"[{option.name}:{option.hint}]" for option in self.options]
+        return " ".join(words)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    spec: Subcommand | None = None
+
+
+def _int(low: int, high: int) -> Parser:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise ValueError(f"a whole number from {low} to {high}")
+        return value
+
+    parse.__doc__ = f"a whole number from {low} to {high}"
+    return parse
+
+
+def _float(low: float, high: float, *, low_open: bool = False) -> Parser:
+    def parse(text: str) -> float:
+        value = float(text)
+        if not (low < value if low_open else low <= value) or value > high or value != value:
+            raise ValueError
+        return value
+
+    parse.__doc__ = f"a number {'above' if low_open else 'from'} {low:g} {'and at most' if low_open else 'to'} {high:g}"
+    return parse
+
+
+def _choice(*values: str) -> Parser:
+    def parse(text: str) -> str:
+        if text.lower() not in values:
+            raise ValueError
+        return text.lower()
+
+    parse.__doc__ = "one of " + ", ".join(values)
+    return parse
+
+
+def _pattern(regex: str, description: str) -> Parser:
+    compiled = re.compile(regex)
+
+    def parse(text: str) -> str:
+        if not compiled.fullmatch(text):
+            raise ValueError
+        return text
+
+    parse.__doc__ = description
+    return parse
+
+
+def _date(text: str) -> date:
+    """a date written YYYY-MM-DD"""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise ValueError
+    return date.fromisoformat(text)
+
+
+_CHANNEL = re.compile(r"<#(?P<id>[CGD][A-Z0-9]+)(?:\|(?P<escaped>[^>]*))?>|#(?P<name>[a-z0-9][a-z0-9_\-]{0,79})")
+
+
+def _channel(text: str) -> ChannelRef:
+    """a channel, written #name"""
+    match = _CHANNEL.fullmatch(text)
+    if not match:
+        raise ValueError
+    return ChannelRef(id=match["id"], name=match["escaped"] or match["name"] or None)
+
+
+_dataset = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}(@[1-9][0-9]{0,5})?", "a dataset name, optionally NAME@version")
+_name = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}", "a name of letters, digits, '.', '_' or '-'")
+_job = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}", "a job id")
+_model = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,255}", "a model name")
+_target = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,255}", "a model name, a job id or `base`")
+
+SUBCOMMANDS: tuple[Subcommand, ...] = (
+    Subcommand("help", "show this help"),
+    Subcommand("stats", "examples collected, by state, source, channel and contributor"),
+    Subcommand("review", "approve, reject or edit candidate examples (admins act)"),
+    Subcommand(
+        "harvest", "collect 👍 examples from a channel's history",
+        args=(("#channel", _channel),), options=(Option("days", "30", _int(1, 365)),),
+    ),
+    Subcommand(
+        "dataset build", "build a new version of a dataset from approved examples",
+        args=(("NAME", _name),),
+        options=(
+            Option("since", "YYYY-MM-DD", _date), Option("channel", "#c", _channel),
+            Option("format", "sft|dpo", _choice("sft", "dpo")), Option("val", "0.1", _float(0, 0.5)),
+        ),
+    ),
+    Subcommand("dataset list", "list datasets and their versions"),
+    Subcommand("dataset show", "show a dataset version's summary", args=(("NAME", _dataset),)),
+    Subcommand(
+        "train", "check a fine-tuning job and offer to start it",
+        args=(("DATASET", _dataset),),
+        options=(
+            Option("trainer", "openai|together", _choice("openai", "together")), Option("model", "BASE", _model),
+            Option("epochs", "N", _int(1, 25)), Option("batch", "N", _int(1, 256)),
+            Option("lr", "X", _float(0, 100, low_open=True)),
+            Option("suffix", "S", _pattern(r"[A-Za-z0-9_\-]{1,40}", "up to 40 letters, digits, '_' or '-'")),
+            Option("beta", "X", _float(0, 10, low_open=True)), Option("seed", "N", _int(0, 2**31 - 1)),
+        ),
+    ),
+    Subcommand("jobs", "recent fine-tuning jobs"),
+    Subcommand("status", "one job's state", args=(("JOB", _job),)),
+    Subcommand("cancel", "cancel a running job (admins)", args=(("JOB", _job),)),
+    Subcommand(
+        "eval", "evaluate a model against the references of a dataset's validation split",
+        args=(("MODEL|JOB|base", _target),),
+        options=(Option("against", "MODEL", _model), Option("dataset", "NAME", _dataset)),
+    ),
+    Subcommand("promote", "answer with this model from now on (admins)", args=(("MODEL|JOB", _target),)),
+    Subcommand("rollback", "go back to the previous answering model (admins)"),
+    Subcommand("model", "the current answering model and its history"),
+)
+_BY_NAME = {spec.name: spec for spec in SUBCOMMANDS}
+_GROUPS = {spec.name.split()[0] for spec in SUBCOMMANDS if " " in spec.name}
+
+
+def parse(text: str) -> Command:
+    """Parse the text after `/tune`; raise UsageError naming the problem and the right usage."""
+    words = text.split()
+    if not words:
+        return Command("help", spec=_BY_NAME["help"])
+    spec, rest = _find_subcommand(words)
+    positional = [word for word in rest if not _is_option(word)]
+    options = [word for word in rest if _is_option(word)]
+    return Command(spec.name, _parse_args(spec, positional), _parse_options(spec, options), spec)
+
+
+def _find_subcommand(words: list[str]) -> tuple[Subcommand, list[str]]:
+    head = words[0].lower()
+    if head in _GROUPS:
+        group_usage = "\n".join(spec.usage for spec in SUBCOMMANDS if spec.name.startswith(head + " "))
+        if len(words) < 2:
+            raise UsageError(f"`/tune {head}` needs one more word.", group_usage)
+        name = f"{head} {words[1].lower()}"
+        if name not in _BY_NAME:
+            raise UsageError(f"`/tune {head}` has no subcommand `{words[1]}`.", group_usage)
+        return _BY_NAME[name], words[2:]
+    if head not in _BY_NAME:
+        raise UsageError(f"`/tune` has no subcommand `{words[0]}`. Try `/tune help`.", help_text())
+    return _BY_NAME[head], words[1:]
+
+
+def _is_option(word: str) -> bool:
+    # A channel mention or a provider model id may contain ':' too; options start with a bare key.
+    return re.match(r"^[a-z]+:", word) is not None and not word.startswith(("ft:", "<"))
+
+
+def _parse_args(spec: Subcommand, words: list[str]) -> dict[str, Any]:
+    if len(words) < len(spec.args):
+        missing = " ".join(name for name, _ in spec.args[len(words):])
+        raise UsageError(f"`/tune {spec.name}` needs {missing}.", spec.usage)
+    if len(words) > len(spec.args):
+        raise UsageError(f"`/tune {spec.name}` does not take `{' '.join(words[len(spec.args):])}`.", spec.usage)
+    values = {}
+    for (name, parser), word in zip(spec.args, words):
+        values[name] = _convert(spec, name, parser, word, shown=word)
+    return values
+
+
+def _parse_options(spec: Subcommand, words: list[str]) -> dict[str, Any]:
+    known = {option.name: option for option in spec.options}
+    values: dict[str, Any] = {}
+    for word in words:
+        key, _, raw = word.partition(":")
+        if key not in known:
+            allowed = ", ".join(f"`{name}:`" for name in known) or "none"
+            raise UsageError(f"`/tune {spec.name}` has no option `{key}:` (options: {allowed}).", spec.usage)
+        if key in values:
+            raise UsageError(f"Option `{key}:` is given twice.", spec.usage)
+        values[key] = _convert(spec, f"{key}:", known[key].parse, raw, shown=word)
+    return values
+
+
+def _convert(spec: Subcommand, name: str, parser: Parser, raw: str, *, shown: str) -> Any:
+    try:
+        return parser(raw)
+    except ValueError:
+        raise UsageError(f"`{shown}` is not valid for {name}: expected {parser.__doc__}.", spec.usage) from None
+
+
+def help_text() -> str:
+    return "\n".join(f"`{spec.usage}` — {spec.summary}" for spec in SUBCOMMANDS)

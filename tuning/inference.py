@@ -1,0 +1,56 @@
+"""Chat completions through any OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import openai
+
+from tuning.errors import ModelError
+from tuning.types import ChatReply
+
+log = logging.getLogger(__name__)
+
+
+class ChatClient:
+    """Calls the model; the SDK retries 429 (after Retry-After), 5xx and timeouts by itself."""
+
+    def __init__(self, client: openai.AsyncOpenAI) -> None:
+        self._client = client
+
+    async def complete(self, model: str, messages: list[dict[str, str]]) -> ChatReply:
+        started = time.perf_counter()
+        try:
+            response = await self._client.chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]
+        except openai.APIError as error:
+            raise ModelError(_explain(error)) from error
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        text = (response.choices[0].message.content or "").strip() if response.choices else ""
+        if not text:
+            raise ModelError("The model returned an empty answer.")
+        usage = response.usage
+        return ChatReply(
+            text=text,
+            model=model,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            latency_ms=latency_ms,
+            request_messages=messages,
+        )
+
+
+def _explain(error: openai.APIError) -> str:
+    if isinstance(error, openai.APITimeoutError):
+        return "The model took too long to answer. Please try again in a moment."
+    if isinstance(error, openai.RateLimitError):
+        return "The model is rate-limited right now. Please try again in a minute."
+    if isinstance(error, openai.APIConnectionError):
+        return "Could not reach the model's API."
+    if isinstance(error, openai.AuthenticationError):
+        return "The model's API refused Tuneloop's key; an operator should check OPENAI_API_KEY."
+    if isinstance(error, openai.NotFoundError):
+        return "The model was not found at its provider."
+    if isinstance(error, openai.APIStatusError) and error.status_code >= 500:
+        return f"The model's API failed (HTTP {error.status_code}). Please try again later."
+    return "The model could not answer this request."
