@@ -70,6 +70,91 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX messages_answer ON messages (answer_id) WHERE answer_id IS NOT NULL;
         """,
     ),
+    (
+        "0003_capture",
+        f"""
+        -- Reactions as an event log: replays, retries and out-of-order delivery all converge.
+        CREATE TABLE reaction_events (
+            channel    TEXT NOT NULL,
+            ts         TEXT NOT NULL,
+            voter      TEXT NOT NULL,
+            reaction   TEXT NOT NULL,
+            direction  INTEGER NOT NULL CHECK (direction IN (1, -1)),
+            added      INTEGER NOT NULL CHECK (added IN (0, 1)),
+            event_ts   TEXT NOT NULL,
+            PRIMARY KEY (channel, ts, voter, reaction, event_ts, added)
+        ) WITHOUT ROWID;
+
+        -- One vote per person per message: the direction of their newest reaction still present.
+        CREATE VIEW votes AS
+        SELECT channel, ts, voter, direction FROM (
+            SELECT channel, ts, voter, direction,
+                   row_number() OVER (PARTITION BY channel, ts, voter ORDER BY event_ts DESC) AS pick
+            FROM (
+                SELECT channel, ts, voter, direction, added, event_ts,
+                       row_number() OVER (PARTITION BY channel, ts, voter, reaction
+                                          ORDER BY event_ts DESC, added ASC) AS newest
+                FROM reaction_events
+            )
+            WHERE newest = 1 AND added = 1
+        )
+        WHERE pick = 1;
+
+        CREATE TABLE examples (
+            id            INTEGER PRIMARY KEY,
+            source        TEXT NOT NULL CHECK (source IN ('bot_answer', 'teammate_answer', 'correction')),
+            state         TEXT NOT NULL DEFAULT 'candidate' CHECK (state IN ('candidate', 'approved', 'rejected')),
+            team_id       TEXT,
+            channel       TEXT NOT NULL,
+            thread_ts     TEXT,
+            message_ts    TEXT NOT NULL,
+            author        TEXT,
+            answer_id     INTEGER REFERENCES answers (id),
+            model         TEXT,
+            conversation  TEXT NOT NULL,
+            question      TEXT NOT NULL,
+            answer        TEXT NOT NULL,
+            corrected     TEXT,
+            up_votes      INTEGER NOT NULL DEFAULT 0,
+            down_votes    INTEGER NOT NULL DEFAULT 0,
+            decided_by    TEXT,
+            created_at    TEXT NOT NULL DEFAULT {_NOW},
+            updated_at    TEXT NOT NULL DEFAULT {_NOW},
+            UNIQUE (channel, message_ts)
+        );
+        CREATE INDEX examples_state ON examples (state, id);
+
+        CREATE TABLE corrections (
+            id           INTEGER PRIMARY KEY,
+            example_id   INTEGER NOT NULL REFERENCES examples (id),
+            corrector    TEXT NOT NULL,
+            text         TEXT NOT NULL,
+            created_at   TEXT NOT NULL DEFAULT {_NOW},
+            replaced_at  TEXT
+        );
+        CREATE INDEX corrections_example ON corrections (example_id, id);
+
+        -- Who changed an example's state or answer, and when.
+        CREATE TABLE example_events (
+            id          INTEGER PRIMARY KEY,
+            example_id  INTEGER NOT NULL REFERENCES examples (id),
+            action      TEXT NOT NULL,
+            actor       TEXT,
+            state       TEXT NOT NULL,
+            at          TEXT NOT NULL DEFAULT {_NOW}
+        );
+        CREATE INDEX example_events_example ON example_events (example_id, id);
+
+        -- Workspace members, so their names can be scrubbed from training data.
+        CREATE TABLE members (
+            user_id       TEXT PRIMARY KEY,
+            name          TEXT NOT NULL DEFAULT '',
+            real_name     TEXT NOT NULL DEFAULT '',
+            display_name  TEXT NOT NULL DEFAULT '',
+            refreshed_at  TEXT NOT NULL DEFAULT {_NOW}
+        );
+        """,
+    ),
 ]
 
 
