@@ -1,0 +1,8 @@
+"""Loopback fakes of the services Tuneloop talks to, for tests."""
+
+from .openai_api import FakeOpenAI
+from .server import Call
+from .slack import FakeSlack
+from .together_api import FakeTogether
+
+__all__ = ["Call", "FakeOpenAI", "FakeSlack", "FakeTogether"]
