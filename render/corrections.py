@@ -1,0 +1,46 @@
+"""The "Correct this answer" modal and its confirmation."""
+
+from __future__ import annotations
+
+import json
+
+from slack_sdk.models.blocks import ContextBlock, InputBlock, MarkdownTextObject, PlainTextInputElement
+from slack_sdk.models.views import View
+
+from render.ids import CORRECTION_BLOCK, CORRECTION_INPUT, CORRECTION_VIEW
+from render.text import excerpt
+
+INPUT_LIMIT = 3000  # Slack's maximum for a plain-text input
+
+
+def correction_modal(*, original: str, question: str | None, fingerprint: str, target: dict[str, object]) -> View:
+    """`target` says what is corrected ({"channel", "ts"} or {"example_id"}); it travels in private_metadata."""
+    blocks = []
+    if question:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"*Question:* {excerpt(question, 150)}")]))
+    blocks.append(InputBlock(
+        block_id=CORRECTION_BLOCK,
+        label="The answer it should have given",
+        element=PlainTextInputElement(
+            action_id=CORRECTION_INPUT, multiline=True, initial_value=original[:INPUT_LIMIT], max_length=INPUT_LIMIT
+        ),
+        hint="Your text becomes the answer to train on; the original becomes the answer to avoid.",
+    ))
+    return View(
+        type="modal", callback_id=CORRECTION_VIEW, title="Correct this answer", submit="Save correction",
+        close="Cancel", blocks=blocks, private_metadata=json.dumps({**target, "fp": fingerprint}),
+    )
+
+
+def field_error(message: str) -> dict[str, object]:
+    return {"response_action": "errors", "errors": {CORRECTION_BLOCK: message}}
+
+
+def saved(state: str) -> str:
+    if state == "approved":
+        return ":white_check_mark: Correction saved and approved for training. Thank you!"
+    return ":white_check_mark: Correction saved. An admin will review it before it is used for training. Thank you!"
+
+
+def not_correctable(reason: str) -> str:
+    return f":warning: {reason}"

@@ -1,0 +1,50 @@
+"""The review queue: candidates with Approve, Reject and Edit."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import (
+    ActionsBlock, Block, ButtonElement, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, SectionBlock,
+)
+
+from render.ids import REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT
+from render.text import excerpt, message_link, plural
+from tuning.types import ExampleView
+
+SOURCE_NAMES = {"bot_answer": "bot answer", "teammate_answer": "teammate's answer", "correction": "correction"}
+
+
+def review_queue(candidates: list[ExampleView], total: int, admins: frozenset[str]) -> tuple[list[Block], str]:
+    if not candidates:
+        text = "Nothing to review: every example is approved or rejected."
+        return [SectionBlock(text=text)], text
+    fallback = f"{plural(total, 'candidate')} waiting for review"
+    blocks: list[Block] = [HeaderBlock(text=f"Review: {plural(total, 'candidate')}")]
+    for example in candidates:
+        blocks += [_candidate(example), _buttons(example.id), DividerBlock()]
+    who = ", ".join(f"<@{user}>" for user in sorted(admins)) or "nobody yet (set TUNELOOP_ADMINS)"
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"Admins who can act: {who}")]))
+    return blocks, fallback
+
+
+def _candidate(example: ExampleView) -> SectionBlock:
+    answer = example.corrected if example.corrected is not None else example.answer
+    lines = [
+        f"*Q:* {excerpt(example.question, 280)}",
+        f"*A:* {excerpt(answer, 600)}",
+        f":+1: {example.up_votes}   :-1: {example.down_votes}   · {SOURCE_NAMES.get(example.source, example.source)}"
+        f" · <#{example.channel}> · <{message_link(example.channel, example.message_ts, example.thread_ts)}|message>",
+    ]
+    return SectionBlock(block_id=f"example-{example.id}", text=MarkdownTextObject(text="\n".join(lines)))
+
+
+def _buttons(example_id: int) -> ActionsBlock:
+    value = str(example_id)
+    return ActionsBlock(elements=[
+        ButtonElement(text="Approve", action_id=REVIEW_APPROVE, value=value, style="primary"),
+        ButtonElement(text="Reject", action_id=REVIEW_REJECT, value=value, style="danger"),
+        ButtonElement(text="Edit", action_id=REVIEW_EDIT, value=value),
+    ])
+
+
+def decided(example: ExampleView, actor: str) -> str:
+    return f"Example {example.id} is now *{example.state}* (by <@{actor}>)."

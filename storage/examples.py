@@ -1,0 +1,154 @@
+"""Training examples, their corrections and the history of their state."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from storage.db import Database
+
+_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+_COLUMNS = (
+    "id, source, state, team_id, channel, thread_ts, message_ts, author, answer_id, model, conversation, question,"
+    " answer, corrected, up_votes, down_votes, decided_by, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class ExampleRow:
+    id: int
+    source: str
+    state: str
+    team_id: str | None
+    channel: str
+    thread_ts: str | None
+    message_ts: str
+    author: str | None
+    answer_id: int | None
+    model: str | None
+    conversation: list[dict[str, Any]]
+    question: str
+    answer: str
+    corrected: str | None
+    up_votes: int
+    down_votes: int
+    decided_by: str | None
+    created_at: str
+    updated_at: str
+
+
+def _row(row: aiosqlite.Row) -> ExampleRow:
+    return ExampleRow(**{**dict(row), "conversation": json.loads(row["conversation"])})
+
+
+@dataclass(frozen=True)
+class NewExample:
+    source: str
+    team_id: str | None
+    channel: str
+    thread_ts: str | None
+    message_ts: str
+    author: str | None
+    answer_id: int | None
+    model: str | None
+    conversation: list[dict[str, Any]]
+    question: str
+    answer: str
+
+
+async def find(db: Database, channel: str, message_ts: str) -> ExampleRow | None:
+    row = await db.fetchone(f"SELECT {_COLUMNS} FROM examples WHERE channel = ? AND message_ts = ?", (channel, message_ts))
+    return _row(row) if row else None
+
+
+async def get(db: Database, example_id: int) -> ExampleRow | None:
+    row = await db.fetchone(f"SELECT {_COLUMNS} FROM examples WHERE id = ?", (example_id,))
+    return _row(row) if row else None
+
+
+async def create(conn: aiosqlite.Connection, example: NewExample, *, actor: str | None) -> int:
+    """Insert (inside the caller's transaction) unless it exists; returns the example's id either way."""
+    cursor = await conn.execute(
+        "INSERT INTO examples (source, team_id, channel, thread_ts, message_ts, author, answer_id, model,"
+        " conversation, question, answer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (channel, message_ts) DO NOTHING",
+        (
+            example.source, example.team_id, example.channel, example.thread_ts, example.message_ts, example.author,
+            example.answer_id, example.model, json.dumps(example.conversation), example.question, example.answer,
+        ),
+    )
+    if cursor.rowcount:
+        example_id = cursor.lastrowid
+        await log_event(conn, example_id, "created", actor, "candidate")
+        return example_id
+    row = await (await conn.execute(
+        "SELECT id FROM examples WHERE channel = ? AND message_ts = ?", (example.channel, example.message_ts)
+    )).fetchone()
+    return row["id"]
+
+
+async def log_event(conn: aiosqlite.Connection, example_id: int, action: str, actor: str | None, state: str) -> None:
+    await conn.execute(
+        "INSERT INTO example_events (example_id, action, actor, state) VALUES (?, ?, ?, ?)",
+        (example_id, action, actor, state),
+    )
+
+
+async def set_votes(conn: aiosqlite.Connection, example_id: int, up: int, down: int) -> None:
+    await conn.execute(
+        f"UPDATE examples SET up_votes = ?, down_votes = ?, updated_at = {_NOW} WHERE id = ?", (up, down, example_id)
+    )
+
+
+async def set_state(
+    conn: aiosqlite.Connection, example_id: int, state: str, *, action: str, actor: str | None, decided_by: str | None
+) -> None:
+    await conn.execute(
+        f"UPDATE examples SET state = ?, decided_by = ?, updated_at = {_NOW} WHERE id = ?",
+        (state, decided_by, example_id),
+    )
+    await log_event(conn, example_id, action, actor, state)
+
+
+async def add_correction(conn: aiosqlite.Connection, example_id: int, corrector: str, text: str) -> None:
+    """The newest correction is the one to train on; the same person's earlier one is marked replaced."""
+    await conn.execute(
+        f"UPDATE corrections SET replaced_at = {_NOW} WHERE example_id = ? AND corrector = ? AND replaced_at IS NULL",
+        (example_id, corrector),
+    )
+    await conn.execute(
+        "INSERT INTO corrections (example_id, corrector, text) VALUES (?, ?, ?)", (example_id, corrector, text)
+    )
+    await conn.execute(
+        f"UPDATE examples SET corrected = ?, source = 'correction', updated_at = {_NOW} WHERE id = ?",
+        (text, example_id),
+    )
+
+
+async def corrections(db: Database, example_id: int) -> list[dict[str, Any]]:
+    rows = await db.fetchall(
+        "SELECT corrector, text, created_at, replaced_at FROM corrections WHERE example_id = ? ORDER BY id",
+        (example_id,),
+    )
+    return [dict(row) for row in rows]
+
+
+async def events(db: Database, example_id: int) -> list[dict[str, Any]]:
+    rows = await db.fetchall(
+        "SELECT action, actor, state, at FROM example_events WHERE example_id = ? ORDER BY id", (example_id,)
+    )
+    return [dict(row) for row in rows]
+
+
+async def candidates(db: Database, limit: int) -> list[ExampleRow]:
+    rows = await db.fetchall(
+        f"SELECT {_COLUMNS} FROM examples WHERE state = 'candidate' ORDER BY up_votes DESC, id LIMIT ?", (limit,)
+    )
+    return [_row(row) for row in rows]
+
+
+async def count_candidates(db: Database) -> int:
+    return await db.fetchval("SELECT count(*) FROM examples WHERE state = 'candidate'")

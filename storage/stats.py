@@ -1,0 +1,38 @@
+"""Counts for /tune stats and the App Home."""
+
+from __future__ import annotations
+
+from storage.db import Database
+
+
+async def by_state_and_source(db: Database) -> list[tuple[str, str, int]]:
+    rows = await db.fetchall("SELECT state, source, count(*) AS n FROM examples GROUP BY state, source")
+    return [(row["state"], row["source"], row["n"]) for row in rows]
+
+
+async def by_channel(db: Database) -> list[tuple[str, str, int]]:
+    rows = await db.fetchall("SELECT channel, state, count(*) AS n FROM examples GROUP BY channel, state")
+    return [(row["channel"], row["state"], row["n"]) for row in rows]
+
+
+async def contributors(db: Database, limit: int) -> list[tuple[str, int]]:
+    """People by examples they gave: a teammate's answer, a correction, or a 👍 on an answer."""
+    rows = await db.fetchall(
+        """
+        SELECT user, count(*) AS n FROM (
+            SELECT author AS user, id AS example_id FROM examples WHERE source = 'teammate_answer'
+            UNION SELECT corrector, example_id FROM corrections
+            UNION SELECT v.voter, e.id FROM votes v JOIN examples e ON e.channel = v.channel AND e.message_ts = v.ts
+                  WHERE v.direction = 1
+        ) WHERE user IS NOT NULL GROUP BY user ORDER BY n DESC, user LIMIT ?
+        """,
+        (limit,),
+    )
+    return [(row["user"], row["n"]) for row in rows]
+
+
+async def recent_activity(db: Database, limit: int) -> list[dict]:
+    rows = await db.fetchall(
+        "SELECT at, action, actor, example_id, state FROM example_events ORDER BY id DESC LIMIT ?", (limit,)
+    )
+    return [dict(row) for row in rows]

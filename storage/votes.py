@@ -1,0 +1,45 @@
+"""Reaction events and the votes they add up to."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from storage.db import Database
+
+
+async def record_reaction(
+    db: Database, *, channel: str, ts: str, voter: str, reaction: str, direction: int, added: bool, event_ts: str
+) -> bool:
+    """Append one reaction event; False when this exact event was already recorded (a retry)."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO reaction_events (channel, ts, voter, reaction, direction, added, event_ts)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (channel, ts, voter, reaction, direction, int(added), event_ts),
+        )
+        return cursor.rowcount > 0
+
+
+async def is_present(db: Database, *, channel: str, ts: str, voter: str, reaction: str) -> bool:
+    """Whether this person's reaction is currently on the message, by the newest event."""
+    row = await db.fetchone(
+        "SELECT added FROM reaction_events WHERE channel = ? AND ts = ? AND voter = ? AND reaction = ?"
+        " ORDER BY event_ts DESC, added ASC LIMIT 1",
+        (channel, ts, voter, reaction),
+    )
+    return bool(row and row["added"])
+
+
+async def tally(conn: aiosqlite.Connection, channel: str, ts: str, *, exclude: tuple[str, ...] = ()) -> tuple[int, int]:
+    """(👍, 👎) on one message, one vote per person, ignoring `exclude` (the author, the bot).
+
+    Takes the transaction's connection so the count and what is written from it agree.
+    """
+    marks = ",".join("?" * len(exclude)) or "''"
+    cursor = await conn.execute(
+        "SELECT coalesce(sum(direction = 1), 0) AS up, coalesce(sum(direction = -1), 0) AS down FROM votes"
+        f" WHERE channel = ? AND ts = ? AND voter NOT IN ({marks})",
+        (channel, ts, *exclude),
+    )
+    row = await cursor.fetchone()
+    return (row["up"], row["down"]) if row else (0, 0)

@@ -1,0 +1,41 @@
+"""What has been collected, for /tune stats and the App Home."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from storage import stats as stat_rows
+from storage.db import Database
+from tuning.types import Activity, Stats
+
+TOP_CONTRIBUTORS = 5
+
+
+class StatsService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def collect(self) -> Stats:
+        return await collect(self._db)
+
+    async def recent(self, limit: int = 8) -> list[Activity]:
+        return await recent_activity(self._db, limit)
+
+
+async def collect(db: Database) -> Stats:
+    by_state: dict[str, int] = defaultdict(int)
+    by_source: dict[str, int] = defaultdict(int)
+    for state, source, n in await stat_rows.by_state_and_source(db):
+        by_state[state] += n
+        by_source[source] += n
+    by_channel: dict[str, dict[str, int]] = defaultdict(dict)
+    for channel, state, n in await stat_rows.by_channel(db):
+        by_channel[channel][state] = n
+    return Stats(
+        by_state=dict(by_state), by_source=dict(by_source), by_channel=dict(by_channel),
+        contributors=await stat_rows.contributors(db, TOP_CONTRIBUTORS),
+    )
+
+
+async def recent_activity(db: Database, limit: int = 8) -> list[Activity]:
+    return [Activity(**row) for row in await stat_rows.recent_activity(db, limit)]
