@@ -1,0 +1,344 @@
+"""Dataset versions and their members; and the work tables a build streams through.
+
+Two sides. Reading versions back (list, show, export, evaluation) goes through the app's
+`Database`. A build runs in a worker thread on its own `sqlite3` connection (`connect`), so a
+million-row build never blocks the event loop: it reads examples in keyset-paginated batches,
+does its grouping in TEMP tables (on disk, not in Python), and publishes in one transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from storage.db import PRAGMAS, Database
+
+# --- reading versions back --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    id: int
+    name: str
+    version: int
+    format: str
+    filters: str
+    val_fraction: float
+    created_by: str | None
+    created_at: str
+    train_count: int
+    validation_count: int
+    dropped: str
+    token_model: str
+    encoding: str
+    tokens_total: int
+    tokens_train: int
+    tokens_median: int
+    tokens_p90: int
+    tokens_max: int
+    train_path: str
+    train_sha256: str
+    validation_path: str
+    validation_sha256: str
+    default_epochs: int
+    billed_tokens: int
+    cost_trainer: str
+    cost_model: str
+    usd_per_million: float | None
+    cost_usd: float | None
+    prices_checked: str | None
+
+
+VERSION_COLUMNS = tuple(field.name for field in fields(VersionRow))
+_SELECT_VERSION = f"SELECT {', '.join(VERSION_COLUMNS)} FROM dataset_versions"
+
+
+async def get_version(db: Database, name: str, version: int | None = None) -> VersionRow | None:
+    """NAME@version, or NAME's newest version when version is None."""
+    if version is None:
+        row = await db.fetchone(f"{_SELECT_VERSION} WHERE name = ? ORDER BY version DESC LIMIT 1", (name,))
+    else:
+        row = await db.fetchone(f"{_SELECT_VERSION} WHERE name = ? AND version = ?", (name, version))
+    return VersionRow(**dict(row)) if row else None
+
+
+async def list_versions(db: Database) -> list[VersionRow]:
+    rows = await db.fetchall(f"{_SELECT_VERSION} ORDER BY name, version DESC")
+    return [VersionRow(**dict(row)) for row in rows]
+
+
+async def version_numbers(db: Database, name: str) -> list[int]:
+    rows = await db.fetchall("SELECT version FROM dataset_versions WHERE name = ? ORDER BY version", (name,))
+    return [row["version"] for row in rows]
+
+
+async def names(db: Database) -> list[str]:
+    return [row["name"] for row in await db.fetchall("SELECT DISTINCT name FROM dataset_versions ORDER BY name")]
+
+
+async def member_ids(db: Database, dataset_id: int, split: str) -> list[tuple[int, int | None]]:
+    """(example id, rejected example id) of one split, in file order."""
+    rows = await db.fetchall(
+        "SELECT example_id, rejected_id FROM dataset_members WHERE dataset_id = ? AND split = ? ORDER BY line",
+        (dataset_id, split),
+    )
+    return [(row["example_id"], row["rejected_id"]) for row in rows]
+
+
+# --- the build's own connection -----------------------------------------------------------------
+
+BuildRow = tuple[Any, ...]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A plain sqlite3 connection to the app's database, for a build running in a worker thread."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in PRAGMAS:
+        conn.execute(pragma)
+    # Work tables go to a temporary file, never to RAM: their size grows with the examples.
+    conn.execute("PRAGMA temp_store = FILE")
+    return conn
+
+
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """One read transaction: every pass of a build sees the same examples, whatever is written meanwhile."""
+    conn.execute("BEGIN")
+    conn.execute("SELECT count(*) FROM dataset_versions").fetchone()  # takes the snapshot now
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+_WORK_TABLES = (
+    # One row per approved example that matched the filters; reason is NULL while it survives.
+    """CREATE TEMP TABLE ds_candidates (
+        id INTEGER PRIMARY KEY, reason TEXT, tokens INTEGER, split TEXT NOT NULL, exact BLOB, near BLOB, question BLOB,
+        corrected INTEGER NOT NULL, up INTEGER NOT NULL, down INTEGER NOT NULL, created_at TEXT NOT NULL,
+        channel TEXT NOT NULL, thread_ts TEXT, line_offset INTEGER, line_length INTEGER, rejected_id INTEGER)""",
+    # Answers with more 👎 than 👍 (any state): the rejected side of DPO vote pairs.
+    """CREATE TEMP TABLE ds_negatives (
+        id INTEGER PRIMARY KEY, channel TEXT NOT NULL, thread_ts TEXT NOT NULL, question BLOB NOT NULL,
+        down INTEGER NOT NULL, created_at TEXT NOT NULL)""",
+    "CREATE INDEX temp.ds_negatives_thread ON ds_negatives (channel, thread_ts, question)",
+)
+
+
+def create_work_tables(conn: sqlite3.Connection) -> None:
+    for table in ("ds_candidates", "ds_negatives"):
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    for statement in _WORK_TABLES:
+        conn.execute(statement)
+
+
+def _filter_sql(since: str | None, channel: str | None) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    if since is not None:
+        clauses.append("created_at >= ?")  # ISO-8601 text compares in time order
+        params.append(since)
+    if channel is not None:
+        clauses.append("channel = ?")
+        params.append(channel)
+    return "".join(f" AND {clause}" for clause in clauses), params
+
+
+def count_approved(conn: sqlite3.Connection, *, since: str | None, channel: str | None) -> int:
+    where, params = _filter_sql(since, channel)
+    return conn.execute(f"SELECT count(*) FROM examples WHERE state = 'approved'{where}", params).fetchone()[0]
+
+
+def approved_batches(
+    conn: sqlite3.Connection, *, since: str | None, channel: str | None, size: int
+) -> Iterator[list[BuildRow]]:
+    """(id, conversation, answer, corrected, question, up, down, created_at, channel, thread_ts), by id."""
+    where, params = _filter_sql(since, channel)
+    sql = (
+        "SELECT id, conversation, answer, corrected, question, up_votes, down_votes, created_at, channel, thread_ts"
+        f" FROM examples WHERE state = 'approved' AND id > ?{where} ORDER BY id LIMIT ?"
+    )
+    yield from _keyset(conn, sql, params, size)
+
+
+def negative_batches(conn: sqlite3.Connection, *, channel: str | None, size: int) -> Iterator[list[BuildRow]]:
+    """(id, channel, thread_ts, question, down, created_at) of thread answers with more 👎 than 👍."""
+    where, params = _filter_sql(None, channel)
+    sql = (
+        "SELECT id, channel, thread_ts, question, down_votes, created_at FROM examples"
+        f" WHERE down_votes > up_votes AND thread_ts IS NOT NULL AND id > ?{where} ORDER BY id LIMIT ?"
+    )
+    yield from _keyset(conn, sql, params, size)
+
+
+def survivor_lines(conn: sqlite3.Connection, *, size: int) -> Iterator[list[BuildRow]]:
+    """(id, split, tokens, line_offset, line_length) of surviving candidates, by id (= spill file order)."""
+    sql = (
+        "SELECT id, split, tokens, line_offset, line_length FROM temp.ds_candidates"
+        " WHERE reason IS NULL AND id > ? ORDER BY id LIMIT ?"
+    )
+    yield from _keyset(conn, sql, [], size)
+
+
+def survivor_ids(conn: sqlite3.Connection, split: str, *, size: int) -> Iterator[list[BuildRow]]:
+    """(id, tokens) of surviving candidates in one split, by id."""
+    sql = "SELECT id, tokens FROM temp.ds_candidates WHERE reason IS NULL AND id > ? AND split = ? ORDER BY id LIMIT ?"
+    yield from _keyset(conn, sql, [split], size)
+
+
+def survivor_batches(conn: sqlite3.Connection, *, size: int) -> Iterator[list[BuildRow]]:
+    """(id, split, rejected_id, conversation, answer, corrected, rejected conversation, rejected answer)."""
+    sql = (
+        "SELECT c.id, c.split, c.rejected_id, e.conversation, e.answer, e.corrected, r.conversation, r.answer"
+        " FROM temp.ds_candidates c JOIN main.examples e ON e.id = c.id"
+        " LEFT JOIN main.examples r ON r.id = c.rejected_id"
+        " WHERE c.reason IS NULL AND c.id > ? ORDER BY c.id LIMIT ?"
+    )
+    yield from _keyset(conn, sql, [], size)
+
+
+def _keyset(conn: sqlite3.Connection, sql: str, params: list[Any], size: int) -> Iterator[list[BuildRow]]:
+    # Keyset pages instead of one long cursor: no statement stays open while the caller writes.
+    last = 0
+    while True:
+        rows = conn.execute(sql, [last, *params, size]).fetchall()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+def add_candidates(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    """(id, reason, tokens, split, exact, near, question, corrected, up, down, created_at, channel, thread_ts,
+    line_offset, line_length): the last two locate an SFT line already written to the build's spill file."""
+    with _batch(conn):
+        conn.executemany(
+            "INSERT INTO temp.ds_candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)", rows
+        )
+
+
+def add_negatives(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    """(id, channel, thread_ts, question, down, created_at)."""
+    with _batch(conn):
+        conn.executemany("INSERT INTO temp.ds_negatives VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def drop_candidates(conn: sqlite3.Connection, drops: Iterable[tuple[str, int]]) -> None:
+    """(reason, id): a survivor that failed a later step."""
+    with _batch(conn):
+        conn.executemany("UPDATE temp.ds_candidates SET reason = ? WHERE id = ?", drops)
+
+
+def set_tokens(conn: sqlite3.Connection, counts: Iterable[tuple[int, int]]) -> None:
+    """(tokens, id): a DPO line is counted again once its pair is known."""
+    with _batch(conn):
+        conn.executemany("UPDATE temp.ds_candidates SET tokens = ? WHERE id = ?", counts)
+
+
+def move_to_validation(conn: sqlite3.Connection, example_id: int) -> int:
+    """The at-least-one-validation rule; returns the example's line number in train before the move."""
+    (line,) = conn.execute(
+        "SELECT count(*) FROM temp.ds_candidates WHERE reason IS NULL AND split = 'train' AND id <= ?", (example_id,)
+    ).fetchone()
+    with _batch(conn):
+        conn.execute("UPDATE temp.ds_candidates SET split = 'validation' WHERE id = ?", (example_id,))
+    return line
+
+
+# Best-supported first: a correction, then more 👍, then newer (and the higher id on a tie).
+_BEST_FIRST = "corrected DESC, up DESC, created_at DESC, id DESC"
+
+
+def drop_all_but_best(conn: sqlite3.Connection, key: str, reason: str) -> None:
+    """Among surviving candidates sharing `key` (exact or near), keep the best supported one."""
+    assert key in ("exact", "near")
+    with _batch(conn):
+        conn.execute(
+            f"UPDATE temp.ds_candidates SET reason = ? WHERE id IN (SELECT id FROM ("
+            f" SELECT id, row_number() OVER (PARTITION BY {key} ORDER BY {_BEST_FIRST}) AS rank"
+            f" FROM temp.ds_candidates WHERE reason IS NULL) WHERE rank > 1)",
+            (reason,),
+        )
+
+
+def pair_with_negatives(conn: sqlite3.Connection, no_pair_reason: str) -> None:
+    """DPO: a 👍 answer that is not a correction takes the most 👎 answer to the same question in its thread."""
+    with _batch(conn):
+        conn.execute(
+            "UPDATE temp.ds_candidates SET rejected_id = ("
+            " SELECT n.id FROM temp.ds_negatives n WHERE n.channel = ds_candidates.channel"
+            " AND n.thread_ts = ds_candidates.thread_ts AND n.question = ds_candidates.question"
+            " AND n.id != ds_candidates.id ORDER BY n.down DESC, n.created_at DESC, n.id DESC LIMIT 1)"
+            " WHERE reason IS NULL AND corrected = 0 AND up > down AND thread_ts IS NOT NULL"
+        )
+        conn.execute(
+            "UPDATE temp.ds_candidates SET reason = ? WHERE reason IS NULL AND corrected = 0 AND rejected_id IS NULL",
+            (no_pair_reason,),
+        )
+
+
+def dropped_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT reason, count(*) FROM temp.ds_candidates WHERE reason IS NOT NULL GROUP BY reason ORDER BY reason"
+    )
+    return dict(rows.fetchall())
+
+
+def next_version(conn: sqlite3.Connection, name: str) -> int:
+    """Call inside write_transaction, so two builds of one name cannot take the same number."""
+    return conn.execute("SELECT coalesce(max(version), 0) + 1 FROM dataset_versions WHERE name = ?", (name,)).fetchone()[0]
+
+
+def insert_version(conn: sqlite3.Connection, values: dict[str, Any]) -> int:
+    """Insert the version row and its members from the work table; returns the version's id."""
+    columns = [column for column in VERSION_COLUMNS if column in values]
+    cursor = conn.execute(
+        f"INSERT INTO dataset_versions ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+        [values[column] for column in columns],
+    )
+    dataset_id = cursor.lastrowid
+    assert dataset_id is not None
+    # Lines were written in id order within each split, so the line number is the rank by id.
+    conn.execute(
+        "INSERT INTO dataset_members (dataset_id, example_id, split, line, rejected_id, tokens)"
+        " SELECT ?, id, split, row_number() OVER (PARTITION BY split ORDER BY id), rejected_id, tokens"
+        " FROM temp.ds_candidates WHERE reason IS NULL",
+        (dataset_id,),
+    )
+    return dataset_id
+
+
+def read_version(conn: sqlite3.Connection, dataset_id: int) -> VersionRow:
+    conn.row_factory = sqlite3.Row
+    try:
+        row = conn.execute(f"{_SELECT_VERSION} WHERE id = ?", (dataset_id,)).fetchone()
+    finally:
+        conn.row_factory = None
+    return VersionRow(**dict(row))
+
+
+@contextmanager
+def _batch(conn: sqlite3.Connection) -> Iterator[None]:
+    """Group a batch of work-table writes; inside the build's snapshot this is a savepoint."""
+    conn.execute("SAVEPOINT ds_batch")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK TO ds_batch")
+        conn.execute("RELEASE ds_batch")
+        raise
+    conn.execute("RELEASE ds_batch")

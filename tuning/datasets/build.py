@@ -1,0 +1,182 @@
+"""The streaming build: approved examples in, an immutable NAME@version out.
+
+Runs in a worker thread on its own sqlite3 connection, inside one read snapshot:
+
+1. inspect   every matching approved example, batch by batch (in worker processes when it pays):
+             the data-preparation checks, exact token count, the per-example limit, dedupe keys
+2. dedupe    in SQLite: exact duplicates, then near-duplicates (best supported stays)
+3. pair      DPO only: corrections pair with their original; 👍 answers with a 👎 sibling
+4. write     survivors in id order to their split's staging file (the split, by id hash, and the SFT
+             lines were made in step 1, the lines spilled to disk; DPO lines are made here, once
+             pairs are known)
+5. publish   version number, files moved into place and rows inserted, in one write transaction
+
+An example dropped at one step is counted under that step's reason and not seen again.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from storage import datasets as rows
+from tuning.datasets.cost import estimate
+from tuning.datasets.files import Spill, StagedSplits
+from tuning.datasets.limits import example_token_limit
+from tuning.datasets.parallel import PARALLEL_MIN_EXAMPLES, Workers, worker_pool
+from tuning.datasets.prepare import inspect_batch, render_batch
+from tuning.datasets.prices import PriceTable
+from tuning.datasets.quality import question_key
+from tuning.datasets.records import stored_path, summary_from_row
+from tuning.datasets.split import needs_forced_validation, split_point
+from tuning.datasets.tally import TokenTally
+from tuning.datasets.types import DROP_REASONS, BuildRequest, DatasetSummary, TokenStats
+from tuning.errors import TuningError
+from tuning.models import model_info
+
+BATCH_SIZE = 2_000
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    db_path: Path
+    datasets_dir: Path
+    request: BuildRequest  # its filters already name a channel id, not just a name
+    trainer: str
+    model: str
+    prices: PriceTable
+    workers: int = 1
+    batch_size: int = BATCH_SIZE
+
+    @property
+    def limit(self) -> int:
+        return example_token_limit(self.model)
+
+    @property
+    def filter_args(self) -> dict[str, str | None]:
+        filters = self.request.filters
+        return {"since": filters.since.isoformat() if filters.since else None, "channel": filters.channel_id}
+
+
+def build_dataset(plan: BuildPlan) -> DatasetSummary:
+    conn = rows.connect(plan.db_path)
+    staged = StagedSplits(plan.datasets_dir / plan.request.name)
+    try:
+        with rows.snapshot(conn):
+            rows.create_work_tables(conn)
+            matched = rows.count_approved(conn, **plan.filter_args)
+            if matched == 0:
+                raise TuningError(
+                    f"No approved examples match ({plan.request.filters.describe()}). "
+                    "Approve some with `/tune review`, or widen the filters."
+                )
+            tally = TokenTally()
+            with worker_pool(plan.workers if matched >= PARALLEL_MIN_EXAMPLES else 1) as workers:
+                _inspect(conn, plan, workers, staged.spill)
+                _dedupe(conn)
+                if plan.request.format == "dpo":
+                    _pair(conn, plan)
+                    _write_dpo(conn, plan, workers, staged, tally)
+                else:
+                    _write_sft(conn, plan, staged, tally)
+            _ensure_validation(conn, plan, staged, tally)
+        return _publish(conn, plan, staged, tally.stats())
+    finally:
+        staged.discard()
+        conn.close()
+
+
+def _inspect(conn: sqlite3.Connection, plan: BuildPlan, workers: Workers, spill: Spill) -> None:
+    inspect = partial(inspect_batch, plan.request.format, plan.model, plan.limit, plan.request.val)
+    for inspected in workers.map(inspect, rows.approved_batches(conn, **plan.filter_args, size=plan.batch_size)):
+        candidates = []
+        for *candidate, line in inspected:
+            candidates.append((*candidate, *(spill.append(line) if line is not None else (None, None))))
+        rows.add_candidates(conn, candidates)
+
+
+def _dedupe(conn: sqlite3.Connection) -> None:
+    rows.drop_all_but_best(conn, "exact", "duplicate")
+    rows.drop_all_but_best(conn, "near", "near_duplicate")
+
+
+def _pair(conn: sqlite3.Connection, plan: BuildPlan) -> None:
+    # Light work (one normalised question each), so it stays in this thread.
+    for batch in rows.negative_batches(conn, channel=plan.request.filters.channel_id, size=plan.batch_size):
+        rows.add_negatives(conn, [(i, channel, thread, question_key(text), down, at)
+                                  for i, channel, thread, text, down, at in batch])
+    rows.pair_with_negatives(conn, "no_preference_pair")
+
+
+def _write_sft(conn: sqlite3.Connection, plan: BuildPlan, staged: StagedSplits, tally: TokenTally) -> None:
+    """Copy the survivors' lines from the spill, in id order; the members are derived in SQL at publish."""
+    for batch in rows.survivor_lines(conn, size=plan.batch_size):
+        for _, split, tokens, offset, length in batch:
+            staged.append(split, staged.spill.read(offset, length))
+            tally.add(split, tokens)
+
+
+def _write_dpo(
+    conn: sqlite3.Connection, plan: BuildPlan, workers: Workers, staged: StagedSplits, tally: TokenTally
+) -> None:
+    render = partial(render_batch, plan.model, plan.limit)
+    for rendered in workers.map(render, rows.survivor_batches(conn, size=plan.batch_size)):
+        rows.drop_candidates(conn, [(reason, example_id) for example_id, _, reason, _, _ in rendered if reason])
+        kept = [(example_id, split, tokens, raw) for example_id, split, reason, tokens, raw in rendered if not reason]
+        rows.set_tokens(conn, [(tokens, example_id) for example_id, _, tokens, _ in kept])
+        for _, split, tokens, raw in kept:
+            staged.append(split, raw)
+            tally.add(split, tokens)
+
+
+def _ensure_validation(conn: sqlite3.Connection, plan: BuildPlan, staged: StagedSplits, tally: TokenTally) -> None:
+    """The at-least-one-validation rule (split.py): the train example with the lowest split point moves."""
+    if not needs_forced_validation(staged.lines("train"), staged.lines("validation"), plan.request.val):
+        return
+    train = (row for batch in rows.survivor_ids(conn, "train", size=plan.batch_size) for row in batch)
+    example_id, tokens = min(train, key=lambda row: split_point(row[0]))
+    staged.move_train_line_to_validation(rows.move_to_validation(conn, example_id))
+    tally.move(tokens, "train", "validation")
+
+
+def _publish(conn: sqlite3.Connection, plan: BuildPlan, staged: StagedSplits, tokens: TokenStats) -> DatasetSummary:
+    staged.close()
+    values = _version_values(conn, plan, staged, tokens)
+    root = plan.db_path.parent
+    with rows.write_transaction(conn):
+        version = rows.next_version(conn, plan.request.name)
+        placed = staged.publish(plan.datasets_dir / plan.request.name / str(version))
+        values |= {"version": version} | {f"{split}_path": stored_path(path, root) for split, path in placed.items()}
+        dataset_id = rows.insert_version(conn, values)
+    return summary_from_row(rows.read_version(conn, dataset_id), root)
+
+
+def _version_values(
+    conn: sqlite3.Connection, plan: BuildPlan, staged: StagedSplits, tokens: TokenStats
+) -> dict[str, object]:
+    train, validation = staged.lines("train"), staged.lines("validation")
+    cost = estimate(
+        plan.prices, trainer=plan.trainer, model=plan.model, train_examples=train, train_tokens=tokens.train
+    )
+    request = plan.request
+    return {
+        "name": request.name, "format": request.format, "filters": request.filters.model_dump_json(),
+        "val_fraction": request.val, "created_by": request.created_by,
+        "train_count": train, "validation_count": validation, "dropped": _dropped_json(conn),
+        "token_model": plan.model, "encoding": model_info(plan.model).encoding,
+        "tokens_total": tokens.total, "tokens_train": tokens.train, "tokens_median": tokens.median,
+        "tokens_p90": tokens.p90, "tokens_max": tokens.max,
+        "train_sha256": staged.sha256("train"), "validation_sha256": staged.sha256("validation"),
+        "default_epochs": cost.epochs, "billed_tokens": cost.billed_tokens, "cost_trainer": cost.trainer,
+        "cost_model": cost.model, "usd_per_million": cost.usd_per_million, "cost_usd": cost.usd,
+        "prices_checked": cost.prices_checked,
+    }
+
+
+def _dropped_json(conn: sqlite3.Connection) -> str:
+    counts = rows.dropped_counts(conn)
+    ordered = {reason: counts[reason] for reason in DROP_REASONS if reason in counts}
+    return json.dumps(ordered | {reason: n for reason, n in counts.items() if reason not in ordered})

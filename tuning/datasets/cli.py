@@ -1,0 +1,81 @@
+"""The operator's `tuneloop dataset …` commands, as plain async functions bot/cli.py calls.
+
+Each opens the database (applying migrations, as `serve` does), does one thing and closes it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
+from pathlib import Path
+
+from storage import migrate, open_database
+from storage.db import Database
+from tuning.datasets.service import DatasetService
+from tuning.datasets.types import BuildRequest, DatasetFilters, DatasetSummary, Format
+from tuning.errors import UsageError
+from tuning.stats import collect
+from tuning.types import Stats
+
+_CHANNEL_ID = re.compile(r"^<?#?(?P<id>[CGD][A-Z0-9]{2,})(?:\|[^>]*)?>?$")
+
+
+@asynccontextmanager
+async def _opened(db_path: Path) -> AsyncIterator[Database]:
+    db = await open_database(db_path)
+    try:
+        await migrate(db)
+        yield db
+    finally:
+        await db.close()
+
+
+async def build(
+    db_path: Path, name: str, *, since: str | None = None, channel: str | None = None, format: Format = "sft",
+    val: float = 0.1, trainer: str = "openai", model: str | None = None, created_by: str = "cli",
+) -> DatasetSummary:
+    """`tuneloop dataset build NAME [--since YYYY-MM-DD] [--channel C123] [--format sft|dpo] [--val 0.1]`."""
+    request = BuildRequest(
+        name=name, filters=DatasetFilters(since=_date(since), channel_id=_channel_id(channel)),
+        format=format, val=val, created_by=created_by,
+    )
+    async with _opened(db_path) as db:
+        return await DatasetService(db, trainer=trainer, model=model).build(request)
+
+
+async def export(db_path: Path, ref: str, out_dir: Path) -> list[Path]:
+    """`tuneloop dataset export NAME[@k] --out DIR`: the version's files, checked against their sha256."""
+    async with _opened(db_path) as db:
+        return await DatasetService(db).export(ref, out_dir)
+
+
+async def show(db_path: Path, ref: str) -> DatasetSummary:
+    async with _opened(db_path) as db:
+        return await DatasetService(db).show(ref)
+
+
+def _date(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"`{text}` is not a date written YYYY-MM-DD.") from None
+
+
+def _channel_id(text: str | None) -> str | None:
+    """The CLI has no Slack client to look names up, so it takes the channel's id."""
+    if text is None:
+        return None
+    match = _CHANNEL_ID.match(text.strip())
+    if not match:
+        raise UsageError(f"`{text}` is not a channel id: give the id (C…), found in the channel's details in Slack.")
+    return match["id"]
+
+
+async def stats(db_path: Path) -> Stats:
+    """`tuneloop stats`: the same numbers as `/tune stats`, for printing."""
+    async with _opened(db_path) as db:
+        return await collect(db)

@@ -1,0 +1,108 @@
+"""The per-example work of a build, batch by batch: pure functions that may run in worker processes.
+
+Rows come in as plain tuples from storage/datasets.py and go back as plain tuples (cheap to pickle).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from tuning.datasets.checks import check_dpo, check_sft
+from tuning.datasets.counting import LineCounter, TooLong
+from tuning.datasets.lines import (
+    Line, UnreadableConversation, answer_to_train_on, dpo_line, encode, line_messages, parse_conversation, sft_line,
+    sft_line_bytes, shorter,
+)
+from tuning.datasets.quality import conversation_keys, normal, question_key
+from tuning.datasets.split import split_of
+
+Row = tuple[Any, ...]
+_NO_KEYS = (None, None, None)
+
+
+@lru_cache(maxsize=4)
+def _counter(model: str) -> LineCounter:
+    return LineCounter(model)
+
+
+def inspect_batch(fmt: str, model: str, limit: int, val: float, rows: list[Row]) -> list[Row]:
+    """Pass 1. In: (id, conversation, answer, corrected, question, up, down, created_at, channel, thread_ts).
+    Out: (id, reason, tokens, split, exact, near, question key, is_correction, up, down, created_at, channel,
+    thread_ts, SFT line bytes or None). The line is made here, once, so pass 2 of an SFT build only copies."""
+    counter = _counter(model)
+    return [_inspect(counter, limit, val, fmt == "sft", row) for row in rows]
+
+
+def _inspect(counter: LineCounter, limit: int, val: float, want_line: bool, row: Row) -> Row:
+    example_id, conversation_text, answer, corrected, question, *votes_and_place = row
+    target = answer_to_train_on(answer, corrected)
+    try:
+        reason, tokens, keys, conversation = _assess(counter, limit, conversation_text, target, question)
+        is_correction = int(corrected is not None and normal(corrected) != normal(answer))
+    except UnicodeEncodeError:  # a lone surrogate smuggled in through a \ud800 escape
+        reason, tokens, keys, conversation, is_correction = "invalid_unicode", None, _NO_KEYS, None, 0
+    line = None
+    if want_line and reason is None:
+        line = sft_line_bytes(conversation_text, target) or encode(sft_line(conversation, target))
+    return (example_id, reason, tokens, split_of(example_id, val), *keys, is_correction, *votes_and_place, line)
+
+
+def _assess(counter: LineCounter, limit: int, conversation_text: str, target: str, question: str) -> tuple[Any, ...]:
+    try:
+        conversation = parse_conversation(conversation_text)
+    except UnreadableConversation:
+        return "unreadable_conversation", None, _NO_KEYS, None
+    line = sft_line(conversation, target)
+    reason = check_sft(line)
+    if reason:
+        return reason, None, _NO_KEYS, conversation
+    keys = (*conversation_keys(conversation, target), question_key(question))
+    tokens, reason = _tokens_within(counter, limit, line)
+    return reason, tokens, (_NO_KEYS if reason else keys), conversation
+
+
+def _tokens_within(counter: LineCounter, limit: int, line: Line) -> tuple[int | None, str | None]:
+    try:
+        tokens = counter.messages(line_messages(line))
+    except TooLong:
+        return None, "too_many_tokens"
+    return tokens, ("too_many_tokens" if tokens > limit else None)
+
+
+def render_batch(model: str, limit: int, rows: list[Row]) -> list[Row]:
+    """Pass 2 of a DPO build (an SFT build's lines were made in pass 1).
+    In: (id, split, rejected_id, conversation, answer, corrected, rejected conversation, rejected answer).
+    Out: (id, split, reason, tokens, line bytes or None)."""
+    counter = _counter(model)
+    return [_render_dpo(counter, limit, row) for row in rows]
+
+
+def _render_dpo(counter: LineCounter, limit: int, row: Row) -> Row:
+    example_id, split, rejected_id, conversation_text, answer, corrected, rejected_text, rejected_answer = row
+    conversation = parse_conversation(conversation_text)
+    if rejected_id is None:  # a correction: the team's text over the original answer
+        line = dpo_line(conversation, corrected, answer)
+    else:  # a 👍 answer over a 👎 answer to the same question in the same thread
+        context = shorter(conversation, _parsed_or(rejected_text, conversation))
+        line = dpo_line(context, answer_to_train_on(answer, corrected), rejected_answer)
+    reason = check_dpo(line)
+    tokens, too_long = (None, None) if reason else _tokens_within(counter, limit, line)
+    return (example_id, split, *_encoded(reason or too_long, tokens, line))
+
+
+def _parsed_or(text: str | None, fallback: Any) -> Any:
+    try:
+        return parse_conversation(text) if text is not None else fallback
+    except UnreadableConversation:
+        return fallback
+
+
+def _encoded(reason: str | None, tokens: int | None, line: Line) -> Row:
+    """(reason, tokens, line bytes or None)."""
+    if reason:
+        return reason, tokens, None
+    try:
+        return None, tokens, encode(line)
+    except UnicodeEncodeError:  # a lone surrogate smuggled in through a \ud800 escape
+        return "invalid_unicode", tokens, None

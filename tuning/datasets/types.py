@@ -1,0 +1,142 @@
+"""The values datasets are described with: what handlers, render and the CLI see."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Format = Literal["sft", "dpo"]
+Split = Literal["train", "validation"]
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+# OpenAI asks for at least 10 examples and reports clear gains from 50 to 100 (facts.md).
+MIN_TRAINING_EXAMPLES = 10
+USEFUL_TRAINING_EXAMPLES = 50
+
+# Every reason an example can be left out, in the order the build applies them, with a label.
+DROP_REASONS: dict[str, str] = {
+    "unreadable_conversation": "conversation is not valid JSON",
+    "data_type": "line is not a JSON object",
+    "missing_messages_list": "no list of messages",
+    "message_missing_key": "a message lacks role or content",
+    "message_unrecognized_key": "a message has an unknown key",
+    "unrecognized_role": "a message has an unknown role",
+    "missing_content": "a message has empty or non-text content",
+    "example_missing_assistant_message": "no assistant message",
+    "invalid_unicode": "text that is not valid Unicode",
+    "missing_input": "DPO line without input messages",
+    "bad_preferred_output": "DPO preferred output is not one assistant message",
+    "bad_non_preferred_output": "DPO non-preferred output is not one assistant message",
+    "identical_outputs": "preferred and non-preferred answers are the same",
+    "too_many_tokens": "longer than the model's per-example training limit",
+    "duplicate": "exact duplicate (whitespace and case ignored)",
+    "near_duplicate": "same question as a better-supported answer",
+    "no_preference_pair": "no rejected answer to pair with (DPO)",
+}
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class DatasetFilters(_Value):
+    since: date | None = None
+    channel_id: str | None = None
+    channel_name: str | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.since:
+            parts.append(f"since {self.since.isoformat()}")
+        if self.channel_id or self.channel_name:
+            parts.append(f"channel <#{self.channel_id}>" if self.channel_id else f"channel #{self.channel_name}")
+        return ", ".join(parts) or "all approved examples"
+
+
+class BuildRequest(_Value):
+    name: str = Field(pattern=NAME_PATTERN)
+    filters: DatasetFilters = DatasetFilters()
+    format: Format = "sft"
+    val: float = Field(0.1, ge=0, le=0.5)
+    created_by: str | None = None
+
+
+class TokenStats(_Value):
+    """Per example, counted with the target model's encoding (OpenAI's chat accounting)."""
+
+    total: int
+    train: int
+    median: int
+    p90: int
+    max: int
+
+
+class CostEstimate(_Value):
+    trainer: str
+    model: str
+    epochs: int
+    billed_tokens: int
+    usd_per_million: float | None
+    usd: float | None
+    prices_checked: str | None
+
+
+class DatasetFile(_Value):
+    split: Split
+    path: Path
+    sha256: str
+    lines: int
+
+
+class DatasetSummary(_Value):
+    id: int
+    name: str
+    version: int
+    format: Format
+    filters: DatasetFilters
+    val: float
+    created_by: str | None
+    created_at: str
+    train: int
+    validation: int
+    dropped: dict[str, int]
+    token_model: str
+    encoding: str
+    tokens: TokenStats
+    cost: CostEstimate
+    files: list[DatasetFile]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def examples(self) -> int:
+        return self.train + self.validation
+
+    @property
+    def warnings(self) -> list[str]:
+        notes = []
+        if self.train < MIN_TRAINING_EXAMPLES:
+            notes.append(f"Fewer than {MIN_TRAINING_EXAMPLES} training examples: training will be refused.")
+        elif self.train < USEFUL_TRAINING_EXAMPLES:
+            notes.append(f"Fewer than {USEFUL_TRAINING_EXAMPLES} training examples: gains are unlikely.")
+        if self.validation == 0:
+            notes.append("No validation split: evaluation needs one (use `val:` above 0 and 10+ examples).")
+        if self.cost.usd is None:
+            notes.append(f"No price is known for `{self.cost.model}`: add it to prices.toml beside the database.")
+        return notes
+
+
+class DatasetListing(_Value):
+    name: str
+    version: int
+    format: Format
+    created_at: str
+    created_by: str | None
+    train: int
+    validation: int
