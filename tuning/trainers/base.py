@@ -1,0 +1,69 @@
+"""The one interface every trainer back-end implements."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from tuning.errors import TuningError
+from tuning.trainers.errors import MethodNotSupported, UnknownModel
+from tuning.trainers.types import Capabilities, EventPage, JobRequest, TrainerJob
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """A fine-tuning provider behind Tuneloop's vocabulary.
+
+    Every method raises only `TuningError` subclasses for provider trouble:
+    `ProviderRefused`, `ProviderUnavailable`, `ProviderRejected`, `UnknownModel`,
+    `MethodNotSupported`, and `tuning.errors.NotFound` for an unknown job id.
+    """
+
+    name: str
+
+    def capabilities(self) -> Capabilities:
+        """Methods and base models this back-end can train, and its default model."""
+        ...
+
+    def check_open(self) -> None:
+        """Raise ProviderRefused when this back-end takes no new jobs (checked before any cost is shown)."""
+        ...
+
+    async def upload(self, path: Path, purpose: str = "fine-tune") -> str:
+        """Upload a JSONL file; return the provider's file id."""
+        ...
+
+    async def create_job(self, request: JobRequest) -> TrainerJob:
+        """Start a job. Checks model and method locally before any call."""
+        ...
+
+    async def get_job(self, provider_job_id: str) -> TrainerJob:
+        ...
+
+    async def events_since(self, provider_job_id: str, cursor: str | None) -> EventPage:
+        """Events and metric points newer than `cursor` (None: all), oldest first."""
+        ...
+
+    async def cancel(self, provider_job_id: str) -> TrainerJob:
+        """Ask the provider to stop; cancelling a finished job returns it unchanged."""
+        ...
+
+    async def find_job_by_metadata(self, key: str, value: str) -> TrainerJob | None:
+        """The newest job created with `metadata[key] == value`, if any."""
+        ...
+
+    async def close(self) -> None:
+        ...
+
+
+def check_request(capabilities: Capabilities, request: JobRequest) -> None:
+    """Refuse, before any network call, what this back-end cannot train."""
+    name = capabilities.name
+    if request.method not in capabilities.methods:
+        raise MethodNotSupported(name, request.method, None, ())
+    if request.base_model not in capabilities.models:
+        raise UnknownModel(name, request.base_model, capabilities.models)
+    if not capabilities.supports(request.base_model, request.method):
+        raise MethodNotSupported(name, request.method, request.base_model, capabilities.models_for(request.method))
+    if request.beta is not None and request.method != "dpo":
+        raise TuningError("`beta` only applies to DPO training; leave it out or use format:dpo.")

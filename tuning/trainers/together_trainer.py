@@ -1,0 +1,463 @@
+"""Together AI fine-tuning over its REST API (LoRA, SFT and DPO).
+
+Field names follow Together's API reference and its Python SDK (together-py) as read
+in November 2026: the tuned model's name is `model_output_name` (older SDKs called it
+`output_name`; both are read), `created_at`/`updated_at` are ISO 8601 strings, and
+events have no id, so the event cursor is built here (see `events_since`).
+
+Together jobs carry no metadata. The Tuneloop link (`JobRequest.metadata[LINK_KEY]`)
+goes into the model suffix as a `tl-<link>` tag, and `find_job_by_metadata` lists jobs
+and matches that tag in `suffix` (or, failing that, in `model_output_name`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tuning.errors import NotFound, TuningError
+from tuning.trainers.base import check_request
+from tuning.trainers.errors import ProviderRefused, ProviderRejected, TrainerError, redact
+from tuning.trainers.retry import RetryPolicy, Sleep
+from tuning.trainers.together_http import DEFAULT_BASE_URL, TogetherAPIError, TogetherHTTP
+from tuning.trainers.types import (
+    LINK_KEY,
+    Capabilities,
+    EventPage,
+    JobEvent,
+    JobRequest,
+    JobState,
+    Method,
+    MetricPoint,
+    TrainerJob,
+    as_float,
+)
+
+log = logging.getLogger(__name__)
+
+SFT_DPO: frozenset[Method] = frozenset({"sft", "dpo"})
+# Open instruct bases Together has offered for LoRA SFT and DPO: the Llama name is the one
+# facts.md quotes from Together's docs; Qwen and Mistral come from Together's fine-tuning
+# model table as last read. Check https://docs.together.ai/docs/fine-tuning-models and
+# override with `models=` rather than editing code.
+TOGETHER_MODELS: dict[str, frozenset[Method]] = {
+    "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference": SFT_DPO,
+    "Qwen/Qwen2.5-7B-Instruct": SFT_DPO,
+    "mistralai/Mistral-7B-Instruct-v0.2": SFT_DPO,
+}
+TOGETHER_DEFAULT_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+
+STATES: dict[str, JobState] = {
+    "pending": JobState.PENDING,
+    "queued": JobState.PENDING,
+    "running": JobState.RUNNING,
+    "compressing": JobState.RUNNING,
+    "uploading": JobState.RUNNING,
+    "cancel_requested": JobState.CANCELLING,
+    "cancelled": JobState.CANCELLED,
+    "error": JobState.FAILED,
+    "completed": JobState.SUCCEEDED,
+}
+UNKNOWN_STATE = JobState.RUNNING
+
+MAX_SUFFIX = 40  # together-py: "Up to 40 character suffix"
+LINK_TAG = "tl-"
+_TRAIN_LOSS = ("train_loss", "training_loss", "loss")
+_VALID_LOSS = ("valid_loss", "eval_loss", "validation_loss")
+_ACCURACY = ("token_accuracy", "train_token_accuracy", "train_mean_token_accuracy")
+_NOT_METRICS = {"step", "total_steps", "epoch", "param_count", "token_count", "training_offset"}
+_NOT_METRICS |= set(_TRAIN_LOSS) | set(_VALID_LOSS) | set(_ACCURACY)
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """Sent as `training_type`. Together's SDK defaults alpha to twice the rank."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    trainable_modules: str = "all-linear"
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "type": "Lora",
+            "lora_r": self.r,
+            "lora_alpha": self.alpha,
+            "lora_dropout": self.dropout,
+            "lora_trainable_modules": self.trainable_modules,
+        }
+
+
+class TogetherTrainer:
+    """Together fine-tuning. `learning_rate` is Together's absolute rate (its default is 1e-5)."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        models: Mapping[str, frozenset[Method]] | None = None,
+        default_model: str = TOGETHER_DEFAULT_MODEL,
+        lora: LoraSettings = LoraSettings(),
+        n_evals: int = 4,
+        timeout: float = 60.0,
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Sleep = asyncio.sleep,
+        name: str = "together",
+    ) -> None:
+        self.name = name
+        self._http = TogetherHTTP(api_key, base_url, timeout=timeout, retry=retry, sleep=sleep)
+        self._models = dict(models or TOGETHER_MODELS)
+        self._default_model = default_model
+        self._lora = lora
+        self._n_evals = n_evals
+
+    def check_open(self) -> None:
+        """Together takes new jobs; nothing to check."""
+
+    def capabilities(self) -> Capabilities:
+        methods = frozenset(m for supported in self._models.values() for m in supported)
+        return Capabilities(
+            name=self.name, methods=methods, models=self._models, default_model=self._default_model
+        )
+
+    # -- files -----------------------------------------------------------------
+
+    async def upload(self, path: Path, purpose: str = "fine-tune") -> str:
+        content = await asyncio.to_thread(path.read_bytes)
+
+        def form() -> aiohttp.FormData:
+            data = aiohttp.FormData()
+            data.add_field("file", content, filename=path.name, content_type="application/octet-stream")
+            data.add_field("file_name", path.name)
+            data.add_field("purpose", purpose)
+            data.add_field("file_type", "jsonl")
+            return data
+
+        body = await self._call("POST", "/files/upload", "upload the training file", form=form)
+        file_id = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(file_id, str):
+            raise TrainerError("Together did not say which file it stored.", self.name)
+        return file_id
+
+    # -- jobs --------------------------------------------------------------------
+
+    async def create_job(self, request: JobRequest) -> TrainerJob:
+        check_request(self.capabilities(), request)
+        payload = self.create_payload(request)
+        link = request.link
+
+        async def recover() -> dict[str, Any] | None:
+            """After a 5xx or a timeout the job may exist: look for it before creating again."""
+            try:
+                return await self._find_raw(link) if link else None
+            except TuningError:
+                return None
+
+        body = await self._call("POST", "/fine-tunes", "start the fine-tuning job", json_body=payload, recover=recover)
+        return self._job(body)
+
+    def create_payload(self, request: JobRequest) -> dict[str, Any]:
+        """The body of `POST /fine-tunes`, as facts.md gives it; unset values are left to Together."""
+        method: dict[str, Any] = {"method": request.method}
+        if request.method == "dpo" and request.beta is not None:
+            method["dpo_beta"] = request.beta
+        payload: dict[str, Any] = {
+            "model": request.base_model,
+            "training_file": request.training_file_id,
+            "training_type": self._lora.payload(),
+            "training_method": method,
+        }
+        optional: dict[str, Any] = {
+            "validation_file": request.validation_file_id,
+            "n_epochs": request.epochs,
+            "n_evals": self._n_evals if request.validation_file_id else None,
+            "batch_size": request.batch_size,
+            "learning_rate": request.learning_rate,
+            "suffix": together_suffix(request.suffix, request.link),
+            "random_seed": request.seed,
+        }
+        payload.update({key: value for key, value in optional.items() if value is not None})
+        return payload
+
+    async def get_job(self, provider_job_id: str) -> TrainerJob:
+        body = await self._call("GET", f"/fine-tunes/{provider_job_id}", "look up the job", job_id=provider_job_id)
+        return self._job(body)
+
+    async def cancel(self, provider_job_id: str) -> TrainerJob:
+        path = f"/fine-tunes/{provider_job_id}/cancel"
+        try:
+            body = await self._http.request("POST", path)
+        except TogetherAPIError as error:
+            if error.status == 404:
+                raise self._translate(error, "cancel the job", provider_job_id) from error
+            current = await self.get_job(provider_job_id)
+            if current.terminal:
+                return current
+            raise self._translate(error, "cancel the job", provider_job_id) from error
+        return self._job(body)
+
+    async def find_job_by_metadata(self, key: str, value: str) -> TrainerJob | None:
+        """Together keeps no metadata: only `LINK_KEY`, carried in the suffix, can be searched."""
+        if key != LINK_KEY:
+            raise ValueError(f"Together jobs can only be found by {LINK_KEY!r}, not {key!r}")
+        body = await self._find_raw(value)
+        return self._job(body) if body else None
+
+    async def _find_raw(self, link: str) -> dict[str, Any] | None:
+        body = await self._call("GET", "/fine-tunes", "list fine-tuning jobs")
+        jobs = [job for job in _data(body) if links_to(job, link)]
+        jobs.sort(key=lambda job: _parse_time(job.get("created_at")) or datetime.min.replace(tzinfo=UTC))
+        return jobs[-1] if jobs else None
+
+    async def estimate_price(self, request: JobRequest) -> float | None:
+        """Together's own estimate in USD, or None when it cannot give one (never raises)."""
+        try:
+            check_request(self.capabilities(), request)
+            full = self.create_payload(request)
+            keys = ("training_file", "validation_file", "model", "n_epochs", "n_evals")
+            keys += ("training_method", "training_type")
+            body = await self._http.request(
+                "POST", "/fine-tunes/estimate-price", json_body={k: full[k] for k in keys if k in full}
+            )
+        except (TuningError, TogetherAPIError) as error:
+            log.info("Together price estimate unavailable: %s", error)
+            return None
+        if not isinstance(body, dict) or body.get("estimation_available") is False:
+            return None
+        return as_float(body.get("estimated_total_price"))
+
+    # -- events ------------------------------------------------------------------
+
+    async def events_since(self, provider_job_id: str, cursor: str | None) -> EventPage:
+        """Together returns a job's whole event list, without ids. The cursor is
+        `<count>:<fingerprint of the last event seen>`: when the event at that position
+        still has that fingerprint, everything after it is new; otherwise the fingerprint
+        is looked for anywhere; failing both, every event is returned again."""
+        path = f"/fine-tunes/{provider_job_id}/events"
+        body = await self._call("GET", path, "read the job's events", job_id=provider_job_id)
+        raw = sorted(_data(body), key=_event_time)
+        fresh = _after_cursor(raw, cursor)
+        new_cursor = f"{len(raw)}:{fingerprint(raw[-1])}" if raw else cursor
+        return EventPage(events=[_event(e) for e in fresh], metrics=_metrics(fresh), cursor=new_cursor)
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    # -- plumbing ----------------------------------------------------------------
+
+    async def _call(self, method: str, path: str, doing: str, *, job_id: str | None = None, **kwargs: Any) -> Any:
+        try:
+            return await self._http.request(method, path, **kwargs)
+        except TogetherAPIError as error:
+            raise self._translate(error, doing, job_id) from error
+
+    def _translate(self, error: TogetherAPIError, doing: str, job_id: str | None) -> TuningError:
+        if error.status == 401:
+            return ProviderRefused(
+                "Together did not accept Tuneloop's API key; an operator should check TOGETHER_API_KEY.", self.name
+            )
+        if error.status in (402, 403):
+            return ProviderRefused(
+                f"Together will not {doing} for this account (it said: “{error.message}”).", self.name
+            )
+        if error.status == 404 and job_id is not None:
+            return NotFound(f"Together has no fine-tuning job `{job_id}`.")
+        return ProviderRejected(f"Together could not {doing}: {error.message}", self.name)
+
+    def _job(self, body: Any) -> TrainerJob:
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise TrainerError("Together answered in a shape Tuneloop does not understand.", self.name)
+        status = str(body.get("status") or "")
+        state = STATES.get(status, UNKNOWN_STATE)
+        events = [e for e in body.get("events") or [] if isinstance(e, dict)]
+        code, message = _failure(body, events) if state is JobState.FAILED else (None, None)
+        totals = [e["total_steps"] for e in events if isinstance(e.get("total_steps"), int)]
+        output = body.get("model_output_name") or body.get("output_name")
+        return TrainerJob(
+            provider=self.name,
+            provider_job_id=body["id"],
+            state=state,
+            raw_status=status,
+            base_model=str(body.get("model") or ""),
+            fine_tuned_model=output if state is JobState.SUCCEEDED and isinstance(output, str) else None,
+            trained_tokens=_trained_tokens(body, state),
+            error_code=code,
+            error_message=message,
+            created_at=_parse_time(body.get("created_at")) or datetime.now(UTC),
+            finished_at=_parse_time(body.get("updated_at")) if state.terminal else None,
+            total_steps=max(totals) if totals else None,
+        )
+
+
+# -- suffix and link ----------------------------------------------------------------
+
+
+def slug(text: str) -> str:
+    return re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9-]", "-", text)).strip("-")
+
+
+def together_suffix(suffix: str | None, link: str | None) -> str | None:
+    """`<suffix>-tl-<link>`, cut to Together's limit by shortening the user's part."""
+    head = slug(suffix or "")
+    if not link:
+        return head[:MAX_SUFFIX] or None
+    tag = LINK_TAG + slug(link)
+    room = MAX_SUFFIX - len(tag) - 1
+    head = head[:room].rstrip("-") if room > 0 else ""
+    return f"{head}-{tag}" if head else tag[:MAX_SUFFIX]
+
+
+def links_to(job: Mapping[str, Any], link: str) -> bool:
+    tag = re.escape(LINK_TAG + slug(link))
+    suffix = job.get("suffix")
+    if isinstance(suffix, str) and suffix:
+        return re.search(rf"(?:^|-){tag}$", suffix) is not None
+    output = job.get("model_output_name") or job.get("output_name")
+    return isinstance(output, str) and re.search(rf"(?:^|[-:/]){tag}(?::|$)", output) is not None
+
+
+# -- events -----------------------------------------------------------------------------
+
+
+def fingerprint(event: Mapping[str, Any]) -> str:
+    parts = [str(event.get(key)) for key in ("created_at", "type", "message", "step", "hash")]
+    return hashlib.sha1("\x1f".join(parts).encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def _after_cursor(events: list[dict[str, Any]], cursor: str | None) -> list[dict[str, Any]]:
+    if not cursor:
+        return events
+    count_text, _, mark = cursor.partition(":")
+    count = int(count_text) if count_text.isdigit() else -1
+    if 0 < count <= len(events) and fingerprint(events[count - 1]) == mark:
+        return events[count:]
+    marks = [fingerprint(e) for e in events]
+    if mark in marks:
+        return events[len(marks) - marks[::-1].index(mark) :]
+    log.warning("Together event cursor %s not found; returning every event again", cursor)
+    return events
+
+
+def _event(event: Mapping[str, Any]) -> JobEvent:
+    return JobEvent(
+        id=fingerprint(event),
+        created_at=_event_time(event),
+        level=_level(event.get("level")),
+        message=redact(str(event.get("message") or "")),
+        type=str(event.get("type") or "message").lower(),
+    )
+
+
+def _level(value: Any) -> str:
+    text = str(value or "info").lower().removeprefix("legacy_")
+    return {"iwarning": "warning", "warn": "warning", "ierror": "error", "iinfo": "info"}.get(text, text)
+
+
+def _metrics(events: list[dict[str, Any]]) -> list[MetricPoint]:
+    """One point per event that carries a step; events at the same step in a page merge."""
+    points: list[MetricPoint] = []
+    for event in events:
+        point = _metric(event)
+        if point is None:
+            continue
+        if points and points[-1].step == point.step:
+            point = _merge(points.pop(), point)
+        points.append(point)
+    return points
+
+
+def _metric(event: Mapping[str, Any]) -> MetricPoint | None:
+    step = event.get("step")
+    if not isinstance(step, int) or isinstance(step, bool):
+        return None
+    total = event.get("total_steps")
+    extra = {
+        key: number
+        for key, value in event.items()
+        if key not in _NOT_METRICS and (number := as_float(value)) is not None
+    }
+    return MetricPoint(
+        step=step,
+        total_steps=total if isinstance(total, int) else None,
+        epoch=as_float(event.get("epoch")),
+        train_loss=_first(event, _TRAIN_LOSS),
+        valid_loss=_first(event, _VALID_LOSS),
+        token_accuracy=_first(event, _ACCURACY),
+        extra=extra,
+    )
+
+
+def _merge(old: MetricPoint, new: MetricPoint) -> MetricPoint:
+    """`new` over `old`, field by field, where `new` has a value."""
+    names = ("total_steps", "epoch", "train_loss", "valid_loss", "token_accuracy")
+    fields = {name: getattr(old, name) if getattr(new, name) is None else getattr(new, name) for name in names}
+    return MetricPoint(step=new.step, extra={**old.extra, **new.extra}, **fields)
+
+
+def _first(event: Mapping[str, Any], keys: tuple[str, ...]) -> float | None:
+    for key in keys:
+        number = as_float(event.get(key))
+        if number is not None:
+            return number
+    return None
+
+
+def _failure(body: Mapping[str, Any], events: list[dict[str, Any]]) -> tuple[str | None, str | None]:
+    """Why a job failed: an `error` field if Together gives one, else its last error event."""
+    error = body.get("error")
+    if isinstance(error, dict):
+        return _opt(error.get("code")), _opt_redacted(error.get("message"))
+    if isinstance(error, str) and error:
+        return None, redact(error)
+    for event in reversed(events):
+        if str(event.get("type", "")).lower() == "job_error" or _level(event.get("level")) == "error":
+            return "job_error", _opt_redacted(event.get("message"))
+    return None, None
+
+
+def _trained_tokens(body: Mapping[str, Any], state: JobState) -> int | None:
+    """Together's `token_count` ("tokens processed"), reported, like OpenAI's, once the job succeeded."""
+    count = body.get("token_count")
+    return count if state is JobState.SUCCEEDED and isinstance(count, int) else None
+
+
+def _opt(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+def _opt_redacted(value: Any) -> str | None:
+    return redact(str(value)) if value else None
+
+
+# -- small helpers -------------------------------------------------------------------------
+
+
+def _data(body: Any) -> list[dict[str, Any]]:
+    items = body.get("data") if isinstance(body, dict) else body
+    return [item for item in items or [] if isinstance(item, dict)] if isinstance(items, list) else []
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _event_time(event: Mapping[str, Any]) -> datetime:
+    return _parse_time(event.get("created_at")) or datetime.min.replace(tzinfo=UTC)
