@@ -1,0 +1,220 @@
+"""Fine-tuning jobs: the pre-flight check, an idempotent Start, cancel, and lookups."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import string
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from storage import jobs as job_rows
+from storage.db import Database
+from storage.jobs import JobRow
+from tuning.datasets.cost import billed_tokens, default_epochs
+from tuning.datasets.prices import load_prices
+from tuning.datasets.service import DatasetService
+from tuning.datasets.types import MIN_TRAINING_EXAMPLES, USEFUL_TRAINING_EXAMPLES, DatasetSummary
+from tuning.errors import NotFound, TuningError
+from tuning.jobs.types import ACTIVE, JobView
+from tuning.review import require_admin
+from tuning.trainers import LINK_KEY, JobRequest, Trainer, TrainerJob, check_request, get_trainer
+
+log = logging.getLogger(__name__)
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_job_id() -> str:
+    """Short enough to type in `/tune status`, random enough never to collide in one workspace."""
+    return "j" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
+
+
+class JobService:
+    def __init__(
+        self, db: Database, datasets: DatasetService, trainers: Mapping[str, Trainer], *,
+        default_trainer: str, max_cost_usd: float, admins: frozenset[str], prices_dir: Path | None,
+    ) -> None:
+        self._db = db
+        self._datasets = datasets
+        self._trainers = trainers
+        self._default_trainer = default_trainer
+        self._max_cost = max_cost_usd
+        self._admins = admins
+        self._prices_dir = prices_dir
+
+    # -- pre-flight ----------------------------------------------------------------
+
+    async def preflight(self, dataset_ref: str, options: dict[str, Any], *, user: str, channel: str) -> JobView:
+        """Check everything that can be checked before money is spent; the job waits for Start."""
+        require_admin(user, self._admins, "start fine-tuning jobs")
+        summary = await self._datasets.show(dataset_ref)
+        trainer = get_trainer(self._trainers, options.get("trainer") or self._default_trainer)
+        trainer.check_open()
+        model = options.get("model") or trainer.capabilities().default_model
+        # Everything the back-end would refuse, refused now, before any file is uploaded.
+        check_request(trainer.capabilities(), JobRequest(
+            base_model=model, method=summary.format, training_file_id="(not uploaded yet)", beta=options.get("beta"),
+        ))
+        if summary.train < MIN_TRAINING_EXAMPLES:
+            raise TuningError(
+                f"`{summary.ref}` has {summary.train} training examples; fine-tuning needs at least "
+                f"{MIN_TRAINING_EXAMPLES}. Approve more examples and build a new version."
+            )
+        epochs = options.get("epochs") or default_epochs(summary.train)
+        cost, checked = self._estimate(model, epochs, summary.tokens.train)
+        job_id = new_job_id()
+        await job_rows.insert(self._db, {
+            "id": job_id, "dataset_id": summary.id, "dataset": summary.ref, "trainer": trainer.name,
+            "base_model": model, "method": summary.format, "options": json.dumps(_job_options(options)),
+            "examples": summary.train, "tokens": summary.tokens.train, "epochs": epochs, "estimated_cost": cost,
+            "state": "preflight", "channel": channel, "requested_by": user,
+        })
+        return await self.view(job_id, prices_checked=checked, summary=summary)
+
+    def _estimate(self, model: str, epochs: int, train_tokens: int) -> tuple[float, str]:
+        price = load_prices(self._prices_dir).price_for(model)
+        if price is None:
+            raise TuningError(
+                f"No training price is known for `{model}`, so Tuneloop cannot hold the job to "
+                f"TUNELOOP_MAX_JOB_COST_USD (${self._max_cost:,.2f}). Add the model to prices.toml beside the database."
+            )
+        cost = billed_tokens(epochs, train_tokens) * price.usd_per_million / 1_000_000
+        if cost > self._max_cost:
+            raise TuningError(
+                f"This job would cost about ${cost:,.2f} (estimate, prices checked {price.checked}), above the "
+                f"limit of ${self._max_cost:,.2f} (TUNELOOP_MAX_JOB_COST_USD). Use fewer `epochs:`, a smaller "
+                "`model:` or a smaller dataset — or ask an operator to raise the limit."
+            )
+        return cost, price.checked
+
+    async def card_posted(self, job_id: str, card_ts: str) -> None:
+        await job_rows.update(self._db, job_id, card_ts=card_ts)
+
+    # -- start -------------------------------------------------------------------------
+
+    async def start(self, job_id: str, *, user: str) -> JobView:
+        """Exactly one Start wins, however many clicks, retries or admins race for it."""
+        require_admin(user, self._admins, "start fine-tuning jobs")
+        won = await job_rows.transition(
+            self._db, job_id, from_states=("preflight",), to_state="starting", started_by=user,
+            started_at=_now_iso(),
+        )
+        if not won:
+            raise TuningError(_already(await self._row(job_id)))
+        return await self.launch(job_id)
+
+    async def launch(self, job_id: str) -> JobView:
+        """Upload and create at the provider; after a crash, adopt the job created last time."""
+        job = await self._row(job_id)
+        trainer = get_trainer(self._trainers, job.trainer)
+        try:
+            remote = await trainer.find_job_by_metadata(LINK_KEY, job.id) or await self._create(trainer, job)
+        except TuningError as error:
+            await job_rows.update(self._db, job.id, state="failed", error_code="refused", error_message=str(error),
+                                  finished_at=_now_iso())
+            raise
+        await self.apply(job.id, remote)
+        return await self.view(job.id)
+
+    async def _create(self, trainer: Trainer, job: JobRow) -> TrainerJob:
+        summary = await self._datasets.show(job.dataset)
+        files = {file.split: file for file in summary.files}
+        training = await trainer.upload(files["train"].path)
+        validation = files.get("validation")
+        validation_id = await trainer.upload(validation.path) if validation and validation.lines else None
+        options = json.loads(job.options)
+        request = JobRequest(
+            base_model=job.base_model, method=job.method, training_file_id=training, validation_file_id=validation_id,
+            epochs=job.epochs, batch_size=options.get("batch"), learning_rate=options.get("lr"),
+            suffix=options.get("suffix"), beta=options.get("beta"), seed=options.get("seed"),
+            metadata={LINK_KEY: job.id},
+        )
+        return await trainer.create_job(request)
+
+    async def apply(self, job_id: str, remote: TrainerJob) -> None:
+        """Record what the provider says about the job."""
+        values: dict[str, Any] = {
+            "provider_job_id": remote.provider_job_id, "state": remote.state.value, "raw_status": remote.raw_status,
+            "fine_tuned_model": remote.fine_tuned_model, "trained_tokens": remote.trained_tokens,
+            "error_code": remote.error_code, "error_message": remote.error_message,
+        }
+        if remote.total_steps:
+            values["total_steps"] = remote.total_steps
+        if remote.terminal:
+            values["finished_at"] = _iso(remote.finished_at) or _now_iso()
+        await job_rows.update(self._db, job_id, **values)
+
+    # -- dismiss and cancel ------------------------------------------------------------
+
+    async def dismiss(self, job_id: str, *, user: str) -> JobView:
+        require_admin(user, self._admins, "cancel fine-tuning jobs")
+        if not await job_rows.transition(self._db, job_id, from_states=("preflight",), to_state="dismissed",
+                                         cancelled_by=user):
+            raise TuningError(_already(await self._row(job_id)))
+        return await self.view(job_id)
+
+    async def cancel(self, ref: str, *, user: str) -> JobView:
+        require_admin(user, self._admins, "cancel fine-tuning jobs")
+        job = await self._find(ref)
+        if job.state == "preflight":
+            return await self.dismiss(job.id, user=user)
+        if job.state not in ACTIVE or not job.provider_job_id:
+            raise TuningError(f"Job `{job.id}` is {job.state}; there is nothing to cancel.")
+        remote = await get_trainer(self._trainers, job.trainer).cancel(job.provider_job_id)
+        await job_rows.update(self._db, job.id, cancelled_by=user)
+        await self.apply(job.id, remote)
+        return await self.view(job.id)
+
+    # -- lookups -----------------------------------------------------------------------
+
+    async def find(self, ref: str) -> JobView:
+        return await self.view((await self._find(ref)).id)
+
+    async def recent(self, limit: int = 10) -> list[JobView]:
+        return [_view(row) for row in await job_rows.recent(self._db, limit)]
+
+    async def view(self, job_id: str, *, prices_checked: str | None = None, summary: DatasetSummary | None = None) -> JobView:
+        return _view(await self._row(job_id), prices_checked, summary)
+
+    async def _row(self, job_id: str) -> JobRow:
+        row = await job_rows.get(self._db, job_id)
+        if row is None:
+            raise NotFound(f"There is no job `{job_id}`. `/tune jobs` lists recent ones.")
+        return row
+
+    async def _find(self, ref: str) -> JobRow:
+        row = await job_rows.find(self._db, ref)
+        if row is None:
+            raise NotFound(f"There is no job `{ref}`. `/tune jobs` lists recent ones.")
+        return row
+
+
+def _job_options(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: options[key] for key in ("batch", "lr", "suffix", "beta", "seed") if options.get(key) is not None}
+
+
+def _already(job: JobRow) -> str:
+    if job.state == "dismissed":
+        return f"Job `{job.id}` was cancelled before it started" + (f" by <@{job.cancelled_by}>." if job.cancelled_by else ".")
+    who = f" by <@{job.started_by}>" if job.started_by else ""
+    return f"Job `{job.id}` was already started{who}; it is {job.state}."
+
+
+def _view(row: JobRow, prices_checked: str | None = None, summary: DatasetSummary | None = None) -> JobView:
+    values = {name: getattr(row, name) for name in JobView.model_fields if hasattr(row, name)}
+    warnings: tuple[str, ...] = ()
+    if summary is not None and summary.train < USEFUL_TRAINING_EXAMPLES:
+        warnings = (f"Only {summary.train} training examples: gains are unlikely below {USEFUL_TRAINING_EXAMPLES}.",)
+    return JobView(**values, prices_checked=prices_checked, warnings=warnings)
+
+
+def _now_iso() -> str:
+    return _iso(datetime.now(timezone.utc)) or ""
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """The format SQLite's strftime('%Y-%m-%dT%H:%M:%fZ') writes, so stored times compare as text."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if moment else None
