@@ -1,0 +1,82 @@
+"""`/tune eval`, the automatic evaluation after a job succeeds, and promotion commands."""
+
+from __future__ import annotations
+
+import time
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from handlers.tune import Invocation, Runner
+from render import charts
+from render import evaluations as render
+from render.help import failure
+from tuning.errors import TuningError
+from tuning.evaluation.export import results_jsonl
+from tuning.evaluation.service import EvalPlan
+from tuning.jobs.types import JobView
+from tuning.services import Services
+
+PROGRESS_EVERY_SECONDS = 3.0
+
+
+def runners(services: Services) -> dict[str, Runner]:
+    async def run_eval(call: Invocation) -> None:
+        options = call.command.options
+        plan = await services.evaluations.plan(
+            call.command.args["MODEL|JOB|base"], against=options.get("against"), dataset=options.get("dataset")
+        )
+        await run_and_post(services, call.client, plan, channel=call.channel, thread_ts=None, user=call.user)
+
+    async def promote(call: Invocation) -> None:
+        change = await services.promotions.promote(call.command.args["MODEL|JOB"], user=call.user)
+        await call.client.chat_postMessage(channel=call.channel, text=render.promoted(change))
+
+    async def rollback(call: Invocation) -> None:
+        change = await services.promotions.rollback(user=call.user)
+        await call.client.chat_postMessage(channel=call.channel, text=render.rolled_back(change))
+
+    async def model(call: Invocation) -> None:
+        current, history = await services.promotions.current(), await services.promotions.history()
+        await call.reply(render.model_history(current, history))
+
+    return {"eval": run_eval, "promote": promote, "rollback": rollback, "model": model}
+
+
+async def run_and_post(services: Services, client: AsyncWebClient, plan: EvalPlan, *, channel: str,
+                       thread_ts: str | None, user: str | None) -> None:
+    """A progress message updated as items finish, then the results, the chart and the per-item file."""
+    total = len(plan.items)
+    posted = await client.chat_postMessage(channel=channel, thread_ts=thread_ts,
+                                           text=render.progress(plan.candidate, plan.baseline, plan.dataset, 0, total))
+    progress_ts, last = str(posted["ts"]), 0.0
+
+    async def on_progress(done: int, total: int) -> None:
+        nonlocal last
+        if time.monotonic() - last >= PROGRESS_EVERY_SECONDS or done == total:
+            last = time.monotonic()
+            await client.chat_update(channel=channel, ts=progress_ts,
+                                     text=render.progress(plan.candidate, plan.baseline, plan.dataset, done, total))
+
+    evaluation_id, result = await services.evaluations.run(plan, channel=channel, user=user, on_progress=on_progress)
+    blocks, text = render.results(result.summary, plan.dataset)
+    await client.chat_update(channel=channel, ts=progress_ts, blocks=blocks, text=text)
+    await client.files_upload_v2(channel=channel, thread_ts=thread_ts or progress_ts, file_uploads=[
+        {"content": charts.eval_chart(result.summary), "filename": f"evaluation-{evaluation_id}.png",
+         "title": "Candidate vs baseline"},
+        {"content": results_jsonl(result.items), "filename": f"evaluation-{evaluation_id}.jsonl",
+         "title": "Per-item results"},
+    ])
+
+
+def after_job_succeeded(services: Services, client: AsyncWebClient):
+    """The monitor's hook: evaluate the tuned model against its base, in the job card's thread."""
+
+    async def evaluate_job(job: JobView) -> None:
+        try:
+            plan = await services.evaluations.plan_for_job(job)
+            await run_and_post(services, client, plan, channel=job.channel, thread_ts=job.card_ts, user=None)
+        except TuningError as error:
+            await client.chat_postMessage(channel=job.channel, thread_ts=job.card_ts,
+                                          text=failure(f"No automatic evaluation: {error}"))
+
+    return evaluate_job

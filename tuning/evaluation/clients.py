@@ -1,0 +1,59 @@
+"""Which client answers for which model, and the one limit on calls in flight."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import openai
+
+from tuning.errors import TuningError
+from tuning.types import ChatReply
+
+# An evaluation is a batch: it can wait out a rate limit longer than a person waiting in Slack can.
+EVAL_MAX_RETRIES = 6
+EVAL_TIMEOUT_SECONDS = 120.0
+
+
+class ChatLike(Protocol):
+    """What `tuning.inference.ChatClient` offers; raises `TuningError` (ModelError) when no answer comes."""
+
+    async def complete(self, model: str, messages: list[dict[str, str]]) -> ChatReply: ...
+
+
+# A Together model answers at another OpenAI-compatible endpoint than an OpenAI model, so each
+# model names its own client: a mapping, or a function for clients built on demand.
+Clients = Mapping[str, ChatLike] | Callable[[str], ChatLike]
+
+
+def client_for(clients: Clients, model: str) -> ChatLike:
+    if isinstance(clients, Mapping):
+        if model not in clients:
+            raise TuningError(f"No API client is configured for model `{model}`.")
+        return clients[model]
+    return clients(model)
+
+
+class Limited:
+    """A client whose calls wait for a slot of a semaphore shared by every model and the judge.
+
+    The slot is held through the SDK's own retries: while a provider says 429, waiting in place
+    (after Retry-After) is the point, and starting other calls would only earn more 429s.
+    """
+
+    def __init__(self, client: ChatLike, slots: asyncio.Semaphore) -> None:
+        self._client = client
+        self._slots = slots
+
+    async def complete(self, model: str, messages: list[dict[str, str]]) -> ChatReply:
+        async with self._slots:
+            return await self._client.complete(model, messages)
+
+
+def eval_openai_client(
+    *, api_key: str, base_url: str | None = None, max_retries: int = EVAL_MAX_RETRIES,
+    timeout: float = EVAL_TIMEOUT_SECONDS, **options: Any,
+) -> openai.AsyncOpenAI:
+    """An SDK client for evaluation calls: it retries 429 after Retry-After, 5xx and timeouts itself."""
+    return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout, **options)

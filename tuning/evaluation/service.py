@@ -1,0 +1,137 @@
+"""Evaluations as Tuneloop runs them: which models, on which held-out examples, stored with their results."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from storage import evaluations as evaluation_rows
+from storage.db import Database
+from tuning.datasets.service import DatasetService
+from tuning.errors import NotFound, TuningError
+from tuning.datasets.prices import load_prices
+from tuning.evaluation.cost import ModelPrice, PriceLookup, no_prices, prices_by_prefix
+from tuning.evaluation.runner import DEFAULT_CONCURRENCY, evaluate
+from tuning.evaluation.types import EvalItem, EvalResult, EvalSummary
+from tuning.jobs.service import JobService
+from tuning.jobs.types import JobView
+from tuning.routing import ModelRouter
+
+Progress = Callable[[int, int], Awaitable[None]]
+CurrentModel = Callable[[], Awaitable[str]]
+
+
+class EvalPlan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    candidate: str
+    baseline: str | None
+    dataset: str
+    items: list[EvalItem]
+    job_id: str | None = None
+
+
+class Evaluations:
+    def __init__(
+        self, db: Database, router: ModelRouter, datasets: DatasetService, jobs: JobService, *,
+        current_model: CurrentModel, judge_model: str, concurrency: int = DEFAULT_CONCURRENCY,
+        prices: PriceLookup = no_prices,
+    ) -> None:
+        self._db = db
+        self._router = router
+        self._datasets = datasets
+        self._jobs = jobs
+        self._current_model = current_model
+        self._judge_model = judge_model
+        self._concurrency = concurrency
+        self._prices = prices
+
+    async def plan(self, target: str, *, against: str | None = None, dataset: str | None = None) -> EvalPlan:
+        """`base`: the answering model alone; a job: its tuned model against its base; a model: against `against`."""
+        job = None if target == "base" else await self._job(target)
+        if target == "base":
+            candidate, baseline = await self._current_model(), against
+        elif job is not None:
+            if job.state != "succeeded" or not job.fine_tuned_model:
+                raise TuningError(f"Job `{job.id}` is {job.state}: there is no tuned model to evaluate yet.")
+            candidate, baseline = job.fine_tuned_model, against or job.base_model
+        else:
+            candidate, baseline = target, against
+        ref = dataset or (job.dataset if job else await self._newest_dataset())
+        return EvalPlan(candidate=candidate, baseline=baseline, dataset=ref, items=await self._items(ref),
+                        job_id=job.id if job else None)
+
+    async def plan_for_job(self, job: JobView) -> EvalPlan:
+        return await self.plan(job.id)
+
+    async def run(self, plan: EvalPlan, *, channel: str | None, user: str | None,
+                  on_progress: Progress | None = None) -> tuple[int, EvalResult]:
+        evaluation_id = await evaluation_rows.create(self._db, {
+            "candidate": plan.candidate, "baseline": plan.baseline, "judge": self._judge_model if plan.baseline else None,
+            "dataset": plan.dataset, "job_id": plan.job_id, "items": len(plan.items), "channel": channel,
+            "requested_by": user,
+        })
+        try:
+            result = await evaluate(
+                plan.items, candidate=plan.candidate, baseline=plan.baseline, clients=self._router.client_for,
+                judge_model=self._judge_model if plan.baseline else None, concurrency=self._concurrency,
+                on_progress=on_progress, prices=self._prices,
+            )
+        except Exception as error:
+            await evaluation_rows.finish(self._db, evaluation_id, state="failed", summary=None, error=repr(error), items=[])
+            raise
+        await evaluation_rows.finish(
+            self._db, evaluation_id, state="done", summary=result.summary.model_dump_json(), error=None,
+            items=[(item.item_id, item.model_dump_json()) for item in result.items],
+        )
+        return evaluation_id, result
+
+    async def _job(self, target: str) -> JobView | None:
+        try:
+            return await self._jobs.find(target)
+        except NotFound:
+            return None
+
+    async def _newest_dataset(self) -> str:
+        versions = await self._datasets.list()
+        if not versions:
+            raise TuningError("There is no dataset to evaluate on yet: build one with `/tune dataset build NAME`.")
+        newest = max(versions, key=lambda version: version.created_at)
+        return f"{newest.name}@{newest.version}"
+
+    async def _items(self, ref: str) -> list[EvalItem]:
+        summary = await self._datasets.show(ref)
+        validation = next((f for f in summary.files if f.split == "validation"), None)
+        if validation is None or not validation.lines:
+            raise TuningError(
+                f"`{summary.ref}` has no validation examples to evaluate on. Build a version with `val:` above 0 "
+                "and at least 10 approved examples."
+            )
+        return read_items(validation.path)
+
+
+def read_items(path: Path) -> list[EvalItem]:
+    """Each validation line as the conversation without its final answer, and that answer as the reference."""
+    items = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            record = json.loads(line)
+            if "messages" in record:  # SFT
+                messages, reference = record["messages"][:-1], record["messages"][-1]["content"]
+            else:  # DPO: the preferred answer is the reference
+                messages, reference = record["input"]["messages"], record["preferred_output"][0]["content"]
+            items.append(EvalItem(id=f"{number:05d}", messages=messages, reference=reference))
+    return items
+
+
+def inference_prices(prices_dir: Path | None) -> PriceLookup:
+    """Answering prices from the same price table as training (packaged, overridable beside the database)."""
+    table = load_prices(prices_dir).inference
+    return prices_by_prefix({name: ModelPrice(*pair) for name, pair in table.items()})
+
+
+def summary_of(evaluation: dict) -> EvalSummary | None:
+    return EvalSummary.model_validate_json(evaluation["summary"]) if evaluation.get("summary") else None

@@ -1,0 +1,95 @@
+"""Which model answers: promote a tuned model, roll back to the one before, and the history of both."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from storage import evaluations as evaluation_rows
+from storage import models as model_rows
+from storage.db import Database
+from tuning.errors import TuningError
+from tuning.evaluation.types import EvalSummary
+from tuning.jobs.service import JobService
+from tuning.review import require_admin
+from tuning.routing import ModelRouter
+
+
+class ModelChange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    action: str
+    model: str
+    changed_by: str
+    created_at: str
+    job_id: str | None = None
+    evaluation_id: int | None = None
+    headline: str | None = None
+
+
+class Promotions:
+    def __init__(self, db: Database, router: ModelRouter, jobs: JobService, *, default_model: str,
+                 admins: frozenset[str]) -> None:
+        self._db = db
+        self._router = router
+        self._jobs = jobs
+        self._default = default_model
+        self._admins = admins
+
+    async def current(self) -> str:
+        stack = _stack(await model_rows.history(self._db))
+        return stack[-1] if stack else self._default
+
+    async def history(self) -> list[ModelChange]:
+        return [ModelChange(**row, headline=await self._headline(row["evaluation_id"]))
+                for row in await model_rows.history(self._db)]
+
+    async def promote(self, target: str, *, user: str) -> ModelChange:
+        require_admin(user, self._admins, "promote models")
+        model, job_id = await self._resolve(target)
+        if model == await self.current():
+            raise TuningError(f"Tuneloop already answers with `{model}`.")
+        await self._router.ping(model)
+        evaluation = await evaluation_rows.latest_for(self._db, model)
+        evaluation_id = evaluation["id"] if evaluation else None
+        await model_rows.record_change(self._db, action="promote", model=model, changed_by=user, job_id=job_id,
+                                       evaluation_id=evaluation_id)
+        return (await self.history())[-1]
+
+    async def rollback(self, *, user: str) -> ModelChange:
+        require_admin(user, self._admins, "roll back the answering model")
+        stack = _stack(await model_rows.history(self._db))
+        if not stack:
+            raise TuningError(f"Nothing to roll back: Tuneloop answers with its default model `{self._default}`.")
+        previous = stack[-2] if len(stack) > 1 else self._default
+        await model_rows.record_change(self._db, action="rollback", model=previous, changed_by=user, job_id=None,
+                                       evaluation_id=None)
+        return (await self.history())[-1]
+
+    async def _resolve(self, target: str) -> tuple[str, str | None]:
+        """A job id (Tuneloop's or the provider's) means its tuned model; anything else is a model name."""
+        try:
+            job = await self._jobs.find(target)
+        except TuningError:
+            return target, None
+        if job.state != "succeeded" or not job.fine_tuned_model:
+            raise TuningError(f"Job `{job.id}` is {job.state}; only a job that succeeded has a model to promote.")
+        return job.fine_tuned_model, job.id
+
+    async def _headline(self, evaluation_id: int | None) -> str | None:
+        if evaluation_id is None:
+            return None
+        evaluation = await evaluation_rows.get(self._db, evaluation_id)
+        if not evaluation or not evaluation["summary"]:
+            return None
+        return EvalSummary.model_validate_json(evaluation["summary"]).headline().text
+
+
+def _stack(history: list[dict]) -> list[str]:
+    """Promotions push, rollbacks pop: what is left on top answers."""
+    stack: list[str] = []
+    for change in history:
+        if change["action"] == "promote":
+            stack.append(change["model"])
+        elif stack:
+            stack.pop()
+    return stack

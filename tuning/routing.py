@@ -1,0 +1,45 @@
+"""Every model answers through the provider that serves it: OpenAI (or Azure) or Together."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tuning.errors import ModelError, TuningError
+from tuning.inference import ChatClient
+from tuning.types import ChatReply
+
+PING = [{"role": "user", "content": "Reply with the single word: ready"}]
+
+
+def provider_of(model: str) -> str:
+    """Together names are `org/model…` (tuned ones `account/base:suffix:job`); OpenAI and Azure names have no '/'."""
+    return "together" if "/" in model else "openai"
+
+
+class ModelRouter:
+    def __init__(self, clients: Mapping[str, ChatClient]) -> None:
+        self._clients = clients
+
+    def client_for(self, model: str) -> ChatClient:
+        provider = provider_of(model)
+        if provider not in self._clients:
+            raise TuningError(f"`{model}` is served by {provider}, and TOGETHER_API_KEY is not set.")
+        return self._clients[provider]
+
+    async def complete(self, model: str, messages: list[dict[str, str]]) -> ChatReply:
+        return await self.client_for(model).complete(model, messages)
+
+    async def ping(self, model: str) -> None:
+        """One short request; a model that does not answer is refused with what to do about it."""
+        try:
+            await self.complete(model, PING)
+        except ModelError as error:
+            raise TuningError(f"`{model}` did not answer a test request ({error}) " + _what_to_do(model)) from error
+
+
+def _what_to_do(model: str) -> str:
+    if provider_of(model) == "together":
+        return ("Together serves a tuned model only once it is deployed: create a dedicated endpoint for it in "
+                "Together's dashboard (Models → Deploy), wait until it is running, then promote it again.")
+    return ("Check the model name (`/tune jobs` shows tuned models). On Azure OpenAI, deploy the tuned model "
+            "first and promote the deployment's name.")
