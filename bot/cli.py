@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from pydantic import ValidationError
 
 from bot import logs
 from bot.settings import Settings, missing_settings_message
+from render.datasets import summary_text
+from render.stats import stats_text
 from storage import migrate, open_database
+from tuning.datasets import cli as dataset_cli
+from tuning.errors import TuningError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +26,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     commands.add_parser("migrate", help="apply database migrations")
+    commands.add_parser("stats", help="examples collected, as /tune stats shows them")
+    dataset = commands.add_parser("dataset", help="build, show or export datasets").add_subparsers(
+        dest="dataset_command", required=True)
+    build = dataset.add_parser("build", help="build a new version NAME@k from approved examples")
+    build.add_argument("name")
+    build.add_argument("--since", help="only examples created on or after YYYY-MM-DD")
+    build.add_argument("--channel", help="only examples from this channel id (C…)")
+    build.add_argument("--format", choices=["sft", "dpo"], default="sft")
+    build.add_argument("--val", type=float, default=0.1, help="validation fraction (0–0.5)")
+    show = dataset.add_parser("show", help="a version's summary")
+    show.add_argument("name", help="NAME or NAME@k")
+    export = dataset.add_parser("export", help="copy a version's JSONL files, checked against their sha256")
+    export.add_argument("name", help="NAME or NAME@k")
+    export.add_argument("--out", required=True, type=Path)
     return parser
 
 
@@ -31,9 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as error:
         print(f"Tuneloop cannot start: a setting is invalid.\n{error}", file=sys.stderr)
         return 2
-    if args.command == "migrate":
-        return asyncio.run(_migrate(settings))
-    return _serve(settings, args)
+    if args.command == "serve":
+        return _serve(settings, args)
+    try:
+        return asyncio.run(_operator_command(settings, args))
+    except TuningError as error:
+        print(f"tuneloop: {error}", file=sys.stderr)
+        return 1
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -51,13 +74,27 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _migrate(settings: Settings) -> int:
-    db = await open_database(settings.db_path)
-    try:
-        applied = await migrate(db)
-    finally:
-        await db.close()
-    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+async def _operator_command(settings: Settings, args: argparse.Namespace) -> int:
+    """The same operations as the slash command, on the same database, printed for a terminal."""
+    db_path = settings.db_path
+    if args.command == "migrate":
+        db = await open_database(db_path)
+        try:
+            applied = await migrate(db)
+        finally:
+            await db.close()
+        print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    elif args.command == "stats":
+        print(stats_text(await dataset_cli.stats(db_path)))
+    elif args.dataset_command == "build":
+        print(summary_text(await dataset_cli.build(
+            db_path, args.name, since=args.since, channel=args.channel, format=args.format, val=args.val,
+            trainer=settings.trainer)))
+    elif args.dataset_command == "show":
+        print(summary_text(await dataset_cli.show(db_path, args.name)))
+    else:
+        for path in await dataset_cli.export(db_path, args.name, args.out):
+            print(path)
     return 0
 
 

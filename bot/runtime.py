@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import openai
 from slack_bolt.async_app import AsyncApp
@@ -19,11 +20,27 @@ import handlers
 from bot.settings import Settings
 from bot.tasks import TaskTracker
 from bot.worker import InboxWorker
+from handlers.evaluations import after_job_succeeded
+from handlers.jobs import SlackJobPublisher
 from storage import Database, migrate, open_database
 from tuning.answering import Answerer
+from tuning.capture import Capture
+from tuning.corrections import Corrections
+from tuning.datasets.service import DatasetService
+from tuning.evaluation.service import Evaluations, inference_prices
+from tuning.harvest import Harvester
 from tuning.inbox import Inbox
 from tuning.inference import ChatClient
+from tuning.jobs.monitor import JobMonitor
+from tuning.jobs.service import JobService
+from tuning.jobs.types import JobView
+from tuning.members import MemberDirectory
+from tuning.promotion import Promotions
+from tuning.review import Review
+from tuning.routing import ModelRouter
 from tuning.services import Services
+from tuning.stats import StatsService
+from tuning.trainers import Trainer, build_trainers, close_trainers
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 10.0
@@ -55,9 +72,11 @@ class Runtime:
     app: AsyncApp
     services: Services
     worker: InboxWorker
+    monitor: JobMonitor
     tasks: TaskTracker
-    llm: openai.AsyncOpenAI
-    _worker_task: asyncio.Task[None] | None = None
+    model_clients: list[openai.AsyncOpenAI]
+    trainers: Mapping[str, Trainer]
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     async def start(cls, settings: Settings, *, llm: openai.AsyncOpenAI | None = None) -> Runtime:
@@ -66,7 +85,11 @@ class Runtime:
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
         llm = llm or openai_client(settings)
-        services = build_services(settings, db, llm)
+        together_key = settings.together_api_key.get_secret_value() if settings.together_api_key else None
+        trainers = build_trainers(llm, together_key, settings.together_base_url)
+        together = together_chat_client(settings)
+        wake = asyncio.Event()
+        services = build_services(settings, db, model_router(settings, llm, together), trainers, wake)
         app = AsyncApp(
             client=slack_client(settings),
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
@@ -74,25 +97,73 @@ class Runtime:
         )
         tasks = TaskTracker()
         worker = InboxWorker(app, services.inbox)
+        evaluate_job = after_job_succeeded(services, app.client)
+
+        async def on_succeeded(job: JobView) -> None:
+            tasks.spawn(evaluate_job(job))  # an evaluation takes minutes: the monitor must not wait for it
+
+        monitor = JobMonitor(db, services.jobs, trainers, SlackJobPublisher(app.client),
+                             poll_seconds=settings.poll_seconds, wake=wake, on_succeeded=on_succeeded)
         handlers.register(app, services, spawn=tasks.spawn, on_event_stored=worker.notify)
-        runtime = cls(settings, db, app, services, worker, tasks, llm)
-        runtime._worker_task = asyncio.create_task(worker.run(), name="inbox-worker")
+        runtime = cls(settings, db, app, services, worker, monitor, tasks, [llm, together] if together else [llm],
+                      trainers)
+        runtime._background = [
+            asyncio.create_task(worker.run(), name="inbox-worker"),
+            asyncio.create_task(monitor.run(), name="job-monitor"),
+        ]
         return runtime
 
     async def close(self) -> None:
         """Finish what is running (within a grace period), then close clients and the database."""
         await self.worker.stop(SHUTDOWN_GRACE_SECONDS)
-        if self._worker_task:
-            self._worker_task.cancel()
-            await asyncio.gather(self._worker_task, return_exceptions=True)
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.tasks.drain(SHUTDOWN_GRACE_SECONDS)
-        await self.llm.close()
+        await close_trainers(self.trainers)
+        for client in self.model_clients:
+            await client.close()
         await self.db.close()
 
 
-def build_services(settings: Settings, db: Database, llm: openai.AsyncOpenAI) -> Services:
-    async def current_model() -> str:
-        return settings.model
+def model_router(settings: Settings, llm: openai.AsyncOpenAI, together: openai.AsyncOpenAI | None) -> ModelRouter:
+    """OpenAI (or Azure) models through OPENAI_BASE_URL; Together models through Together's OpenAI-compatible API."""
+    clients = {"openai": ChatClient(llm)}
+    if together is not None:
+        clients["together"] = ChatClient(together)
+    return ModelRouter(clients)
 
-    answers = Answerer(db, ChatClient(llm), current_model=current_model, system_prompt=settings.system_prompt)
-    return Services(inbox=Inbox(db), answers=answers, admins=settings.admins)
+
+def together_chat_client(settings: Settings) -> openai.AsyncOpenAI | None:
+    if settings.together_api_key is None:
+        return None
+    return openai.AsyncOpenAI(api_key=settings.together_api_key.get_secret_value(),
+                              base_url=settings.together_base_url, max_retries=3, timeout=60.0)
+
+
+def build_services(
+    settings: Settings, db: Database, router: ModelRouter, trainers: Mapping[str, Trainer], wake: asyncio.Event
+) -> Services:
+    members = MemberDirectory(db)
+    capture = Capture(db, members, system_prompt=settings.system_prompt, min_votes=settings.min_votes)
+    datasets = DatasetService(db, trainer=settings.trainer)
+    jobs = JobService(db, datasets, trainers, default_trainer=settings.trainer,
+                      max_cost_usd=settings.max_job_cost_usd, admins=settings.admins, prices_dir=datasets.root)
+    promotions = Promotions(db, router, jobs, default_model=settings.model, admins=settings.admins)
+    return Services(
+        inbox=Inbox(db),
+        answers=Answerer(db, router, current_model=promotions.current, system_prompt=settings.system_prompt),
+        capture=capture,
+        corrections=Corrections(db, capture, members, settings.admins),
+        review=Review(db, settings.admins),
+        harvester=Harvester(db, capture),
+        insights=StatsService(db),
+        datasets=datasets,
+        jobs=jobs,
+        evaluations=Evaluations(db, router, datasets, jobs, current_model=promotions.current,
+                                judge_model=settings.judge_model, prices=inference_prices(datasets.root)),
+        promotions=promotions,
+        current_model=promotions.current,
+        wake_monitor=wake.set,
+        admins=settings.admins,
+    )

@@ -28,6 +28,10 @@ class InboxWorker:
     def notify(self) -> None:
         self._wake.set()
 
+    @property
+    def idle(self) -> bool:
+        return not self._running and not self._wake.is_set()
+
     async def run(self) -> None:
         while not self._stopping:
             self._wake.clear()

@@ -6,9 +6,11 @@ from collections.abc import Callable
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import errors, messages, tune
+from handlers import (
+    corrections, datasets, errors, evaluations, harvest, jobs, messages, reactions, review, stats, tune,
+)
 from handlers.inbox import REPLAY_KEY, inbox_middleware
-from handlers.tune import Spawn
+from handlers.tune import Runner, Spawn
 from tuning.services import Services
 
 
@@ -16,7 +18,20 @@ def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored
     app.use(inbox_middleware(services.inbox, on_event_stored))
     errors.register(app)
     messages.register(app, services)
-    tune.register(app, services, spawn)
+    reactions.register(app, services)
+    corrections.register(app, services, spawn)
+    review.register(app, services)
+    stats.register(app, services)
+    jobs.register(app, services, spawn)
+    tune.register(app, slash_runners(services), spawn)
 
 
-__all__ = ["REPLAY_KEY", "Spawn", "register"]
+def slash_runners(services: Services) -> dict[str, Runner]:
+    """Every implemented `/tune` subcommand; the others answer "not available yet"."""
+    return {
+        **review.runners(services), **stats.runners(services), **harvest.runners(services),
+        **datasets.runners(services), **jobs.runners(services), **evaluations.runners(services),
+    }
+
+
+__all__ = ["REPLAY_KEY", "register", "slash_runners"]

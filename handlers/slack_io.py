@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from tuning.types import SlackMessage
+from tuning.types import Reaction, SlackMessage
 
 # Messages Tuneloop treats as something a person said (edits, joins and deletions are not).
 _CONVERSATIONAL_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
@@ -17,7 +17,7 @@ def to_message(
     raw: dict[str, Any], *, channel: str, team_id: str | None, bot_user_id: str | None, bot_id: str | None
 ) -> SlackMessage | None:
     """A Slack message payload as a SlackMessage; None for edits, joins, deletions and the like."""
-    if raw.get("subtype") not in _CONVERSATIONAL_SUBTYPES and not raw.get("bot_id"):
+    if not raw.get("ts") or (raw.get("subtype") not in _CONVERSATIONAL_SUBTYPES and not raw.get("bot_id")):
         return None
     user = raw.get("user")
     text = str(raw.get("text") or "")
@@ -31,6 +31,8 @@ def to_message(
         is_bot=bool(bot_user_id and user == bot_user_id) or bool(bot_id and raw.get("bot_id") == bot_id),
         is_dm=raw.get("channel_type") == "im" or channel.startswith("D"),
         mentions_bot=bool(bot_user_id) and f"<@{bot_user_id}>" in text,
+        reply_count=int(raw.get("reply_count") or 0),
+        reactions=tuple(Reaction(name=r["name"], users=tuple(r.get("users", ()))) for r in raw.get("reactions", ())),
     )
 
 

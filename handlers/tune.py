@@ -2,27 +2,46 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from render import help as help_render
 from render.ids import COMMAND
 from tuning import grammar
 from tuning.errors import TuningError, UsageError
 from tuning.grammar import Command
-from tuning.services import Services
 
+log = logging.getLogger(__name__)
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
-Runner = Callable[[Command, dict[str, Any], AsyncRespond], Awaitable[None]]
-
-# Subcommands register here as their features land; the rest answer "not available yet".
-RUNNERS: dict[str, Runner] = {}
 
 
-def register(app: AsyncApp, services: Services, spawn: Spawn) -> None:
-    async def on_tune(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+@dataclass(frozen=True)
+class Invocation:
+    """One `/tune` call, parsed, with what a subcommand needs to answer it."""
+
+    command: Command
+    user: str
+    channel: str
+    respond: AsyncRespond
+    client: AsyncWebClient
+    context: AsyncBoltContext
+
+    async def reply(self, text: str, blocks: list | None = None) -> None:
+        """An ephemeral answer to the person who typed the command."""
+        await self.respond(response_type="ephemeral", replace_original=False, text=text, blocks=blocks)
+
+
+Runner = Callable[[Invocation], Awaitable[None]]
+
+
+def register(app: AsyncApp, runners: dict[str, Runner], spawn: Spawn) -> None:
+    async def on_tune(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient,
+                      context: AsyncBoltContext) -> None:
         try:
             parsed = grammar.parse(command.get("text", ""))
         except UsageError as error:
@@ -31,18 +50,22 @@ def register(app: AsyncApp, services: Services, spawn: Spawn) -> None:
         if parsed.name == "help":
             await ack(response_type="ephemeral", text=help_render.help_message())
             return
-        runner = RUNNERS.get(parsed.name)
+        runner = runners.get(parsed.name)
         if runner is None:
             await ack(response_type="ephemeral", text=help_render.not_available(parsed.name))
             return
         await ack()
-        spawn(_run(runner, parsed, command, respond))
+        invocation = Invocation(parsed, command.get("user_id", ""), command.get("channel_id", ""), respond, client, context)
+        spawn(_run(runner, invocation))
 
     app.command(COMMAND)(on_tune)
 
 
-async def _run(runner: Runner, parsed: Command, command: dict[str, Any], respond: AsyncRespond) -> None:
+async def _run(runner: Runner, invocation: Invocation) -> None:
     try:
-        await runner(parsed, command, respond)
+        await runner(invocation)
     except TuningError as error:
-        await respond(response_type="ephemeral", replace_original=False, text=help_render.failure(str(error)))
+        await invocation.reply(help_render.failure(str(error)))
+    except Exception:
+        log.exception("/tune %s failed", invocation.command.name)
+        await invocation.reply(help_render.INTERNAL_ERROR)

@@ -1,4 +1,18 @@
-"""Every id Slack sends back to us: they must match manifest.yml."""
+"""Every id Slack sends back to us. The command and the shortcut must match manifest.yml."""
 
 COMMAND = "/tune"
 CORRECT_ANSWER_SHORTCUT = "correct_answer"
+
+CORRECTION_VIEW = "correction_modal"
+CORRECTION_BLOCK = "answer"
+CORRECTION_INPUT = "text"
+
+REVIEW_APPROVE = "review_approve"
+REVIEW_REJECT = "review_reject"
+REVIEW_EDIT = "review_edit"
+REVIEW_ACTIONS = (REVIEW_APPROVE, REVIEW_REJECT, REVIEW_EDIT)
+
+JOB_START = "job_start"
+JOB_DISMISS = "job_dismiss"
+JOB_CANCEL = "job_cancel"
+JOB_ACTIONS = (JOB_START, JOB_DISMISS, JOB_CANCEL)

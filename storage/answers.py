@@ -96,15 +96,3 @@ async def thread_is_answered(db: Database, channel: str, thread_ts: str) -> bool
     """True when the bot has answered (or is answering) in this thread."""
     row = await db.fetchone("SELECT 1 FROM answers WHERE channel = ? AND thread_ts = ? LIMIT 1", (channel, thread_ts))
     return row is not None
-
-
-async def save_message(
-    db: Database, *, channel: str, ts: str, team_id: str | None, thread_ts: str | None, user_id: str | None,
-    text: str, is_bot: bool = False,
-) -> None:
-    """Remember a message seen in a channel (first sighting wins; edits update the text)."""
-    await db.execute(
-        "INSERT INTO messages (channel, ts, team_id, thread_ts, user_id, is_bot, text) VALUES (?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (channel, ts) DO UPDATE SET text = excluded.text",
-        (channel, ts, team_id, thread_ts, user_id, int(is_bot), text),
-    )

@@ -155,6 +155,161 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0004_datasets",
+        f"""
+        -- One row per immutable dataset version (NAME@version); rows are only ever inserted.
+        CREATE TABLE dataset_versions (
+            id                 INTEGER PRIMARY KEY,
+            name               TEXT NOT NULL,
+            version            INTEGER NOT NULL CHECK (version >= 1),
+            format             TEXT NOT NULL CHECK (format IN ('sft', 'dpo')),
+            filters            TEXT NOT NULL,
+            val_fraction       REAL NOT NULL,
+            created_by         TEXT,
+            created_at         TEXT NOT NULL DEFAULT {_NOW},
+            train_count        INTEGER NOT NULL,
+            validation_count   INTEGER NOT NULL,
+            dropped            TEXT NOT NULL,
+            token_model        TEXT NOT NULL,
+            encoding           TEXT NOT NULL,
+            tokens_total       INTEGER NOT NULL,
+            tokens_train       INTEGER NOT NULL,
+            tokens_median      INTEGER NOT NULL,
+            tokens_p90         INTEGER NOT NULL,
+            tokens_max         INTEGER NOT NULL,
+            train_path         TEXT NOT NULL,
+            train_sha256       TEXT NOT NULL,
+            validation_path    TEXT NOT NULL,
+            validation_sha256  TEXT NOT NULL,
+            default_epochs     INTEGER NOT NULL,
+            billed_tokens      INTEGER NOT NULL,
+            cost_trainer       TEXT NOT NULL,
+            cost_model         TEXT NOT NULL,
+            usd_per_million    REAL,
+            cost_usd           REAL,
+            prices_checked     TEXT,
+            UNIQUE (name, version)
+        );
+
+        -- Which example became which line of which split; rejected_id is the 👎 answer of a DPO vote pair.
+        CREATE TABLE dataset_members (
+            dataset_id   INTEGER NOT NULL REFERENCES dataset_versions (id),
+            example_id   INTEGER NOT NULL REFERENCES examples (id),
+            split        TEXT NOT NULL CHECK (split IN ('train', 'validation')),
+            line         INTEGER NOT NULL,
+            rejected_id  INTEGER REFERENCES examples (id),
+            tokens       INTEGER NOT NULL,
+            PRIMARY KEY (dataset_id, example_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX dataset_members_line ON dataset_members (dataset_id, split, line);
+        """,
+    ),
+    (
+        "0005_jobs",
+        f"""
+        -- A fine-tuning job from its pre-flight card to its end. id is Tuneloop's own short id.
+        CREATE TABLE jobs (
+            id                TEXT PRIMARY KEY,
+            dataset_id        INTEGER NOT NULL REFERENCES dataset_versions (id),
+            dataset           TEXT NOT NULL,
+            trainer           TEXT NOT NULL,
+            base_model        TEXT NOT NULL,
+            method            TEXT NOT NULL CHECK (method IN ('sft', 'dpo')),
+            options           TEXT NOT NULL,
+            examples          INTEGER NOT NULL,
+            tokens            INTEGER NOT NULL,
+            epochs            INTEGER NOT NULL,
+            estimated_cost    REAL,
+            state             TEXT NOT NULL CHECK (state IN ('preflight', 'dismissed', 'starting', 'pending',
+                              'running', 'cancelling', 'succeeded', 'failed', 'cancelled')),
+            raw_status        TEXT,
+            provider_job_id   TEXT,
+            fine_tuned_model  TEXT,
+            trained_tokens    INTEGER,
+            error_code        TEXT,
+            error_message     TEXT,
+            channel           TEXT NOT NULL,
+            card_ts           TEXT,
+            requested_by      TEXT NOT NULL,
+            started_by        TEXT,
+            cancelled_by      TEXT,
+            event_cursor      TEXT,
+            step              INTEGER,
+            total_steps       INTEGER,
+            epoch             REAL,
+            train_loss        REAL,
+            valid_loss        REAL,
+            finish_posted     INTEGER NOT NULL DEFAULT 0,
+            created_at        TEXT NOT NULL DEFAULT {_NOW},
+            started_at        TEXT,
+            finished_at       TEXT,
+            UNIQUE (trainer, provider_job_id)
+        );
+        CREATE INDEX jobs_active ON jobs (state) WHERE state IN ('starting', 'pending', 'running', 'cancelling');
+
+        CREATE TABLE job_metrics (
+            job_id          TEXT NOT NULL REFERENCES jobs (id),
+            step            INTEGER NOT NULL,
+            total_steps     INTEGER,
+            epoch           REAL,
+            train_loss      REAL,
+            valid_loss      REAL,
+            token_accuracy  REAL,
+            PRIMARY KEY (job_id, step)
+        ) WITHOUT ROWID;
+
+        -- Provider events; `posted` once they are in the card's thread, so a restart posts none twice.
+        CREATE TABLE job_events (
+            job_id      TEXT NOT NULL REFERENCES jobs (id),
+            event_id    TEXT NOT NULL,
+            created_at  TEXT NOT NULL,
+            level       TEXT NOT NULL,
+            message     TEXT NOT NULL,
+            posted      INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (job_id, event_id)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        "0006_evaluations_and_models",
+        f"""
+        CREATE TABLE evaluations (
+            id            INTEGER PRIMARY KEY,
+            candidate     TEXT NOT NULL,
+            baseline      TEXT,
+            judge         TEXT,
+            dataset       TEXT NOT NULL,
+            job_id        TEXT REFERENCES jobs (id),
+            state         TEXT NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'done', 'failed')),
+            items         INTEGER NOT NULL DEFAULT 0,
+            summary       TEXT,
+            error         TEXT,
+            channel       TEXT,
+            requested_by  TEXT,
+            created_at    TEXT NOT NULL DEFAULT {_NOW},
+            finished_at   TEXT
+        );
+
+        CREATE TABLE evaluation_items (
+            evaluation_id  INTEGER NOT NULL REFERENCES evaluations (id),
+            item_id        TEXT NOT NULL,
+            result         TEXT NOT NULL,
+            PRIMARY KEY (evaluation_id, item_id)
+        ) WITHOUT ROWID;
+
+        -- The answering model's history: a promotion pushes a model, a rollback pops back to the one before.
+        CREATE TABLE model_changes (
+            id             INTEGER PRIMARY KEY,
+            action         TEXT NOT NULL CHECK (action IN ('promote', 'rollback')),
+            model          TEXT NOT NULL,
+            job_id         TEXT REFERENCES jobs (id),
+            evaluation_id  INTEGER REFERENCES evaluations (id),
+            changed_by     TEXT NOT NULL,
+            created_at     TEXT NOT NULL DEFAULT {_NOW}
+        );
+        """,
+    ),
 ]
 
 

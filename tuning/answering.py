@@ -6,10 +6,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from storage import answers as answer_rows
+from storage import messages as message_rows
 from storage.db import Database
 from tuning.conversation import fit_to_context, to_chat
 from tuning.errors import ModelError
-from tuning.inference import ChatClient
+from tuning.routing import ModelRouter
 from tuning.types import AnswerClaim, ChatReply, SlackMessage
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ CurrentModel = Callable[[], Awaitable[str]]
 
 
 class Answerer:
-    def __init__(self, db: Database, chat: ChatClient, *, current_model: CurrentModel, system_prompt: str) -> None:
+    def __init__(self, db: Database, chat: ModelRouter, *, current_model: CurrentModel, system_prompt: str) -> None:
         self._db = db
         self._chat = chat
         self._current_model = current_model
@@ -29,7 +30,7 @@ class Answerer:
         """Keep every channel message: a teammate's reply may later become a training example."""
         if message.is_dm or not message.user:
             return
-        await answer_rows.save_message(
+        await message_rows.save_message(
             self._db, channel=message.channel, ts=message.ts, team_id=message.team_id,
             thread_ts=message.thread_ts, user_id=message.user, text=message.text, is_bot=message.is_bot,
         )

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from tuning.answering import Answerer
+from tuning.capture import Capture
+from tuning.corrections import Corrections
+from tuning.datasets.service import DatasetService
+from tuning.evaluation.service import Evaluations
+from tuning.harvest import Harvester
 from tuning.inbox import Inbox
+from tuning.jobs.service import JobService
+from tuning.promotion import Promotions
+from tuning.review import Review
+from tuning.stats import StatsService
 
 
 @dataclass(frozen=True)
 class Services:
     inbox: Inbox
     answers: Answerer
+    capture: Capture
+    corrections: Corrections
+    review: Review
+    harvester: Harvester
+    insights: StatsService
+    datasets: DatasetService
+    jobs: JobService
+    evaluations: Evaluations
+    promotions: Promotions
+    current_model: Callable[[], Awaitable[str]]
+    wake_monitor: Callable[[], None]
     admins: frozenset[str]

@@ -9,6 +9,11 @@ class _Value(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class Reaction(_Value):
+    name: str
+    users: tuple[str, ...] = ()
+
+
 class SlackMessage(_Value):
     """A message as the handlers saw it, reduced to what the domain needs."""
 
@@ -21,6 +26,12 @@ class SlackMessage(_Value):
     is_bot: bool = False
     is_dm: bool = False
     mentions_bot: bool = False
+    reply_count: int = 0
+    reactions: tuple[Reaction, ...] = ()
+
+    @property
+    def is_thread_reply(self) -> bool:
+        return self.thread_ts is not None and self.thread_ts != self.ts
 
     @property
     def reply_thread(self) -> str:
@@ -51,3 +62,76 @@ class AnswerClaim(_Value):
         if self.message.is_dm:
             return self.message.thread_ts
         return self.message.reply_thread
+
+
+class Member(_Value):
+    user_id: str
+    name: str = ""
+    real_name: str = ""
+    display_name: str = ""
+
+
+class VoteEvent(_Value):
+    """A 👍/👎 reaction added or removed, as Slack reported it."""
+
+    channel: str
+    ts: str
+    voter: str
+    reaction: str
+    added: bool
+    event_ts: str
+    item_user: str | None = None
+
+
+class CorrectionDraft(_Value):
+    """What the "Correct this answer" modal opens with."""
+
+    channel: str
+    ts: str
+    original: str
+    question: str | None = None
+    fingerprint: str
+
+
+class ExampleView(_Value):
+    """An example as people see it in review and stats."""
+
+    id: int
+    source: str
+    state: str
+    channel: str
+    thread_ts: str | None
+    message_ts: str
+    author: str | None
+    question: str
+    answer: str
+    corrected: str | None
+    up_votes: int
+    down_votes: int
+
+
+class HarvestReport(BaseModel):
+    channel: str
+    threads_scanned: int = 0
+    replies_scanned: int = 0
+    added: int = 0
+    skipped: dict[str, int] = {}
+    finished: bool = False
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+
+class Stats(_Value):
+    by_state: dict[str, int]
+    by_source: dict[str, int]
+    by_channel: dict[str, dict[str, int]]
+    contributors: list[tuple[str, int]]
+
+
+class Activity(_Value):
+    at: str
+    action: str
+    actor: str | None
+    example_id: int
+    state: str
