@@ -273,3 +273,38 @@ async def test_a_restart_mid_job_resumes_on_the_same_card_and_finishes_once(
     card_updates = [c for c in slack.calls_to("chat.update") if c.args["text"].startswith(job["id"])]
     assert card_updates and {c.args["ts"] for c in card_updates} == {job["card_ts"]}
     assert len([c for c in slack.calls_to("chat.postMessage") if c.args.get("blocks")]) == 1  # one card, never re-posted
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.cards: list[str] = []
+        self.ends: list[str] = []
+
+    async def update_card(self, job) -> None:
+        self.cards.append(job.state)
+
+    async def post_in_thread(self, job, text: str, *, level: str) -> None:
+        pass
+
+    async def finished(self, job, metrics) -> None:
+        self.ends.append(job.state)
+
+
+async def test_one_card_is_updated_at_most_once_per_interval_but_always_at_the_end(
+    app: Harness, oai: FakeOpenAI
+) -> None:
+    await dataset(app)
+    job = await preflight(app, "train support")
+    await start(app, job)
+    provider_id = (await job_row(app, job["id"]))["provider_job_id"]
+    publisher = RecordingPublisher()
+    watcher = monitor.JobMonitor(app.db, app.runtime.services.jobs, app.runtime.trainers, publisher,
+                                 poll_seconds=3600, card_interval=0.5)
+    for _ in range(6):  # six polls in quick succession while the job runs
+        oai.advance(provider_id)
+        await watcher.tick()
+    assert publisher.cards == ["pending"] or publisher.cards == ["running"]
+    oai.run_to_end(provider_id)
+    await watcher.tick()
+    assert publisher.cards[-1] == "succeeded" and len(publisher.cards) == 2
+    assert publisher.ends == ["succeeded"]

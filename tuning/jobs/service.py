@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -44,6 +45,7 @@ class JobService:
         self._max_cost = max_cost_usd
         self._admins = admins
         self._prices_dir = prices_dir
+        self._launch_locks: dict[str, asyncio.Lock] = {}
 
     # -- pre-flight ----------------------------------------------------------------
 
@@ -107,8 +109,18 @@ class JobService:
         return await self.launch(job_id)
 
     async def launch(self, job_id: str) -> JobView:
-        """Upload and create at the provider; after a crash, adopt the job created last time."""
-        job = await self._row(job_id)
+        """Upload and create at the provider; after a crash, adopt the job created last time.
+
+        The Start that won and the monitor resuming `starting` jobs may both get here: one lock per job
+        makes the second wait and then find the job already launched.
+        """
+        async with self._launch_locks.setdefault(job_id, asyncio.Lock()):
+            job = await self._row(job_id)
+            if job.state == "starting":
+                await self._launch(job)
+        return await self.view(job_id)
+
+    async def _launch(self, job: JobRow) -> None:
         trainer = get_trainer(self._trainers, job.trainer)
         try:
             remote = await trainer.find_job_by_metadata(LINK_KEY, job.id) or await self._create(trainer, job)
@@ -117,7 +129,6 @@ class JobService:
                                   finished_at=_now_iso())
             raise
         await self.apply(job.id, remote)
-        return await self.view(job.id)
 
     async def _create(self, trainer: Trainer, job: JobRow) -> TrainerJob:
         summary = await self._datasets.show(job.dataset)
