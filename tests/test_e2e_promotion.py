@@ -1,0 +1,135 @@
+"""`/tune eval`, `/tune promote`, `/tune rollback` and `/tune model`, end to end."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.capture_helpers import answered_question
+from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
+from tests.fakes import FakeOpenAI, FakeSlack, FakeTogether
+from tests.test_datasets_helpers import add_many
+from tuning.datasets.types import BuildRequest
+
+
+@pytest.fixture
+async def together() -> AsyncIterator[FakeTogether]:
+    async with FakeTogether() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeTogether) -> AsyncIterator[Harness]:
+    settings = make_settings(tmp_path, slack, oai, TOGETHER_API_KEY="tg-test-key", TOGETHER_BASE_URL=together.base_url,
+                             TUNELOOP_JUDGE_MODEL="gpt-4.1")
+    async with served(settings, slack) as harness:
+        yield harness
+
+
+async def dataset(app: Harness) -> str:
+    await add_many(app.db, 20, channel=GENERAL)
+    return (await app.runtime.services.datasets.build(BuildRequest(name="support", val=0.3))).ref
+
+
+async def run(app: Harness, text: str, user: str = ADMIN) -> str:
+    status, body = await app.command(text, user=user)
+    assert status == 200 and body == {}
+    await app.settle(timeout=30)
+    return app.slack.responses[-1]["text"] if app.slack.responses else ""
+
+
+def announcements(slack: FakeSlack) -> list[str]:
+    """What the bot posted at the top of #general, newest first."""
+    return [m["text"] for m in slack.history(GENERAL) if m["user"] == "U0BOT"]
+
+
+async def test_base_evaluation_scores_the_answering_model_against_the_references(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
+    await dataset(app)
+    oai.reply_with(lambda request: "Answer number " + request["messages"][-1]["content"].split()[-1].rstrip("?") + ".")
+    await run(app, "eval base")
+    evaluation = await app.db.fetchone("SELECT * FROM evaluations")
+    assert (evaluation["candidate"], evaluation["baseline"], evaluation["state"]) == ("gpt-4.1-mini", None, "done")
+    assert evaluation["items"] == await app.db.fetchval("SELECT count(*) FROM evaluation_items")
+    card = next(m for m in slack.history(GENERAL) if "Evaluation results" in str(m.get("blocks")))
+    assert "exact match 1.000" in str(card["blocks"])
+    assert {f.filename.rsplit(".", 1)[1] for f in slack.files} == {"png", "jsonl"}
+
+
+async def test_a_model_against_another_uses_the_judge_in_both_orders(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+    ref = await dataset(app)
+    oai.add_model("gpt-4o-mini")
+    await run(app, f"eval gpt-4o-mini against:gpt-4.1-mini dataset:{ref}")
+    evaluation = await app.db.fetchone("SELECT * FROM evaluations")
+    assert (evaluation["candidate"], evaluation["baseline"], evaluation["judge"]) == ("gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1")
+    judge_calls = [c for c in oai.calls_to("POST /v1/chat/completions") if c.args["model"] == "gpt-4.1"]
+    assert len(judge_calls) == 2 * evaluation["items"]
+
+
+async def test_eval_without_a_dataset_says_what_to_do(app: Harness) -> None:
+    assert "/tune dataset build" in await run(app, "eval base")
+
+
+async def test_promotion_changes_the_model_of_the_next_answer_and_rollback_returns(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
+    oai.add_model("ft:gpt-4.1-mini-2025-04-14:acme:support:abc12345")
+    await run(app, "promote ft:gpt-4.1-mini-2025-04-14:acme:support:abc12345")
+    assert "promoted `ft:gpt-4.1-mini-2025-04-14:acme:support:abc12345`" in announcements(slack)[0]
+    await answered_question(app, slack, "who answers now?")
+    assert await app.db.fetchval("SELECT model FROM answers ORDER BY id DESC LIMIT 1") == \
+        "ft:gpt-4.1-mini-2025-04-14:acme:support:abc12345"
+    assert oai.calls_to("POST /v1/chat/completions")[-1].args["model"].startswith("ft:")
+
+    await run(app, "rollback")
+    assert "`gpt-4.1-mini` again" in announcements(slack)[0]
+    await answered_question(app, slack, "and now?")
+    assert await app.db.fetchval("SELECT model FROM answers ORDER BY id DESC LIMIT 1") == "gpt-4.1-mini"
+
+    history = await run(app, "model", user=ALICE)
+    assert "answers with `gpt-4.1-mini`" in history and "rollback" in history and "promote" in history
+    assert f"<@{ADMIN}>" in history
+
+
+async def test_promoting_a_job_names_its_model_and_the_latest_evaluation(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
+    await dataset(app)
+    await app.db.execute(
+        "INSERT INTO jobs (id, dataset_id, dataset, trainer, base_model, method, options, examples, tokens, epochs,"
+        " state, provider_job_id, fine_tuned_model, channel, requested_by) VALUES ('jdone01', 1, 'support@1', 'openai',"
+        " 'gpt-4.1-mini-2025-04-14', 'sft', '{}', 14, 500, 3, 'succeeded', 'ftjob-1',"
+        " 'ft:gpt-4.1-mini-2025-04-14:acme:x:1', ?, ?)", (GENERAL, ADMIN))
+    oai.add_model("ft:gpt-4.1-mini-2025-04-14:acme:x:1")
+    await run(app, "eval jdone01")
+    await run(app, "promote jdone01")
+    text = announcements(slack)[0]
+    assert "ft:gpt-4.1-mini-2025-04-14:acme:x:1" in text and "Latest evaluation: token F1" in text
+    change = await app.db.fetchone("SELECT * FROM model_changes")
+    assert (change["job_id"], change["changed_by"]) == ("jdone01", ADMIN) and change["evaluation_id"]
+
+
+async def test_a_together_model_with_no_endpoint_is_refused_with_what_to_do(
+    app: Harness, slack: FakeSlack, together: FakeTogether
+) -> None:
+    reply = await run(app, "promote acme/Meta-Llama-3.1-8B-Instruct-Reference:support:ft-1")
+    assert "did not answer" in reply and "endpoint" in reply
+    assert await app.db.fetchval("SELECT count(*) FROM model_changes") == 0
+    together.deploy("acme/Meta-Llama-3.1-8B-Instruct-Reference:support:ft-1")
+    await run(app, "promote acme/Meta-Llama-3.1-8B-Instruct-Reference:support:ft-1")
+    await answered_question(app, slack, "llama?")
+    assert together.calls_to("POST /v1/chat/completions")[-1].args["model"].startswith("acme/")
+
+
+async def test_only_admins_promote_or_roll_back(app: Harness, oai: FakeOpenAI) -> None:
+    oai.add_model("ft:gpt-4.1-mini-2025-04-14:acme:support:abc12345")
+    assert "Only Tuneloop admins" in await run(app, "promote ft:gpt-4.1-mini-2025-04-14:acme:support:abc12345", user=ALICE)
+    assert "Only Tuneloop admins" in await run(app, "rollback", user=ALICE)
+    assert await app.db.fetchval("SELECT count(*) FROM model_changes") == 0
+
+
+async def test_rollback_with_nothing_promoted_is_explained(app: Harness) -> None:
+    assert "Nothing to roll back" in await run(app, "rollback")
