@@ -18,33 +18,6 @@ _COLUMNS = (
 
 
 @dataclass(frozen=True)
-class ExampleRow:
-    id: int
-    source: str
-    state: str
-    team_id: str | None
-    channel: str
-    thread_ts: str | None
-    message_ts: str
-    author: str | None
-    answer_id: int | None
-    model: str | None
-    conversation: list[dict[str, Any]]
-    question: str
-    answer: str
-    corrected: str | None
-    up_votes: int
-    down_votes: int
-    decided_by: str | None
-    created_at: str
-    updated_at: str
-
-
-def _row(row: aiosqlite.Row) -> ExampleRow:
-    return ExampleRow(**{**dict(row), "conversation": json.loads(row["conversation"])})
-
-
-@dataclass(frozen=True)
 class NewExample:
     source: str
     team_id: str | None
@@ -57,6 +30,24 @@ class NewExample:
     conversation: list[dict[str, Any]]
     question: str
     answer: str
+
+
+@dataclass(frozen=True)
+class ExampleRow(NewExample):
+    """A stored example: what it was created from, plus its state, correction and votes."""
+
+    id: int
+    state: str
+    corrected: str | None
+    up_votes: int
+    down_votes: int
+    decided_by: str | None
+    created_at: str
+    updated_at: str
+
+
+def _row(row: aiosqlite.Row) -> ExampleRow:
+    return ExampleRow(**{**dict(row), "conversation": json.loads(row["conversation"])})
 
 
 async def find(db: Database, channel: str, message_ts: str) -> ExampleRow | None:

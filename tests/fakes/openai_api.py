@@ -148,16 +148,7 @@ class FakeOpenAI(FakeServer):
         return f"{request.method} {request.path}"
 
     async def _parse_args(self, request: web.Request) -> Json:
-        args: Json = dict(request.query)
-        if request.content_type == "multipart/form-data":
-            return args | await _multipart_fields(request)
-        if request.can_read_body:
-            try:
-                body = await request.json()
-            except json.JSONDecodeError:
-                raise OpenAIFailure(400, "We could not parse the JSON body of your request.") from None
-            args |= body if isinstance(body, dict) else {}
-        return args
+        return await request_args(request, OpenAIFailure(400, "We could not parse the JSON body of your request."))
 
     def _fault_response(self, fault: Fault) -> web.StreamResponse:
         status = fault.status or 400
@@ -403,6 +394,20 @@ def _list_response(items: list[Json], args: Json, default_limit: int) -> web.Res
     if data:
         body |= {"first_id": data[0]["id"], "last_id": data[-1]["id"]}
     return web.json_response(body)
+
+
+async def request_args(request: web.Request, bad_json: Exception) -> Json:
+    """Query, JSON body or multipart fields (files as FilePart), as the OpenAI-style APIs accept them."""
+    args: Json = dict(request.query)
+    if request.content_type == "multipart/form-data":
+        return args | await _multipart_fields(request)
+    if request.can_read_body:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            raise bad_json from None
+        args |= body if isinstance(body, dict) else {}
+    return args
 
 
 async def _multipart_fields(request: web.Request) -> Json:

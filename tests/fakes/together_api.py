@@ -12,14 +12,13 @@ code `model_not_available`. Errors use `{"error": {"message", "type", "param", "
 from __future__ import annotations
 
 import inspect
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
-from .openai_api import Completion, FilePart
+from .openai_api import Completion, FilePart, request_args
 from .server import ARGS, FakeServer, Fault, FaultPlan, Handler, retry_after_headers
 from .together_state import (
     ACCOUNT,
@@ -119,16 +118,7 @@ class FakeTogether(FakeServer):
         return f"{request.method} {request.path}"
 
     async def _parse_args(self, request: web.Request) -> Json:
-        args: Json = dict(request.query)
-        if request.content_type == "multipart/form-data":
-            return args | await _multipart_fields(request)
-        if request.can_read_body:
-            try:
-                body = await request.json()
-            except json.JSONDecodeError:
-                raise TogetherFailure(400, "Request body is not valid JSON") from None
-            args |= body if isinstance(body, dict) else {}
-        return args
+        return await request_args(request, TogetherFailure(400, "Request body is not valid JSON"))
 
     def _fault_response(self, fault: Fault) -> web.StreamResponse:
         status = fault.status or 400
@@ -241,18 +231,6 @@ def _echo(request: Json) -> str:
 
 def _uuid() -> str:
     return str(uuid.uuid4())
-
-
-async def _multipart_fields(request: web.Request) -> Json:
-    fields: Json = {}
-    async for part in await request.multipart():
-        if not isinstance(part, BodyPartReader) or part.name is None:
-            continue
-        if part.filename is not None:
-            fields[part.name] = FilePart(part.filename, bytes(await part.read()))
-        else:
-            fields[part.name] = await part.text()
-    return fields
 
 
 @web.middleware
