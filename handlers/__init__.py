@@ -27,7 +27,7 @@ def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored
 
 
 def slash_runners(services: Services) -> dict[str, Runner]:
-    """Every implemented `/tune` subcommand; the others answer "not available yet"."""
+    """Every `/tune` subcommand but `help`, which the dispatcher answers itself."""
     return {
         **review.runners(services), **stats.runners(services), **harvest.runners(services),
         **datasets.runners(services), **jobs.runners(services), **evaluations.runners(services),

@@ -50,10 +50,7 @@ def register(app: AsyncApp, runners: dict[str, Runner], spawn: Spawn) -> None:
         if parsed.name == "help":
             await ack(response_type="ephemeral", text=help_render.help_message())
             return
-        runner = runners.get(parsed.name)
-        if runner is None:
-            await ack(response_type="ephemeral", text=help_render.not_available(parsed.name))
-            return
+        runner = runners[parsed.name]
         await ack()
         invocation = Invocation(parsed, command.get("user_id", ""), command.get("channel_id", ""), respond, client, context)
         spawn(_run(runner, invocation))

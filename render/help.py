@@ -13,10 +13,6 @@ def usage_error(problem: str, usage: str) -> str:
     return f":warning: {problem}\n*Usage:*\n```{usage}```" if usage else f":warning: {problem}"
 
 
-def not_available(subcommand: str) -> str:
-    return f"`/tune {subcommand}` is not available yet in this version of Tuneloop."
-
-
 def failure(message: str) -> str:
     return f":warning: {message}"
 

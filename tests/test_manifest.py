@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncApp
 
 import handlers
 from bot.runtime import build_services, model_router
+from tuning.services import Services
 from tuning.trainers import build_trainers
 from storage import migrate, open_database
 from tests.conftest import make_settings, strict_openai
@@ -39,15 +40,20 @@ class RecordingApp(AsyncApp):
         return super().shortcut(constraints, *args, **kwargs)
 
 
-async def registered(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI) -> dict[str, set[str]]:
+async def registered_services(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI) -> Services:
     settings = make_settings(tmp_path, slack, oai)
     db = await open_database(settings.db_path)
     await migrate(db)
-    app = RecordingApp()
     llm = strict_openai(settings)
     services = build_services(settings, db, model_router(settings, llm, None), build_trainers(llm, None), asyncio.Event())
-    handlers.register(app, services, spawn=lambda c: c.close(), on_event_stored=lambda: None)
     await db.close()
+    return services
+
+
+async def registered(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI) -> dict[str, set[str]]:
+    app = RecordingApp()
+    services = await registered_services(tmp_path, slack, oai)
+    handlers.register(app, services, spawn=lambda c: c.close(), on_event_stored=lambda: None)
     return app.registered
 
 
