@@ -133,3 +133,10 @@ async def test_only_admins_promote_or_roll_back(app: Harness, oai: FakeOpenAI) -
 
 async def test_rollback_with_nothing_promoted_is_explained(app: Harness) -> None:
     assert "Nothing to roll back" in await run(app, "rollback")
+
+
+async def test_evaluating_a_model_that_does_not_answer_says_what_to_do(app: Harness, oai: FakeOpenAI) -> None:
+    await dataset(app)
+    reply = await run(app, "eval ft:gpt-4.1-mini-2025-04-14:acme:gone:1")
+    assert "did not answer a test request" in reply and "model name" in reply
+    assert await app.db.fetchval("SELECT count(*) FROM evaluations") == 0

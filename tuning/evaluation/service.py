@@ -61,7 +61,10 @@ class Evaluations:
         else:
             candidate, baseline = target, against
         ref = dataset or (job.dataset if job else await self._newest_dataset())
-        return EvalPlan(candidate=candidate, baseline=baseline, dataset=ref, items=await self._items(ref),
+        items = await self._items(ref)
+        for model in filter(None, (candidate, baseline)):  # fail in a second, not after hundreds of calls
+            await self._router.ping(model)
+        return EvalPlan(candidate=candidate, baseline=baseline, dataset=ref, items=items,
                         job_id=job.id if job else None)
 
     async def plan_for_job(self, job: JobView) -> EvalPlan:
