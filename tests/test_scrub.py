@@ -205,7 +205,16 @@ def test_luhn_valid(number: str) -> None:
 
 @pytest.mark.parametrize(
     "number",
-    ["4111111111111112", "1234567890123456", "9780306406157", "79927398710", "", "4111 1111", "４１１１", "abc"],
+    [
+        "4111111111111112",
+        "1234567890123456",
+        "9780306406157",
+        "79927398710",
+        "",
+        "4111 1111",  # separators are the caller's business
+        "４１１１",  # full-width digits are not ASCII digits
+        "abc",
+    ],
 )
 def test_luhn_invalid(number: str) -> None:
     assert not luhn_valid(number)
@@ -292,6 +301,13 @@ def test_name_parts_are_whole_words_only() -> None:
     # "Member0042 Person" has no first-name part: "Member0042" is not a word.
     scrubber = Scrubber(["Member0042 Person"])
     assert scrubber.scrub("Member rang Person") == "Member rang [USER]"
+
+
+def test_overlong_names_are_ignored_and_long_ones_work() -> None:
+    prefixes = ["a" * k for k in range(2, 101)]  # worst case: nested prefixes
+    scrubber = Scrubber(prefixes + ["x" * 500])
+    text = "a" * 100 + " " + "a" * 7 + " " + "x" * 500
+    assert scrubber.scrub(text) == "[USER] [USER] " + "x" * 500
 
 
 def test_names_do_not_affect_default_scrubber() -> None:

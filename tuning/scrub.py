@@ -11,13 +11,18 @@ Design notes:
   ``Scrubber``), and written so that it cannot backtrack catastrophically:
   repetitions are possessive/atomic or delimited by characters they cannot
   consume.
-* Stages run in a fixed order (see ``_STAGES``). The order is what makes the
-  result well defined: private-key blocks and credentials first, so that
-  their contents are not half-scrubbed as e-mails or phones; cards before
-  phones, so a 16-digit card is never mistaken for a phone; member names
-  last, so that they never match inside an address or token.
-* Placeholders contain no digits, no ``@`` and are wrapped in brackets that no
-  pattern consumes, so scrubbing is idempotent: ``scrub(scrub(x)) == scrub(x)``.
+* Stages run in a fixed order (``_TEXT_STAGES``, ``_DIGIT_STAGES``, then
+  names). Slack mention markup first, because it is fully delimited;
+  private-key blocks and credentials before e-mails and numbers, so their
+  contents are not half-scrubbed; cards before phones, so a 16-digit card is
+  never taken for a phone; member names last, so they never match inside an
+  address or token.
+* Scrubbing is idempotent: ``scrub(scrub(x)) == scrub(x)``. Placeholders
+  contain no digits and no ``@``, and no pattern rewrites them. Boundary
+  checks are written so that a decision does not flip when a neighbour
+  becomes a placeholder on the first run (e.g. a phone glued to a word stays
+  unscrubbed even once the word is ``[USER]``); tests/test_scrub.py checks
+  this with hypothesis.
 """
 
 from __future__ import annotations
@@ -33,6 +38,19 @@ USER = "[USER]"
 PLACEHOLDERS = (EMAIL, PHONE, CARD, SECRET, USER)
 
 __all__ = ["PLACEHOLDERS", "Scrubber", "scrub", "luhn_valid"]
+
+
+# Scripts written without spaces between words (CJK, kana, Hangul, Thai).
+# Next to them a token is not glued to a longer word: "電話03-1234-5678まで"
+# holds a phone number, "Adaさん" a name.
+_SPACELESS_RANGES = (
+    "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f\uf900-\ufaff"
+)
+_SPACELESS_SCRIPT = re.compile(f"[{_SPACELESS_RANGES}]")
+
+# The "word character" of every boundary check below (instead of \w): a
+# letter, digit or "_" of a script that separates words with spaces.
+_W = f"[^\\W{_SPACELESS_RANGES}]"
 
 
 # --------------------------------------------------------------------------
@@ -60,7 +78,9 @@ _SLACK_WEBHOOK = re.compile(
 # scheme://userinfo@host — userinfo may itself contain "@" (unencoded
 # passwords), so it runs up to the last "@" before the path starts.
 _URL_USERINFO = re.compile(
-    r"(?<![\w+.-])(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*+://)"
+    # The look-behind pins the scheme to the start of its run of characters;
+    # without it every letter of a long word would be tried as a scheme start.
+    r"(?<![A-Za-z0-9+.-])(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*+://)"
     r"(?P<userinfo>[^\s/?#<>|\"'`@]++(?:@[^\s/?#<>|\"'`@]++)*)"
     r"@(?=[\w\[])"
 )
@@ -70,7 +90,7 @@ _URL_USERINFO = re.compile(
 # which keeps prose such as "xoxb-your-token-here" or "sk-this-is-fake"
 # intact; it is bounded so that "xoxb-xoxb-xoxb-..." stays linear.
 _VENDOR_TOKEN = re.compile(
-    r"(?<![\w-])(?:"
+    rf"(?<!{_W}|-)(?:"
     r"(?:xox[abcdeoprs](?:\.xox[abcdeoprs])?|xapp)-(?=[A-Za-z0-9-]{0,63}?\d)[A-Za-z0-9-]{6,}+"
     r"|sk-(?=[A-Za-z0-9_-]{0,63}?\d)[A-Za-z0-9_-]{20,}+"
     r"|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}+"
@@ -79,7 +99,7 @@ _VENDOR_TOKEN = re.compile(
     r"|glpat-[A-Za-z0-9_-]{20,}+"
     r"|AIza[A-Za-z0-9_-]{35}+"
     r"|eyJ[A-Za-z0-9_-]{5,}+\.eyJ[A-Za-z0-9_-]{5,}+\.[A-Za-z0-9_-]*+"
-    r")(?![\w-])"
+    rf")(?!{_W}|-)"
 )
 
 _AWS_ACCESS_KEY_ID = re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])")
@@ -94,45 +114,65 @@ _AWS_SECRET_KEY = re.compile(
 
 _TOKEN_CHARS = r"[A-Za-z0-9._~+/-]"
 
-# "Authorization: Bearer|Basic|Token <value>" — the header labels the value
-# as a credential, so any value of 8+ token characters goes.
+# "Authorization: [Bearer|Basic|Token|Bot] <value>" — the header labels the
+# value as a credential.
 _AUTH_HEADER = re.compile(
-    r"(?P<label>\b(?i:authorization)[\"']?\s*+[:=]\s*+[\"']?"
-    r"(?:(?i:bearer|basic|token|bot)\s++)?)"
-    r"(?P<token>" + _TOKEN_CHARS + r"{8,}+=*+)(?![(\[{])"
+    rf"(?P<label>(?<!{_W})(?i:authorization)[\"']?\s*+[:=]\s*+[\"']?"
+    # Possessive: after "Bearer " the value must follow; "Bearer" itself is
+    # never taken for the value.
+    r"(?:(?P<scheme>(?i:bearer|basic|token|bot))\s++)?+)"
+    rf"(?P<token>{_TOKEN_CHARS}{{6,}}+=*+)(?![(\[{{])"
 )
 
 # A bare "Bearer <value>" outside a header is only a token if it looks like
-# one, so "bearer tokens expire" survives.
-_BEARER = re.compile(r"(?P<label>\b(?i:bearer)\s++)(?P<token>" + _TOKEN_CHARS + r"{16,}+=*+)")
+# one, so "bearer tokens expire" and "Bearer Authentication" survive.
+_BEARER = re.compile(
+    rf"(?P<label>(?<!{_W})(?i:bearer)\s++)(?P<token>{_TOKEN_CHARS}{{8,}}+=*+)"
+)
 
-# Values that are template placeholders in docs ("Bearer YOUR_TOKEN",
-# "Bearer your-token-here") or code references ("settings.SLACK_TOKEN") are
-# not secrets: keep them so code snippets survive.
-_NOT_A_SECRET_VALUE = re.compile(
-    r"[A-Z][A-Z0-9_]*+"
-    r"|[a-z]++(?:[_-][a-z]++)*+"
-    r"|[A-Za-z_]++(?:\.[A-Za-z_]++)++"
+# Constants and code references are not secrets: "Bearer YOUR_TOKEN",
+# "token=settings.SLACK_TOKEN". Keeping them lets code snippets survive.
+_CONSTANT_OR_CODE = re.compile(r"[A-Z][A-Z0-9_]*+|[A-Za-z_]++(?:\.[A-Za-z_]++)++")
+_LOWERCASE_WORDS = re.compile(r"[a-z]++(?:[_-][a-z]++)*+")
+# Words that mark a lowercase value as a template ("your-token-here").
+_TEMPLATE_WORDS = frozenset(
+    "your my token here key secret api access example placeholder redacted "
+    "changeme dummy fake insert value none null".split()
 )
 
 
+def _is_template_or_code(value: str, after_scheme: bool) -> bool:
+    if _CONSTANT_OR_CODE.fullmatch(value):
+        return True
+    if _LOWERCASE_WORDS.fullmatch(value[:1].lower() + value[1:]):
+        # Without "Bearer" etc., a lowercase word is a setting ("enabled").
+        return not after_scheme or any(w in _TEMPLATE_WORDS for w in re.split("[_-]", value))
+    return False
+
+
 def _looks_like_token(value: str) -> bool:
-    has_digit = any(c.isdigit() for c in value)
-    mixed_case = any(c.isupper() for c in value) and any(c.islower() for c in value)
-    return has_digit or mixed_case
+    # A digit, or a capital after the first letter: "abc123", "eyJhbGci".
+    return any(c.isdigit() for c in value) or any(c.isupper() for c in value[1:])
+
+
+def _split_sentence_end(token: str) -> tuple[str, str]:
+    # Tokens never end with ".", sentences do: "use Bearer abc123."
+    value = token.rstrip(".")
+    return value, token[len(value) :]
 
 
 def _scrub_auth_header(match: re.Match[str]) -> str:
-    if _NOT_A_SECRET_VALUE.fullmatch(match["token"]):
+    value, tail = _split_sentence_end(match["token"])
+    if _is_template_or_code(value, after_scheme=match["scheme"] is not None):
         return match[0]
-    return match["label"] + SECRET
+    return match["label"] + SECRET + tail
 
 
 def _scrub_bearer(match: re.Match[str]) -> str:
-    token = match["token"]
-    if _NOT_A_SECRET_VALUE.fullmatch(token) or not _looks_like_token(token):
+    value, tail = _split_sentence_end(match["token"])
+    if _is_template_or_code(value, after_scheme=True) or not _looks_like_token(value):
         return match[0]
-    return match["label"] + SECRET
+    return match["label"] + SECRET + tail
 
 
 # --------------------------------------------------------------------------
@@ -141,12 +181,15 @@ def _scrub_bearer(match: re.Match[str]) -> str:
 
 # Unicode-aware so "josé@exemple.fr" is caught. Each domain label can match
 # in only one way (no optional sub-group), which keeps a failing match linear.
-# The trailing lookahead leaves scp-style remotes ("git@github.com:org/repo.git")
+# The last lookahead leaves scp-style remotes ("git@github.com:org/repo.git")
 # alone: they name a host, not a mailbox.
 _EMAIL = re.compile(
     r"(?<![\w.%+-])[\w.%+-]++@"
     r"(?:[^\W_][\w-]*+(?<=[^\W_])\.)+"
     r"[^\W\d_]{2,}+"
+    # Not glued to more address-like text, so two glued addresses decide the
+    # same way before and after the first one becomes [EMAIL].
+    r"(?![\w%+-]|\.[\w%+-])"
     r"(?!:[\w~/\[])"  # "[" too: the path may already hold a placeholder
 )
 
@@ -165,7 +208,7 @@ def _channel_name(match: re.Match[str]) -> str:
 # Candidate: a maximal run of digit groups joined by single spaces or dashes.
 # It is split into cards (and non-cards) in Python because a regex cannot run
 # the Luhn check; see _scrub_card_run.
-_DIGIT_RUN = re.compile(r"(?<![\w.+-])\d++(?:[ -]\d++)*+(?!\w|\.\d)")
+_DIGIT_RUN = re.compile(rf"(?=\d)(?<!{_W}|[.+-])\d++(?:[ -]\d++)*+(?!{_W}|\.\d)")
 _GROUP = re.compile(r"(?P<sep>[ -]?)(?P<digits>\d+)")
 
 # Issuer prefixes of the major networks: Mastercard 2221-2720 and 51-55,
@@ -258,18 +301,24 @@ _SEP = r"[ .\-\u00a0]"
 _GROUPS = r"(?:" + _SEP + r"?\(\d{1,5}\)" + _SEP + r"?\d++|" + _SEP + r"\d++)*+"
 # Not glued to a longer token, decimal, path or time. "[" counts as a digit
 # so that "A:B" decides the same way once B has become a placeholder.
-_END = r"(?!\w|[.\-/:][\d\[])"
-_START = r"(?<![\w.+\-/#$])"
+_END = rf"(?!{_W}|[.\-/:][\d\[])"
+# "]" counts as a word character: a phone glued to a word stays unscrubbed
+# even after that word has become a placeholder such as [USER].
+_START = rf"(?<!{_W}|[\].+\-/#$])"
+
+# Patterns below (and _DIGIT_RUN) open with "(?=<first character>)": it lets
+# `re` skip ahead to candidate positions instead of evaluating the
+# look-behind at every position, which halves their cost.
 
 # +44 20 7946 0958, +1-415-555-0132, +1 (415) 555-0132, (+44) 20 7946 0958
-_PHONE_PLUS = re.compile(_START + r"(?:\+\d++|\(\+\d++\))" + _GROUPS + _END)
+_PHONE_PLUS = re.compile(r"(?=[+(])" + _START + r"(?:\+\d++|\(\+\d++\))" + _GROUPS + _END)
 
 # 0044 20 7946 0958, 001 415 555 0132 (the "00" international prefix)
-_PHONE_DOUBLE_ZERO = re.compile(_START + r"00[1-9]\d*+" + _GROUPS + _END)
+_PHONE_DOUBLE_ZERO = re.compile(r"(?=0)" + _START + r"00[1-9]\d*+" + _GROUPS + _END)
 
 # (415) 555-0132, 415-555-0132, 415.555.0132, 415 555 0132, 1-800-555-0199
 _PHONE_NANP = re.compile(
-    _START + r"(?:1[ .\-])?+"
+    r"(?=[\d(])" + _START + r"(?:1[ .\-])?+"
     r"(?:\(\d{3}\)[ .\-]?+\d{3}[ .\-]|\d{3}(?P<sep>[ .\-])\d{3}(?P=sep))"
     r"\d{4}" + _END
 )
@@ -278,16 +327,16 @@ _PHONE_NANP = re.compile(
 # 10-11 digits, grouped with one kind of separator (so "01-02-2024 10:30"
 # is not a phone).
 _PHONE_TRUNK = re.compile(
-    _START + r"0[1-9]\d{0,4}+(?P<sep>[ \-])\d{2,8}+(?:(?P=sep)\d{2,8}+){0,3}+" + _END
+    r"(?=0)" + _START + r"0[1-9]\d{0,4}+(?P<sep>[ \-])\d{2,8}+(?:(?P=sep)\d{2,8}+){0,3}+" + _END
 )
 
 # "call me at 555-0132", "tel: 07700900123", "my number is 4155550132".
 _PHONE_CUE = (
-    r"(?:\b(?:call(?:ed|ing)?|phone|ph|tel(?:ephone)?|mobile|mob|cell(?:phone)?"
-    r"|text|sms|whatsapp|fax|ring|dial(?:l?ed)?)\b"
-    r"(?:\s++(?:me|us|him|her|them|back)\b)?+"
-    r"|\b(?:my|his|her|their|our|your)\s++(?:(?:phone|mobile|cell)\s++)?+"
-    r"(?:number\b|no\.))"
+    rf"(?:(?<!{_W})(?:call(?:ed|ing)?|phone|ph|tel(?:ephone)?|mobile|mob|cell(?:phone)?"
+    rf"|text|sms|whatsapp|fax|ring|dial(?:l?ed)?)(?!{_W})"
+    rf"(?:\s++(?:me|us|him|her|them|back)(?!{_W}))?+"
+    rf"|(?<!{_W})(?:my|his|her|their|our|your)\s++(?:(?:phone|mobile|cell)\s++)?+"
+    rf"(?:number(?!{_W})|no\.))"
     r"[ \t]*+(?:(?:on|at|is|no\.|number|nr\.?|\#|:|\.)[ \t]*+){0,2}+"
 )
 _PHONE_AFTER_CUE = re.compile(
@@ -329,15 +378,15 @@ def _scrub_cued_phone(match: re.Match[str]) -> str:
 # Member names
 # --------------------------------------------------------------------------
 
-# Tokens that are never protected as names on their own: placeholders
-# (so "[USER]" is not re-scrubbed for a member called "User") and Slack
-# special mentions such as <!here>, which stay verbatim.
+# Copied through unchanged by the name pass: placeholders (so a member called
+# "User" does not turn "[USER]" into "[[USER]]") and Slack special mentions
+# such as <!here>, which stay verbatim.
 _PROTECTED = r"\[(?:EMAIL|PHONE|CARD|SECRET|USER)\]|<![^<>\s]*+>"
 
 # Words too common in English (or in engineering chat) to be scrubbed when
 # they are only *part* of a real name: "Will Smith" must not turn every
 # "will" into [USER]. Names passed in whole are always scrubbed.
-COMMON_WORDS = frozenset(
+_COMMON_WORDS = frozenset(
     """
     about after again all also amber and any april are art august ask autumn
     back bad bank banks bay bell best big bill bird black blue bob bond book
@@ -363,19 +412,18 @@ COMMON_WORDS = frozenset(
 
 # Honorifics and suffixes are not names; skip them when picking the first
 # and last word ("Dr. Ada Lovelace PhD" -> "Ada", "Lovelace").
-_NOT_NAME_PARTS = frozenset("mr mrs ms miss mx dr prof sir dame rev jr sr ii iii iv phd md".split())
+_NOT_NAME_PARTS = frozenset(
+    "mr mrs ms miss mx dr prof sir dame rev jr sr ii iii iv phd md".split()
+)
 
-# Scripts written without spaces between words: a name there has no word
-# boundary to anchor on ("田中さん"), and next to such a script a Latin name
-# is a word of its own ("Adaさん").
-_SPACELESS_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f\uf900-\ufaff"
-_SPACELESS_SCRIPT = re.compile(f"[{_SPACELESS_RANGES}]")
-_WORD_CHAR = rf"[^\W{_SPACELESS_RANGES}]"
 _NAME_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 # Display names often carry a suffix: "Ada Lovelace (she/her)",
 # "ada | Platform", "Ada Lovelace - Eng". The core is what precedes it.
 _NAME_SUFFIX = re.compile(r"\s*(?:[|(\[{/,\u2022\u00b7\u2013\u2014]|\s-\s).*", re.DOTALL)
 _MIN_NAME_LENGTH = 2
+# Slack caps real and display names at 80 characters; anything much longer
+# is not a name, and would nest the compiled pattern too deeply.
+_MAX_NAME_LENGTH = 100
 _MIN_PART_LENGTH = 3
 
 
@@ -383,14 +431,14 @@ def _is_safe_part(token: str) -> bool:
     return (
         len(token) >= _MIN_PART_LENGTH
         and _NAME_WORD.fullmatch(token) is not None  # "Member0042" is not a word
-        and token.lower() not in COMMON_WORDS
+        and token.lower() not in _COMMON_WORDS
     )
 
 
 def _name_variants(raw: str) -> set[str]:
     """The name as given, its core, and the core's first and last words."""
     name = " ".join(raw.split()).lstrip("@")
-    if len(name) < _MIN_NAME_LENGTH:
+    if not _MIN_NAME_LENGTH <= len(name) <= _MAX_NAME_LENGTH:
         return set()
     variants = {name}
     core = _NAME_SUFFIX.sub("", name).strip()
@@ -405,9 +453,7 @@ def _name_variants(raw: str) -> set[str]:
 
 
 _SPACE = object()  # trie key for "any run of whitespace" inside a name
-
-
-_APOSTROPHE = object()  # "O'Brien" also matches "O’Brien"
+_APOSTROPHE = object()  # trie key for "'" and "’": "O'Brien" matches "O’Brien"
 
 
 def _trie_key(char: str) -> object:
@@ -424,13 +470,23 @@ def _trie_key(char: str) -> object:
 _TRIE_ATOMS = {_SPACE: r"\s++", _APOSTROPHE: "['\u2019]"}
 
 
+def _atom(key: object) -> str:
+    return _TRIE_ATOMS.get(key) or re.escape(str(key))
+
+
 def _trie_regex(node: dict[object, dict]) -> str:
     """Regex for a trie, children before "stop here" so longer names win."""
     terminal = None in node
     branches = []
     for key in (k for k in node if k is not None):
-        atom = _TRIE_ATOMS.get(key) or re.escape(str(key))
-        branches.append(atom + _trie_regex(node[key]))
+        # Follow single-child chains in a loop: recursion only at branch
+        # points keeps the depth far below Python's limit.
+        atoms, child = [_atom(key)], node[key]
+        while len(child) == 1 and None not in child:
+            (next_key, next_child), = child.items()
+            atoms.append(_atom(next_key))
+            child = next_child
+        branches.append("".join(atoms) + _trie_regex(child))
     if not branches:
         return ""
     body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
@@ -467,7 +523,9 @@ def _compile_names(member_names: Iterable[str]) -> re.Pattern[str] | None:
     spaceless = [n for n in variants if _SPACELESS_SCRIPT.search(n)]
     # A name is a whole word: not glued to letters/digits, nor joined to
     # them by "-", ".", "/" or "@" (so "Al" spares "AL-123", "al.py", "also").
-    w = _WORD_CHAR
+    # Names in space-less scripts have no word boundary to anchor on
+    # ("田中さん"), so they match anywhere.
+    w = _W
     branches = [rf"(?P<keep>{_PROTECTED})"]
     if spaced:
         names = _name_pattern(spaced)
@@ -488,7 +546,11 @@ def _scrub_name(match: re.Match[str]) -> str:
 _Replacement = str | Callable[[re.Match[str]], str]
 
 # Order matters; see the module docstring.
-_STAGES: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
+_TEXT_STAGES: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
+    # Fully delimited Slack markup goes first, so that later stages see the
+    # same text on a second run as on the first.
+    (_USER_MENTION, USER),
+    (_CHANNEL_MENTION, _channel_name),
     (_PRIVATE_KEY, SECRET),
     (_SLACK_WEBHOOK, r"\g<1>" + SECRET),
     (_URL_USERINFO, r"\g<scheme>" + SECRET + "@"),
@@ -498,8 +560,11 @@ _STAGES: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
     (_AUTH_HEADER, _scrub_auth_header),
     (_BEARER, _scrub_bearer),
     (_EMAIL, EMAIL),
-    (_USER_MENTION, USER),
-    (_CHANNEL_MENTION, _channel_name),
+)
+
+# Every pattern here needs a digit, so digit-free text (most chat messages)
+# skips them all.
+_DIGIT_STAGES: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
     (_DIGIT_RUN, _scrub_card_run),
     (_PHONE_PLUS, _phone_if(7, 16)),
     (_PHONE_DOUBLE_ZERO, _scrub_double_zero),
@@ -507,6 +572,7 @@ _STAGES: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
     (_PHONE_TRUNK, _phone_if(10, 11)),
     (_PHONE_AFTER_CUE, _scrub_cued_phone),
 )
+_ANY_DIGIT = re.compile(r"\d")
 
 
 class Scrubber:
@@ -520,8 +586,11 @@ class Scrubber:
         self._names = _compile_names(member_names)
 
     def scrub(self, text: str) -> str:
-        for pattern, replacement in _STAGES:
+        for pattern, replacement in _TEXT_STAGES:
             text = pattern.sub(replacement, text)
+        if _ANY_DIGIT.search(text):
+            for pattern, replacement in _DIGIT_STAGES:
+                text = pattern.sub(replacement, text)
         if self._names is not None:
             text = self._names.sub(_scrub_name, text)
         return text
