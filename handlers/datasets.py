@@ -65,8 +65,12 @@ async def post_summary(call: Invocation, summary: DatasetSummary) -> None:
     ]
     if len(uploads) < sum(1 for f in summary.files if f.lines):
         await call.reply(render.files_not_attached("a file is over Slack's 1 GB limit"))
-    if uploads:
+    if not uploads:
+        return
+    try:
         await call.client.files_upload_v2(channel=call.channel, thread_ts=posted["ts"], file_uploads=uploads)
+    except SlackApiError as error:
+        await call.reply(render.files_not_attached(f"Slack refused the upload: {error.response.get('error')}"))
 
 
 def channel_resolver(client: AsyncWebClient) -> ChannelResolver:

@@ -141,7 +141,7 @@ _WORK_TABLES = (
 
 
 def create_work_tables(conn: sqlite3.Connection) -> None:
-    for table in ("ds_candidates", "ds_negatives"):
+    for table in ("ds_candidates", "ds_negatives", "ds_repeated"):
         conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
     for statement in _WORK_TABLES:
         conn.execute(statement)
@@ -264,13 +264,22 @@ _BEST_FIRST = "corrected DESC, up DESC, created_at DESC, id DESC"
 
 
 def drop_all_but_best(conn: sqlite3.Connection, key: str, reason: str) -> None:
-    """Among surviving candidates sharing `key` (exact or near), keep the best supported one."""
+    """Among surviving candidates sharing `key` (exact or near), keep the best supported one.
+
+    The keys that repeat are found first (a narrow GROUP BY), so only their rows are ranked: a few
+    percent of the table instead of all of it."""
     assert key in ("exact", "near")
     with _batch(conn):
+        conn.execute("DROP TABLE IF EXISTS temp.ds_repeated")
+        conn.execute(
+            f"CREATE TEMP TABLE ds_repeated AS SELECT {key} AS key FROM temp.ds_candidates"
+            f" WHERE reason IS NULL GROUP BY {key} HAVING count(*) > 1"
+        )
         conn.execute(
             f"UPDATE temp.ds_candidates SET reason = ? WHERE id IN (SELECT id FROM ("
             f" SELECT id, row_number() OVER (PARTITION BY {key} ORDER BY {_BEST_FIRST}) AS rank"
-            f" FROM temp.ds_candidates WHERE reason IS NULL) WHERE rank > 1)",
+            f" FROM temp.ds_candidates WHERE reason IS NULL AND {key} IN (SELECT key FROM temp.ds_repeated))"
+            f" WHERE rank > 1)",
             (reason,),
         )
 

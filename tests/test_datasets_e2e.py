@@ -1,22 +1,11 @@
-"""`/tune dataset build|show|list` end to end: signed slash commands in, the card and its files in fake Slack.
-
-Needs the wiring in docs/datasets.md ("Wiring"): `Services.datasets` and the dataset runners.
-"""
+"""`/tune dataset build|show|list` end to end: signed slash commands in, the card and its files in fake Slack."""
 
 from __future__ import annotations
-
-import pytest
 
 from tests.capture_helpers import answered_question, vote
 from tests.conftest import ALICE, BOB, GENERAL, Harness
 from tests.fakes import FakeSlack
 from tests.test_datasets_helpers import add_example, assert_file_passes_checks
-from tuning.services import Services
-
-
-@pytest.fixture(autouse=True)
-def wired() -> None:
-    assert "datasets" in Services.__dataclass_fields__, "wire DatasetService first: docs/datasets.md, 'Wiring'"
 
 
 async def seed(app: Harness, slack: FakeSlack) -> str:
@@ -84,4 +73,14 @@ async def test_without_the_bot_in_the_channel_the_card_comes_back_privately(app:
     texts = [response["text"] for response in slack.responses]
     assert any("Dataset support@1" in text for text in texts)
     assert any("not attached" in text and "not_in_channel" in text for text in texts)
+    assert slack.files == []
+
+
+async def test_a_refused_upload_is_explained_and_the_card_stays(app: Harness, slack: FakeSlack) -> None:
+    await seed(app, slack)
+    slack.fail("files.getUploadURLExternal", error="not_allowed_token_type", times=5)
+    await app.command("dataset build support")
+    await app.settle(timeout=30)
+    assert any("Dataset support@1" in str(c.args.get("blocks")) for c in slack.calls_to("chat.postMessage"))
+    assert "Slack refused the upload: not_allowed_token_type" in slack.responses[-1]["text"]
     assert slack.files == []

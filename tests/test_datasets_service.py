@@ -130,6 +130,10 @@ async def test_cli_build_show_and_export(tmp_path: Path) -> None:
         await cli.build(tmp_path / "tuneloop.db", "faq", channel="#help")
     with pytest.raises(UsageError, match="YYYY-MM-DD"):
         await cli.build(tmp_path / "tuneloop.db", "faq", since="yesterday")
+    with pytest.raises(UsageError, match="`name` is not valid"):
+        await cli.build(tmp_path / "tuneloop.db", "../escape")
+    with pytest.raises(UsageError, match="`val` is not valid"):
+        await cli.build(tmp_path / "tuneloop.db", "faq", val=0.9)
 
 
 async def test_filters_are_stored_as_json(db: Database) -> None:

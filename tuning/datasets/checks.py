@@ -63,7 +63,7 @@ def _check_message(message: Any) -> str | None:
     content = message["content"]
     if content is None and message.get("tool_calls"):
         return None  # an assistant turn that only calls tools
-    if not isinstance(content, str) or not content.strip():
+    if not isinstance(content, str) or not content or content.isspace():  # isspace: no copy, unlike strip
         return "missing_content"
     return None
 

@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from storage import migrate, open_database
 from storage.db import Database
 from tuning.datasets.service import DatasetService
@@ -37,10 +39,15 @@ async def build(
     val: float = 0.1, trainer: str = "openai", model: str | None = None, created_by: str = "cli",
 ) -> DatasetSummary:
     """`tuneloop dataset build NAME [--since YYYY-MM-DD] [--channel C123] [--format sft|dpo] [--val 0.1]`."""
-    request = BuildRequest(
-        name=name, filters=DatasetFilters(since=_date(since), channel_id=_channel_id(channel)),
-        format=format, val=val, created_by=created_by,
-    )
+    try:
+        request = BuildRequest(
+            name=name, filters=DatasetFilters(since=_date(since), channel_id=_channel_id(channel)),
+            format=format, val=val, created_by=created_by,
+        )
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"])
+        raise UsageError(f"`{field}` is not valid: {problem['msg']}.") from None
     async with _opened(db_path) as db:
         return await DatasetService(db, trainer=trainer, model=model).build(request)
 
