@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from aiohttp import web
@@ -22,6 +22,7 @@ EVENTS_PATH = "/slack/events"
 async def http_server(runtime: Runtime, host: str, port: int) -> AsyncIterator[int]:
     """Serve the app over HTTP; yields the bound port (useful with port 0)."""
     web_app = runtime.app.web_app(path=EVENTS_PATH)
+    web_app.middlewares.append(_unreadable_is_a_bad_request)
     runner = web.AppRunner(web_app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -32,6 +33,29 @@ async def http_server(runtime: Runtime, host: str, port: int) -> AsyncIterator[i
         yield bound
     finally:
         await runner.cleanup()
+
+
+@web.middleware
+async def _unreadable_is_a_bad_request(request: web.Request, handler) -> web.StreamResponse:
+    """Bolt raises, rather than answers, when the signature headers are not numbers and text (then the
+    request is unsigned: 401, and no listener or error message ever runs for it), and when a body is
+    not the JSON or form it expects (the sender's mistake: 400, not a 500 with a stack trace at ERROR)."""
+    if not _signature_headers_readable(request.headers):
+        return web.json_response({"error": "invalid request"}, status=401)
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.warning("refused a request Bolt could not read", exc_info=True)
+        return web.Response(status=400, text="malformed request")
+
+
+def _signature_headers_readable(headers: Mapping[str, str]) -> bool:
+    timestamp = headers.get("X-Slack-Request-Timestamp")
+    signature = headers.get("X-Slack-Signature")
+    return (timestamp is None or (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 20)) and (
+        signature is None or signature.isascii())
 
 
 @asynccontextmanager

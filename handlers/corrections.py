@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from handlers.slack_io import slack_error
 from handlers.slack_reader import WebApiReader
 from handlers.tune import Spawn
 from render import corrections as render
@@ -18,26 +21,42 @@ from tuning.services import Services
 
 
 def register(app: AsyncApp, services: Services, spawn: Spawn) -> None:
-    async def on_shortcut(ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
+    async def on_shortcut(ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext,
+                          respond: AsyncRespond | None) -> None:
         await ack()
         channel = (shortcut.get("channel") or {}).get("id", "")
         reader = WebApiReader.from_context(context)
         message = reader.convert(shortcut.get("message") or {}, channel)
+
+        async def tell(text: str) -> None:
+            try:
+                await client.chat_postEphemeral(channel=channel, user=shortcut["user"]["id"], text=text)
+            except SlackApiError:  # not a member of that channel: response_url reaches the person anyway
+                if respond is None:
+                    raise
+                await respond(response_type="ephemeral", replace_original=False, text=text)
+
         try:
             if message is None:
                 raise TuningError("Only answers can be corrected: pick the bot's answer or a reply in a thread.")
             draft = await services.corrections.draft(message, reader)
         except TuningError as error:
-            await client.chat_postEphemeral(channel=channel, user=shortcut["user"]["id"], text=render.not_correctable(str(error)))
+            await tell(render.not_correctable(str(error)))
             return
         target = {"channel": draft.channel, "ts": draft.ts, "thread": message.thread_ts or ""}
         modal = render.correction_modal(original=draft.original, question=draft.question, fingerprint=draft.fingerprint, target=target)
-        await client.views_open(trigger_id=shortcut["trigger_id"], view=modal)
+        try:
+            await client.views_open(trigger_id=shortcut["trigger_id"], view=modal)
+        except SlackApiError as error:  # e.g. the trigger expired (3 s) while Slack was slow
+            await tell(render.not_correctable(render.modal_not_opened(slack_error(error))))
 
     async def on_submit(ack: AsyncAck, view: dict[str, Any], body: dict[str, Any], client: AsyncWebClient,
                         context: AsyncBoltContext) -> None:
-        target = json.loads(view.get("private_metadata") or "{}")
-        text = view["state"]["values"][CORRECTION_BLOCK][CORRECTION_INPUT].get("value") or ""
+        target = _target(view)
+        if target is None:
+            await ack(**render.field_error(render.OUT_OF_DATE))
+            return
+        text = _submitted_text(view)
         problem = problem_with(text, target.get("fp", ""))
         if problem:
             await ack(**render.field_error(problem))
@@ -61,3 +80,28 @@ def register(app: AsyncApp, services: Services, spawn: Spawn) -> None:
 
     app.shortcut(CORRECT_ANSWER_SHORTCUT)(on_shortcut)
     app.view(CORRECTION_VIEW)(on_submit)
+
+
+_TS = re.compile(r"\d{1,16}\.\d{1,9}")
+
+
+def _target(view: dict[str, Any]) -> dict[str, Any] | None:
+    """What the modal corrects, from the private_metadata Tuneloop wrote; None if it is not that."""
+    try:
+        target = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return None
+    if not isinstance(target, dict) or not isinstance(target.get("fp", ""), str):
+        return None
+    if "example_id" in target:
+        example_id = target["example_id"]
+        return target if type(example_id) is int and 0 < example_id < 2**63 else None
+    fields_ok = isinstance(target.get("channel"), str) and isinstance(target.get("thread", ""), str)
+    return target if fields_ok and isinstance(target.get("ts"), str) and _TS.fullmatch(target["ts"]) else None
+
+
+def _submitted_text(view: dict[str, Any]) -> str:
+    node: Any = view
+    for key in ("state", "values", CORRECTION_BLOCK, CORRECTION_INPUT, "value"):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, str) else ""

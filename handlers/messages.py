@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.slack_io import fetch_conversation, publish, to_message
-from render.answers import THINKING, model_error, split_answer
+from handlers.slack_io import fetch_conversation, publish, slack_error, to_message
+from render.answers import CONVERSATION_UNREADABLE, THINKING, model_error, split_answer
 from tuning.errors import ModelError
 from tuning.services import Services
 from tuning.types import AnswerClaim, SlackMessage
@@ -35,8 +36,17 @@ def register(app: AsyncApp, services: Services) -> None:
 async def _answer(services: Services, client: AsyncWebClient, claim: AnswerClaim, context: AsyncBoltContext) -> None:
     message: SlackMessage = claim.message
     try:
-        placeholder = claim.placeholder_ts or await _post_placeholder(services, client, claim)
-        thread = await fetch_conversation(client, message, bot_user_id=context.bot_user_id, bot_id=context.bot_id)
+        try:
+            placeholder = claim.placeholder_ts or await _post_placeholder(services, client, claim)
+        except SlackApiError as error:  # e.g. removed from the channel meanwhile: there is nowhere to answer
+            await services.answers.abandon(claim, f"could not post the answer: {slack_error(error)}")
+            return
+        try:
+            thread = await fetch_conversation(client, message, bot_user_id=context.bot_user_id, bot_id=context.bot_id)
+        except SlackApiError as error:  # e.g. the question was deleted meanwhile: say so, never leave "Thinking…"
+            await services.answers.abandon(claim, f"could not read the conversation: {slack_error(error)}")
+            await client.chat_update(channel=message.channel, ts=placeholder, text=model_error(CONVERSATION_UNREADABLE))
+            return
         try:
             reply = await services.answers.generate(claim, thread, context.bot_user_id)
         except ModelError as error:

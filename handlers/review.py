@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from handlers.slack_io import slack_error
 from handlers.tune import Invocation, Runner
 from render import corrections as render_corrections
 from render import review as render
@@ -33,7 +35,7 @@ def register(app: AsyncApp, services: Services) -> None:
         user = body["user"]["id"]
         decision = "approve" if action["action_id"] == REVIEW_APPROVE else "reject"
         try:
-            example = await services.review.decide(int(action["value"]), decision, user)
+            example = await services.review.decide(_example_id(action), decision, user)
         except (TuningError, ValueError) as error:
             await respond(response_type="ephemeral", replace_original=False, text=failure(str(error)))
             return
@@ -46,7 +48,7 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         try:
             require_admin(body["user"]["id"], services.review.admins, "edit examples")
-            example = await services.review.get(int(action["value"]))
+            example = await services.review.get(_example_id(action))
         except (TuningError, ValueError) as error:
             await respond(response_type="ephemeral", replace_original=False, text=failure(str(error)))
             return
@@ -54,8 +56,20 @@ def register(app: AsyncApp, services: Services) -> None:
         modal = render_corrections.correction_modal(
             original=text, question=example.question, fingerprint=fingerprint(text), target={"example_id": example.id}
         )
-        await client.views_open(trigger_id=body["trigger_id"], view=modal)
+        try:
+            await client.views_open(trigger_id=body["trigger_id"], view=modal)
+        except SlackApiError as error:  # e.g. the trigger expired (3 s) while Slack was slow
+            await respond(response_type="ephemeral", replace_original=False,
+                          text=failure(render_corrections.modal_not_opened(slack_error(error))))
 
     app.action(REVIEW_APPROVE)(on_decision)
     app.action(REVIEW_REJECT)(on_decision)
     app.action(REVIEW_EDIT)(on_edit)
+
+
+def _example_id(action: dict[str, Any]) -> int:
+    """The example a button is for; a value Tuneloop never put on a button is refused in words."""
+    value = action.get("value") or ""
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise TuningError("This button no longer matches an example. Run `/tune review` again.")
+    return int(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tuning.types import Reaction, SlackMessage
@@ -11,6 +12,12 @@ from tuning.types import Reaction, SlackMessage
 # Messages Tuneloop treats as something a person said (edits, joins and deletions are not).
 _CONVERSATIONAL_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
 DM_HISTORY_LIMIT = 20
+
+
+def slack_error(error: SlackApiError) -> str:
+    """Slack's error code; a proxy's or gateway's answer may not even be JSON."""
+    data = error.response.data
+    return str(data.get("error")) if isinstance(data, dict) else f"HTTP {error.response.status_code}"
 
 
 def to_message(
@@ -32,7 +39,8 @@ def to_message(
         is_dm=raw.get("channel_type") == "im" or channel.startswith("D"),
         mentions_bot=bool(bot_user_id) and f"<@{bot_user_id}>" in text,
         reply_count=int(raw.get("reply_count") or 0),
-        reactions=tuple(Reaction(name=r["name"], users=tuple(r.get("users", ()))) for r in raw.get("reactions", ())),
+        reactions=tuple(Reaction(name=r["name"], users=tuple(r.get("users") or ()))
+                        for r in raw.get("reactions") or () if r.get("name")),
     )
 
 

@@ -8,8 +8,8 @@ from slack_bolt.async_app import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.slack_io import to_message
-from tuning.errors import TuningError
+from handlers.slack_io import slack_error, to_message
+from tuning.errors import NotFound, TuningError
 from tuning.types import Member, SlackMessage
 
 PAGE = 200
@@ -50,7 +50,7 @@ class WebApiReader:
             replies = await self._client.conversations_replies(channel=channel, ts=ts, limit=1)
             found = list(replies.get("messages", []))
         except SlackApiError as error:
-            if error.response.get("error") != "thread_not_found":
+            if slack_error(error) != "thread_not_found":
                 raise self._explain(error, channel) from error
             found = []
         if not any(raw.get("ts") == ts for raw in found):
@@ -96,4 +96,6 @@ class WebApiReader:
 
     @staticmethod
     def _explain(error: SlackApiError, channel: str) -> Exception:
-        return NotInChannel(channel) if error.response.get("error") in _NOT_IN_CHANNEL else error
+        if slack_error(error) == "thread_not_found":  # deleted while Tuneloop was looking at it
+            return NotFound("That conversation is no longer there: was it deleted?")
+        return NotInChannel(channel) if slack_error(error) in _NOT_IN_CHANNEL else error

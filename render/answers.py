@@ -10,6 +10,9 @@ _FENCE = "```"
 THINKING = ":hourglass_flowing_sand: Thinking…"
 
 
+CONVERSATION_UNREADABLE = "I can't read this conversation any more (was the message deleted?)."
+
+
 def model_error(reason: str) -> str:
     return f":warning: Sorry, I couldn't answer: {reason}"
 

@@ -32,6 +32,13 @@ def correction_modal(*, original: str, question: str | None, fingerprint: str, t
     )
 
 
+OUT_OF_DATE = "This form no longer matches a message. Close it and use “Correct this answer” again."
+
+
+def modal_not_opened(reason: str) -> str:
+    return f"Slack did not open the correction form ({reason}). Use “Correct this answer” again."
+
+
 def field_error(message: str) -> dict[str, object]:
     return {"response_action": "errors", "errors": {CORRECTION_BLOCK: message}}
 

@@ -77,6 +77,12 @@ class Answerer:
             self._in_flight.discard(claim.answer_id)
             raise
 
+    async def abandon(self, claim: AnswerClaim, reason: str) -> None:
+        """Record an answer that cannot be given for a reason other than the model (e.g. the thread is gone)."""
+        log.warning("answer %s abandoned: %s", claim.answer_id, reason)
+        await answer_rows.fail(self._db, claim.answer_id, request_messages=None, error=reason, latency_ms=0)
+        self._in_flight.discard(claim.answer_id)
+
     async def posted(self, claim: AnswerClaim, reply: ChatReply, part_ts: list[str], bot_user_id: str | None) -> None:
         await answer_rows.complete(
             self._db, claim.answer_id, request_messages=reply.request_messages, text=reply.text,

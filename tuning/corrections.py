@@ -65,6 +65,8 @@ class Corrections:
 
     async def correct(self, example_id: int, *, corrector: str, text: str, reader: SlackReader) -> ExampleView:
         """Store a correction; an admin's approves the example, anyone else's sends it to review."""
+        if await example_rows.get(self._db, example_id) is None:
+            raise NotFound(f"Example {example_id} does not exist any more.")
         scrubbed = (await self._members.scrubber(reader)).scrub(text.strip())
         is_admin = corrector in self._admins
         state = "approved" if is_admin else "candidate"

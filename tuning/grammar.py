@@ -162,6 +162,11 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
 )
 _BY_NAME = {spec.name: spec for spec in SUBCOMMANDS}
 _GROUPS = {spec.name.split()[0] for spec in SUBCOMMANDS if " " in spec.name}
+_ECHO_LIMIT = 60  # what was typed is quoted back in an error; a pasted novel is not
+
+
+def _echo(text: str) -> str:
+    return text if len(text) <= _ECHO_LIMIT else text[: _ECHO_LIMIT - 1] + "…"
 
 
 def parse(text: str) -> Command:
@@ -183,10 +188,10 @@ def _find_subcommand(words: list[str]) -> tuple[Subcommand, list[str]]:
             raise UsageError(f"`/tune {head}` needs one more word.", group_usage)
         name = f"{head} {words[1].lower()}"
         if name not in _BY_NAME:
-            raise UsageError(f"`/tune {head}` has no subcommand `{words[1]}`.", group_usage)
+            raise UsageError(f"`/tune {head}` has no subcommand `{_echo(words[1])}`.", group_usage)
         return _BY_NAME[name], words[2:]
     if head not in _BY_NAME:
-        raise UsageError(f"`/tune` has no subcommand `{words[0]}`. Try `/tune help`.", help_text())
+        raise UsageError(f"`/tune` has no subcommand `{_echo(words[0])}`. Try `/tune help`.", help_text())
     return _BY_NAME[head], words[1:]
 
 
@@ -200,7 +205,8 @@ def _parse_args(spec: Subcommand, words: list[str]) -> dict[str, Any]:
         missing = " ".join(name for name, _ in spec.args[len(words):])
         raise UsageError(f"`/tune {spec.name}` needs {missing}.", spec.usage)
     if len(words) > len(spec.args):
-        raise UsageError(f"`/tune {spec.name}` does not take `{' '.join(words[len(spec.args):])}`.", spec.usage)
+        extra = _echo(" ".join(words[len(spec.args):]))
+        raise UsageError(f"`/tune {spec.name}` does not take `{extra}`.", spec.usage)
     values = {}
     for (name, parser), word in zip(spec.args, words):
         values[name] = _convert(spec, name, parser, word, shown=word)
@@ -214,7 +220,7 @@ def _parse_options(spec: Subcommand, words: list[str]) -> dict[str, Any]:
         key, _, raw = word.partition(":")
         if key not in known:
             allowed = ", ".join(f"`{name}:`" for name in known) or "none"
-            raise UsageError(f"`/tune {spec.name}` has no option `{key}:` (options: {allowed}).", spec.usage)
+            raise UsageError(f"`/tune {spec.name}` has no option `{_echo(key)}:` (options: {allowed}).", spec.usage)
         if key in values:
             raise UsageError(f"Option `{key}:` is given twice.", spec.usage)
         values[key] = _convert(spec, f"{key}:", known[key].parse, raw, shown=word)
@@ -225,7 +231,7 @@ def _convert(spec: Subcommand, name: str, parser: Parser, raw: str, *, shown: st
     try:
         return parser(raw)
     except ValueError:
-        raise UsageError(f"`{shown}` is not valid for {name}: expected {parser.__doc__}.", spec.usage) from None
+        raise UsageError(f"`{_echo(shown)}` is not valid for {name}: expected {parser.__doc__}.", spec.usage) from None
 
 
 def help_text() -> str:

@@ -1,0 +1,151 @@
+"""Every admin-only action, refused to a non-admin: an ephemeral naming who can act, and nothing changes.
+
+One table lists them all: the slash commands `/tune train`, `cancel`, `promote` and `rollback`; the review
+queue's Approve, Reject and Edit; the job card's Start, Cancel (`job_dismiss`, before a start) and Cancel job
+(`job_cancel`, while it runs). Each is tried by a non-admin against real targets (a dataset, a candidate
+example, a job waiting for Start, a running job, a promoted model), first with TUNELOOP_ADMINS set, then,
+on the same database, with nobody set, when the refusal must say how to set it.
+
+"Nothing changes" is checked as: every row of every table as before, no call that acts at the provider (only
+the job monitor's reads may happen), nothing posted to the channel and no modal opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.capture_helpers import button
+from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
+from tests.fakes import FakeOpenAI, FakeSlack
+from tests.test_datasets_helpers import add_example, add_many
+from render.ids import (
+    JOB_ACTIONS, JOB_CANCEL, JOB_DISMISS, JOB_START, REVIEW_ACTIONS, REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT,
+)
+from tuning import grammar
+from tuning.datasets.types import BuildRequest
+
+Targets = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AdminAction:
+    name: str
+    entry: str  # the subcommand, or the button's action id
+    perform: Callable[[Harness, Targets], Awaitable[None]]
+
+
+def command(text: str) -> Callable[[Harness, Targets], Awaitable[None]]:
+    async def perform(app: Harness, targets: Targets) -> None:
+        status, body = await app.command(text.format(**targets), user=ALICE)
+        assert status == 200 and body == {}, body
+
+    return perform
+
+
+def click(action_id: str, target: str) -> Callable[[Harness, Targets], Awaitable[None]]:
+    async def perform(app: Harness, targets: Targets) -> None:
+        status, _ = await app.interact(button(app.slack, action_id, str(targets[target]), user=ALICE))
+        assert status == 200
+
+    return perform
+
+
+ADMIN_ONLY = [
+    AdminAction("/tune train", "train", command("train {dataset}")),
+    AdminAction("/tune cancel", "cancel", command("cancel {running_job}")),
+    AdminAction("/tune promote", "promote", command("promote {model}")),
+    AdminAction("/tune rollback", "rollback", command("rollback")),
+    AdminAction("Approve", REVIEW_APPROVE, click(REVIEW_APPROVE, "example")),
+    AdminAction("Reject", REVIEW_REJECT, click(REVIEW_REJECT, "example")),
+    AdminAction("Edit", REVIEW_EDIT, click(REVIEW_EDIT, "example")),
+    AdminAction("Start", JOB_START, click(JOB_START, "waiting_job")),
+    AdminAction("Cancel (before the start)", JOB_DISMISS, click(JOB_DISMISS, "waiting_job")),
+    AdminAction("Cancel job (while it runs)", JOB_CANCEL, click(JOB_CANCEL, "running_job")),
+]
+
+
+async def prepare(app: Harness) -> Targets:
+    """As an admin: a dataset, a candidate example, a job waiting for Start, a running job, a promotion."""
+    await add_many(app.db, 12, channel=GENERAL)
+    dataset = (await app.runtime.services.datasets.build(BuildRequest(name="support", val=0.2))).ref
+    example = await add_example(app.db, question="Is this right?", answer="Probably.", state="candidate",
+                                channel=GENERAL, up=0, down=1)
+    for _ in range(2):
+        status, _ = await app.command(f"train {dataset}", user=ADMIN)
+        assert status == 200
+        await app.settle()
+    waiting, running = [row["id"] for row in await app.db.fetchall("SELECT id FROM jobs ORDER BY created_at, id")]
+    await app.interact(button(app.slack, "job_start", running, user=ADMIN))
+    await app.settle()
+    await app.command("promote gpt-4.1", user=ADMIN)
+    await app.settle()
+    states = {row["id"]: row["state"] for row in await app.db.fetchall("SELECT id, state FROM jobs")}
+    assert states[waiting] == "preflight" and states[running] in ("pending", "running"), states
+    assert await app.db.fetchval("SELECT count(*) FROM model_changes") == 1
+    return {"dataset": dataset, "example": example, "waiting_job": waiting, "running_job": running,
+            "model": "gpt-4o-mini"}
+
+
+async def everything(app: Harness) -> dict[str, list[tuple]]:
+    tables = [row["name"] for row in await app.db.fetchall(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    return {table: sorted((tuple(row) for row in await app.db.fetchall(f"SELECT * FROM {table}")), key=repr)
+            for table in tables}
+
+
+def acting_calls(oai: FakeOpenAI) -> list[str]:
+    """Calls that do something at OpenAI (the job monitor's polling only reads)."""
+    return [call.method for call in oai.calls if not call.method.startswith("GET ")]
+
+
+async def steady(app: Harness) -> None:
+    """Let the job monitor catch up, so its bookkeeping is not mistaken for a change."""
+    await app.runtime.monitor.tick()
+    await app.settle()
+
+
+async def refusals(app: Harness, slack: FakeSlack, oai: FakeOpenAI, targets: Targets, who: str) -> list[str]:
+    """Try every admin-only action as a non-admin; the list of what went wrong (empty when all held)."""
+    failures = []
+    for action in ADMIN_ONLY:
+        await steady(app)
+        rows, calls = await everything(app), acting_calls(oai)
+        replies, posts, modals = len(slack.responses), len(slack.calls_to("chat.postMessage")), len(slack.views)
+        await action.perform(app, targets)
+        await app.settle()
+        await steady(app)
+        told = [r for r in slack.responses[replies:] if r.get("response_type") == "ephemeral" and who in r["text"]]
+        if not told:
+            failures.append(f"{action.name}: no ephemeral naming {who!r}: {slack.responses[replies:]}")
+        if await everything(app) != rows:
+            failures.append(f"{action.name}: the database changed")
+        if acting_calls(oai) != calls:
+            failures.append(f"{action.name}: called the provider: {acting_calls(oai)[len(calls):]}")
+        if len(slack.calls_to("chat.postMessage")) != posts or len(slack.views) != modals:
+            failures.append(f"{action.name}: posted to the channel or opened a modal")
+    return failures
+
+
+async def test_every_admin_only_action_is_refused_to_a_non_admin_and_changes_nothing(
+    tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
+    with_admins = make_settings(tmp_path, slack, oai, TUNELOOP_POLL_SECONDS="3600")
+    async with served(with_admins, slack) as app:
+        targets = await prepare(app)
+        failures = await refusals(app, slack, oai, targets, who=f"<@{ADMIN}>")
+    # The same database, but nobody is an admin: the refusal says how to make someone one.
+    nobody = make_settings(tmp_path, slack, oai, TUNELOOP_POLL_SECONDS="3600", TUNELOOP_ADMINS="")
+    async with served(nobody, slack) as app:
+        assert app.runtime.settings.admins == frozenset()
+        failures += [f"(no admins) {failure}"
+                     for failure in await refusals(app, slack, oai, targets, who="TUNELOOP_ADMINS")]
+    assert failures == []
+
+
+def test_the_table_covers_every_admin_button_and_every_subcommand_marked_for_admins() -> None:
+    entries = {action.entry for action in ADMIN_ONLY}
+    assert set(REVIEW_ACTIONS) | set(JOB_ACTIONS) <= entries
+    assert {spec.name for spec in grammar.SUBCOMMANDS if "(admins)" in spec.summary} | {"train"} <= entries
