@@ -14,6 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
@@ -21,6 +22,7 @@ from bot.settings import Settings
 from bot.tasks import TaskTracker
 from bot.worker import InboxWorker
 from handlers.evaluations import after_job_succeeded
+from handlers.guard import refuse_malformed
 from handlers.jobs import SlackJobPublisher
 from storage import Database, migrate, open_database
 from tuning.answering import Answerer
@@ -46,6 +48,14 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 10.0
 
 
+class AnyServerErrorRetryHandler(AsyncServerErrorRetryHandler):
+    """slack_sdk's handler retries only 500 and 503; Slack's 502 and 504 are just as passing."""
+
+    async def _can_retry_async(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                               error: Exception | None = None) -> bool:
+        return response is not None and response.status_code >= 500
+
+
 def slack_client(settings: Settings) -> AsyncWebClient:
     """Slack's Web API, retrying 429 after Retry-After, 5xx and dropped connections."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
@@ -54,7 +64,7 @@ def slack_client(settings: Settings) -> AsyncWebClient:
         base_url=settings.slack_api_url,
         retry_handlers=[
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
+            AnyServerErrorRetryHandler(max_retry_count=2),
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
         ],
     )
@@ -94,6 +104,7 @@ class Runtime:
             client=slack_client(settings),
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
             process_before_response=True,
+            before_authorize=refuse_malformed,  # after the signature check, before Bolt reads the payload
         )
         tasks = TaskTracker()
         worker = InboxWorker(app, services.inbox)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from storage import inbox as inbox_rows
 from storage.db import Database
 from storage.inbox import InboxRow
@@ -9,6 +11,7 @@ from storage.inbox import InboxRow
 # Events Tuneloop acts on; anything else is acknowledged and dropped without touching the database.
 VOTE_REACTIONS = frozenset({"+1", "thumbsup", "-1", "thumbsdown"})
 GIVE_UP_AFTER_ATTEMPTS = 3
+MAX_BATCH = 200  # events per group commit (3 SQL parameters each, far below SQLite's limit)
 
 
 def is_wanted(event: dict) -> bool:
@@ -21,10 +24,45 @@ def is_wanted(event: dict) -> bool:
 class Inbox:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._waiting: list[tuple[str, str, str, asyncio.Future[int | None]]] = []
+        self._committer: asyncio.Task[None] | None = None
 
     async def accept(self, event_id: str, event_type: str, body: str) -> int | None:
-        """Store the event once; None when Slack is re-sending one we already have."""
-        return await inbox_rows.add(self._db, event_id, event_type, body)
+        """Store the event once; None when Slack is re-sending one we already have. Returns once it is committed.
+
+        Group commit: events that arrive while a batch is being written wait for the next one, so concurrent
+        requests share a transaction instead of queueing for one each; no one waits for a timer.
+        """
+        stored: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((event_id, event_type, body, stored))
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_waiting(), name="inbox-group-commit")
+        return await stored
+
+    async def _commit_waiting(self) -> None:
+        batch: list[tuple[str, str, str, asyncio.Future[int | None]]] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+                try:
+                    row_ids = await inbox_rows.add_many(self._db, [event[:3] for event in batch])
+                except Exception as error:  # nobody in this batch is acknowledged; the next batch tries again
+                    outcomes: list[int | None | Exception] = [error] * len(batch)
+                else:
+                    outcomes = list(row_ids)
+                for (*_, stored), outcome in zip(batch, outcomes, strict=True):
+                    if stored.done():  # the request went away meanwhile
+                        continue
+                    if isinstance(outcome, Exception):
+                        stored.set_exception(outcome)
+                    else:
+                        stored.set_result(outcome)
+                batch = []
+        finally:  # empty unless this task was cancelled (shutdown): then no request is left waiting forever
+            self._committer = None
+            unfinished, self._waiting = batch + self._waiting, []
+            for *_, stored in unfinished:
+                stored.cancel()
 
     async def pending(self, after_id: int = 0, limit: int = 100) -> list[InboxRow]:
         return await inbox_rows.pending(self._db, after_id=after_id, limit=limit)
