@@ -17,7 +17,7 @@ import pytest
 from bot.runtime import Runtime
 from bot.server import EVENTS_PATH, http_server
 from bot.settings import Settings
-from tests.fakes import FakeOpenAI, FakeSlack, netguard
+from tests.fakes import FakeOpenAI, FakeSlack, FakeTogether, netguard
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
@@ -50,6 +50,12 @@ async def slack() -> AsyncIterator[FakeSlack]:
 @pytest.fixture
 async def oai() -> AsyncIterator[FakeOpenAI]:
     async with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def together() -> AsyncIterator[FakeTogether]:
+    async with FakeTogether() as fake:
         yield fake
 
 
@@ -141,17 +147,24 @@ async def app(settings: Settings, slack: FakeSlack) -> AsyncIterator[Harness]:
 
 
 class served:
-    """`async with served(settings, slack) as harness`: start the runtime and HTTP server, stop both after."""
+    """`async with served(settings, slack) as harness`: start the runtime and HTTP server, stop both after.
 
-    def __init__(self, settings: Settings, slack: FakeSlack) -> None:
+    `llm` replaces the strict OpenAI client (fault tests want one that gives up quickly); `harness` the
+    class that talks to the app.
+    """
+
+    def __init__(self, settings: Settings, slack: FakeSlack, *, llm: openai.AsyncOpenAI | None = None,
+                 harness: type[Harness] | None = None) -> None:
         self._settings = settings
         self._slack = slack
+        self._llm = llm
+        self._harness_class = harness or Harness
 
     async def __aenter__(self) -> Harness:
-        self._runtime = await Runtime.start(self._settings, llm=strict_openai(self._settings))
+        self._runtime = await Runtime.start(self._settings, llm=self._llm or strict_openai(self._settings))
         self._server = http_server(self._runtime, "127.0.0.1", 0)
         port = await self._server.__aenter__()
-        self._harness = Harness(self._runtime, port, self._slack)
+        self._harness = self._harness_class(self._runtime, port, self._slack)
         return self._harness
 
     async def __aexit__(self, *exc: object) -> None:

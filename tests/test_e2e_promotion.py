@@ -15,12 +15,6 @@ from tuning.datasets.types import BuildRequest
 
 
 @pytest.fixture
-async def together() -> AsyncIterator[FakeTogether]:
-    async with FakeTogether() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeTogether) -> AsyncIterator[Harness]:
     settings = make_settings(tmp_path, slack, oai, TOGETHER_API_KEY="tg-test-key", TOGETHER_BASE_URL=together.base_url,
                              TUNELOOP_JUDGE_MODEL="gpt-4.1")

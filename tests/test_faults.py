@@ -19,19 +19,16 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
-from bot.runtime import Runtime
-from bot.server import http_server
 from bot.settings import Settings
 from render.answers import THINKING
 from tests.capture_helpers import answered_question, button, shortcut
-from tests.conftest import ADMIN, ALICE, BOT, GENERAL, OPENAI_KEY, Harness, make_settings
+from tests.conftest import ADMIN, ALICE, BOT, GENERAL, OPENAI_KEY, Harness, make_settings, served
 from tests.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.fakes.openai_state import OpenAIFailure
 from tests.test_datasets_helpers import add_example, add_many
@@ -41,27 +38,11 @@ from tuning.jobs import monitor
 MODEL_TIMEOUT = 1.0
 
 
-@asynccontextmanager
-async def serving(settings: Settings, slack: FakeSlack) -> AsyncIterator[Harness]:
-    """Like conftest's `served`, with a model client that gives up quickly (one retry, a 1 s timeout)."""
+def serving(settings: Settings, slack: FakeSlack) -> served:
+    """conftest's `served`, with a model client that gives up quickly (one retry, a 1 s timeout)."""
     llm = openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url=settings.openai_base_url, max_retries=1,
                              timeout=MODEL_TIMEOUT, _strict_response_validation=True)
-    runtime = await Runtime.start(settings, llm=llm)
-    try:
-        async with http_server(runtime, "127.0.0.1", 0) as port:
-            harness = Harness(runtime, port, slack)
-            try:
-                yield harness
-            finally:
-                await harness.close()
-    finally:
-        await runtime.close()
-
-
-@pytest.fixture
-async def together() -> AsyncIterator[FakeTogether]:
-    async with FakeTogether() as fake:
-        yield fake
+    return served(settings, slack, llm=llm)
 
 
 @pytest.fixture

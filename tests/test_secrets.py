@@ -21,11 +21,9 @@ import openai
 import pytest
 
 from bot import logs
-from bot.runtime import Runtime
-from bot.server import http_server
 from bot.settings import Settings
 from tests.capture_helpers import answered_question, button
-from tests.conftest import ADMIN, ALICE, BOT, GENERAL, Harness, make_settings
+from tests.conftest import ADMIN, ALICE, BOT, GENERAL, Harness, make_settings, served
 from tests.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.test_datasets_helpers import add_many
 from tuning.datasets.types import BuildRequest
@@ -80,16 +78,8 @@ async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeT
                                        TUNELOOP_POLL_SECONDS="3600", **SECRETS)
     llm = openai.AsyncOpenAI(api_key=SECRETS["OPENAI_API_KEY"], base_url=settings.openai_base_url, max_retries=1,
                              timeout=5.0, _strict_response_validation=True)
-    runtime = await Runtime.start(settings, llm=llm)
-    try:
-        async with http_server(runtime, "127.0.0.1", 0) as port:
-            harness = SignedWithOurSecret(runtime, port, slack)
-            try:
-                yield harness
-            finally:
-                await harness.close()
-    finally:
-        await runtime.close()
+    async with served(settings, slack, llm=llm, harness=SignedWithOurSecret) as harness:
+        yield harness
 
 
 def what_slack_received(slack: FakeSlack) -> str:
