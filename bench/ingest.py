@@ -19,9 +19,10 @@ before it and the round with the median ratio is reported, because a shared mach
 
 By default Tuneloop's inbox worker runs during the measurement, as in production: every stored event is
 processed (votes recorded, examples counted) in the same process and competes for its CPU and its
-database connection. Its backlog is drained after the measurement, then the bench checks that every
-acknowledged event is in the inbox exactly once and processed. Target: Tuneloop ≥ 0.7× the bare app's
-events/s, p99 ≤ 100 ms. Exit status 0 when met, 1 when not.
+database connection. Its backlog is drained after each round, so it never runs during a bare round. At
+the end the bench checks that the inbox table holds every acknowledged event exactly once (unique ids,
+row count equal), all processed. Target: Tuneloop ≥ 0.7× the bare app's events/s, p99 ≤ 100 ms.
+Exit status 0 when met, 1 when not.
 """
 
 from __future__ import annotations
@@ -157,10 +158,13 @@ class Result:
 
 
 def result(name: str, measured: dict[str, Any]) -> Result:
-    latencies = sorted(measured["latencies"])
-    pick = (lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000) if latencies else (lambda q: 0.0)
-    return Result(name, len(latencies), len(measured["acked"]), measured["elapsed"], pick(0.50), pick(0.99),
-                  measured["statuses"])
+    latencies = sorted(measured["latencies"]) or [0.0]
+
+    def pick(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+
+    return Result(name, len(measured["latencies"]), len(measured["acked"]), measured["elapsed"], pick(0.50),
+                  pick(0.99), measured["statuses"])
 
 
 def seed_workspace(slack: Any) -> list[tuple[str, str]]:
@@ -315,14 +319,15 @@ async def main(args: argparse.Namespace) -> int:
     ratios = [ours_.rate / bare.rate for bare, ours_ in zip(bare_runs, our_runs, strict=True)]
     middle = sorted(range(len(ratios)), key=ratios.__getitem__)[len(ratios) // 2]
     bare, ours_, ratio = bare_runs[middle], our_runs[middle], ratios[middle]
-    stored_once = not missing and rows == len(acked)
+    stored_once = not missing and rows == len(acked) and (args.worker == "off" or processed == rows)
     print(f"ratio per round (Tuneloop / the bare run just before it): {', '.join(f'{r:.2f}' for r in ratios)}")
     print(f"median round ({middle + 1}): bare Bolt {bare.rate:.0f} events/s, p50 {bare.p50_ms:.1f} ms, p99 "
           f"{bare.p99_ms:.1f} ms; Tuneloop {ours_.rate:.0f} events/s, p50 {ours_.p50_ms:.1f} ms, p99 "
           f"{ours_.p99_ms:.1f} ms")
     ok = ratio >= THROUGHPUT_TARGET and ours_.p99_ms <= P99_TARGET_MS and stored_once
     print(f"ratio {ratio:.2f}× the bare app (target ≥ {THROUGHPUT_TARGET}×), p99 {ours_.p99_ms:.1f} ms "
-          f"(target ≤ {P99_TARGET_MS:.0f} ms), every acknowledged event stored once: "
+          f"(target ≤ {P99_TARGET_MS:.0f} ms), every acknowledged event stored once"
+          f"{' and processed' if args.worker == 'on' else ''}: "
           f"{'yes' if stored_once else 'NO'} → {'met' if ok else 'MISSED'}")
     return 0 if ok else 1
 

@@ -318,7 +318,8 @@ def check_examples(db: sqlite3.Connection, targets: list[Target], votes: list[Re
         events = [v.event for v in votes if v.event["item"]["ts"] == target.ts]
         creates = [e for e in events if e["type"] == "reaction_added"
                    and (not target.teammate or e["reaction"].split("::")[0] in ("+1", "thumbsup"))]
-        rows = db.execute("SELECT * FROM examples WHERE channel = ? AND message_ts = ?", (GENERAL, target.ts)).fetchall()
+        rows = db.execute("SELECT * FROM examples WHERE channel = ? AND message_ts = ?",
+                          (GENERAL, target.ts)).fetchall()
         assert len(rows) == (1 if creates else 0), target
         if not rows:
             continue
@@ -390,7 +391,8 @@ async def test_sigkill_mid_burst_loses_nothing_acknowledged_and_stores_nothing_t
         with database(server.db_path) as db:
             stored_ids = {row[0] for row in db.execute("SELECT event_id FROM inbox")}
             assert {v.event_id for v in acked_votes} <= stored_ids
-            half_done = db.execute("SELECT count(*) FROM inbox WHERE processed_at IS NULL AND attempts > 0").fetchone()[0]
+            half_done = db.execute(
+                "SELECT count(*) FROM inbox WHERE processed_at IS NULL AND attempts > 0").fetchone()[0]
             assert half_done >= STUCK_CALLS
             check_once(db, corrections, outcome.acked)
 
@@ -450,7 +452,8 @@ async def test_a_batch_reports_new_rows_and_repeats(tmp_path: Path) -> None:
     db = await open_database(tmp_path / "inbox.db")
     await migrate(db)
     try:
-        first = await inbox_rows.add_many(db, [("Ev1", "message", "a"), ("Ev2", "message", "b"), ("Ev1", "message", "c")])
+        first = await inbox_rows.add_many(db, [("Ev1", "message", "a"), ("Ev2", "message", "b"),
+                                               ("Ev1", "message", "c")])
         assert first[0] is not None and first[1] is not None and first[2] is None
         again = await inbox_rows.add_many(db, [("Ev2", "message", "b"), ("Ev3", "message", "d")])
         assert again[0] is None and again[1] is not None
