@@ -4,6 +4,7 @@
     python bench/ingest.py --rounds 5 --events 10000 --seconds 30 --concurrency 50
     python bench/ingest.py --worker off             # Tuneloop's inbox worker stopped: the ack path alone
     python bench/ingest.py --profile ingest.prof    # cProfile of the serving process during Tuneloop's runs
+    python bench/ingest.py --no-freeze              # without serve's gc.freeze() of the start-up heap
 
 Both apps are served in this process at the same time (each measured alone), exactly as `tuneloop serve
 --http` serves (bot.server.http_server: aiohttp, 127.0.0.1, /slack/events), against the loopback fakes of
@@ -23,6 +24,10 @@ database connection. Its backlog is drained after each round, so it never runs d
 the end the bench checks that the inbox table holds every acknowledged event exactly once (unique ids,
 row count equal), all processed. Target: Tuneloop ≥ 0.7× the bare app's events/s, p99 ≤ 100 ms.
 Exit status 0 when met, 1 when not.
+
+Like `tuneloop serve` (bot.server.serve), the bench freezes the start-up heap once both apps are up
+(gc.freeze), so full collections do not walk it: a full collection of it pauses the event loop for
+about 120 ms, which alone put Tuneloop's p99 above 100 ms. `--no-freeze` shows that.
 """
 
 from __future__ import annotations
@@ -266,7 +271,8 @@ async def main(args: argparse.Namespace) -> int:
     worker = "running (production-like)" if args.worker == "on" else "stopped (the ack path alone)"
     print(f"{args.concurrency} connections; per round and app up to {args.events} events or {args.seconds:.0f} s, "
           f"after {args.warmup} warm-up events; {args.rounds} round(s), the apps alternating; "
-          f"Tuneloop's inbox worker {worker}", flush=True)
+          f"Tuneloop's inbox worker {worker}; start-up heap "
+          f"{'not frozen (--no-freeze)' if args.no_freeze else 'frozen, as tuneloop serve does'}", flush=True)
     bare_runs: list[Result] = []
     our_runs: list[Result] = []
     report: list[str] = []
@@ -276,6 +282,10 @@ async def main(args: argparse.Namespace) -> int:
             ours = Tuneloop(slack, oai, Path(tmp) / "bench.db")
             async with BareApp(slack) as bare_url, ours as our_url:
                 runtime = ours.runtime
+                if not args.no_freeze:
+                    from bot.server import freeze_start_up_heap
+
+                    freeze_start_up_heap()  # as `tuneloop serve` does once it has started
                 acked: list[str] = []
                 for url, prefix in ((bare_url, "BW"), (our_url, "TW")):
                     warm = await load(url, targets, count=args.warmup, seed=1, prefix=prefix,
@@ -341,6 +351,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="measurements per app, alternating (median reported)")
     parser.add_argument("--worker", choices=["on", "off"], default="on",
                         help="Tuneloop's inbox worker during the measurement (default: on, as in production)")
+    parser.add_argument("--no-freeze", action="store_true",
+                        help="leave the start-up heap to the cyclic GC (serve freezes it: freeze_start_up_heap)")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of Tuneloop's run to FILE")
     return parser.parse_args()
 

@@ -22,7 +22,7 @@ from bot.settings import Settings
 from bot.tasks import TaskTracker
 from bot.worker import InboxWorker
 from handlers.evaluations import after_job_succeeded
-from handlers.guard import refuse_malformed
+from handlers.guard import RefuseMalformed
 from handlers.jobs import SlackJobPublisher
 from storage import Database, migrate, open_database
 from tuning.answering import Answerer
@@ -104,7 +104,7 @@ class Runtime:
             client=slack_client(settings),
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
             process_before_response=True,
-            before_authorize=refuse_malformed,  # after the signature check, before Bolt reads the payload
+            before_authorize=RefuseMalformed(),  # after the signature check, before Bolt reads the payload
         )
         tasks = TaskTracker()
         worker = InboxWorker(app, services.inbox)

@@ -9,13 +9,13 @@ from slack_bolt.async_app import AsyncApp
 from handlers import (
     corrections, datasets, errors, evaluations, harvest, jobs, messages, reactions, review, stats, tune,
 )
-from handlers.inbox import REPLAY_KEY, inbox_middleware
+from handlers.inbox import REPLAY_KEY, PersistThenAck
 from handlers.tune import Runner, Spawn
 from tuning.services import Services
 
 
 def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored: Callable[[], None]) -> None:
-    app.use(inbox_middleware(services.inbox, on_event_stored))
+    app.use(PersistThenAck(services.inbox, on_event_stored))
     errors.register(app)
     messages.register(app, services)
     reactions.register(app, services)
