@@ -92,11 +92,17 @@ class Database:
                 raise
             await self._conn.commit()
 
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run one write statement in its own transaction; returns lastrowid (0 if none)."""
-        async with self.transaction() as conn:
-            cursor = await conn.execute(sql, params)
-            return cursor.lastrowid or 0
+    async def execute(self, sql: str, params: Params = ()) -> None:
+        """Run one write statement as its own transaction (autocommit), in one round trip to the database thread."""
+        async with self._lock.held():
+            await self._conn.execute_fetchall(sql, params)
+
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        """Run one INSERT as its own transaction, in one round trip; returns the new row's id."""
+        async with self._lock.held():
+            row = await self._conn.execute_insert(sql, params)
+        assert row is not None
+        return row[0]
 
     async def write_returning(self, sql: str, params: Params = (), *, urgent: bool = False) -> list[aiosqlite.Row]:
         """One write statement as its own transaction (the connection is in autocommit mode), in a single round
@@ -109,13 +115,14 @@ class Database:
         async with self.transaction() as conn:
             await conn.executemany(sql, rows)
 
+    # Reads take one round trip to the database thread (a cursor would take three: execute, fetch, close).
     async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        async with self._conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        """The first row of a query that returns few (by key, or with LIMIT)."""
+        rows = await self._conn.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        async with self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self._conn.execute_fetchall(sql, params))
 
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)

@@ -9,7 +9,7 @@ from storage.db import Database
 
 async def create(db: Database, values: dict[str, Any]) -> int:
     names = list(values)
-    return await db.execute(
+    return await db.insert(
         f"INSERT INTO evaluations ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
         [values[n] for n in names],
     )

@@ -11,13 +11,12 @@ async def record_reaction(
     db: Database, *, channel: str, ts: str, voter: str, reaction: str, direction: int, added: bool, event_ts: str
 ) -> bool:
     """Append one reaction event; False when this exact event was already recorded (a retry)."""
-    async with db.transaction() as conn:
-        cursor = await conn.execute(
-            "INSERT INTO reaction_events (channel, ts, voter, reaction, direction, added, event_ts)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (channel, ts, voter, reaction, direction, int(added), event_ts),
-        )
-        return cursor.rowcount > 0
+    added_rows = await db.write_returning(
+        "INSERT INTO reaction_events (channel, ts, voter, reaction, direction, added, event_ts)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
+        (channel, ts, voter, reaction, direction, int(added), event_ts),
+    )
+    return bool(added_rows)
 
 
 async def is_present(db: Database, *, channel: str, ts: str, voter: str, reaction: str) -> bool:

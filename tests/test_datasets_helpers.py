@@ -36,7 +36,7 @@ async def add_example(
 ) -> int:
     """One row of the examples table (migration 0003); returns its id."""
     stored = messages if isinstance(messages, str) else json.dumps(messages or conversation(question))
-    return await db.execute(
+    return await db.insert(
         "INSERT INTO examples (source, state, channel, thread_ts, message_ts, conversation, question, answer,"
         " corrected, up_votes, down_votes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         ("correction" if corrected else "bot_answer", state, channel, thread_ts, f"{next(_ts)}.0001", stored,
