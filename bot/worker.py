@@ -13,6 +13,10 @@ from handlers import REPLAY_KEY
 from tuning.inbox import Inbox
 
 log = logging.getLogger(__name__)
+# Slack re-sends what is not acknowledged within 3 s, while processing can wait: during a burst the worker
+# starts an event only once the acknowledgements in flight are committed, or after this long regardless,
+# so a steady stream slows it down but never stops it.
+ACKS_FIRST_SECONDS = 0.5
 
 
 class InboxWorker:
@@ -39,6 +43,7 @@ class InboxWorker:
             for row in rows:
                 self._seen_up_to = row.id
                 await self._slots.acquire()
+                await self._inbox.settled(ACKS_FIRST_SECONDS)
                 if self._stopping:
                     self._slots.release()
                     return

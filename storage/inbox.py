@@ -17,16 +17,6 @@ class InboxRow:
     attempts: int
 
 
-async def add(db: Database, event_id: str, event_type: str, body: str) -> int | None:
-    """Store an event once; returns its row id, or None when this event_id was already stored."""
-    async with db.transaction() as conn:
-        cursor = await conn.execute(
-            "INSERT INTO inbox (event_id, event_type, body) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
-            (event_id, event_type, body),
-        )
-        return cursor.lastrowid if cursor.rowcount else None
-
-
 async def add_many(db: Database, events: Sequence[tuple[str, str, str]]) -> list[int | None]:
     """Store a batch of (event_id, event_type, body) with one statement: one transaction, one round trip.
 

@@ -48,6 +48,7 @@ REQUESTS = 480  # votes and corrections, mixed
 CORRECTION_SHARE = 0.15
 CONCURRENCY = 16
 KILL_AFTER_ACKS = 150
+WAVE, WAVE_PAUSE = 60, 0.3  # the burst arrives in waves of 60 requests, 0.3 s apart
 STUCK_CALLS = 3  # conversations.replies calls the fake Slack holds until the end: votes caught mid-processing
 TIMEOUT = 120.0  # generous bound for every wait; only hit when something is broken
 
@@ -230,13 +231,15 @@ async def send(session: aiohttp.ClientSession, url: str, request: Request) -> bo
     return True
 
 
-async def burst(url: str, requests: list[Request], on_ack: Callable[[int], None]) -> Outcome:
-    """Send every request, CONCURRENCY at a time; `on_ack(count)` after each 200 (it may kill the server)."""
+async def burst(url: str, requests: list[Request], on_ack: Callable[[int], None], *, wave: int = 0) -> Outcome:
+    """Send every request, CONCURRENCY at a time; `on_ack(count)` after each 200 (it may kill the server).
+
+    With `wave`, in waves of that many with a pause between, as a busy workspace's events arrive: the inbox
+    worker starts events between bursts (it defers to acknowledgements during one)."""
     outcome = Outcome()
-    queue = iter(requests)
     timeout = aiohttp.ClientTimeout(total=TIMEOUT / 4)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=CONCURRENCY)) as session:
-        async def sender() -> None:
+        async def sender(queue: Iterator[Request]) -> None:
             for request in queue:
                 if await send(session, url, request):
                     outcome.acked.append(request)
@@ -244,7 +247,12 @@ async def burst(url: str, requests: list[Request], on_ack: Callable[[int], None]
                 else:
                     outcome.failed.append(request)
 
-        await asyncio.gather(*(sender() for _ in range(CONCURRENCY)))
+        size = wave or len(requests)
+        for start in range(0, len(requests), size):
+            queue = iter(requests[start:start + size])
+            await asyncio.gather(*(sender(queue) for _ in range(CONCURRENCY)))
+            if wave:
+                await asyncio.sleep(WAVE_PAUSE)
     return outcome
 
 
@@ -379,7 +387,7 @@ async def test_sigkill_mid_burst_loses_nothing_acknowledged_and_stores_nothing_t
                 server.kill()
                 killed_at.append(acks)
 
-        outcome = await burst(server.url, requests, kill_mid_burst)
+        outcome = await burst(server.url, requests, kill_mid_burst, wave=WAVE)
         assert killed_at, f"the burst ended before the kill: {len(outcome.acked)} acked, {stuck()} stuck calls"
         assert await server.wait_exit() == -signal.SIGKILL
         assert outcome.failed, "the kill did not interrupt the burst"

@@ -50,10 +50,11 @@ async def test_migration_names_are_unique_and_ordered() -> None:
 async def test_inbox_stores_an_event_once(tmp_path: Path) -> None:
     db = await open_database(tmp_path / "t.db")
     await migrate(db)
-    first = await inbox_rows.add(db, "Ev1", "message", "{}")
-    again = await inbox_rows.add(db, "Ev1", "message", "{}")
-    assert first is not None and again is None
-    assert [row.event_id for row in await inbox_rows.pending(db)] == ["Ev1"]
+    first = await inbox_rows.add_many(db, [("Ev1", "message", "{}"), ("Ev2", "message", "{}"), ("Ev1", "message", "{}")])
+    again = await inbox_rows.add_many(db, [("Ev2", "message", "{}")])
+    assert first[0] is not None and first[1] is not None and first[2] is None  # a repeat within the batch
+    assert again == [None]  # and in a later one
+    assert [row.event_id for row in await inbox_rows.pending(db)] == ["Ev1", "Ev2"]
     await db.close()
 
 

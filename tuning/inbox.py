@@ -11,6 +11,7 @@ from storage.inbox import InboxRow
 # Events Tuneloop acts on; anything else is acknowledged and dropped without touching the database.
 VOTE_REACTIONS = frozenset({"+1", "thumbsup", "-1", "thumbsdown"})
 GIVE_UP_AFTER_ATTEMPTS = 3
+QUIET_SECONDS = 0.02  # no event to commit for this long: a burst is over
 MAX_BATCH = 200  # events per group commit (3 SQL parameters each, far below SQLite's limit)
 
 
@@ -26,6 +27,7 @@ class Inbox:
         self._db = db
         self._waiting: list[tuple[str, str, str, asyncio.Future[int | None]]] = []
         self._committer: asyncio.Task[None] | None = None
+        self._last_acknowledged = float("-inf")  # loop time of the newest commit
 
     async def accept(self, event_id: str, event_type: str, body: str) -> int | None:
         """Store the event once; None when Slack is re-sending one we already have. Returns once it is committed.
@@ -63,6 +65,18 @@ class Inbox:
             unfinished, self._waiting = batch + self._waiting, []
             for *_, stored in unfinished:
                 stored.cancel()
+            self._last_acknowledged = asyncio.get_running_loop().time()
+
+    async def settled(self, timeout: float, quiet: float = QUIET_SECONDS) -> None:
+        """Return once no event has been waiting for a commit for `quiet` seconds (a burst is over), or after
+        `timeout` seconds regardless."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (now := loop.time()) < deadline:
+            busy_for = quiet if self._committer else self._last_acknowledged + quiet - now
+            if busy_for <= 0:
+                return
+            await asyncio.sleep(min(busy_for, deadline - now))
 
     async def pending(self, after_id: int = 0, limit: int = 100) -> list[InboxRow]:
         return await inbox_rows.pending(self._db, after_id=after_id, limit=limit)
