@@ -5,6 +5,7 @@ from __future__ import annotations
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from handlers.slack_io import slack_error
 from handlers.tune import Invocation, Runner
 from render import datasets as render
 from tuning.datasets import BuildRequest, ChannelResolver, DatasetFilters, DatasetSummary
@@ -56,7 +57,7 @@ async def post_summary(call: Invocation, summary: DatasetSummary) -> None:
     except SlackApiError as error:
         blocks, text = render.summary_card(summary)
         await call.reply(text, blocks)
-        await call.reply(render.files_not_attached(f"I can't post in this channel: {error.response.get('error')}"))
+        await call.reply(render.files_not_attached(f"I can't post in this channel: {slack_error(error)}"))
         return
     uploads = [
         {"file": str(f.path), "filename": f"{summary.ref}.{f.path.name}", "title": f"{summary.ref} {f.split}"}
@@ -70,7 +71,7 @@ async def post_summary(call: Invocation, summary: DatasetSummary) -> None:
     try:
         await call.client.files_upload_v2(channel=call.channel, thread_ts=posted["ts"], file_uploads=uploads)
     except SlackApiError as error:
-        await call.reply(render.files_not_attached(f"Slack refused the upload: {error.response.get('error')}"))
+        await call.reply(render.files_not_attached(f"Slack refused the upload: {slack_error(error)}"))
 
 
 def channel_resolver(client: AsyncWebClient) -> ChannelResolver:
