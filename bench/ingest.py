@@ -20,7 +20,10 @@ before it and the round with the median ratio is reported, because a shared mach
 
 By default Tuneloop's inbox worker runs during the measurement, as in production: every stored event is
 processed (votes recorded, examples counted) in the same process and competes for its CPU and its
-database connection. Its backlog is drained after each round, so it never runs during a bare round. At
+database connection. During a burst it defers to acknowledgements (bot/worker.py: it starts an event once
+no event has waited for a commit for 20 ms, or after 0.5 s regardless), so most of a round's events are
+processed after it; the bench prints how many were processed during the load and how long the rest took.
+Its backlog is drained after each round, so it never runs during a bare round. At
 the end the bench checks that the inbox table holds every acknowledged event exactly once (unique ids,
 row count equal), all processed. Target: Tuneloop ≥ 0.7× the bare app's events/s, p99 ≤ 100 ms.
 Exit status 0 when met, 1 when not.
