@@ -312,6 +312,7 @@ async def test_start_against_a_provider_that_keeps_failing_says_so_and_leaves_no
     assert "not answering" in told["text"] and "HTTP 500" in told["text"] and "try again" in told["text"]
     assert job["state"] not in ("starting", "pending", "running")  # not left for the monitor to find half-done
     assert job["provider_job_id"] is None
+    assert job["error_code"] == "unavailable"  # an outage, not a refusal: the same Start may work later
 
 
 # -- evaluation --------------------------------------------------------------------------------------------------

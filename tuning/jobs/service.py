@@ -22,7 +22,9 @@ from tuning.datasets.types import MIN_TRAINING_EXAMPLES, USEFUL_TRAINING_EXAMPLE
 from tuning.errors import NotFound, TuningError
 from tuning.jobs.types import ACTIVE, JobView
 from tuning.review import require_admin
-from tuning.trainers import LINK_KEY, JobRequest, Trainer, TrainerJob, check_request, get_trainer
+from tuning.trainers import (
+    LINK_KEY, JobRequest, ProviderUnavailable, Trainer, TrainerJob, check_request, get_trainer,
+)
 
 log = logging.getLogger(__name__)
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -125,7 +127,8 @@ class JobService:
         try:
             remote = await trainer.find_job_by_metadata(LINK_KEY, job.id) or await self._create(trainer, job)
         except TuningError as error:
-            await job_rows.update(self._db, job.id, state="failed", error_code="refused", error_message=str(error),
+            code = "unavailable" if isinstance(error, ProviderUnavailable) else "refused"
+            await job_rows.update(self._db, job.id, state="failed", error_code=code, error_message=str(error),
                                   finished_at=_now_iso())
             raise
         await self.apply(job.id, remote)
