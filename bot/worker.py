@@ -13,9 +13,9 @@ from handlers import REPLAY_KEY
 from tuning.inbox import Inbox
 
 log = logging.getLogger(__name__)
-# Slack re-sends what is not acknowledged within 3 s, while processing can wait: during a burst the worker
-# starts an event only once the acknowledgements in flight are committed, or after this long regardless,
-# so a steady stream slows it down but never stops it.
+# Slack re-sends what is not acknowledged within 3 s, while processing can wait: during a burst of events
+# the worker starts the next one only once the burst is over (Inbox.settled), or after this long
+# regardless, so a steady stream slows it down but never stops it.
 ACKS_FIRST_SECONDS = 0.5
 
 

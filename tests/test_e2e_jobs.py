@@ -213,6 +213,22 @@ async def test_cancel_by_an_admin(app: Harness, slack: FakeSlack, oai: FakeOpenA
     assert job["id"] in slack.responses[-1]["text"] and "cancelled" in slack.responses[-1]["text"]
 
 
+async def test_a_poll_that_read_the_job_before_a_cancel_does_not_bring_it_back(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
+    await dataset(app)
+    job = await preflight(app, "train support")
+    await start(app, job)
+    row = await job_row(app, job["id"])
+    stale = await app.runtime.trainers["openai"].get_job(row["provider_job_id"])  # the monitor reads the job…
+    await app.command(f"cancel {job['id']}", user=ADMIN)
+    await app.settle()
+    await app.runtime.services.jobs.apply(job["id"], stale)  # …and records what it read after the cancel
+    row = await job_row(app, job["id"])
+    assert not stale.terminal
+    assert (row["state"], row["cancelled_by"]) == ("cancelled", ADMIN)
+
+
 async def test_together_end_to_end(app: Harness, slack: FakeSlack, together: FakeTogether) -> None:
     await dataset(app)
     job = await preflight(app, "train support trainer:together")

@@ -149,9 +149,10 @@ class JobService:
         return await trainer.create_job(request)
 
     async def apply(self, job_id: str, remote: TrainerJob) -> None:
-        """Record what the provider says about the job."""
+        """Record what the provider says about a job that is still active. A finished job keeps its outcome:
+        a poll that read the provider just before a cancel must not bring the job back."""
         values: dict[str, Any] = {
-            "provider_job_id": remote.provider_job_id, "state": remote.state.value, "raw_status": remote.raw_status,
+            "provider_job_id": remote.provider_job_id, "raw_status": remote.raw_status,
             "fine_tuned_model": remote.fine_tuned_model, "trained_tokens": remote.trained_tokens,
             "error_code": remote.error_code, "error_message": remote.error_message,
         }
@@ -159,7 +160,7 @@ class JobService:
             values["total_steps"] = remote.total_steps
         if remote.terminal:
             values["finished_at"] = _iso(remote.finished_at) or _now_iso()
-        await job_rows.update(self._db, job_id, **values)
+        await job_rows.transition(self._db, job_id, from_states=tuple(ACTIVE), to_state=remote.state.value, **values)
 
     # -- dismiss and cancel ------------------------------------------------------------
 
