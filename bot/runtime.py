@@ -9,12 +9,6 @@ from dataclasses import dataclass, field
 
 import openai
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
-from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
@@ -24,6 +18,7 @@ from bot.worker import InboxWorker
 from handlers.evaluations import after_job_succeeded
 from handlers.guard import RefuseMalformed
 from handlers.jobs import SlackJobPublisher
+from handlers.slack_retries import slack_retry_handlers
 from storage import Database, migrate, open_database
 from tuning.answering import Answerer
 from tuning.capture import Capture
@@ -48,25 +43,13 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 10.0
 
 
-class AnyServerErrorRetryHandler(AsyncServerErrorRetryHandler):
-    """slack_sdk's handler retries only 500 and 503; Slack's 502 and 504 are just as passing."""
-
-    async def _can_retry_async(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
-                               error: Exception | None = None) -> bool:
-        return response is not None and response.status_code >= 500
-
-
 def slack_client(settings: Settings) -> AsyncWebClient:
     """Slack's Web API, retrying 429 after Retry-After, 5xx and dropped connections."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return AsyncWebClient(
         token=token,
         base_url=settings.slack_api_url,
-        retry_handlers=[
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-            AnyServerErrorRetryHandler(max_retry_count=2),
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        ],
+        retry_handlers=slack_retry_handlers(),
     )
 
 

@@ -10,12 +10,14 @@ from handlers import (
     corrections, datasets, errors, evaluations, harvest, jobs, messages, reactions, review, stats, tune,
 )
 from handlers.inbox import REPLAY_KEY, PersistThenAck
+from handlers.respond import RetryResponds
 from handlers.tune import Runner, Spawn
 from tuning.services import Services
 
 
 def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored: Callable[[], None]) -> None:
     app.use(PersistThenAck(services.inbox, on_event_stored))
+    app.use(RetryResponds())
     errors.register(app)
     messages.register(app, services)
     reactions.register(app, services)

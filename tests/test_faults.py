@@ -1,6 +1,7 @@
 """Faults: Slack and the model providers failing (429 with Retry-After, 5xx, timeouts), and Tuneloop holding.
 
-- Slack: a 429 or 5xx on chat.postMessage, chat.update, views.open and each file-upload step is retried,
+- Slack: a 429 or 5xx on chat.postMessage, chat.update, views.open, each file-upload step and a reply through
+  a response_url is retried,
   and what was being posted arrives exactly once.
 - OpenAI while answering: the placeholder becomes a clear :warning:, the cause is logged, the answer is
   recorded as failed; a single failure is retried and the answer arrives once.
@@ -122,7 +123,15 @@ async def open_modal_once(app: Harness, slack: FakeSlack, *, answer_ts: str = ""
     assert len(slack.views) == 1
 
 
+async def reply_once(app: Harness, slack: FakeSlack) -> None:
+    status, _ = await app.command("jobs", user=ALICE)  # answered through the command's response_url
+    assert status == 200
+    await app.settle()
+    assert len(slack.responses) == 1 and slack.responses[0]["response_type"] == "ephemeral"
+
+
 SLACK_FLOWS = {
+    "response_url": reply_once,  # every ephemeral reply to a command or a button
     "chat.postMessage": answer_once,  # the placeholder
     "chat.update": answer_once,  # the placeholder edited into the answer
     "views.open": open_modal_once,  # "Correct this answer"
@@ -144,6 +153,17 @@ async def test_slack_429_then_500_is_retried_and_arrives_exactly_once(
     await flow(app, slack)
     assert slack.pending_faults == 0  # both faults were met, and retried past
     assert len(slack.calls_to(method)) >= 3
+
+
+async def test_a_reply_slack_keeps_refusing_is_logged_and_tried_three_times(
+    app: Harness, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack.fail("response_url", status=502, times=10)
+    status, _ = await app.command("jobs", user=ALICE)
+    await app.settle(timeout=20)
+    assert status == 200 and slack.responses == []
+    assert len(slack.calls_to("response_url")) == 3
+    assert any("response_url failed after retries: HTTP 502" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("status", [502, 503, 504])
