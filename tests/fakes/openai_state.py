@@ -20,6 +20,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tests.fakes.server import ApiFailure
+
 ORGANIZATION_ID = "org-tuneloop-test"
 ACTIVE = ("validating_files", "queued", "running")
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -55,24 +57,8 @@ DEFAULT_FAILURE = {
 }
 
 
-class OpenAIFailure(Exception):
-    """An API error, answered as `{"error": {"message", "type", "param", "code"}}`."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error = {"message": message, "type": type, "param": param, "code": code}
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.error}
+class OpenAIFailure(ApiFailure):
+    """An OpenAI API error."""
 
 
 def new_id(prefix: str) -> str:

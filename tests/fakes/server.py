@@ -68,6 +68,26 @@ def method_matches(pattern: str, method: str) -> bool:
     return re.fullmatch(regex, method) is not None
 
 
+class ApiFailure(Exception):
+    """A model provider's API error, answered as `{"error": {"message", "type", "param", "code"}}`."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = {"message": message, "type": type, "param": param, "code": code}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.error}
+
+
 class FaultPlan:
     """Faults queued per method pattern, consumed first in, first out."""
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from tests.fakes.server import ApiFailure
+
 ACCOUNT = "tuneloop-test"
 USER_ID = "user_tuneloop_test"
 ACTIVE = ("pending", "queued", "running", "compressing", "uploading", "cancel_requested")
@@ -45,24 +47,8 @@ _clock = itertools.count()
 _EPOCH = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
-class TogetherFailure(Exception):
-    """An API error, answered as `{"error": {"message", "type", "param", "code"}}`."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error = {"message": message, "type": type, "param": param, "code": code}
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.error}
+class TogetherFailure(ApiFailure):
+    """A Together API error (the same error shape as OpenAI's)."""
 
 
 def now() -> datetime:
