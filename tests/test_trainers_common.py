@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tests.fakes import FakeOpenAI, FakeTogether
+from tests.trainer_helpers import Sleeps
 from tuning.errors import TuningError
 from tuning.trainers import (
     LINK_KEY,
@@ -84,14 +85,6 @@ class Flaky:
         if self.failures:
             raise self.failures.pop(0)
         return "ok"
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 async def test_retry_after_is_honoured_and_backoff_grows() -> None:

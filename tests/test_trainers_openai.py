@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
@@ -14,6 +13,7 @@ from aiohttp import web
 from openai.types.fine_tuning import FineTuningJob
 
 from tests.fakes import FakeOpenAI
+from tests.trainer_helpers import DPO_LINE, SFT_LINE, Sleeps, uploaded, write_jsonl
 from tests.fakes.server import Fault, FaultPlan, Handler
 from tuning.errors import NotFound, TuningError
 from tuning.trainers import (
@@ -32,11 +32,6 @@ from tuning.trainers.retry import RetryPolicy, Transient
 
 API_KEY = "sk-test-openai-trainer-key"
 TODAY = date(2026, 11, 21)
-SFT_LINE = {"messages": [{"role": "user", "content": "How do I reset my VPN?"},
-                         {"role": "assistant", "content": "Open the portal and press Reset."}]}
-DPO_LINE = {"input": {"messages": [{"role": "user", "content": "Where are the docs?"}]},
-            "preferred_output": [{"role": "assistant", "content": "In the wiki, under Handbook."}],
-            "non_preferred_output": [{"role": "assistant", "content": "Somewhere."}]}
 CREATE = "POST /v1/fine_tuning/jobs"
 
 
@@ -58,16 +53,6 @@ class LossyOpenAI(FakeOpenAI):
         response = await handler(request)
         fault = self._lost.take(f"{request.method} {request.path}")
         return self._fault_response(fault) if fault is not None else response
-
-
-class Sleeps:
-    """Records the waits the retry helper asks for, without waiting."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture
@@ -92,15 +77,6 @@ def sleeps() -> Sleeps:
 @pytest.fixture
 def trainer(client: openai.AsyncOpenAI, sleeps: Sleeps) -> OpenAITrainer:
     return OpenAITrainer(client, today=lambda: TODAY, retry=RetryPolicy(attempts=3), sleep=sleeps)
-
-
-def write_jsonl(path: Path, line: dict[str, Any], count: int = 12) -> Path:
-    path.write_text("".join(json.dumps(line) + "\n" for _ in range(count)))
-    return path
-
-
-async def uploaded(trainer: OpenAITrainer, tmp_path: Path, line: dict[str, Any] = SFT_LINE, name: str = "train") -> str:
-    return await trainer.upload(write_jsonl(tmp_path / f"{name}.jsonl", line))
 
 
 def sft(file_id: str, **fields: Any) -> JobRequest:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fakes import FakeTogether
+from tests.trainer_helpers import DPO_LINE, SFT_LINE, Sleeps, uploaded, write_jsonl
 from tuning.errors import NotFound, TuningError
 from tuning.trainers import (
     LINK_KEY,
@@ -40,20 +40,7 @@ from tuning.trainers.together_trainer import (
 API_KEY = "tg-test-key-0123456789abcdef"
 LLAMA = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 QWEN = "Qwen/Qwen2.5-7B-Instruct"
-SFT_LINE = {"messages": [{"role": "user", "content": "How do I reset my VPN?"},
-                         {"role": "assistant", "content": "Open the portal and press Reset."}]}
-DPO_LINE = {"input": {"messages": [{"role": "user", "content": "Where are the docs?"}]},
-            "preferred_output": [{"role": "assistant", "content": "In the wiki, under Handbook."}],
-            "non_preferred_output": [{"role": "assistant", "content": "Somewhere."}]}
 CREATE = "POST /v1/fine-tunes"
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture
@@ -72,17 +59,6 @@ async def trainer(together: FakeTogether, sleeps: Sleeps) -> AsyncIterator[Toget
     trainer = TogetherTrainer(API_KEY, together.base_url, retry=RetryPolicy(attempts=3), sleep=sleeps, timeout=5.0)
     yield trainer
     await trainer.close()
-
-
-def write_jsonl(path: Path, line: dict[str, Any], count: int = 12) -> Path:
-    path.write_text("".join(json.dumps(line) + "\n" for _ in range(count)))
-    return path
-
-
-async def uploaded(
-    trainer: TogetherTrainer, tmp_path: Path, line: dict[str, Any] = SFT_LINE, name: str = "train"
-) -> str:
-    return await trainer.upload(write_jsonl(tmp_path / f"{name}.jsonl", line))
 
 
 def sft(file_id: str, **fields: Any) -> JobRequest:
