@@ -98,12 +98,13 @@ async def test_thumbs_up_on_a_teammates_reply_is_fetched_and_scrubbed(app: Harne
 
 
 async def test_teammate_answer_after_the_bot_answers_the_question_not_the_bot(app: Harness, slack: FakeSlack) -> None:
-    answer_ts = await answered_question(app, slack, "what's the VPN host?")
+    await answered_question(app, slack, "what's the VPN host?")
     question_ts = (await app.db.fetchone("SELECT question_ts FROM answers"))["question_ts"]
     reply = slack.add_message(GENERAL, BOB, "It's vpn.internal, port 443.", thread_ts=question_ts)
     await vote(app, user=ALICE, ts=reply, item_user=BOB)
     row = await example(app, reply)
     assert [m["role"] for m in row["conversation"]] == ["system", "user"]
+    assert "VPN host" in row["question"] and row["answer"] == "It's vpn.internal, port 443."
 
 
 async def test_thumbs_up_on_a_thread_root_does_nothing(app: Harness, slack: FakeSlack) -> None:
