@@ -130,16 +130,21 @@ def _context(job: JobView, extra: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=text)])
 
 
+def state_label(state: str) -> str:
+    """A job's state as people read it: "preflight" is only a name for the checks before Start."""
+    return "waiting for Start" if state == "preflight" else state
+
+
 def jobs_list(jobs: list[JobView]) -> str:
     if not jobs:
         return "No fine-tuning jobs yet. Start one with `/tune train DATASET`."
-    lines = [f"{STATE_ICONS.get(j.state, '')} `{j.id}` {j.state} · {j.dataset} · {j.trainer} `{j.base_model}`"
+    lines = [f"{STATE_ICONS.get(j.state, '')} `{j.id}` {state_label(j.state)} · {j.dataset} · {j.trainer} `{j.base_model}`"
              + (f" → `{j.fine_tuned_model}`" if j.fine_tuned_model else "") for j in jobs]
     return "*Recent jobs*\n" + "\n".join(lines)
 
 
 def job_status(job: JobView, now: datetime) -> str:
-    lines = [f"{STATE_ICONS.get(job.state, '')} Job `{job.id}` is *{job.state}*{_raw(job)}: {job.dataset} on "
+    lines = [f"{STATE_ICONS.get(job.state, '')} Job `{job.id}` is *{state_label(job.state)}*{_raw(job)}: {job.dataset} on "
              f"{job.trainer} `{job.base_model}`", f"Progress: {progress_bar(job.progress)}"]
     outcome = _outcome(job)
     return "\n".join(lines + ([outcome] if outcome else []))

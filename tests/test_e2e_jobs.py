@@ -229,6 +229,15 @@ async def test_a_poll_that_read_the_job_before_a_cancel_does_not_bring_it_back(
     assert (row["state"], row["cancelled_by"]) == ("cancelled", ADMIN)
 
 
+async def test_a_job_not_started_yet_is_listed_as_waiting_for_start(app: Harness, slack: FakeSlack) -> None:
+    await dataset(app)
+    job = await preflight(app, "train support")
+    await app.command("jobs", user=ALICE)
+    await app.settle()
+    listed = slack.responses[-1]["text"]
+    assert job["id"] in listed and "waiting for Start" in listed and "preflight" not in listed
+
+
 async def test_together_end_to_end(app: Harness, slack: FakeSlack, together: FakeTogether) -> None:
     await dataset(app)
     job = await preflight(app, "train support trainer:together")
