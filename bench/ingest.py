@@ -209,7 +209,7 @@ class BareApp:
         from slack_bolt.async_app import AsyncApp
         from slack_sdk.web.async_client import AsyncWebClient
 
-        self.app = AsyncApp(client=AsyncWebClient(token="xoxb-bench", base_url=slack.api_url), signing_secret=SECRET,
+        self.app = AsyncApp(client=AsyncWebClient(token="xoxb-fake-for-the-bench", base_url=slack.api_url), signing_secret=SECRET,
                             process_before_response=True)
 
         @self.app.event("reaction_added")
@@ -230,8 +230,8 @@ class Tuneloop:
     def __init__(self, slack: Any, oai: Any, db_path: Path) -> None:
         from bot.settings import Settings
 
-        self.settings = Settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET,
-                                 OPENAI_API_KEY="sk-bench-0000", SLACK_API_URL=slack.api_url,
+        self.settings = Settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-fake-for-the-bench", SLACK_SIGNING_SECRET=SECRET,
+                                 OPENAI_API_KEY="sk-fake-for-the-bench", SLACK_API_URL=slack.api_url,
                                  OPENAI_BASE_URL=oai.base_url, TUNELOOP_DB=str(db_path))
 
     async def __aenter__(self) -> str:
