@@ -209,7 +209,8 @@ class BareApp:
         from slack_bolt.async_app import AsyncApp
         from slack_sdk.web.async_client import AsyncWebClient
 
-        self.app = AsyncApp(client=AsyncWebClient(token="xoxb-fake-for-the-bench", base_url=slack.api_url), signing_secret=SECRET,
+        client = AsyncWebClient(token="xoxb-fake-for-the-bench", base_url=slack.api_url)
+        self.app = AsyncApp(client=client, signing_secret=SECRET,
                             process_before_response=True)
 
         @self.app.event("reaction_added")
