@@ -82,15 +82,22 @@ async def test_settled_waits_for_the_acknowledgements_in_flight(db: Database, he
     assert await accepting is not None
 
 
-async def test_the_worker_defers_to_acknowledgements_then_processes(db: Database, held: HeldCommits) -> None:
+async def worker_during_a_burst(db: Database, held: HeldCommits, arriving: str) -> tuple[
+    RecordingApp, InboxWorker, asyncio.Task[None], asyncio.Task[int | None]
+]:
+    """EvOld stored; `arriving` waiting for its commit (a burst in progress); a worker started on the inbox."""
     inbox = Inbox(db)
     held.released.set()
     await inbox.accept("EvOld", "message", '{"event_id": "EvOld"}')
     held.released.clear()
-    burst = asyncio.create_task(inbox.accept("EvNew", "message", '{"event_id": "EvNew"}'))
+    burst = asyncio.create_task(inbox.accept(arriving, "message", f'{{"event_id": "{arriving}"}}'))
     app = RecordingApp()
     worker = InboxWorker(app, inbox)  # type: ignore[arg-type]
-    running = asyncio.create_task(worker.run())
+    return app, worker, asyncio.create_task(worker.run()), burst
+
+
+async def test_the_worker_defers_to_acknowledgements_then_processes(db: Database, held: HeldCommits) -> None:
+    app, worker, running, burst = await worker_during_a_burst(db, held, "EvNew")
     await asyncio.sleep(worker_module.ACKS_FIRST_SECONDS / 2)
     assert app.dispatched == []  # a stored event waits while Slack waits for an acknowledgement
     held.released.set()
@@ -104,15 +111,8 @@ async def test_a_steady_stream_of_acknowledgements_slows_the_worker_but_never_st
     db: Database, held: HeldCommits, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(worker_module, "ACKS_FIRST_SECONDS", 0.05)
-    inbox = Inbox(db)
-    held.released.set()
-    await inbox.accept("EvOld", "message", '{"event_id": "EvOld"}')
-    held.released.clear()
-    never_committed = asyncio.create_task(inbox.accept("EvStuck", "message", "{}"))
-    app = RecordingApp()
-    worker = InboxWorker(app, inbox)  # type: ignore[arg-type]
-    running = asyncio.create_task(worker.run())
-    await _until(lambda: app.dispatched == ["EvOld"])
+    app, worker, running, never_committed = await worker_during_a_burst(db, held, "EvStuck")
+    await _until(lambda: app.dispatched == ["EvOld"])  # while EvStuck is still not committed
     await worker.stop(timeout=1)
     await running
     held.released.set()
