@@ -439,6 +439,18 @@ async def test_any_button_click_is_answered_and_never_crashes(
         assert replied, f"no answer to a click on {action_id}"
 
 
+async def test_a_click_with_an_empty_response_url_is_refused_and_changes_nothing(
+    app: Harness, slack: FakeSlack
+) -> None:
+    """Found by the property above: a reply could not be sent to '', so the click ended in a 500."""
+    example = await add_example(app.db, state="candidate", channel=GENERAL)
+    payload = button(slack, "review_approve", str(example), user=ADMIN)
+    payload["response_url"] = ""
+    status, _ = await app.interact(payload)
+    assert status == 400
+    assert await app.db.fetchval("SELECT state FROM examples WHERE id = ?", (example,)) == "candidate"
+
+
 VIEW_KEYS = ["type", "user", "team", "view", "api_app_id", "token", "trigger_id", "response_urls"]
 VIEW_INNER_KEYS = ["callback_id", "private_metadata", "state", "id", "type", "hash", "title", "blocks"]
 ODD_METADATA = ["", "{}", "[]", "null", "1", '"x"', "{", '{"example_id": "x"}', '{"example_id": 99999}',
