@@ -93,8 +93,9 @@ def missing(body: dict[str, Any]) -> str | None:
     kind = body.get("type") if isinstance(body.get("type"), str) else None
     found = next((key for key, rule in _REQUIRED.get(kind or "", {}).items() if not rule(body.get(key))), None)
     in_message = (body.get("container") or {}).get("type", "message") == "message"
-    if found is None and kind == "block_actions" and in_message and not _filled(body.get("response_url")):
-        return "response_url"  # a click on a message always comes with one; replies go through it
+    replies_by_url = (kind == "block_actions" and in_message) or "command" in body
+    if found is None and replies_by_url and not _filled(body.get("response_url")):
+        return "response_url"  # a click on a message and a slash command always carry one; replies use it
     return found
 
 

@@ -439,7 +439,7 @@ async def test_any_button_click_is_answered_and_never_crashes(
         assert replied, f"no answer to a click on {action_id}"
 
 
-async def test_a_click_with_an_empty_response_url_is_refused_and_changes_nothing(
+async def test_a_click_or_command_with_an_empty_response_url_is_refused_and_changes_nothing(
     app: Harness, slack: FakeSlack
 ) -> None:
     """Found by the property above: a reply could not be sent to '', so the click ended in a 500."""
@@ -447,6 +447,11 @@ async def test_a_click_with_an_empty_response_url_is_refused_and_changes_nothing
     payload = button(slack, "review_approve", str(example), user=ADMIN)
     payload["response_url"] = ""
     status, _ = await app.interact(payload)
+    assert status == 400
+    assert await app.db.fetchval("SELECT state FROM examples WHERE id = ?", (example,)) == "candidate"
+    command = {"team_id": "T0001", "channel_id": GENERAL, "user_id": ADMIN, "command": "/tune",
+               "text": "review", "response_url": "", "trigger_id": "t"}
+    status, _ = await app.post(urlencode(command), "application/x-www-form-urlencoded")
     assert status == 400
     assert await app.db.fetchval("SELECT state FROM examples WHERE id = ?", (example,)) == "candidate"
 
