@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import bpe_openai
 import pytest
 from hypothesis import given, strategies as st
@@ -90,6 +94,43 @@ def test_repeated_contents_are_counted_the_same_every_time() -> None:
 def test_text_over_the_tokenizers_guard_is_too_long() -> None:
     with pytest.raises(TooLong):
         LineCounter("gpt-4.1").text("x" * 1_000_001)
+
+
+@pytest.mark.parametrize("encoding", ["o200k_base", "cl100k_base"])
+def test_the_direct_rust_counter_counts_like_the_public_api(encoding: str) -> None:
+    count = reference.text_counter(encoding)
+    public = bpe_openai.get_encoding(encoding)
+    for text in ["hello world", "Tokenizers differ: ünïcödé, emoji 🤖, code `x += 1`.", "  \n\t ", "a" * 5000]:
+        assert count(text) == len(public.encode_ordinary(text))
+
+
+def test_without_the_rust_bindings_counting_falls_back_to_the_public_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    def moved() -> None:
+        raise ImportError("no bindings where this version keeps them")
+
+    monkeypatch.setattr(reference, "_bpe_openai_bindings", moved)
+    reference.text_counter.cache_clear()
+    try:
+        text = "hello world, again"
+        assert LineCounter("gpt-4.1").text(text) == len(bpe_openai.get_encoding("o200k_base").encode_ordinary(text))
+    finally:
+        reference.text_counter.cache_clear()
+
+
+def test_a_lone_surrogate_is_counted_by_the_public_api() -> None:
+    assert LineCounter("gpt-4.1").text("why \ud800?") == reference.count_text("gpt-4.1", "why \ud800?")
+
+
+def test_a_build_worker_starts_without_the_services_or_the_tokenizer_package() -> None:
+    """Each worker process imports prepare: pydantic, storage and bpe_openai's package (0.8 s of vocabulary
+    parsing) would be paid again per worker, per build."""
+    probe = (
+        "import sys; from tuning.datasets import prepare; prepare._counter('gpt-4.1-mini').text('hi');"
+        "print(sorted(m for m in ('pydantic', 'storage', 'bpe_openai', 'tuning.datasets.service') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.stdout.strip() == "[]"
 
 
 def test_per_example_limits_come_from_one_table() -> None:
@@ -187,3 +228,5 @@ def test_tally_moves_between_splits_and_is_empty_at_first() -> None:
     tally.add("train", 30)
     tally.move(30, "train", "validation")
     assert (tally.stats().train, tally.stats().total) == (10, 40)
+
+

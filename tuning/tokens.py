@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import importlib
+import importlib.machinery
+import importlib.util
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-
-import bpe_openai
+from typing import TYPE_CHECKING
 
 from tuning.models import model_info
+
+if TYPE_CHECKING:
+    import bpe_openai
 
 # OpenAI's chat format: every message costs 3 tokens of framing (+1 with a name), every example 3 more.
 PER_MESSAGE = 3
@@ -17,15 +23,17 @@ PER_CONVERSATION = 3
 
 @lru_cache(maxsize=8)
 def _encoding(name: str) -> bpe_openai.Encoding:
+    import bpe_openai  # here, not at the top: see text_counter
+
     return bpe_openai.get_encoding(name)
 
 
-def encoding_for(model: str) -> bpe_openai.Encoding:
-    return _encoding(model_info(model).encoding)
+class TooLong(ValueError):
+    """The tokenizer refused a text (over a million characters or 200,000 tokens): over every limit."""
 
 
 def count_text(model: str, text: str) -> int:
-    return len(encoding_for(model).encode_ordinary(text))
+    return text_counter(model_info(model).encoding)(text)
 
 
 def count_message(model: str, message: Mapping[str, object]) -> int:
@@ -36,3 +44,50 @@ def count_message(model: str, message: Mapping[str, object]) -> int:
 
 def count_messages(model: str, messages: Sequence[Mapping[str, object]]) -> int:
     return PER_CONVERSATION + sum(count_message(model, message) for message in messages)
+
+
+@lru_cache(maxsize=8)
+def text_counter(encoding: str) -> Callable[[str], int]:
+    """len(encode_ordinary(text)), through the Rust tokenizer's own count() when it can be loaded directly:
+    it skips building a list of ids (about 20% faster, measured) and loads in 0.1 s, where importing the
+    `bpe_openai` package parses all three of its vocabularies in Python (0.8 s) to fill a model table. Build
+    workers start per build, so that matters. The public API, loaded when first needed, takes what the
+    direct path cannot: lone surrogates (it sanitises them) and a version that moved its bindings.
+    Raises TooLong over a million characters, as encode_ordinary does."""
+
+    def public(text: str) -> int:
+        try:
+            return len(_encoding(encoding).encode_ordinary(text))
+        except ValueError as error:  # bpe-openai's TokenLimitError and its length guard
+            raise TooLong(str(error)) from None
+
+    try:
+        rust_count = _bpe_openai_bindings().tokenizer_for_encoding(encoding).count
+    except Exception:  # noqa: BLE001 - any surprise in a private module means: use the public API
+        return public
+
+    def fast(text: str) -> int:
+        if len(text) >= 1_000_000:  # the same guard encode_ordinary applies
+            raise TooLong("text over a million characters")
+        try:
+            return rust_count(text)
+        except (UnicodeEncodeError, ValueError):
+            return public(text)
+
+    return fast
+
+
+def _bpe_openai_bindings():  # noqa: ANN202 - an extension module
+    name = "bpe_openai._bindings"
+    if name in sys.modules or "bpe_openai" in sys.modules:
+        return importlib.import_module(name)
+    package = importlib.util.find_spec("bpe_openai")  # finds the package without running its __init__
+    for directory in (package.submodule_search_locations or []) if package else []:
+        spec = importlib.machinery.PathFinder.find_spec("_bindings", [directory])
+        if spec is not None and isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
+            spec.name = spec.loader.name = name
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            sys.modules[name] = module  # a later `import bpe_openai` uses this one rather than loading it twice
+            return module
+    raise ImportError("bpe_openai._bindings not found")

@@ -11,7 +11,10 @@ In a later version, once some example hashes into validation by itself, that one
 
 from __future__ import annotations
 
-from tuning.datasets.types import Split
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tuning.datasets.types import Split
 
 MIN_EXAMPLES_FOR_FORCED_VALIDATION = 10
 _MASK = (1 << 64) - 1
