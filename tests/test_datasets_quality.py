@@ -230,3 +230,13 @@ def test_tally_moves_between_splits_and_is_empty_at_first() -> None:
     assert (tally.stats().train, tally.stats().total) == (10, 40)
 
 
+
+def test_a_removed_count_leaves_the_statistics_as_if_never_added() -> None:
+    tally = TokenTally()
+    for tokens in (10, 20, 500):
+        tally.add("train", tokens)
+    tally.add("validation", 40)
+    tally.remove("train", 500)
+    tally.remove("validation", 40)
+    stats = tally.stats()
+    assert (stats.total, stats.train, stats.max, stats.median, stats.p90) == (30, 30, 20, 10, 20)

@@ -6,9 +6,9 @@ Runs in a worker thread on its own sqlite3 connection, inside one read snapshot:
              the data-preparation checks, exact token count, the per-example limit, dedupe keys
 2. dedupe    in SQLite: exact duplicates, then near-duplicates (best supported stays)
 3. pair      DPO only: corrections pair with their original; 👍 answers with a 👎 sibling
-4. write     survivors in id order to their split's staging file (the split, by id hash, and the SFT
-             lines were made in step 1, the lines spilled to disk; DPO lines are made here, once
-             pairs are known)
+4. write     survivors in id order to their split's staging file. SFT lines were made in step 1 and
+             spilled, one file per split (the split is the id's hash): each split's file is its spill
+             copied without the lines dedupe dropped. DPO lines are made here, once pairs are known
 5. publish   version number, files moved into place and rows inserted, in one write transaction
 
 An example dropped at one step is counted under that step's reason and not seen again.
@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from storage import datasets as rows
 from tuning.datasets.cost import estimate
-from tuning.datasets.files import Spill, StagedSplits
+from tuning.datasets.files import StagedSplits
 from tuning.datasets.limits import example_token_limit
 from tuning.datasets.parallel import PARALLEL_MIN_EXAMPLES, Workers, worker_pool
 from tuning.datasets.prepare import inspect_batch, render_batch
@@ -33,7 +34,7 @@ from tuning.datasets.quality import question_key
 from tuning.datasets.records import stored_path, summary_from_row
 from tuning.datasets.split import needs_forced_validation, split_point
 from tuning.datasets.tally import TokenTally
-from tuning.datasets.types import DROP_REASONS, BuildRequest, DatasetSummary, TokenStats
+from tuning.datasets.types import DROP_REASONS, BuildRequest, DatasetSummary, Split, TokenStats
 from tuning.errors import TuningError
 from tuning.models import model_info
 
@@ -75,13 +76,13 @@ def build_dataset(plan: BuildPlan) -> DatasetSummary:
                 )
             tally = TokenTally()
             with worker_pool(plan.workers if matched >= PARALLEL_MIN_EXAMPLES else 1) as workers:
-                _inspect(conn, plan, workers, staged.spill)
+                _inspect(conn, plan, workers, staged, tally)
                 _dedupe(conn)
                 if plan.request.format == "dpo":
                     _pair(conn, plan)
                     _write_dpo(conn, plan, workers, staged, tally)
                 else:
-                    _write_sft(conn, plan, staged, tally)
+                    _write_sft(conn, staged, tally)
             _ensure_validation(conn, plan, staged, tally)
         return _publish(conn, plan, staged, tally.stats())
     finally:
@@ -89,12 +90,21 @@ def build_dataset(plan: BuildPlan) -> DatasetSummary:
         conn.close()
 
 
-def _inspect(conn: sqlite3.Connection, plan: BuildPlan, workers: Workers, spill: Spill) -> None:
+def _inspect(
+    conn: sqlite3.Connection, plan: BuildPlan, workers: Workers, staged: StagedSplits, tally: TokenTally
+) -> None:
+    """Workers get what they inspect (id, texts) and return what they found; the votes and the place stay
+    here. An SFT line is spilled and tallied now; dedupe takes back the few it drops (_write_sft)."""
     inspect = partial(inspect_batch, plan.request.format, plan.model, plan.limit, plan.request.val)
-    for inspected in workers.map(inspect, rows.approved_batches(conn, **plan.filter_args, size=plan.batch_size)):
+    batches = rows.approved_batches(conn, **plan.filter_args, size=plan.batch_size)
+    for batch, inspected in workers.map(inspect, batches, send=lambda batch: [row[:5] for row in batch]):
         candidates = []
-        for *candidate, line in inspected:
-            candidates.append((*candidate, *(spill.append(line) if line is not None else (None, None))))
+        for row, (reason, tokens, split, *found, line) in zip(batch, inspected, strict=True):
+            place = (None, None)
+            if line is not None:
+                place = staged.spill(split, line)
+                tally.add(split, tokens)
+            candidates.append((row[0], reason, tokens, split, *found, *row[5:], *place))
         rows.add_candidates(conn, candidates)
 
 
@@ -111,19 +121,23 @@ def _pair(conn: sqlite3.Connection, plan: BuildPlan) -> None:
     rows.pair_with_negatives(conn, "no_preference_pair")
 
 
-def _write_sft(conn: sqlite3.Connection, plan: BuildPlan, staged: StagedSplits, tally: TokenTally) -> None:
-    """Copy the survivors' lines from the spill, in id order; the members are derived in SQL at publish."""
-    for batch in rows.survivor_lines(conn, size=plan.batch_size):
-        for _, split, tokens, offset, length in batch:
-            staged.append(split, staged.spill.read(offset, length))
-            tally.add(split, tokens)
+def _write_sft(conn: sqlite3.Connection, staged: StagedSplits, tally: TokenTally) -> None:
+    """Each split's file is its spill without the lines dedupe dropped (their tokens leave the tally too);
+    the members are derived in SQL at publish."""
+
+    def dropped() -> Iterator[tuple[Split, int, int]]:
+        for split, tokens, offset, length in rows.spilled_drops(conn):
+            tally.remove(split, tokens)
+            yield split, offset, length
+
+    staged.keep_spilled(dropped())
 
 
 def _write_dpo(
     conn: sqlite3.Connection, plan: BuildPlan, workers: Workers, staged: StagedSplits, tally: TokenTally
 ) -> None:
     render = partial(render_batch, plan.model, plan.limit)
-    for rendered in workers.map(render, rows.survivor_batches(conn, size=plan.batch_size)):
+    for _, rendered in workers.map(render, rows.survivor_batches(conn, size=plan.batch_size)):
         rows.drop_candidates(conn, [(reason, example_id) for example_id, _, reason, _, _ in rendered if reason])
         kept = [(example_id, split, tokens, raw) for example_id, split, reason, tokens, raw in rendered if not reason]
         rows.set_tokens(conn, [(tokens, example_id) for example_id, _, tokens, _ in kept])

@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 from tuning.datasets.types import Split
@@ -20,19 +21,25 @@ def file_name(split: Split) -> str:
 
 
 class _SplitFile:
-    """One split's staging file, hashed as lines are appended."""
+    """One split's staging file. Its sha256 is taken once the file is final (after close)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lines = 0
-        self._hash = hashlib.sha256()
         self._file = open(path, "wb", buffering=_BUFFER)  # noqa: SIM115 - closed by close()
 
     def append(self, raw: bytes) -> int:
         self._file.write(raw)
-        self._hash.update(raw)
         self.lines += 1
         return self.lines
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def copy_from(self, spill: Spill) -> _SpillCopy:
+        spill.close()
+        self._file.flush()  # from here on the copy writes through the descriptor
+        return _SpillCopy(spill, self)
 
     def close(self) -> None:
         if not self._file.closed:
@@ -42,31 +49,66 @@ class _SplitFile:
 
     @property
     def sha256(self) -> str:
-        return self._hash.hexdigest()
+        self.close()
+        return sha256_of(self.path)
 
 
 class Spill:
-    """Pass 1's SFT lines in id order, kept until pass 2 copies the survivors into their split.
+    """Pass 1's SFT lines of one split, in id order, until pass 2 copies the survivors' into the split.
 
     Making each line once, where the example is already parsed, and copying bytes later is cheaper
-    than parsing every example a second time. Costs disk: about the size of the dataset, briefly."""
+    than parsing every example a second time; the survivors' lines come in long runs between the few
+    dropped, so the copy is a handful of kernel calls per thousand lines. Costs disk: about the size of
+    the dataset, until the build ends."""
 
     def __init__(self, path: Path) -> None:
-        self._file = open(path, "w+b", buffering=_BUFFER)  # noqa: SIM115 - closed by close()
-        self._end = 0
+        self.path = path
+        self.lines = 0
+        self.size = 0
+        self._file = open(path, "wb", buffering=_BUFFER)  # noqa: SIM115 - closed by close()
 
     def append(self, raw: bytes) -> tuple[int, int]:
-        """Returns (offset, length) for read(). Every append comes before the first read."""
+        """Returns the line's (offset, length)."""
         self._file.write(raw)
-        offset, self._end = self._end, self._end + len(raw)
+        offset, self.size, self.lines = self.size, self.size + len(raw), self.lines + 1
         return offset, len(raw)
-
-    def read(self, offset: int, length: int) -> bytes:
-        self._file.seek(offset)
-        return self._file.read(length)
 
     def close(self) -> None:
         self._file.close()
+
+
+class _SpillCopy:
+    """A spill copied into its split file, skipping the dropped lines as they are named (in file order)."""
+
+    def __init__(self, spill: Spill, target: _SplitFile) -> None:
+        self._spill, self._target = spill, target
+        self._source = open(spill.path, "rb")  # noqa: SIM115 - closed by close()
+        self._position = 0
+        self._dropped = 0
+
+    def skip(self, offset: int, length: int) -> None:
+        self._copy_to(offset)
+        self._position, self._dropped = offset + length, self._dropped + 1
+
+    def finish(self) -> None:
+        self._copy_to(self._spill.size)
+        self._target.lines += self._spill.lines - self._dropped
+
+    def close(self) -> None:
+        self._source.close()
+
+    def _copy_to(self, end: int) -> None:
+        """In the kernel where it can: no bytes pass through Python."""
+        source, target = self._source.fileno(), self._target.fileno()
+        while self._position < end:
+            count = end - self._position
+            try:
+                copied = os.copy_file_range(source, target, count, self._position)
+            except OSError:  # a file system or kernel without it (EXDEV, ENOSYS, EINVAL): through memory
+                copied = os.write(target, os.pread(source, min(count, _BUFFER), self._position))
+            if copied == 0:
+                raise OSError(f"{self._spill.path} ended {count} bytes early")
+            self._position += copied
 
 
 class StagedSplits:
@@ -74,11 +116,28 @@ class StagedSplits:
         self.staging = dataset_dir / f".staging-{uuid.uuid4().hex}"
         self.staging.mkdir(parents=True)
         self._files = {split: _SplitFile(self.staging / file_name(split)) for split in SPLITS}
-        self.spill = Spill(self.staging / "spill.jsonl")
+        self._spills = {split: Spill(self.staging / f"{split}.spill") for split in SPLITS}
 
     def append(self, split: Split, raw: bytes) -> int:
         """Returns the line's 1-based number in its split."""
         return self._files[split].append(raw)
+
+    def spill(self, split: Split, raw: bytes) -> tuple[int, int]:
+        """Pass 1 (SFT): keep a line for later; returns its (offset, length) in the split's spill."""
+        return self._spills[split].append(raw)
+
+    def keep_spilled(self, drops: Iterable[tuple[Split, int, int]]) -> None:
+        """Pass 2 (SFT): each split's file is its spill without the dropped lines, given as (split, offset,
+        length) in spill order; both splits in one pass over them."""
+        copies = {split: self._files[split].copy_from(self._spills[split]) for split in SPLITS}
+        try:
+            for split, offset, length in drops:
+                copies[split].skip(offset, length)
+            for copy in copies.values():
+                copy.finish()
+        finally:
+            for copy in copies.values():
+                copy.close()
 
     def lines(self, split: Split) -> int:
         return self._files[split].lines
@@ -89,7 +148,8 @@ class StagedSplits:
     def close(self) -> None:
         for split_file in self._files.values():
             split_file.close()
-        self.spill.close()
+        for spill in self._spills.values():
+            spill.close()
 
     def move_train_line_to_validation(self, line: int) -> None:
         """Rewrite train without that line and make it validation's only line (validation is empty)."""

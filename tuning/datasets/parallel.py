@@ -13,13 +13,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 In = TypeVar("In")
 Out = TypeVar("Out")
 
-# Below this many examples, starting processes (about 1.5 s each, mostly importing the tokenizer)
-# costs more than it saves.
+# Below this many examples, starting processes (about half a second each: a fresh interpreter, the
+# app's main module, and the tokenizer) costs more than it saves.
 PARALLEL_MIN_EXAMPLES = 20_000
 IN_FLIGHT_PER_WORKER = 2
 
@@ -35,18 +35,28 @@ class Workers:
         self._executor = executor
         self.count = count if executor else 1
 
-    def map(self, work: Callable[[In], Out], batches: Iterable[In]) -> Iterator[Out]:
-        """At most a few batches are pending per worker, so memory stays flat however many there are."""
+    def map(
+        self, work: Callable[[Any], Out], batches: Iterable[In], send: Callable[[In], Any] | None = None
+    ) -> Iterator[tuple[In, Out]]:
+        """(batch, work(send(batch))) in input order; `send` picks what crosses to the worker (default: all).
+        At most a few batches are pending per worker, so memory stays flat however many there are."""
+        send = send or (lambda batch: batch)
         if self._executor is None:
-            yield from map(work, batches)
+            for batch in batches:
+                yield batch, work(send(batch))
             return
-        pending: deque[Future[Out]] = deque()
+        pending: deque[tuple[In, Future[Out]]] = deque()
         for batch in batches:
-            pending.append(self._executor.submit(work, batch))
+            pending.append((batch, self._executor.submit(work, send(batch))))
             if len(pending) >= IN_FLIGHT_PER_WORKER * self.count:
-                yield pending.popleft().result()
+                yield _result(pending.popleft())
         while pending:
-            yield pending.popleft().result()
+            yield _result(pending.popleft())
+
+
+def _result(submitted: tuple[In, Future[Out]]) -> tuple[In, Out]:
+    batch, future = submitted
+    return batch, future.result()
 
 
 @contextmanager

@@ -18,6 +18,9 @@ class TokenTally:
     def add(self, split: Split, tokens: int) -> None:
         self._splits[split][tokens] += 1
 
+    def remove(self, split: Split, tokens: int) -> None:
+        self._splits[split][tokens] -= 1
+
     def move(self, tokens: int, source: Split, target: Split) -> None:
         self._splits[source][tokens] -= 1
         self._splits[target][tokens] += 1
