@@ -93,9 +93,9 @@ def missing(body: dict[str, Any]) -> str | None:
     kind = body.get("type") if isinstance(body.get("type"), str) else None
     found = next((key for key, rule in _REQUIRED.get(kind or "", {}).items() if not rule(body.get(key))), None)
     in_message = (body.get("container") or {}).get("type", "message") == "message"
-    replies_by_url = (kind == "block_actions" and in_message) or "command" in body
+    replies_by_url = (kind == "block_actions" and in_message) or kind == "message_action" or "command" in body
     if found is None and replies_by_url and not _filled(body.get("response_url")):
-        return "response_url"  # a click on a message and a slash command always carry one; replies use it
+        return "response_url"  # a message shortcut, a click on a message and a slash command always carry one
     return found
 
 

@@ -456,6 +456,23 @@ async def test_a_click_or_command_with_an_empty_response_url_is_refused_and_chan
     assert await app.db.fetchval("SELECT state FROM examples WHERE id = ?", (example,)) == "candidate"
 
 
+
+@pytest.mark.parametrize("response_url", [None, ""])
+async def test_a_message_shortcut_without_a_response_url_is_refused(
+    app: Harness, slack: FakeSlack, response_url: str | None
+) -> None:
+    """Found by the shortcut property: in a channel the bot is not in, the explanation goes through the
+    response_url, so a shortcut without one ended in a 500."""
+    slack.add_channel(OUTSIDE, "outside", is_member=False)
+    ts = slack.add_message(OUTSIDE, ALICE, "a statement, not an answer")
+    payload = shortcut(slack, user=ALICE, channel=OUTSIDE, ts=ts)
+    payload.pop("response_url", None)
+    if response_url is not None:
+        payload["response_url"] = response_url
+    status, _ = await app.interact(payload)
+    assert status == 400
+    assert slack.calls_to("views.open") == slack.calls_to("chat.postEphemeral") == []
+
 VIEW_KEYS = ["type", "user", "team", "view", "api_app_id", "token", "trigger_id", "response_urls"]
 VIEW_INNER_KEYS = ["callback_id", "private_metadata", "state", "id", "type", "hash", "title", "blocks"]
 ODD_METADATA = ["", "{}", "[]", "null", "1", '"x"', "{", '{"example_id": "x"}', '{"example_id": 99999}',
