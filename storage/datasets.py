@@ -164,13 +164,15 @@ def count_approved(conn: sqlite3.Connection, *, since: str | None, channel: str 
 
 
 def approved_batches(
-    conn: sqlite3.Connection, *, since: str | None, channel: str | None, size: int
+    conn: sqlite3.Connection, *, since: str | None, channel: str | None, size: int, questions: bool = True
 ) -> Iterator[list[BuildRow]]:
-    """(id, conversation, answer, corrected, question, up, down, created_at, channel, thread_ts), by id."""
+    """(id, conversation, answer, corrected, question, up, down, created_at, channel, thread_ts), by id.
+    questions=False reads NULL for the question (only DPO's vote pairs need it)."""
     where, params = _filter_sql(since, channel)
+    question = "question" if questions else "NULL"
     sql = (
-        "SELECT id, conversation, answer, corrected, question, up_votes, down_votes, created_at, channel, thread_ts"
-        f" FROM examples WHERE state = 'approved' AND id > ?{where} ORDER BY id LIMIT ?"
+        f"SELECT id, conversation, answer, corrected, {question}, up_votes, down_votes, created_at, channel,"
+        f" thread_ts FROM examples WHERE state = 'approved' AND id > ?{where} ORDER BY id LIMIT ?"
     )
     yield from _keyset(conn, sql, params, size)
 

@@ -96,7 +96,8 @@ def _inspect(
     """Workers get what they inspect (id, texts) and return what they found; the votes and the place stay
     here. An SFT line is spilled and tallied now; dedupe takes back the few it drops (_write_sft)."""
     inspect = partial(inspect_batch, plan.request.format, plan.model, plan.limit, plan.request.val)
-    batches = rows.approved_batches(conn, **plan.filter_args, size=plan.batch_size)
+    dpo = plan.request.format == "dpo"
+    batches = rows.approved_batches(conn, **plan.filter_args, size=plan.batch_size, questions=dpo)
     for batch, inspected in workers.map(inspect, batches, send=lambda batch: [row[:5] for row in batch]):
         candidates = []
         for row, (reason, tokens, split, *found, line) in zip(batch, inspected, strict=True):
