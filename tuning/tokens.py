@@ -6,6 +6,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -77,7 +78,15 @@ def text_counter(encoding: str) -> Callable[[str], int]:
     return fast
 
 
+_LOADING = threading.Lock()  # the build's thread and the event loop's may both count first
+
+
 def _bpe_openai_bindings():  # noqa: ANN202 - an extension module
+    with _LOADING:
+        return _load_bindings()
+
+
+def _load_bindings():  # noqa: ANN202 - an extension module
     name = "bpe_openai._bindings"
     if name in sys.modules or "bpe_openai" in sys.modules:
         return importlib.import_module(name)
