@@ -5,6 +5,7 @@ from __future__ import annotations
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
 from render.jobs import progress_bar
+from render.text import plural
 from tuning.evaluation.types import EvalSummary, ModelMetrics
 from tuning.promotion import ModelChange
 
@@ -47,7 +48,7 @@ def _metrics(role: str, metrics: ModelMetrics) -> str:
         f"mean output tokens {_score(metrics.mean_output_tokens, 1)} · cost per 1,000 answers {metrics.cost_text}",
     ]
     if metrics.failed:
-        lines.append(f":warning: {metrics.failed} calls failed")
+        lines.append(f":warning: {plural(metrics.failed, 'call')} failed")
     return "\n".join(lines)
 
 

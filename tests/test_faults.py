@@ -365,7 +365,7 @@ async def test_an_item_whose_calls_fail_is_counted_and_the_evaluation_finishes(
     assert summary["failed_items"] == 1 and summary["candidate"]["failed"] == 1
     assert summary["candidate"]["answered"] == len(plan.items) - 1
     results = [m for m in slack.history(GENERAL) if "Evaluation results" in str(m.get("blocks"))]
-    assert len(results) == 1 and "1 calls failed" in str(results[0]["blocks"])
+    assert len(results) == 1 and "1 call failed" in str(results[0]["blocks"])
     (per_item,) = [f for f in slack.files if f.filename.endswith(".jsonl")]
     lines = [json.loads(line) for line in per_item.content.decode().splitlines()]
     assert [line["candidate"]["error"] is not None for line in lines].count(True) == 1
