@@ -22,6 +22,7 @@ from tests.fakes import FakeOpenAI, FakeSlack, FakeTogether, netguard
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
 OPENAI_KEY = "sk-test-key-0000"
+TOGETHER_KEY = "tg-test-key"
 ADMIN = "U0ADMIN"
 ALICE = "U0ALICE"
 BOB = "U0BOB"
@@ -64,11 +65,15 @@ def settings(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI) -> Settings:
     return make_settings(tmp_path, slack, oai)
 
 
-def make_settings(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, **extra: Any) -> Settings:
+def make_settings(
+    tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, *, together: FakeTogether | None = None, **extra: Any
+) -> Settings:
+    """Settings pointing at the fakes; with `together`, the Together trainer is configured too."""
     values = {
         "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "OPENAI_API_KEY": OPENAI_KEY,
         "SLACK_API_URL": slack.api_url, "OPENAI_BASE_URL": oai.base_url, "TUNELOOP_DB": str(tmp_path / "tuneloop.db"),
-        "TUNELOOP_ADMINS": ADMIN, "TUNELOOP_MODEL": "gpt-4.1-mini", **extra,
+        "TUNELOOP_ADMINS": ADMIN, "TUNELOOP_MODEL": "gpt-4.1-mini",
+        **({"TOGETHER_API_KEY": TOGETHER_KEY, "TOGETHER_BASE_URL": together.base_url} if together else {}), **extra,
     }
     return Settings(_env_file=None, **values)
 

@@ -24,8 +24,7 @@ def fast_cards(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeTogether) -> AsyncIterator[Harness]:
-    settings = make_settings(tmp_path, slack, oai, TOGETHER_API_KEY="tg-test-key",
-                             TOGETHER_BASE_URL=together.base_url, TUNELOOP_POLL_SECONDS="3600")
+    settings = make_settings(tmp_path, slack, oai, together=together, TUNELOOP_POLL_SECONDS="3600")
     async with served(settings, slack) as harness:
         yield harness
 

@@ -16,8 +16,7 @@ from tuning.datasets.types import BuildRequest
 
 @pytest.fixture
 async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeTogether) -> AsyncIterator[Harness]:
-    settings = make_settings(tmp_path, slack, oai, TOGETHER_API_KEY="tg-test-key", TOGETHER_BASE_URL=together.base_url,
-                             TUNELOOP_JUDGE_MODEL="gpt-4.1")
+    settings = make_settings(tmp_path, slack, oai, together=together, TUNELOOP_JUDGE_MODEL="gpt-4.1")
     async with served(settings, slack) as harness:
         yield harness
 
