@@ -94,8 +94,7 @@ class Database:
 
     async def execute(self, sql: str, params: Params = ()) -> None:
         """Run one write statement as its own transaction (autocommit), in one round trip to the database thread."""
-        async with self._lock.held():
-            await self._conn.execute_fetchall(sql, params)
+        await self.write_returning(sql, params)
 
     async def insert(self, sql: str, params: Params = ()) -> int:
         """Run one INSERT as its own transaction, in one round trip; returns the new row's id."""
