@@ -38,8 +38,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import hashlib
-import hmac
 import json
 import multiprocessing
 import random
@@ -82,14 +80,10 @@ def events(targets: list[tuple[str, str]], count: int, seed: int, prefix: str) -
     return bodies
 
 
-def signed(body: str) -> dict[str, str]:
-    stamp = str(int(time.time()))
-    digest = hmac.new(SECRET.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {"Content-Type": "application/json", "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}"}
-
-
 async def drive(url: str, bodies: list[str], concurrency: int, seconds: float) -> dict[str, Any]:
     import aiohttp
+
+    from tests.fakes import FakeSlack
 
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -103,7 +97,7 @@ async def drive(url: str, bodies: list[str], concurrency: int, seconds: float) -
             for body in queue:
                 if time.monotonic() > deadline:
                     return
-                headers = signed(body)
+                headers = {"Content-Type": "application/json", **FakeSlack.sign(body, SECRET)}
                 started = time.perf_counter()
                 async with session.post(url, data=body.encode(), headers=headers) as response:
                     await response.read()
