@@ -14,6 +14,7 @@ from bot.worker import InboxWorker
 from storage import inbox as inbox_rows
 from storage import migrate, open_database
 from storage.db import Database
+from tests.conftest import eventually
 from tuning.inbox import Inbox
 
 
@@ -102,7 +103,7 @@ async def test_the_worker_defers_to_acknowledgements_then_processes(db: Database
     assert app.dispatched == []  # a stored event waits while Slack waits for an acknowledgement
     held.released.set()
     await burst
-    await _until(lambda: app.dispatched == ["EvOld", "EvNew"])
+    await eventually(lambda: app.dispatched == ["EvOld", "EvNew"])
     await worker.stop(timeout=1)
     await running
 
@@ -112,14 +113,9 @@ async def test_a_steady_stream_of_acknowledgements_slows_the_worker_but_never_st
 ) -> None:
     monkeypatch.setattr(worker_module, "ACKS_FIRST_SECONDS", 0.05)
     app, worker, running, never_committed = await worker_during_a_burst(db, held, "EvStuck")
-    await _until(lambda: app.dispatched == ["EvOld"])  # while EvStuck is still not committed
+    await eventually(lambda: app.dispatched == ["EvOld"])  # while EvStuck is still not committed
     await worker.stop(timeout=1)
     await running
     held.released.set()
     await never_committed
 
-
-async def _until(condition, timeout: float = 5) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
