@@ -48,7 +48,8 @@ def register(app: AsyncApp, services: Services, spawn: Spawn) -> None:
         try:
             await client.views_open(trigger_id=shortcut["trigger_id"], view=modal)
         except SlackApiError as error:  # e.g. the trigger expired (3 s) while Slack was slow
-            await tell(render.not_correctable(render.modal_not_opened(slack_error(error))))
+            reason = render.modal_not_opened(slack_error(error), opened_with="Correct this answer")
+            await tell(render.not_correctable(reason))
 
     async def on_submit(ack: AsyncAck, view: dict[str, Any], body: dict[str, Any], client: AsyncWebClient,
                         context: AsyncBoltContext) -> None:

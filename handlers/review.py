@@ -60,7 +60,7 @@ def register(app: AsyncApp, services: Services) -> None:
             await client.views_open(trigger_id=body["trigger_id"], view=modal)
         except SlackApiError as error:  # e.g. the trigger expired (3 s) while Slack was slow
             await respond(response_type="ephemeral", replace_original=False,
-                          text=failure(render_corrections.modal_not_opened(slack_error(error))))
+                          text=failure(render_corrections.modal_not_opened(slack_error(error), opened_with="Edit")))
 
     app.action(REVIEW_APPROVE)(on_decision)
     app.action(REVIEW_REJECT)(on_decision)

@@ -35,8 +35,9 @@ def correction_modal(*, original: str, question: str | None, fingerprint: str, t
 OUT_OF_DATE = "This form no longer matches a message. Close it and use “Correct this answer” again."
 
 
-def modal_not_opened(reason: str) -> str:
-    return f"Slack did not open the correction form ({reason}). Use “Correct this answer” again."
+def modal_not_opened(reason: str, *, opened_with: str) -> str:
+    """`opened_with`: what the person clicked, so they know what to click again."""
+    return f"Slack did not open the correction form ({reason}). Click “{opened_with}” again."
 
 
 def field_error(message: str) -> dict[str, object]:

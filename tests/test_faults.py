@@ -172,9 +172,9 @@ async def test_other_slack_5xx_are_retried_too(app: Harness, slack: FakeSlack, s
     assert slack.pending_faults == 0
 
 
-@pytest.mark.parametrize("way", ["shortcut", "review Edit"])
+@pytest.mark.parametrize(("way", "click_again"), [("shortcut", "Correct this answer"), ("review Edit", "Edit")])
 async def test_a_modal_slack_will_not_open_is_explained_to_the_person(
-    app: Harness, slack: FakeSlack, way: str
+    app: Harness, slack: FakeSlack, way: str, click_again: str
 ) -> None:
     """A trigger lives three seconds; when Slack was slow, views.open fails and the person is told so."""
     answer_ts = await answered_question(app, slack)
@@ -188,7 +188,7 @@ async def test_a_modal_slack_will_not_open_is_explained_to_the_person(
         said = [r["text"] for r in slack.responses]
     await app.settle()
     assert slack.pending_faults == 0 and slack.views == {}
-    assert len(said) == 1 and "expired_trigger_id" in said[0] and "again" in said[0]
+    assert len(said) == 1 and "expired_trigger_id" in said[0] and f"Click “{click_again}” again" in said[0]
 
 
 # -- OpenAI while answering -------------------------------------------------------------------------------------
