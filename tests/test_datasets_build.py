@@ -169,7 +169,10 @@ async def test_examples_over_the_models_limit_are_dropped(db: Database) -> None:
 async def test_token_counts_are_exact_and_summarised(db: Database) -> None:
     for i in range(1, 12):
         await add_example(db, question=f"Question {i}?", answer="word " * i)
+    # Counted when inspected, then dropped by dedupe: its tokens must leave the statistics again.
+    await add_example(db, question="Question 11?", answer="long " * 500, up=0)
     summary = await build(db)
+    assert summary.dropped == {"near_duplicate": 1}
     expected = sorted(
         reference.count_messages("gpt-4.1-mini", line["messages"])
         for f in summary.files for line in read_lines(f.path)
