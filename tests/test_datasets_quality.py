@@ -13,7 +13,8 @@ from hypothesis import given, strategies as st
 from tests.test_datasets_helpers import conversation
 from tuning import tokens as reference
 from tuning.datasets.cost import billed_tokens, default_epochs, estimate
-from tuning.datasets.counting import LineCounter, TooLong
+from tuning.datasets import counting
+from tuning.datasets.counting import LineCounter, TooLong, splits_at_every_space
 from tuning.datasets.limits import OPEN_MODEL_LIMIT, example_token_limit
 from tuning.datasets.prices import Price, PriceTable
 from tuning.datasets.quality import conversation_keys, exact_key, near_key, question_key
@@ -119,6 +120,48 @@ def test_without_the_rust_bindings_counting_falls_back_to_the_public_api(monkeyp
 
 def test_a_lone_surrogate_is_counted_by_the_public_api() -> None:
     assert LineCounter("gpt-4.1").text("why \ud800?") == reference.count_text("gpt-4.1", "why \ud800?")
+
+
+# Words and the separators that decide whether a text may be counted word by word: contractions (cl100k
+# cuts them off), capitals, digit runs, the punctuation that swallows newlines and slashes in o200k,
+# combining marks, emoji, and every kind of whitespace next to a space.
+_WORDS = st.sampled_from(["hello", "World", "don't", "it's", "'ll", "12345", "x1", "?!", "./", "(a)", "ünï",
+                          "e\u0301", "🤖", "\u4e2d\u6587", "A", "-", "\x1f", ""])
+_SEPARATORS = st.sampled_from([" ", " ", " ", "  ", "   ", "\n", " \n", "\n ", "\r\n", "\t", " \t", "\xa0",
+                               " \xa0", "\u3000 ", "\n\n", ""])
+
+
+@given(st.lists(st.tuples(_WORDS, _SEPARATORS), max_size=12), st.sampled_from(["gpt-4.1", "gpt-3.5-turbo"]))
+def test_counting_word_by_word_equals_counting_the_whole_text(parts: list[tuple[str, str]], model: str) -> None:
+    text = "".join(word + separator for word, separator in parts)
+    assert LineCounter(model).text(text) == reference.count_text(model, text)
+
+
+def test_word_by_word_only_where_no_space_touches_other_whitespace() -> None:
+    for text in ["a b c", " a", "a ", "", "ünï cödé 🤖", "line one\nline two", "tab\tand space", "a\x1f b"]:
+        assert splits_at_every_space(text), text
+    for text in ["a  b", "a \nb", "a\n b", "a\t b", "a\xa0 b", "ünï \u3000b", "a \r\nb"]:
+        assert not splits_at_every_space(text), text
+
+
+def test_a_word_seen_once_is_not_sent_to_the_tokenizer_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    counter = LineCounter("gpt-4.1")
+    sent: list[str] = []
+    tokenizer = reference.text_counter("o200k_base")
+    monkeypatch.setattr(counter._later_words, "_count", lambda text: sent.append(text) or tokenizer(text))
+    first = counter.text("reset the router")
+    assert counter.text("then reset the modem") == reference.count_text("gpt-4.1", "then reset the modem")
+    assert first == reference.count_text("gpt-4.1", "reset the router")
+    assert sent == [" the", " router", " reset", " modem"]
+
+
+def test_remembered_words_stop_at_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(counting, "_REMEMBERED_WORDS", 3)
+    counter = LineCounter("gpt-4.1")
+    text = "one two three four five six"
+    assert counter.text(text) == reference.count_text("gpt-4.1", text)
+    assert len(counter._later_words) == 3
+    assert counter.text(text + " seven") == reference.count_text("gpt-4.1", text + " seven")
 
 
 def test_a_build_worker_starts_without_the_services_or_the_tokenizer_package() -> None:
