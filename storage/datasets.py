@@ -81,9 +81,9 @@ async def names(db: Database) -> list[str]:
 
 
 async def member_ids(db: Database, dataset_id: int, split: str) -> list[tuple[int, int | None]]:
-    """(example id, rejected example id) of one split, in file order."""
+    """(example id, rejected example id) of one split, in file order: a split's lines are in id order."""
     rows = await db.fetchall(
-        "SELECT example_id, rejected_id FROM dataset_members WHERE dataset_id = ? AND split = ? ORDER BY line",
+        "SELECT example_id, rejected_id FROM dataset_members WHERE dataset_id = ? AND split = ? ORDER BY example_id",
         (dataset_id, split),
     )
     return [(row["example_id"], row["rejected_id"]) for row in rows]
@@ -323,15 +323,13 @@ def insert_version(conn: sqlite3.Connection, values: dict[str, Any]) -> int:
     )
     dataset_id = cursor.lastrowid
     assert dataset_id is not None
-    # Lines were written in id order within each split, so the line number is the rank by id. One split
-    # at a time: the rows then come in id order already, and the window needs no sort (30% faster at 1M).
-    for split in ("train", "validation"):
-        conn.execute(
-            "INSERT INTO dataset_members (dataset_id, example_id, split, line, rejected_id, tokens)"
-            " SELECT ?, id, split, row_number() OVER (ORDER BY id), rejected_id, tokens"
-            " FROM temp.ds_candidates WHERE reason IS NULL AND split = ?",
-            (dataset_id, split),
-        )
+    # Members in id order: appended to the primary key, one statement for both splits (a line's number is
+    # its rank by id in its split, see member_ids).
+    conn.execute(
+        "INSERT INTO dataset_members (dataset_id, example_id, split, rejected_id, tokens)"
+        " SELECT ?, id, split, rejected_id, tokens FROM temp.ds_candidates WHERE reason IS NULL",
+        (dataset_id,),
+    )
     return dataset_id
 
 

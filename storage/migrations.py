@@ -310,6 +310,26 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0007_members_in_id_order",
+        """
+        -- A split's lines are in example-id order (the build writes them so), so an example's line is its
+        -- rank by id in its split. Storing the number cost every build a window, a second index and
+        -- out-of-order inserts: 0.4 s per 100,000 examples, while it held the write lock.
+        CREATE TABLE dataset_members_by_id (
+            dataset_id   INTEGER NOT NULL REFERENCES dataset_versions (id),
+            example_id   INTEGER NOT NULL REFERENCES examples (id),
+            split        TEXT NOT NULL CHECK (split IN ('train', 'validation')),
+            rejected_id  INTEGER REFERENCES examples (id),
+            tokens       INTEGER NOT NULL,
+            PRIMARY KEY (dataset_id, example_id)
+        ) WITHOUT ROWID;
+        INSERT INTO dataset_members_by_id (dataset_id, example_id, split, rejected_id, tokens)
+            SELECT dataset_id, example_id, split, rejected_id, tokens FROM dataset_members;
+        DROP TABLE dataset_members;
+        ALTER TABLE dataset_members_by_id RENAME TO dataset_members;
+        """,
+    ),
 ]
 
 

@@ -64,7 +64,7 @@ def assert_file_passes_checks(path: Path, fmt: str) -> int:
 
 async def members(db: Database, dataset_id: int) -> list[dict[str, Any]]:
     rows = await db.fetchall(
-        "SELECT example_id, split, line, rejected_id, tokens FROM dataset_members WHERE dataset_id = ?"
-        " ORDER BY split, line", (dataset_id,),
+        "SELECT example_id, split, row_number() OVER (PARTITION BY split ORDER BY example_id) AS line, rejected_id,"
+        " tokens FROM dataset_members WHERE dataset_id = ? ORDER BY split, line", (dataset_id,),
     )
     return [dict(row) for row in rows]

@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 
 from storage import MIGRATIONS, migrate, open_database
-from storage import inbox as inbox_rows
+from storage import datasets as dataset_rows, inbox as inbox_rows, migrations
+from tests.test_datasets_helpers import add_example
 
+_VERSION_REQUIRED = (
+    "name", "version", "format", "filters", "val_fraction", "train_count", "validation_count", "dropped", "token_model",
+    "encoding", "tokens_total", "tokens_train", "tokens_median", "tokens_p90", "tokens_max", "train_path",
+    "train_sha256", "validation_path", "validation_sha256", "default_epochs", "billed_tokens", "cost_trainer",
+    "cost_model",
+)
 SCHEMA_SNAPSHOT = Path(__file__).parent / "data" / "schema.sql"
 
 
@@ -66,4 +73,26 @@ async def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
             await conn.execute("INSERT INTO inbox (event_id, event_type, body) VALUES ('E', 'message', '{}')")
             raise RuntimeError("boom")
     assert await db.fetchval("SELECT count(*) FROM inbox") == 0
+    await db.close()
+
+
+async def test_members_keep_their_rows_when_the_line_column_goes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """0007 rebuilds dataset_members without `line` (a line is its example's rank by id in its split)."""
+    db = await open_database(tmp_path / "t.db")
+    before = [(name, sql) for name, sql in MIGRATIONS if name < "0007"]
+    monkeypatch.setattr(migrations, "MIGRATIONS", before)
+    await migrate(db)
+    ids = [await add_example(db, question=f"Q{i}?") for i in range(3)]
+    dataset_id = await db.insert(
+        f"INSERT INTO dataset_versions ({', '.join(_VERSION_REQUIRED)}) VALUES ({', '.join('?' * len(_VERSION_REQUIRED))})",
+        ["faq", 1, "sft", "{}", 0.1, 2, 1, "{}", "gpt-4.1-mini", "o200k_base", 90, 60, 30, 30, 30, "t", "a", "v", "b", 3,
+         180, "openai", "gpt-4.1-mini"],
+    )
+    for example_id, split, line in [(ids[2], "train", 2), (ids[0], "train", 1), (ids[1], "validation", 1)]:
+        await db.execute("INSERT INTO dataset_members (dataset_id, example_id, split, line, rejected_id, tokens)"
+                         " VALUES (?, ?, ?, ?, NULL, 30)", (dataset_id, example_id, split, line))
+    monkeypatch.undo()
+    assert await migrate(db) == ["0007_members_in_id_order"]
+    assert await dataset_rows.member_ids(db, dataset_id, "train") == [(ids[0], None), (ids[2], None)]
+    assert await dataset_rows.member_ids(db, dataset_id, "validation") == [(ids[1], None)]
     await db.close()
