@@ -129,12 +129,12 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 _WORK_TABLES = (
     # One row per approved example that matched the filters; reason is NULL while it survives.
     """CREATE TEMP TABLE ds_candidates (
-        id INTEGER PRIMARY KEY, reason TEXT, tokens INTEGER, split TEXT NOT NULL, exact BLOB, near BLOB, question BLOB,
-        corrected INTEGER NOT NULL, up INTEGER NOT NULL, down INTEGER NOT NULL, created_at TEXT NOT NULL,
-        channel TEXT NOT NULL, thread_ts TEXT, line_offset INTEGER, line_length INTEGER, rejected_id INTEGER)""",
+        id INTEGER PRIMARY KEY, reason TEXT, tokens INTEGER, split TEXT NOT NULL, exact INTEGER, near INTEGER,
+        question INTEGER, corrected INTEGER NOT NULL, up INTEGER NOT NULL, down INTEGER NOT NULL,
+        created_at TEXT NOT NULL, channel TEXT NOT NULL, thread_ts TEXT, line_offset INTEGER, line_length INTEGER, rejected_id INTEGER)""",
     # Answers with more 👎 than 👍 (any state): the rejected side of DPO vote pairs.
     """CREATE TEMP TABLE ds_negatives (
-        id INTEGER PRIMARY KEY, channel TEXT NOT NULL, thread_ts TEXT NOT NULL, question BLOB NOT NULL,
+        id INTEGER PRIMARY KEY, channel TEXT NOT NULL, thread_ts TEXT NOT NULL, question INTEGER NOT NULL,
         down INTEGER NOT NULL, created_at TEXT NOT NULL)""",
     "CREATE INDEX temp.ds_negatives_thread ON ds_negatives (channel, thread_ts, question)",
 )

@@ -144,6 +144,13 @@ def test_word_by_word_only_where_no_space_touches_other_whitespace() -> None:
         assert not splits_at_every_space(text), text
 
 
+def test_every_unicode_space_is_known_to_the_word_check() -> None:
+    # Python's isspace() is Unicode's White_Space plus the four ASCII separators \x1c-\x1f, which the
+    # tokenizer's regex does not take for spaces.
+    spaces = {c for c in map(chr, range(0x3001)) if c.isspace()} - {" ", "\x1c", "\x1d", "\x1e", "\x1f"}
+    assert spaces == set(counting._ALL_OTHER_SPACES)
+
+
 def test_a_word_seen_once_is_not_sent_to_the_tokenizer_again(monkeypatch: pytest.MonkeyPatch) -> None:
     counter = LineCounter("gpt-4.1")
     sent: list[str] = []

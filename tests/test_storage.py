@@ -76,17 +76,20 @@ async def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
     await db.close()
 
 
-async def test_members_keep_their_rows_when_the_line_column_goes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_members_keep_their_rows_when_the_line_column_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """0007 rebuilds dataset_members without `line` (a line is its example's rank by id in its split)."""
     db = await open_database(tmp_path / "t.db")
     before = [(name, sql) for name, sql in MIGRATIONS if name < "0007"]
     monkeypatch.setattr(migrations, "MIGRATIONS", before)
     await migrate(db)
     ids = [await add_example(db, question=f"Q{i}?") for i in range(3)]
+    columns, marks = ", ".join(_VERSION_REQUIRED), ", ".join("?" * len(_VERSION_REQUIRED))
     dataset_id = await db.insert(
-        f"INSERT INTO dataset_versions ({', '.join(_VERSION_REQUIRED)}) VALUES ({', '.join('?' * len(_VERSION_REQUIRED))})",
-        ["faq", 1, "sft", "{}", 0.1, 2, 1, "{}", "gpt-4.1-mini", "o200k_base", 90, 60, 30, 30, 30, "t", "a", "v", "b", 3,
-         180, "openai", "gpt-4.1-mini"],
+        f"INSERT INTO dataset_versions ({columns}) VALUES ({marks})",
+        ["faq", 1, "sft", "{}", 0.1, 2, 1, "{}", "gpt-4.1-mini", "o200k_base", 90, 60, 30, 30, 30, "t", "a", "v", "b",
+         3, 180, "openai", "gpt-4.1-mini"],
     )
     for example_id, split, line in [(ids[2], "train", 2), (ids[0], "train", 1), (ids[1], "validation", 1)]:
         await db.execute("INSERT INTO dataset_members (dataset_id, example_id, split, line, rejected_id, tokens)"

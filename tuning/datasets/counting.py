@@ -30,7 +30,11 @@ _WORD_SPLIT_ENCODINGS = frozenset({"cl100k_base", "o200k_base"})
 _REMEMBERED_WORDS = 100_000
 _LONGEST_SPLIT_TEXT = 100_000  # longer texts take the tokenizer's own path, with its length guard
 _ASCII_SPACES = "\t\n\v\f\r"
-_ALL_OTHER_SPACES = _ASCII_SPACES + "\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+# Unicode's White_Space other than the space: what \s means to the tokenizer's regex.
+_ALL_OTHER_SPACES = (
+    _ASCII_SPACES + "\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 class LineCounter:

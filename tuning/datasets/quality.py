@@ -1,6 +1,6 @@
 """Keys that make duplicates collide.
 
-Only fixed-size digests leave the worker: the grouping itself happens in SQLite (storage/datasets.py),
+Only 64-bit digests leave the worker: the grouping itself happens in SQLite (storage/datasets.py),
 so a million examples never sit in a Python dict.
 
 - exact key: conversation + answer, whitespace and case ignored → `duplicate`
@@ -48,7 +48,7 @@ def _lower_utf8(text: str, *, punctuation: bool, errors: str = "strict") -> byte
     return text.lower().encode("utf-8", errors)
 
 
-def conversation_keys(conversation: list[dict[str, Any]], answer: str) -> tuple[bytes, bytes]:
+def conversation_keys(conversation: list[dict[str, Any]], answer: str) -> tuple[int, int]:
     """(exact key, near key). The conversation and answer are lowered and encoded as one text, with
     separators that translate() keeps, rather than message by message: one pass instead of one per message."""
     text = "\x1e".join([f"{message['role']}\x1f{message.get('content') or ''}" for message in conversation])
@@ -58,20 +58,22 @@ def conversation_keys(conversation: list[dict[str, Any]], answer: str) -> tuple[
     return _digest(lowered.translate(None, _WHITESPACE)), _digest(near.translate(None, _LOOSE_DELETE))
 
 
-def exact_key(conversation: list[dict[str, Any]], answer: str) -> bytes:
+def exact_key(conversation: list[dict[str, Any]], answer: str) -> int:
     return conversation_keys(conversation, answer)[0]
 
 
-def near_key(conversation: list[dict[str, Any]]) -> bytes:
+def near_key(conversation: list[dict[str, Any]]) -> int:
     return conversation_keys(conversation, "")[1]
 
 
-def question_key(question: str) -> bytes:
+def question_key(question: str) -> int:
     # surrogatepass: a pairing never fails over one bad character (the lines themselves are checked).
     return _digest(loose(question, errors="surrogatepass"))
 
 
-def _digest(data: bytes) -> bytes:
-    # 128 bits: a collision among a billion examples has odds below 1e-20. sha256 rather than blake2b:
-    # x86-64 and ARMv8 compute it in hardware (30% faster on this build's keys, measured).
-    return hashlib.sha256(data).digest()[:16]
+def _digest(data: bytes) -> int:
+    # 64 bits, a signed SQLite INTEGER: SQLite groups and sorts those faster than 16-byte blobs (dedupe 0.5 →
+    # 0.3 s at 100k examples, measured). The odds that two different examples share a key are about n²/2⁶⁵:
+    # 3 in 100 million at a million examples, and the cost of one would be one example dropped as a duplicate.
+    # sha256 rather than blake2b: x86-64 and ARMv8 compute it in hardware (30% faster here, measured).
+    return int.from_bytes(hashlib.sha256(data).digest()[:8], "little", signed=True)
