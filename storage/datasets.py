@@ -101,6 +101,10 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute(pragma)
     # Work tables go to a temporary file, never to RAM: their size grows with the examples.
     conn.execute("PRAGMA temp_store = FILE")
+    # This connection writes only a version and its members, whose example ids it has just read in the same
+    # file (and examples are never deleted). Checking each member's references anyway is 70% of the publish
+    # (0.15 s per 100,000 examples, measured) and holds the write lock the inbox's acks wait on.
+    conn.execute("PRAGMA foreign_keys = OFF")
     return conn
 
 

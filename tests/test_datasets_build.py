@@ -347,3 +347,17 @@ async def test_dpo_files_round_trip_through_the_checks(db: Database) -> None:
         assert assert_file_passes_checks(dataset_file.path, "dpo") == dataset_file.lines
     assert json.loads(summary.files[0].path.read_text().splitlines()[0])["preferred_output"][0]["content"].startswith(
         "Better")
+
+
+async def test_what_a_build_records_references_rows_that_exist(db: Database) -> None:
+    """The build's connection skips per-row foreign-key checks (storage/datasets.connect); the rows it writes
+    must pass them all the same: members of both formats, with a DPO vote pair's rejected answer."""
+    await add_many(db, 15)
+    await add_example(db, question="Reset?", answer="No idea.", thread_ts="1.0", up=0, down=2, state="candidate")
+    await add_example(db, question="reset", answer="Hold the button.", thread_ts="1.0", up=3)
+    await add_example(db, question="Why?", answer="Because.", corrected="Because of the cache.")
+    for fmt in ("sft", "dpo"):
+        await build(db, format=fmt)
+    assert await db.fetchall("PRAGMA foreign_key_check") == []
+    rejected = await db.fetchval("SELECT count(*) FROM dataset_members WHERE rejected_id IS NOT NULL")
+    assert rejected == 1
