@@ -9,7 +9,7 @@ does its grouping in TEMP tables (on disk, not in Python), and publishes in one 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -134,8 +134,7 @@ _WORK_TABLES = (
     # One row per approved example that matched the filters; reason is NULL while it survives.
     """CREATE TEMP TABLE ds_candidates (
         id INTEGER PRIMARY KEY, reason TEXT, tokens INTEGER, split TEXT NOT NULL, exact INTEGER, near INTEGER,
-        question INTEGER, corrected INTEGER NOT NULL, up INTEGER NOT NULL, down INTEGER NOT NULL,
-        created_at TEXT NOT NULL, channel TEXT NOT NULL, thread_ts TEXT, line_offset INTEGER, line_length INTEGER, rejected_id INTEGER)""",
+        question INTEGER, corrected INTEGER NOT NULL, line_offset INTEGER, line_length INTEGER, rejected_id INTEGER)""",
     # Answers with more 👎 than 👍 (any state): the rejected side of DPO vote pairs.
     """CREATE TEMP TABLE ds_negatives (
         id INTEGER PRIMARY KEY, channel TEXT NOT NULL, thread_ts TEXT NOT NULL, question INTEGER NOT NULL,
@@ -170,13 +169,14 @@ def count_approved(conn: sqlite3.Connection, *, since: str | None, channel: str 
 def approved_batches(
     conn: sqlite3.Connection, *, since: str | None, channel: str | None, size: int, questions: bool = True
 ) -> Iterator[list[BuildRow]]:
-    """(id, conversation, answer, corrected, question, up, down, created_at, channel, thread_ts), by id.
+    """(id, conversation, answer, corrected, question), by id: what a worker inspects. Votes, time and place
+    are joined from the examples table when dedupe and pairing need them (few rows, same snapshot).
     questions=False reads NULL for the question (only DPO's vote pairs need it)."""
     where, params = _filter_sql(since, channel)
     question = "question" if questions else "NULL"
     sql = (
-        f"SELECT id, conversation, answer, corrected, {question}, up_votes, down_votes, created_at, channel,"
-        f" thread_ts FROM examples WHERE state = 'approved' AND id > ?{where} ORDER BY id LIMIT ?"
+        f"SELECT id, conversation, answer, corrected, {question} FROM examples"
+        f" WHERE state = 'approved' AND id > ?{where} ORDER BY id LIMIT ?"
     )
     yield from _keyset(conn, sql, params, size)
 
@@ -228,12 +228,16 @@ def _keyset(conn: sqlite3.Connection, sql: str, params: list[Any], size: int) ->
         last = rows[-1][0]
 
 
-def add_candidates(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
-    """(id, reason, tokens, split, exact, near, question, corrected, up, down, created_at, channel, thread_ts,
-    line_offset, line_length): the last two locate an SFT line already written to the build's spill file."""
+def add_candidates(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]], line_starts: Mapping[str, int]) -> None:
+    """(id, reason, tokens, split, exact, near, question, corrected, line offset, line length), the offset within the
+    batch's block of its split's lines; line_starts says where each split's block begins in its spill file."""
+    train, validation = int(line_starts.get("train", 0)), int(line_starts.get("validation", 0))
     with _batch(conn):
         conn.executemany(
-            "INSERT INTO temp.ds_candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)", rows
+            "INSERT INTO temp.ds_candidates (id, reason, tokens, split, exact, near, question, corrected, line_offset,"
+            f" line_length) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+            f" ?9 + CASE ?4 WHEN 'train' THEN {train} ELSE {validation} END, ?10)",
+            rows,
         )
 
 
@@ -266,7 +270,7 @@ def move_to_validation(conn: sqlite3.Connection, example_id: int) -> int:
 
 
 # Best-supported first: a correction, then more 👍, then newer (and the higher id on a tie).
-_BEST_FIRST = "corrected DESC, up DESC, created_at DESC, id DESC"
+_BEST_FIRST = "c.corrected DESC, e.up_votes DESC, e.created_at DESC, c.id DESC"
 
 
 def drop_all_but_best(conn: sqlite3.Connection, key: str, reason: str) -> None:
@@ -283,8 +287,9 @@ def drop_all_but_best(conn: sqlite3.Connection, key: str, reason: str) -> None:
         )
         conn.execute(
             f"UPDATE temp.ds_candidates SET reason = ? WHERE id IN (SELECT id FROM ("
-            f" SELECT id, row_number() OVER (PARTITION BY {key} ORDER BY {_BEST_FIRST}) AS rank"
-            f" FROM temp.ds_candidates WHERE reason IS NULL AND {key} IN (SELECT key FROM temp.ds_repeated))"
+            f" SELECT c.id, row_number() OVER (PARTITION BY c.{key} ORDER BY {_BEST_FIRST}) AS rank"
+            f" FROM temp.ds_candidates c JOIN main.examples e ON e.id = c.id"
+            f" WHERE c.reason IS NULL AND c.{key} IN (SELECT key FROM temp.ds_repeated))"
             f" WHERE rank > 1)",
             (reason,),
         )
@@ -295,10 +300,11 @@ def pair_with_negatives(conn: sqlite3.Connection, no_pair_reason: str) -> None:
     with _batch(conn):
         conn.execute(
             "UPDATE temp.ds_candidates SET rejected_id = ("
-            " SELECT n.id FROM temp.ds_negatives n WHERE n.channel = ds_candidates.channel"
-            " AND n.thread_ts = ds_candidates.thread_ts AND n.question = ds_candidates.question"
-            " AND n.id != ds_candidates.id ORDER BY n.down DESC, n.created_at DESC, n.id DESC LIMIT 1)"
-            " WHERE reason IS NULL AND corrected = 0 AND up > down AND thread_ts IS NOT NULL"
+            " SELECT n.id FROM main.examples e JOIN temp.ds_negatives n ON n.channel = e.channel"
+            " AND n.thread_ts = e.thread_ts AND n.question = ds_candidates.question AND n.id != e.id"
+            " WHERE e.id = ds_candidates.id AND e.up_votes > e.down_votes"
+            " ORDER BY n.down DESC, n.created_at DESC, n.id DESC LIMIT 1)"
+            " WHERE reason IS NULL AND corrected = 0"
         )
         conn.execute(
             "UPDATE temp.ds_candidates SET reason = ? WHERE reason IS NULL AND corrected = 0 AND rejected_id IS NULL",

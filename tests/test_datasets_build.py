@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from tests.test_datasets_helpers import (
 )
 from tuning import tokens as reference
 from tuning.datasets import BuildRequest, DatasetFilters, DatasetService
-from tuning.datasets import build as build_module
+from tuning.datasets import build as build_module, service as service_module
 from tuning.datasets.files import sha256_of
 from tuning.datasets.split import split_of, split_point
 from tuning.errors import TuningError, UsageError
@@ -256,6 +257,26 @@ async def test_worker_processes_write_the_same_bytes(db: Database, monkeypatch: 
     parallel = await DatasetService(db, workers=2).build(BuildRequest(name="parallel"))
     assert [f.sha256 for f in parallel.files] == [f.sha256 for f in inline.files]
     assert parallel.dropped == inline.dropped == {"unrecognized_role": 1, "duplicate": 1}
+
+
+async def test_lines_spilled_batch_by_batch_land_where_their_offsets_say(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch's lines go to the spill as one block per split; with batches of 7, the copies dedupe drops
+    sit in several blocks of both splits, and the files must still equal a one-batch build's."""
+    ids = await add_many(db, 60)
+    train = [i for i in ids if split_of(i, 0.1) == "train"]
+    validation = [i for i in ids if split_of(i, 0.1) == "validation"]
+    for example_id in (train[1], train[20], validation[0], validation[-1]):
+        n = ids.index(example_id)  # a copy, newer by id, wins the tie; the original's line is dropped
+        await add_example(db, question=f"question number {n}?", answer=f"answer number {n}.")
+    whole = await build(db, name="whole")
+    original = service_module.build_dataset
+    monkeypatch.setattr(service_module, "build_dataset", lambda plan: original(replace(plan, batch_size=7)))
+    small = await build(db, name="small")
+    assert small.dropped == whole.dropped == {"duplicate": 4}
+    assert [f.sha256 for f in small.files] == [f.sha256 for f in whole.files]
+    assert [f.lines for f in small.files] == [f.lines for f in whole.files]
 
 
 # --- split --------------------------------------------------------------------------------------

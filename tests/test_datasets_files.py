@@ -18,7 +18,7 @@ def spill_lines(staged: StagedSplits, count: int) -> list[tuple[str, bytes, int,
     for n in range(count):
         split = "validation" if n % 4 == 3 else "train"
         raw = f'{{"messages":[{{"role":"user","content":"line {n}{"!" * (n % 7)}"}}]}}\n'.encode()
-        spilled.append((split, raw, *staged.spill(split, raw)))
+        spilled.append((split, raw, staged.spill(split, raw, 1), len(raw)))
     return spilled
 
 
@@ -64,7 +64,16 @@ def test_with_nothing_dropped_the_files_are_the_spills(staged: StagedSplits) -> 
 
 def test_an_empty_split_stays_empty(staged: StagedSplits) -> None:
     raw = b'{"messages":[]}\n'
-    _, length = staged.spill("train", raw)
-    contents = published(staged, [("train", 0, length)])
+    staged.spill("train", raw, 1)
+    contents = published(staged, [("train", 0, len(raw))])
     assert contents == {"train": b"", "validation": b""}
     assert staged.lines("train") == staged.lines("validation") == 0
+
+
+def test_a_block_of_lines_is_spilled_where_its_offset_says(staged: StagedSplits) -> None:
+    first, second = b'{"a":1}\n{"b":22}\n', b'{"c":333}\n'
+    assert staged.spill("train", first, 2) == 0
+    assert staged.spill("train", second, 1) == len(first)
+    contents = published(staged, [("train", len(b'{"a":1}\n'), len(b'{"b":22}\n'))])
+    assert contents["train"] == b'{"a":1}\n{"c":333}\n'
+    assert staged.lines("train") == 2

@@ -93,20 +93,19 @@ def build_dataset(plan: BuildPlan) -> DatasetSummary:
 def _inspect(
     conn: sqlite3.Connection, plan: BuildPlan, workers: Workers, staged: StagedSplits, tally: TokenTally
 ) -> None:
-    """Workers get what they inspect (id, texts) and return what they found; the votes and the place stay
-    here. An SFT line is spilled and tallied now; dedupe takes back the few it drops (_write_sft)."""
+    """Workers get what they inspect (id and texts) and return the candidates as they are stored, with each
+    split's SFT lines joined: one write per split per batch, and no per-example work in this thread. Dedupe
+    takes back the few lines it drops (_write_sft)."""
     inspect = partial(inspect_batch, plan.request.format, plan.model, plan.limit, plan.request.val)
     dpo = plan.request.format == "dpo"
     batches = rows.approved_batches(conn, **plan.filter_args, size=plan.batch_size, questions=dpo)
-    for batch, inspected in workers.map(inspect, batches, send=lambda batch: [row[:5] for row in batch]):
-        candidates = []
-        for row, (reason, tokens, split, *found, line) in zip(batch, inspected, strict=True):
-            place = (None, None)
-            if line is not None:
-                place = staged.spill(split, line)
-                tally.add(split, tokens)
-            candidates.append((row[0], reason, tokens, split, *found, *row[5:], *place))
-        rows.add_candidates(conn, candidates)
+    for candidates, spilled in workers.map(inspect, batches):
+        starts = {}
+        for split, (block, tokens) in spilled.items():
+            if tokens:
+                starts[split] = staged.spill(split, block, len(tokens))
+                tally.add_many(split, tokens)
+        rows.add_candidates(conn, candidates, starts)
 
 
 def _dedupe(conn: sqlite3.Connection) -> None:
@@ -138,7 +137,7 @@ def _write_dpo(
     conn: sqlite3.Connection, plan: BuildPlan, workers: Workers, staged: StagedSplits, tally: TokenTally
 ) -> None:
     render = partial(render_batch, plan.model, plan.limit)
-    for _, rendered in workers.map(render, rows.survivor_batches(conn, size=plan.batch_size)):
+    for rendered in workers.map(render, rows.survivor_batches(conn, size=plan.batch_size)):
         rows.drop_candidates(conn, [(reason, example_id) for example_id, _, reason, _, _ in rendered if reason])
         kept = [(example_id, split, tokens, raw) for example_id, split, reason, tokens, raw in rendered if not reason]
         rows.set_tokens(conn, [(tokens, example_id) for example_id, _, tokens, _ in kept])

@@ -67,11 +67,11 @@ class Spill:
         self.size = 0
         self._file = open(path, "wb", buffering=_BUFFER)  # noqa: SIM115 - closed by close()
 
-    def append(self, raw: bytes) -> tuple[int, int]:
-        """Returns the line's (offset, length)."""
-        self._file.write(raw)
-        offset, self.size, self.lines = self.size, self.size + len(raw), self.lines + 1
-        return offset, len(raw)
+    def append(self, block: bytes, lines: int) -> int:
+        """A batch's lines, joined; returns the block's offset."""
+        self._file.write(block)
+        offset, self.size, self.lines = self.size, self.size + len(block), self.lines + lines
+        return offset
 
     def close(self) -> None:
         self._file.close()
@@ -122,9 +122,10 @@ class StagedSplits:
         """Returns the line's 1-based number in its split."""
         return self._files[split].append(raw)
 
-    def spill(self, split: Split, raw: bytes) -> tuple[int, int]:
-        """Pass 1 (SFT): keep a line for later; returns its (offset, length) in the split's spill."""
-        return self._spills[split].append(raw)
+    def spill(self, split: Split, block: bytes, lines: int) -> int:
+        """Pass 1 (SFT): keep a batch's lines of one split for later; returns where the block starts in the
+        split's spill (a line's offset there is this plus its offset in the block)."""
+        return self._spills[split].append(block, lines)
 
     def keep_spilled(self, drops: Iterable[tuple[Split, int, int]]) -> None:
         """Pass 2 (SFT): each split's file is its spill without the dropped lines, given as (split, offset,

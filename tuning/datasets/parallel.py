@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -35,28 +35,19 @@ class Workers:
         self._executor = executor
         self.count = count if executor else 1
 
-    def map(
-        self, work: Callable[[Any], Out], batches: Iterable[In], send: Callable[[In], Any] | None = None
-    ) -> Iterator[tuple[In, Out]]:
-        """(batch, work(send(batch))) in input order; `send` picks what crosses to the worker (default: all).
-        At most a few batches are pending per worker, so memory stays flat however many there are."""
-        send = send or (lambda batch: batch)
+    def map(self, work: Callable[[In], Out], batches: Iterable[In]) -> Iterator[Out]:
+        """work(batch) for each batch, in input order. At most a few batches are pending per worker, so memory
+        stays flat however many there are."""
         if self._executor is None:
-            for batch in batches:
-                yield batch, work(send(batch))
+            yield from map(work, batches)
             return
-        pending: deque[tuple[In, Future[Out]]] = deque()
+        pending: deque[Future[Out]] = deque()
         for batch in batches:
-            pending.append((batch, self._executor.submit(work, send(batch))))
+            pending.append(self._executor.submit(work, batch))
             if len(pending) >= IN_FLIGHT_PER_WORKER * self.count:
-                yield _result(pending.popleft())
+                yield pending.popleft().result()
         while pending:
-            yield _result(pending.popleft())
-
-
-def _result(submitted: tuple[In, Future[Out]]) -> tuple[In, Out]:
-    batch, future = submitted
-    return batch, future.result()
+            yield pending.popleft().result()
 
 
 @contextmanager

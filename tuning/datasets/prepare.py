@@ -18,6 +18,7 @@ from tuning.datasets.quality import conversation_keys, normal, question_key
 from tuning.datasets.split import split_of
 
 Row = tuple[Any, ...]
+Spilled = dict[str, tuple[bytes, list[int]]]  # split → (its SFT lines joined, each line's tokens)
 _NO_KEYS = (None, None)
 
 
@@ -26,13 +27,27 @@ def _counter(model: str) -> LineCounter:
     return LineCounter(model)
 
 
-def inspect_batch(fmt: str, model: str, limit: int, val: float, rows: list[Row]) -> list[Row]:
+def inspect_batch(fmt: str, model: str, limit: int, val: float, rows: list[Row]) -> tuple[list[Row], Spilled]:
     """Pass 1. In: (id, conversation, answer, corrected, question), one per example.
-    Out, in the same order: (reason, tokens, split, exact key, near key, question key, is_correction, SFT line
-    bytes or None). The line is made here, once, so pass 2 of an SFT build only copies; the question key is
-    only for DPO's vote pairs."""
+    Out: a candidate per example, in the same order — (id, reason, tokens, split, exact key, near key,
+    question key, is_correction, line offset, line length) — and per split, its SFT lines joined in that order
+    (a candidate's line is at its offset in that block) with their token counts. Lines are made here, once,
+    so pass 2 of an SFT build only copies; the question key is only for DPO's vote pairs."""
     counter = _counter(model)
-    return [_inspect(counter, limit, val, fmt, row) for row in rows]
+    candidates: list[Row] = []
+    lines: dict[str, list[bytes]] = {"train": [], "validation": []}
+    tokens_of_lines: dict[str, list[int]] = {"train": [], "validation": []}
+    sizes = {"train": 0, "validation": 0}
+    for row in rows:
+        reason, tokens, split, exact, near, question, is_correction, line = _inspect(counter, limit, val, fmt, row)
+        offset = length = None
+        if line is not None:
+            offset, length = sizes[split], len(line)
+            sizes[split] += length
+            lines[split].append(line)
+            tokens_of_lines[split].append(tokens)
+        candidates.append((row[0], reason, tokens, split, exact, near, question, is_correction, offset, length))
+    return candidates, {split: (b"".join(lines[split]), tokens_of_lines[split]) for split in lines}
 
 
 def _inspect(counter: LineCounter, limit: int, val: float, fmt: str, row: Row) -> Row:

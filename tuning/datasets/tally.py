@@ -7,6 +7,7 @@ the number of examples, so a million-example build keeps it as small as a hundre
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 
 from tuning.datasets.types import Split, TokenStats
 
@@ -17,6 +18,9 @@ class TokenTally:
 
     def add(self, split: Split, tokens: int) -> None:
         self._splits[split][tokens] += 1
+
+    def add_many(self, split: Split, tokens: Iterable[int]) -> None:
+        self._splits[split].update(tokens)
 
     def remove(self, split: Split, tokens: int) -> None:
         self._splits[split][tokens] -= 1
