@@ -138,14 +138,14 @@ def state_label(state: str) -> str:
 def jobs_list(jobs: list[JobView]) -> str:
     if not jobs:
         return "No fine-tuning jobs yet. Start one with `/tune train DATASET`."
-    lines = [f"{STATE_ICONS.get(j.state, '')} `{j.id}` {state_label(j.state)} · {j.dataset} · {j.trainer} `{j.base_model}`"
-             + (f" → `{j.fine_tuned_model}`" if j.fine_tuned_model else "") for j in jobs]
+    lines = [f"{STATE_ICONS.get(j.state, '')} `{j.id}` {state_label(j.state)} · {j.dataset} · {j.trainer}"
+             f" `{j.base_model}`" + (f" → `{j.fine_tuned_model}`" if j.fine_tuned_model else "") for j in jobs]
     return "*Recent jobs*\n" + "\n".join(lines)
 
 
 def job_status(job: JobView, now: datetime) -> str:
-    lines = [f"{STATE_ICONS.get(job.state, '')} Job `{job.id}` is *{state_label(job.state)}*{_raw(job)}: {job.dataset} on "
-             f"{job.trainer} `{job.base_model}`", f"Progress: {progress_bar(job.progress)}"]
+    lines = [f"{STATE_ICONS.get(job.state, '')} Job `{job.id}` is *{state_label(job.state)}*{_raw(job)}: "
+             f"{job.dataset} on {job.trainer} `{job.base_model}`", f"Progress: {progress_bar(job.progress)}"]
     outcome = _outcome(job)
     return "\n".join(lines + ([outcome] if outcome else []))
 

@@ -83,7 +83,8 @@ async def names(db: Database) -> list[str]:
 async def member_ids(db: Database, dataset_id: int, split: str) -> list[tuple[int, int | None]]:
     """(example id, rejected example id) of one split, in file order: a split's lines are in id order."""
     rows = await db.fetchall(
-        "SELECT example_id, rejected_id FROM dataset_members WHERE dataset_id = ? AND split = ? ORDER BY example_id",
+        "SELECT example_id, rejected_id FROM dataset_members WHERE dataset_id = ? AND split = ?"
+        " ORDER BY example_id",
         (dataset_id, split),
     )
     return [(row["example_id"], row["rejected_id"]) for row in rows]
@@ -134,7 +135,8 @@ _WORK_TABLES = (
     # One row per approved example that matched the filters; reason is NULL while it survives.
     """CREATE TEMP TABLE ds_candidates (
         id INTEGER PRIMARY KEY, reason TEXT, tokens INTEGER, split TEXT NOT NULL, exact INTEGER, near INTEGER,
-        question INTEGER, corrected INTEGER NOT NULL, line_offset INTEGER, line_length INTEGER, rejected_id INTEGER)""",
+        question INTEGER, corrected INTEGER NOT NULL, line_offset INTEGER, line_length INTEGER,
+        rejected_id INTEGER)""",
     # Answers with more 👎 than 👍 (any state): the rejected side of DPO vote pairs.
     """CREATE TEMP TABLE ds_negatives (
         id INTEGER PRIMARY KEY, channel TEXT NOT NULL, thread_ts TEXT NOT NULL, question INTEGER NOT NULL,
@@ -228,9 +230,11 @@ def _keyset(conn: sqlite3.Connection, sql: str, params: list[Any], size: int) ->
         last = rows[-1][0]
 
 
-def add_candidates(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]], line_starts: Mapping[str, int]) -> None:
-    """(id, reason, tokens, split, exact, near, question, corrected, line offset, line length), the offset within the
-    batch's block of its split's lines; line_starts says where each split's block begins in its spill file."""
+def add_candidates(
+    conn: sqlite3.Connection, rows: Iterable[Sequence[Any]], line_starts: Mapping[str, int]
+) -> None:
+    """(id, reason, tokens, split, exact, near, question, corrected, line offset, line length), the offset
+    within the batch's block of its split's lines; line_starts says where each block begins in its spill."""
     train, validation = int(line_starts.get("train", 0)), int(line_starts.get("validation", 0))
     with _batch(conn):
         conn.executemany(
