@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.slack_io import slack_error
+from handlers.slack_io import NOT_A_MEMBER, slack_error
 from handlers.tune import Invocation, Runner
 from render import datasets as render
 from tuning.datasets import BuildRequest, ChannelResolver, DatasetFilters, DatasetSummary
@@ -57,7 +57,9 @@ async def post_summary(call: Invocation, summary: DatasetSummary) -> None:
     except SlackApiError as error:
         blocks, text = render.summary_card(summary)
         await call.reply(text, blocks)
-        await call.reply(render.files_not_attached(f"I can't post in this channel: {slack_error(error)}"))
+        code = slack_error(error)
+        reason = render.NOT_A_MEMBER if code in NOT_A_MEMBER else f"Tuneloop can't post in this channel: {code}"
+        await call.reply(render.files_not_attached(reason))
         return
     uploads = [
         {"file": str(f.path), "filename": f"{summary.ref}.{f.path.name}", "title": f"{summary.ref} {f.split}"}

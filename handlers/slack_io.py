@@ -14,6 +14,10 @@ _CONVERSATIONAL_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"
 DM_HISTORY_LIMIT = 20
 
 
+# What Slack answers when Tuneloop is not a member of the channel it reads or posts in.
+NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
+
+
 def slack_error(error: SlackApiError) -> str:
     """Slack's error code; a proxy's or gateway's answer may not even be JSON."""
     data = error.response.data

@@ -8,12 +8,12 @@ from slack_bolt.async_app import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.slack_io import slack_error, to_message
+from handlers.slack_io import NOT_A_MEMBER, slack_error, to_message
 from tuning.errors import NotFound, TuningError
 from tuning.types import Member, SlackMessage
 
 PAGE = 200
-_NOT_IN_CHANNEL = {"not_in_channel", "channel_not_found", "missing_scope"}
+_NOT_IN_CHANNEL = NOT_A_MEMBER | {"missing_scope"}
 
 
 class NotInChannel(TuningError):

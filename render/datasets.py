@@ -77,6 +77,9 @@ def building(name: str) -> str:
     return f":hourglass_flowing_sand: Building dataset `{name}`… the summary will be posted in this channel."
 
 
+NOT_A_MEMBER = "Tuneloop is not in this channel: invite it with `/invite @tuneloop` and build again"
+
+
 def files_not_attached(reason: str) -> str:
     return f":information_source: The JSONL files were not attached ({reason}). `tuneloop dataset export` copies them."
 

@@ -72,7 +72,7 @@ async def test_without_the_bot_in_the_channel_the_card_comes_back_privately(app:
     await app.settle(timeout=30)
     texts = [response["text"] for response in slack.responses]
     assert any("Dataset support@1" in text for text in texts)
-    assert any("not attached" in text and "not_in_channel" in text for text in texts)
+    assert any("not attached" in text and "invite it with `/invite @tuneloop`" in text for text in texts)
     assert slack.files == []
 
 
