@@ -1,15 +1,18 @@
-# Two entry points: `make run` and `make test`. Both build the virtualenv first.
+# Two entry points: `make run` and `make test`. Both build the virtualenv from the lock first.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements/lock.txt
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-latest lint typecheck lock bench clean
 
-$(STAMP): pyproject.toml
+# Exactly the locked versions (hash-checked), then Tuneloop itself without touching them.
+$(STAMP): $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -21,10 +24,28 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
+# The newest versions the ranges in pyproject.toml allow, in a separate virtualenv (not in CI):
+# the next SDK change is found here, not by a user.
+test-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install --quiet --upgrade pip
+	.venv-latest/bin/python -m pip install --quiet --upgrade -e '.[test,train,ray]'
+	.venv-latest/bin/python -m pip list --format=freeze | grep -iE '^(slack|openai|aiohttp|pydantic)'
+	cd . && .venv-latest/bin/lint-imports && .venv-latest/bin/python -m pytest -q
+
+# Re-resolve the lock to the newest versions the ranges allow, install it and run the suite.
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet 'uv>=0.13,<0.14'
+	$(BIN)/uv pip compile pyproject.toml --all-extras --generate-hashes --python-version 3.11 \
+		-c requirements/constraints.txt $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS)) \
+		--upgrade --no-header -o $(LOCK)
+	$(MAKE) test
+
 bench: $(STAMP)
 	$(BIN)/python bench/dataset_build.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/eval.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-latest build *.egg-info
