@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import urlsplit
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,6 +36,13 @@ def _id(value: Any) -> bool:
     return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
+def _url(value: Any) -> bool:  # Slack replies to an absolute http(s) URL; anything else cannot be posted to
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("https", "http") and bool(parts.hostname)
+
+
 def _ref(value: Any) -> bool:  # an id, or an object that carries one
     return isinstance(value, dict) or _id(value)
 
@@ -48,13 +56,14 @@ def _objects(value: Any) -> bool:
 
 
 _RULES: dict[str, Callable[[Any], bool]] = {
-    **dict.fromkeys(("type", "subtype", "name", "callback_id", "trigger_id", "response_url", "action_id", "block_id",
+    **dict.fromkeys(("type", "subtype", "name", "callback_id", "trigger_id", "action_id", "block_id",
                      "private_metadata", "reaction", "channel_type", "tab", "command", "value"), _text),
     **dict.fromkeys(("id", "user_id", "channel_id", "team_id", "event_id", "api_app_id", "item_user", "bot_id"), _id),
     **dict.fromkeys(("ts", "thread_ts", "message_ts", "event_ts", "action_ts"), _ts),
     **dict.fromkeys(("user", "channel", "team", "enterprise"), _ref),
     **dict.fromkeys(("event", "view", "message", "previous_message", "item", "state", "values", "container"), _object),
     **dict.fromkeys(("actions", "authorizations", "reactions"), _objects),
+    "response_url": _url,
     "text": lambda value: isinstance(value, str | dict),  # a message's text, or a Block Kit text object
     "users": lambda value: isinstance(value, list) and all(isinstance(user, str) for user in value),
     "reply_count": lambda value: isinstance(value, int) and not isinstance(value, bool),
@@ -94,7 +103,7 @@ def missing(body: dict[str, Any]) -> str | None:
     found = next((key for key, rule in _REQUIRED.get(kind or "", {}).items() if not rule(body.get(key))), None)
     in_message = (body.get("container") or {}).get("type", "message") == "message"
     replies_by_url = (kind == "block_actions" and in_message) or kind == "message_action" or "command" in body
-    if found is None and replies_by_url and not _filled(body.get("response_url")):
+    if found is None and replies_by_url and not _url(body.get("response_url")):
         return "response_url"  # a message shortcut, a click on a message and a slash command always carry one
     return found
 

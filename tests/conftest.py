@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -13,11 +14,20 @@ from urllib.parse import urlencode
 import aiohttp
 import openai
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from bot.runtime import Runtime
 from bot.server import EVENTS_PATH, http_server
 from bot.settings import Settings
 from tests.fakes import FakeOpenAI, FakeSlack, FakeTogether, netguard
+
+REPO = Path(__file__).resolve().parents[1]  # subprocesses run this tree's code, whatever is installed
+
+# Property tests are derandomised: the same examples every run, so a green suite never depends on luck.
+# `HYPOTHESIS_PROFILE=explore make test` searches afresh with more examples; what it finds becomes a regression test.
+hypothesis_settings.register_profile("default", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False, max_examples=500, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"

@@ -9,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import REPO
 from tests.test_datasets_helpers import add_many, new_db
 
 
 def tuneloop(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "TUNELOOP_DB": str(tmp_path / "tuneloop.db")}
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "TUNELOOP_DB": str(tmp_path / "tuneloop.db"),
+           "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120, check=False)
 

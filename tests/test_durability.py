@@ -35,11 +35,10 @@ from storage import inbox as inbox_rows
 from storage import migrate, open_database
 from storage.db import WriteLock
 from tests.capture_helpers import reaction, shortcut, submission
-from tests.conftest import ADMIN, ALICE, BOB, BOT, GENERAL, SIGNING_SECRET
+from tests.conftest import ADMIN, ALICE, BOB, BOT, GENERAL, REPO, SIGNING_SECRET
 from tests.fakes import FakeOpenAI, FakeSlack
 from tuning.inbox import Inbox
 
-REPO = Path(__file__).resolve().parents[1]
 VOTERS = [f"U0VOTER{n:02d}" for n in range(10)]
 CORRECTORS = [*VOTERS[:4], ADMIN]
 REACTIONS = ("+1", "thumbsup", "+1::skin-tone-3", "-1", "thumbsdown")

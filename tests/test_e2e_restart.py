@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 
 from storage import migrate, open_database
-from tests.conftest import ALICE, BOT, GENERAL, SIGNING_SECRET, make_settings, served
+from tests.conftest import ALICE, BOT, GENERAL, REPO, SIGNING_SECRET, eventually, make_settings, served
 from tests.fakes import FakeOpenAI, FakeSlack
 
 
@@ -70,7 +70,7 @@ async def test_sigterm_finishes_work_closes_the_database_and_exits_zero(
     env = {
         "PATH": os.environ["PATH"], "HOME": str(tmp_path), "SLACK_BOT_TOKEN": "xoxb-test", "OPENAI_API_KEY": "sk-test-0000",
         "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.api_url, "OPENAI_BASE_URL": oai.base_url,
-        "TUNELOOP_DB": str(db_path),
+        "TUNELOOP_DB": str(db_path), "PYTHONPATH": str(REPO),
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "serve", "--http", "--port", str(port), cwd=tmp_path, env=env,
@@ -86,7 +86,7 @@ async def test_sigterm_finishes_work_closes_the_database_and_exits_zero(
         async with aiohttp.ClientSession() as session:
             async with session.post(f"http://127.0.0.1:{port}/slack/events", data=body, headers=headers) as response:
                 assert response.status == 200
-        await asyncio.sleep(0.2)
+        await eventually(lambda: oai.calls_to("POST /v1/chat/completions") != [])  # the model is answering
         process.send_signal(signal.SIGTERM)
         output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
     finally:

@@ -26,7 +26,10 @@ from typing import Any
 import openai
 import pytest
 
+from slack_sdk.webhook import WebhookResponse
+
 from bot.settings import Settings
+from handlers import respond
 from render.answers import THINKING
 from tests.capture_helpers import answered_question, button, shortcut
 from tests.conftest import ADMIN, ALICE, BOT, GENERAL, OPENAI_KEY, Harness, make_settings, served
@@ -163,6 +166,39 @@ async def test_a_reply_slack_keeps_refusing_is_logged_and_tried_three_times(
     assert status == 200 and slack.responses == []
     assert len(slack.calls_to("response_url")) == 3
     assert any("response_url failed after retries: HTTP 502" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_reply_slack_keeps_rate_limiting_is_sent_three_times_honouring_retry_after(
+    app: Harness, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack.fail("response_url", status=429, retry_after=0, times=10)
+    status, _ = await app.command("jobs", user=ALICE)
+    await app.settle(timeout=20)
+    assert status == 200 and slack.responses == []
+    assert len(slack.calls_to("response_url")) == 3
+    assert any("response_url failed after retries: HTTP 429" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_reply_refused_twice_arrives_once_on_the_third_send(app: Harness, slack: FakeSlack) -> None:
+    slack.fail("response_url", status=429, retry_after=0)
+    slack.fail("response_url", status=503)
+    await app.command("jobs", user=ALICE)
+    await app.settle(timeout=20)
+    assert len(slack.calls_to("response_url")) == 3 and len(slack.responses) == 1
+
+
+@pytest.mark.parametrize(("status", "headers", "wait"), [
+    (429, {"Retry-After": "7"}, 7.0),
+    (429, {"retry-after": "120"}, respond.MAX_RETRY_AFTER_SECONDS),
+    (429, {}, 1.0),
+    (502, {}, respond.BACKOFF_SECONDS * 4),
+    (400, {}, None),
+    (200, {}, None),
+])
+def test_a_reply_waits_what_slack_asks_before_sending_again(status: int, headers: dict[str, str],
+                                                              wait: float | None) -> None:
+    response = WebhookResponse(url="https://hooks.example/x", status_code=status, body="", headers=headers)
+    assert respond.wait_before_next(response, attempt=2) == wait
 
 
 @pytest.mark.parametrize("status", [502, 503, 504])

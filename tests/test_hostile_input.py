@@ -428,25 +428,26 @@ async def test_any_button_click_is_answered_and_never_crashes(
         assert replied, f"no answer to a click on {action_id}"
 
 
-async def test_a_click_or_command_with_an_empty_response_url_is_refused_and_changes_nothing(
-    app: Harness, slack: FakeSlack
+@pytest.mark.parametrize("response_url", ["", "0", "hooks.slack.com/commands/x", "ftp://127.0.0.1/x", "https://"])
+async def test_a_click_or_command_whose_response_url_is_not_a_url_is_refused_and_changes_nothing(
+    app: Harness, slack: FakeSlack, response_url: str
 ) -> None:
-    """Found by the property above: a reply could not be sent to '', so the click ended in a 500."""
+    """Found by the property above: a reply could not be sent to '' (nor to '0'), so the click ended in a 500."""
     example = await add_example(app.db, state="candidate", channel=GENERAL)
     payload = button(slack, "review_approve", str(example), user=ADMIN)
-    payload["response_url"] = ""
+    payload["response_url"] = response_url
     status, _ = await app.interact(payload)
     assert status == 400
     assert await app.db.fetchval("SELECT state FROM examples WHERE id = ?", (example,)) == "candidate"
     command = {"team_id": "T0001", "channel_id": GENERAL, "user_id": ADMIN, "command": "/tune",
-               "text": "review", "response_url": "", "trigger_id": "t"}
+               "text": "review", "response_url": response_url, "trigger_id": "t"}
     status, _ = await app.post(urlencode(command), "application/x-www-form-urlencoded")
     assert status == 400
     assert await app.db.fetchval("SELECT state FROM examples WHERE id = ?", (example,)) == "candidate"
 
 
 
-@pytest.mark.parametrize("response_url", [None, ""])
+@pytest.mark.parametrize("response_url", [None, "", "0"])
 async def test_a_message_shortcut_without_a_response_url_is_refused(
     app: Harness, slack: FakeSlack, response_url: str | None
 ) -> None:

@@ -61,9 +61,9 @@ class RecordingApp:
 async def test_concurrent_events_share_a_commit_and_a_repeat_is_stored_once(db: Database, held: HeldCommits) -> None:
     inbox = Inbox(db)
     first = asyncio.create_task(inbox.accept("Ev0", "message", "{}"))
-    await asyncio.sleep(0.01)  # the first batch is being written…
+    await eventually(lambda: held.batches == [1])  # the first batch is being written…
     rest = [asyncio.create_task(inbox.accept(f"Ev{n % 5}", "message", "{}")) for n in range(1, 11)]
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # one turn of the loop: each of the ten is now waiting for the next commit
     held.released.set()
     ids = await asyncio.gather(first, *rest)
     assert held.batches == [1, 10]  # …so the ten that arrived meanwhile went together in the next
@@ -74,7 +74,7 @@ async def test_concurrent_events_share_a_commit_and_a_repeat_is_stored_once(db: 
 async def test_settled_waits_for_the_acknowledgements_in_flight(db: Database, held: HeldCommits) -> None:
     inbox = Inbox(db)
     accepting = asyncio.create_task(inbox.accept("Ev1", "message", "{}"))
-    await asyncio.sleep(0.01)
+    await eventually(lambda: held.batches == [1])
     waiting = asyncio.create_task(inbox.settled(timeout=30))
     await asyncio.sleep(0.05)
     assert not waiting.done()

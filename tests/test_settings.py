@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings
+from tests.conftest import REPO
 
 REQUIRED = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "OPENAI_API_KEY")
 
@@ -44,7 +45,7 @@ def test_socket_mode_does_not_need_a_signing_secret() -> None:
 
 
 def test_serve_with_settings_missing_names_them_all_and_exits_non_zero(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
     result = subprocess.run(
         [sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
         check=False,
