@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import openai
 from slack_bolt.async_app import AsyncApp
@@ -22,6 +23,7 @@ from handlers.slack_retries import slack_retry_handlers
 from storage import Database, migrate, open_database
 from tuning.answering import Answerer
 from tuning.capture import Capture
+from tuning.catalogue import load_catalogue
 from tuning.corrections import Corrections
 from tuning.datasets.service import DatasetService
 from tuning.evaluation.service import Evaluations, inference_prices
@@ -79,7 +81,8 @@ class Runtime:
             log.info("applied migrations: %s", ", ".join(applied))
         llm = llm or openai_client(settings)
         together_key = settings.together_api_key.get_secret_value() if settings.together_api_key else None
-        trainers = build_trainers(llm, together_key, settings.together_base_url)
+        catalogue = load_catalogue(Path(db.path).resolve().parent)  # an operator's models.toml lives beside the db
+        trainers = build_trainers(llm, together_key, settings.together_base_url, catalogue=catalogue)
         together = together_chat_client(settings)
         wake = asyncio.Event()
         services = build_services(settings, db, model_router(settings, llm, together), trainers, wake)

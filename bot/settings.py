@@ -8,6 +8,8 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
+from tuning.catalogue import packaged_catalogue
+
 DEFAULT_SYSTEM_PROMPT = (
     "You are Tuneloop, a helpful assistant in a team's Slack workspace. "
     "Answer clearly and concisely; say so when you are not sure."
@@ -33,14 +35,15 @@ class Settings(BaseSettings):
     together_api_key: SecretStr | None = Field(None, alias="TOGETHER_API_KEY")
     together_base_url: str = Field("https://api.together.xyz/v1", alias="TOGETHER_BASE_URL")
     db_path: Path = Field(Path("./tuneloop.db"), alias="TUNELOOP_DB")
-    model: str = Field("gpt-5-mini", alias="TUNELOOP_MODEL")
+    model: str = Field(default_factory=lambda: packaged_catalogue().defaults["answering"], alias="TUNELOOP_MODEL")
     system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, alias="TUNELOOP_SYSTEM_PROMPT")
     admins: Annotated[frozenset[str], NoDecode] = Field(frozenset(), alias="TUNELOOP_ADMINS")
     trainer: str = Field("openai", alias="TUNELOOP_TRAINER", pattern="^(openai|together)$")
     max_job_cost_usd: float = Field(50.0, alias="TUNELOOP_MAX_JOB_COST_USD", ge=0)
     min_votes: int = Field(1, alias="TUNELOOP_MIN_VOTES", ge=1)
     poll_seconds: float = Field(30.0, alias="TUNELOOP_POLL_SECONDS", gt=0)
-    judge_model: str = Field("gpt-5-mini", alias="TUNELOOP_JUDGE_MODEL")
+    judge_model: str = Field(default_factory=lambda: packaged_catalogue().defaults["judge"],
+                             alias="TUNELOOP_JUDGE_MODEL")
     port: int = Field(3000, validation_alias=AliasChoices("PORT"), ge=1, le=65535)
 
     @field_validator("admins", mode="before")

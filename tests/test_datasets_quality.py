@@ -15,8 +15,7 @@ from tuning import tokens as reference
 from tuning.datasets.cost import billed_tokens, default_epochs, estimate
 from tuning.datasets import counting
 from tuning.datasets.counting import LineCounter, TooLong, splits_at_every_space
-from tuning.datasets.limits import OPEN_MODEL_LIMIT, example_token_limit
-from tuning.datasets.prices import Price, PriceTable
+from tuning.catalogue import packaged_catalogue, parse_catalogue
 from tuning.datasets.quality import conversation_keys, exact_key, near_key, question_key
 from tuning.datasets.split import needs_forced_validation, split_of, split_point
 from tuning.datasets.tally import TokenTally
@@ -175,7 +174,7 @@ def test_a_build_worker_starts_without_the_services_or_the_tokenizer_package() -
     """Each worker process imports prepare: pydantic, storage and bpe_openai's package (0.8 s of vocabulary
     parsing) would be paid again per worker, per build."""
     probe = (
-        "import sys; from tuning.datasets import prepare; prepare._counter('gpt-4.1-mini').text('hi');"
+        "import sys; from tuning.datasets import prepare; prepare._counter('o200k_base').text('hi');"
         "print(sorted(m for m in ('pydantic', 'storage', 'bpe_openai', 'tuning.datasets.service') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
@@ -183,12 +182,15 @@ def test_a_build_worker_starts_without_the_services_or_the_tokenizer_package() -
     assert result.stdout.strip() == "[]"
 
 
-def test_per_example_limits_come_from_one_table() -> None:
-    assert example_token_limit("gpt-4.1-mini-2025-04-14") == 65_536
-    assert example_token_limit("gpt-4o-2024-08-06") == 65_536
-    assert example_token_limit("ft:gpt-4o-mini-2024-07-18:org::abc") == 65_536
-    assert example_token_limit("gpt-3.5-turbo-0125") == 16_385
-    assert example_token_limit("meta-llama/Meta-Llama-3.1-8B-Instruct-Reference") == OPEN_MODEL_LIMIT
+def test_per_example_limits_come_from_the_catalogue() -> None:
+    def limit(model: str) -> int:
+        return packaged_catalogue().facts(model).example_token_limit
+
+    assert limit("gpt-4.1-mini-2025-04-14") == 65_536
+    assert limit("gpt-4o-2024-08-06") == 65_536
+    assert limit("ft:gpt-4o-mini-2024-07-18:org::abc") == 65_536
+    assert limit("gpt-3.5-turbo-0125") == 16_385
+    assert limit("meta-llama/Meta-Llama-3.1-8B-Instruct-Reference") == 8_192  # open models: conservative
 
 
 # --- split ---------------------------------------------------------------------------------------
@@ -246,7 +248,10 @@ def test_default_epochs_matches_the_published_rule(n: int) -> None:
 
 
 def test_estimate_uses_the_price_table() -> None:
-    prices = PriceTable({"gpt-4.1-mini": Price(5.0, "2026-11-21"), "gpt-4.1": Price(25.0, "2026-11-21")})
+    fallback = {"provider": "x", "context_window": 1, "max_output_tokens": 1, "example_token_limit": 1,
+                "tokenizer": "o200k_base", "token_counts": "exact"}
+    prices = parse_catalogue({"checked": "2026-11-21", "fallback": fallback, "models": {
+        "gpt-4.1-mini": {"training_usd_per_million": 5.0}, "gpt-4.1": {"training_usd_per_million": 25.0}}}, "test")
     cost = estimate(prices, trainer="openai", model="gpt-4.1-mini-2025-04-14", train_examples=200, train_tokens=100_000)
     assert (cost.epochs, cost.billed_tokens, cost.usd_per_million, cost.usd) == (3, 300_000, 5.0, 1.5)
     assert cost.prices_checked == "2026-11-21"

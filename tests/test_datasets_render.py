@@ -53,7 +53,7 @@ def test_an_unpriced_model_says_so() -> None:
     cost = CostEstimate(trainer="together", model="Qwen/Qwen2-7B", epochs=3, billed_tokens=1, usd_per_million=None,
                         usd=None, prices_checked=None)
     shown = text_of(render.summary_card(summary(cost=cost))[0])
-    assert "unknown (estimate)" in shown and "no price known" in shown and "prices.toml" in shown
+    assert "unknown (estimate)" in shown and "no price known" in shown and "models.toml" in shown
 
 
 def test_card_stays_within_block_kit_limits_whatever_the_input() -> None:

@@ -10,7 +10,7 @@ import pytest
 from storage import Database
 from tests.test_datasets_helpers import add_many, assert_file_passes_checks, new_db
 from tuning.datasets import BuildRequest, DatasetService, cli, parse_ref
-from tuning.datasets.prices import load_prices
+from tuning.catalogue import load_catalogue
 from tuning.errors import NotFound, TuningError, UsageError
 
 
@@ -95,9 +95,9 @@ async def test_prices_beside_the_database_override_the_packaged_ones(db: Databas
     datasets = await built(db, "faq")
     cost = (await datasets.show("faq")).cost
     assert (cost.usd_per_million, cost.prices_checked, cost.model) == (2.5, "2027-01-05", "gpt-4.1-mini-2025-04-14")
-    packaged = load_prices(None)
-    assert packaged.price_for("gpt-4.1-2025-04-14").usd_per_million == 25.0  # longest prefix wins over -mini
-    assert packaged.price_for("gpt-4.1-mini-2025-04-14").usd_per_million == 5.0
+    packaged = load_catalogue(None)
+    assert packaged.training_price("gpt-4.1-2025-04-14").usd_per_million == 25.0  # longest prefix wins over -mini
+    assert packaged.training_price("gpt-4.1-mini-2025-04-14").usd_per_million == 5.0
     assert packaged.default_model("together").startswith("meta-llama/")
 
 

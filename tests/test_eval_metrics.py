@@ -2,7 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tuning.evaluation.cost import ModelPrice, cost_per_thousand, no_prices, prices_by_prefix
+from tuning.catalogue import packaged_catalogue
+from tuning.evaluation.cost import ModelPrice, cost_per_thousand, no_prices
 from tuning.evaluation.metrics import (
     exact_match,
     label_scores,
@@ -152,11 +153,11 @@ def test_cost_per_thousand_answers() -> None:
 
 def test_price_lookup_takes_the_longest_prefix() -> None:
     base, mini, tuned = ModelPrice(2, 8), ModelPrice(0.4, 1.6), ModelPrice(0.8, 3.2)
-    lookup = prices_by_prefix({"gpt-4.1": base, "gpt-4.1-mini": mini, "ft:gpt-4.1-mini": tuned})
+    lookup = packaged_catalogue().inference_price
     assert lookup("gpt-4.1-2025-04-14") == base
     assert lookup("gpt-4.1-mini-2025-04-14") == mini
     assert lookup("ft:gpt-4.1-mini-2025-04-14:acme::abc") == tuned
-    assert lookup("meta-llama/Meta-Llama-3.1-8B") is None
+    assert lookup("Qwen/Qwen2.5-7B-Instruct") is None  # listed, but no answering price known
     assert no_prices("gpt-4.1") is None
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.fakes import FakeOpenAI
 from tuning.errors import ModelError, TuningError
-from tuning.evaluation import EvalItem, ModelPrice, eval_openai_client, evaluate, prices_by_prefix, results_jsonl
+from tuning.evaluation import EvalItem, ModelPrice, eval_openai_client, evaluate, results_jsonl
 from tuning.inference import ChatClient
 from tuning.types import ChatReply
 
@@ -226,7 +226,9 @@ async def test_a_label_task_scores_accuracy_and_skips_the_judge(oai: FakeOpenAI,
     questions = [EvalItem(id=str(i), messages=[{"role": "user", "content": f"Review {i}: sentiment?"}], reference=label)
                  for i, label in enumerate(labels)]
     oai.reply_with(by_model({CANDIDATE: "Positive.", BASELINE: "I am not sure"}))
-    prices = prices_by_prefix({CANDIDATE: ModelPrice(0.4, 1.6)})
+    def prices(model: str) -> ModelPrice | None:
+        return ModelPrice(0.4, 1.6) if model == CANDIDATE else None
+
     result = await evaluate(questions, candidate=CANDIDATE, baseline=BASELINE, judge_model=JUDGE,
                             clients=same_client(oai), prices=prices)
     summary = result.summary

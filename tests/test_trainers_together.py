@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from tests.fakes import FakeTogether
 from tests.trainer_helpers import DPO_LINE, SFT_LINE, Sleeps, uploaded, write_jsonl
+from tuning.catalogue import packaged_catalogue
 from tuning.errors import NotFound, TuningError
 from tuning.trainers import (
     LINK_KEY,
@@ -30,7 +31,6 @@ from tuning.trainers import (
 from tuning.trainers.retry import RetryPolicy, Transient
 from tuning.trainers.together_trainer import (
     MAX_SUFFIX,
-    TOGETHER_MODELS,
     _after_cursor,
     fingerprint,
     links_to,
@@ -85,7 +85,7 @@ def test_is_a_trainer_with_open_models_for_sft_and_dpo(trainer: TogetherTrainer)
     assert isinstance(trainer, Trainer)
     caps = trainer.capabilities()
     assert (caps.name, caps.methods, caps.default_model) == ("together", {"sft", "dpo"}, LLAMA)
-    assert set(caps.models) == set(TOGETHER_MODELS)
+    assert set(caps.models) == set(packaged_catalogue().trainable("together"))
     assert all(caps.supports(model, "dpo") for model in caps.models)
 
 
@@ -347,7 +347,7 @@ async def test_a_bad_key_is_refused_without_repeating_it(together: FakeTogether)
 async def test_an_unknown_model_lists_the_supported_ones(trainer: TogetherTrainer, together: FakeTogether) -> None:
     with pytest.raises(UnknownModel) as unknown:
         await trainer.create_job(JobRequest(base_model="gpt-4.1-mini-2025-04-14", training_file_id="file-1"))
-    assert all(name in str(unknown.value) for name in TOGETHER_MODELS)
+    assert all(name in str(unknown.value) for name in packaged_catalogue().trainable("together"))
     assert together.calls_to(CREATE) == []
 
 

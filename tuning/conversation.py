@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from tuning.models import model_info
+from tuning.catalogue import model_facts
 from tuning.tokens import PER_CONVERSATION, count_message
 from tuning.types import SlackMessage
 
@@ -33,7 +33,7 @@ def _strip_bot_mention(text: str, bot_user_id: str | None) -> str:
 
 def fit_to_context(model: str, messages: ChatMessages, *, reserve_for_answer: int | None = None) -> ChatMessages:
     """Drop the oldest turns (never the system prompt or the newest turn) until the prompt fits."""
-    info = model_info(model)
+    info = model_facts(model)
     budget = info.context_window - (reserve_for_answer if reserve_for_answer is not None else info.max_output_tokens)
     system, turns = messages[:1], messages[1:]
     costs = [count_message(model, message) for message in turns]

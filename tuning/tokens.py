@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from tuning.models import model_info
+from tuning.catalogue import model_facts
 
 if TYPE_CHECKING:
     import bpe_openai
@@ -34,7 +34,7 @@ class TooLong(ValueError):
 
 
 def count_text(model: str, text: str) -> int:
-    return text_counter(model_info(model).encoding)(text)
+    return text_counter(model_facts(model).tokenizer)(text)
 
 
 def count_message(model: str, message: Mapping[str, object]) -> int:

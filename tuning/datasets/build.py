@@ -24,19 +24,17 @@ from functools import partial
 from pathlib import Path
 
 from storage import datasets as rows
+from tuning.catalogue import Catalogue
 from tuning.datasets.cost import estimate
 from tuning.datasets.files import StagedSplits
-from tuning.datasets.limits import example_token_limit
 from tuning.datasets.parallel import PARALLEL_MIN_EXAMPLES, Workers, worker_pool
 from tuning.datasets.prepare import inspect_batch, render_batch
-from tuning.datasets.prices import PriceTable
 from tuning.datasets.quality import question_key
 from tuning.datasets.records import stored_path, summary_from_row
 from tuning.datasets.split import needs_forced_validation, split_point
 from tuning.datasets.tally import TokenTally
 from tuning.datasets.types import DROP_REASONS, BuildRequest, DatasetSummary, Split, TokenStats
 from tuning.errors import TuningError
-from tuning.models import model_info
 
 BATCH_SIZE = 2_000
 
@@ -48,13 +46,18 @@ class BuildPlan:
     request: BuildRequest  # its filters already name a channel id, not just a name
     trainer: str
     model: str
-    prices: PriceTable
+    catalogue: Catalogue  # the packaged one with the operator's overrides, read when the build began
     workers: int = 1
     batch_size: int = BATCH_SIZE
 
     @property
     def limit(self) -> int:
-        return example_token_limit(self.model)
+        """Tokens one example may have: longer ones are truncated by the provider, so the build drops them."""
+        return self.catalogue.facts(self.model).example_token_limit
+
+    @property
+    def encoding(self) -> str:
+        return self.catalogue.facts(self.model).tokenizer
 
     @property
     def filter_args(self) -> dict[str, str | None]:
@@ -96,7 +99,7 @@ def _inspect(
     """Workers get what they inspect (id and texts) and return the candidates as they are stored, with each
     split's SFT lines joined: one write per split per batch, and no per-example work in this thread. Dedupe
     takes back the few lines it drops (_write_sft)."""
-    inspect = partial(inspect_batch, plan.request.format, plan.model, plan.limit, plan.request.val)
+    inspect = partial(inspect_batch, plan.request.format, plan.encoding, plan.limit, plan.request.val)
     dpo = plan.request.format == "dpo"
     batches = rows.approved_batches(conn, **plan.filter_args, size=plan.batch_size, questions=dpo)
     for candidates, spilled in workers.map(inspect, batches):
@@ -136,7 +139,7 @@ def _write_sft(conn: sqlite3.Connection, staged: StagedSplits, tally: TokenTally
 def _write_dpo(
     conn: sqlite3.Connection, plan: BuildPlan, workers: Workers, staged: StagedSplits, tally: TokenTally
 ) -> None:
-    render = partial(render_batch, plan.model, plan.limit)
+    render = partial(render_batch, plan.encoding, plan.limit)
     for rendered in workers.map(render, rows.survivor_batches(conn, size=plan.batch_size)):
         rows.drop_candidates(conn, [(reason, example_id) for example_id, _, reason, _, _ in rendered if reason])
         kept = [(example_id, split, tokens, raw) for example_id, split, reason, tokens, raw in rendered if not reason]
@@ -173,14 +176,14 @@ def _version_values(
 ) -> dict[str, object]:
     train, validation = staged.lines("train"), staged.lines("validation")
     cost = estimate(
-        plan.prices, trainer=plan.trainer, model=plan.model, train_examples=train, train_tokens=tokens.train
+        plan.catalogue, trainer=plan.trainer, model=plan.model, train_examples=train, train_tokens=tokens.train
     )
     request = plan.request
     return {
         "name": request.name, "format": request.format, "filters": request.filters.model_dump_json(),
         "val_fraction": request.val, "created_by": request.created_by,
         "train_count": train, "validation_count": validation, "dropped": _dropped_json(conn),
-        "token_model": plan.model, "encoding": model_info(plan.model).encoding,
+        "token_model": plan.model, "encoding": plan.encoding,
         "tokens_total": tokens.total, "tokens_train": tokens.train, "tokens_median": tokens.median,
         "tokens_p90": tokens.p90, "tokens_max": tokens.max,
         "train_sha256": staged.sha256("train"), "validation_sha256": staged.sha256("validation"),

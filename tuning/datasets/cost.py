@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tuning.datasets.prices import PriceTable
+from tuning.catalogue import Catalogue
 from tuning.datasets.types import CostEstimate
 
 DEFAULT_EPOCHS = 3
@@ -27,10 +27,10 @@ def billed_tokens(epochs: int, train_tokens: int) -> int:
     return epochs * train_tokens
 
 
-def estimate(prices: PriceTable, *, trainer: str, model: str, train_examples: int, train_tokens: int) -> CostEstimate:
+def estimate(catalogue: Catalogue, *, trainer: str, model: str, train_examples: int, train_tokens: int) -> CostEstimate:
     epochs = default_epochs(train_examples)
     billed = billed_tokens(epochs, train_tokens)
-    price = prices.price_for(model)
+    price = catalogue.training_price(model)
     return CostEstimate(
         trainer=trainer, model=model, epochs=epochs, billed_tokens=billed,
         usd_per_million=price.usd_per_million if price else None,

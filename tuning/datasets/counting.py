@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from itertools import islice
 
-from tuning.models import model_info
+from tuning.catalogue import model_facts
 from tuning.tokens import PER_CONVERSATION, PER_MESSAGE, PER_NAME, TooLong, text_counter
 
 __all__ = ["LineCounter", "TooLong"]
@@ -38,13 +38,18 @@ _ALL_OTHER_SPACES = (
 
 
 class LineCounter:
-    def __init__(self, model: str) -> None:
-        self.encoding_name = model_info(model).encoding
+    def __init__(self, model: str, encoding: str | None = None) -> None:
+        """encoding: the tokenizer the build's catalogue names for `model` (default: the packaged one's)."""
+        self.encoding_name = encoding or model_facts(model).tokenizer
         self._count = text_counter(self.encoding_name)
         self._remembered: dict[str, int] = {}
         self._split = self.encoding_name in _WORD_SPLIT_ENCODINGS
         self._first_words = _WordCounts(self._count, "")
         self._later_words = _WordCounts(self._count, " ")
+
+    @classmethod
+    def of_encoding(cls, encoding: str) -> LineCounter:
+        return cls("", encoding)
 
     def messages(self, messages: Sequence[Mapping[str, object]]) -> int:
         total = PER_CONVERSATION

@@ -23,17 +23,17 @@ _NO_KEYS = (None, None)
 
 
 @lru_cache(maxsize=4)
-def _counter(model: str) -> LineCounter:
-    return LineCounter(model)
+def _counter(encoding: str) -> LineCounter:
+    return LineCounter.of_encoding(encoding)
 
 
-def inspect_batch(fmt: str, model: str, limit: int, val: float, rows: list[Row]) -> tuple[list[Row], Spilled]:
+def inspect_batch(fmt: str, encoding: str, limit: int, val: float, rows: list[Row]) -> tuple[list[Row], Spilled]:
     """Pass 1. In: (id, conversation, answer, corrected, question), one per example.
     Out: a candidate per example, in the same order — (id, reason, tokens, split, exact key, near key,
     question key, is_correction, line offset, line length) — and per split, its SFT lines joined in that order
     (a candidate's line is at its offset in that block) with their token counts. Lines are made here, once,
     so pass 2 of an SFT build only copies; the question key is only for DPO's vote pairs."""
-    counter = _counter(model)
+    counter = _counter(encoding)
     candidates: list[Row] = []
     lines: dict[str, list[bytes]] = {"train": [], "validation": []}
     tokens_of_lines: dict[str, list[int]] = {"train": [], "validation": []}
@@ -87,11 +87,11 @@ def _tokens_within(counter: LineCounter, limit: int, line: Line) -> tuple[int | 
     return tokens, ("too_many_tokens" if tokens > limit else None)
 
 
-def render_batch(model: str, limit: int, rows: list[Row]) -> list[Row]:
+def render_batch(encoding: str, limit: int, rows: list[Row]) -> list[Row]:
     """Pass 2 of a DPO build (an SFT build's lines were made in pass 1).
     In: (id, split, rejected_id, conversation, answer, corrected, rejected conversation, rejected answer).
     Out: (id, split, reason, tokens, line bytes or None)."""
-    counter = _counter(model)
+    counter = _counter(encoding)
     return [_render_dpo(counter, limit, row) for row in rows]
 
 

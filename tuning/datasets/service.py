@@ -14,10 +14,10 @@ from pathlib import Path
 
 from storage import datasets as rows
 from storage.db import Database
+from tuning.catalogue import load_catalogue
 from tuning.datasets.build import BuildPlan, build_dataset
 from tuning.datasets.files import file_name, sha256_of
 from tuning.datasets.parallel import default_workers
-from tuning.datasets.prices import load_prices
 from tuning.datasets.records import listing_from_row, summary_from_row
 from tuning.datasets.types import BuildRequest, DatasetFilters, DatasetListing, DatasetSummary, Split
 from tuning.errors import NotFound, TuningError, UsageError
@@ -32,7 +32,7 @@ DATASETS_DIRNAME = "datasets"
 class DatasetService:
     def __init__(self, db: Database, *, trainer: str = "openai", model: str | None = None,
                  workers: int | None = None) -> None:
-        """trainer: the default trainer (TUNELOOP_TRAINER); model: its base model, else prices.toml's default."""
+        """trainer: the default trainer (TUNELOOP_TRAINER); model: its base model, else the catalogue's default."""
         self._db = db
         self._trainer = trainer
         self._model = model
@@ -40,18 +40,18 @@ class DatasetService:
 
     @property
     def root(self) -> Path:
-        """The database's directory: datasets and the operator's prices.toml live beside it."""
+        """The database's directory: datasets and the operator's models.toml (or prices.toml) live beside it."""
         return Path(self._db.path).resolve().parent
 
     async def build(self, request: BuildRequest, *, resolve_channel: ChannelResolver | None = None) -> DatasetSummary:
         if str(self._db.path) == ":memory:":
             raise TuningError("Datasets need a database file (TUNELOOP_DB), not an in-memory database.")
         filters = await _resolve_channel(request.filters, resolve_channel)
-        prices = load_prices(self.root)
+        catalogue = load_catalogue(self.root)
         plan = BuildPlan(
             db_path=Path(self._db.path), datasets_dir=self.root / DATASETS_DIRNAME,
             request=request.model_copy(update={"filters": filters}), trainer=self._trainer,
-            model=self._model or prices.default_model(self._trainer), prices=prices, workers=self._workers,
+            model=self._model or catalogue.default_model(self._trainer), catalogue=catalogue, workers=self._workers,
         )
         # The build takes seconds to minutes: its own thread and sqlite3 connection keep the loop free.
         return await asyncio.to_thread(build_dataset, plan)

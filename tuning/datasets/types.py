@@ -128,7 +128,7 @@ class DatasetSummary(_Value):
         if self.validation == 0:
             notes.append("No validation split: evaluation needs one (use `val:` above 0 and 10+ examples).")
         if self.cost.usd is None:
-            notes.append(f"No price is known for `{self.cost.model}`: add it to prices.toml beside the database.")
+            notes.append(f"No price is known for `{self.cost.model}`: add it to models.toml beside the database.")
         return notes
 
 

@@ -5,13 +5,13 @@ client answers for which model, the call limit) · summary (aggregates) · runne
 """
 
 from tuning.evaluation.clients import ChatLike, Clients, eval_openai_client
-from tuning.evaluation.cost import ModelPrice, PriceLookup, no_prices, prices_by_prefix
+from tuning.evaluation.cost import ModelPrice, PriceLookup, no_prices
 from tuning.evaluation.export import results_jsonl
 from tuning.evaluation.runner import DEFAULT_CONCURRENCY, Progress, evaluate
 from tuning.evaluation.types import EvalItem, EvalResult, EvalSummary, ItemResult
 
 __all__ = [
     "DEFAULT_CONCURRENCY", "ChatLike", "Clients", "EvalItem", "EvalResult", "EvalSummary", "ItemResult",
-    "ModelPrice", "PriceLookup", "Progress", "eval_openai_client", "evaluate", "no_prices", "prices_by_prefix",
+    "ModelPrice", "PriceLookup", "Progress", "eval_openai_client", "evaluate", "no_prices",
     "results_jsonl",
 ]

@@ -1,22 +1,17 @@
 """What answering costs: USD per 1,000 answers from per-model prices per 1M input and output tokens.
 
-Prices are not hard-coded here (facts.md: they change and sources disagree); the caller passes a
-lookup, typically built from configuration with `prices_by_prefix`.
+Prices are not held here: the caller passes a lookup, normally the model catalogue's
+`Catalogue.inference_price` (tuning/models.toml, overridable beside the database).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+
+from tuning.catalogue import ModelPrice
 
 PER_MILLION = 1_000_000
 ANSWERS = 1_000
-
-
-@dataclass(frozen=True)
-class ModelPrice:
-    input_usd_per_million: float
-    output_usd_per_million: float
 
 
 PriceLookup = Callable[[str], ModelPrice | None]
@@ -25,16 +20,6 @@ PriceLookup = Callable[[str], ModelPrice | None]
 def no_prices(model: str) -> ModelPrice | None:
     """The default lookup: every model is unknown, so every cost shows as "n/a"."""
     return None
-
-
-def prices_by_prefix(table: Mapping[str, ModelPrice]) -> PriceLookup:
-    """Longest matching prefix wins, so "ft:gpt-4.1-mini" can be priced apart from "gpt-4.1-mini"."""
-    prefixes = sorted(table, key=len, reverse=True)
-
-    def lookup(model: str) -> ModelPrice | None:
-        return next((table[prefix] for prefix in prefixes if model.startswith(prefix)), None)
-
-    return lookup
 
 
 def cost_per_thousand(price: ModelPrice | None, mean_input_tokens: float | None, mean_output_tokens: float | None) -> float | None:

@@ -12,8 +12,8 @@ from storage import evaluations as evaluation_rows
 from storage.db import Database
 from tuning.datasets.service import DatasetService
 from tuning.errors import NotFound, TuningError
-from tuning.datasets.prices import load_prices
-from tuning.evaluation.cost import ModelPrice, PriceLookup, no_prices, prices_by_prefix
+from tuning.catalogue import load_catalogue
+from tuning.evaluation.cost import PriceLookup, no_prices
 from tuning.evaluation.runner import DEFAULT_CONCURRENCY, evaluate
 from tuning.evaluation.types import EvalItem, EvalResult, EvalSummary
 from tuning.jobs.service import JobService
@@ -131,9 +131,8 @@ def read_items(path: Path) -> list[EvalItem]:
 
 
 def inference_prices(prices_dir: Path | None) -> PriceLookup:
-    """Answering prices from the same price table as training (packaged, overridable beside the database)."""
-    table = load_prices(prices_dir).inference
-    return prices_by_prefix({name: ModelPrice(*pair) for name, pair in table.items()})
+    """Answering prices from the model catalogue (packaged, overridable beside the database)."""
+    return load_catalogue(prices_dir).inference_price
 
 
 def summary_of(evaluation: dict) -> EvalSummary | None:

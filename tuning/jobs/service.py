@@ -15,8 +15,8 @@ from typing import Any
 from storage import jobs as job_rows
 from storage.db import Database
 from storage.jobs import JobRow
+from tuning.catalogue import Catalogue, load_catalogue
 from tuning.datasets.cost import billed_tokens, default_epochs
-from tuning.datasets.prices import load_prices
 from tuning.datasets.service import DatasetService
 from tuning.datasets.types import MIN_TRAINING_EXAMPLES, USEFUL_TRAINING_EXAMPLES, DatasetSummary
 from tuning.errors import NotFound, TuningError
@@ -57,7 +57,8 @@ class JobService:
         summary = await self._datasets.show(dataset_ref)
         trainer = get_trainer(self._trainers, options.get("trainer") or self._default_trainer)
         trainer.check_open()
-        model = options.get("model") or trainer.capabilities().default_model
+        catalogue = load_catalogue(self._prices_dir)  # the same default base model as a dataset build's
+        model = options.get("model") or catalogue.default_model(trainer.name)
         # Everything the back-end would refuse, refused now, before any file is uploaded.
         check_request(trainer.capabilities(), JobRequest(
             base_model=model, method=summary.format, training_file_id="(not uploaded yet)", beta=options.get("beta"),
@@ -68,7 +69,7 @@ class JobService:
                 f"{MIN_TRAINING_EXAMPLES}. Approve more examples and build a new version."
             )
         epochs = options.get("epochs") or default_epochs(summary.train)
-        cost, checked = self._estimate(model, epochs, summary.tokens.train)
+        cost, checked = self._estimate(catalogue, model, epochs, summary.tokens.train)
         job_id = new_job_id()
         await job_rows.insert(self._db, {
             "id": job_id, "dataset_id": summary.id, "dataset": summary.ref, "trainer": trainer.name,
@@ -78,12 +79,14 @@ class JobService:
         })
         return await self.view(job_id, prices_checked=checked, summary=summary)
 
-    def _estimate(self, model: str, epochs: int, train_tokens: int) -> tuple[float, str]:
-        price = load_prices(self._prices_dir).price_for(model)
+    def _estimate(self, catalogue: Catalogue, model: str, epochs: int, train_tokens: int) -> tuple[float, str]:
+        price = catalogue.training_price(model)
         if price is None:
+            priced = ", ".join(f"`{name}`" for name in catalogue.priced_for_training())
             raise TuningError(
                 f"No training price is known for `{model}`, so Tuneloop cannot hold the job to "
-                f"TUNELOOP_MAX_JOB_COST_USD (${self._max_cost:,.2f}). Add the model to prices.toml beside the database."
+                f"TUNELOOP_MAX_JOB_COST_USD (${self._max_cost:,.2f}). Models with a price: {priced}. "
+                "Add the model to models.toml beside the database."
             )
         cost = billed_tokens(epochs, train_tokens) * price.usd_per_million / 1_000_000
         if cost > self._max_cost:

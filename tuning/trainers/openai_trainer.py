@@ -15,11 +15,12 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import openai
 from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 
+from tuning.catalogue import Catalogue, packaged_catalogue
 from tuning.errors import NotFound, TuningError
 from tuning.trainers.base import check_request
 from tuning.trainers.errors import (
@@ -43,18 +44,9 @@ from tuning.trainers.types import (
     as_float,
 )
 
-# From facts.md (providers' pages, Nov 2026): nobody can create OpenAI jobs from this day.
-OPENAI_CLOSES_ON = date(2027, 1, 6)
-SFT: frozenset[Method] = frozenset({"sft"})
-SFT_DPO: frozenset[Method] = frozenset({"sft", "dpo"})
-# SFT bases seen in 2025-2026; DPO on the gpt-4.1 family only (facts.md).
-OPENAI_MODELS: dict[str, frozenset[Method]] = {
-    "gpt-4.1-2025-04-14": SFT_DPO,
-    "gpt-4.1-mini-2025-04-14": SFT_DPO,
-    "gpt-4o-2024-08-06": SFT,
-    "gpt-4o-mini-2024-07-18": SFT,
-}
-OPENAI_DEFAULT_MODEL = "gpt-4.1-mini-2025-04-14"
+# Models, the default base model and the day OpenAI stops taking jobs come from the model catalogue
+# (tuning/models.toml), under this back-end name, whatever name this trainer is given (e.g. "azure").
+CATALOGUE_BACKEND = "openai"
 
 STATES: dict[str, JobState] = {
     "validating_files": JobState.PENDING,
@@ -101,9 +93,10 @@ class OpenAITrainer:
         client: openai.AsyncOpenAI,
         *,
         today: Callable[[], date] = utc_today,
-        closes_on: date | None = OPENAI_CLOSES_ON,
+        catalogue: Catalogue | None = None,
+        closes_on: date | None | Literal["catalogue"] = "catalogue",
         models: Mapping[str, frozenset[Method]] | None = None,
-        default_model: str = OPENAI_DEFAULT_MODEL,
+        default_model: str | None = None,
         name: str = "openai",
         label: str = "OpenAI",
         retry: RetryPolicy = RetryPolicy(),
@@ -113,9 +106,10 @@ class OpenAITrainer:
         self._label = label
         self._client = client
         self._today = today
-        self._closes_on = closes_on
-        self._models = dict(models or OPENAI_MODELS)
-        self._default_model = default_model
+        catalogue = catalogue or packaged_catalogue()
+        self._closes_on = catalogue.closes_on(CATALOGUE_BACKEND) if closes_on == "catalogue" else closes_on
+        self._models = dict(models or catalogue.trainable(CATALOGUE_BACKEND))
+        self._default_model = default_model or catalogue.default_model(CATALOGUE_BACKEND)
         self._retry = retry
         self._sleep = sleep
 

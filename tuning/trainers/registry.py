@@ -7,6 +7,7 @@ from datetime import date
 
 import openai
 
+from tuning.catalogue import Catalogue
 from tuning.errors import TuningError
 from tuning.trainers.base import Trainer
 from tuning.trainers.openai_trainer import OpenAITrainer, utc_today
@@ -23,11 +24,14 @@ def build_trainers(
     together_api_key: str | None,
     together_base_url: str | None = None,
     today: Callable[[], date] = utc_today,
+    catalogue: Catalogue | None = None,
 ) -> dict[str, Trainer]:
-    """Every back-end that is configured: OpenAI always, Together when it has a key."""
-    trainers: dict[str, Trainer] = {"openai": OpenAITrainer(openai_client, today=today)}
+    """Every back-end that is configured: OpenAI always, Together when it has a key.
+    Their models come from `catalogue` (read at start-up: a changed models.toml needs a restart here)."""
+    trainers: dict[str, Trainer] = {"openai": OpenAITrainer(openai_client, today=today, catalogue=catalogue)}
     if together_api_key:
-        trainers["together"] = TogetherTrainer(together_api_key, together_base_url or DEFAULT_BASE_URL)
+        trainers["together"] = TogetherTrainer(together_api_key, together_base_url or DEFAULT_BASE_URL,
+                                               catalogue=catalogue)
     return trainers
 
 

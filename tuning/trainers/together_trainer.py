@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 
+from tuning.catalogue import Catalogue, packaged_catalogue
 from tuning.errors import NotFound, TuningError
 from tuning.trainers.base import check_request
 from tuning.trainers.errors import ProviderRefused, ProviderRejected, TrainerError, redact
@@ -44,17 +45,8 @@ from tuning.trainers.types import (
 
 log = logging.getLogger(__name__)
 
-SFT_DPO: frozenset[Method] = frozenset({"sft", "dpo"})
-# Open instruct bases Together has offered for LoRA SFT and DPO: the Llama name is the one
-# facts.md quotes from Together's docs; Qwen and Mistral come from Together's fine-tuning
-# model table as last read. Check https://docs.together.ai/docs/fine-tuning-models and
-# override with `models=` rather than editing code.
-TOGETHER_MODELS: dict[str, frozenset[Method]] = {
-    "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference": SFT_DPO,
-    "Qwen/Qwen2.5-7B-Instruct": SFT_DPO,
-    "mistralai/Mistral-7B-Instruct-v0.2": SFT_DPO,
-}
-TOGETHER_DEFAULT_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+# The bases Together trains, and its default, come from the model catalogue (tuning/models.toml).
+CATALOGUE_BACKEND = "together"
 
 STATES: dict[str, JobState] = {
     "pending": JobState.PENDING,
@@ -105,8 +97,9 @@ class TogetherTrainer:
         api_key: str,
         base_url: str = DEFAULT_BASE_URL,
         *,
+        catalogue: Catalogue | None = None,
         models: Mapping[str, frozenset[Method]] | None = None,
-        default_model: str = TOGETHER_DEFAULT_MODEL,
+        default_model: str | None = None,
         lora: LoraSettings = LoraSettings(),
         n_evals: int = 4,
         timeout: float = 60.0,
@@ -116,8 +109,9 @@ class TogetherTrainer:
     ) -> None:
         self.name = name
         self._http = TogetherHTTP(api_key, base_url, timeout=timeout, retry=retry, sleep=sleep)
-        self._models = dict(models or TOGETHER_MODELS)
-        self._default_model = default_model
+        catalogue = catalogue or packaged_catalogue()
+        self._models = dict(models or catalogue.trainable(CATALOGUE_BACKEND))
+        self._default_model = default_model or catalogue.default_model(CATALOGUE_BACKEND)
         self._lora = lora
         self._n_evals = n_evals
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Method = Literal["sft", "dpo"]
+from tuning.catalogue import Method
+
 
 # The metadata key under which Tuneloop stores its own short job id on a provider job,
 # so that a Start interrupted by a crash can find the job it already created.
