@@ -30,9 +30,10 @@ test-latest:
 	rm -rf .venv-latest
 	$(PYTHON) -m venv .venv-latest
 	.venv-latest/bin/python -m pip install --quiet --upgrade pip
-	.venv-latest/bin/python -m pip install --quiet --upgrade -e '.[test,train,ray]'
+	.venv-latest/bin/python -m pip install --quiet --upgrade -c requirements/constraints.txt -e '.[test,train,ray]'
 	.venv-latest/bin/python -m pip list --format=freeze | grep -iE '^(slack|openai|aiohttp|pydantic)'
-	cd . && .venv-latest/bin/lint-imports && .venv-latest/bin/python -m pytest -q
+	touch .venv-latest/.installed
+	$(MAKE) test VENV=.venv-latest
 
 # Re-resolve the lock to the newest versions the ranges allow, install it and run the suite.
 lock: $(STAMP)
