@@ -32,8 +32,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fakes import FakeOpenAI  # noqa: E402
-from tuning.evaluation import ChatLike, EvalItem, EvalSummary, eval_openai_client, evaluate  # noqa: E402
-from tuning.inference import ChatClient  # noqa: E402
+from tuning.evaluation import ChatLike, EvalItem, EvalSummary, evaluate  # noqa: E402
+from providers.chat import ChatClient, eval_openai_client  # noqa: E402
 from tuning.types import ChatReply  # noqa: E402
 
 CANDIDATE = "ft:gpt-4.1-mini-2025-04-14:acme:tuneloop:bench"

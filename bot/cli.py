@@ -13,9 +13,11 @@ from bot import logs
 from bot.settings import Settings, missing_settings_message
 from render.datasets import summary_text
 from render.stats import stats_text
-from storage import migrate, open_database
+from render.words import slack_words
+from storage import migrate, open_database, opened
 from tuning.datasets import cli as dataset_cli
 from tuning.errors import TuningError
+from tuning.stats import collect
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(_operator_command(settings, args))
     except TuningError as error:
-        print(f"tuneloop: {error}", file=sys.stderr)
+        print(f"tuneloop: {slack_words(str(error))}", file=sys.stderr)
         return 1
 
 
@@ -85,7 +87,8 @@ async def _operator_command(settings: Settings, args: argparse.Namespace) -> int
             await db.close()
         print("applied: " + ", ".join(applied) if applied else "database is up to date")
     elif args.command == "stats":
-        print(stats_text(await dataset_cli.stats(db_path)))
+        async with opened(db_path) as db:
+            print(stats_text(await collect(db)))
     elif args.dataset_command == "build":
         print(summary_text(await dataset_cli.build(
             db_path, args.name, since=args.since, channel=args.channel, format=args.format, val=args.val,

@@ -29,7 +29,7 @@ from tuning.datasets.service import DatasetService
 from tuning.evaluation.service import Evaluations, inference_prices
 from tuning.harvest import Harvester
 from tuning.inbox import Inbox
-from tuning.inference import ChatClient
+from providers import ChatClient
 from tuning.jobs.monitor import JobMonitor
 from tuning.jobs.service import JobService
 from tuning.jobs.types import JobView
@@ -37,9 +37,10 @@ from tuning.members import MemberDirectory
 from tuning.promotion import Promotions
 from tuning.review import Review
 from tuning.routing import ModelRouter
-from tuning.services import Services
+from handlers.services import Services
 from tuning.stats import StatsService
-from tuning.trainers import Trainer, build_trainers, close_trainers
+from providers import build_trainers
+from tuning.trainers import Trainer, close_trainers
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 10.0
@@ -94,7 +95,7 @@ class Runtime:
         )
         tasks = TaskTracker()
         worker = InboxWorker(app, services.inbox)
-        evaluate_job = after_job_succeeded(services, app.client)
+        evaluate_job = after_job_succeeded(services.evaluations, app.client)
 
         async def on_succeeded(job: JobView) -> None:
             tasks.spawn(evaluate_job(job))  # an evaluation takes minutes: the monitor must not wait for it

@@ -11,29 +11,31 @@ from handlers import (
 )
 from handlers.inbox import REPLAY_KEY, PersistThenAck
 from handlers.respond import RetryResponds
+from handlers.services import Services
 from handlers.tune import Runner, Spawn
-from tuning.services import Services
 
 
 def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored: Callable[[], None]) -> None:
+    """Each feature's module gets only the services it uses."""
     app.use(PersistThenAck(services.inbox, on_event_stored))
     app.use(RetryResponds())
     errors.register(app)
-    messages.register(app, services)
-    reactions.register(app, services)
-    corrections.register(app, services, spawn)
-    review.register(app, services)
-    stats.register(app, services)
-    jobs.register(app, services, spawn)
+    messages.register(app, services.answers)
+    reactions.register(app, services.capture)
+    corrections.register(app, services.corrections, spawn)
+    review.register(app, services.review)
+    stats.register(app, services.insights, services.current_model)
+    jobs.register(app, services.jobs, services.wake_monitor, spawn)
     tune.register(app, slash_runners(services), spawn)
 
 
 def slash_runners(services: Services) -> dict[str, Runner]:
     """Every `/tune` subcommand but `help`, which the dispatcher answers itself."""
     return {
-        **review.runners(services), **stats.runners(services), **harvest.runners(services),
-        **datasets.runners(services), **jobs.runners(services), **evaluations.runners(services),
+        **review.runners(services.review), **stats.runners(services.insights), **harvest.runners(services.harvester),
+        **datasets.runners(services.datasets), **jobs.runners(services.jobs, services.wake_monitor),
+        **evaluations.runners(services.evaluations, services.promotions),
     }
 
 
-__all__ = ["REPLAY_KEY", "register", "slash_runners"]
+__all__ = ["REPLAY_KEY", "Services", "register", "slash_runners"]

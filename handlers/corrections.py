@@ -15,12 +15,12 @@ from handlers.slack_reader import WebApiReader
 from handlers.tune import Spawn
 from render import corrections as render
 from render.ids import CORRECT_ANSWER_SHORTCUT, CORRECTION_BLOCK, CORRECTION_INPUT, CORRECTION_VIEW
+from tuning.corrections import Corrections
 from tuning.corrections import problem_with
 from tuning.errors import TuningError
-from tuning.services import Services
 
 
-def register(app: AsyncApp, services: Services, spawn: Spawn) -> None:
+def register(app: AsyncApp, corrections: Corrections, spawn: Spawn) -> None:
     async def on_shortcut(ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext,
                           respond: AsyncRespond | None) -> None:
         await ack()
@@ -39,7 +39,7 @@ def register(app: AsyncApp, services: Services, spawn: Spawn) -> None:
         try:
             if message is None:
                 raise TuningError("Only answers can be corrected: pick the bot's answer or a reply in a thread.")
-            draft = await services.corrections.draft(message, reader)
+            draft = await corrections.draft(message, reader)
         except TuningError as error:
             await tell(render.not_correctable(str(error)))
             return
@@ -66,9 +66,9 @@ def register(app: AsyncApp, services: Services, spawn: Spawn) -> None:
         reader = WebApiReader.from_context(context)
         try:
             if "example_id" in target:
-                example = await services.corrections.correct(int(target["example_id"]), corrector=user, text=text, reader=reader)
+                example = await corrections.correct(int(target["example_id"]), corrector=user, text=text, reader=reader)
             else:
-                example = await services.corrections.submit(
+                example = await corrections.submit(
                     channel=target["channel"], ts=target["ts"], corrector=user, text=text, reader=reader
                 )
         except TuningError as error:

@@ -9,16 +9,14 @@ from handlers.slack_io import NOT_A_MEMBER, slack_error
 from handlers.tune import Invocation, Runner
 from render import datasets as render
 from tuning.datasets import BuildRequest, ChannelResolver, DatasetFilters, DatasetSummary
-from tuning.grammar import ChannelRef
-from tuning.services import Services
+from tuning.datasets.service import DatasetService
+from tuning.types import ChannelRef
 
 # Slack refuses uploads over 1 GB; bigger datasets are fetched with `tuneloop dataset export`.
 SLACK_FILE_LIMIT_BYTES = 1_000_000_000
 
 
-def runners(services: Services) -> dict[str, Runner]:
-    datasets = services.datasets
-
+def runners(datasets: DatasetService) -> dict[str, Runner]:
     async def build(call: Invocation) -> None:
         request = build_request(call)
         await call.reply(render.building(request.name))

@@ -12,37 +12,37 @@ from render import evaluations as render
 from render.help import failure
 from tuning.errors import TuningError
 from tuning.evaluation.export import results_jsonl
-from tuning.evaluation.service import EvalPlan
+from tuning.evaluation.service import EvalPlan, Evaluations
 from tuning.jobs.types import JobView
-from tuning.services import Services
+from tuning.promotion import Promotions
 
 PROGRESS_EVERY_SECONDS = 3.0
 
 
-def runners(services: Services) -> dict[str, Runner]:
+def runners(evaluations: Evaluations, promotions: Promotions) -> dict[str, Runner]:
     async def run_eval(call: Invocation) -> None:
         options = call.command.options
-        plan = await services.evaluations.plan(
+        plan = await evaluations.plan(
             call.command.args["MODEL|JOB|base"], against=options.get("against"), dataset=options.get("dataset")
         )
-        await run_and_post(services, call.client, plan, channel=call.channel, thread_ts=None, user=call.user)
+        await run_and_post(evaluations, call.client, plan, channel=call.channel, thread_ts=None, user=call.user)
 
     async def promote(call: Invocation) -> None:
-        change = await services.promotions.promote(call.command.args["MODEL|JOB"], user=call.user)
+        change = await promotions.promote(call.command.args["MODEL|JOB"], user=call.user)
         await call.client.chat_postMessage(channel=call.channel, text=render.promoted(change))
 
     async def rollback(call: Invocation) -> None:
-        change = await services.promotions.rollback(user=call.user)
+        change = await promotions.rollback(user=call.user)
         await call.client.chat_postMessage(channel=call.channel, text=render.rolled_back(change))
 
     async def model(call: Invocation) -> None:
-        current, history = await services.promotions.current(), await services.promotions.history()
+        current, history = await promotions.current(), await promotions.history()
         await call.reply(render.model_history(current, history))
 
     return {"eval": run_eval, "promote": promote, "rollback": rollback, "model": model}
 
 
-async def run_and_post(services: Services, client: AsyncWebClient, plan: EvalPlan, *, channel: str,
+async def run_and_post(evaluations: Evaluations, client: AsyncWebClient, plan: EvalPlan, *, channel: str,
                        thread_ts: str | None, user: str | None) -> None:
     """A progress message updated as items finish, then the results, the chart and the per-item file."""
     total = len(plan.items)
@@ -57,7 +57,7 @@ async def run_and_post(services: Services, client: AsyncWebClient, plan: EvalPla
             await client.chat_update(channel=channel, ts=progress_ts,
                                      text=render.progress(plan.candidate, plan.baseline, plan.dataset, done, total))
 
-    evaluation_id, result = await services.evaluations.run(plan, channel=channel, user=user, on_progress=on_progress)
+    evaluation_id, result = await evaluations.run(plan, channel=channel, user=user, on_progress=on_progress)
     blocks, text = render.results(result.summary, plan.dataset)
     await client.chat_update(channel=channel, ts=progress_ts, blocks=blocks, text=text)
     await client.files_upload_v2(channel=channel, thread_ts=thread_ts or progress_ts, file_uploads=[
@@ -68,13 +68,13 @@ async def run_and_post(services: Services, client: AsyncWebClient, plan: EvalPla
     ])
 
 
-def after_job_succeeded(services: Services, client: AsyncWebClient):
+def after_job_succeeded(evaluations: Evaluations, client: AsyncWebClient):
     """The monitor's hook: evaluate the tuned model against its base, in the job card's thread."""
 
     async def evaluate_job(job: JobView) -> None:
         try:
-            plan = await services.evaluations.plan_for_job(job)
-            await run_and_post(services, client, plan, channel=job.channel, thread_ts=job.card_ts, user=None)
+            plan = await evaluations.plan_for_job(job)
+            await run_and_post(evaluations, client, plan, channel=job.channel, thread_ts=job.card_ts, user=None)
         except TuningError as error:
             await client.chat_postMessage(channel=job.channel, thread_ts=job.card_ts,
                                           text=failure(f"No automatic evaluation: {error}"))

@@ -9,19 +9,19 @@ from slack_sdk.errors import SlackApiError
 from handlers.slack_reader import WebApiReader
 from handlers.tune import Invocation, Runner
 from render import harvest as render
-from tuning.services import Services
+from tuning.harvest import Harvester
 from tuning.types import HarvestReport
 
 PROGRESS_EVERY_SECONDS = 3.0
 DEFAULT_DAYS = 30
 
 
-def runners(services: Services) -> dict[str, Runner]:
+def runners(harvester: Harvester) -> dict[str, Runner]:
     async def harvest(call: Invocation) -> None:
         channel = call.command.args["#channel"]
         days = call.command.options.get("days", DEFAULT_DAYS)
         progress = await _ProgressMessage.start(call, render.harvest_started(channel.id or str(channel), days))
-        report = await services.harvester.run(channel, days, WebApiReader.from_context(call.context), progress.update)
+        report = await harvester.run(channel, days, WebApiReader.from_context(call.context), progress.update)
         await progress.update(report, force=True)
 
     return {"harvest": harvest}

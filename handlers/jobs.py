@@ -16,17 +16,17 @@ from render import jobs as render
 from render.help import failure
 from render.ids import JOB_CANCEL, JOB_DISMISS, JOB_START
 from tuning.errors import TuningError
+from tuning.jobs.service import JobService
 from tuning.jobs.types import JobView
-from tuning.services import Services
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def runners(services: Services) -> dict[str, Runner]:
+def runners(job_service: JobService, wake_monitor: Callable[[], None]) -> dict[str, Runner]:
     async def train(call: Invocation) -> None:
-        job = await services.jobs.preflight(
+        job = await job_service.preflight(
             call.command.args["DATASET"], call.command.options, user=call.user, channel=call.channel
         )
         blocks, text = render.preflight_card(job)
@@ -34,52 +34,52 @@ def runners(services: Services) -> dict[str, Runner]:
             posted = await call.client.chat_postMessage(channel=call.channel, blocks=blocks, text=text)
         except SlackApiError as error:
             raise TuningError("Tuneloop can't post the job card here: invite it with `/invite @tuneloop`.") from error
-        await services.jobs.card_posted(job.id, str(posted["ts"]))
+        await job_service.card_posted(job.id, str(posted["ts"]))
 
     async def jobs(call: Invocation) -> None:
-        await call.reply(render.jobs_list(await services.jobs.recent()))
+        await call.reply(render.jobs_list(await job_service.recent()))
 
     async def status(call: Invocation) -> None:
-        await call.reply(render.job_status(await services.jobs.find(call.command.args["JOB"]), _now()))
+        await call.reply(render.job_status(await job_service.find(call.command.args["JOB"]), _now()))
 
     async def cancel(call: Invocation) -> None:
-        job = await services.jobs.cancel(call.command.args["JOB"], user=call.user)
+        job = await job_service.cancel(call.command.args["JOB"], user=call.user)
         await _update_card(call.client, job)
-        services.wake_monitor()
+        wake_monitor()
         await call.reply(f"Job `{job.id}` is {job.state}.")
 
     return {"train": train, "jobs": jobs, "status": status, "cancel": cancel}
 
 
-def register(app: AsyncApp, services: Services, spawn: Spawn) -> None:
+def register(app: AsyncApp, job_service: JobService, wake_monitor: Callable[[], None], spawn: Spawn) -> None:
     def on_button(act: Callable[[str, str], Any]):
         async def handle(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
                          client: AsyncWebClient) -> None:
             await ack()
-            spawn(_act(act, action.get("value", ""), body["user"]["id"], respond, client, services))
+            spawn(_act(act, action.get("value", ""), body["user"]["id"], respond, client, job_service, wake_monitor))
 
         return handle
 
-    app.action(JOB_START)(on_button(lambda job_id, user: services.jobs.start(job_id, user=user)))
-    app.action(JOB_DISMISS)(on_button(lambda job_id, user: services.jobs.dismiss(job_id, user=user)))
-    app.action(JOB_CANCEL)(on_button(lambda job_id, user: services.jobs.cancel(job_id, user=user)))
+    app.action(JOB_START)(on_button(lambda job_id, user: job_service.start(job_id, user=user)))
+    app.action(JOB_DISMISS)(on_button(lambda job_id, user: job_service.dismiss(job_id, user=user)))
+    app.action(JOB_CANCEL)(on_button(lambda job_id, user: job_service.cancel(job_id, user=user)))
 
 
 async def _act(act: Callable[[str, str], Any], job_id: str, user: str, respond: AsyncRespond,
-               client: AsyncWebClient, services: Services) -> None:
+               client: AsyncWebClient, job_service: JobService, wake_monitor: Callable[[], None]) -> None:
     try:
         job = await act(job_id, user)
     except TuningError as error:
         await respond(response_type="ephemeral", replace_original=False, text=failure(str(error)))
-        job = await _job_or_none(services, job_id)
-    services.wake_monitor()
+        job = await _job_or_none(job_service, job_id)
+    wake_monitor()
     if job is not None:
         await _update_card(client, job)
 
 
-async def _job_or_none(services: Services, job_id: str) -> JobView | None:
+async def _job_or_none(job_service: JobService, job_id: str) -> JobView | None:
     try:
-        return await services.jobs.find(job_id)
+        return await job_service.find(job_id)
     except TuningError:
         return None
 

@@ -7,11 +7,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 from handlers.slack_reader import WebApiReader
-from tuning.services import Services
+from tuning.capture import Capture
 from tuning.types import VoteEvent
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, capture: Capture) -> None:
     async def on_reaction(event: dict[str, Any], context: AsyncBoltContext) -> None:
         item = event.get("item") or {}
         if item.get("type") != "message" or not event.get("user") or not item.get("ts"):
@@ -21,7 +21,7 @@ def register(app: AsyncApp, services: Services) -> None:
             added=event.get("type") == "reaction_added", event_ts=str(event.get("event_ts", "")),
             item_user=event.get("item_user"),
         )
-        await services.capture.on_vote(vote, WebApiReader.from_context(context))
+        await capture.on_vote(vote, WebApiReader.from_context(context))
 
     app.event("reaction_added")(on_reaction)
     app.event("reaction_removed")(on_reaction)

@@ -16,39 +16,39 @@ from render.help import failure
 from render.ids import REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT
 from tuning.corrections import fingerprint
 from tuning.errors import TuningError
+from tuning.review import Review
 from tuning.review import require_admin
-from tuning.services import Services
 
 
-def runners(services: Services) -> dict[str, Runner]:
+def runners(review_service: Review) -> dict[str, Runner]:
     async def review(call: Invocation) -> None:
-        candidates, total = await services.review.queue()
-        blocks, text = render.review_queue(candidates, total, services.review.admins)
+        candidates, total = await review_service.queue()
+        blocks, text = render.review_queue(candidates, total, review_service.admins)
         await call.reply(text, blocks)
 
     return {"review": review}
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, review_service: Review) -> None:
     async def on_decision(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         user = body["user"]["id"]
         decision = "approve" if action["action_id"] == REVIEW_APPROVE else "reject"
         try:
-            example = await services.review.decide(_example_id(action), decision, user)
+            example = await review_service.decide(_example_id(action), decision, user)
         except (TuningError, ValueError) as error:
             await respond(response_type="ephemeral", replace_original=False, text=failure(str(error)))
             return
-        candidates, total = await services.review.queue()
-        blocks, text = render.review_queue(candidates, total, services.review.admins)
+        candidates, total = await review_service.queue()
+        blocks, text = render.review_queue(candidates, total, review_service.admins)
         await respond(replace_original=True, text=f"{render.decided(example, user)} {text}", blocks=blocks)
 
     async def on_edit(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
                       client: AsyncWebClient) -> None:
         await ack()
         try:
-            require_admin(body["user"]["id"], services.review.admins, "edit examples")
-            example = await services.review.get(_example_id(action))
+            require_admin(body["user"]["id"], review_service.admins, "edit examples")
+            example = await review_service.get(_example_id(action))
         except (TuningError, ValueError) as error:
             await respond(response_type="ephemeral", replace_original=False, text=failure(str(error)))
             return

@@ -12,9 +12,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from render import help as help_render
 from render.ids import COMMAND
-from tuning import grammar
+from handlers import grammar
 from tuning.errors import TuningError, UsageError
-from tuning.grammar import Command
+from handlers.grammar import Command
 
 log = logging.getLogger(__name__)
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
@@ -48,7 +48,7 @@ def register(app: AsyncApp, runners: dict[str, Runner], spawn: Spawn) -> None:
             await ack(response_type="ephemeral", text=help_render.usage_error(str(error), error.usage))
             return
         if parsed.name == "help":
-            await ack(response_type="ephemeral", text=help_render.help_message())
+            await ack(response_type="ephemeral", text=help_render.help_message(grammar.help_text()))
             return
         runner = runners[parsed.name]
         await ack()

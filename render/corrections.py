@@ -9,6 +9,7 @@ from slack_sdk.models.views import View
 
 from render.ids import CORRECTION_BLOCK, CORRECTION_INPUT, CORRECTION_VIEW
 from render.text import excerpt
+from render.words import slack_words
 
 INPUT_LIMIT = 3000  # Slack's maximum for a plain-text input
 
@@ -41,7 +42,7 @@ def modal_not_opened(reason: str, *, opened_with: str) -> str:
 
 
 def field_error(message: str) -> dict[str, object]:
-    return {"response_action": "errors", "errors": {CORRECTION_BLOCK: message}}
+    return {"response_action": "errors", "errors": {CORRECTION_BLOCK: slack_words(message)}}
 
 
 def saved(state: str) -> str:
@@ -51,4 +52,4 @@ def saved(state: str) -> str:
 
 
 def not_correctable(reason: str) -> str:
-    return f":warning: {reason}"
+    return f":warning: {slack_words(reason)}"

@@ -1,6 +1,22 @@
 """SQLite persistence: the connection, migrations and query functions. A leaf: imports nothing of ours."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
 from storage.db import Database, open_database
 from storage.migrations import MIGRATIONS, migrate
 
-__all__ = ["MIGRATIONS", "Database", "migrate", "open_database"]
+
+@asynccontextmanager
+async def opened(db_path: Path) -> AsyncIterator[Database]:
+    """The database for one operator command: migrated (as `serve` does), closed afterwards."""
+    db = await open_database(db_path)
+    try:
+        await migrate(db)
+        yield db
+    finally:
+        await db.close()
+
+
+__all__ = ["MIGRATIONS", "Database", "migrate", "open_database", "opened"]

@@ -24,7 +24,7 @@ from tests.test_datasets_helpers import add_example, add_many
 from render.ids import (
     JOB_ACTIONS, JOB_CANCEL, JOB_DISMISS, JOB_START, REVIEW_ACTIONS, REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT,
 )
-from tuning import grammar
+from handlers import grammar
 from tuning.datasets.types import BuildRequest
 
 Targets = dict[str, Any]

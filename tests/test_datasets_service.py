@@ -10,6 +10,7 @@ import pytest
 from storage import Database
 from tests.test_datasets_helpers import add_many, assert_file_passes_checks, new_db
 from tuning.datasets import BuildRequest, DatasetService, cli, parse_ref
+from render.words import slack_words
 from tuning.catalogue import load_catalogue
 from tuning.errors import NotFound, TuningError, UsageError
 
@@ -55,8 +56,9 @@ async def test_unknown_dataset_or_version_is_a_helpful_not_found(db: Database, r
 
 
 async def test_before_any_dataset_the_message_says_how_to_build_one(db: Database) -> None:
-    with pytest.raises(NotFound, match="/tune dataset build NAME"):
+    with pytest.raises(NotFound) as missing:
         await DatasetService(db).show("faq")
+    assert "Build one with `/tune dataset build NAME`." in slack_words(str(missing.value))
     assert await DatasetService(db).list() == []
 
 

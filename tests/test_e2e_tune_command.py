@@ -8,7 +8,7 @@ import handlers
 from tests.conftest import Harness
 from tests.fakes import FakeOpenAI, FakeSlack
 from tests.test_manifest import registered_services
-from tuning import grammar
+from handlers import grammar
 
 
 async def test_help_answers_with_the_full_grammar_at_once(app: Harness) -> None:

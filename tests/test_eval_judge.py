@@ -4,10 +4,10 @@ from typing import Any
 import pytest
 
 from tests.fakes import FakeOpenAI
-from tuning.evaluation import EvalItem, EvalResult, eval_openai_client, evaluate
+from tuning.evaluation import EvalItem, EvalResult, evaluate
 from tuning.evaluation.judge import combine, judge_messages, parse_pick, summarise_judgements
 from tuning.evaluation.types import JudgeOutcome
-from tuning.inference import ChatClient
+from providers.chat import ChatClient, eval_openai_client
 
 CANDIDATE, BASELINE, JUDGE = "gpt-4.1-mini", "gpt-4o-mini", "gpt-4.1"
 CANDIDATE_TEXT, BASELINE_TEXT = "Hold the reset button for ten seconds.", "Try turning it off and on."

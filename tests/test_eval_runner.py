@@ -8,8 +8,8 @@ import pytest
 
 from tests.fakes import FakeOpenAI
 from tuning.errors import ModelError, TuningError
-from tuning.evaluation import EvalItem, ModelPrice, eval_openai_client, evaluate, results_jsonl
-from tuning.inference import ChatClient
+from tuning.evaluation import EvalItem, ModelPrice, evaluate, results_jsonl
+from providers.chat import ChatClient, eval_openai_client
 from tuning.types import ChatReply
 
 CANDIDATE, BASELINE, JUDGE = "gpt-4.1-mini", "gpt-4o-mini", "gpt-4.1"

@@ -3,9 +3,9 @@ from datetime import date
 import pytest
 from hypothesis import given, strategies as st
 
-from tuning import grammar
+from handlers import grammar
 from tuning.errors import UsageError
-from tuning.grammar import ChannelRef
+from tuning.types import ChannelRef
 
 
 def test_empty_text_is_help() -> None:

@@ -35,7 +35,7 @@ from tests.capture_helpers import answered_question, button, shortcut, submissio
 from tests.conftest import ADMIN, ALICE, BOB, BOT, DM, GENERAL, SIGNING_SECRET, Harness
 from tests.fakes import FakeOpenAI, FakeSlack
 from tests.test_datasets_helpers import add_example
-from tuning import grammar
+from handlers import grammar
 from tuning.errors import UsageError
 
 # One served app per test, examples one after another on its loop (see the module docstring).

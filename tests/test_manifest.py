@@ -11,8 +11,8 @@ from slack_bolt.async_app import AsyncApp
 
 import handlers
 from bot.runtime import build_services, model_router
-from tuning.services import Services
-from tuning.trainers import build_trainers
+from handlers.services import Services
+from providers import build_trainers
 from storage import migrate, open_database
 from tests.conftest import make_settings, strict_openai
 from tests.fakes import FakeOpenAI, FakeSlack

@@ -14,24 +14,22 @@ from pydantic import ValidationError
 from tests.fakes import FakeOpenAI, FakeTogether
 from tests.trainer_helpers import Sleeps
 from tuning.errors import TuningError
+from providers import OpenAITrainer, TogetherTrainer, build_trainers
 from tuning.trainers import (
     LINK_KEY,
     Capabilities,
     JobRequest,
     JobState,
     MethodNotSupported,
-    OpenAITrainer,
-    TogetherTrainer,
     Trainer,
     UnknownModel,
     UnknownTrainer,
-    build_trainers,
     check_request,
     close_trainers,
     get_trainer,
 )
 from tuning.trainers.errors import redact
-from tuning.trainers.retry import RetryPolicy, Transient, retry_after, retrying
+from providers.retry import RetryPolicy, Transient, retry_after, retrying
 
 # -- types ------------------------------------------------------------------------------
 

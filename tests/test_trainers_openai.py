@@ -16,19 +16,19 @@ from tests.fakes import FakeOpenAI
 from tests.trainer_helpers import DPO_LINE, SFT_LINE, Sleeps, uploaded, write_jsonl
 from tests.fakes.server import Fault, FaultPlan, Handler
 from tuning.errors import NotFound, TuningError
+from providers import OpenAITrainer
 from tuning.trainers import (
     LINK_KEY,
     JobRequest,
     JobState,
     MethodNotSupported,
-    OpenAITrainer,
     ProviderRefused,
     ProviderRejected,
     ProviderUnavailable,
     Trainer,
     UnknownModel,
 )
-from tuning.trainers.retry import RetryPolicy, Transient
+from providers.retry import RetryPolicy, Transient
 
 API_KEY = "sk-test-openai-trainer-key"
 TODAY = date(2026, 11, 21)

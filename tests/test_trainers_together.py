@@ -15,21 +15,20 @@ from tests.fakes import FakeTogether
 from tests.trainer_helpers import DPO_LINE, SFT_LINE, Sleeps, uploaded, write_jsonl
 from tuning.catalogue import packaged_catalogue
 from tuning.errors import NotFound, TuningError
+from providers import LoraSettings, TogetherTrainer
 from tuning.trainers import (
     LINK_KEY,
     JobRequest,
     JobState,
-    LoraSettings,
     MethodNotSupported,
     ProviderRefused,
     ProviderRejected,
     ProviderUnavailable,
-    TogetherTrainer,
     Trainer,
     UnknownModel,
 )
-from tuning.trainers.retry import RetryPolicy, Transient
-from tuning.trainers.together_trainer import (
+from providers.retry import RetryPolicy, Transient
+from providers.together_trainer import (
     MAX_SUFFIX,
     _after_cursor,
     fingerprint,

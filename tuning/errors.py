@@ -1,6 +1,8 @@
-"""Errors whose message is safe to show a Slack user as it is."""
+"""Errors whose message is safe to show the person who asked (through render.words.slack_words)."""
 
 from __future__ import annotations
+
+from tuning.words import person
 
 
 class TuningError(Exception):
@@ -8,7 +10,7 @@ class TuningError(Exception):
 
 
 class UsageError(TuningError):
-    """A bad `/tune` command: the message names the problem, `usage` shows the right form."""
+    """A bad command: the message names the problem, `usage` shows the right form."""
 
     def __init__(self, message: str, usage: str = "") -> None:
         super().__init__(message)
@@ -18,7 +20,7 @@ class UsageError(TuningError):
 class NotAdmin(TuningError):
     def __init__(self, action: str, admins: frozenset[str]) -> None:
         if admins:
-            who = ", ".join(f"<@{user}>" for user in sorted(admins))
+            who = ", ".join(person(user) for user in sorted(admins))
             text = f"Only Tuneloop admins can {action}. Ask one of: {who}."
         else:
             text = (

@@ -10,9 +10,8 @@ from storage import votes as vote_rows
 from storage.db import Database
 from tuning.capture import Capture, vote_direction
 from tuning.errors import NotFound
-from tuning.grammar import ChannelRef
 from tuning.ports import SlackReader
-from tuning.types import HarvestReport, SlackMessage
+from tuning.types import ChannelRef, HarvestReport, SlackMessage
 
 Progress = Callable[[HarvestReport], Awaitable[None]]
 

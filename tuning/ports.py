@@ -1,11 +1,21 @@
-"""What the domain needs from Slack, implemented by handlers (tuning never imports a Slack client)."""
+"""What the domain needs from the outside world, as protocols. The domain imports these, never an SDK
+or a Slack client; others implement them and bot/ (the composition root) wires them:
+
+- `SlackReader`: reading Slack (implemented in handlers/slack_reader.py)
+- `ChatModel`: answering a conversation (providers.chat.ChatClient over any OpenAI-compatible API)
+- `Trainer`: a fine-tuning back-end (defined with its values in tuning/trainers/; implemented by
+  providers.openai_trainer and providers.together_trainer)
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from tuning.types import Member, SlackMessage
+from tuning.trainers.base import Trainer
+from tuning.types import ChatReply, Member, SlackMessage
+
+__all__ = ["ChatModel", "SlackReader", "Trainer"]
 
 
 class SlackReader(Protocol):
@@ -25,3 +35,9 @@ class SlackReader(Protocol):
 
     async def members(self) -> list[Member]:
         """Everyone in the workspace, for scrubbing their names."""
+
+
+class ChatModel(Protocol):
+    """One chat completion; raises `tuning.errors.ModelError` (a TuningError) when no answer comes."""
+
+    async def complete(self, model: str, messages: list[dict[str, str]]) -> ChatReply: ...

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tuning.errors import ModelError, TuningError
-from tuning.inference import ChatClient
+from tuning.ports import ChatModel
 from tuning.types import ChatReply
+from tuning.words import command
 
 PING = [{"role": "user", "content": "Reply with the single word: ready"}]
 
@@ -17,10 +18,10 @@ def provider_of(model: str) -> str:
 
 
 class ModelRouter:
-    def __init__(self, clients: Mapping[str, ChatClient]) -> None:
+    def __init__(self, clients: Mapping[str, ChatModel]) -> None:
         self._clients = clients
 
-    def client_for(self, model: str) -> ChatClient:
+    def client_for(self, model: str) -> ChatModel:
         provider = provider_of(model)
         if provider not in self._clients:
             raise TuningError(f"`{model}` is served by {provider}, and TOGETHER_API_KEY is not set.")
@@ -41,5 +42,5 @@ def _what_to_do(model: str) -> str:
     if provider_of(model) == "together":
         return ("Together serves a tuned model only once it is deployed: create a dedicated endpoint for it in "
                 "Together's dashboard (Models → Deploy), wait until it is running, then promote it again.")
-    return ("Check the model name (`/tune jobs` shows tuned models). On Azure OpenAI, deploy the tuned model "
+    return (f"Check the model name ({command('jobs')} shows tuned models). On Azure OpenAI, deploy the tuned model "
             "first and promote the deployment's name.")

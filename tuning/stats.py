@@ -1,4 +1,4 @@
-"""What has been collected, for /tune stats and the App Home."""
+"""What has been collected, for the stats command and the App Home."""
 
 from __future__ import annotations
 

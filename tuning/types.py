@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pydantic import BaseModel, ConfigDict
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    """A channel as written in a command: its id (`<#C…>`), or only its name (`#general`)."""
+
+    id: str | None
+    name: str | None
+
+    def __str__(self) -> str:
+        return f"#{self.name}" if self.name else f"<#{self.id}>"
 
 
 class _Value(BaseModel):

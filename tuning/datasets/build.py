@@ -35,6 +35,7 @@ from tuning.datasets.split import needs_forced_validation, split_point
 from tuning.datasets.tally import TokenTally
 from tuning.datasets.types import DROP_REASONS, BuildRequest, DatasetSummary, Split, TokenStats
 from tuning.errors import TuningError
+from tuning.words import command
 
 BATCH_SIZE = 2_000
 
@@ -75,7 +76,7 @@ def build_dataset(plan: BuildPlan) -> DatasetSummary:
             if matched == 0:
                 raise TuningError(
                     f"No approved examples match ({plan.request.filters.describe()}). "
-                    "Approve some with `/tune review`, or widen the filters."
+                    f"Approve some with {command('review')}, or widen the filters."
                 )
             tally = TokenTally()
             with worker_pool(plan.workers if matched >= PARALLEL_MIN_EXAMPLES else 1) as workers:

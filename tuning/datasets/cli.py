@@ -6,32 +6,17 @@ Each opens the database (applying migrations, as `serve` does), does one thing a
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from storage import migrate, open_database
-from storage.db import Database
+from storage import opened
 from tuning.datasets.service import DatasetService
 from tuning.datasets.types import BuildRequest, DatasetFilters, DatasetSummary, Format
 from tuning.errors import UsageError
-from tuning.stats import collect
-from tuning.types import Stats
 
 _CHANNEL_ID = re.compile(r"^<?#?(?P<id>[CGD][A-Z0-9]{2,})(?:\|[^>]*)?>?$")
-
-
-@asynccontextmanager
-async def _opened(db_path: Path) -> AsyncIterator[Database]:
-    db = await open_database(db_path)
-    try:
-        await migrate(db)
-        yield db
-    finally:
-        await db.close()
 
 
 async def build(
@@ -48,18 +33,18 @@ async def build(
         problem = error.errors()[0]
         field = ".".join(str(part) for part in problem["loc"])
         raise UsageError(f"`{field}` is not valid: {problem['msg']}.") from None
-    async with _opened(db_path) as db:
+    async with opened(db_path) as db:
         return await DatasetService(db, trainer=trainer, model=model).build(request)
 
 
 async def export(db_path: Path, ref: str, out_dir: Path) -> list[Path]:
     """`tuneloop dataset export NAME[@k] --out DIR`: the version's files, checked against their sha256."""
-    async with _opened(db_path) as db:
+    async with opened(db_path) as db:
         return await DatasetService(db).export(ref, out_dir)
 
 
 async def show(db_path: Path, ref: str) -> DatasetSummary:
-    async with _opened(db_path) as db:
+    async with opened(db_path) as db:
         return await DatasetService(db).show(ref)
 
 
@@ -81,8 +66,3 @@ def _channel_id(text: str | None) -> str | None:
         raise UsageError(f"`{text}` is not a channel id: give the id (C…), found in the channel's details in Slack.")
     return match["id"]
 
-
-async def stats(db_path: Path) -> Stats:
-    """`tuneloop stats`: the same numbers as `/tune stats`, for printing."""
-    async with _opened(db_path) as db:
-        return await collect(db)

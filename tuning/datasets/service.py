@@ -21,6 +21,7 @@ from tuning.datasets.parallel import default_workers
 from tuning.datasets.records import listing_from_row, summary_from_row
 from tuning.datasets.types import BuildRequest, DatasetFilters, DatasetListing, DatasetSummary, Split
 from tuning.errors import NotFound, TuningError, UsageError
+from tuning.words import command
 
 # Looks a channel name up (Slack's API, when the command carried only `#name`); None if unknown.
 ChannelResolver = Callable[[str], Awaitable[str | None]]
@@ -76,7 +77,7 @@ class DatasetService:
     async def _not_found(self, name: str, version: int | None) -> str:
         known = await rows.names(self._db)
         if not known:
-            return "There are no datasets yet. Build one with `/tune dataset build NAME`."
+            return f"There are no datasets yet. Build one with {command('dataset build NAME')}."
         if name not in known:
             return f"There is no dataset `{name}`. Known datasets: {', '.join(f'`{n}`' for n in known)}."
         versions = await rows.version_numbers(self._db, name)

@@ -4,7 +4,7 @@ types (results) · metrics (pure scores) · cost · judge (pairwise, order-swapp
 client answers for which model, the call limit) · summary (aggregates) · runner (`evaluate`) · export
 """
 
-from tuning.evaluation.clients import ChatLike, Clients, eval_openai_client
+from tuning.evaluation.clients import ChatLike, Clients
 from tuning.evaluation.cost import ModelPrice, PriceLookup, no_prices
 from tuning.evaluation.export import results_jsonl
 from tuning.evaluation.runner import DEFAULT_CONCURRENCY, Progress, evaluate
@@ -12,6 +12,6 @@ from tuning.evaluation.types import EvalItem, EvalResult, EvalSummary, ItemResul
 
 __all__ = [
     "DEFAULT_CONCURRENCY", "ChatLike", "Clients", "EvalItem", "EvalResult", "EvalSummary", "ItemResult",
-    "ModelPrice", "PriceLookup", "Progress", "eval_openai_client", "evaluate", "no_prices",
+    "ModelPrice", "PriceLookup", "Progress", "evaluate", "no_prices",
     "results_jsonl",
 ]

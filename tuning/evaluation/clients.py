@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
-
-import openai
 
 from tuning.errors import TuningError
+from tuning.ports import ChatModel
 from tuning.types import ChatReply
 
-# An evaluation is a batch: it can wait out a rate limit longer than a person waiting in Slack can.
-EVAL_MAX_RETRIES = 6
-EVAL_TIMEOUT_SECONDS = 120.0
-
-
-class ChatLike(Protocol):
-    """What `tuning.inference.ChatClient` offers; raises `TuningError` (ModelError) when no answer comes."""
-
-    async def complete(self, model: str, messages: list[dict[str, str]]) -> ChatReply: ...
+ChatLike = ChatModel  # what answers for one model (providers.chat.ChatClient, or a test's fake)
 
 
 # A Together model answers at another OpenAI-compatible endpoint than an OpenAI model, so each
@@ -49,11 +39,3 @@ class Limited:
     async def complete(self, model: str, messages: list[dict[str, str]]) -> ChatReply:
         async with self._slots:
             return await self._client.complete(model, messages)
-
-
-def eval_openai_client(
-    *, api_key: str, base_url: str | None = None, max_retries: int = EVAL_MAX_RETRIES,
-    timeout: float = EVAL_TIMEOUT_SECONDS, **options: Any,
-) -> openai.AsyncOpenAI:
-    """An SDK client for evaluation calls: it retries 429 after Retry-After, 5xx and timeouts itself."""
-    return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout, **options)

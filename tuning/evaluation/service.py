@@ -11,14 +11,15 @@ from pydantic import BaseModel, ConfigDict
 from storage import evaluations as evaluation_rows
 from storage.db import Database
 from tuning.datasets.service import DatasetService
-from tuning.errors import NotFound, TuningError
 from tuning.catalogue import load_catalogue
+from tuning.errors import NotFound, TuningError
 from tuning.evaluation.cost import PriceLookup, no_prices
 from tuning.evaluation.runner import DEFAULT_CONCURRENCY, evaluate
 from tuning.evaluation.types import EvalItem, EvalResult, EvalSummary
 from tuning.jobs.service import JobService
 from tuning.jobs.types import JobView
 from tuning.routing import ModelRouter
+from tuning.words import command
 
 Progress = Callable[[int, int], Awaitable[None]]
 CurrentModel = Callable[[], Awaitable[str]]
@@ -101,7 +102,7 @@ class Evaluations:
     async def _newest_dataset(self) -> str:
         versions = await self._datasets.list()
         if not versions:
-            raise TuningError("There is no dataset to evaluate on yet: build one with `/tune dataset build NAME`.")
+            raise TuningError(f"There is no dataset to evaluate on yet: build one with {command('dataset build NAME')}.")
         newest = max(versions, key=lambda version: version.created_at)
         return f"{newest.name}@{newest.version}"
 

@@ -25,13 +25,14 @@ from tuning.review import require_admin
 from tuning.trainers import (
     LINK_KEY, JobRequest, ProviderUnavailable, Trainer, TrainerJob, check_request, get_trainer,
 )
+from tuning.words import command, person
 
 log = logging.getLogger(__name__)
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
 
 def new_job_id() -> str:
-    """Short enough to type in `/tune status`, random enough never to collide in one workspace."""
+    """Short enough to type in a status command, random enough never to collide in one workspace."""
     return "j" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
 
 
@@ -200,13 +201,13 @@ class JobService:
     async def _row(self, job_id: str) -> JobRow:
         row = await job_rows.get(self._db, job_id)
         if row is None:
-            raise NotFound(f"There is no job `{job_id}`. `/tune jobs` lists recent ones.")
+            raise NotFound(f"There is no job `{job_id}`. {command('jobs')} lists recent ones.")
         return row
 
     async def _find(self, ref: str) -> JobRow:
         row = await job_rows.find(self._db, ref)
         if row is None:
-            raise NotFound(f"There is no job `{ref}`. `/tune jobs` lists recent ones.")
+            raise NotFound(f"There is no job `{ref}`. {command('jobs')} lists recent ones.")
         return row
 
 
@@ -216,8 +217,8 @@ def _job_options(options: dict[str, Any]) -> dict[str, Any]:
 
 def _already(job: JobRow) -> str:
     if job.state == "dismissed":
-        return f"Job `{job.id}` was cancelled before it started" + (f" by <@{job.cancelled_by}>." if job.cancelled_by else ".")
-    who = f" by <@{job.started_by}>" if job.started_by else ""
+        return f"Job `{job.id}` was cancelled before it started" + (f" by {person(job.cancelled_by)}." if job.cancelled_by else ".")
+    who = f" by {person(job.started_by)}" if job.started_by else ""
     return f"Job `{job.id}` was already started{who}; it is {job.state}."
 
 

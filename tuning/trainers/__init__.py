@@ -1,11 +1,12 @@
-"""Trainer back-ends behind one interface: `Trainer` in `base`, values in `types`.
+"""The trainer port: the `Trainer` protocol in `base`, the values it speaks in `types`, its errors.
 
-    trainers = build_trainers(openai_client, together_api_key, together_base_url)
+The back-ends that implement it live in providers/ (built by `providers.build_trainers`):
+
     trainer = get_trainer(trainers, "together")
     job = await trainer.create_job(JobRequest(...))
 """
 
-from tuning.trainers.base import Trainer, check_request
+from tuning.trainers.base import Trainer, UnknownTrainer, check_request, close_trainers, get_trainer
 from tuning.trainers.errors import (
     MethodNotSupported,
     ProviderRefused,
@@ -14,10 +15,6 @@ from tuning.trainers.errors import (
     TrainerError,
     UnknownModel,
 )
-from tuning.trainers.openai_trainer import OpenAITrainer
-from tuning.trainers.registry import UnknownTrainer, build_trainers, close_trainers, get_trainer
-from tuning.trainers.retry import RetryPolicy
-from tuning.trainers.together_trainer import LoraSettings, TogetherTrainer
 from tuning.trainers.types import (
     LINK_KEY,
     Capabilities,
@@ -36,21 +33,16 @@ __all__ = [
     "JobEvent",
     "JobRequest",
     "JobState",
-    "LoraSettings",
     "MethodNotSupported",
     "MetricPoint",
-    "OpenAITrainer",
     "ProviderRefused",
     "ProviderRejected",
     "ProviderUnavailable",
-    "RetryPolicy",
-    "TogetherTrainer",
     "Trainer",
     "TrainerError",
     "TrainerJob",
     "UnknownModel",
     "UnknownTrainer",
-    "build_trainers",
     "check_request",
     "close_trainers",
     "get_trainer",

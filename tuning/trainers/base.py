@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -67,3 +68,21 @@ def check_request(capabilities: Capabilities, request: JobRequest) -> None:
         raise MethodNotSupported(name, request.method, request.base_model, capabilities.models_for(request.method))
     if request.beta is not None and request.method != "dpo":
         raise TuningError("`beta` only applies to DPO training; leave it out or use format:dpo.")
+
+
+class UnknownTrainer(TuningError):
+    pass
+
+
+def get_trainer(trainers: Mapping[str, Trainer], name: str) -> Trainer:
+    trainer = trainers.get(name.strip().lower())
+    if trainer is not None:
+        return trainer
+    available = ", ".join(f"`{known}`" for known in trainers) or "none"
+    hint = " Together needs TOGETHER_API_KEY set by an operator." if name.strip().lower() == "together" else ""
+    raise UnknownTrainer(f"There is no `{name}` trainer here. Available: {available}.{hint}")
+
+
+async def close_trainers(trainers: Mapping[str, Trainer]) -> None:
+    for trainer in trainers.values():
+        await trainer.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import openai
 
@@ -11,6 +12,10 @@ from tuning.errors import ModelError
 from tuning.types import ChatReply
 
 log = logging.getLogger(__name__)
+
+# An evaluation is a batch: it can wait out a rate limit longer than a person waiting in Slack can.
+EVAL_MAX_RETRIES = 6
+EVAL_TIMEOUT_SECONDS = 120.0
 
 
 class ChatClient:
@@ -54,3 +59,11 @@ def _explain(error: openai.APIError) -> str:
     if isinstance(error, openai.APIStatusError) and error.status_code >= 500:
         return f"The model's API failed (HTTP {error.status_code}). Please try again later."
     return "The model could not answer this request."
+
+
+def eval_openai_client(
+    *, api_key: str, base_url: str | None = None, max_retries: int = EVAL_MAX_RETRIES,
+    timeout: float = EVAL_TIMEOUT_SECONDS, **options: Any,
+) -> openai.AsyncOpenAI:
+    """An SDK client for evaluation calls: it retries 429 after Retry-After, 5xx and timeouts itself."""
+    return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout, **options)

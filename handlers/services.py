@@ -1,4 +1,5 @@
-"""The services handlers call, built once by the composition root (bot)."""
+"""Every service the handlers call, built once by the composition root (bot) and handed out by
+`handlers.register`: each feature module receives only the ones it uses."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The `/tune` grammar (interface.md): positional arguments, then `key:value` options."""
+"""The `/tune` grammar: positional arguments, then `key:value` options. A Slack concern, so it lives here."""
 
 from __future__ import annotations
 
@@ -9,17 +9,9 @@ from datetime import date
 from typing import Any
 
 from tuning.errors import UsageError
+from tuning.types import ChannelRef
 
 Parser = Callable[[str], Any]
-
-
-@dataclass(frozen=True)
-class ChannelRef:
-    id: str | None
-    name: str | None
-
-    def __str__(self) -> str:
-        return f"#{self.name}" if self.name else f"<#{self.id}>"
 
 
 @dataclass(frozen=True)

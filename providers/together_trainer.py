@@ -28,8 +28,8 @@ from tuning.catalogue import Catalogue, packaged_catalogue
 from tuning.errors import NotFound, TuningError
 from tuning.trainers.base import check_request
 from tuning.trainers.errors import ProviderRefused, ProviderRejected, TrainerError, redact
-from tuning.trainers.retry import RetryPolicy, Sleep
-from tuning.trainers.together_http import DEFAULT_BASE_URL, TogetherAPIError, TogetherHTTP
+from providers.retry import RetryPolicy, Sleep
+from providers.together_http import DEFAULT_BASE_URL, TogetherAPIError, TogetherHTTP
 from tuning.trainers.types import (
     LINK_KEY,
     Capabilities,

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from tuning.trainers.errors import ProviderUnavailable, TrainerError, redact
-from tuning.trainers.retry import RetryPolicy, Sleep, Transient, retry_after, retrying
+from providers.retry import RetryPolicy, Sleep, Transient, retry_after, retrying
 
 DEFAULT_BASE_URL = "https://api.together.xyz/v1"
 RETRYABLE = frozenset({408, 409, 429})

@@ -30,7 +30,7 @@ from tuning.trainers.errors import (
     TrainerError,
     redact,
 )
-from tuning.trainers.retry import RetryPolicy, Sleep, Transient, retry_after, retrying
+from providers.retry import RetryPolicy, Sleep, Transient, retry_after, retrying
 from tuning.trainers.types import (
     LINK_KEY,
     Capabilities,
