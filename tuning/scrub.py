@@ -57,16 +57,21 @@ _W = f"[^\\W{_SPACELESS_RANGES}]"
 # Secrets
 # --------------------------------------------------------------------------
 
-# A PEM private-key block. The body stops at the next "-----BEGIN " as well
-# as at "-----END ", so a pile of unterminated headers is scanned in linear
-# time. An unterminated block (message cut off mid-paste) still loses its
-# header and the base64 lines that follow it.
+# A PEM private-key block, or an OpenPGP one ("-----BEGIN PGP PRIVATE KEY
+# BLOCK-----", RFC 4880 section 6.2). The body stops at the next
+# "-----BEGIN " as well as at "-----END ", so a pile of unterminated headers
+# is scanned in linear time. An unterminated block (message cut off
+# mid-paste) still loses its header and the base64 lines that follow it.
 _PRIVATE_KEY = re.compile(
-    r"-----BEGIN (?P<kind>[A-Z0-9]+(?: [A-Z0-9]+)*? )?PRIVATE KEY-----"
+    r"-----BEGIN (?P<kind>[A-Z0-9]+(?: [A-Z0-9]+)*? )?PRIVATE KEY(?P<block> BLOCK)?-----"
     r"(?:"
     r"[^-]*+(?:-(?!----(?:BEGIN|END) )[^-]*+)*+"
-    r"-----END (?P=kind)?PRIVATE KEY-----"
-    r"|(?:[ \t]*+\r?\n[ \t]*+[A-Za-z0-9+/=]++)*+"
+    r"-----END (?P=kind)?PRIVATE KEY(?(block) BLOCK)-----"
+    # Unterminated: an OpenPGP armour ("... KEY BLOCK") may open with
+    # "Key: value" header lines and a blank line before its base64.
+    r"|(?(block)(?:[ \t]*+\r?\n[A-Za-z][A-Za-z-]*+:[^\r\n]*+)*+"
+    r"(?:[ \t]*+\r?\n(?=[ \t]*+\r?\n))?+)"
+    r"(?:[ \t]*+\r?\n[ \t]*+[A-Za-z0-9+/=]++)*+"
     r")"
 )
 
