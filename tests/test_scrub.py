@@ -125,6 +125,25 @@ def test_placeholders_are_never_split_or_nested(text: str) -> None:
 
 
 # --------------------------------------------------------------------------
+# E-mail inside Slack formatting (property)
+# --------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.lists(st.sampled_from("_*~"), min_size=1, max_size=3, unique=True),
+    st.from_regex(r"[a-z][a-z0-9._+-]{0,12}", fullmatch=True),
+    st.from_regex(r"[a-z][a-z0-9]{0,8}\.(com|org|io|co\.uk)", fullmatch=True),
+)
+def test_email_inside_slack_formatting_keeps_the_markers(
+    markers: list[str], local: str, domain: str
+) -> None:
+    opening, closing = "".join(markers), "".join(reversed(markers))
+    text = f"mail {opening}{local}@{domain}{closing} today"
+    assert scrub(text) == f"mail {opening}[EMAIL]{closing} today"
+
+
+# --------------------------------------------------------------------------
 # Adversarial input: must finish (no timing asserted) with the right answer
 # --------------------------------------------------------------------------
 

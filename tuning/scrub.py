@@ -189,14 +189,34 @@ def _scrub_bearer(match: re.Match[str]) -> str:
 # The last lookahead leaves scp-style remotes ("git@github.com:org/repo.git")
 # alone: they name a host, not a mailbox.
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])[\w.%+-]++@"
+    r"(?<![\w.%+-])(?P<local>[\w.%+-]++)@"
     r"(?:[^\W_][\w-]*+(?<=[^\W_])\.)+"
     r"[^\W\d_]{2,}+"
+    # Slack's "_italic_" closes with "_" ("*bold*" and "~strike~" use
+    # characters an address cannot hold, so they need no special case).
+    # The closing "_" is no marker when more of an address or a placeholder
+    # follows ("_a@b.com_.@c.io", "_a@b.com_[USER]"): the text must decide
+    # the same before and after a first pass.
+    r"(?:(?P<close>_++)(?![.%+-]*+[@\[]))?+"
     # Not glued to more address-like text, so two glued addresses decide the
     # same way before and after the first one becomes [EMAIL].
     r"(?![\w%+-]|\.[\w%+-])"
     r"(?!:[\w~/\[])"  # "[" too: the path may already hold a placeholder
 )
+
+
+def _scrub_email(match: re.Match[str]) -> str:
+    # "_" may start an address, so leading ones are "_italic_" markers only
+    # when the address is closed by one: "_ada@example.com_" -> "_[EMAIL]_".
+    close = match["close"]
+    if not close:
+        return EMAIL
+    local = match["local"]
+    address = local.lstrip("_")
+    if not address:  # "_@app.route_": markers around a decorator, no mailbox
+        return match[0]
+    return local[: len(local) - len(address)] + EMAIL + close
+
 
 _USER_MENTION = re.compile(r"<@[UW][A-Z0-9]++(?:\|[^<>]*+)?>")
 _CHANNEL_MENTION = re.compile(r"<#[CGD][A-Z0-9]++(?:\|(?P<name>[^<>]*+))?>")
@@ -564,7 +584,7 @@ _TEXT_STAGES: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
     (_AWS_SECRET_KEY, r"\g<label>" + SECRET),
     (_AUTH_HEADER, _scrub_auth_header),
     (_BEARER, _scrub_bearer),
-    (_EMAIL, EMAIL),
+    (_EMAIL, _scrub_email),
 )
 
 # Every pattern here needs a digit, so digit-free text (most chat messages)
