@@ -181,7 +181,7 @@ national_phone = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None, derandomize=True)
+@settings(max_examples=400, deadline=None)
 @given(st.sampled_from(BEFORE_PHONE), national_phone, st.sampled_from(AFTER))
 def test_national_phone_formats_are_scrubbed(before: str, phone: str, after: str) -> None:
     assert scrub(before + phone + after) == before + "[PHONE]" + after
@@ -226,7 +226,7 @@ number_that_is_not_a_phone = st.one_of(
 )
 
 
-@settings(max_examples=600, deadline=None, derandomize=True)
+@settings(max_examples=600, deadline=None)
 @given(st.sampled_from(BEFORE), number_that_is_not_a_phone, st.sampled_from(AFTER))
 def test_dates_times_versions_ips_and_amounts_survive(
     before: str, number: str, after: str
@@ -235,10 +235,10 @@ def test_dates_times_versions_ips_and_amounts_survive(
     assert scrub(text) == text
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=300, deadline=None)
 @given(
     st.sampled_from(["called", "call", "phoned", "dialled", "texted", "rang", "call it"]),
-    st.integers(1, 10**14),
+    st.integers(1, 10**12 - 1),  # 13+ Luhn-valid digits may be a card whatever follows
     st.sampled_from(["", " "]),
     st.sampled_from(
         ["times", "more times", "calls", "requests", "users", "ms", "%", "times a day"]
@@ -258,7 +258,7 @@ def test_a_count_after_a_phone_word_is_not_a_phone(
 # --------------------------------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=300, deadline=None)
 @given(
     st.lists(st.sampled_from("_*~"), min_size=1, max_size=3, unique=True),
     st.from_regex(r"[a-z][a-z0-9._+-]{0,12}", fullmatch=True),
