@@ -81,8 +81,12 @@ FRAGMENTS = [
     "<@U123ABC>", "<@U1|ada>", "<#C1|general>", "<#C2>", "<!here>", "<", ">", "|",
     "[USER]", "[EMAIL]", "[PHONE]", "[CARD]", "[SECRET]", "[", "]", "#",
     "hooks.slack.com/services/T1/B2/x", "2024-03-15", "10:30", "v1.2.3", "\n",
+    "030/", "0171/", "12345678", "1234-5678", "01.23", ".45.67.89", "06", "98765",
+    "43210", "\u00a0", "\u202f", "_", "*", "~", "_ada@example.com_", "called ", " times",
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----", "-----END PGP PRIVATE KEY BLOCK-----",
+    "Version: GnuPG", "12.03.2024", "192.168.1.10",
 ]
-SEPARATORS = ["", " ", "-", ".", "@", ":", "/", "\n", "  ", ", ", "_", "'"]
+SEPARATORS = ["", " ", "-", ".", "@", ":", "/", "\n", "  ", ", ", "_", "'", "\u00a0", "*"]
 
 fragment_text = st.lists(
     st.tuples(
@@ -125,6 +129,150 @@ def test_placeholders_are_never_split_or_nested(text: str) -> None:
 
 
 # --------------------------------------------------------------------------
+# National phone formats and counts (properties)
+# --------------------------------------------------------------------------
+
+DIGIT_SPACES = [" ", "\u00a0", "\u202f"]
+# Text around a number that does not glue to it. After a phone word ("Tel.")
+# any 7-15 digits count as a phone, so the negatives below are tested
+# without one (the corpus pins "call 192.168.1.10" and friends).
+BEFORE = ["", "Ruf an: ", "(", "au ", "reach me on ", "Büro\n", "→ ", "see "]
+BEFORE_PHONE = [*BEFORE, "Tel. ", "phone: "]
+AFTER = ["", " ", ", thanks", ".", " (Büro)", "\n", " oder per Mail", ")"]
+
+
+def _digits(count: int) -> st.SearchStrategy[str]:
+    return st.text("0123456789", min_size=count, max_size=count)
+
+
+@st.composite
+def german_slash_number(draw: st.DrawFn) -> str:
+    area = "0" + draw(st.sampled_from("123456789")) + draw(_digits(draw(st.integers(1, 3))))
+    subscriber = draw(_digits(draw(st.integers(max(9 - len(area), 2), 12 - len(area)))))
+    split = draw(st.integers(0, min(5, len(subscriber) - 2)))
+    if split:  # a dashed extension: 030/1234-5678
+        subscriber = subscriber[:-split] + "-" + subscriber[-split:]
+    return area + "/" + subscriber
+
+
+@st.composite
+def french_number(draw: st.DrawFn) -> str:
+    sep = draw(st.sampled_from([".", *DIGIT_SPACES]))
+    pairs = [draw(_digits(2)) for _ in range(4)]
+    return "0" + draw(st.sampled_from("123456789")) + sep + sep.join(pairs)
+
+
+@st.composite
+def five_five_mobile(draw: st.DrawFn) -> str:
+    first = draw(st.sampled_from("6789")) + draw(_digits(4))
+    return first + draw(st.sampled_from(DIGIT_SPACES)) + draw(_digits(5))
+
+
+@st.composite
+def uk_number_with_no_break_spaces(draw: st.DrawFn) -> str:
+    sep = draw(st.sampled_from(DIGIT_SPACES[1:]))
+    if draw(st.booleans()):
+        return sep.join(["+44", "20", draw(_digits(4)), draw(_digits(4))])
+    return sep.join(["020", draw(_digits(4)), draw(_digits(4))])
+
+
+national_phone = st.one_of(
+    german_slash_number(), french_number(), five_five_mobile(), uk_number_with_no_break_spaces()
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(BEFORE_PHONE), national_phone, st.sampled_from(AFTER))
+def test_national_phone_formats_are_scrubbed(before: str, phone: str, after: str) -> None:
+    assert scrub(before + phone + after) == before + "[PHONE]" + after
+
+
+def _padded(low: int, high: int, width: int = 2) -> st.SearchStrategy[str]:
+    return st.integers(low, high).map(lambda n: str(n).zfill(width))
+
+
+def _joined(sep: str, *parts: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.tuples(*parts).map(sep.join)
+
+
+_DAY, _MONTH, _YEAR = _padded(1, 31), _padded(1, 12), _padded(1990, 2039, 4)
+_DOTTED_DATE = _joined(".", _DAY, _MONTH, _YEAR)
+_DOTTED_TIME = _joined(".", _padded(0, 23), _padded(0, 59))
+# Realistic versions have a small major and minor: "10.0.19045.3693".
+_VERSION = st.tuples(
+    _padded(0, 30, 1), _padded(0, 99, 1), st.lists(_padded(0, 99999, 1), min_size=1, max_size=2)
+).map(lambda t: ".".join([t[0], t[1], *t[2]]))
+_IPV4 = st.tuples(st.lists(st.integers(0, 255), min_size=4, max_size=4), st.sampled_from([1, 3]))
+_THOUSANDS = st.tuples(
+    st.sampled_from([".", *DIGIT_SPACES]),
+    st.integers(1, 999).map(str),
+    st.lists(_padded(0, 999, 3), min_size=1, max_size=4),
+    st.sampled_from(["", ",56"]),
+)
+
+number_that_is_not_a_phone = st.one_of(
+    _DOTTED_DATE,  # 12.03.2024
+    _joined(" ", _DOTTED_DATE, _DOTTED_TIME),  # 12.03.2024 09.30
+    _joined(".", _DAY, _MONTH, _padded(0, 99)),  # 01.02.24
+    _DOTTED_TIME,  # 12.30
+    _joined("/", _DAY, _MONTH, _YEAR),  # 15/03/2024
+    _joined("/", _MONTH, _YEAR),  # 05/2027
+    _VERSION,  # 1.2.3, 10.0.19045.3693
+    # 192.168.1.10, also zero-padded 010.001.002.003
+    _IPV4.map(lambda t: ".".join(str(octet).zfill(t[1]) for octet in t[0])),
+    _joined(".", _padded(0, 99999, 1), _padded(0, 99)),  # 123.45
+    # 1.234.567,56 or 1 234 567 with (no-break) spaces
+    _THOUSANDS.map(lambda t: t[0].join([t[1], *t[2]]) + t[3]),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from(BEFORE), number_that_is_not_a_phone, st.sampled_from(AFTER))
+def test_dates_times_versions_ips_and_amounts_survive(
+    before: str, number: str, after: str
+) -> None:
+    text = before + number + after
+    assert scrub(text) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["called", "call", "phoned", "dialled", "texted", "rang", "call it"]),
+    st.integers(1, 10**12 - 1),  # 13+ Luhn-valid digits may be a card whatever follows
+    st.sampled_from(["", " "]),
+    st.sampled_from(
+        ["times", "more times", "calls", "requests", "users", "ms", "%", "times a day"]
+    ),
+)
+def test_a_count_after_a_phone_word_is_not_a_phone(
+    cue: str, count: int, grouped: str, unit: str
+) -> None:
+    number = f"{count:,}".replace(",", " ") if grouped else str(count)
+    space = "" if unit == "%" else " "
+    text = f"the webhook was {cue} {number}{space}{unit} yesterday"
+    assert scrub(text) == text
+
+
+# --------------------------------------------------------------------------
+# E-mail inside Slack formatting (property)
+# --------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from("_*~"), min_size=1, max_size=3, unique=True),
+    st.from_regex(r"[a-z][a-z0-9._+-]{0,12}", fullmatch=True),
+    st.from_regex(r"[a-z][a-z0-9]{0,8}\.(com|org|io|co\.uk)", fullmatch=True),
+)
+def test_email_inside_slack_formatting_keeps_the_markers(
+    markers: list[str], local: str, domain: str
+) -> None:
+    opening, closing = "".join(markers), "".join(reversed(markers))
+    text = f"mail {opening}{local}@{domain}{closing} today"
+    assert scrub(text) == f"mail {opening}[EMAIL]{closing} today"
+
+
+# --------------------------------------------------------------------------
 # Adversarial input: must finish (no timing asserted) with the right answer
 # --------------------------------------------------------------------------
 
@@ -161,6 +309,17 @@ ADVERSARIAL = [
         "near-misses-then-real-email",
         "a.b-c_d+" * (SIZE // 8) + " ada@example.com",
         "a.b-c_d+" * (SIZE // 8) + " [EMAIL]",
+    ),
+    ("german-slashes", "030/" * (SIZE // 4), "030/" * (SIZE // 4)),
+    ("dotted-pairs", "01." * (SIZE // 3), "01." * (SIZE // 3)),
+    ("five-digit-groups", "98765 " * (SIZE // 6), "98765 " * (SIZE // 6)),
+    ("no-break-digit-groups", "1\u00a0" * (SIZE // 2), "1\u00a0" * (SIZE // 2)),
+    ("count-cues", "called 1 " * (SIZE // 9), "called 1 " * (SIZE // 9)),
+    ("underscores-then-at", "_" * SIZE + "@", "_" * SIZE + "@"),
+    (
+        "pgp-header-then-blank-lines",
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----" + "\n" * SIZE,
+        "[SECRET]" + "\n" * (SIZE - 1),
     ),
     (
         "repeated-real-data",

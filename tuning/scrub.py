@@ -52,21 +52,32 @@ _SPACELESS_SCRIPT = re.compile(f"[{_SPACELESS_RANGES}]")
 # letter, digit or "_" of a script that separates words with spaces.
 _W = f"[^\\W{_SPACELESS_RANGES}]"
 
+# Spaces written between digit groups: ordinary, no-break (U+00A0), figure
+# (U+2007), thin (U+2009) and narrow no-break (U+202F). Keyboards, word
+# processors and French typography put the others into phone numbers.
+_SPACES = " \u00a0\u2007\u2009\u202f"
+_DIGIT_SPACE = f"[{_SPACES}]"
+
 
 # --------------------------------------------------------------------------
 # Secrets
 # --------------------------------------------------------------------------
 
-# A PEM private-key block. The body stops at the next "-----BEGIN " as well
-# as at "-----END ", so a pile of unterminated headers is scanned in linear
-# time. An unterminated block (message cut off mid-paste) still loses its
-# header and the base64 lines that follow it.
+# A PEM private-key block, or an OpenPGP one ("-----BEGIN PGP PRIVATE KEY
+# BLOCK-----", RFC 4880 section 6.2). The body stops at the next
+# "-----BEGIN " as well as at "-----END ", so a pile of unterminated headers
+# is scanned in linear time. An unterminated block (message cut off
+# mid-paste) still loses its header and the base64 lines that follow it.
 _PRIVATE_KEY = re.compile(
-    r"-----BEGIN (?P<kind>[A-Z0-9]+(?: [A-Z0-9]+)*? )?PRIVATE KEY-----"
+    r"-----BEGIN (?P<kind>[A-Z0-9]+(?: [A-Z0-9]+)*? )?PRIVATE KEY(?P<block> BLOCK)?-----"
     r"(?:"
     r"[^-]*+(?:-(?!----(?:BEGIN|END) )[^-]*+)*+"
-    r"-----END (?P=kind)?PRIVATE KEY-----"
-    r"|(?:[ \t]*+\r?\n[ \t]*+[A-Za-z0-9+/=]++)*+"
+    r"-----END (?P=kind)?PRIVATE KEY(?(block) BLOCK)-----"
+    # Unterminated: an OpenPGP armour ("... KEY BLOCK") may open with
+    # "Key: value" header lines and a blank line before its base64.
+    r"|(?(block)(?:[ \t]*+\r?\n[A-Za-z][A-Za-z-]*+:[^\r\n]*+)*+"
+    r"(?:[ \t]*+\r?\n(?=[ \t]*+\r?\n))?+)"
+    r"(?:[ \t]*+\r?\n[ \t]*+[A-Za-z0-9+/=]++)*+"
     r")"
 )
 
@@ -184,14 +195,34 @@ def _scrub_bearer(match: re.Match[str]) -> str:
 # The last lookahead leaves scp-style remotes ("git@github.com:org/repo.git")
 # alone: they name a host, not a mailbox.
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])[\w.%+-]++@"
+    r"(?<![\w.%+-])(?P<local>[\w.%+-]++)@"
     r"(?:[^\W_][\w-]*+(?<=[^\W_])\.)+"
     r"[^\W\d_]{2,}+"
+    # Slack's "_italic_" closes with "_" ("*bold*" and "~strike~" use
+    # characters an address cannot hold, so they need no special case).
+    # The closing "_" is no marker when more of an address or a placeholder
+    # follows ("_a@b.com_.@c.io", "_a@b.com_[USER]"): the text must decide
+    # the same before and after a first pass.
+    r"(?:(?P<close>_++)(?![.%+-]*+[@\[]))?+"
     # Not glued to more address-like text, so two glued addresses decide the
     # same way before and after the first one becomes [EMAIL].
     r"(?![\w%+-]|\.[\w%+-])"
     r"(?!:[\w~/\[])"  # "[" too: the path may already hold a placeholder
 )
+
+
+def _scrub_email(match: re.Match[str]) -> str:
+    # "_" may start an address, so leading ones are "_italic_" markers only
+    # when the address is closed by one: "_ada@example.com_" -> "_[EMAIL]_".
+    close = match["close"]
+    if not close:
+        return EMAIL
+    local = match["local"]
+    address = local.lstrip("_")
+    if not address:  # "_@app.route_": markers around a decorator, no mailbox
+        return match[0]
+    return local[: len(local) - len(address)] + EMAIL + close
+
 
 _USER_MENTION = re.compile(r"<@[UW][A-Z0-9]++(?:\|[^<>]*+)?>")
 _CHANNEL_MENTION = re.compile(r"<#[CGD][A-Z0-9]++(?:\|(?P<name>[^<>]*+))?>")
@@ -205,11 +236,12 @@ def _channel_name(match: re.Match[str]) -> str:
 # Cards
 # --------------------------------------------------------------------------
 
-# Candidate: a maximal run of digit groups joined by single spaces or dashes.
+# Candidate: a maximal run of digit groups joined by single spaces (of any
+# _SPACES kind) or dashes.
 # It is split into cards (and non-cards) in Python because a regex cannot run
 # the Luhn check; see _scrub_card_run.
-_DIGIT_RUN = re.compile(rf"(?=\d)(?<!{_W}|[.+-])\d++(?:[ -]\d++)*+(?!{_W}|\.\d)")
-_GROUP = re.compile(r"(?P<sep>[ -]?)(?P<digits>\d+)")
+_DIGIT_RUN = re.compile(rf"(?=\d)(?<!{_W}|[.+-])\d++(?:[{_SPACES}-]\d++)*+(?!{_W}|\.\d)")
+_GROUP = re.compile(f"(?P<sep>[{_SPACES}-]?)(?P<digits>\\d+)")
 
 # Issuer prefixes of the major networks: Mastercard 2221-2720 and 51-55,
 # Diners 30/36/38/39, Amex 34/37, JCB 35, Visa 4, Maestro 50/56-59,
@@ -297,7 +329,8 @@ def _scrub_card_run(match: re.Match[str]) -> str:
 # Phones are recognised by *format*; a bare run of digits is only a phone
 # after a phone word (see _PHONE_AFTER_CUE), because on its own it is more
 # likely an id, an amount or a timestamp.
-_SEP = r"[ .\-\u00a0]"
+# Group separators of international numbers: "+49 (0)30/1234-5678".
+_SEP = rf"[.\-/{_SPACES}]"
 _GROUPS = r"(?:" + _SEP + r"?\(\d{1,5}\)" + _SEP + r"?\d++|" + _SEP + r"\d++)*+"
 # Not glued to a longer token, decimal, path or time. "[" counts as a digit
 # so that "A:B" decides the same way once B has become a placeholder.
@@ -310,66 +343,124 @@ _START = rf"(?<!{_W}|[\].+\-/#$])"
 # `re` skip ahead to candidate positions instead of evaluating the
 # look-behind at every position, which halves their cost.
 
-# +44 20 7946 0958, +1-415-555-0132, +1 (415) 555-0132, (+44) 20 7946 0958
+# +44 20 7946 0958, +1-415-555-0132, +1 (415) 555-0132, (+44) 20 7946 0958,
+# +49 (0)30/1234-5678, +33 1.23.45.67.89
 _PHONE_PLUS = re.compile(r"(?=[+(])" + _START + r"(?:\+\d++|\(\+\d++\))" + _GROUPS + _END)
 
 # 0044 20 7946 0958, 001 415 555 0132 (the "00" international prefix)
 _PHONE_DOUBLE_ZERO = re.compile(r"(?=0)" + _START + r"00[1-9]\d*+" + _GROUPS + _END)
 
 # (415) 555-0132, 415-555-0132, 415.555.0132, 415 555 0132, 1-800-555-0199
+_NANP_SEP = rf"[.\-{_SPACES}]"
 _PHONE_NANP = re.compile(
-    r"(?=[\d(])" + _START + r"(?:1[ .\-])?+"
-    r"(?:\(\d{3}\)[ .\-]?+\d{3}[ .\-]|\d{3}(?P<sep>[ .\-])\d{3}(?P=sep))"
+    r"(?=[\d(])" + _START + rf"(?:1{_NANP_SEP})?+"
+    rf"(?:\(\d{{3}}\){_NANP_SEP}?+\d{{3}}{_NANP_SEP}|\d{{3}}(?P<sep>{_NANP_SEP})\d{{3}}(?P=sep))"
     r"\d{4}" + _END
 )
 
-# 020 7946 0958, 07700 900123, 0161-496-0000, 06 12 34 56 78 — a trunk "0",
-# 10-11 digits, grouped with one kind of separator (so "01-02-2024 10:30"
-# is not a phone).
+# A trunk "0" and the area code, then the rest in one of the national styles
+# below. Each style has its own digit count (_TRUNK_DIGITS), and a number is
+# written in one style throughout, so "01-02-2024 10:30" is not a phone.
 _PHONE_TRUNK = re.compile(
-    r"(?=0)" + _START + r"0[1-9]\d{0,4}+(?P<sep>[ \-])\d{2,8}+(?:(?P=sep)\d{2,8}+){0,3}+" + _END
+    r"(?=0)" + _START + r"0[1-9]\d{0,4}+(?:"
+    # 020 7946 0958, 07700 900123, 06 12 34 56 78 (any _SPACES, mixed)
+    rf"(?P<spaced>(?:{_DIGIT_SPACE}\d{{2,8}}+){{1,4}}+)"
+    # 0161-496-0000
+    r"|(?P<dashed>(?:-\d{2,8}+){1,4}+)"
+    # 01.23.45.67.89 (France), 0475.12.34.56 (Belgium): pairs only, so dotted
+    # dates (01.03.2024), versions and IPv4 addresses never fit.
+    r"|(?P<dotted>(?:\.\d\d){3,4}+)"
+    # 030/12345678, 0171/1234567, 089/123 456 78, 030/1234-5678 (German):
+    # short groups after the "/" are part of the number only when whole.
+    rf"|(?P<slashed>/\d{{2,9}}+(?:(?:-\d{{1,5}}+|{_DIGIT_SPACE}\d{{2,4}}+)(?!{_W})){{0,3}}+)"
+    r")" + _END
+)
+_TRUNK_DIGITS = {"spaced": (10, 11), "dashed": (10, 11), "dotted": (10, 10), "slashed": (9, 12)}
+
+# 98765 43210: ten digits written 5+5, as mobiles are in India (where they
+# start with 6-9). Not when it is one of a row of numbers ("7 98765 43210").
+_PHONE_FIVE_FIVE = re.compile(
+    r"(?=[6-9])" + _START + rf"(?<!\d{_DIGIT_SPACE})"
+    rf"[6-9]\d{{4}}{_DIGIT_SPACE}\d{{5}}(?!{_DIGIT_SPACE}\d)" + _END
 )
 
 # "call me at 555-0132", "tel: 07700900123", "my number is 4155550132".
 _PHONE_CUE = (
-    rf"(?:(?<!{_W})(?:call(?:ed|ing)?|phone|ph|tel(?:ephone)?|mobile|mob|cell(?:phone)?"
-    rf"|text|sms|whatsapp|fax|ring|dial(?:l?ed)?)(?!{_W})"
+    rf"(?:(?<!{_W})(?:call(?:ed|ing)?|phon(?:e|ed|ing)|ph|tel(?:ephone)?|mobile|mob"
+    rf"|cell(?:phone)?|text(?:ed|ing)?|sms|whatsapp|fax|ring|dial(?:l?ed)?)(?!{_W})"
     rf"(?:\s++(?:me|us|him|her|them|back)(?!{_W}))?+"
     rf"|(?<!{_W})(?:my|his|her|their|our|your)\s++(?:(?:phone|mobile|cell)\s++)?+"
     rf"(?:number(?!{_W})|no\.))"
-    r"[ \t]*+(?:(?:on|at|is|no\.|number|nr\.?|\#|:|\.)[ \t]*+){0,2}+"
+    rf"[\t{_SPACES}]*+(?:(?:on|at|is|no\.|number|nr\.?|\#|:|\.)[\t{_SPACES}]*+){{0,2}}+"
 )
+# "called 1482113 times", "phoned 1 234 567 more times": a count, not a number.
+_COUNT_WORD = (
+    r"(?:(?:more|extra|additional)\s++)?+"
+    r"(?:times?|x|×|calls?|attempts?|tries|retries|requests?|messages?|users?|people"
+    r"|customers?|ms|secs?|seconds?|mins?|minutes?|hours?|hrs?|days?|weeks?|months?"
+    r"|years?|percent|per)"
+)
+# "[USER]" counts as a count word: a member may be called "ms" or "user", and
+# the decision must not flip once the name pass has replaced that word.
+_NOT_A_COUNT = rf"(?![\t{_SPACES}]*+(?:%|\[USER\]|(?i:(?:{_COUNT_WORD})(?!{_W}))))"
 _PHONE_AFTER_CUE = re.compile(
     r"(?P<cue>(?i:" + _PHONE_CUE + r"))"
-    r"(?P<number>(?:\(\d++\)[ .\-]?+)?+\d++(?:[ .\-]\d++)*+)" + _END
+    rf"(?P<number>(?:\(\d++\){_NANP_SEP}?+)?+\d++(?:{_NANP_SEP}\d++)*+)" + _END + _NOT_A_COUNT
 )
 
-# "a call on 2024-03-15" names a day, not a number to call.
-_DATE_LIKE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
+# "a call on 2024-03-15 at 10:30" and "call on 15.03.2024 14.00" name a day,
+# not a number to call: a cued number that starts with a date is kept.
+_DATE_LIKE = re.compile(
+    r"(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})(?!\d)"
+)
+# Dotted numbers after a phone word are more often addresses, versions or
+# amounts: "call 192.168.1.10", "called 10.0.19045", "Tel. 1.234.567,89".
+_IPV4_SHAPE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+_GROUP_SEPARATORS = re.compile(rf"[.\-{_SPACES}]")
 
 
 def _digit_count(text: str) -> int:
     return sum(c.isdigit() for c in text)
 
 
-def _phone_if(low: int, high: int) -> Callable[[re.Match[str]], str]:
-    def replace(match: re.Match[str]) -> str:
-        return PHONE if low <= _digit_count(match[0]) <= high else match[0]
-
-    return replace
+def _scrub_plus(match: re.Match[str]) -> str:
+    # One "/" separates a German area code; more make it a date or a path.
+    number = match[0]
+    return PHONE if 7 <= _digit_count(number) <= 16 and number.count("/") <= 1 else number
 
 
 def _scrub_double_zero(match: re.Match[str]) -> str:
-    digits = _digit_count(match[0])
+    number = match[0]
+    digits = _digit_count(number)
     # Ungrouped "00..." runs are often zero-padded ids; demand a longer run.
-    grouped = digits != len(match[0])
+    grouped = digits != len(number)
     low = 10 if grouped else 12
-    return PHONE if low <= digits <= 17 else match[0]
+    if _IPV4_SHAPE.fullmatch(number) or number.count("/") > 1:  # 001.002.003.004
+        return number
+    return PHONE if low <= digits <= 17 else number
+
+
+def _scrub_trunk(match: re.Match[str]) -> str:
+    low, high = _TRUNK_DIGITS[match.lastgroup or ""]
+    return PHONE if low <= _digit_count(match[0]) <= high else match[0]
+
+
+def _dotted_but_not_a_phone(number: str, after: str) -> bool:
+    if "." not in number:
+        return False
+    one_digit_group = any(len(g) == 1 for g in _GROUP_SEPARATORS.split(number))
+    decimal_comma = after[:1] == "," and after[1:2].isdigit()
+    return one_digit_group or decimal_comma or _IPV4_SHAPE.fullmatch(number) is not None
 
 
 def _scrub_cued_phone(match: re.Match[str]) -> str:
     number = match["number"]
-    if _DATE_LIKE.fullmatch(number) or not 7 <= _digit_count(number) <= 15:
+    after = match.string[match.end() : match.end() + 2]
+    if (
+        _DATE_LIKE.match(number)
+        or not 7 <= _digit_count(number) <= 15
+        or _dotted_but_not_a_phone(number, after)
+    ):
         return match[0]
     return match["cue"] + PHONE
 
@@ -559,17 +650,18 @@ _TEXT_STAGES: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
     (_AWS_SECRET_KEY, r"\g<label>" + SECRET),
     (_AUTH_HEADER, _scrub_auth_header),
     (_BEARER, _scrub_bearer),
-    (_EMAIL, EMAIL),
+    (_EMAIL, _scrub_email),
 )
 
 # Every pattern here needs a digit, so digit-free text (most chat messages)
 # skips them all.
 _DIGIT_STAGES: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
     (_DIGIT_RUN, _scrub_card_run),
-    (_PHONE_PLUS, _phone_if(7, 16)),
+    (_PHONE_PLUS, _scrub_plus),
     (_PHONE_DOUBLE_ZERO, _scrub_double_zero),
     (_PHONE_NANP, PHONE),
-    (_PHONE_TRUNK, _phone_if(10, 11)),
+    (_PHONE_TRUNK, _scrub_trunk),
+    (_PHONE_FIVE_FIVE, PHONE),
     (_PHONE_AFTER_CUE, _scrub_cued_phone),
 )
 _ANY_DIGIT = re.compile(r"\d")
