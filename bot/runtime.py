@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,17 +13,19 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
+from bot.lifecycle_watch import DailyWatch
 from bot.settings import Settings
 from bot.tasks import TaskTracker
 from bot.worker import InboxWorker
 from handlers.evaluations import after_job_succeeded
 from handlers.guard import RefuseMalformed
 from handlers.jobs import SlackJobPublisher
+from handlers.lifecycle import SlackLifecyclePublisher
 from handlers.slack_retries import slack_retry_handlers
 from storage import Database, migrate, open_database
 from tuning.answering import Answerer
 from tuning.capture import Capture
-from tuning.catalogue import load_catalogue
+from tuning.catalogue import Catalogue, load_catalogue
 from tuning.corrections import Corrections
 from tuning.datasets.service import DatasetService
 from tuning.evaluation.service import Evaluations, inference_prices
@@ -33,6 +35,13 @@ from providers import ChatClient
 from tuning.jobs.monitor import JobMonitor
 from tuning.jobs.service import JobService
 from tuning.jobs.types import JobView
+from tuning.lifecycle.canary import CanaryService
+from tuning.lifecycle.fallback import Fallback
+from tuning.lifecycle.gate import PromotionGate
+from tuning.lifecycle.listing import OpenAIListing
+from tuning.lifecycle.notices import Announcements, LifecyclePublisher
+from tuning.lifecycle.service import Lifecycle
+from tuning.lifecycle.shutdown import ShutdownWatch
 from tuning.members import MemberDirectory
 from tuning.promotion import Promotions
 from tuning.review import Review
@@ -69,6 +78,7 @@ class Runtime:
     services: Services
     worker: InboxWorker
     monitor: JobMonitor
+    watch: DailyWatch
     tasks: TaskTracker
     model_clients: list[openai.AsyncOpenAI]
     trainers: Mapping[str, Trainer]
@@ -86,9 +96,11 @@ class Runtime:
         trainers = build_trainers(llm, together_key, settings.together_base_url, catalogue=catalogue)
         together = together_chat_client(settings)
         wake = asyncio.Event()
-        services = build_services(settings, db, model_router(settings, llm, together), trainers, wake)
+        slack = slack_client(settings)
+        services = build_services(settings, db, model_router(settings, llm, together), trainers, wake,
+                                  publisher=SlackLifecyclePublisher(slack), listing=OpenAIListing(llm))
         app = AsyncApp(
-            client=slack_client(settings),
+            client=slack,
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
             process_before_response=True,
             before_authorize=RefuseMalformed(),  # after the signature check, before Bolt reads the payload
@@ -103,11 +115,13 @@ class Runtime:
         monitor = JobMonitor(db, services.jobs, trainers, SlackJobPublisher(app.client),
                              poll_seconds=settings.poll_seconds, wake=wake, on_succeeded=on_succeeded)
         handlers.register(app, services, spawn=tasks.spawn, on_event_stored=worker.notify)
-        runtime = cls(settings, db, app, services, worker, monitor, tasks, [llm, together] if together else [llm],
-                      trainers)
+        watch = DailyWatch(services.lifecycle, poll_seconds=settings.lifecycle_poll_seconds)
+        runtime = cls(settings, db, app, services, worker, monitor, watch, tasks,
+                      [llm, together] if together else [llm], trainers)
         runtime._background = [
             asyncio.create_task(worker.run(), name="inbox-worker"),
             asyncio.create_task(monitor.run(), name="job-monitor"),
+            asyncio.create_task(watch.run(), name="lifecycle-watch"),
         ]
         return runtime
 
@@ -140,17 +154,24 @@ def together_chat_client(settings: Settings) -> openai.AsyncOpenAI | None:
 
 
 def build_services(
-    settings: Settings, db: Database, router: ModelRouter, trainers: Mapping[str, Trainer], wake: asyncio.Event
+    settings: Settings, db: Database, router: ModelRouter, trainers: Mapping[str, Trainer], wake: asyncio.Event, *,
+    publisher: LifecyclePublisher, listing: OpenAIListing | None = None,
 ) -> Services:
     members = MemberDirectory(db)
     capture = Capture(db, members, system_prompt=settings.system_prompt, min_votes=settings.min_votes)
     datasets = DatasetService(db, trainer=settings.trainer)
     jobs = JobService(db, datasets, trainers, default_trainer=settings.trainer,
                       max_cost_usd=settings.max_job_cost_usd, admins=settings.admins, prices_dir=datasets.root)
-    promotions = Promotions(db, router, jobs, default_model=settings.model, admins=settings.admins)
+    evaluations = Evaluations(db, router, datasets, jobs, current_model=lambda: promotions.current(),
+                              judge_model=settings.judge_model, prices=inference_prices(datasets.root))
+    promotions = Promotions(db, router, jobs, default_model=settings.model, admins=settings.admins,
+                            gate=PromotionGate(db, evaluations.newest_dataset))
+    lifecycle = build_lifecycle(settings, db, router, promotions, catalogue=lambda: load_catalogue(datasets.root),
+                                publisher=publisher, listing=listing)
     return Services(
         inbox=Inbox(db),
-        answers=Answerer(db, router, current_model=promotions.current, system_prompt=settings.system_prompt),
+        answers=Answerer(db, router, model_for=lifecycle.canary.model_for, system_prompt=settings.system_prompt,
+                         replacement=lifecycle.fallback.replace),
         capture=capture,
         corrections=Corrections(db, capture, members, settings.admins),
         review=Review(db, settings.admins),
@@ -158,10 +179,20 @@ def build_services(
         insights=StatsService(db),
         datasets=datasets,
         jobs=jobs,
-        evaluations=Evaluations(db, router, datasets, jobs, current_model=promotions.current,
-                                judge_model=settings.judge_model, prices=inference_prices(datasets.root)),
+        evaluations=evaluations,
         promotions=promotions,
+        lifecycle=lifecycle,
         current_model=promotions.current,
         wake_monitor=wake.set,
         admins=settings.admins,
     )
+
+
+def build_lifecycle(settings: Settings, db: Database, router: ModelRouter, promotions: Promotions, *,
+                    catalogue: Callable[[], Catalogue], publisher: LifecyclePublisher,
+                    listing: OpenAIListing | None) -> Lifecycle:
+    announcements = Announcements(db, publisher, channel=settings.announce_channel)
+    canary = CanaryService(db, promotions, router, admins=settings.admins, catalogue=catalogue)
+    watch = ShutdownWatch(promotions, canary, announcements, catalogue=catalogue,
+                          listings=[listing] if listing else [], admins=settings.admins)
+    return Lifecycle(canary, Fallback(promotions, canary, announcements), watch, announcements)

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(30.0, alias="TUNELOOP_POLL_SECONDS", gt=0)
     judge_model: str = Field(default_factory=lambda: packaged_catalogue().defaults["judge"],
                              alias="TUNELOOP_JUDGE_MODEL")
+    announce_channel: str | None = Field(None, alias="TUNELOOP_ANNOUNCE_CHANNEL", pattern="^[CG][A-Z0-9]+$")
+    lifecycle_poll_seconds: float = Field(600.0, alias="TUNELOOP_LIFECYCLE_POLL_SECONDS", gt=0)
     port: int = Field(3000, validation_alias=AliasChoices("PORT"), ge=1, le=65535)
 
     @field_validator("admins", mode="before")

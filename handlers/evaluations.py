@@ -1,4 +1,4 @@
-"""`/tune eval`, the automatic evaluation after a job succeeds, and promotion commands."""
+"""`/tune eval`, the automatic evaluation after a job succeeds, and `/tune rollback`."""
 
 from __future__ import annotations
 
@@ -27,19 +27,11 @@ def runners(evaluations: Evaluations, promotions: Promotions) -> dict[str, Runne
         )
         await run_and_post(evaluations, call.client, plan, channel=call.channel, thread_ts=None, user=call.user)
 
-    async def promote(call: Invocation) -> None:
-        change = await promotions.promote(call.command.args["MODEL|JOB"], user=call.user)
-        await call.client.chat_postMessage(channel=call.channel, text=render.promoted(change))
-
     async def rollback(call: Invocation) -> None:
         change = await promotions.rollback(user=call.user)
         await call.client.chat_postMessage(channel=call.channel, text=render.rolled_back(change))
 
-    async def model(call: Invocation) -> None:
-        current, history = await promotions.current(), await promotions.history()
-        await call.reply(render.model_history(current, history))
-
-    return {"eval": run_eval, "promote": promote, "rollback": rollback, "model": model}
+    return {"eval": run_eval, "rollback": rollback}
 
 
 async def run_and_post(evaluations: Evaluations, client: AsyncWebClient, plan: EvalPlan, *, channel: str,

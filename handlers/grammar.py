@@ -27,10 +27,11 @@ class Subcommand:
     summary: str
     args: tuple[tuple[str, Parser], ...] = ()
     options: tuple[Option, ...] = ()
+    args_optional: bool = False  # `/tune canary` alone shows; `/tune canary MODEL` starts
 
     @property
     def usage(self) -> str:
-        words = ["/tune", self.name, *(arg for arg, _ in self.args)]
+        words = ["/tune", self.name, *(f"[{arg}]" if self.args_optional else arg for arg, _ in self.args)]
         words += [f"[{option.name}:{option.hint}]" for option in self.options]
         return " ".join(words)
 
@@ -87,6 +88,13 @@ def _pattern(regex: str, description: str) -> Parser:
     return parse
 
 
+def _share(text: str) -> float:
+    """a share of threads from 1% to 99%, written like 20%"""
+    if not re.fullmatch(r"\d{1,2}(\.\d+)?%?", text) or not 1 <= float(text.rstrip("%")) <= 99:
+        raise ValueError
+    return float(text.rstrip("%")) / 100
+
+
 def _date(text: str) -> date:
     """a date written YYYY-MM-DD"""
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
@@ -109,6 +117,7 @@ _dataset = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}(@[1-9][0-9]{0,5})?", "a d
 _name = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}", "a name of letters, digits, '.', '_' or '-'")
 _job = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}", "a job id")
 _model = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,255}", "a model name")
+_trainer = _choice("openai", "together")
 _target = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,255}", "a model name, a job id or `base`")
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
@@ -133,7 +142,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "train", "check a fine-tuning job and offer to start it",
         args=(("DATASET", _dataset),),
         options=(
-            Option("trainer", "openai|together", _choice("openai", "together")), Option("model", "BASE", _model),
+            Option("trainer", "openai|together", _trainer), Option("model", "BASE", _model),
             Option("epochs", "N", _int(1, 25)), Option("batch", "N", _int(1, 256)),
             Option("lr", "X", _float(0, 100, low_open=True)),
             Option("suffix", "S", _pattern(r"[A-Za-z0-9_\-]{1,40}", "up to 40 letters, digits, '_' or '-'")),
@@ -148,7 +157,20 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         args=(("MODEL|JOB|base", _target),),
         options=(Option("against", "MODEL", _model), Option("dataset", "NAME", _dataset)),
     ),
-    Subcommand("promote", "answer with this model from now on (admins)", args=(("MODEL|JOB", _target),)),
+    Subcommand(
+        "promote", "answer with this model from now on, if its evaluation against the current model allows (admins)",
+        args=(("MODEL|JOB", _target),),
+        options=(Option("force", "yes", _choice("yes")),
+                 Option("reason", "WHY", _pattern(r"\S{1,200}", "a reason in one word (join words with - or _)"))),
+    ),
+    Subcommand(
+        "canary", "show the canary; MODEL answers a share of new threads; promote (through the gate) or stop (admins)",
+        args=(("MODEL|promote|stop", _target),), options=(Option("share", "20%", _share),), args_optional=True,
+    ),
+    Subcommand(
+        "migrate", "retrain the answering model's dataset on another back-end and compare (admins)",
+        options=(Option("to", "BACKEND", _trainer), Option("model", "BASE", _model)),
+    ),
     Subcommand("rollback", "go back to the previous answering model (admins)"),
     Subcommand("model", "the current answering model and its history"),
 )
@@ -193,7 +215,7 @@ def _is_option(word: str) -> bool:
 
 
 def _parse_args(spec: Subcommand, words: list[str]) -> dict[str, Any]:
-    if len(words) < len(spec.args):
+    if len(words) < len(spec.args) and not (spec.args_optional and not words):
         missing = " ".join(name for name, _ in spec.args[len(words):])
         raise UsageError(f"`/tune {spec.name}` needs {missing}.", spec.usage)
     if len(words) > len(spec.args):

@@ -14,6 +14,7 @@ from tuning.evaluation.service import Evaluations
 from tuning.harvest import Harvester
 from tuning.inbox import Inbox
 from tuning.jobs.service import JobService
+from tuning.lifecycle.service import Lifecycle
 from tuning.promotion import Promotions
 from tuning.review import Review
 from tuning.stats import StatsService
@@ -32,6 +33,7 @@ class Services:
     jobs: JobService
     evaluations: Evaluations
     promotions: Promotions
+    lifecycle: Lifecycle
     current_model: Callable[[], Awaitable[str]]
     wake_monitor: Callable[[], None]
     admins: frozenset[str]

@@ -68,8 +68,16 @@ def _ms(value: float | None) -> str:
 
 def promoted(change: ModelChange) -> str:
     evaluation = f"\nLatest evaluation: {change.headline}" if change.headline else "\nNo evaluation of it yet."
+    forced = f"\n:warning: Forced past the promotion gate: {change.reason}" if change.forced else ""
     return (f":rocket: <@{change.changed_by}> promoted `{change.model}`: Tuneloop answers with it from the next "
-            f"message on. `/tune rollback` returns to the previous model.{evaluation}")
+            f"message on. `/tune rollback` returns to the previous model.{evaluation}{forced}")
+
+
+def _why(change: ModelChange) -> str:
+    """A forced promotion's reason and the gate's numbers; a fallback's provider error."""
+    if change.forced:
+        return " — forced past the gate" + (f": {change.reason.splitlines()[0]}" if change.reason else "")
+    return f" — {change.reason}" if change.action == "fallback" and change.reason else ""
 
 
 def rolled_back(change: ModelChange) -> str:
@@ -84,6 +92,7 @@ def model_history(current: str, history: list[ModelChange]) -> str:
     for change in reversed(history[-15:]):
         evaluation = f" — {change.headline}" if change.headline else ""
         job = f" (job `{change.job_id}`)" if change.job_id else ""
+        who = "Tuneloop" if change.action == "fallback" else f"<@{change.changed_by}>"
         lines.append(f"• `{change.created_at[:16].replace('T', ' ')}` {change.action} `{change.model}`{job} "
-                     f"by <@{change.changed_by}>{evaluation}")
+                     f"by {who}{evaluation}{_why(change)}")
     return "\n".join(lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 from slack_sdk.models.views import View
 
@@ -38,9 +40,11 @@ def _channels(stats: Stats) -> str:
     )
 
 
-def home_view(stats: Stats, model: str, activity: list[Activity]) -> View:
+def home_view(stats: Stats, model: str, activity: list[Activity], lifecycle: Sequence[Block] = ()) -> View:
+    """`lifecycle`: the canary's card while one runs."""
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=f"*Answering with* `{model}`")),
+        *lifecycle,
         DividerBlock(),
         *stats_blocks(stats)[0],
         DividerBlock(),

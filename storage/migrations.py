@@ -330,6 +330,60 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE dataset_members_by_id RENAME TO dataset_members;
         """,
     ),
+    (
+        "0008_model_lifecycle",
+        f"""
+        -- A fallback (the answering model is gone at its provider) pops the stack like a rollback; a forced
+        -- promotion keeps who forced it and why; `channel` is where the change was announced.
+        CREATE TABLE model_changes_v2 (
+            id             INTEGER PRIMARY KEY,
+            action         TEXT NOT NULL CHECK (action IN ('promote', 'rollback', 'fallback')),
+            model          TEXT NOT NULL,
+            job_id         TEXT REFERENCES jobs (id),
+            evaluation_id  INTEGER REFERENCES evaluations (id),
+            changed_by     TEXT NOT NULL,
+            created_at     TEXT NOT NULL DEFAULT {_NOW},
+            forced         INTEGER NOT NULL DEFAULT 0 CHECK (forced IN (0, 1)),
+            reason         TEXT,
+            channel        TEXT
+        );
+        INSERT INTO model_changes_v2 (id, action, model, job_id, evaluation_id, changed_by, created_at)
+            SELECT id, action, model, job_id, evaluation_id, changed_by, created_at FROM model_changes;
+        DROP TABLE model_changes;
+        ALTER TABLE model_changes_v2 RENAME TO model_changes;
+
+        -- A canary answers a share of new threads with a candidate; at most one runs (stopped_at IS NULL).
+        CREATE TABLE canaries (
+            id          INTEGER PRIMARY KEY,
+            model       TEXT NOT NULL,
+            share       REAL NOT NULL CHECK (share > 0 AND share < 1),
+            started_by  TEXT NOT NULL,
+            started_at  TEXT NOT NULL DEFAULT {_NOW},
+            stopped_by  TEXT,
+            stopped_at  TEXT,
+            outcome     TEXT CHECK (outcome IN ('promoted', 'stopped'))
+        );
+        CREATE UNIQUE INDEX canaries_one_running ON canaries (coalesce(stopped_at, 1)) WHERE stopped_at IS NULL;
+
+        -- Lifecycle notices already sent (shutdown warnings, fallback announcements, daily canary cards).
+        CREATE TABLE lifecycle_notices (
+            key         TEXT PRIMARY KEY,
+            sent_at     TEXT NOT NULL DEFAULT {_NOW}
+        ) WITHOUT ROWID;
+
+        -- A migration: the answering model retrained on another back-end, then evaluated against it.
+        CREATE TABLE model_migrations (
+            id             INTEGER PRIMARY KEY,
+            source_model   TEXT NOT NULL,
+            source_job_id  TEXT REFERENCES jobs (id),
+            job_id         TEXT NOT NULL UNIQUE REFERENCES jobs (id),
+            evaluation_id  INTEGER REFERENCES evaluations (id),
+            decision       TEXT,
+            requested_by   TEXT NOT NULL,
+            created_at     TEXT NOT NULL DEFAULT {_NOW}
+        );
+        """,
+    ),
 ]
 
 

@@ -1,6 +1,6 @@
 """Every admin-only action, refused to a non-admin: an ephemeral naming who can act, and nothing changes.
 
-One table lists them all: the slash commands `/tune train`, `cancel`, `promote` and `rollback`; the review
+One table lists them all: the slash commands `/tune train`, `cancel`, `promote`, `rollback`, `canary` and `migrate`; the review
 queue's Approve, Reject and Edit; the job card's Start, Cancel (`job_dismiss`, before a start) and Cancel job
 (`job_cancel`, while it runs). Each is tried by a non-admin against real targets (a dataset, a candidate
 example, a job waiting for Start, a running job, a promoted model), first with TUNELOOP_ADMINS set, then,
@@ -58,6 +58,10 @@ ADMIN_ONLY = [
     AdminAction("/tune cancel", "cancel", command("cancel {running_job}")),
     AdminAction("/tune promote", "promote", command("promote {model}")),
     AdminAction("/tune rollback", "rollback", command("rollback")),
+    AdminAction("/tune canary MODEL", "canary", command("canary gpt-5-nano share:50%")),
+    AdminAction("/tune canary stop", "canary", command("canary stop")),
+    AdminAction("/tune canary promote", "canary", command("canary promote")),
+    AdminAction("/tune migrate", "migrate", command("migrate to:together")),
     AdminAction("Approve", REVIEW_APPROVE, click(REVIEW_APPROVE, "example")),
     AdminAction("Reject", REVIEW_REJECT, click(REVIEW_REJECT, "example")),
     AdminAction("Edit", REVIEW_EDIT, click(REVIEW_EDIT, "example")),
@@ -80,7 +84,7 @@ async def prepare(app: Harness) -> Targets:
     waiting, running = [row["id"] for row in await app.db.fetchall("SELECT id FROM jobs ORDER BY created_at, id")]
     await app.interact(button(app.slack, "job_start", running, user=ADMIN))
     await app.settle()
-    await app.command("promote gpt-4.1", user=ADMIN)
+    await app.command("promote gpt-4.1 force:yes", user=ADMIN)
     await app.settle()
     states = {row["id"]: row["state"] for row in await app.db.fetchall("SELECT id, state FROM jobs")}
     assert states[waiting] == "preflight" and states[running] in ("pending", "running"), states

@@ -70,7 +70,7 @@ async def test_promotion_changes_the_model_of_the_next_answer_and_rollback_retur
     app: Harness, slack: FakeSlack, oai: FakeOpenAI
 ) -> None:
     oai.add_model("ft:gpt-4.1-mini-2025-04-14:acme:support:abc12345")
-    await run(app, "promote ft:gpt-4.1-mini-2025-04-14:acme:support:abc12345")
+    await run(app, "promote ft:gpt-4.1-mini-2025-04-14:acme:support:abc12345 force:yes reason:smoke-test")
     assert "promoted `ft:gpt-4.1-mini-2025-04-14:acme:support:abc12345`" in announcements(slack)[0]
     await answered_question(app, slack, "who answers now?")
     assert await app.db.fetchval("SELECT model FROM answers ORDER BY id DESC LIMIT 1") == \
@@ -97,7 +97,7 @@ async def test_promoting_a_job_names_its_model_and_the_latest_evaluation(
         " 'gpt-4.1-mini-2025-04-14', 'sft', '{}', 14, 500, 3, 'succeeded', 'ftjob-1',"
         " 'ft:gpt-4.1-mini-2025-04-14:acme:x:1', ?, ?)", (GENERAL, ADMIN))
     oai.add_model("ft:gpt-4.1-mini-2025-04-14:acme:x:1")
-    await run(app, "eval jdone01")
+    await run(app, "eval jdone01 against:gpt-4.1-mini")
     await run(app, "promote jdone01")
     text = announcements(slack)[0]
     assert "ft:gpt-4.1-mini-2025-04-14:acme:x:1" in text and "Latest evaluation: token F1" in text
@@ -108,11 +108,11 @@ async def test_promoting_a_job_names_its_model_and_the_latest_evaluation(
 async def test_a_together_model_with_no_endpoint_is_refused_with_what_to_do(
     app: Harness, slack: FakeSlack, together: FakeTogether
 ) -> None:
-    reply = await run(app, "promote acme/Meta-Llama-3.1-8B-Instruct-Reference:support:ft-1")
+    reply = await run(app, "promote acme/Meta-Llama-3.1-8B-Instruct-Reference:support:ft-1 force:yes")
     assert "did not answer" in reply and "endpoint" in reply
     assert await app.db.fetchval("SELECT count(*) FROM model_changes") == 0
     together.deploy("acme/Meta-Llama-3.1-8B-Instruct-Reference:support:ft-1")
-    await run(app, "promote acme/Meta-Llama-3.1-8B-Instruct-Reference:support:ft-1")
+    await run(app, "promote acme/Meta-Llama-3.1-8B-Instruct-Reference:support:ft-1 force:yes")
     await answered_question(app, slack, "llama?")
     assert together.calls_to("POST /v1/chat/completions")[-1].args["model"].startswith("acme/")
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from storage import answers as answer_rows
+from storage import lifecycle as lifecycle_rows
 from storage import messages as message_rows
 from storage.db import Database
 from tuning.conversation import fit_to_context, to_chat
@@ -15,14 +16,18 @@ from tuning.types import AnswerClaim, ChatReply, SlackMessage
 
 log = logging.getLogger(__name__)
 
-CurrentModel = Callable[[], Awaitable[str]]
+ModelFor = Callable[[str, str], Awaitable[str]]  # (channel, thread) -> the model that answers there
+Replacement = Callable[[str, ModelError], Awaitable[str | None]]  # a model for one that failed, or None
+MAX_FALLBACKS = 3
 
 
 class Answerer:
-    def __init__(self, db: Database, chat: ModelRouter, *, current_model: CurrentModel, system_prompt: str) -> None:
+    def __init__(self, db: Database, chat: ModelRouter, *, model_for: ModelFor, system_prompt: str,
+                 replacement: Replacement | None = None) -> None:
         self._db = db
         self._chat = chat
-        self._current_model = current_model
+        self._model_for = model_for
+        self._replacement = replacement
         self._system_prompt = system_prompt
         self._in_flight: set[int] = set()
 
@@ -47,7 +52,7 @@ class Answerer:
 
     async def claim(self, message: SlackMessage) -> AnswerClaim | None:
         """The right to answer, once per question; a pending answer left by a crash is resumed."""
-        model = await self._current_model()
+        model = await self._model_for(message.channel, message.reply_thread)
         answer_id = await answer_rows.claim(
             self._db, team_id=message.team_id, channel=message.channel, thread_ts=message.reply_thread,
             question_ts=message.ts, asked_by=message.user or "", model=model,
@@ -65,17 +70,28 @@ class Answerer:
         await answer_rows.set_placeholder(self._db, claim.answer_id, ts)
 
     async def generate(self, claim: AnswerClaim, thread: Sequence[SlackMessage], bot_user_id: str | None) -> ChatReply:
-        """Ask the model; a failure is recorded on the answer and raised as ModelError."""
-        messages = fit_to_context(claim.model, to_chat(self._system_prompt, thread, bot_user_id))
-        try:
-            return await self._chat.complete(claim.model, messages)
-        except ModelError as error:
-            log.warning("answer %s failed: %s", claim.answer_id, error, exc_info=error.__cause__)
-            await answer_rows.fail(
-                self._db, claim.answer_id, request_messages=messages, error=repr(error.__cause__ or error), latency_ms=0
-            )
-            self._in_flight.discard(claim.answer_id)
-            raise
+        """Ask the model (or its fallback, when it is gone); a failure is recorded and raised as ModelError."""
+        model, fallbacks = claim.model, 0
+        while True:
+            messages = fit_to_context(model, to_chat(self._system_prompt, thread, bot_user_id))
+            try:
+                return await self._chat.complete(model, messages)
+            except ModelError as error:
+                can_fall_back = self._replacement is not None and fallbacks < MAX_FALLBACKS
+                replacement = await self._replacement(model, error) if can_fall_back else None
+                if replacement is None or replacement == model:
+                    await self._failed(claim, messages, error)
+                    raise
+                fallbacks += 1
+                await lifecycle_rows.set_answer_model(self._db, claim.answer_id, replacement)
+                model = replacement
+
+    async def _failed(self, claim: AnswerClaim, messages: list[dict[str, str]], error: ModelError) -> None:
+        log.warning("answer %s failed: %s", claim.answer_id, error, exc_info=error.__cause__)
+        await answer_rows.fail(
+            self._db, claim.answer_id, request_messages=messages, error=repr(error.__cause__ or error), latency_ms=0
+        )
+        self._in_flight.discard(claim.answer_id)
 
     async def abandon(self, claim: AnswerClaim, reason: str) -> None:
         """Record an answer that cannot be given for a reason other than the model (e.g. the thread is gone)."""

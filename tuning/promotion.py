@@ -10,13 +10,25 @@ from storage.db import Database
 from tuning.errors import TuningError
 from tuning.evaluation.types import EvalSummary
 from tuning.jobs.service import JobService
+from tuning.lifecycle.gate import GateCheck, PromotionGate
 from tuning.review import require_admin
 from tuning.routing import ModelRouter
+
+
+class PromotionRefused(TuningError):
+    """The gate said no; `check` carries the numbers."""
+
+    def __init__(self, check: GateCheck) -> None:
+        super().__init__(f"Not promoting `{check.candidate}`: it must not be worse than `{check.current}`, which "
+                         f"answers now.\n{check.text()}\nAn admin can override with `force:yes` "
+                         "(recorded with who and why; add `reason:why`).")
+        self.check = check
 
 
 class ModelChange(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    id: int = 0
     action: str
     model: str
     changed_by: str
@@ -24,35 +36,64 @@ class ModelChange(BaseModel):
     job_id: str | None = None
     evaluation_id: int | None = None
     headline: str | None = None
+    forced: bool = False
+    reason: str | None = None
+    channel: str | None = None
 
 
 class Promotions:
     def __init__(self, db: Database, router: ModelRouter, jobs: JobService, *, default_model: str,
-                 admins: frozenset[str]) -> None:
+                 admins: frozenset[str], gate: PromotionGate | None = None) -> None:
         self._db = db
         self._router = router
         self._jobs = jobs
         self._default = default_model
         self._admins = admins
+        self._gate = gate
+
+    @property
+    def default_model(self) -> str:
+        return self._default
 
     async def current(self) -> str:
         stack = _stack(await model_rows.history(self._db))
         return stack[-1] if stack else self._default
 
     async def history(self) -> list[ModelChange]:
-        return [ModelChange(**row, headline=await self._headline(row["evaluation_id"]))
+        return [ModelChange(**{**row, "forced": bool(row["forced"])}, headline=await self._headline(row["evaluation_id"]))
                 for row in await model_rows.history(self._db)]
 
-    async def promote(self, target: str, *, user: str) -> ModelChange:
+    async def promote(self, target: str, *, user: str, force: bool = False, reason: str | None = None,
+                      channel: str | None = None) -> ModelChange:
+        """Through the gate; `force` promotes past a refusal and records who forced it, why, and the numbers."""
         require_admin(user, self._admins, "promote models")
         model, job_id = await self._resolve(target)
-        if model == await self.current():
+        current = await self.current()
+        if model == current:
             raise TuningError(f"Tuneloop already answers with `{model}`.")
+        check = await self._gate.check(model, current) if self._gate else None
+        if check is not None and not check.passed and not force:
+            raise PromotionRefused(check)
         await self._router.ping(model)
         evaluation = await evaluation_rows.latest_for(self._db, model)
-        evaluation_id = evaluation["id"] if evaluation else None
+        evaluation_id = check.evaluation_id if check and check.evaluation_id else (evaluation["id"] if evaluation else None)
+        overridden = check is not None and not check.passed
+        record = "\n".join([reason or "no reason given", check.text()]) if overridden and check else reason
         await model_rows.record_change(self._db, action="promote", model=model, changed_by=user, job_id=job_id,
-                                       evaluation_id=evaluation_id)
+                                       evaluation_id=evaluation_id, forced=overridden, reason=record, channel=channel)
+        return (await self.history())[-1]
+
+    async def fall_back(self, gone: str, *, error: str) -> ModelChange | None:
+        """`gone` no longer exists at its provider: answer with the model promoted before it, or the default.
+
+        None when `gone` is not the answering model (someone already switched) or nothing is left to fall to.
+        """
+        stack = _stack(await model_rows.history(self._db))
+        if not stack or stack[-1] != gone:
+            return None
+        previous = stack[-2] if len(stack) > 1 else self._default
+        await model_rows.record_change(self._db, action="fallback", model=previous, changed_by="tuneloop",
+                                       job_id=None, evaluation_id=None, reason=error)
         return (await self.history())[-1]
 
     async def rollback(self, *, user: str) -> ModelChange:
@@ -85,7 +126,7 @@ class Promotions:
 
 
 def _stack(history: list[dict]) -> list[str]:
-    """Promotions push, rollbacks pop: what is left on top answers."""
+    """Promotions push, rollbacks and fallbacks pop: what is left on top answers."""
     stack: list[str] = []
     for change in history:
         if change["action"] == "promote":

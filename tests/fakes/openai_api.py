@@ -77,6 +77,15 @@ class FakeOpenAI(FakeServer):
     def add_model(self, model_id: str, owned_by: str = "system") -> None:
         self.models[model_id] = Model(model_id, owned_by)
 
+    def retire_model(self, model_id: str) -> None:
+        """Shut a model down: from now on chat completions and GET /v1/models/{id} answer 404 with the error
+        code `model_not_found`, as OpenAI does for a model that no longer exists (API reference, errors)."""
+        self.models.pop(model_id, None)
+
+    def announce_shutdown(self, model_id: str, day: str) -> None:
+        """List a shutdown date (YYYY-MM-DD) on the model object, as the models endpoint does once announced."""
+        self.models[model_id].shutdown_date = day
+
     def script_job(
         self, total_steps: int = 10, outcome: Outcome = "succeeded", error: dict[str, Any] | str | None = None
     ) -> None:

@@ -101,12 +101,17 @@ class StoredFile:
 
 @dataclass
 class Model:
+    """openai-python 3.57 `types/model.py` (from OpenAI's OpenAPI spec, read 2026-12-02): id, created, object,
+    owned_by, and `shutdown_date` ("the date when the model will shut down, or null if not announced")."""
+
     id: str
     owned_by: str = "system"
     created: int = 1700000000
+    shutdown_date: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "object": "model", "created": self.created, "owned_by": self.owned_by}
+        return {"id": self.id, "object": "model", "created": self.created, "owned_by": self.owned_by,
+                "shutdown_date": self.shutdown_date}
 
 
 def page(items: list[dict[str, Any]], after: str | None, limit: int) -> tuple[list[dict[str, Any]], bool]:

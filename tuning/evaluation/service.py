@@ -61,7 +61,7 @@ class Evaluations:
             candidate, baseline = job.fine_tuned_model, against or job.base_model
         else:
             candidate, baseline = target, against
-        ref = dataset or (job.dataset if job else await self._newest_dataset())
+        ref = dataset or (job.dataset if job else await self.newest_dataset())
         items = await self._items(ref)
         for model in filter(None, (candidate, baseline)):  # fail in a second, not after hundreds of calls
             await self._router.ping(model)
@@ -99,7 +99,7 @@ class Evaluations:
         except NotFound:
             return None
 
-    async def _newest_dataset(self) -> str:
+    async def newest_dataset(self) -> str:
         versions = await self._datasets.list()
         if not versions:
             raise TuningError(f"There is no dataset to evaluate on yet: build one with {command('dataset build NAME')}.")
