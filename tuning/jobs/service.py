@@ -7,8 +7,8 @@ import json
 import logging
 import secrets
 import string
-from collections.abc import Mapping
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ class JobService:
     def __init__(
         self, db: Database, datasets: DatasetService, trainers: Mapping[str, Trainer], *,
         default_trainer: str, max_cost_usd: float, admins: frozenset[str], prices_dir: Path | None,
+        today: Callable[[], date] = lambda: datetime.now(timezone.utc).date(),
     ) -> None:
         self._db = db
         self._datasets = datasets
@@ -48,6 +49,7 @@ class JobService:
         self._max_cost = max_cost_usd
         self._admins = admins
         self._prices_dir = prices_dir
+        self._today = today
         self._launch_locks: dict[str, asyncio.Lock] = {}
 
     # -- pre-flight ----------------------------------------------------------------
@@ -59,6 +61,7 @@ class JobService:
         trainer = get_trainer(self._trainers, options.get("trainer") or self._default_trainer)
         trainer.check_open()
         catalogue = load_catalogue(self._prices_dir)  # the same default base model as a dataset build's
+        self._check_taking_jobs(catalogue, trainer.name)
         model = options.get("model") or catalogue.default_model(trainer.name)
         # Everything the back-end would refuse, refused now, before any file is uploaded.
         check_request(trainer.capabilities(), JobRequest(
@@ -79,6 +82,18 @@ class JobService:
             "state": "preflight", "channel": channel, "requested_by": user,
         })
         return await self.view(job_id, prices_checked=checked, summary=summary)
+
+    def _check_taking_jobs(self, catalogue: Catalogue, backend: str) -> None:
+        """A back-end past its catalogue `closes_on` date is refused before any cost is shown."""
+        closes_on = catalogue.closes_on(backend)
+        if closes_on is None or self._today() < closes_on:
+            return
+        open_ones = [name for name in self._trainers if name != backend and
+                     ((day := catalogue.closes_on(name)) is None or self._today() < day)]
+        instead = f" Try {', '.join(f'`trainer:{name}`' for name in open_ones)} instead." if open_ones else ""
+        raise TuningError(f"The `{backend}` back-end stopped taking new fine-tuning jobs on "
+                          f"{closes_on:%d %B %Y} (model catalogue).{instead} Models already tuned keep answering "
+                          "until their shutdown date (`/tune model` shows it).")
 
     def _estimate(self, catalogue: Catalogue, model: str, epochs: int, train_tokens: int) -> tuple[float, str]:
         price = catalogue.training_price(model)

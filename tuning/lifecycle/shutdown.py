@@ -57,11 +57,12 @@ class ShutdownWatch:
 
     async def check(self, today: date) -> list[ShutdownWarning]:
         """Send the warnings due today; returns those sent now."""
-        sent = []
+        sent, dates = [], set()
         for watched in await self.watched():
             warning = _due(watched, today)
-            if warning is None:
-                continue
+            if warning is None or (watched.role.startswith("the base of") and warning.shutdown in dates):
+                continue  # a base shutting down with its fine-tune: the fine-tune's warning says it
+            dates.add(warning.shutdown)
             key = f"shutdown:{warning.model}:{warning.shutdown}:{_threshold(warning.days_left)}"
             if await self._announcements.once(key, self._post(warning)):
                 sent.append(warning)
