@@ -39,6 +39,7 @@ from tuning.lifecycle.canary import CanaryService
 from tuning.lifecycle.fallback import Fallback
 from tuning.lifecycle.gate import PromotionGate
 from tuning.lifecycle.listing import OpenAIListing
+from tuning.lifecycle.migration import Migrations
 from tuning.lifecycle.notices import Announcements, LifecyclePublisher
 from tuning.lifecycle.service import Lifecycle
 from tuning.lifecycle.shutdown import ShutdownWatch
@@ -107,7 +108,7 @@ class Runtime:
         )
         tasks = TaskTracker()
         worker = InboxWorker(app, services.inbox)
-        evaluate_job = after_job_succeeded(services.evaluations, app.client)
+        evaluate_job = after_job_succeeded(services.evaluations, app.client, services.lifecycle.migrations)
 
         async def on_succeeded(job: JobView) -> None:
             tasks.spawn(evaluate_job(job))  # an evaluation takes minutes: the monitor must not wait for it
@@ -166,8 +167,13 @@ def build_services(
                               judge_model=settings.judge_model, prices=inference_prices(datasets.root))
     promotions = Promotions(db, router, jobs, default_model=settings.model, admins=settings.admins,
                             gate=PromotionGate(db, evaluations.newest_dataset))
-    lifecycle = build_lifecycle(settings, db, router, promotions, catalogue=lambda: load_catalogue(datasets.root),
-                                publisher=publisher, listing=listing)
+
+    def catalogue() -> Catalogue:  # read at every call: an operator's edit needs no restart
+        return load_catalogue(datasets.root)
+
+    lifecycle = build_lifecycle(settings, db, router, promotions, catalogue=catalogue, publisher=publisher,
+                                listing=listing, migrations=Migrations(db, promotions, jobs, evaluations,
+                                                                       catalogue=catalogue, admins=settings.admins))
     return Services(
         inbox=Inbox(db),
         answers=Answerer(db, router, model_for=lifecycle.canary.model_for, system_prompt=settings.system_prompt,
@@ -190,9 +196,9 @@ def build_services(
 
 def build_lifecycle(settings: Settings, db: Database, router: ModelRouter, promotions: Promotions, *,
                     catalogue: Callable[[], Catalogue], publisher: LifecyclePublisher,
-                    listing: OpenAIListing | None) -> Lifecycle:
+                    listing: OpenAIListing | None, migrations: Migrations) -> Lifecycle:
     announcements = Announcements(db, publisher, channel=settings.announce_channel)
     canary = CanaryService(db, promotions, router, admins=settings.admins, catalogue=catalogue)
     watch = ShutdownWatch(promotions, canary, announcements, catalogue=catalogue,
                           listings=[listing] if listing else [], admins=settings.admins)
-    return Lifecycle(canary, Fallback(promotions, canary, announcements), watch, announcements)
+    return Lifecycle(canary, Fallback(promotions, canary, announcements), watch, announcements, migrations)

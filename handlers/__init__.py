@@ -7,7 +7,18 @@ from collections.abc import Callable
 from slack_bolt.async_app import AsyncApp
 
 from handlers import (
-    corrections, datasets, errors, evaluations, harvest, jobs, lifecycle, messages, reactions, review, stats, tune,
+    corrections,
+    datasets,
+    errors,
+    evaluations,
+    harvest,
+    jobs,
+    lifecycle,
+    messages,
+    reactions,
+    review,
+    stats,
+    tune,
 )
 from handlers.inbox import REPLAY_KEY, PersistThenAck
 from handlers.respond import RetryResponds
@@ -26,6 +37,7 @@ def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored
     review.register(app, services.review)
     stats.register(app, services.insights, services.current_model, services.lifecycle.canary.report)
     jobs.register(app, services.jobs, services.wake_monitor, spawn)
+    lifecycle.register(app, services.lifecycle.migrations, spawn)
     tune.register(app, slash_runners(services), spawn)
 
 
@@ -34,7 +46,7 @@ def slash_runners(services: Services) -> dict[str, Runner]:
     return {
         **review.runners(services.review), **stats.runners(services.insights), **harvest.runners(services.harvester),
         **datasets.runners(services.datasets), **jobs.runners(services.jobs, services.wake_monitor),
-        **evaluations.runners(services.evaluations, services.promotions), **lifecycle.runners(services),
+        **evaluations.runners(services.evaluations, services.promotions), **lifecycle.runners(services.promotions, services.lifecycle, services.jobs),
     }
 
 

@@ -6,6 +6,7 @@ import time
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from handlers.lifecycle import after_migration_evaluated
 from handlers.tune import Invocation, Runner
 from render import charts
 from render import evaluations as render
@@ -14,6 +15,7 @@ from tuning.errors import TuningError
 from tuning.evaluation.export import results_jsonl
 from tuning.evaluation.service import EvalPlan, Evaluations
 from tuning.jobs.types import JobView
+from tuning.lifecycle.migration import Migrations
 from tuning.promotion import Promotions
 
 PROGRESS_EVERY_SECONDS = 3.0
@@ -35,7 +37,7 @@ def runners(evaluations: Evaluations, promotions: Promotions) -> dict[str, Runne
 
 
 async def run_and_post(evaluations: Evaluations, client: AsyncWebClient, plan: EvalPlan, *, channel: str,
-                       thread_ts: str | None, user: str | None) -> None:
+                       thread_ts: str | None, user: str | None) -> int:
     """A progress message updated as items finish, then the results, the chart and the per-item file."""
     total = len(plan.items)
     posted = await client.chat_postMessage(channel=channel, thread_ts=thread_ts,
@@ -58,15 +60,21 @@ async def run_and_post(evaluations: Evaluations, client: AsyncWebClient, plan: E
         {"content": results_jsonl(result.items), "filename": f"evaluation-{evaluation_id}.jsonl",
          "title": "Per-item results"},
     ])
+    return evaluation_id
 
 
-def after_job_succeeded(evaluations: Evaluations, client: AsyncWebClient):
-    """The monitor's hook: evaluate the tuned model against its base, in the job card's thread."""
+def after_job_succeeded(evaluations: Evaluations, client: AsyncWebClient, migrations: Migrations):
+    """The monitor's hook: evaluate the tuned model against its base (a migration's: against the answering
+    model), in the job card's thread."""
 
     async def evaluate_job(job: JobView) -> None:
         try:
-            plan = await evaluations.plan_for_job(job)
-            await run_and_post(evaluations, client, plan, channel=job.channel, thread_ts=job.card_ts, user=None)
+            migration = await migrations.evaluation_plan(job)
+            plan = migration or await evaluations.plan_for_job(job)
+            evaluation_id = await run_and_post(evaluations, client, plan, channel=job.channel, thread_ts=job.card_ts,
+                                               user=None)
+            if migration is not None:
+                await after_migration_evaluated(migrations, client, job, evaluation_id)
         except TuningError as error:
             await client.chat_postMessage(channel=job.channel, thread_ts=job.card_ts,
                                           text=failure(f"No automatic evaluation: {error}"))

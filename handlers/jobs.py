@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -21,7 +21,7 @@ from tuning.jobs.types import JobView
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def runners(job_service: JobService, wake_monitor: Callable[[], None]) -> dict[str, Runner]:
@@ -29,12 +29,7 @@ def runners(job_service: JobService, wake_monitor: Callable[[], None]) -> dict[s
         job = await job_service.preflight(
             call.command.args["DATASET"], call.command.options, user=call.user, channel=call.channel
         )
-        blocks, text = render.preflight_card(job)
-        try:
-            posted = await call.client.chat_postMessage(channel=call.channel, blocks=blocks, text=text)
-        except SlackApiError as error:
-            raise TuningError("Tuneloop can't post the job card here: invite it with `/invite @tuneloop`.") from error
-        await job_service.card_posted(job.id, str(posted["ts"]))
+        await post_preflight_card(job_service, call.client, job)
 
     async def jobs(call: Invocation) -> None:
         await call.reply(render.jobs_list(await job_service.recent()))
@@ -49,6 +44,16 @@ def runners(job_service: JobService, wake_monitor: Callable[[], None]) -> dict[s
         await call.reply(f"Job `{job.id}` is {job.state}.")
 
     return {"train": train, "jobs": jobs, "status": status, "cancel": cancel}
+
+
+async def post_preflight_card(job_service: JobService, client: AsyncWebClient, job: JobView) -> None:
+    """The card with Start and Cancel that a job waits on."""
+    blocks, text = render.preflight_card(job)
+    try:
+        posted = await client.chat_postMessage(channel=job.channel, blocks=blocks, text=text)
+    except SlackApiError as error:
+        raise TuningError("Tuneloop can't post the job card here: invite it with `/invite @tuneloop`.") from error
+    await job_service.card_posted(job.id, str(posted["ts"]))
 
 
 def register(app: AsyncApp, job_service: JobService, wake_monitor: Callable[[], None], spawn: Spawn) -> None:

@@ -16,3 +16,5 @@ JOB_START = "job_start"
 JOB_DISMISS = "job_dismiss"
 JOB_CANCEL = "job_cancel"
 JOB_ACTIONS = (JOB_START, JOB_DISMISS, JOB_CANCEL)
+
+MIGRATION_PROMOTE = "migration_promote"

@@ -1,9 +1,11 @@
-"""Lifecycle messages: shutdown warnings, the fallback notice, the canary card, `/tune model`."""
+"""Lifecycle messages: shutdown warnings, the fallback notice, the canary and migration cards, `/tune model`."""
 
 from __future__ import annotations
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
     ContextBlock,
     HeaderBlock,
     MarkdownTextObject,
@@ -11,7 +13,9 @@ from slack_sdk.models.blocks import (
 )
 
 from render.evaluations import model_history
+from render.ids import MIGRATION_PROMOTE
 from tuning.lifecycle.canary import CanaryReport, CanaryRow, LiveStats
+from tuning.lifecycle.migration import MigrationStory
 from tuning.lifecycle.notices import ShutdownWarning
 from tuning.lifecycle.shutdown import WatchedModel
 from tuning.promotion import ModelChange
@@ -85,3 +89,26 @@ def _stats(role: str, stats: LiveStats) -> str:
 
 def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.0f} ms"
+
+
+def migration_card(story: MigrationStory) -> tuple[list[Block], str]:
+    """One card for the whole migration: source model, new job, evaluation, decision."""
+    job = story.job
+    source = f"`{story.source_model}`" + (f" (job `{story.source_job}`)" if story.source_job else "")
+    trained = f" → `{job.fine_tuned_model}`" if job.fine_tuned_model else ""
+    lines = [
+        f"*Source:* {source}, answering now",
+        f"*New job:* `{job.id}` on `{job.trainer}`, base `{job.base_model}`, dataset `{job.dataset}`: {job.state}{trained}",
+        "*Hyperparameters:* " + "; ".join(story.hyperparameters),
+        "*Evaluation:* " + (f"#{story.evaluation_id} against the answering model on `{job.dataset}`'s validation "
+                            f"split: {story.headline}" if story.evaluation_id else "after the job succeeds"),
+    ]
+    if story.gate is not None:
+        lines.append("*Promotion gate:* " + ("passes" if story.gate == "passes" else f"refuses\n{story.gate}"))
+    lines.append("*Decision:* " + (story.decision or "waiting"))
+    text = "Migration of the answering model\n" + "\n".join(lines)
+    blocks: list[Block] = [HeaderBlock(text="Migration"), SectionBlock(text=MarkdownTextObject(text="\n".join(lines)))]
+    if story.evaluation_id and story.decision is None:
+        blocks.append(ActionsBlock(elements=[ButtonElement(
+            text="Promote", action_id=MIGRATION_PROMOTE, value=job.id, style="primary")]))
+    return blocks, text

@@ -97,10 +97,11 @@ async def latest_comparison(db: Database, *, candidate: str, baseline: str, data
 
 
 async def record_migration(db: Database, *, source_model: str, source_job_id: str | None, job_id: str,
-                           user: str) -> None:
+                           hyperparameters: str, channel: str, user: str) -> None:
     await db.execute(
-        "INSERT INTO model_migrations (source_model, source_job_id, job_id, requested_by) VALUES (?, ?, ?, ?)",
-        (source_model, source_job_id, job_id, user),
+        "INSERT INTO model_migrations (source_model, source_job_id, job_id, hyperparameters, channel, requested_by)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (source_model, source_job_id, job_id, hyperparameters, channel, user),
     )
 
 
@@ -109,13 +110,13 @@ async def migration_for_job(db: Database, job_id: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-async def set_migration(db: Database, job_id: str, *, evaluation_id: int | None = None,
-                        decision: str | None = None) -> None:
-    await db.execute(
-        "UPDATE model_migrations SET evaluation_id = coalesce(?, evaluation_id), decision = coalesce(?, decision)"
-        " WHERE job_id = ?",
-        (evaluation_id, decision, job_id),
-    )
+async def set_migration(db: Database, job_id: str, **values: str | int | None) -> None:
+    """Set some of: evaluation_id, gate, decision, card_ts."""
+    allowed = {"evaluation_id", "gate", "decision", "card_ts"}
+    if not values or set(values) - allowed:
+        raise ValueError(f"set_migration takes {sorted(allowed)}")
+    assignments = ", ".join(f"{name} = ?" for name in values)
+    await db.execute(f"UPDATE model_migrations SET {assignments} WHERE job_id = ?", (*values.values(), job_id))
 
 
 async def job_of_model(db: Database, model: str) -> str | None:

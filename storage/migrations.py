@@ -377,8 +377,12 @@ MIGRATIONS: list[tuple[str, str]] = [
             source_model   TEXT NOT NULL,
             source_job_id  TEXT REFERENCES jobs (id),
             job_id         TEXT NOT NULL UNIQUE REFERENCES jobs (id),
+            hyperparameters TEXT NOT NULL,
             evaluation_id  INTEGER REFERENCES evaluations (id),
+            gate           TEXT,
             decision       TEXT,
+            channel        TEXT NOT NULL,
+            card_ts        TEXT,
             requested_by   TEXT NOT NULL,
             created_at     TEXT NOT NULL DEFAULT {_NOW}
         );

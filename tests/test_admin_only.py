@@ -22,7 +22,7 @@ from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
 from tests.fakes import FakeOpenAI, FakeSlack
 from tests.test_datasets_helpers import add_example, add_many
 from render.ids import (
-    JOB_ACTIONS, JOB_CANCEL, JOB_DISMISS, JOB_START, REVIEW_ACTIONS, REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT,
+    JOB_ACTIONS, JOB_CANCEL, JOB_DISMISS, JOB_START, MIGRATION_PROMOTE, REVIEW_ACTIONS, REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT,
 )
 from handlers import grammar
 from tuning.datasets.types import BuildRequest
@@ -68,6 +68,7 @@ ADMIN_ONLY = [
     AdminAction("Start", JOB_START, click(JOB_START, "waiting_job")),
     AdminAction("Cancel (before the start)", JOB_DISMISS, click(JOB_DISMISS, "waiting_job")),
     AdminAction("Cancel job (while it runs)", JOB_CANCEL, click(JOB_CANCEL, "running_job")),
+    AdminAction("Promote (migration card)", MIGRATION_PROMOTE, click(MIGRATION_PROMOTE, "running_job")),
 ]
 
 
@@ -151,5 +152,5 @@ async def test_every_admin_only_action_is_refused_to_a_non_admin_and_changes_not
 
 def test_the_table_covers_every_admin_button_and_every_subcommand_marked_for_admins() -> None:
     entries = {action.entry for action in ADMIN_ONLY}
-    assert set(REVIEW_ACTIONS) | set(JOB_ACTIONS) <= entries
+    assert set(REVIEW_ACTIONS) | set(JOB_ACTIONS) | {MIGRATION_PROMOTE} <= entries
     assert {spec.name for spec in grammar.SUBCOMMANDS if "(admins)" in spec.summary} | {"train"} <= entries

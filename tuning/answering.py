@@ -77,8 +77,8 @@ class Answerer:
             try:
                 return await self._chat.complete(model, messages)
             except ModelError as error:
-                can_fall_back = self._replacement is not None and fallbacks < MAX_FALLBACKS
-                replacement = await self._replacement(model, error) if can_fall_back else None
+                replace = self._replacement if fallbacks < MAX_FALLBACKS else None
+                replacement = await replace(model, error) if replace else None
                 if replacement is None or replacement == model:
                     await self._failed(claim, messages, error)
                     raise

@@ -30,7 +30,7 @@ MODEL_FIELDS = frozenset({
     "provider", "train", "snapshots", "context_window", "max_output_tokens", "example_token_limit", "tokenizer",
     "token_counts", "training_usd_per_million", "inference", "fine_tuned_inference", "shutdown", "source", "checked",
 })
-BACKEND_FIELDS = frozenset({"default_model", "closes_on", "source"})
+BACKEND_FIELDS = frozenset({"default_model", "closes_on", "learning_rate", "learning_rate_multiplier", "source"})
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,8 @@ class Backend:
     name: str
     default_model: str
     closes_on: date | None = None  # the first day it takes no new jobs
+    learning_rate: float | None = None  # its default absolute learning rate
+    learning_rate_multiplier: float | None = None  # its default multiplier, for back-ends that take one (OpenAI)
     source: str = ""
 
 
@@ -126,6 +128,26 @@ class Catalogue:
     def closes_on(self, backend: str) -> date | None:
         known = self.backends.get(backend)
         return known.closes_on if known else None
+
+    def absolute_learning_rate(self, source: str, target: str, value: float | None) -> tuple[float | None, str]:
+        """`value` as set on a `source` job, for a `target` back-end, with a sentence saying how it was mapped.
+
+        OpenAI takes a multiplier of a pretraining rate it does not publish; other back-ends take an absolute
+        rate. A multiplier maps proportionally: its back-end's default multiplier becomes the target's default
+        rate. None (the target's own default) when the source set none.
+        """
+        if value is None:
+            return None, "learning rate: the target back-end's default"
+        from_, to = self.backends.get(source), self.backends.get(target)
+        if from_ is None or to is None or from_.learning_rate_multiplier is None:
+            return value, f"learning rate {value:g}, as set on the source job"
+        if to.learning_rate is None:
+            return None, (f"learning rate: `{target}` has no default rate in the catalogue to map OpenAI's multiplier "
+                          f"{value:g} onto, so its own default is used")
+        rate = to.learning_rate * value / from_.learning_rate_multiplier
+        return rate, (f"learning rate {rate:.2g}: OpenAI's multiplier {value:g} ÷ its default "
+                      f"{from_.learning_rate_multiplier:g} × `{target}`'s default rate {to.learning_rate:g} "
+                      "(an approximation: OpenAI does not publish the rate its multiplier scales)")
 
     def trainable(self, backend: str) -> dict[str, frozenset[Method]]:
         """Exact base-model names `backend` accepts, and the methods for each."""
@@ -251,7 +273,13 @@ def parse_catalogue(data: dict[str, Any], origin: str) -> Catalogue:
 
 def _backend(name: str, entry: Mapping[str, Any]) -> Backend:
     _known_fields(name, entry, BACKEND_FIELDS)
-    return Backend(name, str(entry["default_model"]), _date(entry.get("closes_on")), str(entry.get("source", "")))
+    return Backend(name, str(entry["default_model"]), _date(entry.get("closes_on")),
+                   _number(entry.get("learning_rate")), _number(entry.get("learning_rate_multiplier")),
+                   str(entry.get("source", "")))
+
+
+def _number(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 def _known_fields(name: str, entry: Mapping[str, Any], fields: frozenset[str]) -> None:

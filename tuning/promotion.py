@@ -83,6 +83,11 @@ class Promotions:
                                        evaluation_id=evaluation_id, forced=overridden, reason=record, channel=channel)
         return (await self.history())[-1]
 
+    async def check(self, target: str) -> GateCheck | None:
+        """What the gate says of promoting `target` now (None without a gate)."""
+        model, _ = await self._resolve(target)
+        return await self._gate.check(model, await self.current()) if self._gate else None
+
     async def fall_back(self, gone: str, *, error: str) -> ModelChange | None:
         """`gone` no longer exists at its provider: answer with the model promoted before it, or the default.
 

@@ -52,6 +52,15 @@ class JobService:
         self._today = today
         self._launch_locks: dict[str, asyncio.Lock] = {}
 
+    @property
+    def trainer_names(self) -> list[str]:
+        """The back-ends configured here, the default first."""
+        return sorted(self._trainers, key=lambda name: name != self._default_trainer)
+
+    async def options_of(self, job_id: str) -> dict[str, Any]:
+        """The hyperparameters a job was asked for (batch, lr, suffix, beta, seed)."""
+        return json.loads((await self._row(job_id)).options)
+
     # -- pre-flight ----------------------------------------------------------------
 
     async def preflight(self, dataset_ref: str, options: dict[str, Any], *, user: str, channel: str) -> JobView:

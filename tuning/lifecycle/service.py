@@ -7,6 +7,7 @@ from datetime import date
 
 from tuning.lifecycle.canary import CanaryService
 from tuning.lifecycle.fallback import Fallback
+from tuning.lifecycle.migration import Migrations
 from tuning.lifecycle.notices import Announcements
 from tuning.lifecycle.shutdown import ShutdownWatch
 
@@ -17,6 +18,7 @@ class Lifecycle:
     fallback: Fallback
     watch: ShutdownWatch
     announcements: Announcements
+    migrations: Migrations
 
     async def daily(self, today: date) -> None:
         """Once a day: shutdown warnings due today, and the canary's card."""
