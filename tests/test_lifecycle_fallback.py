@@ -57,22 +57,23 @@ async def test_a_retired_model_is_replaced_by_the_base_model_and_announced_once(
     assert f"Tuneloop answers with `{CURRENT}`" in status and "Fell back" in status and "model_not_found" in status
 
 
-async def test_the_previous_promoted_model_is_preferred_to_the_base(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+async def older_then_tuned(app: Harness, oai: FakeOpenAI) -> None:
+    """History: OLDER promoted, then TUNED on top of it; then TUNED is shut down."""
     oai.add_model(OLDER)
     await run(app, "rollback")
     await run(app, f"promote {OLDER} force:yes")
     await run(app, f"promote {TUNED} force:yes")
     oai.retire_model(TUNED)
+
+
+async def test_the_previous_promoted_model_is_preferred_to_the_base(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+    await older_then_tuned(app, oai)
     await answered_question(app, slack, "who now?")
     assert (await last_answer(app))["model"] == OLDER
 
 
 async def test_when_the_previous_model_is_gone_too_the_base_answers(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
-    oai.add_model(OLDER)
-    await run(app, "rollback")
-    await run(app, f"promote {OLDER} force:yes")
-    await run(app, f"promote {TUNED} force:yes")
-    oai.retire_model(TUNED)
+    await older_then_tuned(app, oai)
     oai.retire_model(OLDER)
     await answered_question(app, slack, "anyone?")
     assert (await last_answer(app))["model"] == CURRENT
