@@ -38,7 +38,7 @@ from tuning.jobs.types import JobView
 from tuning.lifecycle.canary import CanaryService
 from tuning.lifecycle.fallback import Fallback
 from tuning.lifecycle.gate import PromotionGate
-from tuning.lifecycle.listing import OpenAIListing
+from providers.listing import OpenAIListing
 from tuning.lifecycle.migration import Migrations
 from tuning.lifecycle.notices import Announcements, LifecyclePublisher
 from tuning.lifecycle.service import Lifecycle

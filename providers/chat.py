@@ -8,7 +8,7 @@ from typing import Any
 
 import openai
 
-from tuning.errors import ModelError
+from tuning.errors import ModelError, ModelGone
 from tuning.types import ChatReply
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,9 @@ class ChatClient:
         try:
             response = await self._client.chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]
         except openai.APIError as error:
+            gone = _gone(error)
+            if gone is not None:
+                raise ModelGone(_explain(error), gone) from error
             raise ModelError(_explain(error)) from error
         latency_ms = round((time.perf_counter() - started) * 1000)
         text = (response.choices[0].message.content or "").strip() if response.choices else ""
@@ -43,6 +46,20 @@ class ChatClient:
             latency_ms=latency_ms,
             request_messages=messages,
         )
+
+
+GONE_CODES = frozenset({"model_not_found"})
+
+
+def _gone(error: openai.APIError) -> str | None:
+    """The provider's words when the model does not exist (a retired or unknown model: HTTP 404 or the code
+    `model_not_found`, OpenAI API reference, error codes); None for anything transient."""
+    if not isinstance(error, openai.APIStatusError):
+        return None
+    code = error.code
+    if error.status_code != 404 and code not in GONE_CODES:
+        return None
+    return f"HTTP {error.status_code}" + (f" {code}" if code else "") + f": {error.message}"
 
 
 def _explain(error: openai.APIError) -> str:

@@ -8,13 +8,12 @@ from pathlib import Path
 import openai
 import pytest
 
+from providers import ChatClient
 from tests.capture_helpers import answered_question
 from tests.conftest import GENERAL, Harness, make_settings, served
 from tests.fakes import FakeOpenAI, FakeSlack
 from tests.lifecycle_helpers import CURRENT, TUNED, announcements, run
-from tuning.errors import ModelError
-from providers import ChatClient
-from tuning.lifecycle.fallback import provider_error
+from tuning.errors import ModelError, ModelGone
 
 OLDER = "ft:gpt-4.1-mini-2025-04-14:acme:support:older111"
 
@@ -103,7 +102,7 @@ async def test_only_a_missing_model_counts_as_gone(oai: FakeOpenAI, status: int,
     with pytest.raises(ModelError) as raised:
         await ChatClient(client).complete(CURRENT, [{"role": "user", "content": "hi"}])
     await client.close()
-    assert (provider_error(raised.value) is not None) is gone
+    assert isinstance(raised.value, ModelGone) is gone
 
 
 async def test_a_timeout_is_not_gone(oai: FakeOpenAI) -> None:
@@ -112,4 +111,4 @@ async def test_a_timeout_is_not_gone(oai: FakeOpenAI) -> None:
     with pytest.raises(ModelError) as raised:
         await ChatClient(client).complete(CURRENT, [{"role": "user", "content": "hi"}])
     await client.close()
-    assert provider_error(raised.value) is None
+    assert not isinstance(raised.value, ModelGone)

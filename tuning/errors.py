@@ -36,3 +36,12 @@ class NotFound(TuningError):
 
 class ModelError(TuningError):
     """The chat model did not answer; the cause is chained and logged."""
+
+
+class ModelGone(ModelError):
+    """The model no longer exists at its provider (HTTP 404, or `model_not_found`), as opposed to a transient
+    failure; `provider_error` keeps the provider's own status, code and message for the record."""
+
+    def __init__(self, message: str, provider_error: str) -> None:
+        super().__init__(message)
+        self.provider_error = provider_error

@@ -1,7 +1,8 @@
 """Never dark: when the answering model no longer exists at its provider, answer with the one before it.
 
-Only "this model does not exist" counts (HTTP 404, or the error code `model_not_found`, as OpenAI and
-OpenAI-compatible hosts answer for a retired or unknown model). Rate limits, 5xx and timeouts are transient:
+Only "this model does not exist" counts: `ModelGone`, which the chat adapter (providers/chat.py) raises for
+HTTP 404 or the error code `model_not_found`, as OpenAI and OpenAI-compatible hosts answer for a retired or
+unknown model. Rate limits, 5xx and timeouts are transient:
 they keep the :warning: reply and change nothing.
 """
 
@@ -10,26 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import openai
-
-from tuning.errors import ModelError
+from tuning.errors import ModelError, ModelGone
 from tuning.lifecycle.canary import CanaryService
 from tuning.lifecycle.notices import Announcements
 from tuning.promotion import Promotions
 
 log = logging.getLogger(__name__)
-GONE_CODES = frozenset({"model_not_found"})
-
-
-def provider_error(error: ModelError) -> str | None:
-    """The provider's own words for a model that is gone; None for any other failure."""
-    cause = error.__cause__
-    if not isinstance(cause, openai.APIStatusError):
-        return None
-    code = getattr(cause, "code", None)
-    if cause.status_code != 404 and code not in GONE_CODES:
-        return None
-    return f"HTTP {cause.status_code}" + (f" {code}" if code else "") + f": {cause.message}"
 
 
 class Fallback:
@@ -41,9 +28,9 @@ class Fallback:
 
     async def replace(self, model: str, error: ModelError) -> str | None:
         """The model to answer with instead of `model`, or None to fail as today."""
-        reason = provider_error(error)
-        if reason is None:
+        if not isinstance(error, ModelGone):
             return None
+        reason = error.provider_error
         async with self._lock:
             if await self._canary.drop_if(model, reason):
                 return await self._promotions.current()

@@ -1,4 +1,4 @@
-"""Shutdown dates from a provider's own model listing, where it publishes them.
+"""Shutdown dates from a provider's own model listing, where it publishes them (tuning.lifecycle.shutdown.ModelListing).
 
 OpenAI's model object carries `shutdown_date` ("The date when the model will shut down, or null if not
 announced": openai-python 3.57 `types/model.py`, generated from OpenAI's OpenAPI spec; docs/lifecycle.md).
