@@ -102,9 +102,7 @@ async def after_migration_evaluated(migrations: Migrations, client: AsyncWebClie
                                     evaluation_id: int) -> None:
     """The comparison and what the gate says, in the job's thread; the migration card brought up to date."""
     check = await migrations.evaluated(job.id, evaluation_id)
-    verdict = "The promotion gate lets it through: promote it from the migration card." if check is None or check.passed \
-        else f"The promotion gate would refuse it:\n{check.text()}"
-    await client.chat_postMessage(channel=job.channel, thread_ts=job.card_ts, text=verdict)
+    await client.chat_postMessage(channel=job.channel, thread_ts=job.card_ts, text=render.gate_verdict(check))
     await update_migration_card(migrations, client, job.id)
 
 

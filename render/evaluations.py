@@ -6,6 +6,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTe
 
 from render.jobs import progress_bar
 from render.text import plural
+from render.words import slack_words
 from tuning.evaluation.types import EvalSummary, ModelMetrics
 from tuning.promotion import ModelChange
 
@@ -68,7 +69,7 @@ def _ms(value: float | None) -> str:
 
 def promoted(change: ModelChange) -> str:
     evaluation = f"\nLatest evaluation: {change.headline}" if change.headline else "\nNo evaluation of it yet."
-    forced = f"\n:warning: Forced past the promotion gate: {change.reason}" if change.forced else ""
+    forced = f"\n:warning: Forced past the promotion gate: {slack_words(change.reason or '')}" if change.forced else ""
     return (f":rocket: <@{change.changed_by}> promoted `{change.model}`: Tuneloop answers with it from the next "
             f"message on. `/tune rollback` returns to the previous model.{evaluation}{forced}")
 
@@ -76,7 +77,7 @@ def promoted(change: ModelChange) -> str:
 def _why(change: ModelChange) -> str:
     """A forced promotion's reason and the gate's numbers; a fallback's provider error."""
     if change.forced:
-        return " — forced past the gate" + (f": {change.reason.splitlines()[0]}" if change.reason else "")
+        return " — forced past the gate" + (f": {slack_words(change.reason.splitlines()[0])}" if change.reason else "")
     return f" — {change.reason}" if change.action == "fallback" and change.reason else ""
 
 

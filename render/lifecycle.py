@@ -14,7 +14,9 @@ from slack_sdk.models.blocks import (
 
 from render.evaluations import model_history
 from render.ids import MIGRATION_PROMOTE
+from render.words import slack_words
 from tuning.lifecycle.canary import CanaryReport, CanaryRow, LiveStats
+from tuning.lifecycle.gate import GateCheck
 from tuning.lifecycle.migration import MigrationStory
 from tuning.lifecycle.notices import ShutdownWarning
 from tuning.lifecycle.shutdown import WatchedModel
@@ -44,8 +46,15 @@ def model_status(current: str, history: list[ModelChange], watched: list[Watched
                          f"(from {model.source}).")
     last = history[-1] if history else None
     if last is not None and last.action == "fallback":
-        lines.append(f":rotating_light: Fell back to `{last.model}` on {last.created_at[:10]}: {last.reason}")
+        lines.append(f":rotating_light: Fell back to `{last.model}` on {last.created_at[:10]}: {slack_words(last.reason or '')}")
     return "\n".join(lines)
+
+
+def gate_verdict(check: GateCheck | None) -> str:
+    """What the gate says of a migrated model, in its job's thread."""
+    if check is None or check.passed:
+        return "The promotion gate lets it through: promote it from the migration card."
+    return "The promotion gate would refuse it:\n" + slack_words(check.text())
 
 
 def canary_started(canary: CanaryRow, current: str) -> str:
@@ -106,8 +115,9 @@ def migration_card(story: MigrationStory) -> tuple[list[Block], str]:
     if story.gate is not None:
         lines.append("*Promotion gate:* " + ("passes" if story.gate == "passes" else f"refuses\n{story.gate}"))
     lines.append("*Decision:* " + (story.decision or "waiting"))
-    text = "Migration of the answering model\n" + "\n".join(lines)
-    blocks: list[Block] = [HeaderBlock(text="Migration"), SectionBlock(text=MarkdownTextObject(text="\n".join(lines)))]
+    body = slack_words("\n".join(lines))
+    text = "Migration of the answering model\n" + body
+    blocks: list[Block] = [HeaderBlock(text="Migration"), SectionBlock(text=MarkdownTextObject(text=body))]
     if story.evaluation_id and story.decision is None:
         blocks.append(ActionsBlock(elements=[ButtonElement(
             text="Promote", action_id=MIGRATION_PROMOTE, value=job.id, style="primary")]))

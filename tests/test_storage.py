@@ -76,6 +76,20 @@ async def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
     await db.close()
 
 
+async def test_model_history_survives_the_lifecycle_migration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """0008 rebuilds model_changes (a `fallback` action, forced, reason, channel) keeping every row."""
+    db = await open_database(tmp_path / "t.db")
+    monkeypatch.setattr(migrations, "MIGRATIONS", [(name, sql) for name, sql in MIGRATIONS if name < "0008"])
+    await migrate(db)
+    await db.execute("INSERT INTO model_changes (action, model, changed_by) VALUES ('promote', 'm1', 'U1')")
+    monkeypatch.undo()
+    assert await migrate(db) == ["0008_model_lifecycle"]
+    row = await db.fetchone("SELECT action, model, changed_by, forced, reason FROM model_changes")
+    assert tuple(row) == ("promote", "m1", "U1", 0, None)
+    await db.execute("INSERT INTO model_changes (action, model, changed_by) VALUES ('fallback', 'm0', 'tuneloop')")
+    await db.close()
+
+
 async def test_members_keep_their_rows_when_the_line_column_goes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -95,7 +109,7 @@ async def test_members_keep_their_rows_when_the_line_column_goes(
         await db.execute("INSERT INTO dataset_members (dataset_id, example_id, split, line, rejected_id, tokens)"
                          " VALUES (?, ?, ?, ?, NULL, 30)", (dataset_id, example_id, split, line))
     monkeypatch.undo()
-    assert await migrate(db) == ["0007_members_in_id_order"]
+    assert (await migrate(db))[:1] == ["0007_members_in_id_order"]
     assert await dataset_rows.member_ids(db, dataset_id, "train") == [(ids[0], None), (ids[2], None)]
     assert await dataset_rows.member_ids(db, dataset_id, "validation") == [(ids[1], None)]
     await db.close()

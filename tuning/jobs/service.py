@@ -102,7 +102,7 @@ class JobService:
         instead = f" Try {', '.join(f'`trainer:{name}`' for name in open_ones)} instead." if open_ones else ""
         raise TuningError(f"The `{backend}` back-end stopped taking new fine-tuning jobs on "
                           f"{closes_on:%d %B %Y} (model catalogue).{instead} Models already tuned keep answering "
-                          "until their shutdown date (`/tune model` shows it).")
+                          f"until their shutdown date ({command('model')} shows it).")
 
     def _estimate(self, catalogue: Catalogue, model: str, epochs: int, train_tokens: int) -> tuple[float, str]:
         price = catalogue.training_price(model)

@@ -20,6 +20,7 @@ from tuning.evaluation.metrics import mean, percentile, wilson_interval
 from tuning.promotion import ModelChange, Promotions
 from tuning.review import require_admin
 from tuning.routing import ModelRouter
+from tuning.words import command
 
 DEFAULT_SHARE = 0.2
 
@@ -95,7 +96,7 @@ class CanaryService:
         require_admin(user, self._admins, "start a canary")
         running = await self.running()
         if running is not None:
-            raise TuningError(f"A canary of `{running.model}` is running already: `/tune canary stop` it first.")
+            raise TuningError(f"A canary of `{running.model}` is running already: {command('canary stop')} it first.")
         if model == await self._promotions.current():
             raise TuningError(f"`{model}` already answers every thread: a canary needs a different model.")
         await self._router.ping(model)
@@ -109,7 +110,7 @@ class CanaryService:
         return canary
 
     async def promote(self, *, user: str, channel: str | None) -> ModelChange:
-        """Through the promotion gate, like `/tune promote`; the canary ends when it passes."""
+        """Through the promotion gate, like a promotion by name; the canary ends when it passes."""
         require_admin(user, self._admins, "promote the canary")
         canary = await self._require_running()
         change = await self._promotions.promote(canary.model, user=user, channel=channel)
@@ -139,5 +140,5 @@ class CanaryService:
     async def _require_running(self) -> CanaryRow:
         canary = await self.running()
         if canary is None:
-            raise TuningError("No canary is running. Start one with `/tune canary MODEL share:20%`.")
+            raise TuningError(f"No canary is running. Start one with {command('canary MODEL share:20%')}.")
         return canary

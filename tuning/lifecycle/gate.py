@@ -22,6 +22,7 @@ from storage.db import Database
 from tuning.errors import TuningError
 from tuning.evaluation.metrics import Z_95
 from tuning.evaluation.types import EvalSummary, ItemResult, ModelAnswer
+from tuning.words import command
 
 Score = Callable[[ModelAnswer], float | None]
 _METRICS: dict[str, dict[str, Score]] = {
@@ -113,10 +114,10 @@ class PromotionGate:
         evaluation = None if dataset is None else await lifecycle_rows.latest_comparison(
             self._db, candidate=candidate, baseline=current, dataset=dataset)
         if evaluation is None or not evaluation.get("summary"):
-            where = f"`{dataset}`" if dataset else "a dataset (build one with `/tune dataset build NAME`)"
+            where = f"`{dataset}`" if dataset else f"a dataset (build one with {command('dataset build NAME')})"
             return GateCheck(candidate, current, dataset, None, (
                 f"there is no evaluation of `{candidate}` against the current model `{current}` on {where}. "
-                f"Run `/tune eval {candidate} against:{current}" + (f" dataset:{dataset}`" if dataset else "`"),), ())
+                "Run " + command(f"eval {candidate} against:{current}" + (f" dataset:{dataset}" if dataset else "")),), ())
         summary = EvalSummary.model_validate_json(evaluation["summary"])
         items = [ItemResult.model_validate_json(raw) for raw in await evaluation_rows.item_results(self._db, evaluation["id"])]
         reasons, numbers = [], []

@@ -23,6 +23,7 @@ from tuning.jobs.types import JobView
 from tuning.lifecycle.gate import GateCheck
 from tuning.promotion import ModelChange, PromotionRefused, Promotions
 from tuning.review import require_admin
+from tuning.words import command, person
 
 COPIED = ("batch", "seed", "beta")
 
@@ -54,13 +55,13 @@ class Migrations:
         self._admins = admins
 
     async def start(self, *, to: str | None, model: str | None, user: str, channel: str) -> MigrationStory:
-        """The new job, waiting for Start on its card like any `/tune train` job."""
+        """The new job, waiting for Start on its card like any training job."""
         require_admin(user, self._admins, "migrate the answering model")
         source = await self._promotions.current()
         source_job_id = await lifecycle_rows.job_of_model(self._db, source)
         if source_job_id is None:
             raise TuningError(f"`{source}` answers now, and Tuneloop did not train it, so there is no dataset version "
-                              "behind it to retrain. Train one with `/tune train DATASET trainer:…`.")
+                              f"behind it to retrain. Train one with {command('train DATASET trainer:…')}.")
         source_job = await self._jobs.find(source_job_id)
         target = to or next((name for name in self._jobs.trainer_names if name != source_job.trainer), None)
         if target is None or target == source_job.trainer:
@@ -100,10 +101,10 @@ class Migrations:
         try:
             change = await self._promotions.promote(job_id, user=user, channel=story.channel)
         except PromotionRefused as refused:
-            await lifecycle_rows.set_migration(self._db, job_id, decision=f"refused by the gate for <@{user}>",
+            await lifecycle_rows.set_migration(self._db, job_id, decision=f"refused by the gate for {person(user)}",
                                                gate=refused.check.text())
             raise
-        await lifecycle_rows.set_migration(self._db, job_id, decision=f"promoted by <@{user}>")
+        await lifecycle_rows.set_migration(self._db, job_id, decision=f"promoted by {person(user)}")
         return change
 
     async def card_posted(self, job_id: str, ts: str) -> None:
