@@ -8,8 +8,9 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.slack_io import fetch_conversation, publish, slack_error, to_message
-from render.answers import CONVERSATION_UNREADABLE, THINKING, model_error, split_answer
+from handlers.answer_writer import AnswerClient, AnswerWriter, NowhereToAnswer
+from handlers.slack_io import fetch_conversation, slack_error, to_message
+from render.answers import CONVERSATION_UNREADABLE, model_error
 from tuning.answering import Answerer
 from tuning.errors import ModelError
 from tuning.types import AnswerClaim, SlackMessage
@@ -35,34 +36,41 @@ def register(app: AsyncApp, answers: Answerer) -> None:
 
 async def _answer(answers: Answerer, client: AsyncWebClient, claim: AnswerClaim, context: AsyncBoltContext) -> None:
     message: SlackMessage = claim.message
+    recipient = AnswerClient(client, context.team_id or message.team_id, message.user)
     try:
-        try:
-            placeholder = claim.placeholder_ts or await _post_placeholder(answers, client, claim)
-        except SlackApiError as error:  # e.g. removed from the channel meanwhile: there is nowhere to answer
-            await answers.abandon(claim, f"could not post the answer: {slack_error(error)}")
-            return
-        try:
-            thread = await fetch_conversation(client, message, bot_user_id=context.bot_user_id, bot_id=context.bot_id)
-        except SlackApiError as error:  # e.g. the question was deleted meanwhile: say so, never leave "Thinking…"
-            await answers.abandon(claim, f"could not read the conversation: {slack_error(error)}")
-            await client.chat_update(channel=message.channel, ts=placeholder, text=model_error(CONVERSATION_UNREADABLE))
-            return
-        try:
-            reply = await answers.generate(claim, thread, context.bot_user_id)
-        except ModelError as error:
-            await client.chat_update(channel=message.channel, ts=placeholder, text=model_error(str(error)))
-            return
-        parts = split_answer(reply.text)
-        posted = await publish(
-            client, channel=message.channel, thread_ts=claim.post_in_thread, placeholder_ts=placeholder, parts=parts
-        )
-        await answers.posted(claim, reply, posted, context.bot_user_id)
+        await answer(answers, recipient, claim, context)
     finally:
         answers.release(claim)
 
 
-async def _post_placeholder(answers: Answerer, client: AsyncWebClient, claim: AnswerClaim) -> str:
-    response = await client.chat_postMessage(channel=claim.message.channel, thread_ts=claim.post_in_thread, text=THINKING)
-    ts = str(response["ts"])
-    await answers.placeholder_posted(claim, ts)
-    return ts
+async def answer(answers: Answerer, client: AnswerClient, claim: AnswerClaim, context: AsyncBoltContext) -> None:
+    """Read the conversation, then stream the model's answer into Slack (or edit a placeholder) and record it."""
+    message = claim.message
+
+    async def first_message(ts: str) -> None:
+        await answers.placeholder_posted(claim, ts)
+
+    writer = AnswerWriter(client, claim, stream=await answers.streams_in(message.channel),
+                          on_first_message=first_message)
+    try:
+        await writer.start()
+        try:
+            thread = await fetch_conversation(client.web, message, bot_user_id=context.bot_user_id,
+                                              bot_id=context.bot_id)
+        except SlackApiError as error:  # e.g. the question was deleted meanwhile: say so, never leave "Thinking…"
+            await answers.abandon(claim, f"could not read the conversation: {slack_error(error)}")
+            await writer.fail(model_error(CONVERSATION_UNREADABLE))
+            return
+        try:
+            reply = await answers.generate(claim, thread, context.bot_user_id, on_text=writer.on_text)
+        except ModelError as error:
+            await writer.fail(model_error(str(error)))
+            return
+        posted = await writer.finish(reply.text)
+    except NowhereToAnswer as error:  # e.g. removed from the channel meanwhile
+        await answers.abandon(claim, f"could not post the answer: {error}")
+        return
+    finally:
+        if writer.refusal is not None:
+            await answers.streaming_refused(message.channel, writer.refusal.error)
+    await answers.posted(claim, reply, posted, context.bot_user_id)

@@ -67,13 +67,3 @@ async def fetch_conversation(
         if message is not None and float(message.ts) <= float(question.ts):
             thread.append(message)
     return thread
-
-
-async def publish(client: AsyncWebClient, *, channel: str, thread_ts: str | None, placeholder_ts: str, parts: list[str]) -> list[str]:
-    """The first part replaces the placeholder; the rest follow in the same thread."""
-    await client.chat_update(channel=channel, ts=placeholder_ts, text=parts[0])
-    posted = [placeholder_ts]
-    for part in parts[1:]:
-        response = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=part)
-        posted.append(str(response["ts"]))
-    return posted

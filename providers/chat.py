@@ -7,8 +7,10 @@ import time
 from typing import Any
 
 import openai
+from openai.types import CompletionUsage
 
 from tuning.errors import ModelError, ModelGone
+from tuning.ports import OnText
 from tuning.types import ChatReply
 
 log = logging.getLogger(__name__)
@@ -29,23 +31,52 @@ class ChatClient:
         try:
             response = await self._client.chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]
         except openai.APIError as error:
-            gone = _gone(error)
-            if gone is not None:
-                raise ModelGone(_explain(error), gone) from error
-            raise ModelError(_explain(error)) from error
+            raise _model_error(error) from error
         latency_ms = round((time.perf_counter() - started) * 1000)
         text = (response.choices[0].message.content or "").strip() if response.choices else ""
         if not text:
             raise ModelError("The model returned an empty answer.")
-        usage = response.usage
-        return ChatReply(
-            text=text,
-            model=model,
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-            latency_ms=latency_ms,
-            request_messages=messages,
-        )
+        return _reply(text, model, messages, response.usage, latency_ms)
+
+    async def stream(self, model: str, messages: list[dict[str, str]], on_text: OnText) -> ChatReply:
+        """Like complete(), calling `on_text` with each piece of text as the model writes it."""
+        started = time.perf_counter()
+        pieces: list[str] = []
+        usage = None
+        try:
+            chunks = await self._client.chat.completions.create(
+                model=model, messages=messages, stream=True, stream_options={"include_usage": True},  # type: ignore[arg-type]
+            )
+            async for chunk in chunks:
+                usage = chunk.usage or usage
+                delta = chunk.choices[0].delta.content if chunk.choices else None
+                if delta:
+                    pieces.append(delta)
+                    await on_text(delta)
+        except openai.APIError as error:
+            raise _model_error(error) from error
+        text = "".join(pieces).strip()
+        if not text:
+            raise ModelError("The model returned an empty answer.")
+        return _reply(text, model, messages, usage, round((time.perf_counter() - started) * 1000))
+
+
+def _model_error(error: openai.APIError) -> ModelError:
+    """ModelGone when the provider no longer serves the model (fallback reads it), ModelError otherwise."""
+    gone = _gone(error)
+    return ModelGone(_explain(error), gone) if gone is not None else ModelError(_explain(error))
+
+
+def _reply(text: str, model: str, messages: list[dict[str, str]], usage: CompletionUsage | None,
+           latency_ms: int) -> ChatReply:
+    return ChatReply(
+        text=text,
+        model=model,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        latency_ms=latency_ms,
+        request_messages=messages,
+    )
 
 
 GONE_CODES = frozenset({"model_not_found"})

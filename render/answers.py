@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from slack_sdk.models.blocks import (
+    Block,
+    ContextActionsBlock,
+    FeedbackButtonObject,
+    FeedbackButtonsElement,
+    IconButtonElement,
+    MarkdownBlock,
+)
+
+from render import safe_text
+from render.ids import ANSWER_CORRECT, ANSWER_FEEDBACK, FEEDBACK_DOWN, FEEDBACK_UP
+
 # Slack truncates message text past 40,000 characters and renders long ones poorly; 3,900 keeps
 # each part readable and within a section block's limit should it ever be put in one.
 PART_LIMIT = 3_900
@@ -15,6 +27,30 @@ CONVERSATION_UNREADABLE = "I can't read this conversation any more (was the mess
 
 def model_error(reason: str) -> str:
     return f":warning: Sorry, I couldn't answer: {reason}"
+
+
+def feedback_block() -> ContextActionsBlock:
+    """👍 / 👎 under an answer, and the button that opens the correction form.
+
+    Slack offers one icon for an icon_button (`trash`); its text is what people read on hover.
+    """
+    return ContextActionsBlock(elements=[
+        FeedbackButtonsElement(
+            action_id=ANSWER_FEEDBACK,
+            positive_button=FeedbackButtonObject(text="👍", value=FEEDBACK_UP, accessibility_label="Good answer"),
+            negative_button=FeedbackButtonObject(text="👎", value=FEEDBACK_DOWN, accessibility_label="Bad answer"),
+        ),
+        IconButtonElement(action_id=ANSWER_CORRECT, icon="trash", text="Correct this answer",
+                          accessibility_label="Write the answer it should have given"),
+    ])
+
+
+def answer_message(part: str, *, last: bool) -> tuple[str, list[Block]]:
+    """One part of an answer as a message: Markdown rendered as formatting; the last part carries the feedback."""
+    blocks: list[Block] = [MarkdownBlock(text=safe_text.markdown(part))]
+    if last:
+        blocks.append(feedback_block())
+    return safe_text.mrkdwn(part), blocks
 
 
 def split_answer(text: str, limit: int = PART_LIMIT) -> list[str]:

@@ -7,6 +7,7 @@ import json
 from slack_sdk.models.blocks import ContextBlock, InputBlock, MarkdownTextObject, PlainTextInputElement
 from slack_sdk.models.views import View
 
+from render import safe_text
 from render.ids import CORRECTION_BLOCK, CORRECTION_INPUT, CORRECTION_VIEW
 from render.text import excerpt
 from render.words import slack_words
@@ -18,7 +19,7 @@ def correction_modal(*, original: str, question: str | None, fingerprint: str, t
     """`target` says what is corrected ({"channel", "ts"} or {"example_id"}); it travels in private_metadata."""
     blocks = []
     if question:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"*Question:* {excerpt(question, 150)}")]))
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"*Question:* {safe_text.mrkdwn(excerpt(question, 150))}")]))
     blocks.append(InputBlock(
         block_id=CORRECTION_BLOCK,
         label="The answer it should have given",

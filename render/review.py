@@ -6,6 +6,7 @@ from slack_sdk.models.blocks import (
     ActionsBlock, Block, ButtonElement, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, SectionBlock,
 )
 
+from render import safe_text
 from render.ids import REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT
 from render.text import excerpt, message_link, plural
 from tuning.types import ExampleView
@@ -29,8 +30,8 @@ def review_queue(candidates: list[ExampleView], total: int, admins: frozenset[st
 def _candidate(example: ExampleView) -> SectionBlock:
     answer = example.corrected if example.corrected is not None else example.answer
     lines = [
-        f"*Q:* {excerpt(example.question, 280)}",
-        f"*A:* {excerpt(answer, 600)}",
+        f"*Q:* {safe_text.mrkdwn(excerpt(example.question, 280))}",
+        f"*A:* {safe_text.mrkdwn(excerpt(answer, 600))}",
         f":+1: {example.up_votes}   :-1: {example.down_votes}   · {SOURCE_NAMES.get(example.source, example.source)}"
         f" · <#{example.channel}> · <{message_link(example.channel, example.message_ts, example.thread_ts)}|message>",
     ]

@@ -388,6 +388,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0009_feedback_buttons_and_streaming",
+        f"""
+        -- A click on an answer's 👍/👎 feedback buttons is one more event in the vote log (reaction
+        -- 'feedback_buttons', always added: Slack sends no "deselected"), so the votes view keeps one
+        -- vote per person per answer across reactions and clicks, the newest winning.
+        ALTER TABLE reaction_events ADD COLUMN source TEXT NOT NULL DEFAULT 'reaction'
+            CHECK (source IN ('reaction', 'button'));
+
+        -- Channels where Slack refused chat.startStream: answered by placeholder-and-edit from then on.
+        CREATE TABLE streaming_refused (
+            channel     TEXT PRIMARY KEY,
+            error       TEXT NOT NULL,
+            refused_at  TEXT NOT NULL DEFAULT {_NOW}
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 

@@ -7,14 +7,19 @@ import aiosqlite
 from storage.db import Database
 
 
+# The "reaction" a feedback-button click is logged as: one per person, the newest click standing.
+FEEDBACK_BUTTONS = "feedback_buttons"
+
+
 async def record_reaction(
-    db: Database, *, channel: str, ts: str, voter: str, reaction: str, direction: int, added: bool, event_ts: str
+    db: Database, *, channel: str, ts: str, voter: str, reaction: str, direction: int, added: bool, event_ts: str,
+    source: str = "reaction",
 ) -> bool:
-    """Append one reaction event; False when this exact event was already recorded (a retry)."""
+    """Append one reaction (or feedback-button) event; False when this exact event was already recorded (a retry)."""
     added_rows = await db.write_returning(
-        "INSERT INTO reaction_events (channel, ts, voter, reaction, direction, added, event_ts)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
-        (channel, ts, voter, reaction, direction, int(added), event_ts),
+        "INSERT INTO reaction_events (channel, ts, voter, reaction, direction, added, event_ts, source)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
+        (channel, ts, voter, reaction, direction, int(added), event_ts, source),
     )
     return bool(added_rows)
 

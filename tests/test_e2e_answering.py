@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 
+from render.answers import THINKING, split_answer
 from tests.conftest import ALICE, BOB, BOT, DM, GENERAL, Harness
 from tests.fakes import FakeOpenAI, FakeSlack
 
@@ -41,16 +43,65 @@ async def test_mention_is_answered_in_a_new_thread_and_recorded(app: Harness, sl
     assert stored["answer_id"] == row["id"] and stored["is_bot"] == 1
 
 
-async def test_placeholder_is_posted_first_then_edited_into_the_answer(app: Harness, slack: FakeSlack) -> None:
+async def test_answer_is_streamed_to_the_asker_and_ends_with_feedback_buttons(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
+    text = "Hold the **reset** button for five seconds, then wait for the light to turn green and release it. " * 3
+    oai.reply_with(text)
     event = mention(slack, "hello?")
     await app.event(event)
     await app.settle()
-    post = slack.calls_to("chat.postMessage")[0]
-    update = slack.calls_to("chat.update")[0]
-    assert "Thinking" in post.args["text"]
-    assert post.args["thread_ts"] == event["ts"]
-    assert update.args["ts"] == slack.thread(GENERAL, event["ts"])[1]["ts"]
-    assert update.args["text"].startswith("Echo:")
+    assert oai.calls_to("POST /v1/chat/completions")[0].args["stream"] is True
+    (start,) = slack.calls_to("chat.startStream")
+    assert start.args["thread_ts"] == event["ts"]
+    assert (start.args["recipient_team_id"], start.args["recipient_user_id"]) == ("T0001", ALICE)
+    assert len(slack.calls_to("chat.appendStream")) >= 1  # text arrived before the model finished
+    assert slack.calls_to("chat.postMessage") == [] and slack.calls_to("chat.update") == []
+    (reply,) = slack.thread(GENERAL, event["ts"])[1:]
+    assert reply["text"] == text.strip()
+    assert [block["type"] for block in reply["blocks"]] == ["context_actions"]
+    assert [e["type"] for e in reply["blocks"][0]["elements"]] == ["feedback_buttons", "icon_button"]
+    assert slack.workspace.message(GENERAL, reply["ts"]).metadata["event_type"] == "tuneloop_answer"
+    (row,) = await answers(app)
+    assert row["answer_text"] == text.strip() and row["answer_ts"] == reply["ts"]
+
+
+async def test_where_slack_refuses_streaming_the_answer_is_edited_in_and_the_channel_remembered(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
+    oai.reply_with("Use **WAL** mode.")
+    slack.refuse_streaming(GENERAL)
+    for question in ("first?", "second?"):
+        event = mention(slack, question)
+        await app.event(event)
+        await app.settle()
+        (reply,) = slack.thread(GENERAL, event["ts"])[1:]
+        assert reply["text"] == "Use **WAL** mode."
+        assert [block["type"] for block in reply["blocks"]] == ["markdown", "context_actions"]
+    assert len(slack.calls_to("chat.startStream")) == 1  # refused once, not asked again
+    assert [c.args["text"] for c in slack.calls_to("chat.postMessage")] == [THINKING] * 2
+    assert await app.db.fetchval("SELECT error FROM streaming_refused WHERE channel = ?", (GENERAL,)) == (
+        "method_not_supported_for_channel_type")
+    assert [row["status"] for row in await answers(app)] == ["answered", "answered"]
+
+
+async def test_a_long_streamed_answer_is_split_cleanly_and_recorded_once(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
+    paragraphs = [f"Paragraph {i}: " + "word " * 300 for i in range(8)]
+    text = "\n\n".join(p.strip() for p in paragraphs)
+    oai.reply_with(text)
+    event = mention(slack, "tell me everything")
+    await app.event(event)
+    await app.settle()
+    replies = slack.thread(GENERAL, event["ts"])[1:]
+    parts = split_answer(text)
+    assert len(parts) > 1 and [r["text"] for r in replies] == parts
+    assert ["context_actions" in str(r.get("blocks")) for r in replies] == [False] * (len(parts) - 1) + [True]
+    (row,) = await answers(app)
+    assert row["answer_text"] == text
+    stored = await app.db.fetchall("SELECT ts FROM messages WHERE answer_id = ? ORDER BY ts", (row["id"],))
+    assert [r["ts"] for r in stored] == [r["ts"] for r in replies]
 
 
 async def test_mention_inside_a_thread_answers_in_that_thread_with_its_history(
@@ -155,3 +206,15 @@ async def test_the_bot_ignores_its_own_messages(app: Harness, slack: FakeSlack, 
                      "ts": ts, "channel": GENERAL})
     await app.settle()
     assert oai.calls_to("POST /v1/chat/completions") == []
+
+
+async def test_a_model_answer_with_broadcasts_and_mentions_pings_nobody(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
+    oai.reply_with("<!channel> <!here> look, <@U0BOB> and <!subteam^S123> & <#C0GENERAL> are **here**")
+    event = mention(slack, "ping everyone")
+    await app.event(event)
+    await app.settle()
+    (reply,) = slack.thread(GENERAL, event["ts"])[1:]
+    assert not re.search(r"<[!@#]", reply["text"])
+    assert reply["text"].replace("\u200b", "") == "<!channel> <!here> look, <@U0BOB> and <!subteam^S123> & <#C0GENERAL> are **here**"

@@ -107,6 +107,12 @@ async def answer_once(app: Harness, slack: FakeSlack) -> None:
     assert await app.db.fetchval("SELECT status FROM answers") == "answered"
 
 
+async def answer_by_placeholder_once(app: Harness, slack: FakeSlack) -> None:
+    """Where Slack refuses to stream, the answer is a placeholder edited into the answer."""
+    slack.refuse_streaming(GENERAL)
+    await answer_once(app, slack)
+
+
 async def attach_files_once(app: Harness, slack: FakeSlack) -> None:
     await add_many(app.db, 12, channel=GENERAL)
     status, _ = await app.command("dataset build support val:0.2", user=ALICE)
@@ -134,8 +140,10 @@ async def reply_once(app: Harness, slack: FakeSlack) -> None:
 
 SLACK_FLOWS = {
     "response_url": reply_once,  # every ephemeral reply to a command or a button
-    "chat.postMessage": answer_once,  # the placeholder
-    "chat.update": answer_once,  # the placeholder edited into the answer
+    "chat.startStream": answer_once,  # the streamed answer
+    "chat.stopStream": answer_once,
+    "chat.postMessage": answer_by_placeholder_once,  # the placeholder (re-sent only once not found in the thread)
+    "chat.update": answer_by_placeholder_once,  # the placeholder edited into the answer
     "views.open": open_modal_once,  # "Correct this answer"
     "files.getUploadURLExternal": attach_files_once,
     "upload_url": attach_files_once,  # the bytes themselves
@@ -204,7 +212,7 @@ def test_a_reply_waits_what_slack_asks_before_sending_again(status: int, headers
 @pytest.mark.parametrize("status", [502, 503, 504])
 async def test_other_slack_5xx_are_retried_too(app: Harness, slack: FakeSlack, status: int) -> None:
     slack.fail("chat.update", status=status)
-    await answer_once(app, slack)
+    await answer_by_placeholder_once(app, slack)
     assert slack.pending_faults == 0
 
 

@@ -8,9 +8,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from storage import answers as answer_rows
 from storage import lifecycle as lifecycle_rows
 from storage import messages as message_rows
+from storage import streaming as streaming_rows
 from storage.db import Database
 from tuning.conversation import fit_to_context, to_chat
 from tuning.errors import ModelError
+from tuning.ports import OnText
 from tuning.routing import ModelRouter
 from tuning.types import AnswerClaim, ChatReply, SlackMessage
 
@@ -67,14 +69,28 @@ class Answerer:
         return AnswerClaim(answer_id=answer_id, message=message, model=model, placeholder_ts=placeholder)
 
     async def placeholder_posted(self, claim: AnswerClaim, ts: str) -> None:
+        """The first message of the answer exists (a placeholder or a stream): a resumed claim edits it."""
         await answer_rows.set_placeholder(self._db, claim.answer_id, ts)
 
-    async def generate(self, claim: AnswerClaim, thread: Sequence[SlackMessage], bot_user_id: str | None) -> ChatReply:
-        """Ask the model (or its fallback, when it is gone); a failure is recorded and raised as ModelError."""
+    async def streams_in(self, channel: str) -> bool:
+        """Whether to stream there: yes until Slack refused it in that channel once."""
+        return not await streaming_rows.is_refused(self._db, channel)
+
+    async def streaming_refused(self, channel: str, error: str) -> None:
+        log.info("Slack refused streaming in %s (%s): answering by placeholder and edit there", channel, error)
+        await streaming_rows.refuse(self._db, channel, error)
+
+    async def generate(
+        self, claim: AnswerClaim, thread: Sequence[SlackMessage], bot_user_id: str | None, on_text: OnText | None = None
+    ) -> ChatReply:
+        """Ask the model (or its fallback, when it is gone), streaming its text to `on_text` if given; a failure is
+        recorded and raised as ModelError."""
         model, fallbacks = claim.model, 0
         while True:
             messages = fit_to_context(model, to_chat(self._system_prompt, thread, bot_user_id))
             try:
+                if on_text is not None:
+                    return await self._chat.stream(model, messages, on_text)
                 return await self._chat.complete(model, messages)
             except ModelError as error:
                 replace = self._replacement if fallbacks < MAX_FALLBACKS else None

@@ -9,7 +9,7 @@ or a Slack client; others implement them and bot/ (the composition root) wires t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from tuning.trainers.base import Trainer
@@ -37,7 +37,13 @@ class SlackReader(Protocol):
         """Everyone in the workspace, for scrubbing their names."""
 
 
+OnText = Callable[[str], Awaitable[None]]  # called with each piece of a streamed answer
+
+
 class ChatModel(Protocol):
     """One chat completion; raises `tuning.errors.ModelError` (a TuningError) when no answer comes."""
 
     async def complete(self, model: str, messages: list[dict[str, str]]) -> ChatReply: ...
+
+    async def stream(self, model: str, messages: list[dict[str, str]], on_text: OnText) -> ChatReply:
+        """Like complete(), calling `on_text` with each piece of text as the model writes it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tuning.errors import ModelError, TuningError
-from tuning.ports import ChatModel
+from tuning.ports import ChatModel, OnText
 from tuning.types import ChatReply
 from tuning.words import command
 
@@ -29,6 +29,9 @@ class ModelRouter:
 
     async def complete(self, model: str, messages: list[dict[str, str]]) -> ChatReply:
         return await self.client_for(model).complete(model, messages)
+
+    async def stream(self, model: str, messages: list[dict[str, str]], on_text: OnText) -> ChatReply:
+        return await self.client_for(model).stream(model, messages, on_text)
 
     async def ping(self, model: str) -> None:
         """One short request; a model that does not answer is refused with what to do about it."""

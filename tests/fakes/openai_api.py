@@ -49,7 +49,8 @@ class FilePart:
 class FakeOpenAI(FakeServer):
     """OpenAI at `base_url`, any bearer key. Scripted replies; jobs move only via `advance()`.
 
-    `latency` delays every chat completion (concurrently); `max_concurrent_chat` is the peak
+    `latency` delays every chat completion (concurrently); `token_seconds` spaces a streamed answer's
+    chunks (one token each) to a fixed rate; `max_concurrent_chat` is the peak
     of in-flight chat requests; `advance_on_retrieve` moves a job one stage per retrieve.
     """
 
@@ -59,6 +60,7 @@ class FakeOpenAI(FakeServer):
         self.models: dict[str, Model] = {name: Model(name) for name in models}
         self.fine_tuning = FineTuning(self.files, self.models)
         self.latency = 0.0
+        self.token_seconds = 0.0  # a streamed answer's pause before each token: a fixed token rate
         self.max_concurrent_chat = 0
         self.advance_on_retrieve = False
         self._in_flight_chat = 0
@@ -177,7 +179,7 @@ class FakeOpenAI(FakeServer):
             text, finish_reason = _truncate(await self._reply_text(body), _max_tokens(body))
             completion = Completion(body, text, finish_reason)
             if body.get("stream"):
-                return await completion.stream(request)
+                return await completion.stream(request, self.sleep, self.token_seconds)
             return web.json_response(completion.to_dict())
         finally:
             self._in_flight_chat -= 1
@@ -319,15 +321,23 @@ class Completion:
             "service_tier": "default",
         }
 
-    async def stream(self, request: web.Request) -> web.StreamResponse:
+    async def stream(
+        self, request: web.Request, sleep: Callable[[float], Awaitable[None]], token_seconds: float
+    ) -> web.StreamResponse:
+        """Server-sent events, `data: {chunk}` then `data: [DONE]`, as openai-python's Stream reads them."""
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
-        await response.prepare(request)
-        for chunk in self.chunks():
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
+        try:
+            await response.prepare(request)
+            for chunk in self.chunks():
+                if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
+                    await sleep(token_seconds)
+                await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+        except ConnectionResetError:  # the client gave up (a timeout): nobody is listening any more
+            pass
         return response
 
     def chunks(self) -> list[Json]:

@@ -33,11 +33,11 @@ from .slack_state import (
 )
 
 # Arguments slack_sdk sends JSON-encoded inside form or query bodies.
-JSON_ARGS = frozenset({"blocks", "attachments", "view", "files", "metadata", "unfurls"})
+JSON_ARGS = frozenset({"blocks", "attachments", "view", "files", "metadata", "unfurls", "chunks", "prompts"})
 SCOPES = (
     "app_mentions:read,channels:history,channels:join,channels:read,chat:write,commands,"
     "files:write,groups:history,groups:read,im:history,im:read,im:write,reactions:read,"
-    "reactions:write,users:read"
+    "reactions:write,users:read,assistant:write,mpim:history,mpim:read"
 )
 
 
@@ -81,6 +81,15 @@ class FakeSlack(FakeServer):
     def home_tabs(self) -> dict[str, dict[str, Any]]:
         """The Home tab published for each user id."""
         return self.workspace.home_tabs
+
+    @property
+    def assistant_threads(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Status, suggested prompts and title set on each assistant thread, by (channel, thread_ts)."""
+        return self.workspace.assistant_threads
+
+    def refuse_streaming(self, channel: str, error: str = "method_not_supported_for_channel_type") -> None:
+        """chat.startStream in `channel` answers `error` from now on (a workspace or surface without streaming)."""
+        self.workspace.streaming_refused[channel] = error
 
     @property
     def files(self) -> list[SlackFile]:

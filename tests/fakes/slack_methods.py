@@ -4,6 +4,19 @@ Each method reads and changes the `Workspace`; a failure raises `SlackError`,
 which the server answers as HTTP 200 `{"ok": false, "error": ...}`. The checks
 Slack makes on text, blocks and views are here too, so a render bug fails the
 way it would in production.
+
+Streaming, metadata and the assistant pane (added December 2026) follow:
+- the arguments slack_sdk 3.48.0 sends (web/async_client.py: chat_startStream, chat_appendStream,
+  chat_stopStream, assistant_threads_*; web/async_chat_stream.py sends text as `chunks` of type
+  markdown_text) and Slack's method pages on docs.slack.dev as of Oct 2025: markdown_text at most
+  12,000 characters; recipient_team_id and recipient_user_id required when streaming to a channel;
+- the error codes public integrations of those methods handle: `message_not_in_streaming_state` for
+  an append or stop after the stream ended, `missing_recipient_team_id` / `missing_recipient_user_id`,
+  `msg_too_long` per chunk, `invalid_metadata_format`;
+- Block Kit reference (docs.slack.dev, Oct 2025): `markdown` blocks share 12,000 characters per payload;
+  `context_actions` holds up to 5 `feedback_buttons` / `icon_button` elements; `trash` is the only icon;
+- message metadata (docs.slack.dev "Using message metadata"): `{event_type, event_payload}`, returned
+  by conversations.history / replies only with include_all_metadata.
 """
 
 from __future__ import annotations
@@ -40,6 +53,10 @@ MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
 MAX_MODAL_TITLE = 24
 MAX_PRIVATE_METADATA = 3_000
+MAX_MARKDOWN = 12_000  # markdown_text per call, and all markdown blocks of one payload together
+MAX_CONTEXT_ACTIONS = 5
+ICONS = frozenset({"trash"})
+MAX_SUGGESTED_PROMPTS = 4
 
 
 class WebApi:
@@ -70,6 +87,12 @@ class WebApi:
             "chat.delete": self._chat_delete,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.getPermalink": self._chat_get_permalink,
+            "chat.startStream": self._chat_start_stream,
+            "chat.appendStream": self._chat_append_stream,
+            "chat.stopStream": self._chat_stop_stream,
+            "assistant.threads.setStatus": self._assistant_set_status,
+            "assistant.threads.setSuggestedPrompts": self._assistant_set_prompts,
+            "assistant.threads.setTitle": self._assistant_set_title,
             "conversations.replies": self._conversations_replies,
             "conversations.history": self._conversations_history,
             "conversations.info": self._conversations_info,
@@ -115,7 +138,7 @@ class WebApi:
             thread_ts=args.get("thread_ts") or None,
             bot_id=BOT_ID,
             blocks=args.get("blocks"),
-            metadata=args.get("metadata"),
+            metadata=_metadata(args),
         )
         return {
             "ok": True,
@@ -130,6 +153,8 @@ class WebApi:
             message.text = _message_content(args)
         if "blocks" in args:
             message.blocks = args["blocks"]
+        if "metadata" in args:
+            message.metadata = _metadata(args)
         message.edited = {"user": BOT_USER_ID, "ts": self.workspace.clock.next()}
         return {
             "ok": True,
@@ -169,6 +194,78 @@ class WebApi:
         if message.is_reply:
             link += f"?thread_ts={message.thread_ts}&cid={message.channel}"
         return {"ok": True, "channel": message.channel, "permalink": link}
+
+    def _chat_start_stream(self, args: Args) -> Args:
+        channel = self._post_target(_required(args, "channel"))
+        thread_ts = args.get("thread_ts") or None
+        if channel.is_im and thread_ts is None:
+            raise SlackError("invalid_arguments",
+                             response_metadata={"messages": ["[ERROR] thread_ts is required in a DM"]})
+        if not channel.is_im:
+            for name in ("recipient_team_id", "recipient_user_id"):
+                if not args.get(name):
+                    raise SlackError(f"missing_{name}")
+        if channel.id in self.workspace.streaming_refused:
+            raise SlackError(self.workspace.streaming_refused[channel.id])
+        if thread_ts is not None:
+            self.workspace.message(channel.id, thread_ts, error="thread_not_found")
+        message = self.workspace.add_message(channel.id, BOT_USER_ID, _stream_text(args), thread_ts=thread_ts,
+                                             bot_id=BOT_ID, stream="streaming")
+        return {"ok": True, "channel": channel.id, "ts": message.ts}
+
+    def _chat_append_stream(self, args: Args) -> Args:
+        message = self._streaming_message(args)
+        if not args.get("markdown_text") and not args.get("chunks"):
+            raise SlackError("invalid_arguments",
+                             response_metadata={"messages": ["[ERROR] markdown_text or chunks is required"]})
+        message.text += _stream_text(args)
+        return {"ok": True, "channel": message.channel, "ts": message.ts}
+
+    def _chat_stop_stream(self, args: Args) -> Args:
+        message = self._streaming_message(args)
+        message.text += _stream_text(args)
+        if args.get("blocks") is not None:
+            _check_blocks(args["blocks"], MAX_MESSAGE_BLOCKS, "invalid_blocks")
+            message.blocks = args["blocks"]
+        if args.get("metadata") is not None:
+            message.metadata = _metadata(args)
+        message.stream = "stopped"
+        return {"ok": True, "channel": message.channel, "ts": message.ts, "message": self.workspace.render(message)}
+
+    def _streaming_message(self, args: Args) -> Message:
+        message = self._own_message(args, "cant_update_message")
+        if message.stream != "streaming":
+            raise SlackError("message_not_in_streaming_state")
+        return message
+
+    def _assistant_set_status(self, args: Args) -> Args:
+        thread = self._assistant_thread(args)
+        thread["status"] = str(args.get("status", ""))  # "" clears it
+        return {"ok": True}
+
+    def _assistant_set_prompts(self, args: Args) -> Args:
+        thread = self._assistant_thread(args)
+        prompts = _required(args, "prompts")
+        valid = isinstance(prompts, list) and all(
+            isinstance(p, dict) and p.get("title") and p.get("message") for p in prompts)
+        if not valid or not 0 < len(prompts) <= MAX_SUGGESTED_PROMPTS:
+            raise SlackError("invalid_arguments", response_metadata={
+                "messages": [f"[ERROR] prompts: 1 to {MAX_SUGGESTED_PROMPTS} objects with title and message"]})
+        thread["prompts"] = prompts
+        thread["prompts_title"] = args.get("title")
+        return {"ok": True}
+
+    def _assistant_set_title(self, args: Args) -> Args:
+        self._assistant_thread(args)["title"] = str(_required(args, "title"))
+        return {"ok": True}
+
+    def _assistant_thread(self, args: Args) -> Args:
+        channel = self.workspace.channel(_required(args, "channel_id"))
+        thread_ts = _required(args, "thread_ts")
+        if not channel.is_im:
+            raise SlackError("channel_not_found")  # assistant threads live in the person's DM with the app
+        self.workspace.message(channel.id, thread_ts, error="thread_not_found")
+        return self.workspace.assistant_threads.setdefault((channel.id, thread_ts), {})
 
     def _conversations_replies(self, args: Args) -> Args:
         channel = self.workspace.readable_channel(_required(args, "channel"))
@@ -356,9 +453,10 @@ class WebApi:
 
     def _message_page(self, messages: list[Message], args: Args, default_limit: int) -> Args:
         page = paginate(messages, args.get("cursor"), _int(args, "limit", default_limit))
+        with_metadata = _flag(args, "include_all_metadata")
         return {
             "ok": True,
-            "messages": [self.workspace.render(m) for m in page.items],
+            "messages": [self.workspace.render(m, with_metadata=with_metadata) for m in page.items],
             "has_more": page.has_more,
             "response_metadata": {"next_cursor": page.next_cursor},
         }
@@ -483,8 +581,55 @@ def _check_blocks(blocks: Any, limit: int, error: str) -> None:
             for i, block in enumerate(blocks)
             if _section_text_length(block) > MAX_SECTION_TEXT
         ]
+        problems += _ai_block_problems(blocks)
     if problems:
         raise SlackError(error, response_metadata={"messages": [f"[ERROR] {p}" for p in problems]})
+
+
+def _ai_block_problems(blocks: list[Any]) -> list[str]:
+    """The markdown and context_actions rules."""
+    problems = []
+    markdown = sum(len(b.get("text", "")) for b in blocks if isinstance(b, dict) and b.get("type") == "markdown")
+    if markdown > MAX_MARKDOWN:
+        problems.append(f"markdown blocks hold more than {MAX_MARKDOWN} characters in total")
+    for i, block in enumerate(blocks):
+        if not isinstance(block, dict) or block.get("type") != "context_actions":
+            continue
+        elements = block.get("elements") or []
+        if not 0 < len(elements) <= MAX_CONTEXT_ACTIONS:
+            problems.append(f"context_actions needs 1 to {MAX_CONTEXT_ACTIONS} elements [json-pointer:/blocks/{i}]")
+        for element in elements:
+            kind = element.get("type")
+            if kind == "icon_button" and (element.get("icon") not in ICONS or not element.get("text")):
+                problems.append(f"icon_button needs an icon in {sorted(ICONS)} and text [json-pointer:/blocks/{i}]")
+            elif kind == "feedback_buttons" and not (element.get("positive_button") and element.get("negative_button")):
+                problems.append(f"feedback_buttons needs both buttons [json-pointer:/blocks/{i}]")
+            elif kind not in ("icon_button", "feedback_buttons"):
+                problems.append(f"context_actions cannot hold {kind} [json-pointer:/blocks/{i}]")
+    return problems
+
+
+def _metadata(args: Args) -> Args | None:
+    """`{event_type, event_payload}`, as Slack stores it on the message."""
+    metadata = args.get("metadata")
+    if metadata is None:
+        return None
+    if not (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
+            and isinstance(metadata.get("event_payload"), dict)):
+        raise SlackError("invalid_metadata_format")
+    return {"event_type": metadata["event_type"], "event_payload": metadata["event_payload"]}
+
+
+def _stream_text(args: Args) -> str:
+    """The markdown a stream call adds: `markdown_text`, or the text of its markdown_text chunks."""
+    pieces = [str(args.get("markdown_text") or "")]
+    chunks = args.get("chunks") or []
+    if not isinstance(chunks, list) or not all(isinstance(c, dict) and c.get("type") for c in chunks):
+        raise SlackError("invalid_chunks")
+    pieces += [str(c.get("text", "")) for c in chunks if c["type"] == "markdown_text"]
+    if any(len(piece) > MAX_MARKDOWN for piece in pieces):
+        raise SlackError("msg_too_long")
+    return "".join(pieces)
 
 
 def _section_text_length(block: Any) -> int:

@@ -153,6 +153,7 @@ class Message:
     edited: dict[str, str] | None = None
     files: list[dict[str, Any]] | None = None
     metadata: dict[str, Any] | None = None
+    stream: str | None = None  # "streaming" from chat.startStream until chat.stopStream, then "stopped"
 
     @property
     def is_reply(self) -> bool:
@@ -214,6 +215,8 @@ class Workspace:
         self.home_tabs: dict[str, dict[str, Any]] = {}
         self.files: list[SlackFile] = []
         self.uploads: dict[str, dict[str, Any]] = {}  # file id -> filename, content (None until sent)
+        self.streaming_refused: dict[str, str] = {}  # channel -> the error chat.startStream answers there
+        self.assistant_threads: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, thread_ts) -> status etc.
         self._ids = itertools.count(1)
         self.add_user(BOT_USER_ID, BOT_NAME, real_name="Tuneloop", is_bot=True)
 
@@ -334,8 +337,10 @@ class Workspace:
 
     # -- rendering -------------------------------------------------------
 
-    def render(self, message: Message) -> dict[str, Any]:
-        """Slack's JSON for a message, with thread counters computed from the replies."""
+    def render(self, message: Message, *, with_metadata: bool = True) -> dict[str, Any]:
+        """Slack's JSON for a message, with thread counters computed from the replies.
+
+        Reading methods return `metadata` only when asked (include_all_metadata)."""
         data: dict[str, Any] = {"type": "message", "ts": message.ts, "text": message.text, "team": TEAM_ID}
         if message.user is not None:
             data["user"] = message.user
@@ -343,6 +348,8 @@ class Workspace:
             data |= _bot_fields(message.bot_id)
         data |= self._thread_fields(message)
         data |= _optional_fields(message)
+        if not with_metadata:
+            data.pop("metadata", None)
         return data
 
     def _thread_fields(self, message: Message) -> dict[str, Any]:

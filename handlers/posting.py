@@ -1,0 +1,69 @@
+"""chat.postMessage exactly once, even when the connection drops or Slack answers 5xx after posting.
+
+Every message carries Slack message `metadata` (an event type and a key: the answer, card or a fresh id).
+slack_retries.py keeps the SDK from re-sending a chat.postMessage blindly; here, before each re-send, the
+thread (or the channel's newest messages) is read with include_all_metadata and a message already carrying
+the key is taken as the post.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.metadata import Metadata
+from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger(__name__)
+
+RESENDS = 2
+RESEND_BACKOFF_SECONDS = 0.25
+RECENT_LIMIT = 20  # a top-level post is looked for among the channel's newest messages
+
+
+def tag(kind: str, key: str | None = None) -> Metadata:
+    """The metadata a post carries: `kind` (e.g. tuneloop_answer) and the key that makes it unique."""
+    return Metadata(event_type=kind, event_payload={"key": key or uuid.uuid4().hex})
+
+
+async def post_once(
+    client: AsyncWebClient, *, channel: str, metadata: Metadata, thread_ts: str | None = None, **message: Any
+) -> str:
+    """Post and return the message's ts; a post that reached Slack before its answer was lost is not repeated."""
+    for attempt in range(RESENDS + 1):
+        try:
+            response = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, metadata=metadata, **message)
+            return str(response["ts"])
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as error:
+            if attempt == RESENDS or not _may_have_posted(error):
+                raise
+            log.warning("chat.postMessage in %s failed (%r): checking whether it was posted", channel, error)
+        await asyncio.sleep(RESEND_BACKOFF_SECONDS * 2**attempt)
+        found = await find_tagged(client, channel=channel, thread_ts=thread_ts, metadata=metadata)
+        if found is not None:
+            return found
+    raise AssertionError("unreachable")
+
+
+def _may_have_posted(error: Exception) -> bool:
+    """A dropped connection or a 5xx: Slack may have posted. An `ok: false` answer means it did not."""
+    if isinstance(error, SlackApiError):
+        return error.response.status_code >= 500
+    return True
+
+
+async def find_tagged(client: AsyncWebClient, *, channel: str, thread_ts: str | None, metadata: Metadata) -> str | None:
+    """The ts of the bot's message carrying this metadata, or None."""
+    if thread_ts:
+        response = await client.conversations_replies(channel=channel, ts=thread_ts, include_all_metadata=True)
+    else:
+        response = await client.conversations_history(channel=channel, limit=RECENT_LIMIT, include_all_metadata=True)
+    for message in response.get("messages", []):
+        carried = message.get("metadata") or {}
+        if carried.get("event_type") == metadata.event_type and carried.get("event_payload") == metadata.event_payload:
+            return str(message["ts"])
+    return None
