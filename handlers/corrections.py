@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -14,45 +14,42 @@ from handlers.slack_io import slack_error
 from handlers.slack_reader import WebApiReader
 from handlers.tune import Spawn
 from render import corrections as render
-from render.ids import CORRECT_ANSWER_SHORTCUT, CORRECTION_BLOCK, CORRECTION_INPUT, CORRECTION_VIEW
-from tuning.corrections import Corrections
-from tuning.corrections import problem_with
+from render.ids import ANSWER_CORRECT, CORRECT_ANSWER_SHORTCUT, CORRECTION_BLOCK, CORRECTION_INPUT, CORRECTION_VIEW
+from tuning.corrections import Corrections, problem_with
 from tuning.errors import TuningError
 
 
 def register(app: AsyncApp, corrections: Corrections, spawn: Spawn) -> None:
-    async def on_shortcut(ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext,
-                          respond: AsyncRespond | None) -> None:
+    async def on_open(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
+        """The shortcut, or the button under an answer: the form opens at once (a trigger lives 3 s), then fills in."""
         await ack()
-        channel = (shortcut.get("channel") or {}).get("id", "")
+        channel = (body.get("channel") or {}).get("id", "")
+        user = body["user"]["id"]
+        try:
+            opened = await client.views_open(trigger_id=body["trigger_id"], view=render.loading_modal())
+        except SlackApiError as error:  # e.g. the trigger expired while Slack was slow
+            reason = render.modal_not_opened(slack_error(error), opened_with="Correct this answer")
+            await _tell(client, channel, user, render.not_correctable(reason))
+            return
+        view_id = opened["view"]["id"]
         reader = WebApiReader.from_context(context)
-        message = reader.convert(shortcut.get("message") or {}, channel)
-
-        async def tell(text: str) -> None:
-            try:
-                await client.chat_postEphemeral(channel=channel, user=shortcut["user"]["id"], text=text)
-            except SlackApiError:  # not a member of that channel: response_url reaches the person anyway
-                if respond is None:
-                    raise
-                await respond(response_type="ephemeral", replace_original=False, text=text)
-
+        message = reader.convert(body.get("message") or {}, channel)
         try:
             if message is None:
                 raise TuningError("Only answers can be corrected: pick the bot's answer or a reply in a thread.")
             draft = await corrections.draft(message, reader)
         except TuningError as error:
-            await tell(render.not_correctable(str(error)))
+            await client.views_update(view_id=view_id, view=render.notice_modal(render.not_correctable(str(error))))
             return
         target = {"channel": draft.channel, "ts": draft.ts, "thread": message.thread_ts or ""}
-        modal = render.correction_modal(original=draft.original, question=draft.question, fingerprint=draft.fingerprint, target=target)
-        try:
-            await client.views_open(trigger_id=shortcut["trigger_id"], view=modal)
-        except SlackApiError as error:  # e.g. the trigger expired (3 s) while Slack was slow
-            reason = render.modal_not_opened(slack_error(error), opened_with="Correct this answer")
-            await tell(render.not_correctable(reason))
+        modal = render.correction_modal(original=draft.original, question=draft.question,
+                                        fingerprint=draft.fingerprint, target=target)
+        await client.views_update(view_id=view_id, view=modal)
 
     async def on_submit(ack: AsyncAck, view: dict[str, Any], body: dict[str, Any], client: AsyncWebClient,
                         context: AsyncBoltContext) -> None:
+        """Checks that need no Slack call answer inside the form; the rest runs after the acknowledgement,
+        because reading the thread or refreshing members can wait on rate limits past Slack's 3 s."""
         target = _target(view)
         if target is None:
             await ack(**render.field_error(render.OUT_OF_DATE))
@@ -62,25 +59,38 @@ def register(app: AsyncApp, corrections: Corrections, spawn: Spawn) -> None:
         if problem:
             await ack(**render.field_error(problem))
             return
-        user = body["user"]["id"]
-        reader = WebApiReader.from_context(context)
-        try:
-            if "example_id" in target:
-                example = await corrections.correct(int(target["example_id"]), corrector=user, text=text, reader=reader)
-            else:
-                example = await corrections.submit(
-                    channel=target["channel"], ts=target["ts"], corrector=user, text=text, reader=reader
-                )
-        except TuningError as error:
-            await ack(**render.field_error(str(error)))
-            return
-        await ack()  # only now: the correction is committed
-        spawn(client.chat_postEphemeral(
-            channel=example.channel, user=user, thread_ts=target.get("thread") or None, text=render.saved(example.state)
-        ))
+        await ack()
+        spawn(_store(corrections, client, WebApiReader.from_context(context), target, body["user"]["id"], text))
 
-    app.shortcut(CORRECT_ANSWER_SHORTCUT)(on_shortcut)
+    app.shortcut(CORRECT_ANSWER_SHORTCUT)(on_open)
+    app.action(ANSWER_CORRECT)(on_open)
     app.view(CORRECTION_VIEW)(on_submit)
+
+
+async def _store(corrections: Corrections, client: AsyncWebClient, reader: WebApiReader, target: dict[str, Any], user: str,
+                 text: str) -> None:
+    """Save a submitted correction and tell the person how it went."""
+    thread = target.get("thread") or None
+    try:
+        if "example_id" in target:
+            example = await corrections.correct(int(target["example_id"]), corrector=user, text=text,
+                                                         reader=reader)
+        else:
+            example = await corrections.submit(
+                channel=target["channel"], ts=target["ts"], corrector=user, text=text, reader=reader
+            )
+    except TuningError as error:
+        await _tell(client, target.get("channel", ""), user, render.not_saved(str(error)), thread)
+        return
+    await _tell(client, example.channel, user, render.saved(example.state), thread)
+
+
+async def _tell(client: AsyncWebClient, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
+    """An ephemeral note in the channel; in a DM with the app when that is not possible."""
+    try:
+        await client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, text=text)
+    except SlackApiError:  # not a member there (or no channel): the app's DM reaches the person anyway
+        await client.chat_postMessage(channel=user, text=text)
 
 
 _TS = re.compile(r"\d{1,16}\.\d{1,9}")

@@ -1,13 +1,14 @@
-"""👍 and 👎: votes on answers."""
+"""👍 and 👎: votes on answers, as reactions or as clicks on the feedback buttons under an answer."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from handlers.slack_reader import WebApiReader
-from tuning.capture import Capture
+from render.ids import ANSWER_FEEDBACK, FEEDBACK_DOWN, FEEDBACK_UP
+from tuning.capture import FEEDBACK_BUTTONS, Capture
 from tuning.types import VoteEvent
 
 
@@ -23,5 +24,20 @@ def register(app: AsyncApp, capture: Capture) -> None:
         )
         await capture.on_vote(vote, WebApiReader.from_context(context))
 
+    async def on_feedback(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
+                          ) -> None:
+        await ack()
+        direction = {FEEDBACK_UP: 1, FEEDBACK_DOWN: -1}.get(action.get("value") or "")
+        message = body.get("message") or {}
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        if direction is None or not channel or not message.get("ts"):
+            return
+        # Slack sends one payload per click and none when a button is unselected: the newest click stands.
+        vote = VoteEvent(channel=channel, ts=message["ts"], voter=body["user"]["id"], reaction=FEEDBACK_BUTTONS,
+                         added=True, event_ts=str(action.get("action_ts") or ""), item_user=message.get("user"),
+                         direction=direction)
+        await capture.on_vote(vote, WebApiReader.from_context(context))
+
     app.event("reaction_added")(on_reaction)
     app.event("reaction_removed")(on_reaction)
+    app.action(ANSWER_FEEDBACK)(on_feedback)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 
-from slack_sdk.models.blocks import ContextBlock, InputBlock, MarkdownTextObject, PlainTextInputElement
+from slack_sdk.models.blocks import (
+    ContextBlock,
+    InputBlock,
+    MarkdownTextObject,
+    PlainTextInputElement,
+    SectionBlock,
+)
 from slack_sdk.models.views import View
 
 from render import safe_text
@@ -32,6 +38,20 @@ def correction_modal(*, original: str, question: str | None, fingerprint: str, t
         type="modal", callback_id=CORRECTION_VIEW, title="Correct this answer", submit="Save correction",
         close="Cancel", blocks=blocks, private_metadata=json.dumps({**target, "fp": fingerprint}),
     )
+
+
+def loading_modal() -> View:
+    """Opened at once, while the answer to correct is looked up."""
+    return notice_modal(":hourglass_flowing_sand: Loading the answer…")
+
+
+def notice_modal(text: str) -> View:
+    return View(type="modal", title="Correct this answer", close="Close",
+                blocks=[SectionBlock(text=MarkdownTextObject(text=text))])
+
+
+def not_saved(reason: str) -> str:
+    return f":warning: Your correction was not saved: {reason}"
 
 
 OUT_OF_DATE = "This form no longer matches a message. Close it and use “Correct this answer” again."

@@ -7,10 +7,6 @@ import aiosqlite
 from storage.db import Database
 
 
-# The "reaction" a feedback-button click is logged as: one per person, the newest click standing.
-FEEDBACK_BUTTONS = "feedback_buttons"
-
-
 async def record_reaction(
     db: Database, *, channel: str, ts: str, voter: str, reaction: str, direction: int, added: bool, event_ts: str,
     source: str = "reaction",

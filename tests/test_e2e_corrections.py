@@ -12,7 +12,10 @@ from tests.fakes import FakeSlack
 async def open_modal(app: Harness, slack: FakeSlack, *, user: str, ts: str) -> dict:
     status, _ = await app.interact(shortcut(slack, user=user, channel=GENERAL, ts=ts))
     assert status == 200
-    return slack.calls_to("views.open")[-1].args["view"]
+    await app.settle()
+    opened = slack.calls_to("views.open")[-1].args["view"]  # at once, while the answer is looked up
+    assert "Loading" in json.dumps(opened)
+    return slack.calls_to("views.update")[-1].args["view"]
 
 
 def initial_text(view: dict) -> str:
@@ -33,7 +36,8 @@ async def test_submitting_stores_the_correction_and_confirms_in_the_thread(app: 
     view = await open_modal(app, slack, user=BOB, ts=answer_ts)
     status, body = await app.interact(submission(view, user=BOB, text="Hold the button for 10 s, then wait."))
     assert status == 200 and body.get("response_action") is None
-    row = await example(app, answer_ts)  # committed before the 200
+    await app.settle()
+    row = await example(app, answer_ts)
     assert row["corrected"] == "Hold the button for 10 s, then wait."
     assert row["answer"] == "Echo: how do I reset it?"
     assert row["source"] == "correction" and row["state"] == "candidate"
@@ -46,6 +50,7 @@ async def test_an_admins_correction_is_approved(app: Harness, slack: FakeSlack) 
     answer_ts = await answered_question(app, slack)
     view = await open_modal(app, slack, user=ADMIN, ts=answer_ts)
     await app.interact(submission(view, user=ADMIN, text="A much better answer."))
+    await app.settle()
     row = await example(app, answer_ts)
     assert (row["state"], row["decided_by"]) == ("approved", ADMIN)
 
@@ -64,7 +69,9 @@ async def test_correcting_again_replaces_the_earlier_correction_and_keeps_histor
     answer_ts = await answered_question(app, slack)
     view = await open_modal(app, slack, user=BOB, ts=answer_ts)
     await app.interact(submission(view, user=BOB, text="First try."))
+    await app.settle()
     await app.interact(submission(view, user=BOB, text="Second, better try."))
+    await app.settle()
     row = await example(app, answer_ts)
     assert row["corrected"] == "Second, better try."
     history = await app.db.fetchall("SELECT text, replaced_at FROM corrections ORDER BY id")
@@ -75,6 +82,7 @@ async def test_corrections_are_scrubbed(app: Harness, slack: FakeSlack) -> None:
     answer_ts = await answered_question(app, slack)
     view = await open_modal(app, slack, user=BOB, ts=answer_ts)
     await app.interact(submission(view, user=BOB, text="Mail ops@example.com or call +44 20 7946 0958."))
+    await app.settle()
     assert (await example(app, answer_ts))["corrected"] == "Mail [EMAIL] or call [PHONE]."
 
 
@@ -84,6 +92,7 @@ async def test_a_teammates_reply_can_be_corrected(app: Harness, slack: FakeSlack
     view = await open_modal(app, slack, user=ADMIN, ts=reply)
     assert initial_text(view) == "Port 80."
     await app.interact(submission(view, user=ADMIN, text="Port 8443."))
+    await app.settle()
     row = await example(app, reply)
     assert (row["answer"], row["corrected"], row["state"]) == ("Port 80.", "Port 8443.", "approved")
 
@@ -92,6 +101,6 @@ async def test_a_message_that_answers_nothing_cannot_be_corrected(app: Harness, 
     ts = slack.add_message(GENERAL, ALICE, "Just a statement.")
     status, _ = await app.interact(shortcut(slack, user=BOB, channel=GENERAL, ts=ts))
     assert status == 200
-    assert slack.calls_to("views.open") == []
-    (notice,) = slack.ephemerals
-    assert "Only answers can be corrected" in notice["text"]
+    await app.settle()
+    (update,) = slack.calls_to("views.update")
+    assert "Only answers can be corrected" in json.dumps(update.args["view"])

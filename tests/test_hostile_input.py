@@ -478,7 +478,7 @@ async def test_any_modal_submission_is_answered_inside_the_modal_or_accepted(
     app: Harness, slack: FakeSlack, answer_ts: str, problems: _Problems, data: st.DataObject, structural: bool
 ) -> None:
     await app.interact(shortcut(slack, user=ALICE, channel=GENERAL, ts=answer_ts))
-    view = slack.calls_to("views.open")[-1].args["view"]
+    view = slack.calls_to("views.update")[-1].args["view"]
     user = data.draw(st.sampled_from([ALICE, ADMIN]), label="user")
     payload = submission(view, user=user, text=data.draw(st.none() | odd_text, label="text"))
     if data.draw(st.booleans(), label="odd metadata"):
@@ -582,7 +582,8 @@ async def test_the_same_requests_correctly_signed_are_accepted(app: Harness, sla
         assert status == 200, body_for.__name__
     await app.settle()
     assert await app.db.fetchval("SELECT count(*) FROM inbox") == 1  # the event
-    texts = [r.get("text", "") for r in slack.responses] + [e["text"] for e in slack.ephemerals]
+    texts = [r.get("text", "") for r in slack.responses] + [e["text"] for e in slack.ephemerals] + [
+        json.dumps(c.args["view"]) for c in slack.calls_to("views.update")]
     assert any("Nothing to roll back" in text for text in texts)  # the command
     assert any("Example 1 does not exist" in text for text in texts)  # the button
     assert any("Only answers can be corrected" in text for text in texts)  # the shortcut

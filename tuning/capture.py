@@ -16,6 +16,8 @@ from tuning.members import MemberDirectory
 from tuning.ports import SlackReader
 from tuning.types import SlackMessage, VoteEvent
 
+# The "reaction" a feedback-button click is logged as: one per person, the newest click standing.
+FEEDBACK_BUTTONS = "feedback_buttons"
 UP = frozenset({"+1", "thumbsup"})
 DOWN = frozenset({"-1", "thumbsdown"})
 
@@ -43,13 +45,14 @@ class Capture:
         self._min_votes = min_votes
 
     async def on_vote(self, vote: VoteEvent, reader: SlackReader) -> None:
-        direction = vote_direction(vote.reaction)
+        direction = vote.direction or vote_direction(vote.reaction)
         if direction is None or vote.voter in (reader.bot_user_id, vote.item_user):
             return
         ts = await self.canonical_ts(vote.channel, vote.ts)
         await vote_rows.record_reaction(
             self._db, channel=vote.channel, ts=ts, voter=vote.voter, reaction=vote.reaction,
             direction=direction, added=vote.added, event_ts=vote.event_ts,
+            source="button" if vote.is_click else "reaction",
         )
         example = await example_rows.find(self._db, vote.channel, ts)
         if example is None and vote.added:

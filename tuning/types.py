@@ -85,7 +85,9 @@ class Member(_Value):
 
 
 class VoteEvent(_Value):
-    """A 👍/👎 reaction added or removed, as Slack reported it."""
+    """A 👍/👎 reaction added or removed, or a click on an answer's feedback buttons, as Slack reported it.
+
+    A click carries its `direction` (and the reaction name `feedback_buttons`); a reaction's comes from its name."""
 
     channel: str
     ts: str
@@ -94,6 +96,11 @@ class VoteEvent(_Value):
     added: bool
     event_ts: str
     item_user: str | None = None
+    direction: int | None = None
+
+    @property
+    def is_click(self) -> bool:
+        return self.direction is not None
 
 
 class CorrectionDraft(_Value):
