@@ -5,6 +5,7 @@ from __future__ import annotations
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from handlers.posting import post_once, tag
 from handlers.slack_io import NOT_A_MEMBER, slack_error
 from handlers.tune import Invocation, Runner
 from render import datasets as render
@@ -51,7 +52,9 @@ def build_request(call: Invocation) -> BuildRequest:
 async def post_summary(call: Invocation, summary: DatasetSummary) -> None:
     blocks, text = render.summary_card(summary, attached=True)
     try:
-        posted = await call.client.chat_postMessage(channel=call.channel, blocks=blocks, text=text)
+        posted = {"ts": await post_once(call.client, channel=call.channel, metadata=tag("tuneloop_dataset_card",
+                                                                                      f"{summary.name}:{summary.version}"),
+                                        blocks=blocks, text=text)}
     except SlackApiError as error:
         blocks, text = render.summary_card(summary)
         await call.reply(text, blocks)

@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from handlers.posting import post_once, tag
 from handlers.tune import Invocation, Runner, Spawn
 from render import charts
 from render import jobs as render
@@ -50,10 +51,11 @@ async def post_preflight_card(job_service: JobService, client: AsyncWebClient, j
     """The card with Start and Cancel that a job waits on."""
     blocks, text = render.preflight_card(job)
     try:
-        posted = await client.chat_postMessage(channel=job.channel, blocks=blocks, text=text)
+        ts = await post_once(client, channel=job.channel, blocks=blocks, text=text,
+                             metadata=tag("tuneloop_job_card", str(job.id)))
     except SlackApiError as error:
         raise TuningError("Tuneloop can't post the job card here: invite it with `/invite @tuneloop`.") from error
-    await job_service.card_posted(job.id, str(posted["ts"]))
+    await job_service.card_posted(job.id, ts)
 
 
 def register(app: AsyncApp, job_service: JobService, wake_monitor: Callable[[], None], spawn: Spawn) -> None:
