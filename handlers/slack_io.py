@@ -40,7 +40,7 @@ def to_message(
         user=user,
         text=text,
         is_bot=bool(bot_user_id and user == bot_user_id) or bool(bot_id and raw.get("bot_id") == bot_id),
-        is_dm=raw.get("channel_type") == "im" or channel.startswith("D"),
+        is_dm=raw.get("channel_type") in ("im", "mpim") or channel.startswith("D"),  # a group DM is a DM
         mentions_bot=bool(bot_user_id) and f"<@{bot_user_id}>" in text,
         reply_count=int(raw.get("reply_count") or 0),
         reactions=tuple(Reaction(name=r["name"], users=tuple(r.get("users") or ()))

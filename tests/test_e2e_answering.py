@@ -218,3 +218,14 @@ async def test_a_model_answer_with_broadcasts_and_mentions_pings_nobody(
     (reply,) = slack.thread(GENERAL, event["ts"])[1:]
     assert not re.search(r"<[!@#]", reply["text"])
     assert reply["text"].replace("\u200b", "") == "<!channel> <!here> look, <@U0BOB> and <!subteam^S123> & <#C0GENERAL> are **here**"
+
+
+async def test_a_group_dm_is_answered_like_a_dm(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+    slack.add_channel("G0GROUP", "mpdm-alice--bob--tuneloop-1", is_private=True, members=[ALICE, BOB, BOT])
+    oai.reply_with("Sure.")
+    ts = slack.add_message("G0GROUP", ALICE, "can you help us?")
+    await app.event({"type": "message", "channel_type": "mpim", "user": ALICE, "text": "can you help us?", "ts": ts,
+                     "channel": "G0GROUP"})
+    await app.settle()
+    assert [m["text"] for m in slack.history("G0GROUP")] == ["Sure.", "can you help us?"]
+    assert await app.db.fetchval("SELECT count(*) FROM messages WHERE channel = 'G0GROUP' AND is_bot = 0") == 0

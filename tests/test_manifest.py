@@ -80,9 +80,12 @@ def test_manifest_follows_the_interface() -> None:
     (shortcut,) = MANIFEST["features"]["shortcuts"]
     assert (shortcut["name"], shortcut["type"], shortcut["callback_id"]) == ("Correct this answer", "message", "correct_answer")
     assert set(MANIFEST["settings"]["event_subscriptions"]["bot_events"]) == {
-        "app_mention", "message.im", "message.channels", "message.groups", "reaction_added", "reaction_removed",
-        "app_home_opened",
+        "app_mention", "message.im", "message.mpim", "message.channels", "message.groups", "reaction_added",
+        "reaction_removed", "app_home_opened",
     }
+    # group DMs are answered like DMs: their history scope is there, as for every message event
+    scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
+    assert {"im:history", "mpim:history", "channels:history", "groups:history"} <= scopes
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
     assert MANIFEST["settings"]["socket_mode_enabled"] is True
     for url in (command["url"], MANIFEST["settings"]["event_subscriptions"]["request_url"],
