@@ -115,7 +115,8 @@ class Runtime:
 
         monitor = JobMonitor(db, services.jobs, trainers, SlackJobPublisher(app.client),
                              poll_seconds=settings.poll_seconds, wake=wake, on_succeeded=on_succeeded)
-        handlers.register(app, services, spawn=tasks.spawn, on_event_stored=worker.notify)
+        handlers.register(app, services, spawn=tasks.spawn, on_event_stored=worker.notify,
+                          suggested_prompts=settings.suggested_prompts)
         watch = DailyWatch(services.lifecycle, poll_seconds=settings.lifecycle_poll_seconds)
         runtime = cls(settings, db, app, services, worker, monitor, watch, tasks,
                       [llm, together] if together else [llm], trainers)

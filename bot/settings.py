@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
+from render.assistant import DEFAULT_SUGGESTED_PROMPTS, MAX_PROMPTS
 from tuning.catalogue import packaged_catalogue
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -46,6 +47,8 @@ class Settings(BaseSettings):
                              alias="TUNELOOP_JUDGE_MODEL")
     announce_channel: str | None = Field(None, alias="TUNELOOP_ANNOUNCE_CHANNEL", pattern="^[CG][A-Z0-9]+$")
     lifecycle_poll_seconds: float = Field(600.0, alias="TUNELOOP_LIFECYCLE_POLL_SECONDS", gt=0)
+    suggested_prompts: Annotated[tuple[str, ...], NoDecode] = Field(
+        DEFAULT_SUGGESTED_PROMPTS, alias="TUNELOOP_SUGGESTED_PROMPTS")
     port: int = Field(3000, validation_alias=AliasChoices("PORT"), ge=1, le=65535)
 
     @field_validator("admins", mode="before")
@@ -53,6 +56,16 @@ class Settings(BaseSettings):
     def _split_admins(cls, value: object) -> object:
         if isinstance(value, str):
             return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("suggested_prompts", mode="before")
+    @classmethod
+    def _split_prompts(cls, value: object) -> object:
+        """`|` between prompts, at most four (the AI pane shows no more)."""
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split("|") if part.strip())
+        if isinstance(value, tuple | list) and not 0 < len(value) <= MAX_PROMPTS:
+            raise ValueError(f"give 1 to {MAX_PROMPTS} prompts, separated by |")
         return value
 
     @field_validator("slack_api_url")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from slack_bolt.async_app import AsyncApp
 
 from handlers import (
+    assistant,
     corrections,
     datasets,
     errors,
@@ -24,16 +25,19 @@ from handlers.inbox import REPLAY_KEY, PersistThenAck
 from handlers.respond import RetryResponds
 from handlers.services import Services
 from handlers.tune import Runner, Spawn
+from render.assistant import DEFAULT_SUGGESTED_PROMPTS
 
 
-def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored: Callable[[], None]) -> None:
+def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored: Callable[[], None],
+             suggested_prompts: Sequence[str] = DEFAULT_SUGGESTED_PROMPTS) -> None:
     """Each feature's module gets only the services it uses."""
     app.use(PersistThenAck(services.inbox, on_event_stored))
     app.use(RetryResponds())
+    app.assistant(assistant.build(services.answers, suggested_prompts))  # after the inbox: pane events are stored first
     errors.register(app)
     messages.register(app, services.answers)
     reactions.register(app, services.capture)
-    corrections.register(app, services.corrections, spawn)
+    corrections.register(app, services.corrections, services.inbox, on_event_stored)
     review.register(app, services.review)
     stats.register(app, services.insights, services.current_model, services.lifecycle.canary.report)
     jobs.register(app, services.jobs, services.wake_monitor, spawn)

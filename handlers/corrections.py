@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from handlers.inbox import REPLAY_KEY
 from handlers.slack_io import slack_error
 from handlers.slack_reader import WebApiReader
-from handlers.tune import Spawn
 from render import corrections as render
 from render.ids import ANSWER_CORRECT, CORRECT_ANSWER_SHORTCUT, CORRECTION_BLOCK, CORRECTION_INPUT, CORRECTION_VIEW
 from tuning.corrections import Corrections, problem_with
+from tuning.inbox import Inbox
 from tuning.errors import TuningError
 
+VIEW_SUBMISSION = "view_submission"
 
-def register(app: AsyncApp, corrections: Corrections, spawn: Spawn) -> None:
+
+def register(app: AsyncApp, corrections: Corrections, inbox: Inbox, on_stored: Callable[[], None]) -> None:
     async def on_open(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
         """The shortcut, or the button under an answer: the form opens at once (a trigger lives 3 s), then fills in."""
         await ack()
@@ -48,8 +53,15 @@ def register(app: AsyncApp, corrections: Corrections, spawn: Spawn) -> None:
 
     async def on_submit(ack: AsyncAck, view: dict[str, Any], body: dict[str, Any], client: AsyncWebClient,
                         context: AsyncBoltContext) -> None:
-        """Checks that need no Slack call answer inside the form; the rest runs after the acknowledgement,
-        because reading the thread or refreshing members can wait on rate limits past Slack's 3 s."""
+        """Checks that need no Slack call answer inside the form. The submission is then stored and acknowledged;
+        the inbox worker replays it to save the correction, because reading the thread or refreshing members can
+        wait on rate limits past Slack's 3 s, and what was acknowledged must survive a restart."""
+        if REPLAY_KEY in context:
+            await ack()
+            target = _target(view) or {}
+            await _store(corrections, client, WebApiReader.from_context(context), target, body["user"]["id"],
+                         _submitted_text(view))
+            return
         target = _target(view)
         if target is None:
             await ack(**render.field_error(render.OUT_OF_DATE))
@@ -59,8 +71,10 @@ def register(app: AsyncApp, corrections: Corrections, spawn: Spawn) -> None:
         if problem:
             await ack(**render.field_error(problem))
             return
+        raw = json.dumps(body, sort_keys=True)
+        if await inbox.accept(f"view:{hashlib.sha256(raw.encode()).hexdigest()[:32]}", VIEW_SUBMISSION, raw):
+            on_stored()
         await ack()
-        spawn(_store(corrections, client, WebApiReader.from_context(context), target, body["user"]["id"], text))
 
     app.shortcut(CORRECT_ANSWER_SHORTCUT)(on_open)
     app.action(ANSWER_CORRECT)(on_open)

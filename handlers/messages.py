@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -15,29 +16,40 @@ from tuning.answering import Answerer
 from tuning.errors import ModelError
 from tuning.types import AnswerClaim, SlackMessage
 
+BeforeAnswer = Callable[[AnswerClaim], Awaitable[None]]
+
 
 def register(app: AsyncApp, answers: Answerer) -> None:
     async def on_event(event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
-        message = to_message(
-            event, channel=event.get("channel", ""), team_id=context.team_id,
-            bot_user_id=context.bot_user_id, bot_id=context.bot_id,
-        )
-        if message is None:
-            return
-        await answers.observe(message)
-        if await answers.wants(message):
-            claim = await answers.claim(message)
-            if claim is not None:
-                await _answer(answers, client, claim, context)
+        await on_message(answers, client, event, context)
 
     app.event("app_mention")(on_event)
     app.event("message")(on_event)
 
 
-async def _answer(answers: Answerer, client: AsyncWebClient, claim: AnswerClaim, context: AsyncBoltContext) -> None:
+async def on_message(answers: Answerer, client: AsyncWebClient, event: dict[str, Any], context: AsyncBoltContext,
+                     before_answer: BeforeAnswer | None = None) -> None:
+    """Remember the message; answer it if the bot should (`before_answer` runs once the answer is claimed)."""
+    message = to_message(
+        event, channel=event.get("channel", ""), team_id=context.team_id,
+        bot_user_id=context.bot_user_id, bot_id=context.bot_id,
+    )
+    if message is None:
+        return
+    await answers.observe(message)
+    if await answers.wants(message):
+        claim = await answers.claim(message)
+        if claim is not None:
+            await _answer(answers, client, claim, context, before_answer)
+
+
+async def _answer(answers: Answerer, client: AsyncWebClient, claim: AnswerClaim, context: AsyncBoltContext,
+                  before_answer: BeforeAnswer | None) -> None:
     message: SlackMessage = claim.message
     recipient = AnswerClient(client, context.team_id or message.team_id, message.user)
     try:
+        if before_answer is not None:
+            await before_answer(claim)
         await answer(answers, recipient, claim, context)
     finally:
         answers.release(claim)

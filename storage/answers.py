@@ -96,3 +96,12 @@ async def thread_is_answered(db: Database, channel: str, thread_ts: str) -> bool
     """True when the bot has answered (or is answering) in this thread."""
     row = await db.fetchone("SELECT 1 FROM answers WHERE channel = ? AND thread_ts = ? LIMIT 1", (channel, thread_ts))
     return row is not None
+
+
+async def answered_before(db: Database, channel: str, thread_ts: str, question_ts: str) -> bool:
+    """Whether a question earlier than `question_ts` in this thread has an answer row."""
+    row = await db.fetchone(
+        "SELECT 1 FROM answers WHERE channel = ? AND thread_ts = ? AND CAST(question_ts AS REAL) < CAST(? AS REAL)"
+        " LIMIT 1", (channel, thread_ts, question_ts),
+    )
+    return row is not None

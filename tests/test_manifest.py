@@ -33,6 +33,10 @@ class RecordingApp(AsyncApp):
         self.registered["event"].add(event)
         return super().event(event, *args, **kwargs)
 
+    def assistant(self, assistant: Any):  # type: ignore[override]
+        self.registered["event"].add("assistant_thread_started")  # AsyncAssistant's thread_started listener
+        return super().assistant(assistant)
+
     def command(self, command: Any, *args: Any, **kwargs: Any):  # type: ignore[override]
         self.registered["command"].add(command)
         return super().command(command, *args, **kwargs)
@@ -81,8 +85,10 @@ def test_manifest_follows_the_interface() -> None:
     assert (shortcut["name"], shortcut["type"], shortcut["callback_id"]) == ("Correct this answer", "message", "correct_answer")
     assert set(MANIFEST["settings"]["event_subscriptions"]["bot_events"]) == {
         "app_mention", "message.im", "message.mpim", "message.channels", "message.groups", "reaction_added",
-        "reaction_removed", "app_home_opened",
+        "reaction_removed", "app_home_opened", "assistant_thread_started",
     }
+    assert MANIFEST["features"]["assistant_view"]["assistant_description"]
+    assert "assistant:write" in MANIFEST["oauth_config"]["scopes"]["bot"]
     # group DMs are answered like DMs: their history scope is there, as for every message event
     scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
     assert {"im:history", "mpim:history", "channels:history", "groups:history"} <= scopes

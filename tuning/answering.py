@@ -52,6 +52,10 @@ class Answerer:
             self._db, message.channel, message.thread_ts
         )
 
+    async def is_first_in_thread(self, message: SlackMessage) -> bool:
+        """Whether no question was answered in this message's thread before it (a new assistant thread)."""
+        return not await answer_rows.answered_before(self._db, message.channel, message.reply_thread, message.ts)
+
     async def claim(self, message: SlackMessage) -> AnswerClaim | None:
         """The right to answer, once per question; a pending answer left by a crash is resumed."""
         model = await self._model_for(message.channel, message.reply_thread)

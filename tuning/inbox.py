@@ -19,7 +19,7 @@ def is_wanted(event: dict) -> bool:
     kind = event.get("type")
     if kind in ("reaction_added", "reaction_removed"):
         return str(event.get("reaction", "")).split("::")[0] in VOTE_REACTIONS
-    return kind in ("app_mention", "message", "app_home_opened")
+    return kind in ("app_mention", "message", "app_home_opened", "assistant_thread_started")
 
 
 class Inbox:

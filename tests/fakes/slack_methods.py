@@ -140,6 +140,7 @@ class WebApi:
             blocks=args.get("blocks"),
             metadata=_metadata(args),
         )
+        self._bot_replied(channel.id, message.thread_ts)
         return {
             "ok": True,
             "channel": channel.id,
@@ -211,6 +212,7 @@ class WebApi:
             self.workspace.message(channel.id, thread_ts, error="thread_not_found")
         message = self.workspace.add_message(channel.id, BOT_USER_ID, _stream_text(args), thread_ts=thread_ts,
                                              bot_id=BOT_ID, stream="streaming")
+        self._bot_replied(channel.id, thread_ts)
         return {"ok": True, "channel": channel.id, "ts": message.ts}
 
     def _chat_append_stream(self, args: Args) -> Args:
@@ -241,7 +243,15 @@ class WebApi:
     def _assistant_set_status(self, args: Args) -> Args:
         thread = self._assistant_thread(args)
         thread["status"] = str(args.get("status", ""))  # "" clears it
+        thread.setdefault("statuses", []).append(thread["status"])
         return {"ok": True}
+
+    def _bot_replied(self, channel: str, thread_ts: str | None) -> None:
+        """Slack clears an assistant thread's status when the app replies in it."""
+        thread = self.workspace.assistant_threads.get((channel, thread_ts or ""))
+        if thread is not None and thread.get("status"):
+            thread["status"] = ""
+            thread["statuses"].append("")
 
     def _assistant_set_prompts(self, args: Args) -> Args:
         thread = self._assistant_thread(args)
