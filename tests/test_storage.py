@@ -83,10 +83,25 @@ async def test_model_history_survives_the_lifecycle_migration(tmp_path: Path, mo
     await migrate(db)
     await db.execute("INSERT INTO model_changes (action, model, changed_by) VALUES ('promote', 'm1', 'U1')")
     monkeypatch.undo()
-    assert await migrate(db) == ["0008_model_lifecycle"]
+    assert (await migrate(db))[:1] == ["0008_model_lifecycle"]
     row = await db.fetchone("SELECT action, model, changed_by, forced, reason FROM model_changes")
     assert tuple(row) == ("promote", "m1", "U1", 0, None)
     await db.execute("INSERT INTO model_changes (action, model, changed_by) VALUES ('fallback', 'm0', 'tuneloop')")
+    await db.close()
+
+
+async def test_reactions_logged_before_feedback_buttons_stay_reactions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = await open_database(tmp_path / "t.db")
+    monkeypatch.setattr(migrations, "MIGRATIONS", [(n, sql) for n, sql in MIGRATIONS if n < "0009"])
+    await migrate(db)
+    await db.execute("INSERT INTO reaction_events (channel, ts, voter, reaction, direction, added, event_ts)"
+                     " VALUES ('C1', '1.000100', 'U1', '+1', 1, 1, '2.0')")
+    monkeypatch.undo()
+    assert await migrate(db) == ["0009_feedback_buttons_and_streaming"]
+    assert await db.fetchval("SELECT source FROM reaction_events") == "reaction"
+    assert await db.fetchval("SELECT count(*) FROM streaming_refused") == 0
     await db.close()
 
 
