@@ -58,9 +58,8 @@ def register(app: AsyncApp, corrections: Corrections, inbox: Inbox, on_stored: C
         wait on rate limits past Slack's 3 s, and what was acknowledged must survive a restart."""
         if REPLAY_KEY in context:
             await ack()
-            target = _target(view) or {}
-            await _store(corrections, client, WebApiReader.from_context(context), target, body["user"]["id"],
-                         _submitted_text(view))
+            await _store(corrections, client, WebApiReader.from_context(context), _target(view) or {},
+                         body["user"]["id"], _submitted_text(view))
             return
         target = _target(view)
         if target is None:

@@ -62,7 +62,8 @@ async def find_tagged(client: AsyncWebClient, *, channel: str, thread_ts: str | 
         response = await client.conversations_replies(channel=channel, ts=thread_ts, include_all_metadata=True)
     else:
         response = await client.conversations_history(channel=channel, limit=RECENT_LIMIT, include_all_metadata=True)
-    for message in response.get("messages", []):
+    messages: list[dict[str, Any]] = response.get("messages", [])
+    for message in messages:
         carried = message.get("metadata") or {}
         if carried.get("event_type") == metadata.event_type and carried.get("event_payload") == metadata.event_payload:
             return str(message["ts"])

@@ -45,7 +45,8 @@ class ChatClient:
         usage = None
         try:
             chunks = await self._client.chat.completions.create(
-                model=model, messages=messages, stream=True, stream_options={"include_usage": True},  # type: ignore[arg-type]
+                model=model, messages=messages, stream=True,  # type: ignore[call-overload]
+                stream_options={"include_usage": True},
             )
             async for chunk in chunks:
                 usage = chunk.usage or usage
