@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from storage.db import Database, open_database
+from storage.db import Database, Transaction, open_database
 from storage.migrations import MIGRATIONS, migrate
 
 
@@ -19,4 +19,4 @@ async def opened(db_path: Path) -> AsyncIterator[Database]:
         await db.close()
 
 
-__all__ = ["MIGRATIONS", "Database", "migrate", "open_database", "opened"]
+__all__ = ["MIGRATIONS", "Database", "Transaction", "migrate", "open_database", "opened"]

@@ -30,13 +30,12 @@ async def claim(
     Slack delivers a mention twice (app_mention and message) and may retry either: the
     UNIQUE (channel, question_ts) makes sure only one of them produces an answer.
     """
-    async with db.transaction() as conn:
-        cursor = await conn.execute(
+    async with db.transaction() as tx:
+        return await tx.insert(
             "INSERT INTO answers (team_id, channel, thread_ts, question_ts, asked_by, model)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel, question_ts) DO NOTHING",
             (team_id, channel, thread_ts, question_ts, asked_by, model),
         )
-        return cursor.lastrowid if cursor.rowcount else None
 
 
 async def get(db: Database, answer_id: int) -> AnswerRow | None:
@@ -66,15 +65,16 @@ async def complete(
     bot_user_id: str | None,
 ) -> None:
     """Record the answer and every Slack message it was posted as, in one transaction."""
-    async with db.transaction() as conn:
-        await conn.execute(
+    async with db.transaction() as tx:
+        await tx.execute(
             "UPDATE answers SET status = 'answered', request_messages = ?, answer_text = ?, prompt_tokens = ?,"
             " completion_tokens = ?, latency_ms = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
             " WHERE id = ?",
             (json.dumps(request_messages), text, prompt_tokens, completion_tokens, latency_ms, answer_id),
         )
-        row = await (await conn.execute("SELECT team_id, channel, thread_ts FROM answers WHERE id = ?", (answer_id,))).fetchone()
-        await conn.executemany(
+        row = await tx.fetchone("SELECT team_id, channel, thread_ts FROM answers WHERE id = ?", (answer_id,))
+        assert row is not None  # the same transaction just updated it
+        await tx.executemany(
             "INSERT INTO messages (channel, ts, team_id, thread_ts, user_id, is_bot, text, answer_id)"
             " VALUES (?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT (channel, ts) DO UPDATE SET text = excluded.text,"
             " answer_id = excluded.answer_id",

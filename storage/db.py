@@ -1,4 +1,10 @@
-"""One aiosqlite connection per process, with WAL and foreign keys, and serialised write transactions."""
+"""The database, spoken one way: `Database` for single statements and reads, `Transaction` inside
+`async with db.transaction() as tx`; both offer fetchone / fetchall / fetchval / execute / executemany / insert.
+
+Writes go through one aiosqlite connection, serialised (a transaction's statements stay together). Reads go
+through a second connection, so they see only what is committed, never another task's open transaction
+(WAL lets them run while a write is in progress). An in-memory database has no second connection: its
+reads wait for the write lock instead."""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ PRAGMAS = (
     "PRAGMA synchronous = NORMAL",
     "PRAGMA busy_timeout = 10000",
 )
+READER_PRAGMAS = (*PRAGMAS, "PRAGMA query_only = ON")
 
 Params = Sequence[Any] | dict[str, Any]
 
@@ -69,24 +76,58 @@ class WriteLock:
         self._held = False
 
 
+Row = aiosqlite.Row
+
+
+class Transaction:
+    """The statements of one open write transaction. Its reads see its own writes."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """One statement; returns how many rows it changed."""
+        async with self._conn.execute(sql, params) as cursor:
+            return cursor.rowcount
+
+    async def insert(self, sql: str, params: Params = ()) -> int | None:
+        """One INSERT; the new row's id, or None when it inserted nothing (ON CONFLICT DO NOTHING)."""
+        async with self._conn.execute(sql, params) as cursor:
+            return cursor.lastrowid if cursor.rowcount else None
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        await self._conn.executemany(sql, rows)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        return next(iter(await self._conn.execute_fetchall(sql, params)), None)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def fetchval(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+
 class Database:
-    """A thin wrapper that gives every write its own transaction.
+    """Every write is its own transaction unless grouped in `transaction()`; reads see only committed data.
 
     aiosqlite runs one connection on one thread, so statements from concurrent coroutines
     interleave; the lock keeps each transaction's statements together (and lets urgent writes go first).
     """
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path, reader: aiosqlite.Connection | None = None) -> None:
         self._conn = conn
+        self._reader = reader
         self._lock = WriteLock()
         self.path = path
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Transaction]:
         async with self._lock.held():
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
+                yield Transaction(self._conn)
             except BaseException:
                 await self._conn.rollback()
                 raise
@@ -103,7 +144,7 @@ class Database:
         assert row is not None
         return row[0]
 
-    async def write_returning(self, sql: str, params: Params = (), *, urgent: bool = False) -> list[aiosqlite.Row]:
+    async def write_returning(self, sql: str, params: Params = (), *, urgent: bool = False) -> list[Row]:
         """One write statement as its own transaction (the connection is in autocommit mode), in a single round
         trip to the database thread; committed, or rolled back whole, when this returns. Returns its rows
         (RETURNING). The lock keeps it out of another coroutine's open transaction; `urgent` goes first."""
@@ -115,13 +156,15 @@ class Database:
             await conn.executemany(sql, rows)
 
     # Reads take one round trip to the database thread (a cursor would take three: execute, fetch, close).
-    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """The first row of a query that returns few (by key, or with LIMIT)."""
-        rows = await self._conn.execute_fetchall(sql, params)
-        return next(iter(rows), None)
+        return next(iter(await self.fetchall(sql, params)), None)
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        return list(await self._conn.execute_fetchall(sql, params))
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        if self._reader is not None:
+            return list(await self._reader.execute_fetchall(sql, params))
+        async with self._lock.held():  # in memory: one connection, so wait until no transaction is open
+            return list(await self._conn.execute_fetchall(sql, params))
 
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)
@@ -129,6 +172,8 @@ class Database:
 
     async def close(self) -> None:
         async with self._lock.held():
+            if self._reader is not None:
+                await self._reader.close()
             await self._conn.close()
 
 
@@ -136,8 +181,14 @@ async def open_database(path: str | Path) -> Database:
     path = Path(path)
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
+    conn = await _connect(path, PRAGMAS)
+    reader = None if str(path) == ":memory:" else await _connect(path, READER_PRAGMAS)
+    return Database(conn, path, reader)
+
+
+async def _connect(path: Path, pragmas: Sequence[str]) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = aiosqlite.Row
-    for pragma in PRAGMAS:
+    for pragma in pragmas:
         await conn.execute(pragma)
-    return Database(conn, path)
+    return conn

@@ -17,12 +17,12 @@ async def create(db: Database, values: dict[str, Any]) -> int:
 
 async def finish(db: Database, evaluation_id: int, *, state: str, summary: str | None, error: str | None,
                  items: list[tuple[str, str]]) -> None:
-    async with db.transaction() as conn:
-        await conn.executemany(
+    async with db.transaction() as tx:
+        await tx.executemany(
             "INSERT INTO evaluation_items (evaluation_id, item_id, result) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             [(evaluation_id, item_id, result) for item_id, result in items],
         )
-        await conn.execute(
+        await tx.execute(
             "UPDATE evaluations SET state = ?, summary = ?, error = ?,"
             " finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
             (state, summary, error, evaluation_id),

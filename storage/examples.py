@@ -6,9 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
 
-from storage.db import Database
+from storage.db import Database, Row, Transaction
 
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 _COLUMNS = (
@@ -46,7 +45,7 @@ class ExampleRow(NewExample):
     updated_at: str
 
 
-def _row(row: aiosqlite.Row) -> ExampleRow:
+def _row(row: Row) -> ExampleRow:
     return ExampleRow(**{**dict(row), "conversation": json.loads(row["conversation"])})
 
 
@@ -60,9 +59,9 @@ async def get(db: Database, example_id: int) -> ExampleRow | None:
     return _row(row) if row else None
 
 
-async def create(conn: aiosqlite.Connection, example: NewExample, *, actor: str | None) -> int:
+async def create(tx: Transaction, example: NewExample, *, actor: str | None) -> int:
     """Insert (inside the caller's transaction) unless it exists; returns the example's id either way."""
-    cursor = await conn.execute(
+    example_id = await tx.insert(
         "INSERT INTO examples (source, team_id, channel, thread_ts, message_ts, author, answer_id, model,"
         " conversation, question, answer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (channel, message_ts) DO NOTHING",
@@ -71,49 +70,47 @@ async def create(conn: aiosqlite.Connection, example: NewExample, *, actor: str 
             example.answer_id, example.model, json.dumps(example.conversation), example.question, example.answer,
         ),
     )
-    if cursor.rowcount:
-        example_id = cursor.lastrowid
-        await log_event(conn, example_id, "created", actor, "candidate")
+    if example_id is not None:
+        await log_event(tx, example_id, "created", actor, "candidate")
         return example_id
-    row = await (await conn.execute(
+    return int(await tx.fetchval(
         "SELECT id FROM examples WHERE channel = ? AND message_ts = ?", (example.channel, example.message_ts)
-    )).fetchone()
-    return row["id"]
+    ))
 
 
-async def log_event(conn: aiosqlite.Connection, example_id: int, action: str, actor: str | None, state: str) -> None:
-    await conn.execute(
+async def log_event(tx: Transaction, example_id: int, action: str, actor: str | None, state: str) -> None:
+    await tx.execute(
         "INSERT INTO example_events (example_id, action, actor, state) VALUES (?, ?, ?, ?)",
         (example_id, action, actor, state),
     )
 
 
-async def set_votes(conn: aiosqlite.Connection, example_id: int, up: int, down: int) -> None:
-    await conn.execute(
+async def set_votes(tx: Transaction, example_id: int, up: int, down: int) -> None:
+    await tx.execute(
         f"UPDATE examples SET up_votes = ?, down_votes = ?, updated_at = {_NOW} WHERE id = ?", (up, down, example_id)
     )
 
 
 async def set_state(
-    conn: aiosqlite.Connection, example_id: int, state: str, *, action: str, actor: str | None, decided_by: str | None
+    tx: Transaction, example_id: int, state: str, *, action: str, actor: str | None, decided_by: str | None
 ) -> None:
-    await conn.execute(
+    await tx.execute(
         f"UPDATE examples SET state = ?, decided_by = ?, updated_at = {_NOW} WHERE id = ?",
         (state, decided_by, example_id),
     )
-    await log_event(conn, example_id, action, actor, state)
+    await log_event(tx, example_id, action, actor, state)
 
 
-async def add_correction(conn: aiosqlite.Connection, example_id: int, corrector: str, text: str) -> None:
+async def add_correction(tx: Transaction, example_id: int, corrector: str, text: str) -> None:
     """The newest correction is the one to train on; the same person's earlier one is marked replaced."""
-    await conn.execute(
+    await tx.execute(
         f"UPDATE corrections SET replaced_at = {_NOW} WHERE example_id = ? AND corrector = ? AND replaced_at IS NULL",
         (example_id, corrector),
     )
-    await conn.execute(
+    await tx.execute(
         "INSERT INTO corrections (example_id, corrector, text) VALUES (?, ?, ?)", (example_id, corrector, text)
     )
-    await conn.execute(
+    await tx.execute(
         f"UPDATE examples SET corrected = ?, source = 'correction', updated_at = {_NOW} WHERE id = ?",
         (text, example_id),
     )

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-import aiosqlite
 
-from storage.db import Database
+from storage.db import Database, Row
 
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 ACTIVE_STATES = ("starting", "pending", "running", "cancelling")
@@ -56,7 +55,7 @@ _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
 _UPDATABLE = frozenset(_COLUMNS) - {"id", "dataset_id", "created_at", "finish_posted"}
 
 
-def _row(row: aiosqlite.Row | None) -> JobRow | None:
+def _row(row: Row | None) -> JobRow | None:
     return JobRow(**dict(row)) if row else None
 
 
@@ -88,12 +87,12 @@ async def transition(db: Database, job_id: str, *, from_states: tuple[str, ...],
     """Move the job only if it is in one of `from_states`: the one click (or admin) that wins does the work."""
     extra = "".join(f", {name} = ?" for name in values)
     marks = ", ".join("?" * len(from_states))
-    async with db.transaction() as conn:
-        cursor = await conn.execute(
+    async with db.transaction() as tx:
+        changed = await tx.execute(
             f"UPDATE jobs SET state = ?{extra} WHERE id = ? AND state IN ({marks})",
             [to_state, *values.values(), job_id, *from_states],
         )
-        return cursor.rowcount == 1
+        return changed == 1
 
 
 async def active(db: Database) -> list[JobRow]:
@@ -109,9 +108,8 @@ async def recent(db: Database, limit: int) -> list[JobRow]:
 
 async def claim_finish_post(db: Database, job_id: str) -> bool:
     """True once per job: whoever gets it posts the end of the job (loss curve, evaluation)."""
-    async with db.transaction() as conn:
-        cursor = await conn.execute("UPDATE jobs SET finish_posted = 1 WHERE id = ? AND finish_posted = 0", (job_id,))
-        return cursor.rowcount == 1
+    async with db.transaction() as tx:
+        return await tx.execute("UPDATE jobs SET finish_posted = 1 WHERE id = ? AND finish_posted = 0", (job_id,)) == 1
 
 
 async def add_metrics(db: Database, job_id: str, points: list[dict[str, Any]]) -> None:

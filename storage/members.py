@@ -9,9 +9,9 @@ from storage.db import Database
 
 async def replace_all(db: Database, members: Iterable[tuple[str, str, str, str]]) -> None:
     """(user_id, name, real_name, display_name) rows replace the cache in one transaction."""
-    async with db.transaction() as conn:
-        await conn.execute("DELETE FROM members")
-        await conn.executemany(
+    async with db.transaction() as tx:
+        await tx.execute("DELETE FROM members")
+        await tx.executemany(
             "INSERT INTO members (user_id, name, real_name, display_name) VALUES (?, ?, ?, ?)", list(members)
         )
 

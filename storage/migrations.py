@@ -418,10 +418,10 @@ async def migrate(db: Database) -> list[str]:
     for name, sql in MIGRATIONS:
         if name in done:
             continue
-        async with db.transaction() as conn:
+        async with db.transaction() as tx:
             for statement in _statements(sql):
-                await conn.execute(statement)
-            await conn.execute("INSERT INTO _migrations (name) VALUES (?)", (name,))
+                await tx.execute(statement)
+            await tx.execute("INSERT INTO _migrations (name) VALUES (?)", (name,))
         applied.append(name)
     return applied
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import aiosqlite
-
-from storage.db import Database
+from storage.db import Database, Transaction
 
 
 async def record_reaction(
@@ -30,16 +28,15 @@ async def is_present(db: Database, *, channel: str, ts: str, voter: str, reactio
     return bool(row and row["added"])
 
 
-async def tally(conn: aiosqlite.Connection, channel: str, ts: str, *, exclude: tuple[str, ...] = ()) -> tuple[int, int]:
+async def tally(tx: Transaction, channel: str, ts: str, *, exclude: tuple[str, ...] = ()) -> tuple[int, int]:
     """(👍, 👎) on one message, one vote per person, ignoring `exclude` (the author, the bot).
 
-    Takes the transaction's connection so the count and what is written from it agree.
+    Takes the transaction so the count and what is written from it agree.
     """
     marks = ",".join("?" * len(exclude)) or "''"
-    cursor = await conn.execute(
+    row = await tx.fetchone(
         "SELECT coalesce(sum(direction = 1), 0) AS up, coalesce(sum(direction = -1), 0) AS down FROM votes"
         f" WHERE channel = ? AND ts = ? AND voter NOT IN ({marks})",
         (channel, ts, *exclude),
     )
-    row = await cursor.fetchone()
     return (row["up"], row["down"]) if row else (0, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,38 @@ async def test_migrate_is_idempotent_and_recorded(tmp_path: Path) -> None:
     assert await migrate(db) == []
     names = [row["name"] for row in await db.fetchall("SELECT name FROM _migrations ORDER BY name")]
     assert names == sorted(name for name, _ in MIGRATIONS)
+    await db.close()
+
+
+class RolledBack(Exception):
+    pass
+
+
+@pytest.mark.parametrize("where", ["file", "memory"])
+async def test_reads_never_see_another_tasks_open_transaction(tmp_path: Path, where: str) -> None:
+    """A row written in a transaction that is then rolled back must never have been read by anyone else."""
+    db = await open_database(tmp_path / "t.db" if where == "file" else ":memory:")
+    await db.execute("CREATE TABLE t (x INTEGER)")
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def writer() -> None:
+        with pytest.raises(RolledBack):
+            async with db.transaction() as tx:
+                assert await tx.insert("INSERT INTO t (x) VALUES (1)") is not None
+                assert await tx.fetchval("SELECT count(*) FROM t") == 1  # a transaction sees its own writes
+                inside.set()
+                await release.wait()
+                raise RolledBack
+
+    async def reader() -> int:
+        await inside.wait()
+        read = asyncio.ensure_future(db.fetchval("SELECT count(*) FROM t"))
+        await asyncio.sleep(0)  # let the read reach the database (or the lock) before the writer goes on
+        release.set()
+        return await read
+
+    _, seen = await asyncio.gather(writer(), reader())
+    assert seen == 0
     await db.close()
 
 

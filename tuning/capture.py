@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import aiosqlite
-
 from storage import examples as example_rows
 from storage import messages as message_rows
 from storage import votes as vote_rows
-from storage.db import Database
+from storage.db import Database, Transaction
 from storage.examples import ExampleRow, NewExample
 from tuning.conversation import to_chat
 from tuning.members import MemberDirectory
@@ -83,22 +81,22 @@ class Capture:
         if new is None or (new.source == "teammate_answer" and not allow_teammate):
             return None
         new = await self._scrubbed(new, reader)
-        async with self._db.transaction() as conn:
-            example_id = await example_rows.create(conn, new, actor=actor)
+        async with self._db.transaction() as tx:
+            example_id = await example_rows.create(tx, new, actor=actor)
         return await example_rows.get(self._db, example_id)
 
     async def recount(self, example: ExampleRow, bot_user_id: str | None) -> None:
         """Recount the votes and move the state, in one transaction so concurrent votes cannot interleave."""
-        async with self._db.transaction() as conn:
-            await self._recount_in(conn, example, bot_user_id)
+        async with self._db.transaction() as tx:
+            await self._recount_in(tx, example, bot_user_id)
 
-    async def _recount_in(self, conn: aiosqlite.Connection, example: ExampleRow, bot_user_id: str | None) -> None:
+    async def _recount_in(self, tx: Transaction, example: ExampleRow, bot_user_id: str | None) -> None:
         exclude = tuple(user for user in (example.author, bot_user_id) if user)
-        up, down = await vote_rows.tally(conn, example.channel, example.message_ts, exclude=exclude)
-        await example_rows.set_votes(conn, example.id, up, down)
+        up, down = await vote_rows.tally(tx, example.channel, example.message_ts, exclude=exclude)
+        await example_rows.set_votes(tx, example.id, up, down)
         state = derive_state(example, up, down, self._min_votes)
         if state != example.state:
-            await example_rows.set_state(conn, example.id, state, action="votes", actor=None, decided_by=None)
+            await example_rows.set_state(tx, example.id, state, action="votes", actor=None, decided_by=None)
 
     async def _describe(
         self, channel: str, ts: str, reader: SlackReader, known: tuple[SlackMessage, list[SlackMessage]] | None

@@ -70,10 +70,10 @@ class Corrections:
         scrubbed = (await self._members.scrubber(reader)).scrub(text.strip())
         is_admin = corrector in self._admins
         state = "approved" if is_admin else "candidate"
-        async with self._db.transaction() as conn:
-            await example_rows.add_correction(conn, example_id, corrector, scrubbed)
+        async with self._db.transaction() as tx:
+            await example_rows.add_correction(tx, example_id, corrector, scrubbed)
             await example_rows.set_state(
-                conn, example_id, state, action="corrected", actor=corrector, decided_by=corrector if is_admin else None
+                tx, example_id, state, action="corrected", actor=corrector, decided_by=corrector if is_admin else None
             )
         example = await example_rows.get(self._db, example_id)
         assert example is not None

@@ -30,9 +30,9 @@ class Review:
     async def decide(self, example_id: int, decision: str, actor: str) -> ExampleView:
         require_admin(actor, self.admins, "approve or reject examples")
         example = await self.get(example_id)
-        async with self._db.transaction() as conn:
+        async with self._db.transaction() as tx:
             await example_rows.set_state(
-                conn, example.id, DECISIONS[decision], action=decision, actor=actor, decided_by=actor
+                tx, example.id, DECISIONS[decision], action=decision, actor=actor, decided_by=actor
             )
         return await self.get(example_id)
 
