@@ -310,7 +310,7 @@ class OpenAITrainer:
 
 
 def method_payload(request: JobRequest) -> dict[str, Any]:
-    """OpenAI's `method` argument, exactly as facts.md gives it; unset values are "auto"."""
+    """OpenAI's `method` argument, exactly as docs/providers.md gives it; unset values are "auto"."""
     hyperparameters: dict[str, Any] = {
         "n_epochs": request.epochs or "auto",
         "batch_size": request.batch_size or "auto",

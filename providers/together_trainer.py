@@ -161,7 +161,7 @@ class TogetherTrainer:
         return self._job(body)
 
     def create_payload(self, request: JobRequest) -> dict[str, Any]:
-        """The body of `POST /fine-tunes`, as facts.md gives it; unset values are left to Together."""
+        """The body of `POST /fine-tunes`, as docs/providers.md gives it; unset values are left to Together."""
         method: dict[str, Any] = {"method": request.method}
         if request.method == "dpo" and request.beta is not None:
             method["dpo_beta"] = request.beta

@@ -27,7 +27,7 @@ def vote_direction(reaction: str) -> int | None:
 
 
 def derive_state(example: ExampleRow, up: int, down: int, min_votes: int) -> str:
-    """interface.md: approved by enough 👍 (more than 👎), or by an admin; otherwise it waits in review."""
+    """Approved by enough 👍 (more than 👎), or by an admin; otherwise it waits in review."""
     if example.decided_by:
         return example.state
     if example.corrected is not None:

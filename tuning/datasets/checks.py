@@ -1,4 +1,4 @@
-"""OpenAI's data-preparation checks (facts.md), one reason per failing line.
+"""OpenAI's data-preparation checks (docs/providers.md), one reason per failing line.
 
 Reason names follow the cookbook's `format_errors` keys so they can be compared with its output;
 `DROP_REASONS` in types.py gives each a label for people.

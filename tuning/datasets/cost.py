@@ -1,4 +1,4 @@
-"""Default epochs and the estimated training cost (facts.md: OpenAI's published rules)."""
+"""Default epochs and the estimated training cost (docs/providers.md: OpenAI's published rules)."""
 
 from __future__ import annotations
 

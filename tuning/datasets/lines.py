@@ -1,4 +1,4 @@
-"""The two JSONL line formats (facts.md), read unchanged by OpenAI, Together and TRL.
+"""The two JSONL line formats (docs/providers.md), read unchanged by OpenAI, Together and TRL.
 
 SFT:  {"messages": [...conversation, {"role": "assistant", "content": answer}]}
 DPO:  {"input": {"messages": [...]}, "preferred_output": [assistant], "non_preferred_output": [assistant]}

@@ -13,7 +13,7 @@ Split = Literal["train", "validation"]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
-# OpenAI asks for at least 10 examples and reports clear gains from 50 to 100 (facts.md).
+# OpenAI asks for at least 10 examples and reports clear gains from 50 to 100 (docs/providers.md).
 MIN_TRAINING_EXAMPLES = 10
 USEFUL_TRAINING_EXAMPLES = 50
 
