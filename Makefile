@@ -20,6 +20,8 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/lint-imports
+	$(BIN)/mypy
+	$(BIN)/ruff check bot handlers providers render tuning storage
 
 test: lint
 	$(BIN)/python -m pytest -q

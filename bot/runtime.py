@@ -93,7 +93,8 @@ class Runtime:
             log.info("applied migrations: %s", ", ".join(applied))
         llm = llm or openai_client(settings)
         together_key = settings.together_api_key.get_secret_value() if settings.together_api_key else None
-        catalogue = load_catalogue(Path(db.path).resolve().parent)  # an operator's models.toml lives beside the db
+        # An operator's models.toml lives beside the database; read off the event loop (it is file I/O).
+        catalogue = await asyncio.to_thread(catalogue_beside, db.path)
         trainers = build_trainers(llm, together_key, settings.together_base_url, catalogue=catalogue)
         together = together_chat_client(settings)
         wake = asyncio.Event()
@@ -138,6 +139,10 @@ class Runtime:
         for client in self.model_clients:
             await client.close()
         await self.db.close()
+
+
+def catalogue_beside(db_path: Path) -> Catalogue:
+    return load_catalogue(Path(db_path).resolve().parent)
 
 
 def model_router(settings: Settings, llm: openai.AsyncOpenAI, together: openai.AsyncOpenAI | None) -> ModelRouter:

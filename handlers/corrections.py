@@ -46,7 +46,7 @@ def register(app: AsyncApp, corrections: Corrections, inbox: Inbox, on_stored: C
         except TuningError as error:
             await client.views_update(view_id=view_id, view=render.notice_modal(render.not_correctable(str(error))))
             return
-        target = {"channel": draft.channel, "ts": draft.ts, "thread": message.thread_ts or ""}
+        target: dict[str, object] = {"channel": draft.channel, "ts": draft.ts, "thread": message.thread_ts or ""}
         modal = render.correction_modal(original=draft.original, question=draft.question,
                                         fingerprint=draft.fingerprint, target=target)
         await client.views_update(view_id=view_id, view=modal)

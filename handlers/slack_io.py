@@ -56,7 +56,7 @@ async def fetch_conversation(
         response = await client.conversations_history(
             channel=question.channel, latest=question.ts, inclusive=True, limit=DM_HISTORY_LIMIT
         )
-        raw_messages = list(reversed(response.get("messages", [])))
+        raw_messages: list[dict[str, Any]] = list(reversed(response.get("messages", [])))
     else:
         raw_messages = []
         async for page in await client.conversations_replies(channel=question.channel, ts=question.reply_thread):

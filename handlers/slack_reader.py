@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from slack_bolt.async_app import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
@@ -48,7 +49,7 @@ class WebApiReader:
         """conversations.replies finds a reply or a root; conversations.history a plain top-level message."""
         try:
             replies = await self._client.conversations_replies(channel=channel, ts=ts, limit=1)
-            found = list(replies.get("messages", []))
+            found: list[dict[str, Any]] = list(replies.get("messages", []))
         except SlackApiError as error:
             if slack_error(error) != "thread_not_found":
                 raise self._explain(error, channel) from error

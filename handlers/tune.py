@@ -17,7 +17,7 @@ from tuning.errors import TuningError, UsageError
 from handlers.grammar import Command
 
 log = logging.getLogger(__name__)
-Spawn = Callable[[Coroutine[Any, Any, None]], None]
+Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 
 
 @dataclass(frozen=True)

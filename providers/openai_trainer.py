@@ -143,7 +143,7 @@ class OpenAITrainer:
             try:
                 return await create(**params)
             except openai.APIError as error:
-                raise _transient(error) or error
+                raise _transient(error) or error  # noqa: B904 - the SDK's own error, or a Transient wrapping it
 
         link = request.link
 

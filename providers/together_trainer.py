@@ -218,7 +218,7 @@ class TogetherTrainer:
         try:
             check_request(self.capabilities(), request)
             full = self.create_payload(request)
-            keys = ("training_file", "validation_file", "model", "n_epochs", "n_evals")
+            keys: tuple[str, ...] = ("training_file", "validation_file", "model", "n_epochs", "n_evals")
             keys += ("training_method", "training_type")
             body = await self._http.request(
                 "POST", "/fine-tunes/estimate-price", json_body={k: full[k] for k in keys if k in full}

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from slack_sdk.models.blocks import (
+    Block,
     ContextBlock,
     InputBlock,
     MarkdownTextObject,
@@ -23,7 +25,7 @@ INPUT_LIMIT = 3000  # Slack's maximum for a plain-text input
 
 def correction_modal(*, original: str, question: str | None, fingerprint: str, target: dict[str, object]) -> View:
     """`target` says what is corrected ({"channel", "ts"} or {"example_id"}); it travels in private_metadata."""
-    blocks = []
+    blocks: list[Block] = []
     if question:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"*Question:* {safe_text.mrkdwn(excerpt(question, 150))}")]))
     blocks.append(InputBlock(
@@ -62,7 +64,7 @@ def modal_not_opened(reason: str, *, opened_with: str) -> str:
     return f"Slack did not open the correction form ({reason}). Click “{opened_with}” again."
 
 
-def field_error(message: str) -> dict[str, object]:
+def field_error(message: str) -> dict[str, Any]:
     return {"response_action": "errors", "errors": {CORRECTION_BLOCK: slack_words(message)}}
 
 

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 from storage import datasets as rows
 from tuning.catalogue import Catalogue
@@ -107,8 +108,8 @@ def _inspect(
         starts = {}
         for split, (block, tokens) in spilled.items():
             if tokens:
-                starts[split] = staged.spill(split, block, len(tokens))
-                tally.add_many(split, tokens)
+                starts[split] = staged.spill(cast(Split, split), block, len(tokens))
+                tally.add_many(cast(Split, split), tokens)
         rows.add_candidates(conn, candidates, starts)
 
 
@@ -131,8 +132,8 @@ def _write_sft(conn: sqlite3.Connection, staged: StagedSplits, tally: TokenTally
 
     def dropped() -> Iterator[tuple[Split, int, int]]:
         for split, tokens, offset, length in rows.spilled_drops(conn):
-            tally.remove(split, tokens)
-            yield split, offset, length
+            tally.remove(cast(Split, split), tokens)  # storage's column holds only 'train' or 'validation'
+            yield cast(Split, split), offset, length
 
     staged.keep_spilled(dropped())
 

@@ -7,7 +7,7 @@ DPO:  {"input": {"messages": [...]}, "preferred_output": [assistant], "non_prefe
 from __future__ import annotations
 
 import json
-from json.encoder import encode_basestring  # type: ignore[attr-defined]  # the C escaper json.dumps uses
+from json.encoder import encode_basestring  # the C escaper json.dumps uses
 from typing import Any
 
 Message = dict[str, Any]

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from tuning.errors import TuningError
-from tuning.ports import ChatModel
 from tuning.types import ChatReply
 
-ChatLike = ChatModel  # what answers for one model (providers.chat.ChatClient, or a test's fake)
+
+class ChatLike(Protocol):
+    """The part of tuning.ports.ChatModel an evaluation uses (a batch never streams): providers.chat.ChatClient,
+    or a test's fake. Raises ModelError (a TuningError) when no answer comes."""
+
+    async def complete(self, model: str, messages: list[dict[str, str]]) -> ChatReply: ...
 
 
 # A Together model answers at another OpenAI-compatible endpoint than an OpenAI model, so each

@@ -71,7 +71,7 @@ def _plan(
     """Resolve every client before the first call, so a missing one fails the run at once."""
     labels = label_set([item.reference for item in items])
     models = [candidate] + ([baseline] if baseline else [])
-    limited = {model: Limited(client_for(clients, model), slots) for model in models}
+    limited: dict[str, ChatLike] = {model: Limited(client_for(clients, model), slots) for model in models}
     judge = None
     if judge_model and baseline and labels is None:
         judge = PairwiseJudge(judge_model, Limited(client_for(clients, judge_model), slots))

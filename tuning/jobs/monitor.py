@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from storage import jobs as job_rows
 from storage.db import Database
@@ -105,7 +105,7 @@ class JobMonitor:
             {"id": e.id, "created_at": e.created_at.isoformat(), "level": e.level, "message": e.message}
             for e in page.events
         ])
-        progress = {"event_cursor": page.cursor or job.event_cursor}
+        progress: dict[str, Any] = {"event_cursor": page.cursor or job.event_cursor}
         if page.metrics:
             latest = max(page.metrics, key=lambda point: point.step)
             progress |= {"step": latest.step, "total_steps": latest.total_steps or job.total_steps,
