@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.db import Database
+from storage.states import AnswerStatus
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,7 @@ class AnswerRow:
     thread_ts: str
     question_ts: str
     answer_ts: str | None
-    status: str
+    status: AnswerStatus
     model: str
 
 _ROW = "SELECT id, channel, thread_ts, question_ts, answer_ts, status, model FROM answers"

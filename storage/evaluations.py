@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage.db import Database
+from storage.states import EvaluationState
 
 
 async def create(db: Database, values: dict[str, Any]) -> int:
@@ -15,7 +16,7 @@ async def create(db: Database, values: dict[str, Any]) -> int:
     )
 
 
-async def finish(db: Database, evaluation_id: int, *, state: str, summary: str | None, error: str | None,
+async def finish(db: Database, evaluation_id: int, *, state: EvaluationState, summary: str | None, error: str | None,
                  items: list[tuple[str, str]]) -> None:
     async with db.transaction() as tx:
         await tx.executemany(

@@ -8,6 +8,7 @@ from typing import Any
 
 
 from storage.db import Database, Row, Transaction
+from storage.states import ExampleSource, ExampleState
 
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 _COLUMNS = (
@@ -18,7 +19,7 @@ _COLUMNS = (
 
 @dataclass(frozen=True)
 class NewExample:
-    source: str
+    source: ExampleSource
     team_id: str | None
     channel: str
     thread_ts: str | None
@@ -36,7 +37,7 @@ class ExampleRow(NewExample):
     """A stored example: what it was created from, plus its state, correction and votes."""
 
     id: int
-    state: str
+    state: ExampleState
     corrected: str | None
     up_votes: int
     down_votes: int
@@ -78,7 +79,7 @@ async def create(tx: Transaction, example: NewExample, *, actor: str | None) -> 
     ))
 
 
-async def log_event(tx: Transaction, example_id: int, action: str, actor: str | None, state: str) -> None:
+async def log_event(tx: Transaction, example_id: int, action: str, actor: str | None, state: ExampleState) -> None:
     await tx.execute(
         "INSERT INTO example_events (example_id, action, actor, state) VALUES (?, ?, ?, ?)",
         (example_id, action, actor, state),
@@ -92,7 +93,7 @@ async def set_votes(tx: Transaction, example_id: int, up: int, down: int) -> Non
 
 
 async def set_state(
-    tx: Transaction, example_id: int, state: str, *, action: str, actor: str | None, decided_by: str | None
+    tx: Transaction, example_id: int, state: ExampleState, *, action: str, actor: str | None, decided_by: str | None
 ) -> None:
     await tx.execute(
         f"UPDATE examples SET state = ?, decided_by = ?, updated_at = {_NOW} WHERE id = ?",

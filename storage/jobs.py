@@ -7,9 +7,10 @@ from typing import Any
 
 
 from storage.db import Database, Row
+from storage.states import JobStatus
 
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-ACTIVE_STATES = ("starting", "pending", "running", "cancelling")
+ACTIVE_STATES: tuple[JobStatus, ...] = ("starting", "pending", "running", "cancelling")
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class JobRow:
     tokens: int
     epochs: int
     estimated_cost: float | None
-    state: str
+    state: JobStatus
     raw_status: str | None
     provider_job_id: str | None
     fine_tuned_model: str | None
@@ -83,7 +84,9 @@ async def update(db: Database, job_id: str, **values: Any) -> None:
     await db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*values.values(), job_id])
 
 
-async def transition(db: Database, job_id: str, *, from_states: tuple[str, ...], to_state: str, **values: Any) -> bool:
+async def transition(
+    db: Database, job_id: str, *, from_states: tuple[JobStatus, ...], to_state: JobStatus, **values: Any
+) -> bool:
     """Move the job only if it is in one of `from_states`: the one click (or admin) that wins does the work."""
     extra = "".join(f", {name} = ?" for name in values)
     marks = ", ".join("?" * len(from_states))

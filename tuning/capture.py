@@ -9,6 +9,7 @@ from storage import messages as message_rows
 from storage import votes as vote_rows
 from storage.db import Database, Transaction
 from storage.examples import ExampleRow, NewExample
+from storage.states import ExampleState
 from tuning.conversation import to_chat
 from tuning.members import MemberDirectory
 from tuning.ports import SlackReader
@@ -26,7 +27,7 @@ def vote_direction(reaction: str) -> int | None:
     return 1 if base in UP else -1 if base in DOWN else None
 
 
-def derive_state(example: ExampleRow, up: int, down: int, min_votes: int) -> str:
+def derive_state(example: ExampleRow, up: int, down: int, min_votes: int) -> ExampleState:
     """Approved by enough 👍 (more than 👎), or by an admin; otherwise it waits in review."""
     if example.decided_by:
         return example.state

@@ -7,6 +7,7 @@ import hashlib
 from storage import examples as example_rows
 from storage import messages as message_rows
 from storage.db import Database
+from storage.states import ExampleState
 from tuning.capture import Capture
 from tuning.errors import NotFound, TuningError
 from tuning.members import MemberDirectory
@@ -69,7 +70,7 @@ class Corrections:
             raise NotFound(f"Example {example_id} does not exist any more.")
         scrubbed = (await self._members.scrubber(reader)).scrub(text.strip())
         is_admin = corrector in self._admins
-        state = "approved" if is_admin else "candidate"
+        state: ExampleState = "approved" if is_admin else "candidate"
         async with self._db.transaction() as tx:
             await example_rows.add_correction(tx, example_id, corrector, scrubbed)
             await example_rows.set_state(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from storage import examples as example_rows
 from storage.db import Database
 from storage.examples import ExampleRow
+from storage.states import ExampleState
 from tuning.errors import NotAdmin, NotFound
 from tuning.types import ExampleView
 
 REVIEW_PAGE = 10
-DECISIONS = {"approve": "approved", "reject": "rejected"}
+DECISIONS: dict[str, ExampleState] = {"approve": "approved", "reject": "rejected"}
 
 
 def require_admin(user: str, admins: frozenset[str], action: str) -> None:

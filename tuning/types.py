@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
+from storage.states import ExampleSource, ExampleState
+
 
 @dataclass(frozen=True)
 class ChannelRef:
@@ -117,8 +119,8 @@ class ExampleView(_Value):
     """An example as people see it in review and stats."""
 
     id: int
-    source: str
-    state: str
+    source: ExampleSource
+    state: ExampleState
     channel: str
     thread_ts: str | None
     message_ts: str
@@ -154,4 +156,4 @@ class Activity(_Value):
     action: str
     actor: str | None
     example_id: int
-    state: str
+    state: ExampleState

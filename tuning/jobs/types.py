@@ -6,8 +6,10 @@ from datetime import datetime, timezone
 
 from pydantic import BaseModel, ConfigDict
 
-TERMINAL = frozenset({"succeeded", "failed", "cancelled", "dismissed"})
-ACTIVE = frozenset({"starting", "pending", "running", "cancelling"})
+from storage.states import JobStatus
+
+TERMINAL: frozenset[JobStatus] = frozenset({"succeeded", "failed", "cancelled", "dismissed"})
+ACTIVE: frozenset[JobStatus] = frozenset({"starting", "pending", "running", "cancelling"})
 
 
 class JobView(BaseModel):
@@ -23,7 +25,7 @@ class JobView(BaseModel):
     epochs: int
     estimated_cost: float | None
     prices_checked: str | None = None
-    state: str
+    state: JobStatus
     raw_status: str | None = None
     provider_job_id: str | None = None
     fine_tuned_model: str | None = None
