@@ -222,7 +222,7 @@ def _parse_args(spec: Subcommand, words: list[str]) -> dict[str, Any]:
         extra = _echo(" ".join(words[len(spec.args):]))
         raise UsageError(f"`/tune {spec.name}` does not take `{extra}`.", spec.usage)
     values = {}
-    for (name, parser), word in zip(spec.args, words, strict=True):
+    for (name, parser), word in zip(spec.args, words, strict=False):  # optional args may all be left out
         values[name] = _convert(spec, name, parser, word, shown=word)
     return values
 
