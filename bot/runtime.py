@@ -113,7 +113,9 @@ class Runtime:
         async def on_succeeded(job: JobView) -> None:
             tasks.spawn(evaluate_job(job))  # an evaluation takes minutes: the monitor must not wait for it
 
-        monitor = JobMonitor(db, services.jobs, trainers, SlackJobPublisher(app.client),
+        publisher = SlackJobPublisher(app.client)
+        services.jobs.on_progress = publisher.update_card
+        monitor = JobMonitor(db, services.jobs, trainers, publisher,
                              poll_seconds=settings.poll_seconds, wake=wake, on_succeeded=on_succeeded)
         handlers.register(app, services, spawn=tasks.spawn, on_event_stored=worker.notify,
                           suggested_prompts=settings.suggested_prompts)
@@ -163,7 +165,8 @@ def build_services(
     capture = Capture(db, members, system_prompt=settings.system_prompt, min_votes=settings.min_votes)
     datasets = DatasetService(db, trainer=settings.trainer)
     jobs = JobService(db, datasets, trainers, default_trainer=settings.trainer,
-                      max_cost_usd=settings.max_job_cost_usd, admins=settings.admins, prices_dir=datasets.root)
+                      max_cost_usd=settings.max_job_cost_usd, admins=settings.admins, prices_dir=datasets.root,
+                      tokenizers_dir=settings.tokenizers_dir)
     evaluations = Evaluations(db, router, datasets, jobs, current_model=lambda: promotions.current(),
                               judge_model=settings.judge_model, prices=inference_prices(datasets.root))
     promotions = Promotions(db, router, jobs, default_model=settings.model, admins=settings.admins,

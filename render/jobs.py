@@ -40,11 +40,11 @@ def progress_bar(fraction: float | None) -> str:
 
 
 def _plan_fields(job: JobView) -> list[str]:
-    checked = f", prices checked {job.prices_checked}" if job.prices_checked else ""
+    tokens = f" ({job.tokens_note})" if job.tokens_note else ""
     return [
         f"*Dataset*\n`{job.dataset}`", f"*Trainer*\n{job.trainer}", f"*Base model*\n`{job.base_model}`",
-        f"*Method*\n{job.method.upper()}", f"*Examples*\n{job.examples:,}", f"*Tokens*\n{job.tokens:,}",
-        f"*Epochs*\n{job.epochs}", f"*Estimated cost*\n{money(job.estimated_cost)} (estimate{checked})",
+        f"*Method*\n{job.method.upper()}", f"*Examples*\n{job.examples:,}", f"*Tokens*\n{job.tokens:,}{tokens}",
+        f"*Epochs*\n{job.epochs}", f"*Estimated cost*\n{money(job.estimated_cost)} ({job.cost_note or 'estimate'})",
     ]
 
 

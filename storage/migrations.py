@@ -405,6 +405,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        "0010_job_estimate_notes",
+        """
+        -- Where a job's numbers came from, shown beside them on its card: "estimated by Together" or
+        -- "estimate, prices checked …"; "counted with the model's tokenizer" or "estimate: OpenAI's tokenizer".
+        ALTER TABLE jobs ADD COLUMN cost_note TEXT;
+        ALTER TABLE jobs ADD COLUMN tokens_note TEXT;
+        """,
+    ),
 ]
 
 

@@ -22,7 +22,8 @@ class JobView(BaseModel):
     tokens: int
     epochs: int
     estimated_cost: float | None
-    prices_checked: str | None = None
+    cost_note: str | None = None
+    tokens_note: str | None = None
     state: str
     raw_status: str | None = None
     provider_job_id: str | None = None
