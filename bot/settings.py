@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     together_base_url: str = Field("https://api.together.ai/v1", alias="TOGETHER_BASE_URL")
     # `<dir>/<org>/<model>/tokenizer.json`: exact token counts for open models (no hub downloads here).
     tokenizers_dir: Path | None = Field(None, alias="TUNELOOP_TOKENIZERS_DIR")
+    # A Together endpoint Tuneloop creates stops itself after this many idle minutes (it bills while it runs).
+    endpoint_idle_minutes: int = Field(60, alias="TUNELOOP_ENDPOINT_IDLE_MINUTES", ge=1, le=10_080)
     db_path: Path = Field(Path("./tuneloop.db"), alias="TUNELOOP_DB")
     model: str = Field(default_factory=lambda: packaged_catalogue().defaults["answering"], alias="TUNELOOP_MODEL")
     system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, alias="TUNELOOP_SYSTEM_PROMPT")

@@ -33,6 +33,7 @@ from tuning.trainers.errors import ProviderRefused, ProviderRejected, TrainerErr
 from providers.retry import RetryPolicy, Sleep
 from providers.together_http import DEFAULT_BASE_URL, TogetherAPIError, TogetherHTTP
 from providers.together_metrics import join_cursor, metric_points, split_cursor
+from providers.together_endpoints import TogetherEndpoints
 from tuning.trainers.types import (
     LINK_KEY,
     Capabilities,
@@ -110,6 +111,7 @@ class TogetherTrainer:
     ) -> None:
         self.name = name
         self._http = TogetherHTTP(api_key, base_url, timeout=timeout, retry=retry, sleep=sleep)
+        self.endpoints = TogetherEndpoints(self._http)
         catalogue = catalogue or packaged_catalogue()
         self._models = dict(models or catalogue.trainable(CATALOGUE_BACKEND))
         self._default_model = default_model or catalogue.default_model(CATALOGUE_BACKEND)

@@ -35,12 +35,21 @@ class EvalPlan(BaseModel):
     job_id: str | None = None
 
 
+Serving = Callable[[JobView], Awaitable[str]]
+
+
+async def _own_name(job: JobView) -> str:
+    return str(job.fine_tuned_model)
+
+
 class Evaluations:
     def __init__(
         self, db: Database, router: ModelRouter, datasets: DatasetService, jobs: JobService, *,
         current_model: CurrentModel, judge_model: str, concurrency: int = DEFAULT_CONCURRENCY,
-        prices: PriceLookup = no_prices,
+        prices: PriceLookup = no_prices, serving: Serving | None = None,
     ) -> None:
+        # The name a job's model answers by (for Together, its dedicated endpoint's name).
+        self._serving = serving or _own_name
         self._db = db
         self._router = router
         self._datasets = datasets
@@ -58,7 +67,7 @@ class Evaluations:
         elif job is not None:
             if job.state != "succeeded" or not job.fine_tuned_model:
                 raise TuningError(f"Job `{job.id}` is {job.state}: there is no tuned model to evaluate yet.")
-            candidate, baseline = job.fine_tuned_model, against or job.base_model
+            candidate, baseline = await self._serving(job), against or job.base_model
         else:
             candidate, baseline = target, against
         ref = dataset or (job.dataset if job else await self.newest_dataset())

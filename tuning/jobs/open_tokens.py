@@ -26,7 +26,9 @@ def tokenizer_file(tokenizers_dir: Path | None, model: str) -> Path | None:
 
 def count_file(tokenizer_path: Path, jsonl: Path) -> int:
     """Blocking: run it in a thread. Lines that are not JSON objects count nothing."""
-    from tokenizers import Tokenizer  # imported here: only pre-flights of open models need it
+    from tokenizers import (
+        Tokenizer,  # imported here: only pre-flights of open models need it
+    )
 
     tokenizer = Tokenizer.from_file(str(tokenizer_path))
     total = 0
