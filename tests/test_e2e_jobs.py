@@ -359,3 +359,17 @@ async def test_one_card_is_updated_at_most_once_per_interval_but_always_at_the_e
     await watcher.tick()
     assert publisher.cards[-1] == "succeeded" and len(publisher.cards) == 2
     assert publisher.ends == ["succeeded"]
+
+
+async def test_a_large_training_file_shows_its_upload_progress_on_the_card(
+    app: Harness, slack: FakeSlack, together: FakeTogether, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tuning.jobs import service
+
+    monkeypatch.setattr(service, "UPLOAD_PROGRESS_FROM", 0)  # the test file is small; show progress anyway
+    await dataset(app)
+    job = await preflight(app, "train support trainer:together")
+    await start(app, job)
+    updates = [str(call.args.get("blocks")) for call in slack.calls_to("chat.update")]
+    assert any("uploading the training file: 100%" in blocks for blocks in updates)
+    assert (await job_row(app, job["id"]))["provider_job_id"]
