@@ -136,6 +136,18 @@ async def test_endpoints_are_listed_with_state_and_hourly_cost_and_managed_by_ad
     assert together.endpoints.endpoints == {} and await app.db.fetchval("SELECT count(*) FROM endpoints") == 0
 
 
+async def test_when_the_base_does_not_answer_the_tuned_model_is_evaluated_alone_through_its_endpoint(
+    app: Harness, slack: FakeSlack, together: FakeTogether
+) -> None:
+    job = await succeeded_job(app, together)
+    row = (await deploy(app, job))["row"]
+    together.advance_endpoint(row["id"])
+    together.advance_endpoint(row["id"])
+    await tick(app)  # the base is not served (no serverless Qwen here): only the endpoint answers
+    evaluation = await app.db.fetchone("SELECT * FROM evaluations")
+    assert (evaluation["candidate"], evaluation["baseline"], evaluation["state"]) == (row["name"], None, "done")
+
+
 async def test_a_second_deploy_of_the_same_job_is_refused_and_creates_nothing(
     app: Harness, slack: FakeSlack, together: FakeTogether
 ) -> None:

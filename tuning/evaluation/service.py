@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tuning.jobs.types import JobView
 from tuning.routing import ModelRouter
 from tuning.words import command
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int], Awaitable[None]]
 CurrentModel = Callable[[], Awaitable[str]]
 
@@ -72,10 +74,24 @@ class Evaluations:
             candidate, baseline = target, against
         ref = dataset or (job.dataset if job else await self.newest_dataset())
         items = await self._items(ref)
-        for model in filter(None, (candidate, baseline)):  # fail in a second, not after hundreds of calls
-            await self._router.ping(model)
+        await self._router.ping(candidate)  # fail in a second, not after hundreds of calls
+        if baseline is not None:
+            baseline = await self._answering_baseline(baseline, implied=job is not None and against is None)
         return EvalPlan(candidate=candidate, baseline=baseline, dataset=ref, items=items,
                         job_id=job.id if job else None)
+
+    async def _answering_baseline(self, baseline: str, *, implied: bool) -> str | None:
+        """A job's own base may not answer at all (Together serves many bases only on a dedicated
+        endpoint): then the tuned model is scored alone rather than not at all. A baseline someone
+        asked for must answer."""
+        try:
+            await self._router.ping(baseline)
+        except TuningError:
+            if not implied:
+                raise
+            log.info("the base model %s does not answer; evaluating the tuned model alone", baseline)
+            return None
+        return baseline
 
     async def plan_for_job(self, job: JobView) -> EvalPlan:
         return await self.plan(job.id)
