@@ -60,6 +60,14 @@ async def deploy(app: Harness, job: dict, hardware: str = H100) -> dict:
     return {"choices": choices, "row": dict(await app.db.fetchone("SELECT * FROM endpoints"))}
 
 
+async def running_endpoint(app: Harness, together: FakeTogether, job: dict) -> dict:
+    """Deployed from the card, then PENDING -> STARTING -> STARTED at Together."""
+    row = (await deploy(app, job))["row"]
+    together.advance_endpoint(row["id"])
+    together.advance_endpoint(row["id"])
+    return row
+
+
 async def test_deploy_lists_hardware_with_prices_creates_an_endpoint_and_evaluates_through_it(
     app: Harness, slack: FakeSlack, together: FakeTogether
 ) -> None:
@@ -103,9 +111,7 @@ async def test_a_promoted_model_whose_endpoint_stopped_is_explained_with_the_com
     app: Harness, slack: FakeSlack, together: FakeTogether
 ) -> None:
     job = await succeeded_job(app, together)
-    row = (await deploy(app, job))["row"]
-    together.advance_endpoint(row["id"])
-    together.advance_endpoint(row["id"])
+    row = await running_endpoint(app, together, job)
     await run(app, f"promote {job['id']} force:yes")
     together.idle_stop(row["id"])  # 30 idle minutes passed: Together stopped it
     answer_ts = await answered_question(app, slack, "still there?")
@@ -140,9 +146,7 @@ async def test_when_the_base_does_not_answer_the_tuned_model_is_evaluated_alone_
     app: Harness, slack: FakeSlack, together: FakeTogether
 ) -> None:
     job = await succeeded_job(app, together)
-    row = (await deploy(app, job))["row"]
-    together.advance_endpoint(row["id"])
-    together.advance_endpoint(row["id"])
+    row = await running_endpoint(app, together, job)
     await tick(app)  # the base is not served (no serverless Qwen here): only the endpoint answers
     evaluation = await app.db.fetchone("SELECT * FROM evaluations")
     assert (evaluation["candidate"], evaluation["baseline"], evaluation["state"]) == (row["name"], None, "done")
