@@ -17,6 +17,7 @@ from bot.lifecycle_watch import DailyWatch
 from bot.settings import Settings
 from bot.tasks import TaskTracker
 from bot.worker import InboxWorker
+from handlers.endpoints import endpoint_ready
 from handlers.evaluations import after_job_succeeded
 from handlers.guard import RefuseMalformed
 from handlers.jobs import SlackJobPublisher
@@ -28,6 +29,7 @@ from tuning.capture import Capture
 from tuning.catalogue import Catalogue, load_catalogue
 from tuning.corrections import Corrections
 from tuning.datasets.service import DatasetService
+from tuning.endpoints import EndpointService
 from tuning.evaluation.service import Evaluations, inference_prices
 from tuning.harvest import Harvester
 from tuning.inbox import Inbox
@@ -49,7 +51,7 @@ from tuning.review import Review
 from tuning.routing import ModelRouter
 from handlers.services import Services
 from tuning.stats import StatsService
-from providers import build_trainers
+from providers import TogetherTrainer, build_trainers
 from tuning.trainers import Trainer, close_trainers
 
 log = logging.getLogger(__name__)
@@ -114,8 +116,16 @@ class Runtime:
         async def on_succeeded(job: JobView) -> None:
             tasks.spawn(evaluate_job(job))  # an evaluation takes minutes: the monitor must not wait for it
 
-        monitor = JobMonitor(db, services.jobs, trainers, SlackJobPublisher(app.client),
-                             poll_seconds=settings.poll_seconds, wake=wake, on_succeeded=on_succeeded)
+        publisher = SlackJobPublisher(app.client)
+        services.jobs.on_progress = publisher.update_card
+        announce_ready = endpoint_ready(services.jobs, app.client, evaluate=lambda job: tasks.spawn(evaluate_job(job)))
+
+        async def follow_endpoints() -> None:
+            for endpoint in await services.endpoints.follow():
+                await announce_ready(endpoint)
+
+        monitor = JobMonitor(db, services.jobs, trainers, publisher, poll_seconds=settings.poll_seconds, wake=wake,
+                             on_succeeded=on_succeeded, each_tick=follow_endpoints)
         handlers.register(app, services, spawn=tasks.spawn, on_event_stored=worker.notify,
                           suggested_prompts=settings.suggested_prompts)
         watch = DailyWatch(services.lifecycle, poll_seconds=settings.lifecycle_poll_seconds)
@@ -168,11 +178,16 @@ def build_services(
     capture = Capture(db, members, system_prompt=settings.system_prompt, min_votes=settings.min_votes)
     datasets = DatasetService(db, trainer=settings.trainer)
     jobs = JobService(db, datasets, trainers, default_trainer=settings.trainer,
-                      max_cost_usd=settings.max_job_cost_usd, admins=settings.admins, prices_dir=datasets.root)
+                      max_cost_usd=settings.max_job_cost_usd, admins=settings.admins, prices_dir=datasets.root,
+                      tokenizers_dir=settings.tokenizers_dir)
+    together = trainers.get("together")
+    endpoints = EndpointService(db, jobs, together.endpoints if isinstance(together, TogetherTrainer) else None,
+                                admins=settings.admins, inactive_minutes=settings.endpoint_idle_minutes)
     evaluations = Evaluations(db, router, datasets, jobs, current_model=lambda: promotions.current(),
-                              judge_model=settings.judge_model, prices=inference_prices(datasets.root))
+                              judge_model=settings.judge_model, prices=inference_prices(datasets.root),
+                              serving=endpoints.serving_name)
     promotions = Promotions(db, router, jobs, default_model=settings.model, admins=settings.admins,
-                            gate=PromotionGate(db, evaluations.newest_dataset))
+                            gate=PromotionGate(db, evaluations.newest_dataset), serving=endpoints.serving_name)
 
     def catalogue() -> Catalogue:  # read at every call: an operator's edit needs no restart
         return load_catalogue(datasets.root)
@@ -183,7 +198,7 @@ def build_services(
     return Services(
         inbox=Inbox(db),
         answers=Answerer(db, router, model_for=lifecycle.canary.model_for, system_prompt=settings.system_prompt,
-                         replacement=lifecycle.fallback.replace),
+                         replacement=lifecycle.fallback.replace, explain=endpoints.why_unavailable),
         capture=capture,
         corrections=Corrections(db, capture, members, settings.admins),
         review=Review(db, settings.admins),
@@ -194,6 +209,7 @@ def build_services(
         evaluations=evaluations,
         promotions=promotions,
         lifecycle=lifecycle,
+        endpoints=endpoints,
         current_model=promotions.current,
         wake_monitor=wake.set,
         admins=settings.admins,

@@ -34,7 +34,11 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
     together_api_key: SecretStr | None = Field(None, alias="TOGETHER_API_KEY")
-    together_base_url: str = Field("https://api.together.xyz/v1", alias="TOGETHER_BASE_URL")
+    together_base_url: str = Field("https://api.together.ai/v1", alias="TOGETHER_BASE_URL")
+    # `<dir>/<org>/<model>/tokenizer.json`: exact token counts for open models (no hub downloads here).
+    tokenizers_dir: Path | None = Field(None, alias="TUNELOOP_TOKENIZERS_DIR")
+    # A Together endpoint Tuneloop creates stops itself after this many idle minutes (it bills while it runs).
+    endpoint_idle_minutes: int = Field(60, alias="TUNELOOP_ENDPOINT_IDLE_MINUTES", ge=1, le=10_080)
     db_path: Path = Field(Path("./tuneloop.db"), alias="TUNELOOP_DB")
     model: str = Field(default_factory=lambda: packaged_catalogue().defaults["answering"], alias="TUNELOOP_MODEL")
     system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, alias="TUNELOOP_SYSTEM_PROMPT")

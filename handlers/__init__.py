@@ -10,6 +10,7 @@ from handlers import (
     assistant,
     corrections,
     datasets,
+    endpoints,
     errors,
     evaluations,
     harvest,
@@ -42,6 +43,7 @@ def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored
     stats.register(app, services.insights, services.current_model, services.lifecycle.canary.report)
     jobs.register(app, services.jobs, services.wake_monitor, spawn)
     lifecycle.register(app, services.lifecycle.migrations, spawn)
+    endpoints.register(app, services.endpoints, services.jobs, services.wake_monitor, spawn)
     tune.register(app, slash_runners(services), spawn)
 
 
@@ -51,6 +53,7 @@ def slash_runners(services: Services) -> dict[str, Runner]:
         **review.runners(services.review), **stats.runners(services.insights), **harvest.runners(services.harvester),
         **datasets.runners(services.datasets), **jobs.runners(services.jobs, services.wake_monitor),
         **evaluations.runners(services.evaluations, services.promotions), **lifecycle.runners(services.promotions, services.lifecycle, services.jobs),
+        **endpoints.runners(services.endpoints, services.wake_monitor),
     }
 
 

@@ -118,6 +118,7 @@ _name = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}", "a name of letters, digits
 _job = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}", "a job id")
 _model = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,255}", "a model name")
 _trainer = _choice("openai", "together")
+_endpoint = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}", "an endpoint id (`/tune endpoints` lists them)")
 _target = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,255}", "a model name, a job id or `base`")
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
@@ -173,6 +174,10 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     ),
     Subcommand("rollback", "go back to the previous answering model (admins)"),
     Subcommand("model", "the current answering model and its history"),
+    Subcommand("endpoints", "Tuneloop's Together endpoints, their state and hourly cost"),
+    Subcommand("endpoint stop", "stop an endpoint: it stops billing (admins)", args=(("ID", _endpoint),)),
+    Subcommand("endpoint start", "start a stopped endpoint: it bills while it runs (admins)", args=(("ID", _endpoint),)),
+    Subcommand("endpoint delete", "delete an endpoint for good (admins)", args=(("ID", _endpoint),)),
 )
 _BY_NAME = {spec.name: spec for spec in SUBCOMMANDS}
 _GROUPS = {spec.name.split()[0] for spec in SUBCOMMANDS if " " in spec.name}

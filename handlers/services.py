@@ -10,6 +10,7 @@ from tuning.answering import Answerer
 from tuning.capture import Capture
 from tuning.corrections import Corrections
 from tuning.datasets.service import DatasetService
+from tuning.endpoints import EndpointService
 from tuning.evaluation.service import Evaluations
 from tuning.harvest import Harvester
 from tuning.inbox import Inbox
@@ -34,6 +35,7 @@ class Services:
     evaluations: Evaluations
     promotions: Promotions
     lifecycle: Lifecycle
+    endpoints: EndpointService
     current_model: Callable[[], Awaitable[str]]
     wake_monitor: Callable[[], None]
     admins: frozenset[str]

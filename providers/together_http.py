@@ -18,7 +18,7 @@ import aiohttp
 from tuning.trainers.errors import ProviderUnavailable, TrainerError, redact
 from providers.retry import RetryPolicy, Sleep, Transient, retry_after, retrying
 
-DEFAULT_BASE_URL = "https://api.together.xyz/v1"
+DEFAULT_BASE_URL = "https://api.together.ai/v1"  # as Together's docs and SDK name it (2026)
 RETRYABLE = frozenset({408, 409, 429})
 Form = Callable[[], aiohttp.FormData]
 
@@ -47,7 +47,8 @@ class TogetherHTTP:
             raise ValueError("a Together API key is required")
         self._key = api_key
         self._base_url = base_url.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # Per read, not in total: a large upload may take many minutes and is fine while bytes move.
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self._retry = retry
         self._sleep = sleep
         self._session: aiohttp.ClientSession | None = None
@@ -88,7 +89,7 @@ class TogetherHTTP:
             async with session.request(method, self._base_url + path, json=json_body, data=data) as response:
                 body = await response.read()
                 return self._decode(response.status, dict(response.headers), body)
-        except TimeoutError as error:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as error:
             raise Transient("it timed out") from error
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
             raise Transient("could not connect") from error

@@ -1,9 +1,11 @@
 """Together AI fine-tuning over its REST API (LoRA, SFT and DPO).
 
-Field names follow Together's API reference and its Python SDK (together-py) as read
-in November 2026: the tuned model's name is `model_output_name` (older SDKs called it
-`output_name`; both are read), `created_at`/`updated_at` are ISO 8601 strings, and
-events have no id, so the event cursor is built here (see `events_since`).
+Field names follow Together's OpenAPI document (togethercomputer/openapi `openapi.yaml`) and
+the together-py SDK generated from it, as read 2026-12-02: the tuned model's name is
+`model_output_name` (older SDKs called it `output_name`; both are read), `created_at`/
+`updated_at` are ISO 8601 strings, SFT's `training_method` requires `train_on_inputs`, losses
+come from `GET /fine-tunes/{id}/metrics` (events carry none), and events have no id, so the
+event cursor is built here (see `events_since`). Model facts (bases, default, which can be deployed) live in the catalogue, tuning/models.toml.
 
 Together jobs carry no metadata. The Tuneloop link (`JobRequest.metadata[LINK_KEY]`)
 goes into the model suffix as a `tl-<link>` tag, and `find_job_by_metadata` lists jobs
@@ -16,7 +18,7 @@ import asyncio
 import hashlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +32,8 @@ from tuning.trainers.base import check_request
 from tuning.trainers.errors import ProviderRefused, ProviderRejected, TrainerError, redact
 from providers.retry import RetryPolicy, Sleep
 from providers.together_http import DEFAULT_BASE_URL, TogetherAPIError, TogetherHTTP
+from providers.together_metrics import join_cursor, metric_points, split_cursor
+from providers.together_endpoints import TogetherEndpoints
 from tuning.trainers.types import (
     LINK_KEY,
     Capabilities,
@@ -38,7 +42,6 @@ from tuning.trainers.types import (
     JobRequest,
     JobState,
     Method,
-    MetricPoint,
     TrainerJob,
     as_float,
 )
@@ -48,6 +51,7 @@ log = logging.getLogger(__name__)
 # The bases Together trains, and its default, come from the model catalogue (tuning/models.toml).
 CATALOGUE_BACKEND = "together"
 
+# Every status in the spec's FinetuneResponse plus the SDK's `user_error` (terminal: bad data).
 STATES: dict[str, JobState] = {
     "pending": JobState.PENDING,
     "queued": JobState.PENDING,
@@ -57,17 +61,15 @@ STATES: dict[str, JobState] = {
     "cancel_requested": JobState.CANCELLING,
     "cancelled": JobState.CANCELLED,
     "error": JobState.FAILED,
+    "user_error": JobState.FAILED,
     "completed": JobState.SUCCEEDED,
 }
 UNKNOWN_STATE = JobState.RUNNING
 
 MAX_SUFFIX = 40  # together-py: "Up to 40 character suffix"
 LINK_TAG = "tl-"
-_TRAIN_LOSS = ("train_loss", "training_loss", "loss")
-_VALID_LOSS = ("valid_loss", "eval_loss", "validation_loss")
-_ACCURACY = ("token_accuracy", "train_token_accuracy", "train_mean_token_accuracy")
-_NOT_METRICS = {"step", "total_steps", "epoch", "param_count", "token_count", "training_offset"}
-_NOT_METRICS |= set(_TRAIN_LOSS) | set(_VALID_LOSS) | set(_ACCURACY)
+UPLOAD_CHUNK = 1 << 20
+Progress = Callable[[int, int], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class TogetherTrainer:
     ) -> None:
         self.name = name
         self._http = TogetherHTTP(api_key, base_url, timeout=timeout, retry=retry, sleep=sleep)
+        self.endpoints = TogetherEndpoints(self._http)
         catalogue = catalogue or packaged_catalogue()
         self._models = dict(models or catalogue.trainable(CATALOGUE_BACKEND))
         self._default_model = default_model or catalogue.default_model(CATALOGUE_BACKEND)
@@ -126,12 +129,14 @@ class TogetherTrainer:
 
     # -- files -----------------------------------------------------------------
 
-    async def upload(self, path: Path, purpose: str = "fine-tune") -> str:
-        content = await asyncio.to_thread(path.read_bytes)
+    async def upload(self, path: Path, purpose: str = "fine-tune", *, progress: Progress | None = None) -> str:
+        """Streams the file (never whole in memory); `progress(sent, total)` after every chunk."""
+        total = (await asyncio.to_thread(path.stat)).st_size
 
         def form() -> aiohttp.FormData:
             data = aiohttp.FormData()
-            data.add_field("file", content, filename=path.name, content_type="application/octet-stream")
+            data.add_field("file", _chunks(path, total, progress), filename=path.name,
+                           content_type="application/octet-stream")
             data.add_field("file_name", path.name)
             data.add_field("purpose", purpose)
             data.add_field("file_type", "jsonl")
@@ -162,7 +167,11 @@ class TogetherTrainer:
 
     def create_payload(self, request: JobRequest) -> dict[str, Any]:
         """The body of `POST /fine-tunes`, as docs/providers.md gives it; unset values are left to Together."""
+        # The spec requires train_on_inputs for SFT; "auto" (what the SDK sends) masks the prompts of
+        # chat data. DPO requires only `method`.
         method: dict[str, Any] = {"method": request.method}
+        if request.method == "sft":
+            method["train_on_inputs"] = "auto"
         if request.method == "dpo" and request.beta is not None:
             method["dpo_beta"] = request.beta
         payload: dict[str, Any] = {
@@ -233,16 +242,27 @@ class TogetherTrainer:
     # -- events ------------------------------------------------------------------
 
     async def events_since(self, provider_job_id: str, cursor: str | None) -> EventPage:
-        """Together returns a job's whole event list, without ids. The cursor is
-        `<count>:<fingerprint of the last event seen>`: when the event at that position
-        still has that fingerprint, everything after it is new; otherwise the fingerprint
-        is looked for anywhere; failing both, every event is returned again."""
+        """Messages from the events, losses from the metrics endpoint.
+
+        Together returns a job's whole event list, without ids. The events part of the cursor is
+        `<count>:<fingerprint of the last event seen>`: when the event at that position still has
+        that fingerprint, everything after it is new; otherwise the fingerprint is looked for
+        anywhere; failing both, every event is returned again. The metrics part is the last step
+        read (`<events cursor>;<step>`), asked for with `global_step_from`."""
+        events_cursor, last_step = split_cursor(cursor)
         path = f"/fine-tunes/{provider_job_id}/events"
         body = await self._call("GET", path, "read the job's events", job_id=provider_job_id)
         raw = sorted(_data(body), key=_event_time)
-        fresh = _after_cursor(raw, cursor)
-        new_cursor = f"{len(raw)}:{fingerprint(raw[-1])}" if raw else cursor
-        return EventPage(events=[_event(e) for e in fresh], metrics=_metrics(fresh), cursor=new_cursor)
+        fresh = _after_cursor(raw, events_cursor)
+        totals = [e["total_steps"] for e in raw if isinstance(e.get("total_steps"), int)]
+        metrics = await self._call(
+            "GET", f"/fine-tunes/{provider_job_id}/metrics?global_step_from={last_step + 1}",
+            "read the job's training metrics", job_id=provider_job_id)
+        points = metric_points(metrics, after=last_step, total_steps=max(totals) if totals else None)
+        new_events = f"{len(raw)}:{fingerprint(raw[-1])}" if raw else events_cursor
+        new_step = points[-1].step if points else last_step
+        return EventPage(events=[_event(e) for e in fresh], metrics=points,
+                         cursor=join_cursor(new_events, new_step))
 
     async def close(self) -> None:
         await self._http.close()
@@ -357,55 +377,6 @@ def _level(value: Any) -> str:
     return {"iwarning": "warning", "warn": "warning", "ierror": "error", "iinfo": "info"}.get(text, text)
 
 
-def _metrics(events: list[dict[str, Any]]) -> list[MetricPoint]:
-    """One point per event that carries a step; events at the same step in a page merge."""
-    points: list[MetricPoint] = []
-    for event in events:
-        point = _metric(event)
-        if point is None:
-            continue
-        if points and points[-1].step == point.step:
-            point = _merge(points.pop(), point)
-        points.append(point)
-    return points
-
-
-def _metric(event: Mapping[str, Any]) -> MetricPoint | None:
-    step = event.get("step")
-    if not isinstance(step, int) or isinstance(step, bool):
-        return None
-    total = event.get("total_steps")
-    extra = {
-        key: number
-        for key, value in event.items()
-        if key not in _NOT_METRICS and (number := as_float(value)) is not None
-    }
-    return MetricPoint(
-        step=step,
-        total_steps=total if isinstance(total, int) else None,
-        epoch=as_float(event.get("epoch")),
-        train_loss=_first(event, _TRAIN_LOSS),
-        valid_loss=_first(event, _VALID_LOSS),
-        token_accuracy=_first(event, _ACCURACY),
-        extra=extra,
-    )
-
-
-def _merge(old: MetricPoint, new: MetricPoint) -> MetricPoint:
-    """`new` over `old`, field by field, where `new` has a value."""
-    names = ("total_steps", "epoch", "train_loss", "valid_loss", "token_accuracy")
-    fields = {name: getattr(old, name) if getattr(new, name) is None else getattr(new, name) for name in names}
-    return MetricPoint(step=new.step, extra={**old.extra, **new.extra}, **fields)
-
-
-def _first(event: Mapping[str, Any], keys: tuple[str, ...]) -> float | None:
-    for key in keys:
-        number = as_float(event.get(key))
-        if number is not None:
-            return number
-    return None
-
-
 def _failure(body: Mapping[str, Any], events: list[dict[str, Any]]) -> tuple[str | None, str | None]:
     """Why a job failed: an `error` field if Together gives one, else its last error event."""
     error = body.get("error")
@@ -434,6 +405,20 @@ def _opt_redacted(value: Any) -> str | None:
 
 
 # -- small helpers -------------------------------------------------------------------------
+
+
+async def _chunks(path: Path, total: int, progress: Progress | None) -> AsyncIterator[bytes]:
+    """The file in chunks read off the event loop, so a large upload neither blocks nor fills memory."""
+    handle = await asyncio.to_thread(path.open, "rb")
+    sent = 0
+    try:
+        while chunk := await asyncio.to_thread(handle.read, UPLOAD_CHUNK):
+            yield chunk
+            sent += len(chunk)
+            if progress is not None:
+                await progress(sent, total)
+    finally:
+        handle.close()
 
 
 def _data(body: Any) -> list[dict[str, Any]]:

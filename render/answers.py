@@ -13,6 +13,7 @@ from slack_sdk.models.blocks import (
 
 from render import safe_text
 from render.ids import ANSWER_CORRECT, ANSWER_FEEDBACK, FEEDBACK_DOWN, FEEDBACK_UP
+from render.words import slack_words
 
 # Slack truncates message text past 40,000 characters and renders long ones poorly; 3,900 keeps
 # each part readable and within a section block's limit should it ever be put in one.
@@ -26,7 +27,7 @@ CONVERSATION_UNREADABLE = "I can't read this conversation any more (was the mess
 
 
 def model_error(reason: str) -> str:
-    return f":warning: Sorry, I couldn't answer: {reason}"
+    return f":warning: Sorry, I couldn't answer: {slack_words(reason)}"
 
 
 def feedback_block() -> ContextActionsBlock:

@@ -23,3 +23,6 @@ ANSWER_FEEDBACK = "answer_feedback"  # the 👍/👎 feedback_buttons under an a
 ANSWER_CORRECT = "answer_correct"  # the icon_button under an answer that opens the correction form
 FEEDBACK_UP = "up"
 FEEDBACK_DOWN = "down"
+
+JOB_DEPLOY = "job_deploy"
+ENDPOINT_CREATE = "endpoint_create"

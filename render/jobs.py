@@ -8,7 +8,7 @@ from slack_sdk.models.blocks import (
     ActionsBlock, Block, ButtonElement, ConfirmObject, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock,
 )
 
-from render.ids import JOB_CANCEL, JOB_DISMISS, JOB_START
+from render.ids import JOB_CANCEL, JOB_DEPLOY, JOB_DISMISS, JOB_START
 from render.text import excerpt
 from tuning.jobs.types import JobView
 
@@ -40,11 +40,11 @@ def progress_bar(fraction: float | None) -> str:
 
 
 def _plan_fields(job: JobView) -> list[str]:
-    checked = f", prices checked {job.prices_checked}" if job.prices_checked else ""
+    tokens = f" ({job.tokens_note})" if job.tokens_note else ""
     return [
         f"*Dataset*\n`{job.dataset}`", f"*Trainer*\n{job.trainer}", f"*Base model*\n`{job.base_model}`",
-        f"*Method*\n{job.method.upper()}", f"*Examples*\n{job.examples:,}", f"*Tokens*\n{job.tokens:,}",
-        f"*Epochs*\n{job.epochs}", f"*Estimated cost*\n{money(job.estimated_cost)} (estimate{checked})",
+        f"*Method*\n{job.method.upper()}", f"*Examples*\n{job.examples:,}", f"*Tokens*\n{job.tokens:,}{tokens}",
+        f"*Epochs*\n{job.epochs}", f"*Estimated cost*\n{money(job.estimated_cost)} ({job.cost_note or 'estimate'})",
     ]
 
 
@@ -78,6 +78,9 @@ def job_card(job: JobView, now: datetime) -> tuple[list[Block], str]:
     outcome = _outcome(job)
     if outcome:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=outcome)))
+    if job.state == "succeeded" and job.trainer == "together":
+        blocks.append(ActionsBlock(elements=[ButtonElement(
+            text="Deploy", action_id=JOB_DEPLOY, value=job.id, style="primary")]))
     if job.is_active and job.state != "cancelling":
         blocks.append(ActionsBlock(elements=[ButtonElement(
             text="Cancel job", action_id=JOB_CANCEL, value=job.id, style="danger",
@@ -108,8 +111,10 @@ def _loss(value: float | None) -> str:
 def _outcome(job: JobView) -> str | None:
     if job.state == "succeeded":
         tokens = f"{job.trained_tokens:,}" if job.trained_tokens is not None else "n/a"
+        after = (f"Together serves it only on a dedicated endpoint: *Deploy* it (priced per hour), then "
+                 f"`/tune promote {job.id}`." if job.trainer == "together" else f"Promote it with `/tune promote {job.id}`.")
         return (f"*Tuned model:* `{job.fine_tuned_model}`\n*Trained tokens:* {tokens} · "
-                f"*Cost:* {money(job.cost_usd)} (estimate)\nPromote it with `/tune promote {job.id}`.")
+                f"*Cost:* {money(job.cost_usd)} (estimate)\n{after}")
     if job.state == "failed":
         code = f"`{job.error_code}`: " if job.error_code else ""
         return f"*The provider stopped the job.* {code}{excerpt(job.error_message or 'no reason given', 600)}"

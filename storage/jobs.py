@@ -48,6 +48,8 @@ class JobRow:
     created_at: str
     started_at: str | None
     finished_at: str | None
+    cost_note: str | None = None
+    tokens_note: str | None = None
 
 
 _COLUMNS = [f.name for f in fields(JobRow)]

@@ -405,6 +405,39 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        "0010_job_estimate_notes",
+        """
+        -- Where a job's numbers came from, shown beside them on its card: "estimated by Together" or
+        -- "estimate, prices checked …"; "counted with the model's tokenizer" or "estimate: OpenAI's tokenizer".
+        ALTER TABLE jobs ADD COLUMN cost_note TEXT;
+        ALTER TABLE jobs ADD COLUMN tokens_note TEXT;
+        """,
+    ),
+    (
+        "0011_endpoints",
+        f"""
+        -- Dedicated endpoints Tuneloop created for tuned models (Together serves a tuned model only there).
+        -- `name` is what inference takes as the model; `id` is what management takes.
+        CREATE TABLE endpoints (
+            id               TEXT PRIMARY KEY,
+            name             TEXT NOT NULL UNIQUE,
+            model            TEXT NOT NULL,
+            job_id           TEXT REFERENCES jobs (id),
+            hardware         TEXT NOT NULL,
+            usd_per_hour     REAL,
+            state            TEXT NOT NULL,
+            inactive_timeout INTEGER,
+            channel          TEXT,
+            thread_ts        TEXT,
+            ready_posted     INTEGER NOT NULL DEFAULT 0,
+            created_by       TEXT NOT NULL,
+            created_at       TEXT NOT NULL DEFAULT {_NOW},
+            updated_at       TEXT NOT NULL DEFAULT {_NOW}
+        );
+        CREATE INDEX endpoints_by_job ON endpoints (job_id);
+        """,
+    ),
 ]
 
 

@@ -22,7 +22,7 @@ from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
 from tests.fakes import FakeOpenAI, FakeSlack
 from tests.test_datasets_helpers import add_example, add_many
 from render.ids import (
-    JOB_ACTIONS, JOB_CANCEL, JOB_DISMISS, JOB_START, MIGRATION_PROMOTE, REVIEW_ACTIONS, REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT,
+    JOB_ACTIONS, JOB_CANCEL, JOB_DEPLOY, JOB_DISMISS, JOB_START, MIGRATION_PROMOTE, REVIEW_ACTIONS, REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT,
 )
 from handlers import grammar
 from tuning.datasets.types import BuildRequest
@@ -69,6 +69,10 @@ ADMIN_ONLY = [
     AdminAction("Cancel (before the start)", JOB_DISMISS, click(JOB_DISMISS, "waiting_job")),
     AdminAction("Cancel job (while it runs)", JOB_CANCEL, click(JOB_CANCEL, "running_job")),
     AdminAction("Promote (migration card)", MIGRATION_PROMOTE, click(MIGRATION_PROMOTE, "running_job")),
+    AdminAction("Deploy", JOB_DEPLOY, click(JOB_DEPLOY, "running_job")),
+    AdminAction("/tune endpoint stop", "endpoint stop", command("endpoint stop {endpoint}")),
+    AdminAction("/tune endpoint start", "endpoint start", command("endpoint start {endpoint}")),
+    AdminAction("/tune endpoint delete", "endpoint delete", command("endpoint delete {endpoint}")),
 ]
 
 
@@ -91,7 +95,7 @@ async def prepare(app: Harness) -> Targets:
     assert states[waiting] == "preflight" and states[running] in ("pending", "running"), states
     assert await app.db.fetchval("SELECT count(*) FROM model_changes") == 1
     return {"dataset": dataset, "example": example, "waiting_job": waiting, "running_job": running,
-            "model": "gpt-4o-mini"}
+            "model": "gpt-4o-mini", "endpoint": "endpoint-0f1e2d3c"}
 
 
 async def everything(app: Harness) -> dict[str, list[tuple]]:

@@ -100,7 +100,7 @@ async def test_prices_beside_the_database_override_the_packaged_ones(db: Databas
     packaged = load_catalogue(None)
     assert packaged.training_price("gpt-4.1-2025-04-14").usd_per_million == 25.0  # longest prefix wins over -mini
     assert packaged.training_price("gpt-4.1-mini-2025-04-14").usd_per_million == 5.0
-    assert packaged.default_model("together").startswith("meta-llama/")
+    assert packaged.default_model("together") == "Qwen/Qwen2.5-7B-Instruct"  # one Together can deploy
 
 
 async def test_a_malformed_price_table_is_reported(db: Database) -> None:
@@ -114,7 +114,7 @@ async def test_the_default_trainer_decides_the_model_priced(db: Database) -> Non
     await add_many(db, 12)
     summary = await DatasetService(db, trainer="together", workers=1).build(BuildRequest(name="faq"))
     assert summary.cost.trainer == "together"
-    assert summary.cost.model == "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+    assert summary.cost.model == "Qwen/Qwen2.5-7B-Instruct"
     assert summary.cost.usd is not None
 
 

@@ -240,10 +240,15 @@ async def test_a_job_not_started_yet_is_listed_as_waiting_for_start(app: Harness
 async def test_together_end_to_end(app: Harness, slack: FakeSlack, together: FakeTogether) -> None:
     await dataset(app)
     job = await preflight(app, "train support trainer:together")
-    assert "together" in card_text(slack, job) and "Meta-Llama" in card_text(slack, job)
+    card = card_text(slack, job)
+    assert "together" in card and "Qwen/Qwen2.5-7B-Instruct" in card
+    assert "estimated by Together" in card and "estimate: counted with OpenAI's tokenizer" in card
+    assert len(together.calls_to("POST /v1/fine-tunes/estimate-price")) == 1
     await start(app, job)
     row = await job_row(app, job["id"])
     assert row["provider_job_id"] and len(together.calls_to("POST /v1/fine-tunes")) == 1
+    sent = together.calls_to("POST /v1/fine-tunes")[0].args
+    assert sent["training_method"] == {"method": "sft", "train_on_inputs": "auto"}
     together.run_to_end(row["provider_job_id"])
     await app.runtime.monitor.tick()
     await app.settle()
@@ -251,9 +256,37 @@ async def test_together_end_to_end(app: Harness, slack: FakeSlack, together: Fak
     assert row["state"] == "succeeded" and row["fine_tuned_model"]
     assert row["fine_tuned_model"] in card_text(slack, job)
     assert [f for f in slack.files if f.filename.endswith("-loss.png")]
+    losses = await app.db.fetchall("SELECT step, train_loss FROM job_metrics WHERE job_id = ?", (job["id"],))
+    fake_rows = together.fine_tunes.get(row["provider_job_id"]).metrics
+    assert [(r["step"], r["train_loss"]) for r in losses] == [(m["global_step"], m["train_loss"]) for m in fake_rows]
+    assert row["train_loss"] == fake_rows[-1]["train_loss"]
     await app.command(f"status {row['provider_job_id']}", user=ALICE)
     await app.settle()
     assert job["id"] in slack.responses[-1]["text"] and "succeeded" in slack.responses[-1]["text"]
+
+
+async def test_a_together_job_in_user_error_ends_failed_with_togethers_message(
+    app: Harness, slack: FakeSlack, together: FakeTogether
+) -> None:
+    await dataset(app)
+    together.script_job(total_steps=2, outcome="user_error", error="Line 3: messages[0] must contain a role field")
+    job = await preflight(app, "train support trainer:together")
+    await start(app, job)
+    together.run_to_end((await job_row(app, job["id"]))["provider_job_id"])
+    await app.runtime.monitor.tick()
+    await app.settle()
+    row = await job_row(app, job["id"])
+    assert (row["state"], row["raw_status"]) == ("failed", "user_error")
+    assert "Line 3: messages[0] must contain a role field" in card_text(slack, job)
+
+
+async def test_without_togethers_estimate_the_local_price_says_estimate(
+    app: Harness, slack: FakeSlack, together: FakeTogether
+) -> None:
+    await dataset(app)
+    together.price_unavailable()
+    job = await preflight(app, "train support trainer:together")
+    assert "estimate, prices checked" in card_text(slack, job) and "estimated by Together" not in card_text(slack, job)
 
 
 async def test_together_refusal_is_explained(app: Harness, slack: FakeSlack, together: FakeTogether) -> None:
@@ -326,3 +359,17 @@ async def test_one_card_is_updated_at_most_once_per_interval_but_always_at_the_e
     await watcher.tick()
     assert publisher.cards[-1] == "succeeded" and len(publisher.cards) == 2
     assert publisher.ends == ["succeeded"]
+
+
+async def test_a_large_training_file_shows_its_upload_progress_on_the_card(
+    app: Harness, slack: FakeSlack, together: FakeTogether, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tuning.jobs import service
+
+    monkeypatch.setattr(service, "UPLOAD_PROGRESS_FROM", 0)  # the test file is small; show progress anyway
+    await dataset(app)
+    job = await preflight(app, "train support trainer:together")
+    await start(app, job)
+    updates = [str(call.args.get("blocks")) for call in slack.calls_to("chat.update")]
+    assert any("uploading the training file: 100%" in blocks for blocks in updates)
+    assert (await job_row(app, job["id"]))["provider_job_id"]

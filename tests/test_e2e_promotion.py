@@ -108,13 +108,17 @@ async def test_promoting_a_job_names_its_model_and_the_latest_evaluation(
 async def test_a_together_model_with_no_endpoint_is_refused_with_what_to_do(
     app: Harness, slack: FakeSlack, together: FakeTogether
 ) -> None:
-    reply = await run(app, "promote acme/Meta-Llama-3.1-8B-Instruct-Reference:support:ft-1 force:yes")
+    """Together answers a tuned model only by the name of a started dedicated endpoint."""
+    reply = await run(app, "promote acme/Qwen2.5-7B-Instruct:support:ft-1 force:yes")
     assert "did not answer" in reply and "endpoint" in reply
     assert await app.db.fetchval("SELECT count(*) FROM model_changes") == 0
-    together.deploy("acme/Meta-Llama-3.1-8B-Instruct-Reference:support:ft-1")
-    await run(app, "promote acme/Meta-Llama-3.1-8B-Instruct-Reference:support:ft-1 force:yes")
+    endpoint = together.endpoints.create({"model": "Qwen/Qwen2.5-7B-Instruct", "hardware": "1x_nvidia_h100_80gb_sxm",
+                                          "autoscaling": {"min_replicas": 1, "max_replicas": 1}})
+    together.advance_endpoint(endpoint.id)
+    together.advance_endpoint(endpoint.id)
+    await run(app, f"promote {endpoint.name} force:yes")
     await answered_question(app, slack, "llama?")
-    assert together.calls_to("POST /v1/chat/completions")[-1].args["model"].startswith("acme/")
+    assert together.calls_to("POST /v1/chat/completions")[-1].args["model"] == endpoint.name
 
 
 async def test_only_admins_promote_or_roll_back(app: Harness, oai: FakeOpenAI) -> None:

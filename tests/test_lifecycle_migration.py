@@ -13,6 +13,8 @@ from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
 from tests.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.lifecycle_helpers import JUDGE, TUNED, announcements, dataset, run, scripted
 
+H100 = "1x_nvidia_h100_80gb_sxm"
+
 
 @pytest.fixture
 async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeTogether) -> AsyncIterator[Harness]:
@@ -46,8 +48,16 @@ async def migrate_and_train(app: Harness, slack: FakeSlack, together: FakeTogeth
     assert created["learning_rate"] == pytest.approx(2e-5)  # OpenAI's multiplier 0.2 over its default 0.1 × 1e-5
     provider_id = (await app.db.fetchone("SELECT provider_job_id FROM jobs WHERE id = ?", (job["id"],)))[0]
     together.run_to_end(provider_id)
-    together.deploy(together.job(provider_id)["model_output_name"])
-    await app.runtime.monitor.tick()
+    await app.runtime.monitor.tick()  # succeeded; Together answers it only once it runs on an endpoint
+    await app.settle(timeout=30)
+    await app.interact(button(slack, "job_deploy", job["id"], user=ADMIN))
+    await app.settle()
+    await app.interact(button(slack, f"endpoint_create:{H100}", f"{job['id']} {H100}", user=ADMIN))
+    await app.settle()
+    endpoint_id = await app.db.fetchval("SELECT id FROM endpoints WHERE job_id = ?", (job["id"],))
+    together.advance_endpoint(endpoint_id)
+    together.advance_endpoint(endpoint_id)
+    await app.runtime.monitor.tick()  # the endpoint runs: the migration's evaluation goes through its name
     await app.settle(timeout=30)
     return job["id"]
 
@@ -58,7 +68,7 @@ async def test_a_migration_to_together_ends_in_a_gated_promotion(
     oai.reply_with(scripted({}))
     together.reply_with(scripted({}))
     job_id = await migrate_and_train(app, slack, together)
-    new_model = await app.db.fetchval("SELECT fine_tuned_model FROM jobs WHERE id = ?", (job_id,))
+    new_model = await app.db.fetchval("SELECT name FROM endpoints WHERE job_id = ?", (job_id,))  # what answers
     evaluation = await app.db.fetchone("SELECT * FROM evaluations ORDER BY id DESC LIMIT 1")
     assert (evaluation["candidate"], evaluation["baseline"], evaluation["dataset"]) == (new_model, TUNED, "support@1")
     thread = slack.thread(GENERAL, (await app.db.fetchone("SELECT card_ts FROM jobs WHERE id = ?", (job_id,)))[0])

@@ -13,7 +13,7 @@ REQUIRED = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "OPENAI_API_KEY")
 def test_defaults_match_the_interface(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(_env_file=None)
     assert settings.slack_api_url == "https://slack.com/api/"
-    assert settings.together_base_url == "https://api.together.xyz/v1"
+    assert settings.together_base_url == "https://api.together.ai/v1"
     assert settings.db_path == Path("tuneloop.db")
     assert settings.trainer == "openai"
     assert (settings.max_job_cost_usd, settings.min_votes, settings.poll_seconds, settings.port) == (50, 1, 30, 3000)

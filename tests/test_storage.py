@@ -132,7 +132,7 @@ async def test_reactions_logged_before_feedback_buttons_stay_reactions(
     await db.execute("INSERT INTO reaction_events (channel, ts, voter, reaction, direction, added, event_ts)"
                      " VALUES ('C1', '1.000100', 'U1', '+1', 1, 1, '2.0')")
     monkeypatch.undo()
-    assert await migrate(db) == ["0009_feedback_buttons_and_streaming"]
+    assert (await migrate(db))[:1] == ["0009_feedback_buttons_and_streaming"]
     assert await db.fetchval("SELECT source FROM reaction_events") == "reaction"
     assert await db.fetchval("SELECT count(*) FROM streaming_refused") == 0
     await db.close()

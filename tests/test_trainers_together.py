@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
 from hypothesis import given
@@ -83,9 +84,15 @@ async def follow(
 def test_is_a_trainer_with_open_models_for_sft_and_dpo(trainer: TogetherTrainer) -> None:
     assert isinstance(trainer, Trainer)
     caps = trainer.capabilities()
-    assert (caps.name, caps.methods, caps.default_model) == ("together", {"sft", "dpo"}, LLAMA)
+    assert (caps.name, caps.methods, caps.default_model) == ("together", {"sft", "dpo"}, QWEN)
     assert set(caps.models) == set(packaged_catalogue().trainable("together"))
     assert all(caps.supports(model, "dpo") for model in caps.models)
+
+
+def test_the_default_base_is_one_together_can_deploy() -> None:
+    """A model tuned from a -Reference base Together cannot serve could never be evaluated or promoted."""
+    catalogue = packaged_catalogue()
+    assert catalogue.deployable(catalogue.default_model("together")) and not catalogue.deployable(LLAMA)
 
 
 # -- upload and create -------------------------------------------------------------------
@@ -126,7 +133,7 @@ async def test_sft_job_sends_exactly_the_documented_payload(
         "random_seed": 7,
         "training_type": {"type": "Lora", "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0,
                           "lora_trainable_modules": "all-linear"},
-        "training_method": {"method": "sft"},
+        "training_method": {"method": "sft", "train_on_inputs": "auto"},
     }
     assert (job.provider, job.state, job.raw_status, job.base_model) == ("together", JobState.PENDING, "pending", LLAMA)
     assert job.provider_job_id.startswith("ft-") and job.fine_tuned_model is None
@@ -146,6 +153,24 @@ async def test_dpo_job_sends_dpo_beta_and_leaves_the_rest_to_together(
                           "lora_trainable_modules": "all-linear"},
         "training_method": {"method": "dpo", "dpo_beta": 0.2},
     }
+
+
+@pytest.mark.parametrize(("method", "param"), [
+    ({"method": "sft"}, "training_method.train_on_inputs"),
+    ({"train_on_inputs": "auto"}, "training_method.method"),
+])
+async def test_the_fake_refuses_a_payload_missing_what_the_spec_requires(
+    trainer: TogetherTrainer, together: FakeTogether, tmp_path: Path, method: dict[str, Any], param: str
+) -> None:
+    """What the trainer used to send (no train_on_inputs) is what the real API answers 400 to."""
+    training = await uploaded(trainer, tmp_path)
+    body = {"model": QWEN, "training_file": training, "training_method": method}
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+        async with http.post(together.base_url + "/fine-tunes", json=body) as response:
+            assert response.status == 400
+            error = (await response.json())["error"]
+    assert (error["param"], error["type"]) == (param, "invalid_request_error") and param in error["message"]
+    assert together.jobs() == []
 
 
 async def test_together_rejections_are_passed_on(trainer: TogetherTrainer, tmp_path: Path) -> None:
@@ -192,6 +217,17 @@ async def test_a_failed_job_carries_the_error_event(
     assert failed.fine_tuned_model is None
 
 
+async def test_a_user_error_job_ends_failed_with_togethers_message(
+    trainer: TogetherTrainer, together: FakeTogether, tmp_path: Path
+) -> None:
+    together.script_job(total_steps=2, outcome="user_error", error="Line 7: messages[1] must contain a role field")
+    job = await trainer.create_job(sft(await uploaded(trainer, tmp_path)))
+    seen = await follow(trainer, together, job.provider_job_id)
+    assert seen[-1] == (JobState.FAILED, "user_error")
+    failed = await trainer.get_job(job.provider_job_id)
+    assert failed.error_message == "Line 7: messages[1] must contain a role field" and failed.terminal
+
+
 async def test_a_job_cancelled_by_together_passes_through_cancelling(
     trainer: TogetherTrainer, together: FakeTogether, tmp_path: Path
 ) -> None:
@@ -229,6 +265,7 @@ async def test_unknown_jobs_are_not_found(trainer: TogetherTrainer) -> None:
 async def test_events_and_metrics_since_a_cursor_have_no_gaps_or_duplicates(
     trainer: TogetherTrainer, together: FakeTogether, tmp_path: Path
 ) -> None:
+    """Messages come from the events, losses from GET /fine-tunes/{id}/metrics, each exactly once."""
     together.script_job(total_steps=12)
     training = await uploaded(trainer, tmp_path)
     validation = await uploaded(trainer, tmp_path, name="v")
@@ -245,14 +282,28 @@ async def test_events_and_metrics_since_a_cursor_have_no_gaps_or_duplicates(
     assert [e.type for e in events] == [e["type"] for e in fake_events]
     assert [e.message for e in events] == [e["message"] for e in fake_events]
     assert len({e.id for e in events}) == len(events)
-    assert [m.step for m in metrics] == [3, 6, 9, 12]
-    epochs = [e for e in fake_events if e["type"] == "epoch_complete"]
-    assert [(m.train_loss, m.valid_loss, m.total_steps) for m in metrics] == [
-        (e["train_loss"], e["eval_loss"], 12) for e in epochs]
+    rows = together.fine_tunes.get(job_id).metrics
+    assert [m.step for m in metrics] == list(range(1, 13)) == [r["global_step"] for r in rows]
+    assert [(m.train_loss, m.valid_loss) for m in metrics] == [(r["train_loss"], r.get("eval_loss")) for r in rows]
+    assert [m.step for m in metrics if m.valid_loss is not None] == [3, 6, 9, 12]
+    assert metrics[-1].total_steps == 12
     assert events[-1].type == "job_complete" and all(e.level == "info" for e in events)
+    asked = [call.args.get("global_step_from") for call in together.calls_to("GET /v1/fine-tunes/{id}/metrics")]
+    assert asked[0] == "1" and asked[-1] == "13"
 
     quiet = await trainer.events_since(job_id, cursor)
     assert (quiet.events, quiet.metrics, quiet.cursor) == ([], [], cursor)
+
+
+async def test_a_cursor_stored_before_metrics_were_read_still_works(
+    trainer: TogetherTrainer, together: FakeTogether, tmp_path: Path
+) -> None:
+    job = await trainer.create_job(sft(await uploaded(trainer, tmp_path)))
+    together.run_to_end(job.provider_job_id)
+    first = await trainer.events_since(job.provider_job_id, None)
+    old_style = (first.cursor or "").split(";")[0]  # `<count>:<fingerprint>`, as stored before
+    again = await trainer.events_since(job.provider_job_id, old_style)
+    assert again.events == [] and [m.step for m in again.metrics] == [m.step for m in first.metrics]
 
 
 def test_the_cursor_survives_a_reordered_or_shortened_list() -> None:
@@ -412,7 +463,7 @@ async def test_estimate_price_asks_together(trainer: TogetherTrainer, together: 
     assert price is not None and price > 0
     assert together.calls_to("POST /v1/fine-tunes/estimate-price")[0].args == {
         "training_file": training, "model": LLAMA, "n_epochs": 2,
-        "training_method": {"method": "sft"},
+        "training_method": {"method": "sft", "train_on_inputs": "auto"},
         "training_type": {"type": "Lora", "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0,
                           "lora_trainable_modules": "all-linear"},
     }
@@ -433,19 +484,53 @@ async def test_estimate_price_is_none_when_together_cannot_say(
 # -- the fake's inference endpoint (used by evaluation and promotion) ------------------------------
 
 
-async def test_chat_answers_only_for_deployed_models(together: FakeTogether) -> None:
+async def test_chat_answers_for_a_started_endpoints_name_only(
+    trainer: TogetherTrainer, together: FakeTogether, tmp_path: Path
+) -> None:
+    job = await trainer.create_job(JobRequest(base_model=QWEN, training_file_id=await uploaded(trainer, tmp_path)))
+    output = together.run_to_end(job.provider_job_id)["model_output_name"]
+    endpoint = together.endpoints.create({"model": output, "hardware": "1x_nvidia_h100_80gb_sxm",
+                                          "autoscaling": {"min_replicas": 1, "max_replicas": 1}})
     async with openai.AsyncOpenAI(base_url=together.base_url, api_key=API_KEY, max_retries=0,
                                   _strict_response_validation=True) as client:
         messages: list[Any] = [{"role": "user", "content": "ping"}]
-        with pytest.raises(openai.NotFoundError) as missing:
-            await client.chat.completions.create(model="tuneloop-test/x:ft-1", messages=messages)
-        assert missing.value.code == "model_not_available"
-
-        together.deploy("tuneloop-test/x:ft-1")
+        for model in (output, endpoint.name):  # the output name never answers; the endpoint not yet
+            with pytest.raises(openai.BadRequestError) as refused:
+                await client.chat.completions.create(model=model, messages=messages)
+            assert refused.value.code == "model_not_available" and "non-serverless" in refused.value.message
+        together.advance_endpoint(endpoint.id)
+        together.advance_endpoint(endpoint.id)
         together.reply_with("pong")
-        answer = await client.chat.completions.create(model="tuneloop-test/x:ft-1", messages=messages)
+        answer = await client.chat.completions.create(model=endpoint.name, messages=messages)
         assert answer.choices[0].message.content == "pong"
-        assert [m.id for m in (await client.models.list()).data] == ["tuneloop-test/x:ft-1"]
+        together.idle_stop(endpoint.id)
+        with pytest.raises(openai.BadRequestError):
+            await client.chat.completions.create(model=endpoint.name, messages=messages)
+
+
+# -- uploads -------------------------------------------------------------------------------------------
+
+
+async def test_a_large_upload_streams_and_reports_progress(
+    trainer: TogetherTrainer, together: FakeTogether, tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "big.jsonl", SFT_LINE, count=30_000)  # about 4 MB: several chunks
+    seen: list[tuple[int, int]] = []
+
+    async def progress(sent: int, total: int) -> None:
+        seen.append((sent, total))
+
+    file_id = await trainer.upload(path, progress=progress)
+    size = path.stat().st_size
+    assert together.files[file_id].content == path.read_bytes()
+    assert len(seen) > 1 and seen[-1] == (size, size) and [s for s, _ in seen] == sorted({s for s, _ in seen})
+
+
+def test_the_http_timeout_is_per_read_not_total() -> None:
+    from providers.together_http import TogetherHTTP
+
+    timeout = TogetherHTTP("tg-test-key", timeout=30.0)._timeout
+    assert (timeout.total, timeout.sock_read, timeout.sock_connect) == (None, 30.0, 30.0)
 
 
 async def test_a_provider_message_never_carries_the_key_onwards(

@@ -23,10 +23,15 @@ Replacement = Callable[[str, ModelError], Awaitable[str | None]]  # a model for 
 MAX_FALLBACKS = 3
 
 
+Explain = Callable[[str], Awaitable[str | None]]
+
+
 class Answerer:
     def __init__(self, db: Database, chat: ModelRouter, *, model_for: ModelFor, system_prompt: str,
-                 replacement: Replacement | None = None) -> None:
+                 replacement: Replacement | None = None, explain: Explain | None = None) -> None:
         self._db = db
+        # Why a model is not answering, when Tuneloop knows (a stopped endpoint) and what to do about it.
+        self._explain = explain
         self._chat = chat
         self._model_for = model_for
         self._replacement = replacement
@@ -100,8 +105,11 @@ class Answerer:
                 replace = self._replacement if fallbacks < MAX_FALLBACKS else None
                 replacement = await replace(model, error) if replace else None
                 if replacement is None or replacement == model:
-                    await self._failed(claim, messages, error)
-                    raise
+                    explained = await self._explained(model, error)
+                    await self._failed(claim, messages, explained)
+                    if explained is error:
+                        raise
+                    raise explained from error.__cause__
                 fallbacks += 1
                 await lifecycle_rows.set_answer_model(self._db, claim.answer_id, replacement)
                 model = replacement
@@ -112,6 +120,11 @@ class Answerer:
             self._db, claim.answer_id, request_messages=messages, error=repr(error.__cause__ or error), latency_ms=0
         )
         self._in_flight.discard(claim.answer_id)
+
+    async def _explained(self, model: str, error: ModelError) -> ModelError:
+        """Why the model is not answering, when Tuneloop knows (a stopped endpoint) and what to do about it."""
+        note = await self._explain(model) if self._explain is not None else None
+        return ModelError(f"{error} {note}") if note else error
 
     async def abandon(self, claim: AnswerClaim, reason: str) -> None:
         """Record an answer that cannot be given for a reason other than the model (e.g. the thread is gone)."""

@@ -29,6 +29,7 @@ LEGACY_OVERRIDE_NAME = "prices.toml"  # the older, prices-only shape; still hono
 MODEL_FIELDS = frozenset({
     "provider", "train", "snapshots", "context_window", "max_output_tokens", "example_token_limit", "tokenizer",
     "token_counts", "training_usd_per_million", "inference", "fine_tuned_inference", "shutdown", "source", "checked",
+    "dedicated_endpoint",
 })
 BACKEND_FIELDS = frozenset({"default_model", "closes_on", "learning_rate", "learning_rate_multiplier", "source"})
 
@@ -66,6 +67,8 @@ class ModelFacts:
     fine_tuned_inference: ModelPrice | None = None
     shutdown: date | None = None
     source: str = ""
+    # False: the provider trains it but will not serve it (or models tuned from it) on a dedicated endpoint.
+    dedicated_endpoint: bool = True
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,10 @@ class Catalogue:
         if entry is None:
             return None
         return entry.fine_tuned_inference if model.startswith("ft:") else entry.inference
+
+    def deployable(self, base_model: str) -> bool:
+        """Whether a model tuned from `base_model` can be served on a dedicated endpoint."""
+        return self.facts(base_model).dedicated_endpoint
 
     def default_model(self, backend: str) -> str:
         return self._backend(backend).default_model
@@ -308,6 +315,7 @@ def _facts(name: str, entry: Mapping[str, Any], fallback: Mapping[str, Any], che
         if training is not None else None,
         inference=_price(entry.get("inference")), fine_tuned_inference=_price(entry.get("fine_tuned_inference")),
         shutdown=_date(entry.get("shutdown")), source=str(entry.get("source", "")),
+        dedicated_endpoint=bool(entry.get("dedicated_endpoint", True)),
     )
 
 

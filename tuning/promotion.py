@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from pydantic import BaseModel, ConfigDict
 
 from storage import evaluations as evaluation_rows
@@ -11,6 +13,7 @@ from tuning.errors import TuningError
 from tuning.evaluation.types import EvalSummary
 from tuning.jobs.service import JobService
 from tuning.lifecycle.gate import GateCheck, PromotionGate
+from tuning.jobs.types import JobView
 from tuning.review import require_admin
 from tuning.routing import ModelRouter
 
@@ -43,7 +46,10 @@ class ModelChange(BaseModel):
 
 class Promotions:
     def __init__(self, db: Database, router: ModelRouter, jobs: JobService, *, default_model: str,
-                 admins: frozenset[str], gate: PromotionGate | None = None) -> None:
+                 admins: frozenset[str], gate: PromotionGate | None = None,
+                 serving: Callable[[JobView], Awaitable[str]] | None = None) -> None:
+        # The name a job's model answers by (for Together, its dedicated endpoint's name).
+        self._serving = serving
         self._db = db
         self._router = router
         self._jobs = jobs
@@ -119,7 +125,8 @@ class Promotions:
             return target, None
         if job.state != "succeeded" or not job.fine_tuned_model:
             raise TuningError(f"Job `{job.id}` is {job.state}; only a job that succeeded has a model to promote.")
-        return job.fine_tuned_model, job.id
+        model = await self._serving(job) if self._serving else job.fine_tuned_model
+        return model, job.id
 
     async def _headline(self, evaluation_id: int | None) -> str | None:
         if evaluation_id is None:

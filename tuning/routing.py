@@ -43,7 +43,8 @@ class ModelRouter:
 
 def _what_to_do(model: str) -> str:
     if provider_of(model) == "together":
-        return ("Together serves a tuned model only once it is deployed: create a dedicated endpoint for it in "
-                "Together's dashboard (Models → Deploy), wait until it is running, then promote it again.")
+        return ("Together answers a tuned model only through a running dedicated endpoint, by the endpoint's name: "
+                f"press *Deploy* on the job's card, wait for \"ready\", then use the job id. {command('endpoints')} "
+                "lists Tuneloop's endpoints.")
     return (f"Check the model name ({command('jobs')} shows tuned models). On Azure OpenAI, deploy the tuned model "
             "first and promote the deployment's name.")

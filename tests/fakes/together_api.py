@@ -1,12 +1,16 @@
-"""A fake Together AI API under /v1: files, fine-tunes and OpenAI-compatible chat.
+"""A fake Together AI API under /v1: files, fine-tunes, dedicated endpoints, hardware and chat.
 
     async with FakeTogether() as together:
         trainer = TogetherTrainer("tg-test", together.base_url)
 
-Fine-tuning jobs follow the scripted state machine in `together_state.py`. Chat
-completions answer only for models marked deployed (`deploy(name)`), as Together
-serves a tuned model only once it runs on an endpoint; other models get a 404 with
-code `model_not_available`. Errors use `{"error": {"message", "type", "param", "code"}}`.
+Built from Together's OpenAPI document (github.com/togethercomputer/openapi `openapi.yaml`,
+commit 6ed1b93 as stored, read 2026-12-02) and the together-py SDK generated from it; see
+`together_state.py` (fine-tuning) and `together_endpoints.py` (endpoints, hardware).
+
+Chat completions answer for the **name** of a STARTED dedicated endpoint, or for a model
+marked serverless (`serve_serverless(model)`). Anything else — a tuned model's output name,
+a stopped endpoint — gets what Together answers: 400, code `model_not_available`, "Unable to
+access non-serverless model …". Errors use `{"error": {"message", "type", "param", "code"}}`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from aiohttp import web
 
 from .openai_api import Completion, FilePart, request_args
 from .server import ARGS, FakeServer, Fault, FaultPlan, Handler, retry_after_headers
+from .together_endpoints import Endpoint, Endpoints
 from .together_state import (
     ACCOUNT,
     FINE_TUNABLE,
@@ -43,7 +48,8 @@ class FakeTogether(FakeServer):
         self.api_key = api_key
         self.files: dict[str, StoredFile] = {}
         self.fine_tunes = FineTunes(self.files, dict(models or FINE_TUNABLE))
-        self.deployed: set[str] = set()
+        self.endpoints = Endpoints(self._base_of)
+        self.serverless: set[str] = set()
         self._reply: Reply = _echo
         self._lost = FaultPlan()
 
@@ -74,12 +80,19 @@ class FakeTogether(FakeServer):
         """The next `times` calls to `method` are served, but the client gets `status` instead."""
         self._lost.add(method, Fault(status=status), times)
 
-    def deploy(self, model: str) -> None:
-        """Serve `model` at /v1/chat/completions from now on."""
-        self.deployed.add(model)
+    def serve_serverless(self, model: str) -> None:
+        """Answer chat for `model` by its own name, as Together does for its serverless models."""
+        self.serverless.add(model)
 
-    def undeploy(self, model: str) -> None:
-        self.deployed.discard(model)
+    def advance_endpoint(self, endpoint_id: str | None = None) -> None:
+        """One state on: PENDING -> STARTING -> STARTED, STOPPING -> STOPPED (None: every endpoint)."""
+        self.endpoints.advance(endpoint_id)
+
+    def idle_stop(self, endpoint_id: str) -> None:
+        self.endpoints.idle_stop(endpoint_id)
+
+    def endpoint(self, endpoint_id: str) -> Endpoint:
+        return self.endpoints.get(endpoint_id)
 
     def reply_with(self, reply: Reply) -> None:
         self._reply = reply
@@ -108,6 +121,13 @@ class FakeTogether(FakeServer):
         r.add_get("/v1/fine-tunes/{job_id}", self._retrieve_job)
         r.add_get("/v1/fine-tunes/{job_id}/events", self._list_events)
         r.add_post("/v1/fine-tunes/{job_id}/cancel", self._cancel_job)
+        r.add_get("/v1/fine-tunes/{job_id}/metrics", self._list_metrics)
+        r.add_get("/v1/hardware", self._list_hardware)
+        r.add_post("/v1/endpoints", self._create_endpoint)
+        r.add_get("/v1/endpoints", self._list_endpoints)
+        r.add_get("/v1/endpoints/{endpoint_id}", self._retrieve_endpoint)
+        r.add_patch("/v1/endpoints/{endpoint_id}", self._update_endpoint)
+        r.add_delete("/v1/endpoints/{endpoint_id}", self._delete_endpoint)
         r.add_post("/v1/chat/completions", self._chat_completions)
         r.add_get("/v1/models", self._list_models)
 
@@ -190,6 +210,41 @@ class FakeTogether(FakeServer):
     async def _estimate_price(self, request: web.Request) -> web.Response:
         return web.json_response(self.fine_tunes.estimate_price(request[ARGS]))
 
+    async def _list_metrics(self, request: web.Request) -> web.Response:
+        job = self.fine_tunes.get(request.match_info["job_id"])
+        args = request[ARGS]
+        rows = job.metrics_between(_int_arg(args, "global_step_from"), _int_arg(args, "global_step_to"))
+        return web.json_response({"metrics": rows})
+
+    # -- dedicated endpoints ------------------------------------------------------------------
+
+    async def _list_hardware(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": self.endpoints.hardware(request[ARGS].get("model"))})
+
+    async def _create_endpoint(self, request: web.Request) -> web.Response:
+        return web.json_response(self.endpoints.create(request[ARGS]).to_dict())
+
+    async def _list_endpoints(self, request: web.Request) -> web.Response:
+        data = [e.to_dict() for e in self.endpoints.endpoints.values()]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _retrieve_endpoint(self, request: web.Request) -> web.Response:
+        return web.json_response(self.endpoints.get(request.match_info["endpoint_id"]).to_dict())
+
+    async def _update_endpoint(self, request: web.Request) -> web.Response:
+        endpoint = self.endpoints.update(request.match_info["endpoint_id"], request[ARGS])
+        return web.json_response(endpoint.to_dict())
+
+    async def _delete_endpoint(self, request: web.Request) -> web.Response:
+        self.endpoints.delete(request.match_info["endpoint_id"])
+        return web.Response(status=204)
+
+    def _base_of(self, model: str) -> str | None:
+        if model in self.fine_tunes.models or model in self.serverless:
+            return model
+        done = [j for j in self.fine_tunes.jobs.values() if j.status == "completed" and j.output_name == model]
+        return done[0].model if done else None
+
     # -- inference -------------------------------------------------------------------------
 
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
@@ -197,12 +252,12 @@ class FakeTogether(FakeServer):
         model = body.get("model")
         if not model:
             raise TogetherFailure(400, "model is required", param="model")
-        if model not in self.deployed:
+        if model not in self.serverless and not self.endpoints.serving(model):
             raise TogetherFailure(
-                404,
-                f"Unable to access model {model}. Please visit https://api.together.ai/models/{model} "
-                "to create and start a new dedicated endpoint for the model.",
-                param="model",
+                400,
+                f"Unable to access non-serverless model {model}. Please visit https://api.together.ai/models/"
+                f"{model} to create and start a new dedicated endpoint for the model.",
+                param=None,
                 code="model_not_available",
             )
         if not isinstance(body.get("messages"), list) or not body["messages"]:
@@ -213,7 +268,8 @@ class FakeTogether(FakeServer):
         return web.json_response(completion.to_dict())
 
     async def _list_models(self, request: web.Request) -> web.Response:
-        data = [{"id": name, "object": "model", "created": 0, "owned_by": ACCOUNT} for name in sorted(self.deployed)]
+        names = sorted(self.serverless | {e.name for e in self.endpoints.endpoints.values()})
+        data = [{"id": name, "object": "model", "created": 0, "owned_by": ACCOUNT} for name in names]
         return web.json_response({"object": "list", "data": data})
 
     async def _reply_text(self, body: Json) -> str:
@@ -227,6 +283,16 @@ def _echo(request: Json) -> str:
     users = [m for m in request["messages"] if isinstance(m, dict) and m.get("role") == "user"]
     content = users[-1].get("content") if users else ""
     return "Echo: " + (content if isinstance(content, str) else "")
+
+
+def _int_arg(args: Json, name: str) -> int | None:
+    value = args.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise TogetherFailure(400, f"{name} must be an integer", param=name) from None
 
 
 def _uuid() -> str:

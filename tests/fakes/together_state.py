@@ -1,18 +1,28 @@
-"""The fake Together account: files, scripted fine-tuning jobs, their events, deployed models.
+"""The fake Together account: files, scripted fine-tuning jobs, their events and metrics.
+
+Source: Together's OpenAPI document (github.com/togethercomputer/openapi, `openapi.yaml`
+as stored at commit 6ed1b93, read 2026-12-02) and the SDK generated from it
+(github.com/togethercomputer/together-py: `types/finetune_response.py`,
+`fine_tuning_estimate_price_params.py` / `_response.py`, `fine_tuning_list_metrics_*.py`;
+`lib/types/fine_tuning.py` for the status `user_error`).
 
 Jobs move only when the test says so (`FineTunes.advance`), never by wall time:
 
     pending -> queued -> running (one advance per `steps` training steps)
             -> compressing -> uploading -> completed
-            |  or -> error                      (outcome "error")
+            |  or -> error                          (outcome "error")
+            |  or -> user_error                     (outcome "user_error": bad data, Together's message)
             |  or -> cancel_requested -> cancelled  (outcome "cancelled", or a cancel call)
 
-Shapes follow Together's API reference and together-py (Nov 2026): ids `ft-…` and
-`file-…`, ISO 8601 `created_at`/`updated_at` on jobs and events, the tuned model
-named in `model_output_name` as `<account>/<base>:<suffix>:<job>`, events without
-ids carrying `type`, `message`, `level` and (for training events) `step`/`total_steps`.
-Training events also carry `train_loss` (and `eval_loss` with a validation file);
-the real API documents no loss fields on events, so these are the fake's choice.
+What the spec requires is required here: `training_file` and `model`; in `training_method`
+SFT needs `method` and `train_on_inputs` (bool or "auto"), DPO needs `method`; a LoRA
+`training_type` needs `type`, `lora_r` and `lora_alpha`. A missing one answers 400 with
+Together's `ErrorData` shape `{"error": {"message", "type", "param", "code"}}`.
+
+Events (no ids) carry `type`, `message`, `level` and, for training events, `step` and
+`total_steps` — no losses. Losses come from `GET /fine-tunes/{id}/metrics`:
+`{"metrics": [{"global_step": n, "train_loss": x, "eval_loss": y?, ...}]}`; the spec types
+a row only as name -> number, so the loss names are the fake's choice.
 """
 
 from __future__ import annotations
@@ -30,8 +40,8 @@ from tests.fakes.server import ApiFailure
 ACCOUNT = "tuneloop-test"
 USER_ID = "user_tuneloop_test"
 ACTIVE = ("pending", "queued", "running", "compressing", "uploading", "cancel_requested")
-TERMINAL = ("completed", "error", "cancelled")
-Outcome = Literal["completed", "error", "cancelled"]
+TERMINAL = ("completed", "error", "user_error", "cancelled")
+Outcome = Literal["completed", "error", "user_error", "cancelled"]
 SFT_DPO = frozenset({"sft", "dpo"})
 FINE_TUNABLE: dict[str, frozenset[str]] = {
     "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference": SFT_DPO,
@@ -48,7 +58,7 @@ _EPOCH = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 class TogetherFailure(ApiFailure):
-    """A Together API error (the same error shape as OpenAI's)."""
+    """A Together API error: the spec's `ErrorData`, `{"error": {"message", "type", "param", "code"}}`."""
 
 
 def now() -> datetime:
@@ -119,6 +129,7 @@ class Job:
     step: int = 0
     epochs_completed: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def model(self) -> str:
@@ -141,6 +152,10 @@ class Job:
     @property
     def method(self) -> dict[str, Any]:
         return self.params.get("training_method") or {"method": "sft", "train_on_inputs": "auto"}
+
+    def metrics_between(self, first: int | None, last: int | None) -> list[dict[str, float]]:
+        low, high = first if first is not None else 0, last if last is not None else math.inf
+        return [row for row in self.metrics if low <= row["global_step"] <= high]
 
     def to_dict(self, *, truncated: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -222,7 +237,10 @@ class FineTunes:
         return [job.to_dict(truncated=True) for job in self.jobs.values()]
 
     def estimate_price(self, params: dict[str, Any]) -> dict[str, Any]:
-        self._check_model(params.get("model"), (params.get("training_method") or {}).get("method", "sft"))
+        _require(params, ("training_file",), "")
+        method = _check_method(params.get("training_method"))
+        _check_training_type(params.get("training_type"))
+        self._check_model(params.get("model"), method)
         training = self._check_file(params.get("training_file"), "training_file")
         if self.price_unavailable:
             return {"estimation_available": False, "unavailable_reason": self.price_unavailable}
@@ -288,12 +306,14 @@ class FineTunes:
         job.step += 1
         total = job.script.total_steps
         boundaries = {math.ceil(total * k / job.n_epochs) for k in range(1, job.n_epochs + 1)}
-        if job.step not in boundaries:
+        at_boundary = job.step in boundaries
+        with_eval = at_boundary and bool(job.params.get("validation_file"))
+        job.metrics.append({"global_step": job.step, **_losses(job.step, with_eval)})
+        if not at_boundary:
             return
         job.epochs_completed += 1
-        metrics = _losses(job.step, with_eval=bool(job.params.get("validation_file")))
         self._event(job, "epoch_complete", f"Epoch completed, at step {job.step}", step=job.step,
-                    total_steps=total, **metrics)
+                    total_steps=total)
         if job.step == total:
             self._event(job, "checkpoint_save", f"Checkpoint saved at step {job.step}", step=job.step,
                         total_steps=total, checkpoint_path=f"s3://together/{job.id}/checkpoint-{job.step}")
@@ -304,8 +324,8 @@ class FineTunes:
             self._event(job, "training_complete", f"Training completed for {job.model}")
             self._event(job, "model_compressing", "Compressing output model")
             self._set(job, "compressing")
-        elif outcome == "error":
-            self._set(job, "error")
+        elif outcome in ("error", "user_error"):
+            self._set(job, outcome)
             self._event(job, "job_error", job.script.error or DEFAULT_ERROR, level="error")
         else:
             self._set(job, "cancel_requested")
@@ -333,10 +353,9 @@ class FineTunes:
     # -- validation ---------------------------------------------------------------------
 
     def _validate(self, params: dict[str, Any]) -> None:
-        method = (params.get("training_method") or {}).get("method", "sft")
-        if method not in ("sft", "dpo"):
-            raise TogetherFailure(400, f"training_method must be one of sft, dpo (got {method!r})",
-                                  param="training_method")
+        _require(params, ("training_file", "model"), "")
+        method = _check_method(params.get("training_method"))
+        _check_training_type(params.get("training_type"))
         self._check_model(params.get("model"), method)
         training = self._check_file(params.get("training_file"), "training_file")
         self._check_lines(training, method)
@@ -355,9 +374,6 @@ class FineTunes:
         rate = params.get("learning_rate", 0.00001)
         if not isinstance(rate, int | float) or rate <= 0:
             raise TogetherFailure(400, "learning_rate must be positive", param="learning_rate")
-        kind = (params.get("training_type") or {"type": "Lora"}).get("type")
-        if kind not in ("Lora", "Full"):
-            raise TogetherFailure(400, f"Unknown training_type {kind!r}", param="training_type")
 
     def _check_model(self, model: Any, method: str) -> None:
         if not model:
@@ -387,6 +403,41 @@ class FineTunes:
                 raise TogetherFailure(
                     400, f"Line {number} of {stored.id} is not a {method.upper()} example "
                     f"(needs {', '.join(required)})", param="training_file")
+
+
+def _require(params: Any, names: tuple[str, ...], prefix: str) -> None:
+    missing = [name for name in names if not isinstance(params, dict) or params.get(name) in (None, "")]
+    if missing:
+        param = prefix + missing[0]
+        raise TogetherFailure(400, f"Field required: {param}", param=param, code="invalid_request")
+
+
+def _check_method(method: Any) -> str:
+    """`TrainingMethodSFT` requires method and train_on_inputs; `TrainingMethodDPO` requires method."""
+    if method is None:
+        return "sft"  # the whole object is optional; Together's own default applies
+    _require(method, ("method",), "training_method.")
+    name = method["method"]
+    if name == "sft":
+        _require(method, ("train_on_inputs",), "training_method.")
+        if method["train_on_inputs"] not in (True, False, "auto"):
+            raise TogetherFailure(400, "training_method.train_on_inputs must be a boolean or 'auto'",
+                                  param="training_method.train_on_inputs", code="invalid_request")
+    elif name != "dpo":
+        raise TogetherFailure(400, f"training_method.method must be one of sft, dpo (got {name!r})",
+                              param="training_method.method", code="invalid_request")
+    return str(name)
+
+
+def _check_training_type(kind: Any) -> None:
+    if kind is None:
+        return
+    _require(kind, ("type",), "training_type.")
+    if kind["type"] == "Lora":
+        _require(kind, ("lora_r", "lora_alpha"), "training_type.")
+    elif kind["type"] != "Full":
+        raise TogetherFailure(400, f"Unknown training_type {kind['type']!r}", param="training_type.type",
+                              code="invalid_request")
 
 
 def _losses(step: int, with_eval: bool) -> dict[str, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tuning.jobs.types import JobView
 from tuning.routing import ModelRouter
 from tuning.words import command
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int], Awaitable[None]]
 CurrentModel = Callable[[], Awaitable[str]]
 
@@ -35,12 +37,21 @@ class EvalPlan(BaseModel):
     job_id: str | None = None
 
 
+Serving = Callable[[JobView], Awaitable[str]]
+
+
+async def _own_name(job: JobView) -> str:
+    return str(job.fine_tuned_model)
+
+
 class Evaluations:
     def __init__(
         self, db: Database, router: ModelRouter, datasets: DatasetService, jobs: JobService, *,
         current_model: CurrentModel, judge_model: str, concurrency: int = DEFAULT_CONCURRENCY,
-        prices: PriceLookup = no_prices,
+        prices: PriceLookup = no_prices, serving: Serving | None = None,
     ) -> None:
+        # The name a job's model answers by (for Together, its dedicated endpoint's name).
+        self._serving = serving or _own_name
         self._db = db
         self._router = router
         self._datasets = datasets
@@ -58,15 +69,29 @@ class Evaluations:
         elif job is not None:
             if job.state != "succeeded" or not job.fine_tuned_model:
                 raise TuningError(f"Job `{job.id}` is {job.state}: there is no tuned model to evaluate yet.")
-            candidate, baseline = job.fine_tuned_model, against or job.base_model
+            candidate, baseline = await self._serving(job), against or job.base_model
         else:
             candidate, baseline = target, against
         ref = dataset or (job.dataset if job else await self.newest_dataset())
         items = await self._items(ref)
-        for model in filter(None, (candidate, baseline)):  # fail in a second, not after hundreds of calls
-            await self._router.ping(model)
+        await self._router.ping(candidate)  # fail in a second, not after hundreds of calls
+        if baseline is not None:
+            baseline = await self._answering_baseline(baseline, implied=job is not None and against is None)
         return EvalPlan(candidate=candidate, baseline=baseline, dataset=ref, items=items,
                         job_id=job.id if job else None)
+
+    async def _answering_baseline(self, baseline: str, *, implied: bool) -> str | None:
+        """A job's own base may not answer at all (Together serves many bases only on a dedicated
+        endpoint): then the tuned model is scored alone rather than not at all. A baseline someone
+        asked for must answer."""
+        try:
+            await self._router.ping(baseline)
+        except TuningError:
+            if not implied:
+                raise
+            log.info("the base model %s does not answer; evaluating the tuned model alone", baseline)
+            return None
+        return baseline
 
     async def plan_for_job(self, job: JobView) -> EvalPlan:
         return await self.plan(job.id)

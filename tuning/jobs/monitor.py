@@ -31,14 +31,17 @@ class JobPublisher(Protocol):
 
 
 OnSucceeded = Callable[[JobView], Awaitable[None]]
+EachTick = Callable[[], Awaitable[None]]
 
 
 class JobMonitor:
     def __init__(
         self, db: Database, jobs: JobService, trainers: Mapping[str, Trainer], publisher: JobPublisher, *,
         poll_seconds: float, wake: asyncio.Event | None = None, on_succeeded: OnSucceeded | None = None,
-        card_interval: float | None = None,
+        card_interval: float | None = None, each_tick: EachTick | None = None,
     ) -> None:
+        # Also followed every tick (from the database, so a restart resumes it): endpoints being deployed.
+        self._each_tick = each_tick
         self._db = db
         self._jobs = jobs
         self._trainers = trainers
@@ -66,6 +69,11 @@ class JobMonitor:
     async def tick(self) -> None:
         async with self._polling:
             await self._tick()
+            if self._each_tick is not None:
+                try:
+                    await self._each_tick()
+                except Exception:
+                    log.warning("following endpoints failed; trying again next tick", exc_info=True)
 
     async def _tick(self) -> None:
         for job in await job_rows.active(self._db):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import secrets
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from tuning.datasets.cost import billed_tokens, default_epochs
 from tuning.datasets.service import DatasetService
 from tuning.datasets.types import MIN_TRAINING_EXAMPLES, USEFUL_TRAINING_EXAMPLES, DatasetSummary
 from tuning.errors import NotFound, TuningError
+from tuning.jobs.open_tokens import count_file, tokenizer_file
+from tuning.jobs.pricing import provider_estimate
 from tuning.jobs.types import ACTIVE, JobView
 from tuning.review import require_admin
 from tuning.trainers import (
@@ -28,6 +31,7 @@ from tuning.trainers import (
 from tuning.words import command, person
 
 log = logging.getLogger(__name__)
+UPLOAD_PROGRESS_FROM = 8 << 20  # files smaller than this upload in seconds: no progress to show
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
 
@@ -41,6 +45,7 @@ class JobService:
         self, db: Database, datasets: DatasetService, trainers: Mapping[str, Trainer], *,
         default_trainer: str, max_cost_usd: float, admins: frozenset[str], prices_dir: Path | None,
         today: Callable[[], date] = lambda: datetime.now(timezone.utc).date(),
+        tokenizers_dir: Path | None = None,
     ) -> None:
         self._db = db
         self._datasets = datasets
@@ -50,6 +55,9 @@ class JobService:
         self._admins = admins
         self._prices_dir = prices_dir
         self._today = today
+        self._tokenizers_dir = tokenizers_dir
+        # Set by the runtime to refresh a job's card while Start uploads a large file.
+        self.on_progress: Callable[[JobView], Awaitable[None]] | None = None
         self._launch_locks: dict[str, asyncio.Lock] = {}
 
     @property
@@ -82,15 +90,39 @@ class JobService:
                 f"{MIN_TRAINING_EXAMPLES}. Approve more examples and build a new version."
             )
         epochs = options.get("epochs") or default_epochs(summary.train)
-        cost, checked = self._estimate(catalogue, model, epochs, summary.tokens.train)
+        train = {file.split: file.path for file in summary.files}["train"]
+        tokens, tokens_note = await self._count(catalogue, model, train, summary.tokens.train)
+        estimate = await provider_estimate(trainer, train, model=model, method=summary.format, epochs=epochs,
+                                           beta=options.get("beta"))
+        if estimate is not None:
+            cost, cost_note = estimate, f"estimated by {trainer.name.capitalize()}"
+        else:
+            cost, cost_note = self._estimate(catalogue, model, epochs, tokens)
+        if cost > self._max_cost:
+            raise TuningError(
+                f"This job would cost about ${cost:,.2f} ({cost_note}), above the limit of ${self._max_cost:,.2f} "
+                "(TUNELOOP_MAX_JOB_COST_USD). Use fewer `epochs:`, a smaller `model:` or a smaller dataset — or ask "
+                "an operator to raise the limit."
+            )
         job_id = new_job_id()
         await job_rows.insert(self._db, {
             "id": job_id, "dataset_id": summary.id, "dataset": summary.ref, "trainer": trainer.name,
             "base_model": model, "method": summary.format, "options": json.dumps(_job_options(options)),
-            "examples": summary.train, "tokens": summary.tokens.train, "epochs": epochs, "estimated_cost": cost,
-            "state": "preflight", "channel": channel, "requested_by": user,
+            "examples": summary.train, "tokens": tokens, "epochs": epochs, "estimated_cost": cost,
+            "state": "preflight", "channel": channel, "requested_by": user, "cost_note": cost_note,
+            "tokens_note": tokens_note,
         })
-        return await self.view(job_id, prices_checked=checked, summary=summary)
+        return await self.view(job_id, summary=summary)
+
+    async def _count(self, catalogue: Catalogue, model: str, train: Path, counted: int) -> tuple[int, str | None]:
+        """Datasets are counted with OpenAI's tokenizers: exact where the catalogue says so, an estimate for
+        open models unless their own tokenizer is on this machine."""
+        if catalogue.facts(model).token_counts == "exact":
+            return counted, None
+        local = tokenizer_file(self._tokenizers_dir, model)
+        if local is None:
+            return counted, "estimate: counted with OpenAI's tokenizer"
+        return await asyncio.to_thread(count_file, local, train), "counted with the model's tokenizer"
 
     def _check_taking_jobs(self, catalogue: Catalogue, backend: str) -> None:
         """A back-end past its catalogue `closes_on` date is refused before any cost is shown."""
@@ -114,13 +146,7 @@ class JobService:
                 "Add the model to models.toml beside the database."
             )
         cost = billed_tokens(epochs, train_tokens) * price.usd_per_million / 1_000_000
-        if cost > self._max_cost:
-            raise TuningError(
-                f"This job would cost about ${cost:,.2f} (estimate, prices checked {price.checked}), above the "
-                f"limit of ${self._max_cost:,.2f} (TUNELOOP_MAX_JOB_COST_USD). Use fewer `epochs:`, a smaller "
-                "`model:` or a smaller dataset — or ask an operator to raise the limit."
-            )
-        return cost, price.checked
+        return cost, f"estimate, prices checked {price.checked}"
 
     async def card_posted(self, job_id: str, card_ts: str) -> None:
         await job_rows.update(self._db, job_id, card_ts=card_ts)
@@ -164,7 +190,7 @@ class JobService:
     async def _create(self, trainer: Trainer, job: JobRow) -> TrainerJob:
         summary = await self._datasets.show(job.dataset)
         files = {file.split: file for file in summary.files}
-        training = await trainer.upload(files["train"].path)
+        training = await self._upload(trainer, job.id, files["train"].path)
         validation = files.get("validation")
         validation_id = await trainer.upload(validation.path) if validation and validation.lines else None
         options = json.loads(job.options)
@@ -175,6 +201,24 @@ class JobService:
             metadata={LINK_KEY: job.id},
         )
         return await trainer.create_job(request)
+
+    async def _upload(self, trainer: Trainer, job_id: str, path: Path) -> str:
+        """The training file; a trainer that streams reports progress, shown on the card every 10%."""
+        if not _reports_progress(trainer):
+            return await trainer.upload(path)
+        shown = -1
+
+        async def progress(sent: int, total: int) -> None:
+            nonlocal shown
+            tenth = sent * 10 // max(total, 1)
+            if tenth == shown or total < UPLOAD_PROGRESS_FROM:
+                return
+            shown = tenth
+            await job_rows.update(self._db, job_id, raw_status=f"uploading the training file: {tenth * 10}%")
+            if self.on_progress is not None:
+                await self.on_progress(await self.view(job_id))
+
+        return await trainer.upload(path, progress=progress)  # type: ignore[call-arg]
 
     async def apply(self, job_id: str, remote: TrainerJob) -> None:
         """Record what the provider says about a job that is still active. A finished job keeps its outcome:
@@ -219,8 +263,8 @@ class JobService:
     async def recent(self, limit: int = 10) -> list[JobView]:
         return [_view(row) for row in await job_rows.recent(self._db, limit)]
 
-    async def view(self, job_id: str, *, prices_checked: str | None = None, summary: DatasetSummary | None = None) -> JobView:
-        return _view(await self._row(job_id), prices_checked, summary)
+    async def view(self, job_id: str, *, summary: DatasetSummary | None = None) -> JobView:
+        return _view(await self._row(job_id), summary)
 
     async def _row(self, job_id: str) -> JobRow:
         row = await job_rows.get(self._db, job_id)
@@ -235,6 +279,10 @@ class JobService:
         return row
 
 
+def _reports_progress(trainer: Trainer) -> bool:
+    return "progress" in inspect.signature(trainer.upload).parameters
+
+
 def _job_options(options: dict[str, Any]) -> dict[str, Any]:
     return {key: options[key] for key in ("batch", "lr", "suffix", "beta", "seed") if options.get(key) is not None}
 
@@ -246,12 +294,12 @@ def _already(job: JobRow) -> str:
     return f"Job `{job.id}` was already started{who}; it is {job.state}."
 
 
-def _view(row: JobRow, prices_checked: str | None = None, summary: DatasetSummary | None = None) -> JobView:
+def _view(row: JobRow, summary: DatasetSummary | None = None) -> JobView:
     values = {name: getattr(row, name) for name in JobView.model_fields if hasattr(row, name)}
     warnings: tuple[str, ...] = ()
     if summary is not None and summary.train < USEFUL_TRAINING_EXAMPLES:
         warnings = (f"Only {summary.train} training examples: gains are unlikely below {USEFUL_TRAINING_EXAMPLES}.",)
-    return JobView(**values, prices_checked=prices_checked, warnings=warnings)
+    return JobView(**values, warnings=warnings)
 
 
 def _now_iso() -> str:

@@ -24,7 +24,8 @@ class JobView(BaseModel):
     tokens: int
     epochs: int
     estimated_cost: float | None
-    prices_checked: str | None = None
+    cost_note: str | None = None
+    tokens_note: str | None = None
     state: JobStatus
     raw_status: str | None = None
     provider_job_id: str | None = None

@@ -1,0 +1,92 @@
+"""Dedicated endpoints Tuneloop created: which model each serves, under which name, in which state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import aiosqlite
+
+from storage.db import Database
+
+_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+MOVING = ("PENDING", "STARTING", "STOPPING")
+
+
+@dataclass(frozen=True)
+class EndpointRow:
+    id: str
+    name: str
+    model: str
+    job_id: str | None
+    hardware: str
+    usd_per_hour: float | None
+    state: str
+    inactive_timeout: int | None
+    channel: str | None
+    thread_ts: str | None
+    ready_posted: int
+    created_by: str
+    created_at: str
+    updated_at: str
+
+
+_SELECT = f"SELECT {', '.join(f.name for f in fields(EndpointRow))} FROM endpoints"
+
+
+def _row(row: aiosqlite.Row | None) -> EndpointRow | None:
+    return EndpointRow(**dict(row)) if row else None
+
+
+async def insert(db: Database, values: dict[str, Any]) -> None:
+    names = list(values)
+    await db.execute(f"INSERT INTO endpoints ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                     [values[n] for n in names])
+
+
+async def get(db: Database, endpoint_id: str) -> EndpointRow | None:
+    return _row(await db.fetchone(f"{_SELECT} WHERE id = ?", (endpoint_id,)))
+
+
+async def by_name(db: Database, name: str) -> EndpointRow | None:
+    return _row(await db.fetchone(f"{_SELECT} WHERE name = ?", (name,)))
+
+
+async def for_job(db: Database, job_id: str) -> EndpointRow | None:
+    """The job's newest endpoint."""
+    return _row(await db.fetchone(f"{_SELECT} WHERE job_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                                  (job_id,)))
+
+
+async def for_model(db: Database, model: str) -> EndpointRow | None:
+    return _row(await db.fetchone(f"{_SELECT} WHERE model = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                                  (model,)))
+
+
+async def listed(db: Database) -> list[EndpointRow]:
+    return [EndpointRow(**dict(row)) for row in await db.fetchall(f"{_SELECT} ORDER BY created_at, rowid")]
+
+
+async def moving(db: Database) -> list[EndpointRow]:
+    """Endpoints between states: the monitor follows them until they settle (and after a restart)."""
+    marks = ", ".join("?" * len(MOVING))
+    rows = await db.fetchall(f"{_SELECT} WHERE state IN ({marks}) OR (state = 'STARTED' AND ready_posted = 0)",
+                             MOVING)
+    return [EndpointRow(**dict(row)) for row in rows]
+
+
+async def set_state(db: Database, endpoint_id: str, state: str, *, rearm: bool = False) -> None:
+    """`rearm`: an endpoint started again is announced again when it is ready."""
+    ready = ", ready_posted = 0" if rearm else ""
+    await db.execute(f"UPDATE endpoints SET state = ?{ready}, updated_at = {_NOW} WHERE id = ?", (state, endpoint_id))
+
+
+async def claim_ready_post(db: Database, endpoint_id: str) -> bool:
+    """True once: whoever flips the flag posts "ready"."""
+    rows = await db.write_returning(
+        "UPDATE endpoints SET ready_posted = 1 WHERE id = ? AND ready_posted = 0 RETURNING id", (endpoint_id,))
+    return bool(rows)
+
+
+async def delete(db: Database, endpoint_id: str) -> None:
+    await db.execute("DELETE FROM endpoints WHERE id = ?", (endpoint_id,))
