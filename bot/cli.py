@@ -14,7 +14,7 @@ from bot.settings import Settings, missing_settings_message
 from render.datasets import summary_text
 from render.stats import stats_text
 from render.words import slack_words
-from storage import migrate, open_database, opened
+from storage import DatabaseUnavailable, migrate, open_database, opened
 from tuning.datasets import cli as dataset_cli
 from tuning.errors import TuningError
 from tuning.stats import collect
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(settings, args)
     try:
         return asyncio.run(_operator_command(settings, args))
-    except TuningError as error:
+    except (TuningError, DatabaseUnavailable) as error:
         print(f"tuneloop: {slack_words(str(error))}", file=sys.stderr)
         return 1
 
@@ -70,9 +70,19 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     secrets = [s.get_secret_value() for s in (settings.slack_bot_token, settings.slack_signing_secret,
                settings.slack_app_token, settings.openai_api_key, settings.together_api_key) if s]
     logs.configure(args.log_level, secrets)
-    from bot.server import serve  # imported late: the settings check above must not wait for Bolt
+    from bot.preflight import StartupError
+    from bot.server import (
+        serve,  # imported late: the settings check above must not wait for Bolt
+    )
 
-    asyncio.run(serve(settings, http=http, port=args.port or settings.port))
+    try:
+        asyncio.run(serve(settings, http=http, port=args.port or settings.port))
+    except (StartupError, DatabaseUnavailable) as error:
+        print(f"tuneloop cannot start: {error}", file=sys.stderr)
+        return 1
+    except (asyncio.CancelledError, KeyboardInterrupt):  # a signal before it finished starting
+        print("tuneloop: stopped before it finished starting", file=sys.stderr)
+        return 0
     return 0
 
 

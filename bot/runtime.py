@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import openai
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
@@ -24,6 +25,8 @@ from handlers.jobs import SlackJobPublisher
 from handlers.lifecycle import SlackLifecyclePublisher
 from handlers.slack_retries import slack_retry_handlers
 from storage import Database, migrate, open_database
+from storage import lease as lease_rows
+from storage.lease import Holder
 from tuning.answering import Answerer
 from tuning.capture import Capture
 from tuning.catalogue import Catalogue, load_catalogue
@@ -56,6 +59,19 @@ from tuning.trainers import Trainer, close_trainers
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 10.0
+LEASE_TTL_SECONDS = 30.0  # a killed holder's lease is taken over after this (at once on the same host)
+LEASE_RENEW_SECONDS = 10.0
+
+
+class _TokenComesWithTheClient(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment itself and warns, at every start, that it is unused
+    because the app is given a client (ours, with its retry handlers) that already carries that token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+logging.getLogger("slack_bolt.AsyncApp").addFilter(_TokenComesWithTheClient())
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:
@@ -85,14 +101,35 @@ class Runtime:
     tasks: TaskTracker
     model_clients: list[openai.AsyncOpenAI]
     trainers: Mapping[str, Trainer]
+    lease: Holder | None = None
+    lease_lost: asyncio.Event = field(default_factory=asyncio.Event)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    async def start(cls, settings: Settings, *, llm: openai.AsyncOpenAI | None = None) -> Runtime:
-        db = await open_database(settings.db_path)
-        applied = await migrate(db)
-        if applied:
-            log.info("applied migrations: %s", ", ".join(applied))
+    async def start(
+        cls, settings: Settings, *, llm: openai.AsyncOpenAI | None = None, db: Database | None = None,
+        lease: Holder | None = None, preflight: Callable[[AsyncWebClient], Awaitable[None]] | None = None,
+    ) -> Runtime:
+        """`db` (already opened, with this process's writer `lease`) is closed by close(), or here on failure;
+        `preflight` checks the Slack client before any event is processed."""
+        db = db or await open_database(settings.db_path)
+        try:
+            applied = await migrate(db)
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+            client = slack_client(settings)
+            if preflight is not None:
+                await preflight(client)
+        except BaseException:
+            if lease is not None:
+                await lease_rows.release(db, lease)
+            await db.close()
+            raise
+        return cls._assemble(settings, db, client, llm, lease)
+
+    @classmethod
+    def _assemble(cls, settings: Settings, db: Database, client: AsyncWebClient, llm: openai.AsyncOpenAI | None,
+                  lease: Holder | None) -> Runtime:
         llm = llm or openai_client(settings)
         together_key = settings.together_api_key.get_secret_value() if settings.together_api_key else None
         # An operator's models.toml lives beside the database; read off the event loop (it is file I/O).
@@ -100,11 +137,10 @@ class Runtime:
         trainers = build_trainers(llm, together_key, settings.together_base_url, catalogue=catalogue)
         together = together_chat_client(settings)
         wake = asyncio.Event()
-        slack = slack_client(settings)
         services = build_services(settings, db, model_router(settings, llm, together), trainers, wake,
-                                  publisher=SlackLifecyclePublisher(slack), listing=OpenAIListing(llm))
+                                  publisher=SlackLifecyclePublisher(client), listing=OpenAIListing(llm))
         app = AsyncApp(
-            client=slack,
+            client=client,
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
             process_before_response=True,
             before_authorize=RefuseMalformed(),  # after the signature check, before Bolt reads the payload
@@ -130,13 +166,28 @@ class Runtime:
                           suggested_prompts=settings.suggested_prompts)
         watch = DailyWatch(services.lifecycle, poll_seconds=settings.lifecycle_poll_seconds)
         runtime = cls(settings, db, app, services, worker, monitor, watch, tasks,
-                      [llm, together] if together else [llm], trainers)
+                      [llm, together] if together else [llm], trainers, lease)
         runtime._background = [
             asyncio.create_task(worker.run(), name="inbox-worker"),
             asyncio.create_task(monitor.run(), name="job-monitor"),
             asyncio.create_task(watch.run(), name="lifecycle-watch"),
         ]
+        if lease is not None:
+            runtime._background.append(asyncio.create_task(runtime._keep_lease(lease), name="writer-lease"))
         return runtime
+
+    async def _keep_lease(self, lease: Holder) -> None:
+        while True:
+            await asyncio.sleep(LEASE_RENEW_SECONDS)
+            try:
+                kept = await lease_rows.renew(self.db, lease, LEASE_TTL_SECONDS)
+            except Exception:  # a busy or briefly unwritable file: try again at the next renewal
+                log.warning("could not renew the writer lease", exc_info=True)
+                continue
+            if not kept:
+                log.critical("another process took this database's writer lease: stopping")
+                self.lease_lost.set()
+                return
 
     async def close(self) -> None:
         """Finish what is running (within a grace period), then close clients and the database."""
@@ -148,6 +199,8 @@ class Runtime:
         await close_trainers(self.trainers)
         for client in self.model_clients:
             await client.close()
+        if self.lease is not None:
+            await lease_rows.release(self.db, self.lease)
         await self.db.close()
 
 

@@ -92,5 +92,7 @@ class Settings(BaseSettings):
 def missing_settings_message(names: list[str]) -> str:
     lines = ["Tuneloop cannot start: these settings are missing."]
     lines += [f"  {name}: {WHERE_TO_GET[name]}" for name in names]
+    if "SLACK_SIGNING_SECRET" in names:
+        lines.append("  (or set SLACK_APP_TOKEN, an app-level xapp- token, to use Socket Mode: it needs no signing secret)")
     lines.append("Set them in the environment or in a .env file; the README's 'Settings' section lists them all.")
     return "\n".join(lines)

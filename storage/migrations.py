@@ -438,6 +438,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX endpoints_by_job ON endpoints (job_id);
         """,
     ),
+    (
+        "0012_writer_lease",
+        """
+        -- The one process serving from this file (storage/lease.py); times are Unix seconds.
+        CREATE TABLE writer_lease (
+            id          INTEGER PRIMARY KEY CHECK (id = 1),
+            token       TEXT NOT NULL,
+            pid         INTEGER NOT NULL,
+            host        TEXT NOT NULL,
+            started_at  REAL NOT NULL,
+            expires_at  REAL NOT NULL
+        );
+        """,
+    ),
 ]
 
 

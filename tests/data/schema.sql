@@ -21,6 +21,7 @@ CREATE TABLE "model_changes" ( id INTEGER PRIMARY KEY, action TEXT NOT NULL CHEC
 CREATE TABLE model_migrations ( id INTEGER PRIMARY KEY, source_model TEXT NOT NULL, source_job_id TEXT REFERENCES jobs (id), job_id TEXT NOT NULL UNIQUE REFERENCES jobs (id), hyperparameters TEXT NOT NULL, evaluation_id INTEGER REFERENCES evaluations (id), gate TEXT, decision TEXT, channel TEXT NOT NULL, card_ts TEXT, requested_by TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) );
 CREATE TABLE reaction_events ( channel TEXT NOT NULL, ts TEXT NOT NULL, voter TEXT NOT NULL, reaction TEXT NOT NULL, direction INTEGER NOT NULL CHECK (direction IN (1, -1)), added INTEGER NOT NULL CHECK (added IN (0, 1)), event_ts TEXT NOT NULL, source TEXT NOT NULL DEFAULT 'reaction' CHECK (source IN ('reaction', 'button')), PRIMARY KEY (channel, ts, voter, reaction, event_ts, added) ) WITHOUT ROWID;
 CREATE TABLE streaming_refused ( channel TEXT PRIMARY KEY, error TEXT NOT NULL, refused_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) ) WITHOUT ROWID;
+CREATE TABLE writer_lease ( id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL, started_at REAL NOT NULL, expires_at REAL NOT NULL );
 CREATE INDEX answers_thread ON answers (channel, thread_ts);
 CREATE UNIQUE INDEX canaries_one_running ON canaries (coalesce(stopped_at, 1)) WHERE stopped_at IS NULL;
 CREATE INDEX corrections_example ON corrections (example_id, id);

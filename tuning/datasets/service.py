@@ -108,7 +108,12 @@ async def _resolve_channel(filters: DatasetFilters, resolve: ChannelResolver | N
 
 
 def _copy_checked(summary: DatasetSummary, out_dir: Path) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir} is a file: --out names a directory to copy the version's files into.")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create the directory {out_dir}: {error.strerror or error}.") from None
     copied = []
     for dataset_file in summary.files:
         if not dataset_file.path.is_file() or sha256_of(dataset_file.path) != dataset_file.sha256:
