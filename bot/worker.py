@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import replace
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from handlers import REPLAY_KEY
-from tuning.inbox import Inbox
+from handlers.errors import FAILURE_KEY, FINAL_ATTEMPT_KEY, is_permanent, reason
+from storage.inbox import InboxRow
+from tuning.inbox import GIVE_UP_AFTER_ATTEMPTS, Inbox
 
 log = logging.getLogger(__name__)
 # Slack re-sends what is not acknowledged within 3 s, while processing can wait: during a burst of events
 # the worker starts the next one only once the burst is over (Inbox.settled), or after this long
 # regardless, so a steady stream slows it down but never stops it.
 ACKS_FIRST_SECONDS = 0.5
+# A transiently failing event is tried again after 30 s, then 2 min (GIVE_UP_AFTER_ATTEMPTS tries in all).
+RETRY_BASE_SECONDS = 30.0
+RETRY_FACTOR = 4
 
 
 class InboxWorker:
@@ -26,11 +32,17 @@ class InboxWorker:
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
+        self._retries: set[asyncio.Task[None]] = set()
         self._seen_up_to = 0
         self._stopping = False
 
     def notify(self) -> None:
         self._wake.set()
+
+    @property
+    def retries_waiting(self) -> int:
+        """Events waiting for their next try after a transient failure."""
+        return len(self._retries)
 
     @property
     def idle(self) -> bool:
@@ -53,24 +65,54 @@ class InboxWorker:
             if not rows:
                 await self._wake.wait()
 
-    async def _process(self, row) -> None:
+    async def _process(self, row: InboxRow) -> None:
         try:
             if not await self._inbox.begin(row):
                 return
-            request = AsyncBoltRequest(body=json.loads(row.body), mode="socket_mode", context={REPLAY_KEY: row.id})
+            final = row.attempts + 1 >= GIVE_UP_AFTER_ATTEMPTS
+            context = {REPLAY_KEY: row.id, FINAL_ATTEMPT_KEY: final}
+            request = AsyncBoltRequest(body=json.loads(row.body), mode="socket_mode", context=context)
             response = await self._app.async_dispatch(request)
-            # A listener that raised leaves the row pending: it is tried again at the next start-up.
             if response.status < 500:
                 await self._inbox.done(row.id)
+                return
+            await self._after_failure(replace(row, attempts=row.attempts + 1), request.context.get(FAILURE_KEY), final)
         except Exception:
             log.exception("event %s could not be processed", row.event_id)
         finally:
             self._slots.release()
 
+    async def _after_failure(self, row: InboxRow, error: BaseException | None, final: bool) -> None:
+        """Close an event whose failure will not change (or that has had its tries); retry the others later.
+        The row stays pending meanwhile, so a restart replays it too."""
+        if error is not None and is_permanent(error):
+            await self._inbox.done(row.id, error=reason(error))
+        elif final:
+            why = reason(error) if error is not None else "unknown error"
+            await self._inbox.done(row.id, error=f"gave up after {row.attempts} attempts: {why}")
+        elif not self._stopping:
+            delay = RETRY_BASE_SECONDS * RETRY_FACTOR ** (row.attempts - 1)
+            task = asyncio.create_task(self._retry(row, delay), name=f"inbox-retry-{row.id}")
+            self._retries.add(task)
+            task.add_done_callback(self._retries.discard)
+
+    async def _retry(self, row: InboxRow, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._slots.acquire()
+        if self._stopping:
+            self._slots.release()
+            return
+        task = asyncio.create_task(self._process(row))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
     async def stop(self, timeout: float) -> None:
         """Stop taking events; let running ones finish for `timeout` seconds (the rest replay next start)."""
         self._stopping = True
         self._wake.set()
+        for retry in self._retries:  # still pending in the inbox: replayed at the next start
+            retry.cancel()
+        await asyncio.gather(*self._retries, return_exceptions=True)
         if self._running:
             _, pending = await asyncio.wait(set(self._running), timeout=timeout)
             for task in pending:
