@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http", action="store_true", help="serve HTTP even when SLACK_APP_TOKEN is set")
     serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument("--log-format", default="text", choices=["text", "json"],
+                       help="json: one JSON object per line, for log collectors")
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("stats", help="examples collected, as /tune stats shows them")
     dataset = commands.add_parser("dataset", help="build, show or export datasets").add_subparsers(
@@ -69,7 +71,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     secrets = [s.get_secret_value() for s in (settings.slack_bot_token, settings.slack_signing_secret,
                settings.slack_app_token, settings.openai_api_key, settings.together_api_key) if s]
-    logs.configure(args.log_level, secrets)
+    logs.configure(args.log_level, secrets, args.log_format)
     from bot.preflight import StartupError
     from bot.server import (
         serve,  # imported late: the settings check above must not wait for Bolt

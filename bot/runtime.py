@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
 from bot.lifecycle_watch import DailyWatch
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.tasks import TaskTracker
 from bot.worker import InboxWorker
@@ -74,13 +75,13 @@ class _TokenComesWithTheClient(logging.Filter):
 logging.getLogger("slack_bolt.AsyncApp").addFilter(_TokenComesWithTheClient())
 
 
-def slack_client(settings: Settings) -> AsyncWebClient:
+def slack_client(settings: Settings, on_retry: Callable[[str], None] | None = None) -> AsyncWebClient:
     """Slack's Web API, retrying 429 after Retry-After, 5xx and dropped connections."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return AsyncWebClient(
         token=token,
         base_url=settings.slack_api_url,
-        retry_handlers=slack_retry_handlers(),
+        retry_handlers=slack_retry_handlers(on_retry),
     )
 
 
@@ -102,6 +103,7 @@ class Runtime:
     model_clients: list[openai.AsyncOpenAI]
     trainers: Mapping[str, Trainer]
     lease: Holder | None = None
+    metrics: Metrics = field(default_factory=Metrics)
     lease_lost: asyncio.Event = field(default_factory=asyncio.Event)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -117,7 +119,8 @@ class Runtime:
             applied = await migrate(db)
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
-            client = slack_client(settings)
+            metrics = Metrics()
+            client = slack_client(settings, lambda reason: metrics.slack_retries.labels(reason).inc())
             if preflight is not None:
                 await preflight(client)
         except BaseException:
@@ -125,11 +128,11 @@ class Runtime:
                 await lease_rows.release(db, lease)
             await db.close()
             raise
-        return cls._assemble(settings, db, client, llm, lease)
+        return cls._assemble(settings, db, client, llm, lease, metrics)
 
     @classmethod
     def _assemble(cls, settings: Settings, db: Database, client: AsyncWebClient, llm: openai.AsyncOpenAI | None,
-                  lease: Holder | None) -> Runtime:
+                  lease: Holder | None, metrics: Metrics) -> Runtime:
         llm = llm or openai_client(settings)
         together_key = settings.together_api_key.get_secret_value() if settings.together_api_key else None
         # An operator's models.toml lives beside the database; read off the event loop (it is file I/O).
@@ -146,7 +149,7 @@ class Runtime:
             before_authorize=RefuseMalformed(),  # after the signature check, before Bolt reads the payload
         )
         tasks = TaskTracker()
-        worker = InboxWorker(app, services.inbox)
+        worker = InboxWorker(app, services.inbox, on_outcome=metrics.event_outcome)
         evaluate_job = after_job_succeeded(services.evaluations, app.client, services.lifecycle.migrations)
 
         async def on_succeeded(job: JobView) -> None:
@@ -162,11 +165,16 @@ class Runtime:
 
         monitor = JobMonitor(db, services.jobs, trainers, publisher, poll_seconds=settings.poll_seconds, wake=wake,
                              on_succeeded=on_succeeded, each_tick=follow_endpoints)
-        handlers.register(app, services, spawn=tasks.spawn, on_event_stored=worker.notify,
+
+        def on_event_stored() -> None:
+            metrics.events_acknowledged.inc()
+            worker.notify()
+
+        handlers.register(app, services, spawn=tasks.spawn, on_event_stored=on_event_stored,
                           suggested_prompts=settings.suggested_prompts)
         watch = DailyWatch(services.lifecycle, poll_seconds=settings.lifecycle_poll_seconds)
         runtime = cls(settings, db, app, services, worker, monitor, watch, tasks,
-                      [llm, together] if together else [llm], trainers, lease)
+                      [llm, together] if together else [llm], trainers, lease, metrics)
         runtime._background = [
             asyncio.create_task(worker.run(), name="inbox-worker"),
             asyncio.create_task(monitor.run(), name="job-monitor"),

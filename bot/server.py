@@ -7,13 +7,14 @@ import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.health import Health, side_server
 from bot.preflight import StartupError, check_app_token, check_bot_token, port_in_use
 from bot.runtime import LEASE_TTL_SECONDS, Runtime
 from bot.settings import Settings
@@ -31,6 +32,7 @@ async def http_server(runtime: Runtime, host: str, port: int) -> AsyncIterator[i
     """Serve the app over HTTP; yields the bound port (useful with port 0)."""
     web_app = runtime.app.web_app(path=EVENTS_PATH)
     web_app.middlewares.append(_unreadable_is_a_bad_request)
+    Health(runtime).add_routes(web_app)
     runner = web.AppRunner(web_app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -113,18 +115,21 @@ async def serve(settings: Settings, *, http: bool, port: int, host: str = "0.0.0
 
 @asynccontextmanager
 async def _listening(runtime: Runtime, *, http: bool, host: str, port: int) -> AsyncIterator[None]:
-    server = http_server(runtime, host, port) if http else socket_mode(runtime)
-    try:
-        await server.__aenter__()
-    except OSError as error:
-        busy = port_in_use(error, port)
-        if busy is None:
-            raise
-        raise busy from None
-    try:
+    async with AsyncExitStack() as servers:
+        health_port = runtime.settings.health_port
+        try:
+            if http:
+                await servers.enter_async_context(http_server(runtime, host, port))
+            elif health_port is not None:
+                await servers.enter_async_context(side_server(runtime, host, health_port))
+        except OSError as error:
+            busy = port_in_use(error, port if http else health_port or 0)
+            if busy is None:
+                raise
+            raise busy from None
+        if not http:
+            await servers.enter_async_context(socket_mode(runtime))
         yield
-    finally:
-        await server.__aexit__(None, None, None)
 
 
 async def _first_of(*waits: Coroutine[Any, Any, Any]) -> None:

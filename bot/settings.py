@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     suggested_prompts: Annotated[tuple[str, ...], NoDecode] = Field(
         DEFAULT_SUGGESTED_PROMPTS, alias="TUNELOOP_SUGGESTED_PROMPTS")
     port: int = Field(3000, validation_alias=AliasChoices("PORT"), ge=1, le=65535)
+    health_port: int | None = Field(None, alias="TUNELOOP_HEALTH_PORT", ge=0, le=65535)  # Socket Mode's /healthz
+    ready_max_backlog: int = Field(1000, alias="TUNELOOP_READY_MAX_BACKLOG", ge=0)
 
     @field_validator("admins", mode="before")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from slack_bolt.async_app import AsyncApp
@@ -26,8 +27,11 @@ RETRY_FACTOR = 4
 
 
 class InboxWorker:
-    def __init__(self, app: AsyncApp, inbox: Inbox, *, concurrency: int = 8) -> None:
+    def __init__(self, app: AsyncApp, inbox: Inbox, *, concurrency: int = 8,
+                 on_outcome: Callable[[str], None] = lambda outcome: None) -> None:
+        """`on_outcome` hears "processed", or how an attempt failed: "permanent", "gave_up" or "retry"."""
         self._app = app
+        self._on_outcome = on_outcome
         self._inbox = inbox
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
@@ -75,6 +79,7 @@ class InboxWorker:
             response = await self._app.async_dispatch(request)
             if response.status < 500:
                 await self._inbox.done(row.id)
+                self._on_outcome("processed")
                 return
             await self._after_failure(replace(row, attempts=row.attempts + 1), request.context.get(FAILURE_KEY), final)
         except Exception:
@@ -87,10 +92,13 @@ class InboxWorker:
         The row stays pending meanwhile, so a restart replays it too."""
         if error is not None and is_permanent(error):
             await self._inbox.done(row.id, error=reason(error))
+            self._on_outcome("permanent")
         elif final:
             why = reason(error) if error is not None else "unknown error"
             await self._inbox.done(row.id, error=f"gave up after {row.attempts} attempts: {why}")
+            self._on_outcome("gave_up")
         elif not self._stopping:
+            self._on_outcome("retry")
             delay = RETRY_BASE_SECONDS * RETRY_FACTOR ** (row.attempts - 1)
             task = asyncio.create_task(self._retry(row, delay), name=f"inbox-retry-{row.id}")
             self._retries.add(task)

@@ -43,8 +43,8 @@ async def test_a_vote_where_tuneloop_is_not_a_member_is_closed_after_one_try_and
     slack.fail("conversations.replies", error=code, times=5)
     await thumbs_up(app, slack)
     await app.settle()
-    assert await inbox(app) == [(1, 1, "NotInChannel: Tuneloop can't read <#C0GENERAL>: it is not a member. "
-                                       "Invite it with `/invite @tuneloop` and try again.")]
+    why = "NotInChannel: Tuneloop can't read <#C0GENERAL>: it is not a member. Invite it with `/invite @tuneloop`"
+    assert await inbox(app) == [(1, 1, why + " and try again.")]
     assert len(slack.calls_to("conversations.replies")) == 1
     assert len(told(slack)) == 1 and "not a member" in told(slack)[0]
 
