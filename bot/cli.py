@@ -12,12 +12,14 @@ from pydantic import ValidationError
 from bot import logs
 from bot.settings import Settings, missing_settings_message
 from render.datasets import summary_text
+from render.privacy import forgotten
 from render.stats import stats_text
 from render.words import slack_words
 from storage import DatabaseUnavailable, migrate, open_database, opened
 from tuning.datasets import cli as dataset_cli
 from tuning.errors import TuningError
 from tuning.stats import collect
+from tuning.privacy import Privacy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="json: one JSON object per line, for log collectors")
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("stats", help="examples collected, as /tune stats shows them")
+    forget = commands.add_parser("forget", help="erase a person's messages, votes and examples (README, 'Privacy')")
+    forget.add_argument("user", help="their Slack user id (U…)")
     dataset = commands.add_parser("dataset", help="build, show or export datasets").add_subparsers(
         dest="dataset_command", required=True)
     build = dataset.add_parser("build", help="build a new version NAME@k from approved examples")
@@ -101,6 +105,8 @@ async def _operator_command(settings: Settings, args: argparse.Namespace) -> int
     elif args.command == "stats":
         async with opened(db_path) as db:
             print(stats_text(await collect(db)))
+    elif args.command == "forget":
+        print(await _forget(db_path, args.user))
     elif args.dataset_command == "build":
         print(summary_text(await dataset_cli.build(
             db_path, args.name, since=args.since, channel=args.channel, format=args.format, val=args.val,
@@ -111,6 +117,16 @@ async def _operator_command(settings: Settings, args: argparse.Namespace) -> int
         for path in await dataset_cli.export(db_path, args.name, args.out):
             print(path)
     return 0
+
+
+async def _forget(db_path: Path, who: str) -> str:
+    db = await open_database(db_path, must_exist=True)
+    try:
+        await migrate(db)
+        user, erased = await Privacy(db, frozenset(), inbox_days=0, message_days=0).forget(who, actor=None)
+    finally:
+        await db.close()
+    return forgotten(user, erased.messages, erased.votes, erased.examples, erased.datasets)
 
 
 if __name__ == "__main__":

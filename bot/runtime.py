@@ -50,6 +50,7 @@ from tuning.lifecycle.notices import Announcements, LifecyclePublisher
 from tuning.lifecycle.service import Lifecycle
 from tuning.lifecycle.shutdown import ShutdownWatch
 from tuning.members import MemberDirectory
+from tuning.privacy import Privacy
 from tuning.promotion import Promotions
 from tuning.review import Review
 from tuning.routing import ModelRouter
@@ -62,6 +63,7 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 10.0
 LEASE_TTL_SECONDS = 30.0  # a killed holder's lease is taken over after this (at once on the same host)
 LEASE_RENEW_SECONDS = 10.0
+PRUNE_EVERY_SECONDS = 3600.0
 
 
 class _TokenComesWithTheClient(logging.Filter):
@@ -179,10 +181,20 @@ class Runtime:
             asyncio.create_task(worker.run(), name="inbox-worker"),
             asyncio.create_task(monitor.run(), name="job-monitor"),
             asyncio.create_task(watch.run(), name="lifecycle-watch"),
+            asyncio.create_task(runtime._prune_daily(), name="retention"),
         ]
         if lease is not None:
             runtime._background.append(asyncio.create_task(runtime._keep_lease(lease), name="writer-lease"))
         return runtime
+
+    async def _prune_daily(self) -> None:
+        """Retention (README, "Privacy"): at start-up, then every PRUNE_EVERY_SECONDS."""
+        while True:
+            try:
+                await self.services.privacy.prune()
+            except Exception:  # a busy database: the next round catches up
+                log.warning("retention pruning failed; trying again later", exc_info=True)
+            await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
     async def _keep_lease(self, lease: Holder) -> None:
         while True:
@@ -271,6 +283,7 @@ def build_services(
         promotions=promotions,
         lifecycle=lifecycle,
         endpoints=endpoints,
+        privacy=Privacy(db, settings.admins, inbox_days=settings.inbox_days, message_days=settings.message_days),
         current_model=promotions.current,
         wake_monitor=wake.set,
         admins=settings.admins,

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
         DEFAULT_SUGGESTED_PROMPTS, alias="TUNELOOP_SUGGESTED_PROMPTS")
     port: int = Field(3000, validation_alias=AliasChoices("PORT"), ge=1, le=65535)
     health_port: int | None = Field(None, alias="TUNELOOP_HEALTH_PORT", ge=0, le=65535)  # Socket Mode's /healthz
+    inbox_days: int = Field(7, alias="TUNELOOP_INBOX_DAYS", ge=1)  # processed events kept this long
+    message_days: int = Field(30, alias="TUNELOOP_MESSAGE_DAYS", ge=1)  # message text that never became an example
     ready_max_backlog: int = Field(1000, alias="TUNELOOP_READY_MAX_BACKLOG", ge=0)
 
     @field_validator("admins", mode="before")

@@ -452,6 +452,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0013_erasure",
+        f"""
+        -- Dataset versions built with examples erased since (storage/retention.py): shown as needing a rebuild.
+        CREATE TABLE erased_from_datasets (
+            dataset_id  INTEGER PRIMARY KEY REFERENCES dataset_versions (id),
+            reason      TEXT NOT NULL,
+            at          TEXT NOT NULL DEFAULT {_NOW}
+        );
+        -- Retention prunes by age: these keep it from reading whole tables.
+        CREATE INDEX inbox_processed ON inbox (processed_at) WHERE processed_at IS NOT NULL;
+        CREATE INDEX messages_user ON messages (user_id);
+        """,
+    ),
 ]
 
 

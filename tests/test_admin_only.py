@@ -81,6 +81,7 @@ ADMIN_ONLY = [
     AdminAction("/tune canary stop", "canary", command("canary stop")),
     AdminAction("/tune canary promote", "canary", command("canary promote")),
     AdminAction("/tune migrate", "migrate", command("migrate to:together")),
+    AdminAction("/tune forget", "forget", command("forget <@U0BOB|bob>")),
     AdminAction("Approve", REVIEW_APPROVE, click(REVIEW_APPROVE, "example")),
     AdminAction("Reject", REVIEW_REJECT, click(REVIEW_REJECT, "example")),
     AdminAction("Edit", REVIEW_EDIT, click(REVIEW_EDIT, "example")),

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from storage import datasets as rows
 from storage.db import Database
+from storage.retention import erased_datasets
 from tuning.catalogue import load_catalogue
 from tuning.datasets.build import BuildPlan, build_dataset
 from tuning.datasets.files import file_name, sha256_of
@@ -85,7 +86,8 @@ class DatasetService:
 
     async def list(self) -> list[DatasetListing]:
         """Every version, grouped by name, newest version first."""
-        return [listing_from_row(row) for row in await rows.list_versions(self._db)]
+        erased = await erased_datasets(self._db)
+        return [listing_from_row(row, erased=row.id in erased) for row in await rows.list_versions(self._db)]
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
