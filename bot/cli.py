@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", default="text", choices=["text", "json"],
                        help="json: one JSON object per line, for log collectors")
     commands.add_parser("migrate", help="apply database migrations")
+    commands.add_parser("healthcheck", help="exit 0 if this machine's server answers /healthz (Docker HEALTHCHECK)")
     commands.add_parser("stats", help="examples collected, as /tune stats shows them")
     forget = commands.add_parser("forget", help="erase a person's messages, votes and examples (README, 'Privacy')")
     forget.add_argument("user", help="their Slack user id (U…)")
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return _serve(settings, args)
+    if args.command == "healthcheck":
+        return _healthcheck(settings)
     try:
         return asyncio.run(_operator_command(settings, args))
     except (TuningError, DatabaseUnavailable) as error:
@@ -90,6 +93,25 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print("tuneloop: stopped before it finished starting", file=sys.stderr)
         return 0
     return 0
+
+
+def _healthcheck(settings: Settings) -> int:
+    """GET /healthz on this machine: the HTTP port, or TUNELOOP_HEALTH_PORT in Socket Mode."""
+    from urllib.error import URLError
+    from urllib.request import urlopen
+
+    from bot.health import HEALTH_PATH
+
+    port = settings.health_port if settings.socket_mode else settings.port
+    if port is None:
+        print("tuneloop: Socket Mode serves /healthz only when TUNELOOP_HEALTH_PORT is set", file=sys.stderr)
+        return 1
+    try:
+        with urlopen(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout=4) as response:  # noqa: S310 - loopback
+            return 0 if response.status == 200 else 1
+    except (URLError, OSError) as error:
+        print(f"tuneloop: no answer on port {port}: {error}", file=sys.stderr)
+        return 1
 
 
 async def _operator_command(settings: Settings, args: argparse.Namespace) -> int:
