@@ -107,7 +107,7 @@ def _healthcheck(settings: Settings) -> int:
         print("tuneloop: Socket Mode serves /healthz only when TUNELOOP_HEALTH_PORT is set", file=sys.stderr)
         return 1
     try:
-        with urlopen(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout=4) as response:  # noqa: S310 - loopback
+        with urlopen(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout=4) as response:
             return 0 if response.status == 200 else 1
     except (URLError, OSError) as error:
         print(f"tuneloop: no answer on port {port}: {error}", file=sys.stderr)
