@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", default="text", choices=["text", "json"],
                        help="json: one JSON object per line, for log collectors")
     commands.add_parser("migrate", help="apply database migrations")
+    demo = commands.add_parser("demo", help="the whole loop offline against loopback fakes (from a source checkout)")
+    demo.add_argument("--dir", type=Path, default=Path("tuneloop-demo"), help="where to leave the database and files")
     commands.add_parser("healthcheck", help="exit 0 if this machine's server answers /healthz (Docker HEALTHCHECK)")
     commands.add_parser("stats", help="examples collected, as /tune stats shows them")
     forget = commands.add_parser("forget", help="erase a person's messages, votes and examples (README, 'Privacy')")
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(settings, args)
     if args.command == "healthcheck":
         return _healthcheck(settings)
+    if args.command == "demo":
+        return _demo(args.dir)
     try:
         return asyncio.run(_operator_command(settings, args))
     except (TuningError, DatabaseUnavailable) as error:
@@ -92,6 +96,21 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     except (asyncio.CancelledError, KeyboardInterrupt):  # a signal before it finished starting
         print("tuneloop: stopped before it finished starting", file=sys.stderr)
         return 0
+    return 0
+
+
+def _demo(workdir: Path) -> int:
+    from bot import demo
+
+    logs.configure("WARNING")
+    if (workdir / "tuneloop.db").exists():
+        print(f"tuneloop demo: {workdir} already holds a demo; remove it or pass --dir", file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(demo.run(workdir))
+    except demo.FakesMissing as error:
+        print(f"tuneloop: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
