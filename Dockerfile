@@ -14,6 +14,7 @@ COPY handlers handlers
 COPY render render
 COPY tuning tuning
 COPY storage storage
+COPY providers providers
 RUN python -m venv /venv && /venv/bin/pip install --no-cache-dir -c /tmp/pins.txt .
 
 FROM python:3.11-slim
