@@ -60,12 +60,8 @@ class InboxWorker:
                 self._seen_up_to = row.id
                 await self._slots.acquire()
                 await self._inbox.settled(ACKS_FIRST_SECONDS)
-                if self._stopping:
-                    self._slots.release()
+                if not self._start(row):
                     return
-                task = asyncio.create_task(self._process(row))
-                self._running.add(task)
-                task.add_done_callback(self._running.discard)
             if not rows:
                 await self._wake.wait()
 
@@ -107,12 +103,17 @@ class InboxWorker:
     async def _retry(self, row: InboxRow, delay: float) -> None:
         await asyncio.sleep(delay)
         await self._slots.acquire()
+        self._start(row)
+
+    def _start(self, row: InboxRow) -> bool:
+        """Process `row` in a slot already taken; False (and the slot given back) once stopping."""
         if self._stopping:
             self._slots.release()
-            return
+            return False
         task = asyncio.create_task(self._process(row))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+        return True
 
     async def stop(self, timeout: float) -> None:
         """Stop taking events; let running ones finish for `timeout` seconds (the rest replay next start)."""

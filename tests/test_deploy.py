@@ -7,7 +7,6 @@ import asyncio
 import configparser
 import os
 import re
-import signal
 import subprocess
 import sys
 import tomllib
@@ -84,8 +83,6 @@ async def test_tuneloop_healthcheck_passes_only_while_the_server_answers(
         await server.start_http()
         await server.wait_listening()
         assert (await asyncio.to_thread(healthcheck, tmp_path, server.port)).returncode == 0
-        assert server.process is not None
-        server.process.send_signal(signal.SIGTERM)
-        assert await server.exit_code() == 0
+        assert await server.stop() == 0
     finally:
         server.kill()

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import signal
 from pathlib import Path
 
 import aiohttp
@@ -80,9 +79,7 @@ async def test_json_logs_are_one_object_per_line(tmp_path: Path, slack: FakeSlac
     try:
         await server.start("--http", "--port", str(server.port), "--log-format", "json")
         await server.wait_listening()
-        assert server.process is not None
-        server.process.send_signal(signal.SIGTERM)
-        assert await server.exit_code() == 0
+        assert await server.stop() == 0
     finally:
         server.kill()
     lines = [json.loads(line) for line in server.output().splitlines()]

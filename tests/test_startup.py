@@ -85,6 +85,12 @@ class Serve:
             assert self.process is not None and self.process.returncode is None, self.output()
             await asyncio.sleep(0.05)
 
+    async def stop(self) -> int:
+        """SIGTERM; the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return await self.exit_code()
+
     def kill(self) -> None:
         if self.process is not None and self.process.returncode is None:
             self.process.kill()
@@ -170,15 +176,12 @@ async def test_a_second_server_on_the_same_database_is_refused_naming_the_first(
         line = one_line_reason(second.output())
         assert first.process is not None and f"pid {first.process.pid} on {socket.gethostname()}" in line
         assert "another Tuneloop is serving" in line
-        first.process.send_signal(signal.SIGTERM)
-        assert await first.exit_code() == 0
+        assert await first.stop() == 0
         assert "will be unused" not in first.output()  # Bolt's warning about the token it is also given
         third = Serve(tmp_path, slack, oai, name="third")  # the lease was released at a clean stop
         await third.start_http()
         await third.wait_listening()
-        assert third.process is not None
-        third.process.send_signal(signal.SIGTERM)
-        assert await third.exit_code() == 0
+        assert await third.stop() == 0
     finally:
         first.kill()
         second.kill()
