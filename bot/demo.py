@@ -24,6 +24,7 @@ from bot.runtime import Runtime
 from bot.server import EVENTS_PATH, http_server
 from bot.settings import Settings
 from render.ids import CORRECTION_BLOCK, CORRECTION_INPUT, CORRECTION_VIEW, JOB_START
+from tuning.catalogue import packaged_catalogue
 from tuning.corrections import fingerprint
 from tuning.datasets.types import BuildRequest
 
@@ -57,7 +58,8 @@ async def run(workdir: Path, say: Callable[[str], None] = print) -> dict[str, An
         settings = Settings(
             _env_file=None, SLACK_BOT_TOKEN="xoxb-demo-token", SLACK_SIGNING_SECRET=SECRET, OPENAI_API_KEY="sk-demo-0000",
             SLACK_API_URL=slack.api_url, OPENAI_BASE_URL=oai.base_url, TUNELOOP_DB=str(workdir / "tuneloop.db"),
-            TUNELOOP_ADMINS=ADMIN, TUNELOOP_MODEL="gpt-4.1-mini", TUNELOOP_POLL_SECONDS="3600",
+            TUNELOOP_ADMINS=ADMIN, TUNELOOP_MODEL=packaged_catalogue().default_model("openai"),
+            TUNELOOP_POLL_SECONDS="3600",
         )
         runtime = await Runtime.start(settings)
         try:
