@@ -11,8 +11,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 # The bot scopes manifest.yml asks for (tests/test_preflight.py keeps the two lists equal).
 REQUIRED_BOT_SCOPES = frozenset({
-    "app_mentions:read", "channels:history", "groups:history", "im:history", "channels:read", "groups:read",
-    "chat:write", "commands", "reactions:read", "users:read", "files:write",
+    "app_mentions:read", "channels:history", "groups:history", "im:history", "mpim:history", "mpim:read",
+    "channels:read", "groups:read", "chat:write", "assistant:write", "commands", "reactions:read", "users:read",
+    "files:write",
 })
 # Slack's auth.test errors for a token that will not work until someone replaces it.
 REINSTALL = frozenset({"token_revoked", "account_inactive", "token_expired", "app_uninstalled"})

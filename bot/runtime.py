@@ -130,10 +130,10 @@ class Runtime:
                 await lease_rows.release(db, lease)
             await db.close()
             raise
-        return cls._assemble(settings, db, client, llm, lease, metrics)
+        return await cls._assemble(settings, db, client, llm, lease, metrics)
 
     @classmethod
-    def _assemble(cls, settings: Settings, db: Database, client: AsyncWebClient, llm: openai.AsyncOpenAI | None,
+    async def _assemble(cls, settings: Settings, db: Database, client: AsyncWebClient, llm: openai.AsyncOpenAI | None,
                   lease: Holder | None, metrics: Metrics) -> Runtime:
         llm = llm or openai_client(settings)
         together_key = settings.together_api_key.get_secret_value() if settings.together_api_key else None

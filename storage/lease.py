@@ -48,8 +48,7 @@ def new_holder(ttl: float, now: float | None = None) -> Holder:
 async def acquire(db: Database, me: Holder) -> Holder | None:
     """Take the lease for `me`; returns the other holder (and takes nothing) while theirs is live."""
     async with db.transaction() as conn:
-        row = await (await conn.execute(
-            "SELECT token, pid, host, started_at, expires_at FROM writer_lease WHERE id = 1")).fetchone()
+        row = await conn.fetchone("SELECT token, pid, host, started_at, expires_at FROM writer_lease WHERE id = 1")
         if row is not None:
             current = Holder(**dict(row))
             if current.token != me.token and current.expires_at > time.time() and not current.is_dead_here():

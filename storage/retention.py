@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
-
-from storage.db import Database
+from storage.db import Database, Transaction
 
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -60,8 +58,7 @@ async def message_deleted(db: Database, channel: str, ts: str) -> int:
     """Forget a message deleted in Slack; its example, if any, is erased. Returns how many examples were."""
     async with db.transaction() as conn:
         await conn.execute("UPDATE messages SET text = '' WHERE channel = ? AND ts = ?", (channel, ts))
-        rows = await (await conn.execute(
-            "SELECT id FROM examples WHERE channel = ? AND message_ts = ?", (channel, ts))).fetchall()
+        rows = await conn.fetchall("SELECT id FROM examples WHERE channel = ? AND message_ts = ?", (channel, ts))
         ids = [row[0] for row in rows]
         await _erase_examples(conn, ids, reason="its message was deleted in Slack")
     return len(ids)
@@ -70,14 +67,14 @@ async def message_deleted(db: Database, channel: str, ts: str) -> int:
 async def forget(db: Database, user: str) -> Erased:
     """Erase what `user` wrote, their votes and the examples they are part of (author, asker, corrector)."""
     async with db.transaction() as conn:
-        examples = [row[0] for row in await (await conn.execute(
+        examples = [row[0] for row in await conn.fetchall(
             "SELECT e.id FROM examples e LEFT JOIN answers a ON a.id = e.answer_id"
             " LEFT JOIN messages m ON m.channel = e.channel AND m.ts = e.thread_ts"
             " WHERE e.author = ?1 OR a.asked_by = ?1 OR m.user_id = ?1"
-            " OR e.id IN (SELECT example_id FROM corrections WHERE corrector = ?1)", (user,))).fetchall()]
+            " OR e.id IN (SELECT example_id FROM corrections WHERE corrector = ?1)", (user,))]
         datasets = await _erase_examples(conn, examples, reason="a person's data was erased")
-        messages = (await conn.execute("DELETE FROM messages WHERE user_id = ?", (user,))).rowcount
-        votes = (await conn.execute("DELETE FROM reaction_events WHERE voter = ?", (user,))).rowcount
+        messages = await conn.execute("DELETE FROM messages WHERE user_id = ?", (user,))
+        votes = await conn.execute("DELETE FROM reaction_events WHERE voter = ?", (user,))
         await conn.execute("DELETE FROM corrections WHERE corrector = ?", (user,))
         # The answers to their questions, which quote them (Slack keeps the posted copy, Tuneloop does not).
         await conn.execute("UPDATE messages SET text = '' WHERE answer_id IN (SELECT id FROM answers WHERE asked_by = ?)",
@@ -92,7 +89,7 @@ async def forget(db: Database, user: str) -> Erased:
     return Erased(messages, votes, len(examples), datasets)
 
 
-async def _erase_examples(conn: aiosqlite.Connection, ids: list[int], *, reason: str) -> int:
+async def _erase_examples(conn: Transaction, ids: list[int], *, reason: str) -> int:
     """Blank the examples and flag the dataset versions built with them; returns how many versions were flagged."""
     if not ids:
         return 0
@@ -104,14 +101,13 @@ async def _erase_examples(conn: aiosqlite.Connection, ids: list[int], *, reason:
     await conn.executemany(
         "INSERT INTO example_events (example_id, action, actor, state) VALUES (?, 'erased', NULL, 'rejected')",
         [(example_id,) for example_id in ids])
-    cursor = await conn.execute(
+    return await conn.execute(
         f"INSERT INTO erased_from_datasets (dataset_id, reason) SELECT DISTINCT dataset_id, ? FROM dataset_members"
         f" WHERE example_id IN ({marks}) OR rejected_id IN ({marks}) ON CONFLICT (dataset_id) DO NOTHING",
         [reason, *ids, *ids])
-    return cursor.rowcount
 
 
-async def _recount_votes(conn: aiosqlite.Connection) -> None:
+async def _recount_votes(conn: Transaction) -> None:
     """Votes on examples from what remains (the author's own votes never count)."""
     await conn.execute(
         "UPDATE examples SET"

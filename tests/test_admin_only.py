@@ -14,6 +14,7 @@ the job monitor's reads may happen), nothing posted to the channel and no modal 
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -57,19 +58,36 @@ def click(action_id: str, target: str) -> Callable[[Harness, Targets], Awaitable
     return perform
 
 
+SUBMISSIONS = itertools.count(1)
+
+
 def correct(target: dict[str, str]) -> Callable[[Harness, Targets], Awaitable[str]]:
-    """Submit the correction modal as a non-admin; returns what the modal was answered."""
+    """Submit the correction modal as a non-admin; returns what they were told (the submission is stored and
+    replayed, so the refusal comes as an ephemeral, or a DM when there is no channel to post it in)."""
 
     async def perform(app: Harness, targets: Targets) -> str:
         filled = {key: int(value.format(**targets)) if key == "example_id" else value.format(**targets)
                   for key, value in target.items()}
         view = {"type": "modal", "id": "V0FORGED", "callback_id": CORRECTION_VIEW,
                 "private_metadata": json.dumps({**filled, "fp": "0" * 16})}
-        status, body = await app.interact(submission(view, user=ALICE, text="A better answer, surely."))
-        assert status == 200 and body.get("response_action") == "errors", body
-        return json.dumps(body)
+        ephemerals, dms = len(app.slack.ephemerals), len(dms_to(app.slack, ALICE))
+        text = f"A better answer, surely (try {next(SUBMISSIONS)})."  # each a new submission, not Slack's retry
+        status, _ = await app.interact(submission(view, user=ALICE, text=text))
+        await app.settle()
+        assert status == 200
+        told = [e["text"] for e in app.slack.ephemerals[ephemerals:] if e["user"] == ALICE]
+        return json.dumps(told + dms_to(app.slack, ALICE)[dms:])
 
     return perform
+
+
+def dms_to(slack: FakeSlack, user: str) -> list[str]:
+    return [call.args.get("text", "") for call in slack.calls_to("chat.postMessage") if call.args.get("channel") == user]
+
+
+def channel_posts(slack: FakeSlack) -> int:
+    """Messages posted anywhere but in a person's DM with the app (where a refusal may be told)."""
+    return sum(1 for call in slack.calls_to("chat.postMessage") if not str(call.args.get("channel", "")).startswith("U"))
 
 
 ADMIN_ONLY = [
@@ -131,7 +149,8 @@ async def prepare(app: Harness) -> Targets:
 
 async def everything(app: Harness) -> dict[str, list[tuple]]:
     tables = [row["name"] for row in await app.db.fetchall(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'inbox'"
+        " ORDER BY name")]  # a modal submission is stored in the inbox before it is acknowledged: not a change
     return {table: sorted((tuple(row) for row in await app.db.fetchall(f"SELECT * FROM {table}")), key=repr)
             for table in tables}
 
@@ -153,7 +172,7 @@ async def refusals(app: Harness, slack: FakeSlack, oai: FakeOpenAI, targets: Tar
     for action in ADMIN_ONLY:
         await steady(app)
         rows, calls = await everything(app), acting_calls(oai)
-        replies, posts, modals = len(slack.responses), len(slack.calls_to("chat.postMessage")), len(slack.views)
+        replies, posts, modals = len(slack.responses), channel_posts(slack), len(slack.views)
         in_modal = await action.perform(app, targets)
         await app.settle()
         await steady(app)
@@ -166,7 +185,7 @@ async def refusals(app: Harness, slack: FakeSlack, oai: FakeOpenAI, targets: Tar
             failures.append(f"{action.name}: the database changed")
         if acting_calls(oai) != calls:
             failures.append(f"{action.name}: called the provider: {acting_calls(oai)[len(calls):]}")
-        if len(slack.calls_to("chat.postMessage")) != posts or len(slack.views) != modals:
+        if channel_posts(slack) != posts or len(slack.views) != modals:
             failures.append(f"{action.name}: posted to the channel or opened a modal")
     return failures
 
@@ -184,7 +203,7 @@ async def test_every_admin_only_action_is_refused_to_a_non_admin_and_changes_not
         assert app.runtime.settings.admins == frozenset()
         failures += [f"(no admins) {failure}"
                      for failure in await refusals(app, slack, oai, targets, who="TUNELOOP_ADMINS")]
-    assert failures == []
+    assert failures == [], "\n".join(failures)
 
 
 def test_the_table_covers_every_admin_button_and_every_subcommand_marked_for_admins() -> None:
@@ -199,6 +218,7 @@ async def test_an_admin_may_correct_an_approved_example(app: Harness) -> None:
     view = {"type": "modal", "id": "V0ADMIN", "callback_id": CORRECTION_VIEW,
             "private_metadata": json.dumps({"example_id": approved, "fp": "0" * 16})}
     status, body = await app.interact(submission(view, user=ADMIN, text="Port 8443, over TLS."))
+    await app.settle()
     assert status == 200 and body == {}, body
     row = await app.db.fetchone("SELECT state, corrected, decided_by FROM examples WHERE id = ?", (approved,))
     assert tuple(row) == ("approved", "Port 8443, over TLS.", ADMIN)

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.health import side_server
 from bot.server import EVENTS_PATH
 from tests.capture_helpers import reaction
-from tests.conftest import ALICE, Harness, make_settings, served
+from tests.conftest import ALICE, BOB, Harness, make_settings, served
 from tests.fakes import FakeOpenAI, FakeSlack
 from tests.test_e2e_answering import mention
 from tests.test_startup import Serve
@@ -38,7 +38,7 @@ async def test_not_ready_when_slack_is_unreachable_or_the_inbox_backs_up(
         tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI) -> None:
     settings = make_settings(tmp_path, slack, oai, TUNELOOP_READY_MAX_BACKLOG="0")
     async with served(settings, slack) as app:
-        slack.fail("auth.test", error="token_revoked")
+        slack.fail("auth.test", error="token_revoked", times=5)
         await app.db.execute("INSERT INTO inbox (event_id, event_type, body) VALUES ('Ev0WAIT', 'message', '{}')")  # the worker is not woken
         status, body = await get(app, "/readyz")
     problems = json.loads(body)["problems"]
@@ -48,20 +48,24 @@ async def test_not_ready_when_slack_is_unreachable_or_the_inbox_backs_up(
 
 async def test_metrics_count_events_answers_votes_and_slack_retries(app: Harness, slack: FakeSlack) -> None:
     event = mention(slack, "what is up?")
-    slack.fail("chat.postMessage", status=503)  # retried by the Slack client
     assert await app.event(event) == 200
     await app.settle()
     answer_ts = slack.thread("C0GENERAL", event["ts"])[1]["ts"]
     assert await app.event(reaction("reaction_added", user=ALICE, ts=answer_ts)) == 200
     await app.settle()
+    root = slack.add_message("C0GENERAL", ALICE, "Who has the keys?")
+    reply = slack.add_message("C0GENERAL", BOB, "Ops does.", thread_ts=root)
+    slack.fail("conversations.replies", status=503)  # retried by the Slack client
+    assert await app.event(reaction("reaction_added", user=ALICE, ts=reply, item_user=BOB)) == 200
+    await app.settle()
     status, text = await get(app, "/metrics")
     values = samples(text)
     assert status == 200
-    assert values[("tuneloop_events_acknowledged_total", ())] == 2
-    assert values[("tuneloop_events_processed_total", ())] == 2
+    assert values[("tuneloop_events_acknowledged_total", ())] == 3
+    assert values[("tuneloop_events_processed_total", ())] == 3
     assert values[("tuneloop_answers", (("status", "answered"),))] == 1
     assert values[("tuneloop_answer_latency_seconds_count", ())] == 1
-    assert values[("tuneloop_votes", (("direction", "up"),))] == 1
+    assert values[("tuneloop_votes", (("direction", "up"),))] == 2
     assert values[("tuneloop_slack_retries_total", (("reason", "server_error"),))] == 1
     assert values[("tuneloop_inbox_backlog", ())] == 0
 
