@@ -12,12 +12,14 @@ from pydantic import ValidationError
 from bot import logs
 from bot.settings import Settings, missing_settings_message
 from render.datasets import summary_text
+from render.privacy import forgotten
 from render.stats import stats_text
 from render.words import slack_words
-from storage import migrate, open_database, opened
+from storage import DatabaseUnavailable, migrate, open_database, opened
 from tuning.datasets import cli as dataset_cli
 from tuning.errors import TuningError
 from tuning.stats import collect
+from tuning.privacy import Privacy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,8 +29,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http", action="store_true", help="serve HTTP even when SLACK_APP_TOKEN is set")
     serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument("--log-format", default="text", choices=["text", "json"],
+                       help="json: one JSON object per line, for log collectors")
     commands.add_parser("migrate", help="apply database migrations")
+    demo = commands.add_parser("demo", help="the whole loop offline against loopback fakes (from a source checkout)")
+    demo.add_argument("--dir", type=Path, default=Path("tuneloop-demo"), help="where to leave the database and files")
+    commands.add_parser("healthcheck", help="exit 0 if this machine's server answers /healthz (Docker HEALTHCHECK)")
     commands.add_parser("stats", help="examples collected, as /tune stats shows them")
+    forget = commands.add_parser("forget", help="erase a person's messages, votes and examples (README, 'Privacy')")
+    forget.add_argument("user", help="their Slack user id (U…)")
     dataset = commands.add_parser("dataset", help="build, show or export datasets").add_subparsers(
         dest="dataset_command", required=True)
     build = dataset.add_parser("build", help="build a new version NAME@k from approved examples")
@@ -54,9 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return _serve(settings, args)
+    if args.command == "healthcheck":
+        return _healthcheck(settings)
+    if args.command == "demo":
+        return _demo(args.dir)
     try:
         return asyncio.run(_operator_command(settings, args))
-    except TuningError as error:
+    except (TuningError, DatabaseUnavailable) as error:
         print(f"tuneloop: {slack_words(str(error))}", file=sys.stderr)
         return 1
 
@@ -69,11 +82,55 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     secrets = [s.get_secret_value() for s in (settings.slack_bot_token, settings.slack_signing_secret,
                settings.slack_app_token, settings.openai_api_key, settings.together_api_key) if s]
-    logs.configure(args.log_level, secrets)
-    from bot.server import serve  # imported late: the settings check above must not wait for Bolt
+    logs.configure(args.log_level, secrets, args.log_format)
+    from bot.preflight import StartupError
+    from bot.server import (
+        serve,  # imported late: the settings check above must not wait for Bolt
+    )
 
-    asyncio.run(serve(settings, http=http, port=args.port or settings.port))
+    try:
+        asyncio.run(serve(settings, http=http, port=args.port or settings.port))
+    except (StartupError, DatabaseUnavailable) as error:
+        print(f"tuneloop cannot start: {error}", file=sys.stderr)
+        return 1
+    except (asyncio.CancelledError, KeyboardInterrupt):  # a signal before it finished starting
+        print("tuneloop: stopped before it finished starting", file=sys.stderr)
+        return 0
     return 0
+
+
+def _demo(workdir: Path) -> int:
+    from bot import demo
+
+    logs.configure("WARNING")
+    if (workdir / "tuneloop.db").exists():
+        print(f"tuneloop demo: {workdir} already holds a demo; remove it or pass --dir", file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(demo.run(workdir))
+    except demo.FakesMissing as error:
+        print(f"tuneloop: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _healthcheck(settings: Settings) -> int:
+    """GET /healthz on this machine: the HTTP port, or TUNELOOP_HEALTH_PORT in Socket Mode."""
+    from urllib.error import URLError
+    from urllib.request import urlopen
+
+    from bot.health import HEALTH_PATH
+
+    port = settings.health_port if settings.socket_mode else settings.port
+    if port is None:
+        print("tuneloop: Socket Mode serves /healthz only when TUNELOOP_HEALTH_PORT is set", file=sys.stderr)
+        return 1
+    try:
+        with urlopen(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout=4) as response:
+            return 0 if response.status == 200 else 1
+    except (URLError, OSError) as error:
+        print(f"tuneloop: no answer on port {port}: {error}", file=sys.stderr)
+        return 1
 
 
 async def _operator_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -89,6 +146,8 @@ async def _operator_command(settings: Settings, args: argparse.Namespace) -> int
     elif args.command == "stats":
         async with opened(db_path) as db:
             print(stats_text(await collect(db)))
+    elif args.command == "forget":
+        print(await _forget(db_path, args.user))
     elif args.dataset_command == "build":
         print(summary_text(await dataset_cli.build(
             db_path, args.name, since=args.since, channel=args.channel, format=args.format, val=args.val,
@@ -99,6 +158,16 @@ async def _operator_command(settings: Settings, args: argparse.Namespace) -> int
         for path in await dataset_cli.export(db_path, args.name, args.out):
             print(path)
     return 0
+
+
+async def _forget(db_path: Path, who: str) -> str:
+    db = await open_database(db_path, must_exist=True)
+    try:
+        await migrate(db)
+        user, erased = await Privacy(db, frozenset(), inbox_days=0, message_days=0).forget(who, actor=None)
+    finally:
+        await db.close()
+    return forgotten(user, erased.messages, erased.votes, erased.examples, erased.datasets)
 
 
 if __name__ == "__main__":

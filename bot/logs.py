@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 from collections.abc import Iterable
 
 _TOKEN_PATTERNS = re.compile(
@@ -31,9 +33,24 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def configure(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+class JsonLines(logging.Formatter):
+    """One JSON object per line (`--log-format json`), for log collectors; secrets are already masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+                 "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
+JsonLines.converter = time.gmtime  # type: ignore[assignment]
+
+
+def configure(level: str = "INFO", secrets: Iterable[str] = (), log_format: str = "text") -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonLines() if log_format == "json"
+                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import openai
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
 from bot.lifecycle_watch import DailyWatch
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.tasks import TaskTracker
 from bot.worker import InboxWorker
@@ -24,6 +26,8 @@ from handlers.jobs import SlackJobPublisher
 from handlers.lifecycle import SlackLifecyclePublisher
 from handlers.slack_retries import slack_retry_handlers
 from storage import Database, migrate, open_database
+from storage import lease as lease_rows
+from storage.lease import Holder
 from tuning.answering import Answerer
 from tuning.capture import Capture
 from tuning.catalogue import Catalogue, load_catalogue
@@ -46,6 +50,7 @@ from tuning.lifecycle.notices import Announcements, LifecyclePublisher
 from tuning.lifecycle.service import Lifecycle
 from tuning.lifecycle.shutdown import ShutdownWatch
 from tuning.members import MemberDirectory
+from tuning.privacy import Privacy
 from tuning.promotion import Promotions
 from tuning.review import Review
 from tuning.routing import ModelRouter
@@ -56,15 +61,29 @@ from tuning.trainers import Trainer, close_trainers
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 10.0
+LEASE_TTL_SECONDS = 30.0  # a killed holder's lease is taken over after this (at once on the same host)
+LEASE_RENEW_SECONDS = 10.0
+PRUNE_EVERY_SECONDS = 3600.0
 
 
-def slack_client(settings: Settings) -> AsyncWebClient:
+class _TokenComesWithTheClient(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment itself and warns, at every start, that it is unused
+    because the app is given a client (ours, with its retry handlers) that already carries that token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+logging.getLogger("slack_bolt.AsyncApp").addFilter(_TokenComesWithTheClient())
+
+
+def slack_client(settings: Settings, on_retry: Callable[[str], None] | None = None) -> AsyncWebClient:
     """Slack's Web API, retrying 429 after Retry-After, 5xx and dropped connections."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return AsyncWebClient(
         token=token,
         base_url=settings.slack_api_url,
-        retry_handlers=slack_retry_handlers(),
+        retry_handlers=slack_retry_handlers(on_retry),
     )
 
 
@@ -85,14 +104,37 @@ class Runtime:
     tasks: TaskTracker
     model_clients: list[openai.AsyncOpenAI]
     trainers: Mapping[str, Trainer]
+    lease: Holder | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    lease_lost: asyncio.Event = field(default_factory=asyncio.Event)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    async def start(cls, settings: Settings, *, llm: openai.AsyncOpenAI | None = None) -> Runtime:
-        db = await open_database(settings.db_path)
-        applied = await migrate(db)
-        if applied:
-            log.info("applied migrations: %s", ", ".join(applied))
+    async def start(
+        cls, settings: Settings, *, llm: openai.AsyncOpenAI | None = None, db: Database | None = None,
+        lease: Holder | None = None, preflight: Callable[[AsyncWebClient], Awaitable[None]] | None = None,
+    ) -> Runtime:
+        """`db` (already opened, with this process's writer `lease`) is closed by close(), or here on failure;
+        `preflight` checks the Slack client before any event is processed."""
+        db = db or await open_database(settings.db_path)
+        try:
+            applied = await migrate(db)
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+            metrics = Metrics()
+            client = slack_client(settings, lambda reason: metrics.slack_retries.labels(reason).inc())
+            if preflight is not None:
+                await preflight(client)
+        except BaseException:
+            if lease is not None:
+                await lease_rows.release(db, lease)
+            await db.close()
+            raise
+        return await cls._assemble(settings, db, client, llm, lease, metrics)
+
+    @classmethod
+    async def _assemble(cls, settings: Settings, db: Database, client: AsyncWebClient, llm: openai.AsyncOpenAI | None,
+                  lease: Holder | None, metrics: Metrics) -> Runtime:
         llm = llm or openai_client(settings)
         together_key = settings.together_api_key.get_secret_value() if settings.together_api_key else None
         # An operator's models.toml lives beside the database; read off the event loop (it is file I/O).
@@ -100,17 +142,16 @@ class Runtime:
         trainers = build_trainers(llm, together_key, settings.together_base_url, catalogue=catalogue)
         together = together_chat_client(settings)
         wake = asyncio.Event()
-        slack = slack_client(settings)
         services = build_services(settings, db, model_router(settings, llm, together), trainers, wake,
-                                  publisher=SlackLifecyclePublisher(slack), listing=OpenAIListing(llm))
+                                  publisher=SlackLifecyclePublisher(client), listing=OpenAIListing(llm))
         app = AsyncApp(
-            client=slack,
+            client=client,
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
             process_before_response=True,
             before_authorize=RefuseMalformed(),  # after the signature check, before Bolt reads the payload
         )
         tasks = TaskTracker()
-        worker = InboxWorker(app, services.inbox)
+        worker = InboxWorker(app, services.inbox, on_outcome=metrics.event_outcome)
         evaluate_job = after_job_succeeded(services.evaluations, app.client, services.lifecycle.migrations)
 
         async def on_succeeded(job: JobView) -> None:
@@ -126,17 +167,47 @@ class Runtime:
 
         monitor = JobMonitor(db, services.jobs, trainers, publisher, poll_seconds=settings.poll_seconds, wake=wake,
                              on_succeeded=on_succeeded, each_tick=follow_endpoints)
-        handlers.register(app, services, spawn=tasks.spawn, on_event_stored=worker.notify,
+
+        def on_event_stored() -> None:
+            metrics.events_acknowledged.inc()
+            worker.notify()
+
+        handlers.register(app, services, spawn=tasks.spawn, on_event_stored=on_event_stored,
                           suggested_prompts=settings.suggested_prompts)
         watch = DailyWatch(services.lifecycle, poll_seconds=settings.lifecycle_poll_seconds)
         runtime = cls(settings, db, app, services, worker, monitor, watch, tasks,
-                      [llm, together] if together else [llm], trainers)
+                      [llm, together] if together else [llm], trainers, lease, metrics)
         runtime._background = [
             asyncio.create_task(worker.run(), name="inbox-worker"),
             asyncio.create_task(monitor.run(), name="job-monitor"),
             asyncio.create_task(watch.run(), name="lifecycle-watch"),
+            asyncio.create_task(runtime._prune_daily(), name="retention"),
         ]
+        if lease is not None:
+            runtime._background.append(asyncio.create_task(runtime._keep_lease(lease), name="writer-lease"))
         return runtime
+
+    async def _prune_daily(self) -> None:
+        """Retention (README, "Privacy"): at start-up, then every PRUNE_EVERY_SECONDS."""
+        while True:
+            try:
+                await self.services.privacy.prune()
+            except Exception:  # a busy database: the next round catches up
+                log.warning("retention pruning failed; trying again later", exc_info=True)
+            await asyncio.sleep(PRUNE_EVERY_SECONDS)
+
+    async def _keep_lease(self, lease: Holder) -> None:
+        while True:
+            await asyncio.sleep(LEASE_RENEW_SECONDS)
+            try:
+                kept = await lease_rows.renew(self.db, lease, LEASE_TTL_SECONDS)
+            except Exception:  # a busy or briefly unwritable file: try again at the next renewal
+                log.warning("could not renew the writer lease", exc_info=True)
+                continue
+            if not kept:
+                log.critical("another process took this database's writer lease: stopping")
+                self.lease_lost.set()
+                return
 
     async def close(self) -> None:
         """Finish what is running (within a grace period), then close clients and the database."""
@@ -148,6 +219,8 @@ class Runtime:
         await close_trainers(self.trainers)
         for client in self.model_clients:
             await client.close()
+        if self.lease is not None:
+            await lease_rows.release(self.db, self.lease)
         await self.db.close()
 
 
@@ -210,6 +283,7 @@ def build_services(
         promotions=promotions,
         lifecycle=lifecycle,
         endpoints=endpoints,
+        privacy=Privacy(db, settings.admins, inbox_days=settings.inbox_days, message_days=settings.message_days),
         current_model=promotions.current,
         wake_monitor=wake.set,
         admins=settings.admins,

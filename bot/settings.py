@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     suggested_prompts: Annotated[tuple[str, ...], NoDecode] = Field(
         DEFAULT_SUGGESTED_PROMPTS, alias="TUNELOOP_SUGGESTED_PROMPTS")
     port: int = Field(3000, validation_alias=AliasChoices("PORT"), ge=1, le=65535)
+    health_port: int | None = Field(None, alias="TUNELOOP_HEALTH_PORT", ge=0, le=65535)  # Socket Mode's /healthz
+    inbox_days: int = Field(7, alias="TUNELOOP_INBOX_DAYS", ge=1)  # processed events kept this long
+    message_days: int = Field(30, alias="TUNELOOP_MESSAGE_DAYS", ge=1)  # message text that never became an example
+    ready_max_backlog: int = Field(1000, alias="TUNELOOP_READY_MAX_BACKLOG", ge=0)
 
     @field_validator("admins", mode="before")
     @classmethod
@@ -92,5 +96,7 @@ class Settings(BaseSettings):
 def missing_settings_message(names: list[str]) -> str:
     lines = ["Tuneloop cannot start: these settings are missing."]
     lines += [f"  {name}: {WHERE_TO_GET[name]}" for name in names]
+    if "SLACK_SIGNING_SECRET" in names:
+        lines.append("  (or set SLACK_APP_TOKEN, an app-level xapp- token, to use Socket Mode: it needs no signing secret)")
     lines.append("Set them in the environment or in a .env file; the README's 'Settings' section lists them all.")
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from handlers import (
     jobs,
     lifecycle,
     messages,
+    privacy,
     reactions,
     review,
     stats,
@@ -36,7 +37,7 @@ def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored
     app.use(RetryResponds())
     app.assistant(assistant.build(services.answers, suggested_prompts))  # after the inbox: pane events are stored first
     errors.register(app)
-    messages.register(app, services.answers)
+    messages.register(app, services.answers, services.privacy)
     reactions.register(app, services.capture)
     corrections.register(app, services.corrections, services.inbox, on_event_stored)
     review.register(app, services.review)
@@ -54,6 +55,7 @@ def slash_runners(services: Services) -> dict[str, Runner]:
         **datasets.runners(services.datasets), **jobs.runners(services.jobs, services.wake_monitor),
         **evaluations.runners(services.evaluations, services.promotions), **lifecycle.runners(services.promotions, services.lifecycle, services.jobs),
         **endpoints.runners(services.endpoints, services.wake_monitor),
+        **privacy.runners(services.privacy),
     }
 
 

@@ -16,6 +16,7 @@ from handlers.inbox import REPLAY_KEY
 from handlers.slack_io import slack_error
 from handlers.slack_reader import WebApiReader
 from render import corrections as render
+from render.words import slack_words
 from render.ids import ANSWER_CORRECT, CORRECT_ANSWER_SHORTCUT, CORRECTION_BLOCK, CORRECTION_INPUT, CORRECTION_VIEW
 from tuning.corrections import Corrections, problem_with
 from tuning.inbox import Inbox
@@ -93,7 +94,7 @@ async def _store(corrections: Corrections, client: AsyncWebClient, reader: WebAp
                 channel=target["channel"], ts=target["ts"], corrector=user, text=text, reader=reader
             )
     except TuningError as error:
-        await _tell(client, target.get("channel", ""), user, render.not_saved(str(error)), thread)
+        await _tell(client, target.get("channel", ""), user, render.not_saved(slack_words(str(error))), thread)
         return
     await _tell(client, example.channel, user, render.saved(example.state), thread)
 

@@ -119,6 +119,7 @@ _job = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}", "a job id")
 _model = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,255}", "a model name")
 _trainer = _choice("openai", "together")
 _endpoint = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}", "an endpoint id (`/tune endpoints` lists them)")
+_user = _pattern(r"<@[UW][A-Z0-9]{2,}(\|[^>]*)?>|[UW][A-Z0-9]{2,}", "a person, written @name")
 _target = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,255}", "a model name, a job id or `base`")
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
@@ -178,6 +179,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("endpoint stop", "stop an endpoint: it stops billing (admins)", args=(("ID", _endpoint),)),
     Subcommand("endpoint start", "start a stopped endpoint: it bills while it runs (admins)", args=(("ID", _endpoint),)),
     Subcommand("endpoint delete", "delete an endpoint for good (admins)", args=(("ID", _endpoint),)),
+    Subcommand("forget", "erase a person's messages, votes and examples (admins)", args=(("@user", _user),)),
 )
 _BY_NAME = {spec.name: spec for spec in SUBCOMMANDS}
 _GROUPS = {spec.name.split()[0] for spec in SUBCOMMANDS if " " in spec.name}

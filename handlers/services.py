@@ -16,6 +16,7 @@ from tuning.harvest import Harvester
 from tuning.inbox import Inbox
 from tuning.jobs.service import JobService
 from tuning.lifecycle.service import Lifecycle
+from tuning.privacy import Privacy
 from tuning.promotion import Promotions
 from tuning.review import Review
 from tuning.stats import StatsService
@@ -36,6 +37,7 @@ class Services:
     promotions: Promotions
     lifecycle: Lifecycle
     endpoints: EndpointService
+    privacy: Privacy
     current_model: Callable[[], Awaitable[str]]
     wake_monitor: Callable[[], None]
     admins: frozenset[str]

@@ -77,6 +77,7 @@ def building(name: str) -> str:
     return f":hourglass_flowing_sand: Building dataset `{name}`… the summary will be posted in this channel."
 
 
+ERASED = ":warning: contains erased data: rebuild"
 NOT_A_MEMBER = "Tuneloop is not in this channel: invite it with `/invite @tuneloop` and build again"
 
 
@@ -138,7 +139,7 @@ def _name_line(name: str, versions: list[DatasetListing]) -> str:
     for version in versions[:VERSIONS_PER_NAME]:
         lines.append(
             f"• `@{version.version}` {version.train:,} train / {version.validation:,} validation"
-            f" · {version.created_at[:10]}"
+            f" · {version.created_at[:10]}" + (f" · {ERASED}" if version.erased else "")
         )
     if len(versions) > VERSIONS_PER_NAME:
         lines.append(f"• …{plural(len(versions) - VERSIONS_PER_NAME, 'older version')}")

@@ -4,14 +4,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from storage.db import Database, Transaction, open_database
+from storage.db import Database, DatabaseUnavailable, Transaction, open_database
 from storage.migrations import MIGRATIONS, migrate
 
 
 @asynccontextmanager
 async def opened(db_path: Path) -> AsyncIterator[Database]:
-    """The database for one operator command: migrated (as `serve` does), closed afterwards."""
-    db = await open_database(db_path)
+    """The database for one operator command: migrated (as `serve` does), closed afterwards. A file that does
+    not exist is refused (a mistyped TUNELOOP_DB), not answered from a new empty database."""
+    db = await open_database(db_path, must_exist=True)
     try:
         await migrate(db)
         yield db
@@ -19,4 +20,4 @@ async def opened(db_path: Path) -> AsyncIterator[Database]:
         await db.close()
 
 
-__all__ = ["MIGRATIONS", "Database", "Transaction", "migrate", "open_database", "opened"]
+__all__ = ["DatabaseUnavailable", "MIGRATIONS", "Database", "Transaction", "migrate", "open_database", "opened"]

@@ -9,6 +9,7 @@ reads wait for the write lock instead."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -27,6 +28,15 @@ PRAGMAS = (
 READER_PRAGMAS = (*PRAGMAS, "PRAGMA query_only = ON")
 
 Params = Sequence[Any] | dict[str, Any]
+
+
+class DatabaseUnavailable(Exception):
+    """The database file cannot be opened, read or written; the message says which file and why."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"cannot use the database {path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 class WriteLock:
@@ -170,6 +180,15 @@ class Database:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
+    async def check_writable(self) -> None:
+        """Raise DatabaseUnavailable unless a write transaction can be started (a read-only file, a full disk)."""
+        try:
+            async with self.transaction() as conn:
+                await conn.execute("CREATE TABLE IF NOT EXISTS _write_check (x INTEGER)")
+                await conn.execute("DROP TABLE _write_check")
+        except sqlite3.Error as error:
+            raise DatabaseUnavailable(self.path, str(error)) from None
+
     async def close(self) -> None:
         async with self._lock.held():
             if self._reader is not None:
@@ -177,18 +196,41 @@ class Database:
             await self._conn.close()
 
 
-async def open_database(path: str | Path) -> Database:
+async def open_database(path: str | Path, *, must_exist: bool = False) -> Database:
+    """Open (creating unless `must_exist`) the database; DatabaseUnavailable, with no thread left behind, if not."""
     path = Path(path)
-    if str(path) != ":memory:":
-        path.parent.mkdir(parents=True, exist_ok=True)
+    in_memory = str(path) == ":memory:"
+    if must_exist and not in_memory and not path.is_file():
+        raise DatabaseUnavailable(path, "there is no database file there (check TUNELOOP_DB)")
+    try:
+        if not in_memory:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # aiosqlite, failing to open, stops its thread without waiting: the thread then reports to a loop
+            # that may be closed by then. Opening once here first keeps that failure out of its thread.
+            await asyncio.to_thread(lambda: sqlite3.connect(path).close())
+    except (OSError, sqlite3.Error) as error:
+        raise DatabaseUnavailable(path, str(error)) from None
     conn = await _connect(path, PRAGMAS)
-    reader = None if str(path) == ":memory:" else await _connect(path, READER_PRAGMAS)
+    try:
+        reader = None if in_memory else await _connect(path, READER_PRAGMAS)
+    except BaseException:
+        await conn.close()
+        raise
     return Database(conn, path, reader)
 
 
 async def _connect(path: Path, pragmas: Sequence[str]) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None)
-    conn.row_factory = aiosqlite.Row
-    for pragma in pragmas:
-        await conn.execute(pragma)
+    try:
+        conn = await aiosqlite.connect(path, isolation_level=None)
+    except sqlite3.Error as error:
+        raise DatabaseUnavailable(path, str(error)) from None
+    try:
+        conn.row_factory = aiosqlite.Row
+        for pragma in pragmas:
+            await conn.execute(pragma)
+    except BaseException as error:
+        await conn.close()  # else aiosqlite's (non-daemon) thread keeps the process alive
+        if isinstance(error, sqlite3.Error):
+            raise DatabaseUnavailable(path, str(error)) from None
+        raise
     return conn

@@ -438,6 +438,34 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX endpoints_by_job ON endpoints (job_id);
         """,
     ),
+    (
+        "0012_writer_lease",
+        """
+        -- The one process serving from this file (storage/lease.py); times are Unix seconds.
+        CREATE TABLE writer_lease (
+            id          INTEGER PRIMARY KEY CHECK (id = 1),
+            token       TEXT NOT NULL,
+            pid         INTEGER NOT NULL,
+            host        TEXT NOT NULL,
+            started_at  REAL NOT NULL,
+            expires_at  REAL NOT NULL
+        );
+        """,
+    ),
+    (
+        "0013_erasure",
+        f"""
+        -- Dataset versions built with examples erased since (storage/retention.py): shown as needing a rebuild.
+        CREATE TABLE erased_from_datasets (
+            dataset_id  INTEGER PRIMARY KEY REFERENCES dataset_versions (id),
+            reason      TEXT NOT NULL,
+            at          TEXT NOT NULL DEFAULT {_NOW}
+        );
+        -- Retention prunes by age: these keep it from reading whole tables.
+        CREATE INDEX inbox_processed ON inbox (processed_at) WHERE processed_at IS NOT NULL;
+        CREATE INDEX messages_user ON messages (user_id);
+        """,
+    ),
 ]
 
 

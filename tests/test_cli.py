@@ -50,5 +50,6 @@ def test_dataset_build_show_export_and_stats(tmp_path: Path) -> None:
 
 
 def test_unknown_dataset_is_a_clear_error(tmp_path: Path) -> None:
+    assert tuneloop(tmp_path, "migrate").returncode == 0
     result = tuneloop(tmp_path, "dataset", "show", "nope")
     assert result.returncode == 1 and "no datasets yet" in result.stderr and "Traceback" not in result.stderr

@@ -40,7 +40,9 @@ from tests.fakes import FakeOpenAI, FakeSlack
 from tuning.inbox import Inbox
 
 VOTERS = [f"U0VOTER{n:02d}" for n in range(10)]
-CORRECTORS = [*VOTERS[:4], ADMIN]
+# Only the admin corrects: a member's correction of an approved example is refused (README), and the targets
+# become approved during the burst (the admin's corrections, the votes).
+CORRECTORS = [ADMIN]
 REACTIONS = ("+1", "thumbsup", "+1::skin-tone-3", "-1", "thumbsdown")
 THREADS = 6
 REQUESTS = 480  # votes and corrections, mixed

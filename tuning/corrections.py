@@ -9,7 +9,7 @@ from storage import messages as message_rows
 from storage.db import Database
 from storage.states import ExampleState
 from tuning.capture import Capture
-from tuning.errors import NotFound, TuningError
+from tuning.errors import NotAdmin, NotFound, TuningError
 from tuning.members import MemberDirectory
 from tuning.ports import SlackReader
 from tuning.review import view
@@ -65,9 +65,15 @@ class Corrections:
         return await self.correct(example.id, corrector=corrector, text=text, reader=reader)
 
     async def correct(self, example_id: int, *, corrector: str, text: str, reader: SlackReader) -> ExampleView:
-        """Store a correction; an admin's approves the example, anyone else's sends it to review."""
-        if await example_rows.get(self._db, example_id) is None:
+        """Store a correction; an admin's approves the example, anyone else's sends it to review.
+
+        An approved example, or one an admin has decided, is training data someone vouched for: only an admin
+        may change it. Anyone else's correction is refused (the modal says whom to ask) and changes nothing."""
+        existing = await example_rows.get(self._db, example_id)
+        if existing is None:
             raise NotFound(f"Example {example_id} does not exist any more.")
+        if corrector not in self._admins and (existing.state == "approved" or existing.decided_by):
+            raise NotAdmin("change an answer that is already approved (or decided) for training", self._admins)
         scrubbed = (await self._members.scrubber(reader)).scrub(text.strip())
         is_admin = corrector in self._admins
         state: ExampleState = "approved" if is_admin else "candidate"

@@ -50,6 +50,9 @@ class FakeSlack(FakeServer):
         self.workspace = Workspace(TsClock(clock_start))
         self.socket = SocketModeHub()
         self.responses: list[dict[str, Any]] = []
+        # The bot token's scopes, sent as X-OAuth-Scopes on every Web API answer (as Slack does); a test
+        # removes some to see the app refuse to start.
+        self.scopes = SCOPES
         self._api_methods = WebApi(self.workspace, self.url)
 
     # -- URLs ------------------------------------------------------------
@@ -245,7 +248,7 @@ class FakeSlack(FakeServer):
     async def _api(self, request: web.Request) -> web.Response:
         authorization = request.headers.get("Authorization", "")
         body = self._api_methods.call(request.match_info["method"], request[ARGS], authorization)
-        return web.json_response(body, headers={"X-OAuth-Scopes": SCOPES})
+        return web.json_response(body, headers={"X-OAuth-Scopes": self.scopes})
 
     async def _upload(self, request: web.Request) -> web.Response:
         upload = self.workspace.uploads.get(request.match_info["file_id"])

@@ -45,8 +45,8 @@ def summary_from_row(row: VersionRow, root: Path) -> DatasetSummary:
     )
 
 
-def listing_from_row(row: VersionRow) -> DatasetListing:
+def listing_from_row(row: VersionRow, *, erased: bool = False) -> DatasetListing:
     return DatasetListing(
         name=row.name, version=row.version, format=cast(Format, row.format), created_at=row.created_at,
-        created_by=row.created_by, train=row.train_count, validation=row.validation_count,
+        created_by=row.created_by, train=row.train_count, validation=row.validation_count, erased=erased,
     )

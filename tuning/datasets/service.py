@@ -14,6 +14,7 @@ from pathlib import Path
 
 from storage import datasets as rows
 from storage.db import Database
+from storage.retention import erased_datasets
 from tuning.catalogue import load_catalogue
 from tuning.datasets.build import BuildPlan, build_dataset
 from tuning.datasets.files import file_name, sha256_of
@@ -85,7 +86,8 @@ class DatasetService:
 
     async def list(self) -> list[DatasetListing]:
         """Every version, grouped by name, newest version first."""
-        return [listing_from_row(row) for row in await rows.list_versions(self._db)]
+        erased = await erased_datasets(self._db)
+        return [listing_from_row(row, erased=row.id in erased) for row in await rows.list_versions(self._db)]
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
@@ -108,7 +110,12 @@ async def _resolve_channel(filters: DatasetFilters, resolve: ChannelResolver | N
 
 
 def _copy_checked(summary: DatasetSummary, out_dir: Path) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir} is a file: --out names a directory to copy the version's files into.")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create the directory {out_dir}: {error.strerror or error}.") from None
     copied = []
     for dataset_file in summary.files:
         if not dataset_file.path.is_file() or sha256_of(dataset_file.path) != dataset_file.sha256:

@@ -140,3 +140,4 @@ class DatasetListing(_Value):
     created_by: str | None
     train: int
     validation: int
+    erased: bool = False  # built with examples erased since (README, "Privacy"): rebuild it

@@ -1,0 +1,55 @@
+"""Retention and erasure (README, "Privacy"): pruning by age, Slack's deletions and edits, and `forget`."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from storage import retention
+from storage.db import Database
+from storage.retention import Erased, Pruned
+from tuning.errors import UsageError
+from tuning.review import require_admin
+
+log = logging.getLogger(__name__)
+_USER = re.compile(r"<@(?P<mention>[UW][A-Z0-9]{2,})(?:\|[^>]*)?>|(?P<id>[UW][A-Z0-9]{2,})")
+
+
+def user_id(text: str) -> str:
+    """A Slack user id from `U…` or a mention `<@U…>`; UsageError otherwise."""
+    match = _USER.fullmatch(text.strip())
+    if not match:
+        raise UsageError(f"`{text[:60]}` is not a Slack user: give their id (U…) or mention them (@name).")
+    return match["mention"] or match["id"]
+
+
+class Privacy:
+    def __init__(self, db: Database, admins: frozenset[str], *, inbox_days: int, message_days: int) -> None:
+        self._db = db
+        self._admins = admins
+        self._inbox_days = inbox_days
+        self._message_days = message_days
+
+    async def prune(self) -> Pruned:
+        pruned = await retention.prune(self._db, inbox_days=self._inbox_days, message_days=self._message_days)
+        if pruned.inbox or pruned.messages or pruned.answers:
+            log.info("retention: removed %d processed events, blanked %d messages and %d prompts",
+                     pruned.inbox, pruned.messages, pruned.answers)
+        return pruned
+
+    async def message_deleted(self, channel: str, ts: str) -> None:
+        if await retention.message_deleted(self._db, channel, ts):
+            log.info("a message deleted in Slack took its example with it (%s %s)", channel, ts)
+
+    async def message_changed(self, channel: str, ts: str, text: str) -> None:
+        await retention.message_changed(self._db, channel, ts, text)
+
+    async def forget(self, who: str, *, actor: str | None) -> tuple[str, Erased]:
+        """Erase a person's data. `actor` None is the operator's CLI; anyone else must be an admin."""
+        if actor is not None:
+            require_admin(actor, self._admins, "erase a person's data")
+        user = user_id(who)
+        return user, await retention.forget(self._db, user)
+
+    async def erased_datasets(self) -> dict[int, str]:
+        return await retention.erased_datasets(self._db)
