@@ -51,10 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     export = dataset.add_parser("export", help="copy a version's JSONL files, checked against their sha256")
     export.add_argument("name", help="NAME or NAME@k")
     export.add_argument("--out", required=True, type=Path)
+    commands.add_parser("serve-model", add_help=False,
+                        help="serve a base model and LoRA adapters with vLLM's API (needs tuneloop[train])")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve-model"]:
+        return _serve_model(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         settings = Settings()
@@ -131,6 +136,17 @@ def _healthcheck(settings: Settings) -> int:
     except (URLError, OSError) as error:
         print(f"tuneloop: no answer on port {port}: {error}", file=sys.stderr)
         return 1
+
+
+def _serve_model(argv: list[str]) -> int:
+    """The small model server needs no Slack settings, only the training extras."""
+    try:
+        from selfhost import serve
+    except ImportError as error:
+        print(f"tuneloop serve-model needs the training extras: pip install 'tuneloop[train]' ({error})",
+              file=sys.stderr)
+        return 2
+    return serve.main(argv)
 
 
 async def _operator_command(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,0 +1,200 @@
+"""A tiny causal LM built in code (random weights, a tokenizer trained on the fly) and datasets for it.
+
+Nothing comes from a model hub: the model is a two-layer Llama with hidden size 64 (about 100k
+parameters), saved to a temporary folder once per test session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# ChatML with {% generation %} markers around what the assistant says (and its end-of-turn token),
+# so TRL can compute the loss on assistant tokens only.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' %}"
+    "{{ '<|im_start|>assistant\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}"
+    "{{ '\n' }}"
+    "{% else %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+SPECIAL = ["<pad>", "<|im_start|>", "<|im_end|>"]
+
+QUESTIONS = [
+    ("How do I reset my password?", "Open settings, choose security, then reset password."),
+    ("Where is the deploy guide?", "The deploy guide is in the wiki under operations."),
+    ("Who owns the billing service?", "The payments team owns the billing service."),
+    ("How do I request a laptop?", "File a ticket in the IT portal and pick laptop."),
+    ("When is the release freeze?", "The release freeze starts every second Thursday."),
+    ("How do I join the on-call rota?", "Ask your manager to add you to the on-call rota."),
+]
+SYSTEM = "You are a helpful team assistant."
+
+
+def build_tiny_model(folder: Path) -> Path:
+    """Save a tiny Llama and its tokenizer (with the chat template) to `folder`; return it."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    raw = Tokenizer(models.BPE(unk_token=None))
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.decoder = decoders.ByteLevel()
+    corpus = [text for pair in QUESTIONS for text in pair] + [SYSTEM, "system user assistant"]
+    raw.train_from_iterator(corpus, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=raw, eos_token="<|im_end|>", pad_token="<pad>", bos_token="<|im_start|>")
+    tokenizer.chat_template = CHAT_TEMPLATE
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id, tie_word_embeddings=True)
+    import torch
+
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def sft_lines(count: int) -> list[dict[str, Any]]:
+    return [{"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question},
+                          {"role": "assistant", "content": answer}]}
+            for question, answer in _cycle(count)]
+
+
+def dpo_lines(count: int) -> list[dict[str, Any]]:
+    return [{"input": {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]},
+             "preferred_output": [{"role": "assistant", "content": answer}],
+             "non_preferred_output": [{"role": "assistant", "content": "I do not know."}]}
+            for question, answer in _cycle(count)]
+
+
+def write_jsonl(path: Path, lines: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def _cycle(count: int) -> list[tuple[str, str]]:
+    return [QUESTIONS[index % len(QUESTIONS)] for index in range(count)]
+
+
+# --- running the training program and the model server as separate processes -------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def offline_env() -> dict[str, str]:
+    """The environment for a child process: this checkout first on the path, nothing from a model hub."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "TRANSFORMERS_"))}
+    env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1")
+    return env
+
+
+def train_command(model: Path, train: Path, out: Path, *extra: str, method: str = "sft") -> list[str]:
+    return [sys.executable, "-m", "selfhost.train", "--base-model", str(model), "--method", method,
+            "--train-file", str(train), "--output-dir", str(out), "--batch-size", "2", "--max-length", "96",
+            "--lora-r", "4", "--lora-alpha", "8", *extra]
+
+
+def run_training(command: list[str]) -> tuple[int, list[dict[str, Any]], str]:
+    """Exit code, the JSON lines printed on stdout (every stdout line must be one), stderr."""
+    done = subprocess.run(command, capture_output=True, text=True, env=offline_env(), timeout=600, check=False)
+    lines = [json.loads(text) for text in done.stdout.splitlines() if text.strip()]
+    return done.returncode, lines, done.stderr
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    model: Path
+    out: Path
+    train: Path
+    validation: Path
+    code: int
+    lines: list[dict[str, Any]]
+    stderr: str
+
+    @property
+    def adapter(self) -> Path:
+        return self.out / "adapter"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def sft_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
+    """One real SFT run (3 steps, validation file given), shared by the tests that need an adapter."""
+    folder = tmp_path_factory.mktemp("sft-run")
+    train = write_jsonl(folder / "train.jsonl", sft_lines(6))
+    validation = write_jsonl(folder / "validation.jsonl", sft_lines(2))
+    command = train_command(tiny_model, train, folder / "out", "--validation-file", str(validation),
+                            "--epochs", "1", "--job-id", "tl-sft-1", "--dataset", "faq@2")
+    code, lines, stderr = run_training(command)
+    return TrainedRun(tiny_model, folder / "out", train, validation, code, lines, stderr)
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 300.0) -> None:
+    """Wait on a condition that needs awaiting (a trainer's or the monitor's view of a real process)."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.2)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def model_server(model: Path) -> Iterator[str]:
+    """`python -m bot serve-model --model MODEL` in its own process; yields its /v1 base URL."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve-model", "--model", str(model), "--port", str(port)],
+        cwd=ROOT, env=offline_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not _answers(f"http://127.0.0.1:{port}/health"):  # waits on the condition, not a fixed time
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"serve-model did not start: {process.stderr.read()[-2000:]}")
+        time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
