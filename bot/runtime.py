@@ -24,7 +24,11 @@ from handlers.evaluations import after_job_succeeded
 from handlers.guard import RefuseMalformed
 from handlers.jobs import SlackJobPublisher
 from handlers.lifecycle import SlackLifecyclePublisher
+from handlers.services import Services
 from handlers.slack_retries import slack_retry_handlers
+from providers import ChatClient
+from providers.registry import SelfHosted
+from providers.serving import AdapterChatClient
 from storage import Database, migrate, open_database
 from storage import lease as lease_rows
 from storage.lease import Holder
@@ -37,7 +41,6 @@ from tuning.endpoints import EndpointService
 from tuning.evaluation.service import Evaluations, inference_prices
 from tuning.harvest import Harvester
 from tuning.inbox import Inbox
-from providers import ChatClient
 from tuning.jobs.monitor import JobMonitor
 from tuning.jobs.service import JobService
 from tuning.jobs.types import JobView
@@ -54,7 +57,6 @@ from tuning.privacy import Privacy
 from tuning.promotion import Promotions
 from tuning.review import Review
 from tuning.routing import ModelRouter
-from handlers.services import Services
 from tuning.stats import StatsService
 from providers import TogetherTrainer, build_trainers
 from tuning.trainers import Trainer, close_trainers
@@ -139,10 +141,12 @@ class Runtime:
         together_key = settings.together_api_key.get_secret_value() if settings.together_api_key else None
         # An operator's models.toml lives beside the database; read off the event loop (it is file I/O).
         catalogue = await asyncio.to_thread(catalogue_beside, db.path)
-        trainers = build_trainers(llm, together_key, settings.together_base_url, catalogue=catalogue)
+        trainers = build_trainers(llm, together_key, settings.together_base_url, catalogue=catalogue,
+                                  selfhosted=selfhosted(settings))
         together = together_chat_client(settings)
+        served = served_chat_client(settings)
         wake = asyncio.Event()
-        services = build_services(settings, db, model_router(settings, llm, together), trainers, wake,
+        services = build_services(settings, db, model_router(settings, llm, together, served), trainers, wake,
                                   publisher=SlackLifecyclePublisher(client), listing=OpenAIListing(llm))
         app = AsyncApp(
             client=client,
@@ -175,8 +179,9 @@ class Runtime:
         handlers.register(app, services, spawn=tasks.spawn, on_event_stored=on_event_stored,
                           suggested_prompts=settings.suggested_prompts)
         watch = DailyWatch(services.lifecycle, poll_seconds=settings.lifecycle_poll_seconds)
-        runtime = cls(settings, db, app, services, worker, monitor, watch, tasks,
-                      [llm, together] if together else [llm], trainers, lease, metrics)
+        model_clients = [client for client in (llm, together, served) if client is not None]
+        runtime = cls(settings, db, app, services, worker, monitor, watch, tasks, model_clients, trainers, lease,
+                      metrics)
         runtime._background = [
             asyncio.create_task(worker.run(), name="inbox-worker"),
             asyncio.create_task(monitor.run(), name="job-monitor"),
@@ -228,12 +233,28 @@ def catalogue_beside(db_path: Path) -> Catalogue:
     return load_catalogue(Path(db_path).resolve().parent)
 
 
-def model_router(settings: Settings, llm: openai.AsyncOpenAI, together: openai.AsyncOpenAI | None) -> ModelRouter:
-    """OpenAI (or Azure) models through OPENAI_BASE_URL; Together models through Together's OpenAI-compatible API."""
+def selfhosted(settings: Settings) -> SelfHosted:
+    token = settings.ray_token.get_secret_value() if settings.ray_token else None
+    return SelfHosted(settings.artifacts_root, settings.ray_address, token, settings.gpu_hour_usd)
+
+
+def model_router(settings: Settings, llm: openai.AsyncOpenAI, together: openai.AsyncOpenAI | None,
+                 served: openai.AsyncOpenAI | None = None) -> ModelRouter:
+    """OpenAI (or Azure) models through OPENAI_BASE_URL; Together models through Together's OpenAI-compatible API;
+    self-hosted models through TUNELOOP_SERVE_URL, their adapters loaded first."""
     clients = {"openai": ChatClient(llm)}
     if together is not None:
         clients["together"] = ChatClient(together)
+    if served is not None and settings.serve_url:
+        clients["selfhost"] = AdapterChatClient(served, settings.serve_url, settings.artifacts_root)
     return ModelRouter(clients)
+
+
+def served_chat_client(settings: Settings) -> openai.AsyncOpenAI | None:
+    """TUNELOOP_SERVE_URL (vLLM or `tuneloop serve-model`): no key of its own; CPU answers can be slow."""
+    if not settings.serve_url:
+        return None
+    return openai.AsyncOpenAI(api_key="not-needed", base_url=settings.serve_url, max_retries=2, timeout=300.0)
 
 
 def together_chat_client(settings: Settings) -> openai.AsyncOpenAI | None:

@@ -43,7 +43,12 @@ class Settings(BaseSettings):
     model: str = Field(default_factory=lambda: packaged_catalogue().defaults["answering"], alias="TUNELOOP_MODEL")
     system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, alias="TUNELOOP_SYSTEM_PROMPT")
     admins: Annotated[frozenset[str], NoDecode] = Field(frozenset(), alias="TUNELOOP_ADMINS")
-    trainer: str = Field("openai", alias="TUNELOOP_TRAINER", pattern="^(openai|together)$")
+    trainer: str = Field("openai", alias="TUNELOOP_TRAINER", pattern="^(openai|together|local|ray)$")
+    ray_address: str | None = Field(None, alias="TUNELOOP_RAY_ADDRESS")
+    ray_token: SecretStr | None = Field(None, alias="TUNELOOP_RAY_TOKEN")
+    artifacts: str | None = Field(None, alias="TUNELOOP_ARTIFACTS")
+    serve_url: str | None = Field(None, alias="TUNELOOP_SERVE_URL")
+    gpu_hour_usd: float = Field(0.0, alias="TUNELOOP_GPU_HOUR_USD", ge=0)
     max_job_cost_usd: float = Field(50.0, alias="TUNELOOP_MAX_JOB_COST_USD", ge=0)
     min_votes: int = Field(1, alias="TUNELOOP_MIN_VOTES", ge=1)
     poll_seconds: float = Field(30.0, alias="TUNELOOP_POLL_SECONDS", gt=0)
@@ -80,6 +85,11 @@ class Settings(BaseSettings):
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
+
+    @property
+    def artifacts_root(self) -> str:
+        """TUNELOOP_ARTIFACTS, else `artifacts/` beside the database."""
+        return self.artifacts or str(self.db_path.parent / "artifacts")
 
     @property
     def socket_mode(self) -> bool:

@@ -116,8 +116,8 @@ def _channel(text: str) -> ChannelRef:
 _dataset = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}(@[1-9][0-9]{0,5})?", "a dataset name, optionally NAME@version")
 _name = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}", "a name of letters, digits, '.', '_' or '-'")
 _job = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}", "a job id")
-_model = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,255}", "a model name")
-_trainer = _choice("openai", "together")
+_model = _pattern(r"[A-Za-z0-9/~][A-Za-z0-9_.:/~\-]{0,255}", "a model name (or, for local and ray, a model folder)")
+_trainer = _choice("openai", "together", "local", "ray")
 _endpoint = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}", "an endpoint id (`/tune endpoints` lists them)")
 _user = _pattern(r"<@[UW][A-Z0-9]{2,}(\|[^>]*)?>|[UW][A-Z0-9]{2,}", "a person, written @name")
 _target = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,255}", "a model name, a job id or `base`")
@@ -144,7 +144,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "train", "check a fine-tuning job and offer to start it",
         args=(("DATASET", _dataset),),
         options=(
-            Option("trainer", "openai|together", _trainer), Option("model", "BASE", _model),
+            Option("trainer", "openai|together|local|ray", _trainer), Option("model", "BASE", _model),
             Option("epochs", "N", _int(1, 25)), Option("batch", "N", _int(1, 256)),
             Option("lr", "X", _float(0, 100, low_open=True)),
             Option("suffix", "S", _pattern(r"[A-Za-z0-9_\-]{1,40}", "up to 40 letters, digits, '_' or '-'")),

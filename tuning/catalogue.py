@@ -30,6 +30,7 @@ MODEL_FIELDS = frozenset({
     "provider", "train", "snapshots", "context_window", "max_output_tokens", "example_token_limit", "tokenizer",
     "token_counts", "training_usd_per_million", "inference", "fine_tuned_inference", "shutdown", "source", "checked",
     "dedicated_endpoint",
+    "parameters_billion",
 })
 BACKEND_FIELDS = frozenset({"default_model", "closes_on", "learning_rate", "learning_rate_multiplier", "source"})
 
@@ -69,6 +70,7 @@ class ModelFacts:
     source: str = ""
     # False: the provider trains it but will not serve it (or models tuned from it) on a dedicated endpoint.
     dedicated_endpoint: bool = True
+    parameters_billion: float | None = None  # for self-hosted GPU-hour estimates
 
 
 @dataclass(frozen=True)
@@ -316,6 +318,7 @@ def _facts(name: str, entry: Mapping[str, Any], fallback: Mapping[str, Any], che
         inference=_price(entry.get("inference")), fine_tuned_inference=_price(entry.get("fine_tuned_inference")),
         shutdown=_date(entry.get("shutdown")), source=str(entry.get("source", "")),
         dedicated_endpoint=bool(entry.get("dedicated_endpoint", True)),
+        parameters_billion=float(entry["parameters_billion"]) if "parameters_billion" in entry else None,
     )
 
 

@@ -1,4 +1,5 @@
-"""Every model answers through the provider that serves it: OpenAI (or Azure) or Together."""
+"""Every model answers through the provider that serves it: OpenAI (or Azure), Together, or the self-hosted
+server at TUNELOOP_SERVE_URL (adapters `tuneloop-<job>`, open base models, local model folders)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Mapping
 
 from tuning.errors import ModelError, TuningError
 from tuning.ports import ChatModel, OnText
+from tuning.trainers.open_models import is_adapter, is_self_hosted
 from tuning.types import ChatReply
 from tuning.words import command
 
@@ -22,6 +24,14 @@ class ModelRouter:
         self._clients = clients
 
     def client_for(self, model: str) -> ChatModel:
+        if is_self_hosted(model):
+            if "selfhost" in self._clients:
+                return self._clients["selfhost"]
+            if is_adapter(model):
+                raise TuningError(
+                    f"`{model}` is a self-hosted model, and TUNELOOP_SERVE_URL is not set, so it cannot answer. An "
+                    "operator starts vLLM with --enable-lora (or `tuneloop serve-model` on a CPU machine) and sets "
+                    "TUNELOOP_SERVE_URL.")
         provider = provider_of(model)
         if provider not in self._clients:
             raise TuningError(f"`{model}` is served by {provider}, and TOGETHER_API_KEY is not set.")

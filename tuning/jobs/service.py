@@ -28,6 +28,8 @@ from tuning.review import require_admin
 from tuning.trainers import (
     LINK_KEY, JobRequest, ProviderUnavailable, Trainer, TrainerJob, check_request, get_trainer,
 )
+from tuning.trainers.base import GpuCosted
+from tuning.trainers.types import DATASET_KEY
 from tuning.words import command, person
 
 log = logging.getLogger(__name__)
@@ -92,9 +94,12 @@ class JobService:
         epochs = options.get("epochs") or default_epochs(summary.train)
         train = {file.split: file.path for file in summary.files}["train"]
         tokens, tokens_note = await self._count(catalogue, model, train, summary.tokens.train)
-        estimate = await provider_estimate(trainer, train, model=model, method=summary.format, epochs=epochs,
-                                           beta=options.get("beta"))
-        if estimate is not None:
+        self_hosted = isinstance(trainer, GpuCosted)
+        estimate = None if self_hosted else await provider_estimate(
+            trainer, train, model=model, method=summary.format, epochs=epochs, beta=options.get("beta"))
+        if self_hosted:  # GPU-hours × TUNELOOP_GPU_HOUR_USD
+            cost, cost_note = trainer.estimate_cost(model, billed_tokens(epochs, tokens))
+        elif estimate is not None:
             cost, cost_note = estimate, f"estimated by {trainer.name.capitalize()}"
         else:
             cost, cost_note = self._estimate(catalogue, model, epochs, tokens)
@@ -200,6 +205,8 @@ class JobService:
             suffix=options.get("suffix"), beta=options.get("beta"), seed=options.get("seed"),
             metadata={LINK_KEY: job.id},
         )
+        if isinstance(trainer, GpuCosted):  # self-hosted: the adapter's manifest records NAME@version
+            request = request.model_copy(update={"metadata": {LINK_KEY: job.id, DATASET_KEY: job.dataset}})
         return await trainer.create_job(request)
 
     async def _upload(self, trainer: Trainer, job_id: str, path: Path) -> str:

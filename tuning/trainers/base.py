@@ -57,14 +57,31 @@ class Trainer(Protocol):
         ...
 
 
+def is_model_folder(name: str) -> bool:
+    """A readable local folder with a Hugging Face config: self-hosted back-ends train it as it is."""
+    path = Path(name).expanduser()
+    return path.is_dir() and (path / "config.json").is_file()
+
+
+@runtime_checkable
+class GpuCosted(Protocol):
+    """A back-end whose cost is GPU time on hardware the team runs or rents, not a price per token."""
+
+    def estimate_cost(self, model: str, billed_tokens: int) -> tuple[float, str]:
+        """(USD, what the estimate rests on) for training `billed_tokens` (epochs × tokens)."""
+        ...
+
+
 def check_request(capabilities: Capabilities, request: JobRequest) -> None:
     """Refuse, before any network call, what this back-end cannot train."""
     name = capabilities.name
     if request.method not in capabilities.methods:
         raise MethodNotSupported(name, request.method, None, ())
-    if request.base_model not in capabilities.models:
-        raise UnknownModel(name, request.base_model, capabilities.models)
-    if not capabilities.supports(request.base_model, request.method):
+    folder = capabilities.local_folders and is_model_folder(request.base_model)
+    if request.base_model not in capabilities.models and not folder:
+        hint = ", or a readable local folder holding a Hugging Face model" if capabilities.local_folders else ""
+        raise UnknownModel(name, request.base_model, capabilities.models, hint)
+    if not folder and not capabilities.supports(request.base_model, request.method):
         raise MethodNotSupported(name, request.method, request.base_model, capabilities.models_for(request.method))
     if request.beta is not None and request.method != "dpo":
         raise TuningError("`beta` only applies to DPO training; leave it out or use format:dpo.")
@@ -74,12 +91,18 @@ class UnknownTrainer(TuningError):
     pass
 
 
+_HINTS = {
+    "together": " Together needs TOGETHER_API_KEY set by an operator.",
+    "ray": " Ray needs TUNELOOP_RAY_ADDRESS (the cluster's dashboard, e.g. http://head:8265) set by an operator.",
+}
+
+
 def get_trainer(trainers: Mapping[str, Trainer], name: str) -> Trainer:
     trainer = trainers.get(name.strip().lower())
     if trainer is not None:
         return trainer
     available = ", ".join(f"`{known}`" for known in trainers) or "none"
-    hint = " Together needs TOGETHER_API_KEY set by an operator." if name.strip().lower() == "together" else ""
+    hint = _HINTS.get(name.strip().lower(), "")
     raise UnknownTrainer(f"There is no `{name}` trainer here. Available: {available}.{hint}")
 
 

@@ -49,9 +49,10 @@ class ProviderRejected(TrainerError):
 
 
 class UnknownModel(TrainerError):
-    def __init__(self, provider: str, model: str, supported: Iterable[str]) -> None:
+    def __init__(self, provider: str, model: str, supported: Iterable[str], hint: str = "") -> None:
         names = ", ".join(f"`{name}`" for name in supported)
-        super().__init__(f"The {provider} trainer cannot fine-tune `{model}`. It supports: {names}.", provider)
+        text = f"The {provider} trainer cannot fine-tune `{model}`. It supports: {names}{hint}."
+        super().__init__(text, provider)
         self.model = model
 
 

@@ -17,6 +17,8 @@ from tuning.catalogue import Method
 # The metadata key under which Tuneloop stores its own short job id on a provider job,
 # so that a Start interrupted by a crash can find the job it already created.
 LINK_KEY = "tuneloop_job"
+# Self-hosted back-ends also get the dataset's NAME@version, which the adapter's manifest records.
+DATASET_KEY = "tuneloop_dataset"
 
 
 class JobState(StrEnum):
@@ -93,6 +95,8 @@ class Capabilities(_Frozen):
     methods: frozenset[Method]
     models: dict[str, frozenset[Method]]
     default_model: str
+    # Self-hosted back-ends also train any readable local folder holding a Hugging Face model.
+    local_folders: bool = False
 
     def supports(self, model: str, method: Method) -> bool:
         return method in self.models.get(model, frozenset())

@@ -1,0 +1,230 @@
+"""The `ray` back-end: `python -m selfhost.train` submitted to an existing Ray cluster's Jobs REST API.
+
+Endpoints and shapes as in Ray's dashboard job module (`ray/dashboard/modules/job/job_head.py` and
+`common.py`, Ray 2.60, read 2026-12-02): `POST /api/jobs/` takes `{entrypoint, submission_id,
+runtime_env, metadata, entrypoint_num_gpus, …}` and answers `{job_id, submission_id}` (a
+`submission_id` already used is a 400 whose body says it "already exists"); `GET /api/jobs/{id}`
+gives the job's details with `status` PENDING | RUNNING | STOPPED | SUCCEEDED | FAILED and
+`message`; `GET /api/jobs/{id}/logs` gives `{logs}` (the whole output so far); `POST
+/api/jobs/{id}/stop` gives `{stopped}`; an unknown id is a 404 in plain text.
+
+`submission_id` is Tuneloop's job id, so a retried Start finds the job instead of making a second.
+Dataset files and the adapter travel through `TUNELOOP_ARTIFACTS` (see `artifacts`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from providers.artifacts import Artifacts
+from providers.progress_lines import outcome, progress_summary, read_page
+from providers.selfhost_jobs import (
+    DEFAULT_LORA,
+    LoraOptions,
+    gpu_cost,
+    selfhost_capabilities,
+    training_args,
+)
+from tuning.catalogue import Catalogue, packaged_catalogue
+from tuning.errors import NotFound
+from tuning.trainers.base import check_request
+from tuning.trainers.errors import ProviderRejected, ProviderUnavailable, redact
+from tuning.trainers.open_models import served_name
+from tuning.trainers.types import (
+    LINK_KEY,
+    Capabilities,
+    EventPage,
+    JobRequest,
+    JobState,
+    TrainerJob,
+)
+
+STATES = {
+    "PENDING": JobState.PENDING,
+    "RUNNING": JobState.RUNNING,
+    "STOPPED": JobState.CANCELLED,
+    "SUCCEEDED": JobState.SUCCEEDED,
+    "FAILED": JobState.FAILED,
+}
+
+
+class RayAPIError(Exception):
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(f"HTTP {status}: {text}")
+        self.status = status
+        self.text = text
+
+
+class RayTrainer:
+    """`python` is the interpreter on the cluster's workers; `runtime_env` is passed to every job as is."""
+
+    def __init__(self, address: str, artifacts: str, *, token: str | None = None, gpus_per_job: float = 1,
+                 python: str = "python", runtime_env: dict[str, Any] | None = None,
+                 lora: LoraOptions = DEFAULT_LORA, extra_args: tuple[str, ...] = (), gpu_hour_usd: float = 0.0,
+                 timeout: float = 30.0, catalogue: Catalogue | None = None,
+                 name: str = "ray") -> None:
+        self.name = name
+        self._catalogue = catalogue or packaged_catalogue()
+        self._address = address.rstrip("/")
+        self._artifacts = Artifacts(artifacts)
+        self._token = token
+        self._gpus = gpus_per_job
+        self._python = python
+        self._runtime_env = runtime_env
+        self._lora = lora
+        self._extra_args = extra_args
+        self._gpu_hour_usd = gpu_hour_usd
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def capabilities(self) -> Capabilities:
+        return selfhost_capabilities(self.name, self._catalogue)
+
+    def check_open(self) -> None:
+        """The cluster answers for itself when the job is submitted."""
+
+    def estimate_cost(self, model: str, billed_tokens: int) -> tuple[float, str]:
+        return gpu_cost(self._catalogue, model, billed_tokens, self._gpu_hour_usd)
+
+    async def upload(self, path: Path, purpose: str = "fine-tune") -> str:
+        return await asyncio.to_thread(self._artifacts.put, path, self.name)
+
+    async def create_job(self, request: JobRequest) -> TrainerJob:
+        check_request(self.capabilities(), request)
+        if not request.link:
+            raise ProviderRejected("A Ray job needs Tuneloop's job id (metadata tuneloop_job).", self.name)
+        job_id = request.link
+        args = training_args(request, job_id, f"{self._artifacts.job_dir(job_id)}/out", self._lora)
+        body: dict[str, Any] = {
+            "entrypoint": shlex.join([self._python, "-m", "selfhost.train", *args, *self._extra_args]),
+            "submission_id": job_id, "entrypoint_num_gpus": self._gpus,
+            "metadata": {LINK_KEY: job_id, "base_model": request.base_model},
+        }
+        if self._runtime_env:
+            body["runtime_env"] = self._runtime_env
+        try:
+            await self._call("POST", "/api/jobs/", body)
+        except RayAPIError as error:
+            if not (error.status == 400 and "already exists" in error.text):
+                raise ProviderRejected(f"The Ray cluster refused the job: {_last_line(error.text)}",
+                                       self.name) from error
+        return await self.get_job(job_id)
+
+    async def get_job(self, provider_job_id: str) -> TrainerJob:
+        details = await self._details(provider_job_id)
+        status = str(details.get("status") or "PENDING")
+        state = STATES.get(status, JobState.RUNNING)
+        logs = await self._logs(provider_job_id) if state != JobState.PENDING else ""
+        total, tokens = progress_summary(logs)
+        values: dict[str, Any] = {
+            "provider": self.name, "provider_job_id": provider_job_id, "state": state, "raw_status": status,
+            "base_model": str((details.get("metadata") or {}).get("base_model") or ""),
+            "created_at": _ms(details.get("start_time")) or datetime.now(UTC),
+            "finished_at": _ms(details.get("end_time")) if state.terminal else None,
+            "total_steps": total, "trained_tokens": tokens,
+        }
+        if state == JobState.SUCCEEDED:
+            values["fine_tuned_model"] = served_name(provider_job_id)
+        if state == JobState.FAILED:
+            ended = outcome(logs)
+            reason = ended.message if ended is not None and not ended.succeeded else _failure(details, logs)
+            values |= {"error_code": str(details.get("error_type") or "training_failed"),
+                       "error_message": redact(reason, [self._token])}
+        return TrainerJob(**values)
+
+    async def events_since(self, provider_job_id: str, cursor: str | None) -> EventPage:
+        offset = int(cursor or 0)
+        data = (await self._logs(provider_job_id)).encode("utf-8")
+        return read_page(data[offset:], offset, provider_job_id)
+
+    async def cancel(self, provider_job_id: str) -> TrainerJob:
+        job = await self.get_job(provider_job_id)
+        if job.terminal:
+            return job
+        await self._call("POST", f"/api/jobs/{provider_job_id}/stop", None)
+        job = await self.get_job(provider_job_id)
+        # Ray says RUNNING until the process is gone: the card says "cancelling" meanwhile.
+        return job if job.terminal else job.model_copy(update={"state": JobState.CANCELLING})
+
+    async def find_job_by_metadata(self, key: str, value: str) -> TrainerJob | None:
+        if key != LINK_KEY:
+            return None
+        try:
+            return await self.get_job(value)
+        except NotFound:
+            return None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _details(self, job_id: str) -> dict[str, Any]:
+        try:
+            details = await self._call("GET", f"/api/jobs/{job_id}", None)
+        except RayAPIError as error:
+            if error.status == 404:
+                raise NotFound(f"The Ray cluster has no job `{job_id}`.") from error
+            raise ProviderUnavailable(f"The Ray cluster could not describe job `{job_id}`: "
+                                      f"{_last_line(error.text)}", self.name) from error
+        if not isinstance(details, dict):
+            raise ProviderUnavailable("The Ray cluster answered a job query with something that is not a job.",
+                                      self.name)
+        return details
+
+    async def _logs(self, job_id: str) -> str:
+        try:
+            body = await self._call("GET", f"/api/jobs/{job_id}/logs", None)
+        except RayAPIError as error:
+            raise ProviderUnavailable(f"The Ray cluster could not give job `{job_id}`'s logs: "
+                                      f"{_last_line(error.text)}", self.name) from error
+        return str(body.get("logs") or "") if isinstance(body, dict) else ""
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+        """JSON from the cluster; RayAPIError for a 4xx; ProviderUnavailable when it cannot be reached or fails."""
+        if self._session is None:
+            headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+            self._session = aiohttp.ClientSession(headers=headers, timeout=self._timeout)
+        try:
+            async with self._session.request(method, self._address + path, json=body) as response:
+                text = await response.text()
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise ProviderUnavailable(
+                f"The Ray cluster at {self._address} cannot be reached ({type(error).__name__}). Check "
+                "TUNELOOP_RAY_ADDRESS and that the head's dashboard (port 8265) is up.", self.name) from error
+        if response.status >= 500:
+            raise ProviderUnavailable(f"The Ray cluster failed (HTTP {response.status}): {_last_line(text)}",
+                                      self.name)
+        if response.status >= 400:
+            raise RayAPIError(response.status, redact(text, [self._token]))
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ProviderUnavailable("The Ray cluster answered with something that is not JSON.", self.name) from None
+
+
+def _ms(value: Any) -> datetime | None:
+    """Ray's times are milliseconds since the epoch."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return datetime.fromtimestamp(value / 1000, UTC)
+    return None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return redact(lines[-1]) if lines else "no details"
+
+
+def _failure(details: dict[str, Any], logs: str) -> str:
+    """Why a job failed when the program itself said nothing: the last line of a traceback, else Ray's message."""
+    tail = [line.strip() for line in logs.strip().splitlines() if line.strip()]
+    if tail:
+        return f"The training program failed on the cluster: {tail[-1]}"
+    return str(details.get("message") or "The Ray job failed.")

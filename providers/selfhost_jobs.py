@@ -1,0 +1,56 @@
+"""What the `local` and `ray` back-ends share: capabilities, the training command, the served name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tuning.catalogue import Catalogue
+from tuning.trainers.open_models import gpu_hours
+from tuning.trainers.types import DATASET_KEY, Capabilities, JobRequest
+
+ADAPTER_SUBDIR = "adapter"  # selfhost.train writes OUTPUT/adapter
+DEFAULT_LEARNING_RATE = 2e-4
+
+
+@dataclass(frozen=True)
+class LoraOptions:
+    """LoRA settings every self-hosted job uses (JobRequest carries none)."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: str = "all-linear"
+    max_length: int = 1024
+
+
+DEFAULT_LORA = LoraOptions()
+
+
+def selfhost_capabilities(name: str, catalogue: Catalogue) -> Capabilities:
+    """The catalogue's models with `train = {<name> = …}`, plus any local model folder."""
+    return Capabilities(
+        name=name, methods=frozenset({"sft", "dpo"}), local_folders=True, default_model=catalogue.default_model(name),
+        models=catalogue.trainable(name))
+
+
+def training_args(request: JobRequest, job_id: str, output_dir: str, lora: LoraOptions) -> list[str]:
+    """Arguments after `python -m selfhost.train` for this request."""
+    args = [
+        "--base-model", request.base_model, "--method", request.method, "--train-file", request.training_file_id,
+        "--output-dir", output_dir, "--job-id", job_id,
+        "--learning-rate", str(request.learning_rate or DEFAULT_LEARNING_RATE),
+        "--lora-r", str(lora.r), "--lora-alpha", str(lora.alpha), "--lora-dropout", str(lora.dropout),
+        "--target-modules", lora.target_modules, "--max-length", str(lora.max_length),
+    ]
+    optional = {"--validation-file": request.validation_file_id, "--epochs": request.epochs,
+                "--batch-size": request.batch_size, "--beta": request.beta, "--seed": request.seed,
+                "--dataset": request.metadata.get(DATASET_KEY)}
+    for flag, value in optional.items():
+        if value is not None:
+            args += [flag, str(value)]
+    return args
+
+
+def gpu_cost(catalogue: Catalogue, model: str, billed_tokens: int, gpu_hour_usd: float) -> tuple[float, str]:
+    hours = gpu_hours(catalogue, model, billed_tokens)
+    return hours * gpu_hour_usd, f"self-hosted: {hours:.2f} GPU-hours × ${gpu_hour_usd:g} an hour"

@@ -1,0 +1,116 @@
+"""`/tune train … trainer:local` drives the whole job card to the end: a real training process, the fake Slack."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.capture_helpers import answered_question
+from tests.conftest import ADMIN, GENERAL, Harness, make_settings, served
+from tests.fakes import FakeOpenAI, FakeSlack
+from tests.selfhost_helpers import model_server, offline_env, wait_for
+from tests.test_e2e_jobs import card_text, dataset, job_row, preflight, start
+from tuning.jobs import monitor
+
+
+@pytest.fixture(autouse=True)
+def fast_cards_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(monitor, "CARD_INTERVAL_SECONDS", 0.0)
+    for key, value in offline_env().items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI) -> AsyncIterator[Harness]:
+    settings = make_settings(tmp_path, slack, oai, TUNELOOP_POLL_SECONDS="3600",
+                             TUNELOOP_ARTIFACTS=str(tmp_path / "artifacts"), TUNELOOP_GPU_HOUR_USD="2.5")
+    async with served(settings, slack) as harness:
+        yield harness
+
+
+async def test_train_with_the_local_trainer_to_succeeded_with_a_loss_curve(
+    app: Harness, slack: FakeSlack, tiny_model: Path
+) -> None:
+    await dataset(app)
+    job = await preflight(app, f"train support trainer:local model:{tiny_model} epochs:1 batch:4")
+    assert (job["state"], job["trainer"], job["base_model"]) == ("preflight", "local", str(tiny_model))
+    assert "self-hosted" in card_text(slack, job) and "GPU-hours" in card_text(slack, job)
+    await start(app, job)
+    assert (await job_row(app, job["id"]))["provider_job_id"] == job["id"]
+
+    async def finished() -> bool:
+        await app.runtime.monitor.tick()
+        return (await job_row(app, job["id"]))["state"] in ("succeeded", "failed", "cancelled")
+
+    await wait_for(finished)
+    await app.settle()
+    done = await job_row(app, job["id"])
+    assert done["state"] == "succeeded", done["error_message"]
+    assert done["fine_tuned_model"] == f"tuneloop-{job['id']}" and done["step"] == done["total_steps"] == 3
+    assert done["train_loss"] > 0 and done["valid_loss"] > 0
+    assert done["fine_tuned_model"] in card_text(slack, job)
+    (curve,) = [f for f in slack.files if f.filename.endswith("-loss.png")]
+    assert curve.content.startswith(b"\x89PNG") and curve.thread_ts == job["card_ts"]
+    points = await app.db.fetchall("SELECT step, train_loss FROM job_metrics WHERE job_id = ?", (job["id"],))
+    assert [row["step"] for row in points] == [1, 2, 3]
+
+
+async def test_a_model_that_is_neither_known_nor_a_folder_is_refused(app: Harness, slack: FakeSlack) -> None:
+    await dataset(app)
+    await app.command("train support trainer:local model:/no/such/model", user=ADMIN)
+    await app.settle()
+    assert "or a readable local folder holding a Hugging Face model" in slack.responses[-1]["text"]
+    assert await app.db.fetchval("SELECT count(*) FROM jobs") == 0
+
+
+@pytest.fixture(scope="module")
+def serve_url(tiny_model: Path) -> Iterator[str]:
+    with model_server(tiny_model) as url:
+        yield url
+
+
+async def test_a_local_adapter_is_served_evaluated_promoted_and_answers(
+    tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, tiny_model: Path, serve_url: str
+) -> None:
+    settings = make_settings(tmp_path, slack, oai, TUNELOOP_POLL_SECONDS="3600", TUNELOOP_SERVE_URL=serve_url,
+                             TUNELOOP_ARTIFACTS=str(tmp_path / "artifacts"), TUNELOOP_JUDGE_MODEL="gpt-4.1")
+    async with served(settings, slack) as app:
+        await dataset(app)
+        job = await preflight(app, f"train support trainer:local model:{tiny_model} epochs:1 batch:4")
+        await start(app, job)
+
+        async def finished() -> bool:
+            await app.runtime.monitor.tick()
+            return (await job_row(app, job["id"]))["state"] in ("succeeded", "failed", "cancelled")
+
+        await wait_for(finished)
+        await app.settle(timeout=300)  # the automatic evaluation answers through the model server
+        adapter = f"tuneloop-{job['id']}"
+        evaluation = await app.db.fetchone("SELECT * FROM evaluations")
+        assert (evaluation["candidate"], evaluation["baseline"], evaluation["state"]) == (
+            adapter, str(tiny_model), "done")
+        async with aiohttp.ClientSession() as session, session.get(f"{serve_url}/models") as response:
+            served_models = {card["id"]: card for card in (await response.json())["data"]}
+        assert served_models[adapter]["parent"] == str(tiny_model)
+        assert served_models[adapter]["root"].endswith(f"jobs/{job['id']}/out/adapter")
+
+        status, _ = await app.command(f"promote {job['id']}", user=ADMIN)
+        await app.settle(timeout=120)
+        bot_posts = [m["text"] for m in slack.history(GENERAL) if m["user"] == "U0BOT"]
+        assert status == 200 and f"promoted `{adapter}`" in bot_posts[0]
+        history = await app.db.fetchone("SELECT * FROM model_changes ORDER BY id DESC LIMIT 1")
+        assert (history["model"], history["job_id"]) == (adapter, job["id"])
+        await answered_question(app, slack)
+        answer = await app.db.fetchone("SELECT * FROM answers ORDER BY id DESC LIMIT 1")
+        assert answer["model"] == adapter and answer["error"] is None
+
+
+async def test_without_a_serve_url_a_self_hosted_model_cannot_be_promoted_and_says_why(
+    app: Harness, slack: FakeSlack
+) -> None:
+    status, _ = await app.command("promote tuneloop-jabcdef", user=ADMIN)
+    await app.settle()
+    assert status == 200 and "TUNELOOP_SERVE_URL is not set" in slack.responses[-1]["text"]
