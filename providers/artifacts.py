@@ -8,10 +8,10 @@ uploaded once) and `jobs/<tuneloop job id>/` for a job's output.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
+from tuning.datasets.files import sha256_of
 from tuning.trainers.errors import ProviderRejected
 
 
@@ -36,7 +36,7 @@ class Artifacts:
         if not path.is_file():
             raise ProviderRejected(f"The dataset file {path.name} is missing, so it cannot be sent for training.",
                                    provider)
-        target = f"{self.root}/files/{_sha256(path)}{path.suffix}"
+        target = f"{self.root}/files/{sha256_of(path)}{path.suffix}"
         if self.remote:
             _fs_copy(path, target)
         else:
@@ -47,14 +47,6 @@ class Artifacts:
                 shutil.copyfile(path, partial)
                 partial.replace(destination)  # a crash mid-copy never leaves a half file under the final name
         return target
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fs_copy(path: Path, target: str) -> None:

@@ -162,7 +162,7 @@ async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 300.0)
         await asyncio.sleep(0.2)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as probe:
@@ -170,7 +170,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
     import urllib.request
 
     try:
@@ -183,12 +183,12 @@ def _answers(url: str) -> bool:
 @contextmanager
 def model_server(model: Path) -> Iterator[str]:
     """`python -m bot serve-model --model MODEL` in its own process; yields its /v1 base URL."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve-model", "--model", str(model), "--port", str(port)],
         cwd=ROOT, env=offline_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not _answers(f"http://127.0.0.1:{port}/health"):  # waits on the condition, not a fixed time
+    while not answers(f"http://127.0.0.1:{port}/health"):  # waits on the condition, not a fixed time
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"serve-model did not start: {process.stderr.read()[-2000:]}")

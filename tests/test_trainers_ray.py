@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,7 +16,15 @@ import pytest
 from providers.ray_trainer import RayTrainer
 from providers.selfhost_jobs import LoraOptions
 from tests.fakes import FakeRayJobs
-from tests.selfhost_helpers import ROOT, offline_env, sft_lines, wait_for, write_jsonl
+from tests.selfhost_helpers import (
+    ROOT,
+    answers,
+    free_port,
+    offline_env,
+    sft_lines,
+    wait_for,
+    write_jsonl,
+)
 from tuning.errors import NotFound
 from tuning.trainers import (
     LINK_KEY,
@@ -139,24 +145,10 @@ async def test_stop_while_pending(ray_api: FakeRayJobs, tmp_path: Path) -> None:
 # --- a real Ray head on 127.0.0.1 ----------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`ray start --head --block` with one CPU, in its own process group, stopped by that group's id only."""
-    dashboard, gcs = _free_port(), _free_port()
+    dashboard, gcs = free_port(), free_port()
     temp = tmp_path_factory.mktemp("ray")
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     head = subprocess.Popen(
@@ -166,7 +158,7 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True)
     address = f"http://127.0.0.1:{dashboard}"
     deadline = time.monotonic() + 120
-    while not _answers(f"{address}/api/version"):  # waits on the condition
+    while not answers(f"{address}/api/version"):  # waits on the condition
         if head.poll() is not None or time.monotonic() > deadline:
             os.killpg(head.pid, signal.SIGKILL)
             pytest.fail(f"the Ray head did not start: {head.stderr.read().decode()[-2000:]}")
