@@ -193,9 +193,16 @@ async def _stream(request: web.Request, host: ModelHost, model: str, parsed: Any
     async with request.app[LOCK_KEY]:
         pieces: Iterator[str] = host.stream(adapter, messages, sampling, counts)
         await send({"role": "assistant", "content": ""})
-        while (piece := await asyncio.to_thread(next, pieces, _DONE)) is not _DONE:
-            if piece:
-                await send({"content": piece})
+        try:
+            while (piece := await asyncio.to_thread(next, pieces, _DONE)) is not _DONE:
+                if piece:
+                    await send({"content": piece})
+        except Exception as error:  # noqa: BLE001 - the status line is sent: say it in the stream, as vLLM does
+            failure = {"error": {"message": f"Generation failed: {error}", "type": "InternalServerError",
+                                 "param": None, "code": 500}}
+            await response.write(f"data: {json.dumps(failure)}\n\ndata: [DONE]\n\n".encode())
+            await response.write_eof()
+            return response
     await send({}, counts["finish"])
     if (body.get("stream_options") or {}).get("include_usage"):
         await send({}, usage=_usage(counts["prompt"], counts["completion"]))
