@@ -20,6 +20,7 @@ from providers.artifacts import Artifacts
 from providers.chat import ChatClient
 from providers.selfhost_jobs import ADAPTER_SUBDIR
 from tuning.errors import ModelError
+from tuning.ports import OnText
 from tuning.trainers.open_models import ADAPTER_PREFIX, is_adapter
 from tuning.types import ChatReply
 
@@ -50,6 +51,11 @@ class AdapterChatClient(ChatClient):
             self._loaded.discard(model)  # the server may have restarted and forgotten it: load once more
             await self.load(model)
             return await super().complete(model, messages)
+
+    async def stream(self, model: str, messages: list[dict[str, str]], on_text: OnText) -> ChatReply:
+        if is_adapter(model):
+            await self.load(model)  # a forgotten adapter fails before any text: complete() retries that case
+        return await super().stream(model, messages, on_text)
 
     async def load(self, name: str) -> None:
         if name in self._loaded:
