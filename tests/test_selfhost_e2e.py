@@ -97,7 +97,8 @@ async def test_a_local_adapter_is_served_evaluated_promoted_and_answers(
         assert served_models[adapter]["parent"] == str(tiny_model)
         assert served_models[adapter]["root"].endswith(f"jobs/{job['id']}/out/adapter")
 
-        status, _ = await app.command(f"promote {job['id']}", user=ADMIN)
+        # The tiny random model is worse than the answering model, so the promotion gate needs force:yes.
+        status, _ = await app.command(f"promote {job['id']} force:yes reason:test", user=ADMIN)
         await app.settle(timeout=120)
         bot_posts = [m["text"] for m in slack.history(GENERAL) if m["user"] == "U0BOT"]
         assert status == 200 and f"promoted `{adapter}`" in bot_posts[0]
@@ -111,6 +112,6 @@ async def test_a_local_adapter_is_served_evaluated_promoted_and_answers(
 async def test_without_a_serve_url_a_self_hosted_model_cannot_be_promoted_and_says_why(
     app: Harness, slack: FakeSlack
 ) -> None:
-    status, _ = await app.command("promote tuneloop-jabcdef", user=ADMIN)
+    status, _ = await app.command("promote tuneloop-jabcdef force:yes reason:test", user=ADMIN)
     await app.settle()
     assert status == 200 and "TUNELOOP_SERVE_URL is not set" in slack.responses[-1]["text"]

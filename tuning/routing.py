@@ -24,14 +24,13 @@ class ModelRouter:
         self._clients = clients
 
     def client_for(self, model: str) -> ChatModel:
-        if is_self_hosted(model):
-            if "selfhost" in self._clients:
-                return self._clients["selfhost"]
-            if is_adapter(model):
-                raise TuningError(
-                    f"`{model}` is a self-hosted model, and TUNELOOP_SERVE_URL is not set, so it cannot answer. An "
-                    "operator starts vLLM with --enable-lora (or `tuneloop serve-model` on a CPU machine) and sets "
-                    "TUNELOOP_SERVE_URL.")
+        if "selfhost" in self._clients and is_self_hosted(model):
+            return self._clients["selfhost"]
+        if is_adapter(model) and "selfhost" not in self._clients:
+            raise TuningError(
+                f"`{model}` is a self-hosted model, and TUNELOOP_SERVE_URL is not set, so it cannot answer. An "
+                "operator starts vLLM with --enable-lora (or `tuneloop serve-model` on a CPU machine) and sets "
+                "TUNELOOP_SERVE_URL.")
         provider = provider_of(model)
         if provider not in self._clients:
             raise TuningError(f"`{model}` is served by {provider}, and TOGETHER_API_KEY is not set.")

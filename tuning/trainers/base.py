@@ -59,8 +59,11 @@ class Trainer(Protocol):
 
 def is_model_folder(name: str) -> bool:
     """A readable local folder with a Hugging Face config: self-hosted back-ends train it as it is."""
-    path = Path(name).expanduser()
-    return path.is_dir() and (path / "config.json").is_file()
+    try:
+        path = Path(name).expanduser()
+        return path.is_dir() and (path / "config.json").is_file()
+    except (OSError, RuntimeError, ValueError):  # a provider's model name can be too long or odd for a path
+        return False
 
 
 @runtime_checkable

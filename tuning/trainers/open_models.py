@@ -35,7 +35,8 @@ def served_name(job_id: str) -> str:
 
 
 def is_adapter(model: str) -> bool:
-    return model.startswith(ADAPTER_PREFIX)
+    """`tuneloop-<job id>`; a name with '/' is a hosted provider's (a Together account may start so too)."""
+    return model.startswith(ADAPTER_PREFIX) and "/" not in model
 
 
 def is_self_hosted(model: str) -> bool:
