@@ -21,7 +21,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/ruff check bot handlers providers render tuning storage
+	$(BIN)/ruff check bot handlers providers render tuning storage selfhost
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -112,6 +112,7 @@ def _demo(workdir: Path) -> int:
         print(f"tuneloop demo: {workdir} already holds a demo; remove it or pass --dir", file=sys.stderr)
         return 1
     try:
+        workdir.mkdir(parents=True, exist_ok=True)
         asyncio.run(demo.run(workdir))
     except demo.FakesMissing as error:
         print(f"tuneloop: {error}", file=sys.stderr)

@@ -46,11 +46,11 @@ class FakesMissing(Exception):
 
 
 async def run(workdir: Path, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the loop with its files in `workdir`, which must exist (the CLI makes it)."""
     try:
         from tests.fakes import FakeOpenAI, FakeSlack
     except ImportError as error:
         raise FakesMissing("tuneloop demo runs from a source checkout: it needs the fakes in tests/fakes/") from error
-    workdir.mkdir(parents=True, exist_ok=True)
     async with FakeSlack() as slack, FakeOpenAI() as oai:
         for user, name in ((ALICE, "alice"), (BOB, "bob"), (ADMIN, "ada")):
             slack.add_user(user, name, real_name=name.title())
@@ -102,6 +102,7 @@ async def _loop(client: _Slack, slack: Any, oai: Any, runtime: Runtime, workdir:
     say(f"5. The fake fine-tune finished: {model}. It is evaluated against the base model…")
     await client.until(lambda: _evaluated(runtime))
     evaluation = await runtime.db.fetchone("SELECT id, state, candidate, baseline FROM evaluations")
+    assert evaluation is not None  # _evaluated waited for it
     say(f"6. Evaluation {evaluation['id']}: {evaluation['state']} ({evaluation['candidate']} vs {evaluation['baseline']}).")
     (workdir / "slack-transcript.json").write_text(json.dumps(slack.history(CHANNEL), indent=2, ensure_ascii=False))
     say(f"Look in {workdir}: tuneloop.db (every table), datasets/ (the JSONL files), slack-transcript.json"

@@ -44,7 +44,7 @@ class JsonLines(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-JsonLines.converter = time.gmtime  # type: ignore[assignment]
+JsonLines.converter = time.gmtime
 
 
 def configure(level: str = "INFO", secrets: Iterable[str] = (), log_format: str = "text") -> None:

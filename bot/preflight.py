@@ -87,7 +87,7 @@ def _granted_scopes(headers: object) -> frozenset[str] | None:
     """The token's scopes from auth.test's X-OAuth-Scopes header; None when Slack did not send it."""
     if not isinstance(headers, dict) and not hasattr(headers, "items"):
         return None
-    for name, value in headers.items():  # type: ignore[union-attr]
+    for name, value in headers.items():
         if name.lower() == "x-oauth-scopes":
             return frozenset(scope.strip() for scope in str(value).split(",") if scope.strip())
     return None

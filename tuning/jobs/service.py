@@ -94,12 +94,10 @@ class JobService:
         epochs = options.get("epochs") or default_epochs(summary.train)
         train = {file.split: file.path for file in summary.files}["train"]
         tokens, tokens_note = await self._count(catalogue, model, train, summary.tokens.train)
-        self_hosted = isinstance(trainer, GpuCosted)
-        estimate = None if self_hosted else await provider_estimate(
-            trainer, train, model=model, method=summary.format, epochs=epochs, beta=options.get("beta"))
-        if self_hosted:  # GPU-hours × TUNELOOP_GPU_HOUR_USD
+        if isinstance(trainer, GpuCosted):  # self-hosted: GPU-hours × TUNELOOP_GPU_HOUR_USD
             cost, cost_note = trainer.estimate_cost(model, billed_tokens(epochs, tokens))
-        elif estimate is not None:
+        elif (estimate := await provider_estimate(
+                trainer, train, model=model, method=summary.format, epochs=epochs, beta=options.get("beta"))) is not None:
             cost, cost_note = estimate, f"estimated by {trainer.name.capitalize()}"
         else:
             cost, cost_note = self._estimate(catalogue, model, epochs, tokens)
