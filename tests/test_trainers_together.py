@@ -503,6 +503,10 @@ async def test_chat_answers_for_a_started_endpoints_name_only(
         together.reply_with("pong")
         answer = await client.chat.completions.create(model=endpoint.name, messages=messages)
         assert answer.choices[0].message.content == "pong"
+        together.reply_with("pong, streamed")  # the bot streams its answers: the endpoint does too
+        stream = await client.chat.completions.create(model=endpoint.name, messages=messages, stream=True)
+        assert "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices]) \
+            == "pong, streamed"
         together.idle_stop(endpoint.id)
         with pytest.raises(openai.BadRequestError):
             await client.chat.completions.create(model=endpoint.name, messages=messages)

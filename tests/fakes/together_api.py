@@ -15,6 +15,7 @@ access non-serverless model …". Errors use `{"error": {"message", "type", "par
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import uuid
 from collections.abc import Awaitable, Callable
@@ -142,6 +143,7 @@ class FakeTogether(FakeServer):
 
     def _fault_response(self, fault: Fault) -> web.StreamResponse:
         status = fault.status or 400
+        error: dict[str, str | None]
         if status == 429:
             error = {"message": "Rate limit exceeded, please retry later", "type": "rate_limit", "code": "rate_limit"}
         elif status >= 500:
@@ -264,7 +266,7 @@ class FakeTogether(FakeServer):
             raise TogetherFailure(400, "messages must be a non-empty array", param="messages")
         completion = Completion(body, await self._reply_text(body), "stop")
         if body.get("stream"):
-            return await completion.stream(request)
+            return await completion.stream(request, asyncio.sleep, 0.0)
         return web.json_response(completion.to_dict())
 
     async def _list_models(self, request: web.Request) -> web.Response:
