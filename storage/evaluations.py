@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import astuple, dataclass, fields
 
-from storage.db import Database
+from storage.db import Database, Row
 from storage.states import EvaluationState
 
 
-async def create(db: Database, values: dict[str, Any]) -> int:
-    names = list(values)
+@dataclass(frozen=True)
+class NewEvaluation:
+    candidate: str
+    baseline: str | None
+    judge: str | None
+    dataset: str
+    job_id: str | None
+    items: int
+    channel: str | None
+    requested_by: str | None
+
+
+@dataclass(frozen=True)
+class EvaluationRow(NewEvaluation):
+    """A stored evaluation: what was asked, plus its state and, once finished, its summary (JSON) or error."""
+
+    id: int
+    state: EvaluationState
+    summary: str | None
+    error: str | None
+    created_at: str
+    finished_at: str | None
+
+
+_NEW_COLUMNS = [f.name for f in fields(NewEvaluation)]
+SELECT = f"SELECT {', '.join(f.name for f in fields(EvaluationRow))} FROM evaluations"
+
+
+def row_of(row: Row | None) -> EvaluationRow | None:
+    return EvaluationRow(**dict(row)) if row else None
+
+
+async def create(db: Database, evaluation: NewEvaluation) -> int:
     return await db.insert(
-        f"INSERT INTO evaluations ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-        [values[n] for n in names],
+        f"INSERT INTO evaluations ({', '.join(_NEW_COLUMNS)}) VALUES ({', '.join('?' * len(_NEW_COLUMNS))})",
+        astuple(evaluation),
     )
 
 
@@ -30,17 +61,15 @@ async def finish(db: Database, evaluation_id: int, *, state: EvaluationState, su
         )
 
 
-async def get(db: Database, evaluation_id: int) -> dict[str, Any] | None:
-    row = await db.fetchone("SELECT * FROM evaluations WHERE id = ?", (evaluation_id,))
-    return dict(row) if row else None
+async def get(db: Database, evaluation_id: int) -> EvaluationRow | None:
+    return row_of(await db.fetchone(f"{SELECT} WHERE id = ?", (evaluation_id,)))
 
 
-async def latest_for(db: Database, model: str) -> dict[str, Any] | None:
+async def latest_for(db: Database, model: str) -> EvaluationRow | None:
     """The newest finished evaluation with this model as the candidate."""
-    row = await db.fetchone(
-        "SELECT * FROM evaluations WHERE candidate = ? AND state = 'done' ORDER BY id DESC LIMIT 1", (model,)
-    )
-    return dict(row) if row else None
+    return row_of(await db.fetchone(
+        f"{SELECT} WHERE candidate = ? AND state = 'done' ORDER BY id DESC LIMIT 1", (model,)
+    ))
 
 
 async def item_results(db: Database, evaluation_id: int) -> list[str]:

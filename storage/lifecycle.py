@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
 
 from storage.db import Database
+from storage.evaluations import SELECT as SELECT_EVALUATION, EvaluationRow, row_of as evaluation_of
 
 
 @dataclass(frozen=True)
@@ -15,6 +15,24 @@ class CanaryRow:
     share: float
     started_by: str
     started_at: str
+
+
+@dataclass(frozen=True)
+class MigrationRow:
+    """A migration: the answering model retrained on another back-end, then evaluated against it."""
+
+    id: int
+    source_model: str
+    source_job_id: str | None
+    job_id: str
+    hyperparameters: str
+    evaluation_id: int | None
+    gate: str | None
+    decision: str | None
+    channel: str
+    card_ts: str | None
+    requested_by: str
+    created_at: str
 
 
 @dataclass(frozen=True)
@@ -86,14 +104,13 @@ async def release_notice(db: Database, key: str) -> None:
 
 # -- gate and migrations ---------------------------------------------------------------------------
 
-async def latest_comparison(db: Database, *, candidate: str, baseline: str, dataset: str) -> dict[str, Any] | None:
+async def latest_comparison(db: Database, *, candidate: str, baseline: str, dataset: str) -> EvaluationRow | None:
     """The newest finished evaluation of `candidate` against `baseline` on `dataset`."""
-    row = await db.fetchone(
-        "SELECT * FROM evaluations WHERE candidate = ? AND baseline = ? AND dataset = ? AND state = 'done'"
+    return evaluation_of(await db.fetchone(
+        f"{SELECT_EVALUATION} WHERE candidate = ? AND baseline = ? AND dataset = ? AND state = 'done'"
         " ORDER BY id DESC LIMIT 1",
         (candidate, baseline, dataset),
-    )
-    return dict(row) if row else None
+    ))
 
 
 async def record_migration(db: Database, *, source_model: str, source_job_id: str | None, job_id: str,
@@ -105,9 +122,12 @@ async def record_migration(db: Database, *, source_model: str, source_job_id: st
     )
 
 
-async def migration_for_job(db: Database, job_id: str) -> dict[str, Any] | None:
-    row = await db.fetchone("SELECT * FROM model_migrations WHERE job_id = ?", (job_id,))
-    return dict(row) if row else None
+_SELECT_MIGRATION = f"SELECT {', '.join(f.name for f in fields(MigrationRow))} FROM model_migrations"
+
+
+async def migration_for_job(db: Database, job_id: str) -> MigrationRow | None:
+    row = await db.fetchone(f"{_SELECT_MIGRATION} WHERE job_id = ?", (job_id,))
+    return MigrationRow(**dict(row)) if row else None
 
 
 async def set_migration(db: Database, job_id: str, **values: str | int | None) -> None:

@@ -82,7 +82,7 @@ class Promotions:
             raise PromotionRefused(check)
         await self._router.ping(model)
         evaluation = await evaluation_rows.latest_for(self._db, model)
-        evaluation_id = check.evaluation_id if check and check.evaluation_id else (evaluation["id"] if evaluation else None)
+        evaluation_id = check.evaluation_id if check and check.evaluation_id else (evaluation.id if evaluation else None)
         overridden = check is not None and not check.passed
         record = "\n".join([reason or "no reason given", check.text()]) if overridden and check else reason
         await model_rows.record_change(self._db, action="promote", model=model, changed_by=user, job_id=job_id,
@@ -132,9 +132,9 @@ class Promotions:
         if evaluation_id is None:
             return None
         evaluation = await evaluation_rows.get(self._db, evaluation_id)
-        if not evaluation or not evaluation["summary"]:
+        if not evaluation or not evaluation.summary:
             return None
-        return EvalSummary.model_validate_json(evaluation["summary"]).headline().text
+        return EvalSummary.model_validate_json(evaluation.summary).headline().text
 
 
 def _stack(history: list[dict]) -> list[str]:

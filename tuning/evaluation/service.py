@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from storage import evaluations as evaluation_rows
+from storage.evaluations import EvaluationRow, NewEvaluation
 from storage.db import Database
 from tuning.datasets.service import DatasetService
 from tuning.catalogue import load_catalogue
@@ -98,11 +99,10 @@ class Evaluations:
 
     async def run(self, plan: EvalPlan, *, channel: str | None, user: str | None,
                   on_progress: Progress | None = None) -> tuple[int, EvalResult]:
-        evaluation_id = await evaluation_rows.create(self._db, {
-            "candidate": plan.candidate, "baseline": plan.baseline, "judge": self._judge_model if plan.baseline else None,
-            "dataset": plan.dataset, "job_id": plan.job_id, "items": len(plan.items), "channel": channel,
-            "requested_by": user,
-        })
+        evaluation_id = await evaluation_rows.create(self._db, NewEvaluation(
+            candidate=plan.candidate, baseline=plan.baseline, judge=self._judge_model if plan.baseline else None,
+            dataset=plan.dataset, job_id=plan.job_id, items=len(plan.items), channel=channel, requested_by=user,
+        ))
         try:
             result = await evaluate(
                 plan.items, candidate=plan.candidate, baseline=plan.baseline, clients=self._router.client_for,
@@ -161,5 +161,5 @@ def inference_prices(prices_dir: Path | None) -> PriceLookup:
     return load_catalogue(prices_dir).inference_price
 
 
-def summary_of(evaluation: dict) -> EvalSummary | None:
-    return EvalSummary.model_validate_json(evaluation["summary"]) if evaluation.get("summary") else None
+def summary_of(evaluation: EvaluationRow) -> EvalSummary | None:
+    return EvalSummary.model_validate_json(evaluation.summary) if evaluation.summary else None

@@ -113,13 +113,13 @@ class PromotionGate:
         dataset = await self._newest_dataset()
         evaluation = None if dataset is None else await lifecycle_rows.latest_comparison(
             self._db, candidate=candidate, baseline=current, dataset=dataset)
-        if evaluation is None or not evaluation.get("summary"):
+        if evaluation is None or not evaluation.summary:
             where = f"`{dataset}`" if dataset else f"a dataset (build one with {command('dataset build NAME')})"
             return GateCheck(candidate, current, dataset, None, (
                 f"there is no evaluation of `{candidate}` against the current model `{current}` on {where}. "
                 "Run " + command(f"eval {candidate} against:{current}" + (f" dataset:{dataset}" if dataset else "")),), ())
-        summary = EvalSummary.model_validate_json(evaluation["summary"])
-        items = [ItemResult.model_validate_json(raw) for raw in await evaluation_rows.item_results(self._db, evaluation["id"])]
+        summary = EvalSummary.model_validate_json(evaluation.summary)
+        items = [ItemResult.model_validate_json(raw) for raw in await evaluation_rows.item_results(self._db, evaluation.id)]
         reasons, numbers = [], []
         refusal, judged = judge_verdict(summary)
         for difference in differences(summary, items):
@@ -130,8 +130,8 @@ class PromotionGate:
             numbers.append(judged)
         if refusal:
             reasons.insert(0, refusal)
-        return GateCheck(candidate, current, dataset, evaluation["id"], tuple(reasons),
-                         (f"evaluation #{evaluation['id']} on `{dataset}`:", *numbers))
+        return GateCheck(candidate, current, dataset, evaluation.id, tuple(reasons),
+                         (f"evaluation #{evaluation.id} on `{dataset}`:", *numbers))
 
     async def _newest_dataset(self) -> str | None:
         try:

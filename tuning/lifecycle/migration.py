@@ -115,10 +115,10 @@ class Migrations:
         if row is None:
             raise TuningError(f"Job `{job_id}` is not a migration.")
         return MigrationStory(
-            source_model=row["source_model"], source_job=row["source_job_id"], job=await self._jobs.find(job_id),
-            hyperparameters=json.loads(row["hyperparameters"]), channel=row["channel"], card_ts=row["card_ts"],
-            evaluation_id=row["evaluation_id"], headline=await self._headline(row["evaluation_id"]), gate=row["gate"],
-            decision=row["decision"],
+            source_model=row.source_model, source_job=row.source_job_id, job=await self._jobs.find(job_id),
+            hyperparameters=json.loads(row.hyperparameters), channel=row.channel, card_ts=row.card_ts,
+            evaluation_id=row.evaluation_id, headline=await self._headline(row.evaluation_id), gate=row.gate,
+            decision=row.decision,
         )
 
     async def _headline(self, evaluation_id: int | None) -> str | None:
