@@ -2,20 +2,52 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from storage.db import Database
+from storage.states import ExampleSource, ExampleState
 
 
-async def by_state_and_source(db: Database) -> list[tuple[str, str, int]]:
+@dataclass(frozen=True)
+class StateSourceCount:
+    state: ExampleState
+    source: ExampleSource
+    n: int
+
+
+@dataclass(frozen=True)
+class ChannelStateCount:
+    channel: str
+    state: ExampleState
+    n: int
+
+
+@dataclass(frozen=True)
+class Contributor:
+    user: str
+    n: int
+
+
+@dataclass(frozen=True)
+class ActivityRow:
+    at: str
+    action: str
+    actor: str | None
+    example_id: int
+    state: ExampleState
+
+
+async def by_state_and_source(db: Database) -> list[StateSourceCount]:
     rows = await db.fetchall("SELECT state, source, count(*) AS n FROM examples GROUP BY state, source")
-    return [(row["state"], row["source"], row["n"]) for row in rows]
+    return [StateSourceCount(**dict(row)) for row in rows]
 
 
-async def by_channel(db: Database) -> list[tuple[str, str, int]]:
+async def by_channel(db: Database) -> list[ChannelStateCount]:
     rows = await db.fetchall("SELECT channel, state, count(*) AS n FROM examples GROUP BY channel, state")
-    return [(row["channel"], row["state"], row["n"]) for row in rows]
+    return [ChannelStateCount(**dict(row)) for row in rows]
 
 
-async def contributors(db: Database, limit: int) -> list[tuple[str, int]]:
+async def contributors(db: Database, limit: int) -> list[Contributor]:
     """People by examples they gave: a teammate's answer, a correction, or a 👍 on an answer."""
     rows = await db.fetchall(
         """
@@ -28,11 +60,11 @@ async def contributors(db: Database, limit: int) -> list[tuple[str, int]]:
         """,
         (limit,),
     )
-    return [(row["user"], row["n"]) for row in rows]
+    return [Contributor(**dict(row)) for row in rows]
 
 
-async def recent_activity(db: Database, limit: int) -> list[dict]:
+async def recent_activity(db: Database, limit: int) -> list[ActivityRow]:
     rows = await db.fetchall(
         "SELECT at, action, actor, example_id, state FROM example_events ORDER BY id DESC LIMIT ?", (limit,)
     )
-    return [dict(row) for row in rows]
+    return [ActivityRow(**dict(row)) for row in rows]

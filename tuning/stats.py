@@ -25,17 +25,18 @@ class StatsService:
 async def collect(db: Database) -> Stats:
     by_state: dict[str, int] = defaultdict(int)
     by_source: dict[str, int] = defaultdict(int)
-    for state, source, n in await stat_rows.by_state_and_source(db):
-        by_state[state] += n
-        by_source[source] += n
+    for count in await stat_rows.by_state_and_source(db):
+        by_state[count.state] += count.n
+        by_source[count.source] += count.n
     by_channel: dict[str, dict[str, int]] = defaultdict(dict)
-    for channel, state, n in await stat_rows.by_channel(db):
-        by_channel[channel][state] = n
+    for in_channel in await stat_rows.by_channel(db):
+        by_channel[in_channel.channel][in_channel.state] = in_channel.n
+    contributors = await stat_rows.contributors(db, TOP_CONTRIBUTORS)
     return Stats(
         by_state=dict(by_state), by_source=dict(by_source), by_channel=dict(by_channel),
-        contributors=await stat_rows.contributors(db, TOP_CONTRIBUTORS),
+        contributors=[(person.user, person.n) for person in contributors],
     )
 
 
 async def recent_activity(db: Database, limit: int = 8) -> list[Activity]:
-    return [Activity(**row) for row in await stat_rows.recent_activity(db, limit)]
+    return [Activity.model_validate(row, from_attributes=True) for row in await stat_rows.recent_activity(db, limit)]
