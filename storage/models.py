@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, fields
 
 from storage.db import Database
+from storage.states import ModelAction
+
+
+@dataclass(frozen=True)
+class ModelChangeRow:
+    """One promotion, rollback or fallback; `forced` when a promotion went past the gate's refusal."""
+
+    id: int
+    action: ModelAction
+    model: str
+    job_id: str | None
+    evaluation_id: int | None
+    changed_by: str
+    created_at: str
+    forced: bool
+    reason: str | None
+    channel: str | None
+
+
+_SELECT = f"SELECT {', '.join(f.name for f in fields(ModelChangeRow))} FROM model_changes"
 
 
 async def record_change(
-    db: Database, *, action: str, model: str, changed_by: str, job_id: str | None, evaluation_id: int | None,
+    db: Database, *, action: ModelAction, model: str, changed_by: str, job_id: str | None, evaluation_id: int | None,
     forced: bool = False, reason: str | None = None, channel: str | None = None,
 ) -> int:
     return await db.insert(
@@ -18,9 +38,6 @@ async def record_change(
     )
 
 
-async def history(db: Database) -> list[dict[str, Any]]:
-    rows = await db.fetchall(
-        "SELECT id, action, model, job_id, evaluation_id, changed_by, created_at, forced, reason, channel"
-        " FROM model_changes ORDER BY id"
-    )
-    return [dict(row) for row in rows]
+async def history(db: Database) -> list[ModelChangeRow]:
+    rows = await db.fetchall(f"{_SELECT} ORDER BY id")
+    return [ModelChangeRow(**{**dict(row), "forced": bool(row["forced"])}) for row in rows]

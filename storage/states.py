@@ -14,3 +14,4 @@ JobStatus = Literal[
     "preflight", "dismissed", "starting", "pending", "running", "cancelling", "succeeded", "failed", "cancelled",
 ]
 EvaluationState = Literal["running", "done", "failed"]
+ModelAction = Literal["promote", "rollback", "fallback"]

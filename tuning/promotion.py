@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 
 from pydantic import BaseModel, ConfigDict
 
 from storage import evaluations as evaluation_rows
 from storage import models as model_rows
 from storage.db import Database
+from storage.models import ModelChangeRow
+from storage.states import ModelAction
 from tuning.errors import TuningError
 from tuning.evaluation.types import EvalSummary
 from tuning.jobs.service import JobService
@@ -32,7 +35,7 @@ class ModelChange(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: int = 0
-    action: str
+    action: ModelAction
     model: str
     changed_by: str
     created_at: str
@@ -66,7 +69,7 @@ class Promotions:
         return stack[-1] if stack else self._default
 
     async def history(self) -> list[ModelChange]:
-        return [ModelChange(**{**row, "forced": bool(row["forced"])}, headline=await self._headline(row["evaluation_id"]))
+        return [ModelChange(**asdict(row), headline=await self._headline(row.evaluation_id))
                 for row in await model_rows.history(self._db)]
 
     async def promote(self, target: str, *, user: str, force: bool = False, reason: str | None = None,
@@ -137,12 +140,12 @@ class Promotions:
         return EvalSummary.model_validate_json(evaluation.summary).headline().text
 
 
-def _stack(history: list[dict]) -> list[str]:
+def _stack(history: list[ModelChangeRow]) -> list[str]:
     """Promotions push, rollbacks and fallbacks pop: what is left on top answers."""
     stack: list[str] = []
     for change in history:
-        if change["action"] == "promote":
-            stack.append(change["model"])
+        if change.action == "promote":
+            stack.append(change.model)
         elif stack:
             stack.pop()
     return stack
