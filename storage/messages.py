@@ -30,14 +30,23 @@ async def get(db: Database, channel: str, ts: str) -> MessageRow | None:
     return MessageRow(**{**dict(row), "is_bot": bool(row["is_bot"])}) if row else None
 
 
-async def answer_context(db: Database, answer_id: int) -> tuple[list[dict[str, Any]], str, str | None] | None:
-    """The messages a bot answer was generated from, its text and its model."""
+@dataclass(frozen=True)
+class AnswerContext:
+    """The chat messages a bot answer was generated from, its text and its model."""
+
+    request_messages: list[dict[str, Any]]
+    answer_text: str
+    model: str
+
+
+async def answer_context(db: Database, answer_id: int) -> AnswerContext | None:
+    """What an answered question was generated from; None while it is not answered."""
     row = await db.fetchone(
         "SELECT request_messages, answer_text, model FROM answers WHERE id = ? AND status = 'answered'", (answer_id,)
     )
     if row is None or row["request_messages"] is None:
         return None
-    return json.loads(row["request_messages"]), row["answer_text"], row["model"]
+    return AnswerContext(json.loads(row["request_messages"]), row["answer_text"], row["model"])
 
 
 async def answer_ts(db: Database, answer_id: int) -> str | None:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from storage.db import Database, Transaction
+
+
+class Tally(NamedTuple):
+    up: int
+    down: int
 
 
 async def record_reaction(
@@ -28,7 +35,7 @@ async def is_present(db: Database, *, channel: str, ts: str, voter: str, reactio
     return bool(row and row["added"])
 
 
-async def tally(tx: Transaction, channel: str, ts: str, *, exclude: tuple[str, ...] = ()) -> tuple[int, int]:
+async def tally(tx: Transaction, channel: str, ts: str, *, exclude: tuple[str, ...] = ()) -> Tally:
     """(👍, 👎) on one message, one vote per person, ignoring `exclude` (the author, the bot).
 
     Takes the transaction so the count and what is written from it agree.
@@ -39,4 +46,4 @@ async def tally(tx: Transaction, channel: str, ts: str, *, exclude: tuple[str, .
         f" WHERE channel = ? AND ts = ? AND voter NOT IN ({marks})",
         (channel, ts, *exclude),
     )
-    return (row["up"], row["down"]) if row else (0, 0)
+    return Tally(row["up"], row["down"]) if row else Tally(0, 0)

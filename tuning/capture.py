@@ -93,9 +93,9 @@ class Capture:
 
     async def _recount_in(self, tx: Transaction, example: ExampleRow, bot_user_id: str | None) -> None:
         exclude = tuple(user for user in (example.author, bot_user_id) if user)
-        up, down = await vote_rows.tally(tx, example.channel, example.message_ts, exclude=exclude)
-        await example_rows.set_votes(tx, example.id, up, down)
-        state = derive_state(example, up, down, self._min_votes)
+        votes = await vote_rows.tally(tx, example.channel, example.message_ts, exclude=exclude)
+        await example_rows.set_votes(tx, example.id, votes.up, votes.down)
+        state = derive_state(example, votes.up, votes.down, self._min_votes)
         if state != example.state:
             await example_rows.set_state(tx, example.id, state, action="votes", actor=None, decided_by=None)
 
@@ -118,11 +118,10 @@ class Capture:
         context = await message_rows.answer_context(self._db, row.answer_id)
         if context is None:
             return None
-        conversation, text, model = context
         return NewExample(
             source="bot_answer", team_id=row.team_id, channel=channel, thread_ts=row.thread_ts, message_ts=ts,
-            author=row.user_id, answer_id=row.answer_id, model=model, conversation=conversation,
-            question=_last_user_turn(conversation), answer=text,
+            author=row.user_id, answer_id=row.answer_id, model=context.model, conversation=context.request_messages,
+            question=_last_user_turn(context.request_messages), answer=context.answer_text,
         )
 
     def _from_thread(self, message: SlackMessage, thread: list[SlackMessage], bot_user_id: str | None) -> NewExample | None:

@@ -55,7 +55,7 @@ class Corrections:
         row = await message_rows.get(self._db, channel, ts)
         if row and row.answer_id:
             context = await message_rows.answer_context(self._db, row.answer_id)
-            return context[1] if context else None
+            return context.answer_text if context else None
         return None
 
     async def submit(self, *, channel: str, ts: str, corrector: str, text: str, reader: SlackReader) -> ExampleView:
