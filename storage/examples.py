@@ -46,6 +46,26 @@ class ExampleRow(NewExample):
     updated_at: str
 
 
+@dataclass(frozen=True)
+class CorrectionRow:
+    """One person's correction of an example; `replaced_at` once the same person corrected it again."""
+
+    corrector: str
+    text: str
+    created_at: str
+    replaced_at: str | None
+
+
+@dataclass(frozen=True)
+class ExampleEventRow:
+    """One step in an example's history: what happened, who did it (None for the votes) and the state after."""
+
+    action: str
+    actor: str | None
+    state: ExampleState
+    at: str
+
+
 def _row(row: Row) -> ExampleRow:
     return ExampleRow(**{**dict(row), "conversation": json.loads(row["conversation"])})
 
@@ -117,19 +137,19 @@ async def add_correction(tx: Transaction, example_id: int, corrector: str, text:
     )
 
 
-async def corrections(db: Database, example_id: int) -> list[dict[str, Any]]:
+async def corrections(db: Database, example_id: int) -> list[CorrectionRow]:
     rows = await db.fetchall(
         "SELECT corrector, text, created_at, replaced_at FROM corrections WHERE example_id = ? ORDER BY id",
         (example_id,),
     )
-    return [dict(row) for row in rows]
+    return [CorrectionRow(**dict(row)) for row in rows]
 
 
-async def events(db: Database, example_id: int) -> list[dict[str, Any]]:
+async def events(db: Database, example_id: int) -> list[ExampleEventRow]:
     rows = await db.fetchall(
         "SELECT action, actor, state, at FROM example_events WHERE example_id = ? ORDER BY id", (example_id,)
     )
-    return [dict(row) for row in rows]
+    return [ExampleEventRow(**dict(row)) for row in rows]
 
 
 async def candidates(db: Database, limit: int) -> list[ExampleRow]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from storage import MIGRATIONS, migrate, open_database
-from storage import datasets as dataset_rows, inbox as inbox_rows, migrations
+from storage import datasets as dataset_rows, examples as example_rows, inbox as inbox_rows, migrations
 from tests.test_datasets_helpers import add_example
 
 _VERSION_REQUIRED = (
@@ -160,4 +160,25 @@ async def test_members_keep_their_rows_when_the_line_column_goes(
     assert (await migrate(db))[:1] == ["0007_members_in_id_order"]
     assert await dataset_rows.member_ids(db, dataset_id, "train") == [(ids[0], None), (ids[2], None)]
     assert await dataset_rows.member_ids(db, dataset_id, "validation") == [(ids[1], None)]
+    await db.close()
+
+
+async def test_an_examples_corrections_and_history_read_back_as_rows(tmp_path: Path) -> None:
+    """The same person's second correction replaces the first; each step is one event with the state after it."""
+    db = await open_database(tmp_path / "t.db")
+    await migrate(db)
+    new = example_rows.NewExample(
+        source="bot_answer", team_id="T1", channel="C1", thread_ts="1.0001", message_ts="2.0001", author="U0BOT",
+        answer_id=None, model="m", conversation=[{"role": "user", "content": "Q?"}], question="Q?", answer="A.",
+    )
+    async with db.transaction() as tx:
+        example_id = await example_rows.create(tx, new, actor="U1")
+        await example_rows.add_correction(tx, example_id, "U2", "First fix.")
+        await example_rows.add_correction(tx, example_id, "U2", "Second fix.")
+        await example_rows.set_state(tx, example_id, "approved", action="approve", actor="U3", decided_by="U3")
+    first, second = await example_rows.corrections(db, example_id)
+    assert (first.text, first.replaced_at is not None) == ("First fix.", True)
+    assert (second.corrector, second.text, second.replaced_at) == ("U2", "Second fix.", None)
+    events = await example_rows.events(db, example_id)
+    assert [(e.action, e.actor, e.state) for e in events] == [("created", "U1", "candidate"), ("approve", "U3", "approved")]
     await db.close()
