@@ -19,6 +19,7 @@ from render.ids import JOB_CANCEL, JOB_DISMISS, JOB_START
 from tuning.errors import TuningError
 from tuning.jobs.service import JobService
 from tuning.jobs.types import JobView
+from tuning.trainers import MetricPoint
 
 
 def _now() -> datetime:
@@ -110,7 +111,7 @@ class SlackJobPublisher:
         await self._client.chat_postMessage(channel=job.channel, thread_ts=job.card_ts,
                                             text=render.event_message(level, text))
 
-    async def finished(self, job: JobView, metrics: list[dict]) -> None:
+    async def finished(self, job: JobView, metrics: list[MetricPoint]) -> None:
         if job.state == "succeeded":
             await self._client.files_upload_v2(
                 channel=job.channel, thread_ts=job.card_ts, content=charts.loss_curve(metrics),

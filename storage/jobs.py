@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import astuple, dataclass, fields
 from typing import Any
 
 
@@ -11,6 +11,50 @@ from storage.states import JobStatus
 
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 ACTIVE_STATES: tuple[JobStatus, ...] = ("starting", "pending", "running", "cancelling")
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What pre-flight records: the dataset, back-end, model and estimate a Start would train with."""
+
+    id: str
+    dataset_id: int
+    dataset: str
+    trainer: str
+    base_model: str
+    method: str
+    options: str
+    examples: int
+    tokens: int
+    epochs: int
+    estimated_cost: float | None
+    state: JobStatus
+    channel: str
+    requested_by: str
+    cost_note: str | None
+    tokens_note: str | None
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """Training progress at one step, as the provider reported it."""
+
+    step: int
+    total_steps: int | None
+    epoch: float | None
+    train_loss: float | None
+    valid_loss: float | None
+    token_accuracy: float | None
+
+
+@dataclass(frozen=True)
+class JobEventRow:
+    """A provider's human-readable line about a job (`event_id` is the provider's)."""
+
+    event_id: str
+    created_at: str
+    level: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -62,10 +106,12 @@ def _row(row: Row | None) -> JobRow | None:
     return JobRow(**dict(row)) if row else None
 
 
-async def insert(db: Database, values: dict[str, Any]) -> None:
-    names = list(values)
+_NEW_COLUMNS = [f.name for f in fields(NewJob)]
+
+
+async def insert(db: Database, job: NewJob) -> None:
     await db.execute(
-        f"INSERT INTO jobs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", [values[n] for n in names]
+        f"INSERT INTO jobs ({', '.join(_NEW_COLUMNS)}) VALUES ({', '.join('?' * len(_NEW_COLUMNS))})", astuple(job)
     )
 
 
@@ -117,39 +163,38 @@ async def claim_finish_post(db: Database, job_id: str) -> bool:
         return await tx.execute("UPDATE jobs SET finish_posted = 1 WHERE id = ? AND finish_posted = 0", (job_id,)) == 1
 
 
-async def add_metrics(db: Database, job_id: str, points: list[dict[str, Any]]) -> None:
+async def add_metrics(db: Database, job_id: str, points: list[MetricRow]) -> None:
     await db.executemany(
         "INSERT INTO job_metrics (job_id, step, total_steps, epoch, train_loss, valid_loss, token_accuracy)"
         " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        [(job_id, p["step"], p.get("total_steps"), p.get("epoch"), p.get("train_loss"), p.get("valid_loss"),
-          p.get("token_accuracy")) for p in points],
+        [(job_id, *astuple(point)) for point in points],
     )
 
 
-async def metrics(db: Database, job_id: str) -> list[dict[str, Any]]:
+async def metrics(db: Database, job_id: str) -> list[MetricRow]:
     rows = await db.fetchall(
         "SELECT step, total_steps, epoch, train_loss, valid_loss, token_accuracy FROM job_metrics"
         " WHERE job_id = ? ORDER BY step",
         (job_id,),
     )
-    return [dict(row) for row in rows]
+    return [MetricRow(**dict(row)) for row in rows]
 
 
-async def add_events(db: Database, job_id: str, events: list[dict[str, Any]]) -> None:
+async def add_events(db: Database, job_id: str, events: list[JobEventRow]) -> None:
     await db.executemany(
         "INSERT INTO job_events (job_id, event_id, created_at, level, message) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT DO NOTHING",
-        [(job_id, e["id"], e["created_at"], e["level"], e["message"]) for e in events],
+        [(job_id, *astuple(event)) for event in events],
     )
 
 
-async def unposted_events(db: Database, job_id: str) -> list[dict[str, Any]]:
+async def unposted_events(db: Database, job_id: str) -> list[JobEventRow]:
     rows = await db.fetchall(
         "SELECT event_id, created_at, level, message FROM job_events WHERE job_id = ? AND posted = 0"
         " ORDER BY created_at, event_id",
         (job_id,),
     )
-    return [dict(row) for row in rows]
+    return [JobEventRow(**dict(row)) for row in rows]
 
 
 async def mark_posted(db: Database, job_id: str, event_id: str) -> None:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import asdict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from storage import jobs as job_rows
 from storage.db import Database
-from storage.jobs import JobRow
+from storage.jobs import JobEventRow, JobRow, MetricRow
 from tuning.jobs.service import JobService
 from tuning.jobs.types import JobView
-from tuning.trainers import EventPage, Trainer, get_trainer
+from tuning.trainers import EventPage, MetricPoint, Trainer, get_trainer
 
 log = logging.getLogger(__name__)
 CARD_INTERVAL_SECONDS = 5.0
@@ -27,7 +28,7 @@ class JobPublisher(Protocol):
 
     async def post_in_thread(self, job: JobView, text: str, *, level: str) -> None: ...
 
-    async def finished(self, job: JobView, metrics: list[dict]) -> None: ...
+    async def finished(self, job: JobView, metrics: list[MetricPoint]) -> None: ...
 
 
 OnSucceeded = Callable[[JobView], Awaitable[None]]
@@ -108,9 +109,13 @@ class JobMonitor:
             await self._finish(job.id)
 
     async def _record(self, job: JobRow, page: EventPage) -> None:
-        await job_rows.add_metrics(self._db, job.id, [point.model_dump() for point in page.metrics])
+        await job_rows.add_metrics(self._db, job.id, [
+            MetricRow(step=p.step, total_steps=p.total_steps, epoch=p.epoch, train_loss=p.train_loss,
+                      valid_loss=p.valid_loss, token_accuracy=p.token_accuracy)
+            for p in page.metrics
+        ])
         await job_rows.add_events(self._db, job.id, [
-            {"id": e.id, "created_at": e.created_at.isoformat(), "level": e.level, "message": e.message}
+            JobEventRow(event_id=e.id, created_at=e.created_at.isoformat(), level=e.level, message=e.message)
             for e in page.events
         ])
         progress: dict[str, Any] = {"event_cursor": page.cursor or job.event_cursor}
@@ -127,8 +132,8 @@ class JobMonitor:
         if not view.card_ts:
             return
         for event in await job_rows.unposted_events(self._db, job_id):
-            await self._publisher.post_in_thread(view, event["message"], level=event["level"])
-            await job_rows.mark_posted(self._db, job_id, event["event_id"])
+            await self._publisher.post_in_thread(view, event.message, level=event.level)
+            await job_rows.mark_posted(self._db, job_id, event.event_id)
 
     async def _refresh_card(self, job_id: str, *, force: bool) -> None:
         """At most one card update per interval; the last one (the job's end) waits for its turn."""
@@ -146,7 +151,8 @@ class JobMonitor:
         if not await job_rows.claim_finish_post(self._db, job_id):
             return
         view = await self._jobs.view(job_id)
-        await self._publisher.finished(view, await job_rows.metrics(self._db, job_id))
+        points = [MetricPoint(**asdict(row)) for row in await job_rows.metrics(self._db, job_id)]
+        await self._publisher.finished(view, points)
         if view.state == "succeeded" and self._on_succeeded is not None:
             await self._on_succeeded(view)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from storage import jobs as job_rows
 from storage.db import Database
-from storage.jobs import JobRow
+from storage.jobs import JobRow, NewJob
 from tuning.catalogue import Catalogue, load_catalogue
 from tuning.datasets.cost import billed_tokens, default_epochs
 from tuning.datasets.service import DatasetService
@@ -108,13 +108,12 @@ class JobService:
                 "an operator to raise the limit."
             )
         job_id = new_job_id()
-        await job_rows.insert(self._db, {
-            "id": job_id, "dataset_id": summary.id, "dataset": summary.ref, "trainer": trainer.name,
-            "base_model": model, "method": summary.format, "options": json.dumps(_job_options(options)),
-            "examples": summary.train, "tokens": tokens, "epochs": epochs, "estimated_cost": cost,
-            "state": "preflight", "channel": channel, "requested_by": user, "cost_note": cost_note,
-            "tokens_note": tokens_note,
-        })
+        await job_rows.insert(self._db, NewJob(
+            id=job_id, dataset_id=summary.id, dataset=summary.ref, trainer=trainer.name, base_model=model,
+            method=summary.format, options=json.dumps(_job_options(options)), examples=summary.train, tokens=tokens,
+            epochs=epochs, estimated_cost=cost, state="preflight", channel=channel, requested_by=user,
+            cost_note=cost_note, tokens_note=tokens_note,
+        ))
         return await self.view(job_id, summary=summary)
 
     async def _count(self, catalogue: Catalogue, model: str, train: Path, counted: int) -> tuple[int, str | None]:
