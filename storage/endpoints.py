@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import astuple, dataclass, fields
 
 import aiosqlite
 
@@ -14,7 +13,7 @@ MOVING = ("PENDING", "STARTING", "STOPPING")
 
 
 @dataclass(frozen=True)
-class EndpointRow:
+class NewEndpoint:
     id: str
     name: str
     model: str
@@ -25,12 +24,19 @@ class EndpointRow:
     inactive_timeout: int | None
     channel: str | None
     thread_ts: str | None
-    ready_posted: int
     created_by: str
+
+
+@dataclass(frozen=True)
+class EndpointRow(NewEndpoint):
+    """A stored endpoint: what was created, plus whether "ready" was posted and when it last changed."""
+
+    ready_posted: int
     created_at: str
     updated_at: str
 
 
+_NEW_COLUMNS = [f.name for f in fields(NewEndpoint)]
 _SELECT = f"SELECT {', '.join(f.name for f in fields(EndpointRow))} FROM endpoints"
 
 
@@ -38,10 +44,11 @@ def _row(row: aiosqlite.Row | None) -> EndpointRow | None:
     return EndpointRow(**dict(row)) if row else None
 
 
-async def insert(db: Database, values: dict[str, Any]) -> None:
-    names = list(values)
-    await db.execute(f"INSERT INTO endpoints ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                     [values[n] for n in names])
+async def insert(db: Database, endpoint: NewEndpoint) -> None:
+    await db.execute(
+        f"INSERT INTO endpoints ({', '.join(_NEW_COLUMNS)}) VALUES ({', '.join('?' * len(_NEW_COLUMNS))})",
+        astuple(endpoint),
+    )
 
 
 async def get(db: Database, endpoint_id: str) -> EndpointRow | None:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from storage import endpoints as endpoint_rows
 from storage.db import Database
-from storage.endpoints import EndpointRow
+from storage.endpoints import EndpointRow, NewEndpoint
 from tuning.catalogue import Catalogue, packaged_catalogue
 from tuning.errors import NotFound, TuningError
 from tuning.jobs.service import JobService
@@ -130,11 +130,11 @@ class EndpointService:
                               f"{command('endpoints')} lists it; delete it first to deploy on other hardware.")
         info = await self._together().create(str(job.fine_tuned_model), hardware, display_name=f"tuneloop {job.id}",
                                              inactive_timeout=self._inactive)
-        await endpoint_rows.insert(self._db, {
-            "id": info.id, "name": info.name, "model": info.model, "job_id": job.id, "hardware": hardware,
-            "usd_per_hour": chosen.usd_per_hour, "state": info.state, "inactive_timeout": self._inactive,
-            "channel": channel, "thread_ts": thread_ts, "created_by": user,
-        })
+        await endpoint_rows.insert(self._db, NewEndpoint(
+            id=info.id, name=info.name, model=info.model, job_id=job.id, hardware=hardware,
+            usd_per_hour=chosen.usd_per_hour, state=info.state, inactive_timeout=self._inactive, channel=channel,
+            thread_ts=thread_ts, created_by=user,
+        ))
         return await self._view(info.id)
 
     # -- follow ----------------------------------------------------------------------
