@@ -11,9 +11,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import astuple, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from storage.db import PRAGMAS, Database
 
@@ -21,15 +21,14 @@ from storage.db import PRAGMAS, Database
 
 
 @dataclass(frozen=True)
-class VersionRow:
-    id: int
+class VersionFacts:
+    """What a build found and estimated; the version number and file paths are fixed when it is published."""
+
     name: str
-    version: int
     format: str
     filters: str
     val_fraction: float
     created_by: str | None
-    created_at: str
     train_count: int
     validation_count: int
     dropped: str
@@ -40,9 +39,7 @@ class VersionRow:
     tokens_median: int
     tokens_p90: int
     tokens_max: int
-    train_path: str
     train_sha256: str
-    validation_path: str
     validation_sha256: str
     default_epochs: int
     billed_tokens: int
@@ -51,6 +48,22 @@ class VersionRow:
     usd_per_million: float | None
     cost_usd: float | None
     prices_checked: str | None
+
+
+@dataclass(frozen=True)
+class VersionRow(VersionFacts):
+    id: int
+    version: int
+    created_at: str
+    train_path: str
+    validation_path: str
+
+
+class MemberIds(NamedTuple):
+    """One line of a split: its example and, for a DPO pair, the rejected example."""
+
+    example_id: int
+    rejected_id: int | None
 
 
 VERSION_COLUMNS = tuple(field.name for field in fields(VersionRow))
@@ -80,14 +93,14 @@ async def names(db: Database) -> list[str]:
     return [row["name"] for row in await db.fetchall("SELECT DISTINCT name FROM dataset_versions ORDER BY name")]
 
 
-async def member_ids(db: Database, dataset_id: int, split: str) -> list[tuple[int, int | None]]:
-    """(example id, rejected example id) of one split, in file order: a split's lines are in id order."""
+async def member_ids(db: Database, dataset_id: int, split: str) -> list[MemberIds]:
+    """One split's members, in file order: a split's lines are in id order."""
     rows = await db.fetchall(
         "SELECT example_id, rejected_id FROM dataset_members WHERE dataset_id = ? AND split = ?"
         " ORDER BY example_id",
         (dataset_id, split),
     )
-    return [(row["example_id"], row["rejected_id"]) for row in rows]
+    return [MemberIds(row["example_id"], row["rejected_id"]) for row in rows]
 
 
 # --- the build's own connection -----------------------------------------------------------------
@@ -328,12 +341,16 @@ def next_version(conn: sqlite3.Connection, name: str) -> int:
     return conn.execute("SELECT coalesce(max(version), 0) + 1 FROM dataset_versions WHERE name = ?", (name,)).fetchone()[0]
 
 
-def insert_version(conn: sqlite3.Connection, values: dict[str, Any]) -> int:
+_FACT_COLUMNS = (*(field.name for field in fields(VersionFacts)), "version", "train_path", "validation_path")
+
+
+def insert_version(
+    conn: sqlite3.Connection, facts: VersionFacts, *, version: int, train_path: str, validation_path: str
+) -> int:
     """Insert the version row and its members from the work table; returns the version's id."""
-    columns = [column for column in VERSION_COLUMNS if column in values]
     cursor = conn.execute(
-        f"INSERT INTO dataset_versions ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
-        [values[column] for column in columns],
+        f"INSERT INTO dataset_versions ({', '.join(_FACT_COLUMNS)}) VALUES ({', '.join('?' * len(_FACT_COLUMNS))})",
+        (*astuple(facts), version, train_path, validation_path),
     )
     dataset_id = cursor.lastrowid
     assert dataset_id is not None

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import cast
 
 from storage import datasets as rows
+from storage.datasets import VersionFacts
 from tuning.catalogue import Catalogue
 from tuning.datasets.cost import estimate
 from tuning.datasets.files import StagedSplits
@@ -163,36 +164,38 @@ def _ensure_validation(conn: sqlite3.Connection, plan: BuildPlan, staged: Staged
 
 def _publish(conn: sqlite3.Connection, plan: BuildPlan, staged: StagedSplits, tokens: TokenStats) -> DatasetSummary:
     staged.close()
-    values = _version_values(conn, plan, staged, tokens)
+    facts = _version_facts(conn, plan, staged, tokens)
     root = plan.db_path.parent
     with rows.write_transaction(conn):
         version = rows.next_version(conn, plan.request.name)
         placed = staged.publish(plan.datasets_dir / plan.request.name / str(version))
-        values |= {"version": version} | {f"{split}_path": stored_path(path, root) for split, path in placed.items()}
-        dataset_id = rows.insert_version(conn, values)
+        dataset_id = rows.insert_version(
+            conn, facts, version=version, train_path=stored_path(placed["train"], root),
+            validation_path=stored_path(placed["validation"], root),
+        )
     return summary_from_row(rows.read_version(conn, dataset_id), root)
 
 
-def _version_values(
+def _version_facts(
     conn: sqlite3.Connection, plan: BuildPlan, staged: StagedSplits, tokens: TokenStats
-) -> dict[str, object]:
+) -> VersionFacts:
     train, validation = staged.lines("train"), staged.lines("validation")
     cost = estimate(
         plan.catalogue, trainer=plan.trainer, model=plan.model, train_examples=train, train_tokens=tokens.train
     )
     request = plan.request
-    return {
-        "name": request.name, "format": request.format, "filters": request.filters.model_dump_json(),
-        "val_fraction": request.val, "created_by": request.created_by,
-        "train_count": train, "validation_count": validation, "dropped": _dropped_json(conn),
-        "token_model": plan.model, "encoding": plan.encoding,
-        "tokens_total": tokens.total, "tokens_train": tokens.train, "tokens_median": tokens.median,
-        "tokens_p90": tokens.p90, "tokens_max": tokens.max,
-        "train_sha256": staged.sha256("train"), "validation_sha256": staged.sha256("validation"),
-        "default_epochs": cost.epochs, "billed_tokens": cost.billed_tokens, "cost_trainer": cost.trainer,
-        "cost_model": cost.model, "usd_per_million": cost.usd_per_million, "cost_usd": cost.usd,
-        "prices_checked": cost.prices_checked,
-    }
+    return VersionFacts(
+        name=request.name, format=request.format, filters=request.filters.model_dump_json(),
+        val_fraction=request.val, created_by=request.created_by,
+        train_count=train, validation_count=validation, dropped=_dropped_json(conn),
+        token_model=plan.model, encoding=plan.encoding,
+        tokens_total=tokens.total, tokens_train=tokens.train, tokens_median=tokens.median,
+        tokens_p90=tokens.p90, tokens_max=tokens.max,
+        train_sha256=staged.sha256("train"), validation_sha256=staged.sha256("validation"),
+        default_epochs=cost.epochs, billed_tokens=cost.billed_tokens, cost_trainer=cost.trainer,
+        cost_model=cost.model, usd_per_million=cost.usd_per_million, cost_usd=cost.usd,
+        prices_checked=cost.prices_checked,
+    )
 
 
 def _dropped_json(conn: sqlite3.Connection) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from storage import datasets as rows
+from storage.datasets import MemberIds
 from storage.db import Database
 from storage.retention import erased_datasets
 from tuning.catalogue import load_catalogue
@@ -65,8 +66,8 @@ class DatasetService:
             raise NotFound(await self._not_found(name, version))
         return summary_from_row(row, self.root)
 
-    async def members(self, ref: str, split: Split = "validation") -> list[tuple[int, int | None]]:
-        """(example id, rejected example id) of one split in file order: what evaluation reads."""
+    async def members(self, ref: str, split: Split = "validation") -> list[MemberIds]:
+        """One split's members in file order: what evaluation reads."""
         summary = await self.show(ref)
         return await rows.member_ids(self._db, summary.id, split)
 
