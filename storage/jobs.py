@@ -58,28 +58,16 @@ class JobEventRow:
 
 
 @dataclass(frozen=True)
-class JobRow:
-    id: str
-    dataset_id: int
-    dataset: str
-    trainer: str
-    base_model: str
-    method: str
-    options: str
-    examples: int
-    tokens: int
-    epochs: int
-    estimated_cost: float | None
-    state: JobStatus
+class JobRow(NewJob):
+    """A stored job: what pre-flight recorded, plus who moved it, the provider's side and its progress."""
+
     raw_status: str | None
     provider_job_id: str | None
     fine_tuned_model: str | None
     trained_tokens: int | None
     error_code: str | None
     error_message: str | None
-    channel: str
     card_ts: str | None
-    requested_by: str
     started_by: str | None
     cancelled_by: str | None
     event_cursor: str | None
@@ -92,8 +80,6 @@ class JobRow:
     created_at: str
     started_at: str | None
     finished_at: str | None
-    cost_note: str | None = None
-    tokens_note: str | None = None
 
 
 _COLUMNS = [f.name for f in fields(JobRow)]
