@@ -105,7 +105,13 @@ async def member_ids(db: Database, dataset_id: int, split: str) -> list[MemberId
 
 # --- the build's own connection -----------------------------------------------------------------
 
-BuildRow = tuple[Any, ...]
+# A build's batches are plain tuples, cheap to pickle to the worker processes; these name what each holds.
+ApprovedRow = tuple[int, str, str, str | None, str | None]  # id, conversation, answer, corrected, question
+NegativeRow = tuple[int, str, str, str, int, str]  # id, channel, thread_ts, question, down_votes, created_at
+SurvivorTokens = tuple[int, int]  # id, tokens
+# id, split, rejected_id, conversation, answer, corrected, rejected conversation, rejected answer
+SurvivorRow = tuple[int, str, int | None, str, str, str | None, str | None, str | None]
+SpilledDrop = tuple[str, int, int, int]  # split, tokens, line_offset, line_length
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -183,7 +189,7 @@ def count_approved(conn: sqlite3.Connection, *, since: str | None, channel: str 
 
 def approved_batches(
     conn: sqlite3.Connection, *, since: str | None, channel: str | None, size: int, questions: bool = True
-) -> Iterator[list[BuildRow]]:
+) -> Iterator[list[ApprovedRow]]:
     """(id, conversation, answer, corrected, question), by id: what a worker inspects. Votes, time and place
     are joined from the examples table when dedupe and pairing need them (few rows, same snapshot).
     questions=False reads NULL for the question (only DPO's vote pairs need it)."""
@@ -196,7 +202,7 @@ def approved_batches(
     yield from _keyset(conn, sql, params, size)
 
 
-def negative_batches(conn: sqlite3.Connection, *, channel: str | None, size: int) -> Iterator[list[BuildRow]]:
+def negative_batches(conn: sqlite3.Connection, *, channel: str | None, size: int) -> Iterator[list[NegativeRow]]:
     """(id, channel, thread_ts, question, down, created_at) of thread answers with more 👎 than 👍."""
     where, params = _filter_sql(None, channel)
     sql = (
@@ -206,7 +212,7 @@ def negative_batches(conn: sqlite3.Connection, *, channel: str | None, size: int
     yield from _keyset(conn, sql, params, size)
 
 
-def spilled_drops(conn: sqlite3.Connection) -> Iterator[tuple[str, int, int, int]]:
+def spilled_drops(conn: sqlite3.Connection) -> Iterator[SpilledDrop]:
     """(split, tokens, line_offset, line_length) of the candidates dropped after their SFT line was spilled
     (by dedupe), in spill order. One pass over the work table, however many splits."""
     return conn.execute(
@@ -215,13 +221,13 @@ def spilled_drops(conn: sqlite3.Connection) -> Iterator[tuple[str, int, int, int
     )
 
 
-def survivor_ids(conn: sqlite3.Connection, split: str, *, size: int) -> Iterator[list[BuildRow]]:
+def survivor_ids(conn: sqlite3.Connection, split: str, *, size: int) -> Iterator[list[SurvivorTokens]]:
     """(id, tokens) of surviving candidates in one split, by id."""
     sql = "SELECT id, tokens FROM temp.ds_candidates WHERE reason IS NULL AND id > ? AND split = ? ORDER BY id LIMIT ?"
     yield from _keyset(conn, sql, [split], size)
 
 
-def survivor_batches(conn: sqlite3.Connection, *, size: int) -> Iterator[list[BuildRow]]:
+def survivor_batches(conn: sqlite3.Connection, *, size: int) -> Iterator[list[SurvivorRow]]:
     """(id, split, rejected_id, conversation, answer, corrected, rejected conversation, rejected answer)."""
     sql = (
         "SELECT c.id, c.split, c.rejected_id, e.conversation, e.answer, e.corrected, r.conversation, r.answer"
@@ -232,7 +238,7 @@ def survivor_batches(conn: sqlite3.Connection, *, size: int) -> Iterator[list[Bu
     yield from _keyset(conn, sql, [], size)
 
 
-def _keyset(conn: sqlite3.Connection, sql: str, params: list[Any], size: int) -> Iterator[list[BuildRow]]:
+def _keyset(conn: sqlite3.Connection, sql: str, params: list[Any], size: int) -> Iterator[list[Any]]:
     # Keyset pages instead of one long cursor: no statement stays open while the caller writes.
     last = 0
     while True:

@@ -6,7 +6,7 @@ Rows come in as plain tuples from storage/datasets.py and go back as plain tuple
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuning.datasets.checks import check_dpo, check_sft
 from tuning.datasets.counting import LineCounter, TooLong
@@ -16,6 +16,9 @@ from tuning.datasets.lines import (
 )
 from tuning.datasets.quality import conversation_keys, normal, question_key
 from tuning.datasets.split import split_of
+
+if TYPE_CHECKING:  # workers need only the tuples, not the storage package
+    from storage.datasets import ApprovedRow, SurvivorRow
 
 Row = tuple[Any, ...]
 Spilled = dict[str, tuple[bytes, list[int]]]  # split → (its SFT lines joined, each line's tokens)
@@ -27,7 +30,9 @@ def _counter(encoding: str) -> LineCounter:
     return LineCounter.of_encoding(encoding)
 
 
-def inspect_batch(fmt: str, encoding: str, limit: int, val: float, rows: list[Row]) -> tuple[list[Row], Spilled]:
+def inspect_batch(
+    fmt: str, encoding: str, limit: int, val: float, rows: list[ApprovedRow]
+) -> tuple[list[Row], Spilled]:
     """Pass 1. In: (id, conversation, answer, corrected, question), one per example.
     Out: a candidate per example, in the same order — (id, reason, tokens, split, exact key, near key,
     question key, is_correction, line offset, line length) — and per split, its SFT lines joined in that order
@@ -50,7 +55,7 @@ def inspect_batch(fmt: str, encoding: str, limit: int, val: float, rows: list[Ro
     return candidates, {split: (b"".join(lines[split]), tokens_of_lines[split]) for split in lines}
 
 
-def _inspect(counter: LineCounter, limit: int, val: float, fmt: str, row: Row) -> Row:
+def _inspect(counter: LineCounter, limit: int, val: float, fmt: str, row: ApprovedRow) -> Row:
     example_id, conversation_text, answer, corrected, question_text = row
     target = answer_to_train_on(answer, corrected)
     try:
@@ -58,7 +63,8 @@ def _inspect(counter: LineCounter, limit: int, val: float, fmt: str, row: Row) -
         is_correction = int(corrected is not None and normal(corrected) != normal(answer))
     except UnicodeEncodeError:  # a lone surrogate smuggled in through a \ud800 escape
         reason, tokens, keys, conversation, is_correction = "invalid_unicode", None, _NO_KEYS, None, 0
-    question = question_key(question_text) if fmt == "dpo" and reason is None else None
+    # Only a DPO build reads the questions (NOT NULL); an SFT build reads NULL.
+    question = question_key(question_text) if fmt == "dpo" and question_text is not None and reason is None else None
     line = None
     if fmt == "sft" and reason is None:
         line = sft_line_bytes(conversation_text, target) or encode(sft_line(conversation, target))
@@ -87,7 +93,7 @@ def _tokens_within(counter: LineCounter, limit: int, line: Line) -> tuple[int | 
     return tokens, ("too_many_tokens" if tokens > limit else None)
 
 
-def render_batch(encoding: str, limit: int, rows: list[Row]) -> list[Row]:
+def render_batch(encoding: str, limit: int, rows: list[SurvivorRow]) -> list[Row]:
     """Pass 2 of a DPO build (an SFT build's lines were made in pass 1).
     In: (id, split, rejected_id, conversation, answer, corrected, rejected conversation, rejected answer).
     Out: (id, split, reason, tokens, line bytes or None)."""
@@ -95,12 +101,14 @@ def render_batch(encoding: str, limit: int, rows: list[Row]) -> list[Row]:
     return [_render_dpo(counter, limit, row) for row in rows]
 
 
-def _render_dpo(counter: LineCounter, limit: int, row: Row) -> Row:
+def _render_dpo(counter: LineCounter, limit: int, row: SurvivorRow) -> Row:
     example_id, split, rejected_id, conversation_text, answer, corrected, rejected_text, rejected_answer = row
     conversation = parse_conversation(conversation_text)
-    if rejected_id is None:  # a correction: the team's text over the original answer
+    if rejected_id is None:  # a correction (only those go unpaired): the team's text over the original answer
+        assert corrected is not None
         line = dpo_line(conversation, corrected, answer)
-    else:  # a 👍 answer over a 👎 answer to the same question in the same thread
+    else:  # a 👍 answer over a 👎 answer to the same question in the same thread (its answer is NOT NULL)
+        assert rejected_answer is not None
         context = shorter(conversation, _parsed_or(rejected_text, conversation))
         line = dpo_line(context, answer_to_train_on(answer, corrected), rejected_answer)
     reason = check_dpo(line)
