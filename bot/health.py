@@ -77,9 +77,11 @@ class Health:
         return None
 
     async def _inbox(self) -> str | None:
-        backlog, oldest = await inbox_backlog(self._runtime.db)
+        backlog = await inbox_backlog(self._runtime.db)
         limit = self._runtime.settings.ready_max_backlog
-        return f"{backlog} events waiting (limit {limit}), oldest {oldest:.0f} s" if backlog > limit else None
+        if backlog.events <= limit:
+            return None
+        return f"{backlog.events} events waiting (limit {limit}), oldest {backlog.oldest_seconds:.0f} s"
 
 
 @asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from storage.db import Database
 
@@ -18,17 +19,23 @@ class OpsSnapshot:
     jobs: dict[str, int] = field(default_factory=dict)  # by state
 
 
-async def inbox_backlog(db: Database) -> tuple[int, float]:
+class Backlog(NamedTuple):
     """Events stored but not processed, and how long the oldest has waited (seconds)."""
+
+    events: int
+    oldest_seconds: float
+
+
+async def inbox_backlog(db: Database) -> Backlog:
     row = await db.fetchone(
         "SELECT count(*), coalesce((julianday('now') - julianday(min(received_at))) * 86400.0, 0)"
         " FROM inbox WHERE processed_at IS NULL")
     assert row is not None
-    return int(row[0]), float(row[1])
+    return Backlog(int(row[0]), float(row[1]))
 
 
 async def snapshot(db: Database, *, answers_after: int) -> OpsSnapshot:
-    backlog, oldest = await inbox_backlog(db)
+    backlog = await inbox_backlog(db)
     answers = {r[0]: r[1] for r in await db.fetchall("SELECT status, count(*) FROM answers GROUP BY status")}
     failed = {r[0]: r[1] for r in await db.fetchall(
         "SELECT model, count(*) FROM answers WHERE status = 'failed' GROUP BY model")}
@@ -38,4 +45,4 @@ async def snapshot(db: Database, *, answers_after: int) -> OpsSnapshot:
     votes = await db.fetchone("SELECT coalesce(sum(up_votes), 0), coalesce(sum(down_votes), 0) FROM examples")
     assert votes is not None
     jobs = {r[0]: r[1] for r in await db.fetchall("SELECT state, count(*) FROM jobs GROUP BY state")}
-    return OpsSnapshot(backlog, oldest, answers, failed, latencies, {"up": votes[0], "down": votes[1]}, jobs)
+    return OpsSnapshot(backlog.events, backlog.oldest_seconds, answers, failed, latencies, {"up": votes[0], "down": votes[1]}, jobs)
