@@ -15,6 +15,7 @@ COPY render render
 COPY tuning tuning
 COPY storage storage
 COPY providers providers
+COPY selfhost selfhost
 RUN python -m venv /venv && /venv/bin/pip install --no-cache-dir -c /tmp/pins.txt .
 
 FROM python:3.11-slim

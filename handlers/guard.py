@@ -84,10 +84,14 @@ def _with_id(value: Any) -> bool:
     return isinstance(value, dict) and _id(value.get("id"))
 
 
+def _message(value: Any) -> bool:  # a message's author is an id, where a payload's `user` may be an object
+    return isinstance(value, dict) and (value.get("user") is None or _id(value.get("user")))
+
+
 # What each kind of payload always carries, whatever else it holds.
 _REQUIRED: dict[str, dict[str, Callable[[Any], bool]]] = {
     "event_callback": {"event": _object},
-    "message_action": {"user": _with_id, "channel": _with_id, "message": _object, "trigger_id": _filled,
+    "message_action": {"user": _with_id, "channel": _with_id, "message": _message, "trigger_id": _filled,
                        "callback_id": _text},
     "shortcut": {"user": _with_id, "trigger_id": _filled, "callback_id": _text},
     "block_actions": {"user": _with_id, "trigger_id": _filled, "actions": lambda value: _objects(value) and bool(

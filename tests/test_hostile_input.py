@@ -448,6 +448,19 @@ async def test_a_click_or_command_whose_response_url_is_not_a_url_is_refused_and
 
 
 
+@pytest.mark.parametrize("author", [{}, {"id": ALICE}, ["U1"], 5])
+async def test_a_message_shortcut_whose_message_author_is_not_an_id_is_refused(
+    app: Harness, slack: FakeSlack, author: Any
+) -> None:
+    """Found by the shortcut property: a message whose `user` was an object reached to_message and ended in a 500."""
+    ts = slack.add_message(GENERAL, ALICE, "a statement, not an answer")
+    payload = shortcut(slack, user=ALICE, channel=GENERAL, ts=ts)
+    payload["message"]["user"] = author
+    status, _ = await app.interact(payload)
+    assert status == 400
+    assert slack.calls_to("views.open") == slack.calls_to("chat.postEphemeral") == []
+
+
 @pytest.mark.parametrize("response_url", [None, "", "0"])
 async def test_a_message_shortcut_without_a_response_url_is_refused(
     app: Harness, slack: FakeSlack, response_url: str | None
