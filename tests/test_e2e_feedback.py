@@ -51,6 +51,20 @@ async def test_a_click_is_a_vote_and_the_latest_click_wins(app: Harness, slack: 
     assert [row["source"] for row in sources] == ["button"]
 
 
+async def test_a_click_shows_in_stats_and_on_the_home_tab_like_a_reaction(app: Harness, slack: FakeSlack) -> None:
+    approved = await answered_question(app, slack, "one")
+    await app.interact(click(slack, approved, "up", user=BOB, at="1900000000.000100"))
+    pending = await answered_question(app, slack, "two")
+    await app.interact(click(slack, pending, "down", user=BOB, at="1900000000.000200"))
+    await app.command("stats", user=ALICE)
+    await app.settle()
+    text = str(slack.responses[-1]["blocks"])
+    assert "1 approved · 1 candidate · 0 rejected" in text and f"<@{BOB}>: 1" in text
+    await app.event({"type": "app_home_opened", "user": ALICE, "channel": "D0ALICE", "tab": "home"})
+    await app.settle()
+    assert "1 approved" in str(slack.home_tabs[ALICE])
+
+
 async def test_a_reaction_and_a_click_by_one_person_are_one_vote(app: Harness, slack: FakeSlack) -> None:
     answer_ts = await answered_question(app, slack)
     await app.event(reaction("reaction_added", user=BOB, ts=answer_ts, event_ts="1900000000.000100"))
