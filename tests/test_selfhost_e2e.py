@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -56,6 +57,27 @@ async def test_train_with_the_local_trainer_to_succeeded_with_a_loss_curve(
     assert curve.content.startswith(b"\x89PNG") and curve.thread_ts == job["card_ts"]
     points = await app.db.fetchall("SELECT step, train_loss FROM job_metrics WHERE job_id = ?", (job["id"],))
     assert [row["step"] for row in points] == [1, 2, 3]
+
+
+async def test_a_local_model_folder_counts_tokens_exactly_a_catalogue_model_estimates(
+    app: Harness, slack: FakeSlack, tiny_model: Path
+) -> None:
+    from transformers import AutoTokenizer
+
+    ref = await dataset(app)
+    job = await preflight(app, f"train support trainer:local model:{tiny_model}")
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model), local_files_only=True)
+    train = {f.split: f.path for f in (await app.runtime.services.datasets.show(ref)).files}["train"]
+    conversations = [json.loads(line)["messages"] for line in train.read_text().splitlines()]
+    expected = sum(len(tokenizer(tokenizer.apply_chat_template(c, tokenize=False), add_special_tokens=False)
+                       ["input_ids"]) for c in conversations)
+    assert job["tokens"] == expected and job["tokens_note"] == "exact: counted with the model's own tokenizer"
+    assert "exact: counted with the model" in card_text(slack, job)
+    catalogued = await preflight(app, "train support trainer:local")
+    assert catalogued["base_model"] != str(tiny_model)
+    assert catalogued["tokens_note"] == "estimate: counted with OpenAI's tokenizer"
+    assert "estimate: counted with OpenAI" in card_text(slack, catalogued)
+    assert catalogued["tokens"] != expected
 
 
 async def test_a_model_that_is_neither_known_nor_a_folder_is_refused(app: Harness, slack: FakeSlack) -> None:

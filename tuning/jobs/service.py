@@ -21,7 +21,7 @@ from tuning.datasets.cost import billed_tokens, default_epochs
 from tuning.datasets.service import DatasetService
 from tuning.datasets.types import MIN_TRAINING_EXAMPLES, USEFUL_TRAINING_EXAMPLES, DatasetSummary
 from tuning.errors import NotFound, TuningError
-from tuning.jobs.open_tokens import count_file, tokenizer_file
+from tuning.jobs.open_tokens import count_file, count_file_with_folder, folder_tokenizer, tokenizer_file
 from tuning.jobs.pricing import provider_estimate
 from tuning.jobs.types import ACTIVE, JobView
 from tuning.review import require_admin
@@ -118,9 +118,13 @@ class JobService:
 
     async def _count(self, catalogue: Catalogue, model: str, train: Path, counted: int) -> tuple[int, str | None]:
         """Datasets are counted with OpenAI's tokenizers: exact where the catalogue says so, an estimate for
-        open models unless their own tokenizer is on this machine."""
+        open models unless their own tokenizer is on this machine (a local model folder's, or one under
+        TUNELOOP_TOKENIZERS_DIR)."""
         if catalogue.facts(model).token_counts == "exact":
             return counted, None
+        folder = folder_tokenizer(model)
+        if folder is not None and (exact := await asyncio.to_thread(count_file_with_folder, folder, train)) is not None:
+            return exact, "exact: counted with the model's own tokenizer"
         local = tokenizer_file(self._tokenizers_dir, model)
         if local is None:
             return counted, "estimate: counted with OpenAI's tokenizer"
