@@ -8,6 +8,7 @@ from slack_sdk.models.blocks import (
     ActionsBlock, Block, ButtonElement, ConfirmObject, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock,
 )
 
+from render.datasets import ERASED
 from render.ids import JOB_CANCEL, JOB_DEPLOY, JOB_DISMISS, JOB_START
 from render.text import excerpt
 from tuning.jobs.types import JobView
@@ -131,7 +132,7 @@ def _dismissed(job: JobView) -> tuple[list[Block], str]:
 
 def _context(job: JobView, extra: str) -> ContextBlock:
     provider = f" · provider job `{job.provider_job_id}`" if job.provider_job_id else ""
-    text = f"Job `{job.id}`{provider}" + (f" · {extra}" if extra else "")
+    text = f"Job `{job.id}`{provider}" + (f" · {extra}" if extra else "") + _erased(job)
     return ContextBlock(elements=[MarkdownTextObject(text=text)])
 
 
@@ -144,15 +145,20 @@ def jobs_list(jobs: list[JobView]) -> str:
     if not jobs:
         return "No fine-tuning jobs yet. Start one with `/tune train DATASET`."
     lines = [f"{STATE_ICONS.get(j.state, '')} `{j.id}` {state_label(j.state)} · {j.dataset} · {j.trainer}"
-             f" `{j.base_model}`" + (f" → `{j.fine_tuned_model}`" if j.fine_tuned_model else "") for j in jobs]
+             f" `{j.base_model}`" + (f" → `{j.fine_tuned_model}`" if j.fine_tuned_model else "") + _erased(j)
+             for j in jobs]
     return "*Recent jobs*\n" + "\n".join(lines)
 
 
 def job_status(job: JobView, now: datetime) -> str:
     lines = [f"{STATE_ICONS.get(job.state, '')} Job `{job.id}` is *{state_label(job.state)}*{_raw(job)}: "
-             f"{job.dataset} on {job.trainer} `{job.base_model}`", f"Progress: {progress_bar(job.progress)}"]
+             f"{job.dataset} on {job.trainer} `{job.base_model}`{_erased(job)}", f"Progress: {progress_bar(job.progress)}"]
     outcome = _outcome(job)
     return "\n".join(lines + ([outcome] if outcome else []))
+
+
+def _erased(job: JobView) -> str:
+    return f" · {ERASED}" if job.erased else ""
 
 
 def event_message(level: str, message: str) -> str:

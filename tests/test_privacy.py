@@ -9,6 +9,7 @@ import pytest
 from tests.capture_helpers import answered_question, vote
 from tests.conftest import ADMIN, ALICE, BOB, GENERAL, Harness
 from tests.fakes import FakeSlack
+from tests.test_datasets_helpers import add_many
 from tests.test_cli import tuneloop
 from tuning.datasets.types import BuildRequest
 from tuning.errors import TuningError
@@ -45,6 +46,23 @@ async def test_tune_forget_erases_a_person_and_flags_the_datasets_built_with_the
     await app.command("dataset list", user=ADMIN)
     await app.settle()
     assert "contains erased data: rebuild" in str(slack.responses[-1])
+
+
+async def test_forget_flags_the_jobs_trained_on_a_dataset_built_with_them(app: Harness, slack: FakeSlack) -> None:
+    await add_many(app.db, 11, channel=GENERAL)  # with Alice's, enough to train on
+    await alices_example_in_a_dataset(app, slack)
+    await app.command("train support", user=ADMIN)
+    await app.settle()
+    job = await app.db.fetchval("SELECT id FROM jobs")
+    await app.command("jobs", user=ADMIN)
+    await app.settle()
+    assert job in slack.responses[-1]["text"] and "erased" not in slack.responses[-1]["text"]
+    await app.command(f"forget <@{ALICE}|alice>", user=ADMIN)
+    await app.settle()
+    for listing in ("jobs", f"status {job}"):
+        await app.command(listing, user=ADMIN)
+        await app.settle()
+        assert job in slack.responses[-1]["text"] and "contains erased data: rebuild" in slack.responses[-1]["text"]
 
 
 async def test_tuneloop_forget_on_the_command_line(app: Harness, slack: FakeSlack, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from storage import jobs as job_rows
 from storage.db import Database
 from storage.jobs import JobRow, NewJob
+from storage.retention import erased_datasets
 from tuning.catalogue import Catalogue, load_catalogue
 from tuning.datasets.cost import billed_tokens, default_epochs
 from tuning.datasets.service import DatasetService
@@ -269,10 +270,12 @@ class JobService:
         return await self.view((await self._find(ref)).id)
 
     async def recent(self, limit: int = 10) -> list[JobView]:
-        return [_view(row) for row in await job_rows.recent(self._db, limit)]
+        erased = await erased_datasets(self._db)
+        return [_view(row, erased=row.dataset_id in erased) for row in await job_rows.recent(self._db, limit)]
 
     async def view(self, job_id: str, *, summary: DatasetSummary | None = None) -> JobView:
-        return _view(await self._row(job_id), summary)
+        row = await self._row(job_id)
+        return _view(row, summary, erased=row.dataset_id in await erased_datasets(self._db))
 
     async def _row(self, job_id: str) -> JobRow:
         row = await job_rows.get(self._db, job_id)
@@ -302,12 +305,12 @@ def _already(job: JobRow) -> str:
     return f"Job `{job.id}` was already started{who}; it is {job.state}."
 
 
-def _view(row: JobRow, summary: DatasetSummary | None = None) -> JobView:
+def _view(row: JobRow, summary: DatasetSummary | None = None, *, erased: bool = False) -> JobView:
     values = {name: getattr(row, name) for name in JobView.model_fields if hasattr(row, name)}
     warnings: tuple[str, ...] = ()
     if summary is not None and summary.train < USEFUL_TRAINING_EXAMPLES:
         warnings = (f"Only {summary.train} training examples: gains are unlikely below {USEFUL_TRAINING_EXAMPLES}.",)
-    return JobView(**values, warnings=warnings)
+    return JobView(**values, warnings=warnings, erased=erased)
 
 
 def _now_iso() -> str:

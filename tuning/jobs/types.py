@@ -47,6 +47,7 @@ class JobView(BaseModel):
     started_at: str | None = None
     finished_at: str | None = None
     warnings: tuple[str, ...] = ()
+    erased: bool = False  # trained on a dataset version built with data erased since (README, "Privacy")
 
     @property
     def is_active(self) -> bool:
