@@ -1,11 +1,13 @@
 """Prometheus metrics at /metrics, on a registry of this app's own (tests run many apps in one process).
 
-Counters of what happens in this process (events acknowledged, processed, failed; Slack retries) are counted
+Counters of what happens in this process (events acknowledged, processed, failed; Slack and provider retries) are counted
 as it happens; what the database knows (backlog, answers and their latency, votes, jobs) is read from it at
 each scrape, so it is right after a restart too.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -31,6 +33,8 @@ class Metrics:
         self.events_processed = Counter("tuneloop_events_processed", "Stored events processed", registry=r)
         self.events_failed = Counter("tuneloop_events_failed", "Event attempts that failed", ["outcome"], registry=r)
         self.slack_retries = Counter("tuneloop_slack_retries", "Slack Web API calls retried", ["reason"], registry=r)
+        self.provider_retries = Counter("tuneloop_provider_retries", "Model provider API calls retried",
+                                        ["provider", "reason"], registry=r)
         self.inbox_backlog = Gauge("tuneloop_inbox_backlog", "Events stored but not yet processed", registry=r)
         self.inbox_oldest = Gauge("tuneloop_inbox_oldest_seconds", "Age of the oldest unprocessed event", registry=r)
         self.answers = Gauge("tuneloop_answers", "Answers by status", ["status"], registry=r)
@@ -41,6 +45,10 @@ class Metrics:
         self.votes = Gauge("tuneloop_votes", "Votes counted on examples", ["direction"], registry=r)
         self.jobs = Gauge("tuneloop_jobs", "Fine-tuning jobs by state", ["state"], registry=r)
         self._answers_seen = 0
+
+    def provider_retry(self, provider: str) -> Callable[[str], None]:
+        """What a provider's client calls with the reason of each retry it makes."""
+        return lambda reason: self.provider_retries.labels(provider, reason).inc()
 
     def event_outcome(self, outcome: str) -> None:
         """From the inbox worker: "processed", or why an attempt failed ("retry", "permanent", "gave_up")."""

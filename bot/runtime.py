@@ -28,6 +28,7 @@ from handlers.services import Services
 from handlers.slack_retries import slack_retry_handlers
 from providers import ChatClient
 from providers.registry import SelfHosted
+from providers.sdk_retries import counting_retries
 from providers.serving import AdapterChatClient
 from storage import Database, migrate, open_database
 from storage import lease as lease_rows
@@ -137,13 +138,15 @@ class Runtime:
     @classmethod
     async def _assemble(cls, settings: Settings, db: Database, client: AsyncWebClient, llm: openai.AsyncOpenAI | None,
                   lease: Holder | None, metrics: Metrics) -> Runtime:
-        llm = llm or openai_client(settings)
+        openai_sdk = llm or openai_client(settings)
+        llm = counting_retries(openai_sdk, metrics.provider_retry("openai"))
         together_key = settings.together_api_key.get_secret_value() if settings.together_api_key else None
         # An operator's models.toml lives beside the database; read off the event loop (it is file I/O).
         catalogue = await asyncio.to_thread(catalogue_beside, db.path)
         trainers = build_trainers(llm, together_key, settings.together_base_url, catalogue=catalogue,
                                   selfhosted=selfhosted(settings))
-        together = together_chat_client(settings)
+        together_sdk = together_chat_client(settings)
+        together = counting_retries(together_sdk, metrics.provider_retry("together")) if together_sdk else None
         served = served_chat_client(settings)
         wake = asyncio.Event()
         services = build_services(settings, db, model_router(settings, llm, together, served), trainers, wake,
@@ -179,7 +182,8 @@ class Runtime:
         handlers.register(app, services, spawn=tasks.spawn, on_event_stored=on_event_stored,
                           suggested_prompts=settings.suggested_prompts)
         watch = DailyWatch(services.lifecycle, poll_seconds=settings.lifecycle_poll_seconds)
-        model_clients = [client for client in (llm, together, served) if client is not None]
+        # The counting copies have HTTP clients of their own; the originals' are closed too.
+        model_clients = [client for client in (llm, together, served, openai_sdk, together_sdk) if client is not None]
         runtime = cls(settings, db, app, services, worker, monitor, watch, tasks, model_clients, trainers, lease,
                       metrics)
         runtime._background = [

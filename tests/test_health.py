@@ -70,6 +70,29 @@ async def test_metrics_count_events_answers_votes_and_slack_retries(app: Harness
     assert values[("tuneloop_inbox_backlog", ())] == 0
 
 
+async def test_metrics_count_the_model_providers_retries(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+    oai.fail("POST /v1/chat/completions", status=429, retry_after=0)  # the SDK retries it by itself
+    event = mention(slack, "what is up?")
+    assert await app.event(event) == 200
+    await app.settle()
+    status, text = await get(app, "/metrics")
+    values = samples(text)
+    assert status == 200 and oai.pending_faults == 0
+    assert values[("tuneloop_answers", (("status", "answered"),))] == 1
+    assert values[("tuneloop_provider_retries_total", (("provider", "openai"), ("reason", "rate_limited")))] == 1
+
+
+async def test_metrics_count_only_the_retries_made_and_then_the_model_error(
+        app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+    oai.fail("POST /v1/chat/completions", status=503, times=3)  # the tests' client retries twice, then gives up
+    assert await app.event(mention(slack, "what is up?")) == 200
+    await app.settle()
+    values = samples((await get(app, "/metrics"))[1])
+    assert oai.pending_faults == 0
+    assert values[("tuneloop_provider_retries_total", (("provider", "openai"), ("reason", "server_error")))] == 2
+    assert values[("tuneloop_model_errors", (("provider", "openai"),))] == 1
+
+
 async def test_socket_mode_serves_health_on_a_side_port(app: Harness) -> None:
     async with side_server(app.runtime, "127.0.0.1", 0) as port, aiohttp.ClientSession() as session:
         async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
