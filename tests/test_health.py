@@ -39,7 +39,8 @@ async def test_not_ready_when_slack_is_unreachable_or_the_inbox_backs_up(
     settings = make_settings(tmp_path, slack, oai, TUNELOOP_READY_MAX_BACKLOG="0")
     async with served(settings, slack) as app:
         slack.fail("auth.test", error="token_revoked", times=5)
-        await app.db.execute("INSERT INTO inbox (event_id, event_type, body) VALUES ('Ev0WAIT', 'message', '{}')")  # the worker is not woken
+        await app.runtime.worker.stop(timeout=5)  # nothing may process the row below before /readyz is read
+        await app.db.execute("INSERT INTO inbox (event_id, event_type, body) VALUES ('Ev0WAIT', 'message', '{}')")
         status, body = await get(app, "/readyz")
     problems = json.loads(body)["problems"]
     assert status == 503 and set(problems) == {"slack", "inbox"}
