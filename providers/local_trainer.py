@@ -24,13 +24,7 @@ from typing import Any
 
 from providers.artifacts import Artifacts
 from providers.progress_lines import outcome, progress_summary, read_page
-from providers.selfhost_jobs import (
-    DEFAULT_LORA,
-    LoraOptions,
-    gpu_cost,
-    selfhost_capabilities,
-    training_args,
-)
+from providers.selfhost_jobs import DEFAULT_LORA, LoraOptions, SelfHostedTrainer, training_args
 from tuning.catalogue import Catalogue, packaged_catalogue
 from tuning.errors import NotFound
 from tuning.trainers.base import check_request
@@ -38,7 +32,6 @@ from tuning.trainers.errors import ProviderRefused, ProviderUnavailable
 from tuning.trainers.open_models import served_name
 from tuning.trainers.types import (
     LINK_KEY,
-    Capabilities,
     EventPage,
     JobRequest,
     JobState,
@@ -60,7 +53,7 @@ class _Record:
     cancel_requested: bool = False
 
 
-class LocalTrainer:
+class LocalTrainer(SelfHostedTrainer):
     """Trains on this machine. `python` is the interpreter that runs the program (this one by default)."""
 
     def __init__(self, artifacts: Path, *, python: str = sys.executable, lora: LoraOptions = DEFAULT_LORA,
@@ -75,9 +68,6 @@ class LocalTrainer:
         self._extra_args = extra_args
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
-    def capabilities(self) -> Capabilities:
-        return selfhost_capabilities(self.name, self._catalogue)
-
     def check_open(self) -> None:
         """Open when this machine has the training extras (the bot itself does not need them)."""
         missing = [name for name in ("torch", "transformers", "trl", "peft") if find_spec(name) is None]
@@ -85,12 +75,6 @@ class LocalTrainer:
             raise ProviderRefused(
                 f"The local trainer needs the training extras ({', '.join(missing)} missing): an operator runs "
                 "`pip install 'tuneloop[train]'`. Or use `trainer:ray` with a Ray cluster.", self.name)
-
-    def estimate_cost(self, model: str, billed_tokens: int) -> tuple[float, str]:
-        return gpu_cost(self._catalogue, model, billed_tokens, self._gpu_hour_usd)
-
-    async def upload(self, path: Path, purpose: str = "fine-tune") -> str:
-        return await asyncio.to_thread(self._artifacts.put, path, self.name)
 
     async def create_job(self, request: JobRequest) -> TrainerJob:
         check_request(self.capabilities(), request)

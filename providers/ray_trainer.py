@@ -14,24 +14,16 @@ Dataset files and the adapter travel through `TUNELOOP_ARTIFACTS` (see `artifact
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shlex
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from providers.artifacts import Artifacts
 from providers.progress_lines import outcome, progress_summary, read_page
-from providers.selfhost_jobs import (
-    DEFAULT_LORA,
-    LoraOptions,
-    gpu_cost,
-    selfhost_capabilities,
-    training_args,
-)
+from providers.selfhost_jobs import DEFAULT_LORA, LoraOptions, SelfHostedTrainer, training_args
 from tuning.catalogue import Catalogue, packaged_catalogue
 from tuning.errors import NotFound
 from tuning.trainers.base import check_request
@@ -39,7 +31,6 @@ from tuning.trainers.errors import ProviderRejected, ProviderUnavailable, redact
 from tuning.trainers.open_models import served_name
 from tuning.trainers.types import (
     LINK_KEY,
-    Capabilities,
     EventPage,
     JobRequest,
     JobState,
@@ -62,7 +53,7 @@ class RayAPIError(Exception):
         self.text = text
 
 
-class RayTrainer:
+class RayTrainer(SelfHostedTrainer):
     """`python` is the interpreter on the cluster's workers; `runtime_env` is passed to every job as is."""
 
     def __init__(self, address: str, artifacts: str, *, token: str | None = None, gpus_per_job: float = 1,
@@ -84,17 +75,8 @@ class RayTrainer:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
-    def capabilities(self) -> Capabilities:
-        return selfhost_capabilities(self.name, self._catalogue)
-
     def check_open(self) -> None:
         """The cluster answers for itself when the job is submitted."""
-
-    def estimate_cost(self, model: str, billed_tokens: int) -> tuple[float, str]:
-        return gpu_cost(self._catalogue, model, billed_tokens, self._gpu_hour_usd)
-
-    async def upload(self, path: Path, purpose: str = "fine-tune") -> str:
-        return await asyncio.to_thread(self._artifacts.put, path, self.name)
 
     async def create_job(self, request: JobRequest) -> TrainerJob:
         check_request(self.capabilities(), request)

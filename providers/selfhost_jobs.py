@@ -1,9 +1,12 @@
-"""What the `local` and `ray` back-ends share: capabilities, the training command, the served name."""
+"""What the `local` and `ray` back-ends share: capabilities, cost, uploads, the training command."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
+from providers.artifacts import Artifacts
 from tuning.catalogue import Catalogue
 from tuning.trainers.open_models import gpu_hours
 from tuning.trainers.types import DATASET_KEY, Capabilities, JobRequest
@@ -54,3 +57,21 @@ def training_args(request: JobRequest, job_id: str, output_dir: str, lora: LoraO
 def gpu_cost(catalogue: Catalogue, model: str, billed_tokens: int, gpu_hour_usd: float) -> tuple[float, str]:
     hours = gpu_hours(catalogue, model, billed_tokens)
     return hours * gpu_hour_usd, f"self-hosted: {hours:.2f} GPU-hours × ${gpu_hour_usd:g} an hour"
+
+
+class SelfHostedTrainer:
+    """What the local and Ray back-ends share: the catalogue's open models, GPU-hour cost, artifacts as uploads."""
+
+    name: str
+    _catalogue: Catalogue
+    _gpu_hour_usd: float
+    _artifacts: Artifacts
+
+    def capabilities(self) -> Capabilities:
+        return selfhost_capabilities(self.name, self._catalogue)
+
+    def estimate_cost(self, model: str, billed_tokens: int) -> tuple[float, str]:
+        return gpu_cost(self._catalogue, model, billed_tokens, self._gpu_hour_usd)
+
+    async def upload(self, path: Path, purpose: str = "fine-tune") -> str:
+        return await asyncio.to_thread(self._artifacts.put, path, self.name)
