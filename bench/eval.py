@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fakes import FakeOpenAI  # noqa: E402
+from bot.fakes import FakeOpenAI  # noqa: E402
 from tuning.evaluation import ChatLike, EvalItem, EvalSummary, evaluate  # noqa: E402
 from providers.chat import ChatClient, eval_openai_client  # noqa: E402
 from tuning.types import ChatReply  # noqa: E402

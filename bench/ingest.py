@@ -83,7 +83,7 @@ def events(targets: list[tuple[str, str]], count: int, seed: int, prefix: str) -
 async def drive(url: str, bodies: list[str], concurrency: int, seconds: float) -> dict[str, Any]:
     import aiohttp
 
-    from tests.fakes import FakeSlack
+    from bot.fakes import FakeSlack
 
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -263,7 +263,7 @@ async def measure(url: str, targets: list[tuple[str, str]], args: argparse.Names
 async def main(args: argparse.Namespace) -> int:
     import logging
 
-    from tests.fakes import FakeOpenAI, FakeSlack
+    from bot.fakes import FakeOpenAI, FakeSlack
 
     logging.basicConfig(level=logging.WARNING)
     worker = "running (production-like)" if args.worker == "on" else "stopped (the ack path alone)"

@@ -38,7 +38,7 @@ STREAMED, EDITED = "C0STREAM", "C0EDIT"
 def fake_slack_with_times() -> Any:
     from aiohttp import web
 
-    from tests.fakes import FakeSlack
+    from bot.fakes import FakeSlack
 
     class TimedSlack(FakeSlack):
         """Records when each Web API call arrived: (monotonic time, method, args)."""
@@ -101,7 +101,7 @@ async def run(questions: int, words: int, tokens_per_second: float) -> dict[str,
     from bot.runtime import Runtime
     from bot.server import EVENTS_PATH, http_server
     from bot.settings import Settings
-    from tests.fakes import FakeOpenAI
+    from bot.fakes import FakeOpenAI
 
     answer = " ".join(f"word{i}" for i in range(words))
     results: dict[str, list[tuple[float, float]]] = {"streaming": [], "placeholder-and-edit": []}

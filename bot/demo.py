@@ -48,7 +48,7 @@ class FakesMissing(Exception):
 async def run(workdir: Path, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the loop with its files in `workdir`, which must exist (the CLI makes it)."""
     try:
-        from tests.fakes import FakeOpenAI, FakeSlack
+        from bot.fakes import FakeOpenAI, FakeSlack
     except ImportError as error:
         raise FakesMissing("tuneloop demo runs from a source checkout: it needs the fakes in tests/fakes/") from error
     async with FakeSlack() as slack, FakeOpenAI() as oai:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from tests.conftest import ALICE, BOT, GENERAL, Harness
-from tests.fakes import FakeSlack
+from bot.fakes import FakeSlack
 
 
 async def answered_question(app: Harness, slack: FakeSlack, text: str = "how do I reset it?", *, user: str = ALICE) -> str:

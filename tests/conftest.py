@@ -19,7 +19,7 @@ from hypothesis import settings as hypothesis_settings
 from bot.runtime import Runtime
 from bot.server import EVENTS_PATH, http_server
 from bot.settings import Settings
-from tests.fakes import FakeOpenAI, FakeSlack, FakeTogether, netguard
+from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether, netguard
 from tests.selfhost_helpers import sft_run, tiny_model  # noqa: F401 - session fixtures: build and train once
 
 REPO = Path(__file__).resolve().parents[1]  # subprocesses run this tree's code, whatever is installed

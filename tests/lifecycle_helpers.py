@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from tests.conftest import ADMIN, GENERAL, Harness
-from tests.fakes import FakeSlack
+from bot.fakes import FakeSlack
 from tests.test_datasets_helpers import add_many
 from tuning.datasets.types import BuildRequest
 

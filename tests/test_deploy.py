@@ -16,7 +16,7 @@ import yaml
 
 from bot.health import HEALTH_PATH
 from bot.settings import Settings
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 from tests.test_startup import Serve, free_port
 
 REPO = Path(__file__).resolve().parents[1]

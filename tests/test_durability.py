@@ -36,7 +36,7 @@ from storage import migrate, open_database
 from storage.db import WriteLock
 from tests.capture_helpers import reaction, shortcut, submission
 from tests.conftest import ADMIN, ALICE, BOB, BOT, GENERAL, REPO, SIGNING_SECRET
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 from tuning.inbox import Inbox
 
 VOTERS = [f"U0VOTER{n:02d}" for n in range(10)]

@@ -7,7 +7,7 @@ import re
 
 from render.answers import THINKING, split_answer
 from tests.conftest import ALICE, BOB, BOT, DM, GENERAL, Harness
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 
 
 def mention(slack: FakeSlack, text: str, *, user: str = ALICE, thread_ts: str | None = None) -> dict:

@@ -8,7 +8,7 @@ import pytest
 
 from bot.settings import Settings
 from tests.conftest import ALICE, BOT, DM, Harness, make_settings
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 
 PROMPTS = "How do I reset the router?|What is WAL mode, and when should I use it in SQLite?"
 

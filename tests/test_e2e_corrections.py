@@ -6,7 +6,7 @@ import json
 
 from tests.capture_helpers import answered_question, example, shortcut, submission
 from tests.conftest import ADMIN, ALICE, BOB, GENERAL, Harness
-from tests.fakes import FakeSlack
+from bot.fakes import FakeSlack
 
 
 async def open_modal(app: Harness, slack: FakeSlack, *, user: str, ts: str) -> dict:

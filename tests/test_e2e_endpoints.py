@@ -9,7 +9,7 @@ import pytest
 
 from tests.capture_helpers import answered_question, button
 from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
-from tests.fakes import FakeOpenAI, FakeSlack, FakeTogether
+from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.test_e2e_jobs import card_text, dataset, job_row, preflight, start
 from tuning.jobs import monitor
 

@@ -14,7 +14,7 @@ from tests.capture_helpers import (
     submission,
 )
 from tests.conftest import ALICE, BOB, BOT, GENERAL, Harness, eventually
-from tests.fakes import FakeSlack
+from bot.fakes import FakeSlack
 
 
 def click(slack: FakeSlack, answer_ts: str, value: str, *, user: str, at: str, action_id: str = "answer_feedback",

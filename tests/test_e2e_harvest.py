@@ -7,7 +7,7 @@ import pytest
 from handlers import slack_reader
 from tests.capture_helpers import example
 from tests.conftest import ADMIN, ALICE, BOB, BOT, GENERAL, Harness
-from tests.fakes import FakeSlack
+from bot.fakes import FakeSlack
 
 
 def seed(slack: FakeSlack) -> dict[str, str]:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.capture_helpers import answered_question
 from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
-from tests.fakes import FakeOpenAI, FakeSlack, FakeTogether
+from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.test_datasets_helpers import add_many
 from tuning.datasets.types import BuildRequest
 

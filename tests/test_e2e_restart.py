@@ -15,7 +15,7 @@ import aiohttp
 
 from storage import migrate, open_database
 from tests.conftest import ALICE, BOT, GENERAL, REPO, SIGNING_SECRET, eventually, make_settings, served
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 
 
 async def test_events_stored_but_not_processed_are_replayed_at_start_up(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.capture_helpers import answered_question, button, example, vote
 from tests.conftest import ADMIN, ALICE, BOB, Harness
-from tests.fakes import FakeSlack
+from bot.fakes import FakeSlack
 
 
 async def candidate(app: Harness, slack: FakeSlack) -> dict:

@@ -16,7 +16,7 @@ from tests.conftest import (
     make_settings,
     strict_openai,
 )
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 
 
 async def test_an_event_over_the_websocket_is_acked_stored_and_answered(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.capture_helpers import answered_question, vote
 from tests.conftest import ADMIN, ALICE, BOB, Harness
-from tests.fakes import FakeSlack
+from bot.fakes import FakeSlack
 
 
 async def test_stats_by_state_source_channel_and_contributor(app: Harness, slack: FakeSlack) -> None:

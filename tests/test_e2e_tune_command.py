@@ -6,7 +6,7 @@ from pathlib import Path
 
 import handlers
 from tests.conftest import Harness
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 from tests.test_manifest import registered_services
 from handlers import grammar
 

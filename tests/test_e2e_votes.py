@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.capture_helpers import answered_question, example, reaction, vote
 from tests.conftest import ADMIN, ALICE, BOB, BOT, GENERAL, Harness
-from tests.fakes import FakeSlack
+from bot.fakes import FakeSlack
 
 
 async def test_thumbs_up_on_a_bot_answer_makes_an_approved_example(app: Harness, slack: FakeSlack) -> None:

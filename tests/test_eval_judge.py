@@ -3,7 +3,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import FakeOpenAI
+from bot.fakes import FakeOpenAI
 from tuning.evaluation import EvalItem, EvalResult, evaluate
 from tuning.evaluation.judge import combine, judge_messages, parse_pick, summarise_judgements
 from tuning.evaluation.types import JudgeOutcome

@@ -6,7 +6,7 @@ import anyio
 import openai
 import pytest
 
-from tests.fakes import FakeOpenAI
+from bot.fakes import FakeOpenAI
 from tuning.errors import ModelError, TuningError
 from tuning.evaluation import EvalItem, ModelPrice, evaluate, results_jsonl
 from providers.chat import ChatClient, eval_openai_client

@@ -10,7 +10,7 @@ import pytest
 from bot import worker
 from tests.capture_helpers import reaction
 from tests.conftest import ALICE, BOB, GENERAL, Harness, eventually
-from tests.fakes import FakeSlack
+from bot.fakes import FakeSlack
 
 
 async def inbox(app: Harness) -> list[tuple]:

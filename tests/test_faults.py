@@ -33,8 +33,8 @@ from handlers import respond
 from render.answers import THINKING
 from tests.capture_helpers import answered_question, button, shortcut
 from tests.conftest import ADMIN, ALICE, BOT, GENERAL, OPENAI_KEY, Harness, make_settings, served
-from tests.fakes import FakeOpenAI, FakeSlack, FakeTogether
-from tests.fakes.openai_state import OpenAIFailure
+from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
+from bot.fakes.openai_state import OpenAIFailure
 from tests.test_datasets_helpers import add_example, add_many
 from tuning.datasets.types import BuildRequest
 from tuning.jobs import monitor

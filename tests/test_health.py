@@ -13,7 +13,7 @@ from bot.health import side_server
 from bot.server import EVENTS_PATH
 from tests.capture_helpers import reaction
 from tests.conftest import ALICE, BOB, Harness, make_settings, served
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 from tests.test_e2e_answering import mention
 from tests.test_startup import Serve
 

@@ -19,7 +19,7 @@ from tests.conftest import (
     make_settings,
     served,
 )
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 from tests.lifecycle_helpers import (
     CURRENT,
     JUDGE,

@@ -11,7 +11,7 @@ import pytest
 from providers import ChatClient
 from tests.capture_helpers import answered_question
 from tests.conftest import GENERAL, Harness, make_settings, served
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 from tests.lifecycle_helpers import CURRENT, TUNED, announcements, run
 from tuning.errors import ModelError, ModelGone
 

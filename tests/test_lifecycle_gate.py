@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ADMIN, Harness, make_settings, served
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 from tests.lifecycle_helpers import (
     CURRENT,
     JUDGE,

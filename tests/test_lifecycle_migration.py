@@ -10,7 +10,7 @@ import pytest
 
 from tests.capture_helpers import button
 from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
-from tests.fakes import FakeOpenAI, FakeSlack, FakeTogether
+from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.lifecycle_helpers import JUDGE, TUNED, announcements, dataset, run, scripted
 
 H100 = "1x_nvidia_h100_80gb_sxm"

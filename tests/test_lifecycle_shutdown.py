@@ -10,7 +10,7 @@ import pytest
 
 from bot.lifecycle_watch import DailyWatch
 from tests.conftest import ADMIN, GENERAL, Harness, eventually, make_settings, served
-from tests.fakes import FakeOpenAI, FakeSlack, FakeTogether
+from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.lifecycle_helpers import TUNED, announcements, dataset, run
 
 SHUTDOWN = date(2027, 1, 14)  # gpt-4.1-mini and its fine-tunes, in tuning/models.toml

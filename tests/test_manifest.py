@@ -17,7 +17,7 @@ from handlers.lifecycle import SlackLifecyclePublisher
 from providers import build_trainers
 from storage import migrate, open_database
 from tests.conftest import make_settings, strict_openai
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 
 MANIFEST = yaml.safe_load((Path(__file__).parents[1] / "manifest.yml").read_text())
 

@@ -9,7 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from handlers.posting import post_once, tag
 from handlers.slack_retries import slack_retry_handlers
 from tests.conftest import ALICE, GENERAL
-from tests.fakes import FakeSlack
+from bot.fakes import FakeSlack
 
 
 def client(slack: FakeSlack) -> AsyncWebClient:

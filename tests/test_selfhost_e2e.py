@@ -11,7 +11,7 @@ import pytest
 
 from tests.capture_helpers import answered_question
 from tests.conftest import ADMIN, GENERAL, Harness, make_settings, served
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 from tests.selfhost_helpers import model_server, offline_env, wait_for
 from tests.test_e2e_jobs import card_text, dataset, job_row, preflight, start
 from tuning.jobs import monitor

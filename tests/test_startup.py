@@ -23,7 +23,7 @@ from bot.preflight import REQUIRED_BOT_SCOPES
 from bot.settings import missing_settings_message
 from storage import DatabaseUnavailable, open_database
 from tests.conftest import ADMIN, SIGNING_SECRET
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 from tests.test_cli import tuneloop
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tests.fakes import FakeOpenAI, FakeTogether
+from bot.fakes import FakeOpenAI, FakeTogether
 from tests.trainer_helpers import Sleeps
 from tuning.errors import TuningError
 from providers import OpenAITrainer, TogetherTrainer, build_trainers

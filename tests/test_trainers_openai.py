@@ -12,9 +12,9 @@ import pytest
 from aiohttp import web
 from openai.types.fine_tuning import FineTuningJob
 
-from tests.fakes import FakeOpenAI
+from bot.fakes import FakeOpenAI
 from tests.trainer_helpers import DPO_LINE, SFT_LINE, Sleeps, uploaded, write_jsonl
-from tests.fakes.server import Fault, FaultPlan, Handler
+from bot.fakes.server import Fault, FaultPlan, Handler
 from tuning.errors import NotFound, TuningError
 from providers import OpenAITrainer
 from tuning.trainers import (

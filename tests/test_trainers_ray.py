@@ -15,7 +15,7 @@ import pytest
 
 from providers.ray_trainer import RayTrainer
 from providers.selfhost_jobs import LoraOptions
-from tests.fakes import FakeRayJobs
+from bot.fakes import FakeRayJobs
 from tests.selfhost_helpers import (
     ROOT,
     answers,

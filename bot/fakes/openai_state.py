@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tests.fakes.server import ApiFailure
+from bot.fakes.server import ApiFailure
 
 ORGANIZATION_ID = "org-tuneloop-test"
 ACTIVE = ("validating_files", "queued", "running")

@@ -35,8 +35,8 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from tests.fakes import FakeOpenAI, FakeSlack, netguard
-from tests.fakes.server import method_matches
+from bot.fakes import FakeOpenAI, FakeSlack, netguard
+from bot.fakes.server import method_matches
 
 BOT_TOKEN = "xoxb-test"
 APP_TOKEN = "xapp-test"

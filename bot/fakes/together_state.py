@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from tests.fakes.server import ApiFailure
+from bot.fakes.server import ApiFailure
 
 ACCOUNT = "tuneloop-test"
 USER_ID = "user_tuneloop_test"
