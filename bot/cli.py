@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", default="text", choices=["text", "json"],
                        help="json: one JSON object per line, for log collectors")
     commands.add_parser("migrate", help="apply database migrations")
-    demo = commands.add_parser("demo", help="the whole loop offline against loopback fakes (from a source checkout)")
+    demo = commands.add_parser("demo", help="the whole loop offline against loopback fakes of Slack and OpenAI")
     demo.add_argument("--dir", type=Path, default=Path("tuneloop-demo"), help="where to leave the database and files")
     commands.add_parser("healthcheck", help="exit 0 if this machine's server answers /healthz (Docker HEALTHCHECK)")
     commands.add_parser("stats", help="examples collected, as /tune stats shows them")
@@ -111,12 +111,8 @@ def _demo(workdir: Path) -> int:
     if (workdir / "tuneloop.db").exists():
         print(f"tuneloop demo: {workdir} already holds a demo; remove it or pass --dir", file=sys.stderr)
         return 1
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-        asyncio.run(demo.run(workdir))
-    except demo.FakesMissing as error:
-        print(f"tuneloop: {error}", file=sys.stderr)
-        return 1
+    workdir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(demo.run(workdir))
     return 0
 
 

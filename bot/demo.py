@@ -4,8 +4,8 @@ Alice asks twelve questions, Bob gives the answers 👍, an admin corrects one; 
 (fake) fine-tune runs and its model is evaluated against the base model. Everything happens in this
 process over 127.0.0.1; the real app code serves the real Slack and OpenAI clients.
 
-The fakes stay in tests/fakes/ (they are test infrastructure, built from the providers' API references;
-a package that ships would carry fake servers to production), so the demo runs from a source checkout.
+The fakes ship in bot/fakes/ (built from the providers' API references, importing nothing of Tuneloop), so
+the demo runs wherever Tuneloop is installed: a checkout, a wheel, the Docker image.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from bot.fakes import FakeOpenAI, FakeSlack
 from bot.runtime import Runtime
 from bot.server import EVENTS_PATH, http_server
 from bot.settings import Settings
@@ -41,16 +42,8 @@ CORRECTION = "Use the self-service portal at id.example.com, then sign in to the
 WAIT_SECONDS = 120.0
 
 
-class FakesMissing(Exception):
-    """The demo needs tests/fakes/, which only a source checkout has."""
-
-
 async def run(workdir: Path, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the loop with its files in `workdir`, which must exist (the CLI makes it)."""
-    try:
-        from bot.fakes import FakeOpenAI, FakeSlack
-    except ImportError as error:
-        raise FakesMissing("tuneloop demo runs from a source checkout: it needs the fakes in tests/fakes/") from error
     async with FakeSlack() as slack, FakeOpenAI() as oai:
         for user, name in ((ALICE, "alice"), (BOB, "bob"), (ADMIN, "ada")):
             slack.add_user(user, name, real_name=name.title())
@@ -70,7 +63,7 @@ async def run(workdir: Path, say: Callable[[str], None] = print) -> dict[str, An
             await runtime.close()
 
 
-async def _loop(client: _Slack, slack: Any, oai: Any, runtime: Runtime, workdir: Path,
+async def _loop(client: _Slack, slack: FakeSlack, oai: FakeOpenAI, runtime: Runtime, workdir: Path,
                 say: Callable[[str], None]) -> dict[str, Any]:
     say(f"1. Alice asks {len(QUESTIONS)} questions in #general; Tuneloop answers each in a thread.")
     answers = []
@@ -118,7 +111,7 @@ async def _evaluated(runtime: Runtime) -> bool:
 class _Slack:
     """Sends what Slack would: signed events, a slash command, a button click, a modal submission."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str, slack: Any, runtime: Runtime) -> None:
+    def __init__(self, session: aiohttp.ClientSession, url: str, slack: FakeSlack, runtime: Runtime) -> None:
         self._session, self._url, self._slack, self._runtime = session, url, slack, runtime
 
     async def _post(self, body: str, content_type: str) -> None:

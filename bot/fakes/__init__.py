@@ -1,4 +1,4 @@
-"""Loopback fakes of the services Tuneloop talks to, for tests."""
+"""Loopback fakes of the services Tuneloop talks to: the tests and `tuneloop demo` drive them."""
 
 from .openai_api import FakeOpenAI
 from .ray_jobs import FakeRayJobs
