@@ -11,11 +11,13 @@ from opentelemetry import trace
 
 from bot import telemetry as setup
 from bot.settings import Settings
+from providers.chat import ChatClient, eval_openai_client
 from tests.capture_helpers import answered_question, shortcut, submission, vote
 from tests.conftest import ADMIN, BOB, GENERAL, served
-from tests.fakes import FakeSlack
+from tests.fakes import FakeOpenAI, FakeSlack
 from tests.otlp_receiver import Receiver, otlp_receiver
 from tuning import telemetry
+from tuning.evaluation import EvalItem, evaluate
 
 FEEDBACK = "gen_ai.evaluation.result"
 
@@ -137,3 +139,21 @@ async def test_a_finished_job_is_one_span_from_its_creation(receiver: Receiver) 
     assert job.attributes["gen_ai.request.model"] == "base-model"
     assert job.attributes["gen_ai.response.model"] == "tuned-model"
     assert job.attributes["tuneloop.job.state"] == "succeeded"
+
+
+async def test_each_evaluation_item_is_a_span_over_its_model_calls(receiver: Receiver, oai: FakeOpenAI) -> None:
+    configured = setup.configure()
+    assert configured is not None
+    llm = eval_openai_client(api_key="sk-test", base_url=oai.base_url, max_retries=0)
+    client = ChatClient(llm)
+    questions = [EvalItem(id=f"q{i}", messages=[{"role": "user", "content": f"question {i}?"}], reference="A")
+                 for i in range(3)]
+    await evaluate(questions, candidate="gpt-4.1-mini", baseline="gpt-4o-mini",
+                   clients={"gpt-4.1-mini": client, "gpt-4o-mini": client})
+    await llm.close()
+    await exported(configured)
+    item_spans = receiver.named("evaluate item")
+    assert sorted(s.attributes["tuneloop.evaluation.item"] for s in item_spans) == ["q0", "q1", "q2"]
+    for item in item_spans:
+        calls = [s for s in receiver.named("chat ") if s.parent_span_id == item.span_id]
+        assert sorted(c.attributes["gen_ai.request.model"] for c in calls) == ["gpt-4.1-mini", "gpt-4o-mini"]
