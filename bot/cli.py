@@ -48,9 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--val", type=float, default=0.1, help="validation fraction (0–0.5)")
     show = dataset.add_parser("show", help="a version's summary")
     show.add_argument("name", help="NAME or NAME@k")
-    export = dataset.add_parser("export", help="copy a version's JSONL files, checked against their sha256")
+    export = dataset.add_parser(
+        "export", help="write a version as JSONL (checked against its sha256), Parquet or a Hugging Face datasets "
+                       "folder (those two need tuneloop[export])")
     export.add_argument("name", help="NAME or NAME@k")
     export.add_argument("--out", required=True, type=Path)
+    export.add_argument("--format", choices=["jsonl", "parquet", "hf"], default="jsonl", dest="export_format")
     commands.add_parser("serve-model", add_help=False,
                         help="serve a base model and LoRA adapters with vLLM's API (needs tuneloop[train])")
     return parser
@@ -168,7 +171,7 @@ async def _operator_command(settings: Settings, args: argparse.Namespace) -> int
     elif args.dataset_command == "show":
         print(summary_text(await dataset_cli.show(db_path, args.name)))
     else:
-        for path in await dataset_cli.export(db_path, args.name, args.out):
+        for path in await dataset_cli.export(db_path, args.name, args.out, args.export_format):
             print(path)
     return 0
 

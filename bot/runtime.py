@@ -37,6 +37,7 @@ from tuning.answering import Answerer
 from tuning.capture import Capture
 from tuning.catalogue import Catalogue, load_catalogue
 from tuning.corrections import Corrections
+from tuning.feedback_traces import FeedbackTraces
 from tuning.datasets.service import DatasetService
 from tuning.endpoints import EndpointService
 from tuning.evaluation.service import Evaluations, inference_prices
@@ -248,7 +249,7 @@ def model_router(settings: Settings, llm: openai.AsyncOpenAI, together: openai.A
     self-hosted models through TUNELOOP_SERVE_URL, their adapters loaded first."""
     clients = {"openai": ChatClient(llm)}
     if together is not None:
-        clients["together"] = ChatClient(together)
+        clients["together"] = ChatClient(together, provider="together")
     if served is not None and settings.serve_url:
         clients["selfhost"] = AdapterChatClient(served, settings.serve_url, settings.artifacts_root)
     return ModelRouter(clients)
@@ -273,7 +274,9 @@ def build_services(
     publisher: LifecyclePublisher, listing: OpenAIListing | None = None,
 ) -> Services:
     members = MemberDirectory(db)
-    capture = Capture(db, members, system_prompt=settings.system_prompt, min_votes=settings.min_votes)
+    traces = FeedbackTraces(db)
+    capture = Capture(db, members, system_prompt=settings.system_prompt, min_votes=settings.min_votes,
+                      traces=traces)
     datasets = DatasetService(db, trainer=settings.trainer)
     jobs = JobService(db, datasets, trainers, default_trainer=settings.trainer,
                       max_cost_usd=settings.max_job_cost_usd, admins=settings.admins, prices_dir=datasets.root,
@@ -298,7 +301,7 @@ def build_services(
         answers=Answerer(db, router, model_for=lifecycle.canary.model_for, system_prompt=settings.system_prompt,
                          replacement=lifecycle.fallback.replace, explain=endpoints.why_unavailable),
         capture=capture,
-        corrections=Corrections(db, capture, members, settings.admins),
+        corrections=Corrections(db, capture, members, settings.admins, traces),
         review=Review(db, settings.admins),
         harvester=Harvester(db, capture),
         insights=StatsService(db),

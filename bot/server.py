@@ -14,6 +14,7 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import telemetry
 from bot.health import Health, side_server
 from bot.preflight import StartupError, check_app_token, check_bot_token, port_in_use
 from bot.runtime import LEASE_TTL_SECONDS, Runtime
@@ -102,6 +103,7 @@ async def serve(settings: Settings, *, http: bool, port: int, host: str = "0.0.0
         loop.add_signal_handler(sig, on_signal)
     db, lease = await open_for_serving(settings)
     runtime = await Runtime.start(settings, db=db, lease=lease, preflight=preflight(settings, http=http))
+    traces = telemetry.configure()
     freeze_start_up_heap()
     try:
         async with _listening(runtime, http=http, host=host, port=port):
@@ -110,6 +112,8 @@ async def serve(settings: Settings, *, http: bool, port: int, host: str = "0.0.0
             log.info("stopping: finishing work in progress")
     finally:
         await runtime.close()
+        if traces is not None:
+            await asyncio.to_thread(traces.shutdown)  # flushes what is still queued
     log.info("stopped cleanly")
 
 

@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from handlers.answer_writer import AnswerClient, AnswerWriter, NowhereToAnswer
 from handlers.slack_io import fetch_conversation, slack_error, to_message
 from render.answers import CONVERSATION_UNREADABLE, model_error
+from tuning import telemetry
 from tuning.answering import Answerer
 from tuning.errors import ModelError
 from tuning.privacy import Privacy
@@ -73,6 +74,13 @@ async def _answer(answers: Answerer, client: AsyncWebClient, claim: AnswerClaim,
 
 async def answer(answers: Answerer, client: AnswerClient, claim: AnswerClaim, context: AsyncBoltContext) -> None:
     """Read the conversation, then stream the model's answer into Slack (or edit a placeholder) and record it."""
+    message = claim.message
+    with telemetry.answer_span(channel=message.channel, thread_ts=message.reply_thread, model=claim.model):
+        await _write_answer(answers, client, claim, context)
+
+
+async def _write_answer(answers: Answerer, client: AnswerClient, claim: AnswerClaim, context: AsyncBoltContext
+                        ) -> None:
     message = claim.message
 
     async def first_message(ts: str) -> None:

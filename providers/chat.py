@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import openai
 from openai.types import CompletionUsage
 
+from tuning import telemetry
 from tuning.errors import ModelError, ModelGone
 from tuning.ports import OnText
 from tuning.types import ChatReply
@@ -23,17 +25,25 @@ EVAL_TIMEOUT_SECONDS = 120.0
 class ChatClient:
     """Calls the model; the SDK retries 429 (after Retry-After), 5xx and timeouts by itself."""
 
-    def __init__(self, client: openai.AsyncOpenAI) -> None:
+    def __init__(self, client: openai.AsyncOpenAI, *, provider: str = "openai") -> None:
         self._client = client
+        self._provider = provider  # gen_ai.provider.name on the call's span
 
     async def complete(self, model: str, messages: list[dict[str, str]]) -> ChatReply:
         started = time.perf_counter()
-        try:
-            response = await self._client.chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]
-        except openai.APIError as error:
-            raise _model_error(error) from error
-        latency_ms = round((time.perf_counter() - started) * 1000)
-        text = (response.choices[0].message.content or "").strip() if response.choices else ""
+        with telemetry.chat_span(provider=self._provider, model=model, messages=messages) as span:
+            try:
+                response = await self._client.chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]
+            except openai.APIError as error:
+                raise _model_error(error) from error
+            latency_ms = round((time.perf_counter() - started) * 1000)
+            text = (response.choices[0].message.content or "").strip() if response.choices else ""
+            telemetry.chat_result(
+                span, response_model=response.model, response_id=response.id, text=text,
+                finish_reasons=[c.finish_reason for c in response.choices if c.finish_reason],
+                input_tokens=response.usage.prompt_tokens if response.usage else None,
+                output_tokens=response.usage.completion_tokens if response.usage else None,
+            )
         if not text:
             raise ModelError("The model returned an empty answer.")
         return _reply(text, model, messages, response.usage, latency_ms)
@@ -41,8 +51,22 @@ class ChatClient:
     async def stream(self, model: str, messages: list[dict[str, str]], on_text: OnText) -> ChatReply:
         """Like complete(), calling `on_text` with each piece of text as the model writes it."""
         started = time.perf_counter()
+        with telemetry.chat_span(provider=self._provider, model=model, messages=messages) as span:
+            text, usage, seen = await self._read_stream(model, messages, on_text)
+            telemetry.chat_result(
+                span, response_model=seen.model, response_id=seen.id, finish_reasons=seen.finish_reasons, text=text,
+                input_tokens=usage.prompt_tokens if usage else None,
+                output_tokens=usage.completion_tokens if usage else None,
+            )
+        if not text:
+            raise ModelError("The model returned an empty answer.")
+        return _reply(text, model, messages, usage, round((time.perf_counter() - started) * 1000))
+
+    async def _read_stream(self, model: str, messages: list[dict[str, str]], on_text: OnText
+                           ) -> tuple[str, CompletionUsage | None, _StreamFacts]:
         pieces: list[str] = []
         usage = None
+        seen = _StreamFacts()
         try:
             chunks = await self._client.chat.completions.create(
                 model=model, messages=messages, stream=True,  # type: ignore[call-overload]
@@ -50,16 +74,28 @@ class ChatClient:
             )
             async for chunk in chunks:
                 usage = chunk.usage or usage
+                seen.note(chunk)
                 delta = chunk.choices[0].delta.content if chunk.choices else None
                 if delta:
                     pieces.append(delta)
                     await on_text(delta)
         except openai.APIError as error:
             raise _model_error(error) from error
-        text = "".join(pieces).strip()
-        if not text:
-            raise ModelError("The model returned an empty answer.")
-        return _reply(text, model, messages, usage, round((time.perf_counter() - started) * 1000))
+        return "".join(pieces).strip(), usage, seen
+
+
+@dataclass
+class _StreamFacts:
+    """What a stream's chunks said about the response, for its span."""
+
+    model: str | None = None
+    id: str | None = None
+    finish_reasons: list[str] = field(default_factory=list)
+
+    def note(self, chunk: Any) -> None:
+        self.model = self.model or chunk.model
+        self.id = self.id or chunk.id
+        self.finish_reasons += [c.finish_reason for c in chunk.choices if c.finish_reason]
 
 
 def _model_error(error: openai.APIError) -> ModelError:

@@ -31,7 +31,7 @@ class AdapterChatClient(ChatClient):
     """A ChatClient that makes sure an adapter is loaded on the server before it answers."""
 
     def __init__(self, client: openai.AsyncOpenAI, serve_url: str, artifacts: str) -> None:
-        super().__init__(client)
+        super().__init__(client, provider="vllm")
         self._admin_url = serve_url.rstrip("/")
         self._artifacts = Artifacts(artifacts)
         self._loaded: set[str] = set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from storage.db import Database
 from storage.states import AnswerStatus
@@ -19,6 +19,11 @@ class AnswerRow:
     answer_ts: str | None
     status: AnswerStatus
     model: str
+
+class TraceIds(NamedTuple):
+    trace_id: str
+    span_id: str
+
 
 _ROW = "SELECT id, channel, thread_ts, question_ts, answer_ts, status, model FROM answers"
 
@@ -64,14 +69,17 @@ async def complete(
     latency_ms: int,
     part_ts: list[str],
     bot_user_id: str | None,
+    trace: TraceIds | None = None,
 ) -> None:
     """Record the answer and every Slack message it was posted as, in one transaction."""
+    trace_id, span_id = trace or (None, None)
     async with db.transaction() as tx:
         await tx.execute(
             "UPDATE answers SET status = 'answered', request_messages = ?, answer_text = ?, prompt_tokens = ?,"
-            " completion_tokens = ?, latency_ms = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-            " WHERE id = ?",
-            (json.dumps(request_messages), text, prompt_tokens, completion_tokens, latency_ms, answer_id),
+            " completion_tokens = ?, latency_ms = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),"
+            " trace_id = ?, span_id = ? WHERE id = ?",
+            (json.dumps(request_messages), text, prompt_tokens, completion_tokens, latency_ms, trace_id, span_id,
+             answer_id),
         )
         row = await tx.fetchone("SELECT team_id, channel, thread_ts FROM answers WHERE id = ?", (answer_id,))
         assert row is not None  # the same transaction just updated it
@@ -84,13 +92,22 @@ async def complete(
 
 
 async def fail(
-    db: Database, answer_id: int, *, request_messages: list[dict[str, Any]] | None, error: str, latency_ms: int
+    db: Database, answer_id: int, *, request_messages: list[dict[str, Any]] | None, error: str, latency_ms: int,
+    trace: TraceIds | None = None,
 ) -> None:
+    trace_id, span_id = trace or (None, None)
     await db.execute(
         "UPDATE answers SET status = 'failed', request_messages = ?, error = ?, latency_ms = ?,"
-        " finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
-        (json.dumps(request_messages) if request_messages is not None else None, error, latency_ms, answer_id),
+        " finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), trace_id = ?, span_id = ? WHERE id = ?",
+        (json.dumps(request_messages) if request_messages is not None else None, error, latency_ms, trace_id,
+         span_id, answer_id),
     )
+
+
+async def trace_of(db: Database, answer_id: int) -> TraceIds | None:
+    """The answer's trace and span ids, when it was traced."""
+    row = await db.fetchone("SELECT trace_id, span_id FROM answers WHERE id = ?", (answer_id,))
+    return TraceIds(row["trace_id"], row["span_id"]) if row and row["trace_id"] else None
 
 
 async def thread_is_answered(db: Database, channel: str, thread_ts: str) -> bool:

@@ -466,6 +466,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX messages_user ON messages (user_id);
         """,
     ),
+    (
+        "0014_answer_traces",
+        """
+        -- Where each answer's OpenTelemetry trace is (32 and 16 hex digits), so a vote days later joins it.
+        ALTER TABLE answers ADD COLUMN trace_id TEXT;
+        ALTER TABLE answers ADD COLUMN span_id TEXT;
+        """,
+    ),
 ]
 
 

@@ -10,6 +10,7 @@ from storage import lifecycle as lifecycle_rows
 from storage import messages as message_rows
 from storage import streaming as streaming_rows
 from storage.db import Database
+from tuning import telemetry
 from tuning.conversation import fit_to_context, to_chat
 from tuning.errors import ModelError
 from tuning.ports import OnText
@@ -117,7 +118,8 @@ class Answerer:
     async def _failed(self, claim: AnswerClaim, messages: list[dict[str, str]], error: ModelError) -> None:
         log.warning("answer %s failed: %s", claim.answer_id, error, exc_info=error.__cause__)
         await answer_rows.fail(
-            self._db, claim.answer_id, request_messages=messages, error=repr(error.__cause__ or error), latency_ms=0
+            self._db, claim.answer_id, request_messages=messages, error=repr(error.__cause__ or error), latency_ms=0,
+            trace=_trace_ids(),
         )
         self._in_flight.discard(claim.answer_id)
 
@@ -129,17 +131,24 @@ class Answerer:
     async def abandon(self, claim: AnswerClaim, reason: str) -> None:
         """Record an answer that cannot be given for a reason other than the model (e.g. the thread is gone)."""
         log.warning("answer %s abandoned: %s", claim.answer_id, reason)
-        await answer_rows.fail(self._db, claim.answer_id, request_messages=None, error=reason, latency_ms=0)
+        await answer_rows.fail(self._db, claim.answer_id, request_messages=None, error=reason, latency_ms=0,
+                               trace=_trace_ids())
         self._in_flight.discard(claim.answer_id)
 
     async def posted(self, claim: AnswerClaim, reply: ChatReply, part_ts: list[str], bot_user_id: str | None) -> None:
         await answer_rows.complete(
             self._db, claim.answer_id, request_messages=reply.request_messages, text=reply.text,
             prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
-            latency_ms=reply.latency_ms, part_ts=part_ts, bot_user_id=bot_user_id,
+            latency_ms=reply.latency_ms, part_ts=part_ts, bot_user_id=bot_user_id, trace=_trace_ids(),
         )
         self._in_flight.discard(claim.answer_id)
 
     def release(self, claim: AnswerClaim) -> None:
         """Forget an interrupted claim so a replay of its event can resume it."""
         self._in_flight.discard(claim.answer_id)
+
+
+def _trace_ids() -> answer_rows.TraceIds | None:
+    """The answer's span, when tracing is on: stored so that feedback given later joins its trace."""
+    ref = telemetry.current_ref()
+    return answer_rows.TraceIds(ref.trace_id, ref.span_id) if ref else None

@@ -11,6 +11,7 @@ from storage.db import Database, Transaction
 from storage.examples import ExampleRow, NewExample
 from storage.states import ExampleState
 from tuning.conversation import to_chat
+from tuning.feedback_traces import FeedbackTraces
 from tuning.members import MemberDirectory
 from tuning.ports import SlackReader
 from tuning.types import SlackMessage, VoteEvent
@@ -37,8 +38,10 @@ def derive_state(example: ExampleRow, up: int, down: int, min_votes: int) -> Exa
 
 
 class Capture:
-    def __init__(self, db: Database, members: MemberDirectory, *, system_prompt: str, min_votes: int) -> None:
+    def __init__(self, db: Database, members: MemberDirectory, *, system_prompt: str, min_votes: int,
+                 traces: FeedbackTraces | None = None) -> None:
         self._db = db
+        self._traces = traces
         self._members = members
         self._system_prompt = system_prompt
         self._min_votes = min_votes
@@ -58,6 +61,8 @@ class Capture:
             example = await self.ensure_example(vote.channel, ts, reader, allow_teammate=direction > 0)
         if example is not None:
             await self.recount(example, reader.bot_user_id)
+        if vote.added and self._traces is not None:
+            await self._traces.vote(vote.channel, ts, direction)
 
     async def canonical_ts(self, channel: str, ts: str) -> str:
         """A vote on any part of a split answer counts for the answer's first message."""

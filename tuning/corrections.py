@@ -10,6 +10,7 @@ from storage.db import Database
 from storage.states import ExampleState
 from tuning.capture import Capture
 from tuning.errors import NotAdmin, NotFound, TuningError
+from tuning.feedback_traces import FeedbackTraces
 from tuning.members import MemberDirectory
 from tuning.ports import SlackReader
 from tuning.review import view
@@ -31,8 +32,10 @@ def problem_with(new_text: str, original_fingerprint: str) -> str | None:
 
 
 class Corrections:
-    def __init__(self, db: Database, capture: Capture, members: MemberDirectory, admins: frozenset[str]) -> None:
+    def __init__(self, db: Database, capture: Capture, members: MemberDirectory, admins: frozenset[str],
+                 traces: FeedbackTraces | None = None) -> None:
         self._db = db
+        self._traces = traces
         self._capture = capture
         self._members = members
         self._admins = admins
@@ -84,4 +87,6 @@ class Corrections:
             )
         example = await example_rows.get(self._db, example_id)
         assert example is not None
+        if self._traces is not None:
+            await self._traces.correction(example.answer_id, scrubbed)
         return view(example)

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from storage import opened
+from tuning.datasets.formats import ExportFormat
 from tuning.datasets.service import DatasetService
 from tuning.datasets.types import BuildRequest, DatasetFilters, DatasetSummary, Format
 from tuning.errors import UsageError
@@ -37,10 +38,10 @@ async def build(
         return await DatasetService(db, trainer=trainer, model=model).build(request)
 
 
-async def export(db_path: Path, ref: str, out_dir: Path) -> list[Path]:
-    """`tuneloop dataset export NAME[@k] --out DIR`: the version's files, checked against their sha256."""
+async def export(db_path: Path, ref: str, out_dir: Path, fmt: ExportFormat = "jsonl") -> list[Path]:
+    """`tuneloop dataset export NAME[@k] --out DIR [--format jsonl|parquet|hf]`."""
     async with opened(db_path) as db:
-        return await DatasetService(db).export(ref, out_dir)
+        return await DatasetService(db).export(ref, out_dir, fmt)
 
 
 async def show(db_path: Path, ref: str) -> DatasetSummary:

@@ -19,6 +19,7 @@ from storage.retention import erased_datasets
 from tuning.catalogue import load_catalogue
 from tuning.datasets.build import BuildPlan, build_dataset
 from tuning.datasets.files import file_name, sha256_of
+from tuning.datasets.formats import ExportFormat, write_hf, write_parquet
 from tuning.datasets.parallel import default_workers
 from tuning.datasets.records import listing_from_row, summary_from_row
 from tuning.datasets.types import BuildRequest, DatasetFilters, DatasetListing, DatasetSummary, Split
@@ -71,10 +72,16 @@ class DatasetService:
         summary = await self.show(ref)
         return await rows.member_ids(self._db, summary.id, split)
 
-    async def export(self, ref: str, out_dir: Path) -> list[Path]:
-        """Copy a version's files to out_dir as NAME@k.train.jsonl / NAME@k.validation.jsonl, checked by sha256."""
+    async def export(self, ref: str, out_dir: Path, fmt: ExportFormat = "jsonl") -> list[Path]:
+        """Write a version to out_dir: its JSONL files (NAME@k.train.jsonl …, checked by sha256), Parquet files,
+        or a Hugging Face `datasets` folder. A version built with data erased since is refused."""
         summary = await self.show(ref)
-        return await asyncio.to_thread(_copy_checked, summary, out_dir)
+        erased = (await erased_datasets(self._db)).get(summary.id)
+        if erased is not None:
+            raise TuningError(f"{summary.ref} contains erased data ({erased}): rebuild it and export the new version.")
+        _make_dir(out_dir)
+        writer = {"jsonl": _copy_checked, "parquet": write_parquet, "hf": write_hf}[fmt]
+        return await asyncio.to_thread(writer, summary, out_dir)
 
     async def _not_found(self, name: str, version: int | None) -> str:
         known = await rows.names(self._db)
@@ -110,13 +117,16 @@ async def _resolve_channel(filters: DatasetFilters, resolve: ChannelResolver | N
     return filters.model_copy(update={"channel_id": channel_id})
 
 
-def _copy_checked(summary: DatasetSummary, out_dir: Path) -> list[Path]:
+def _make_dir(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"{out_dir} is a file: --out names a directory to copy the version's files into.")
+        raise UsageError(f"{out_dir} is a file: --out names a directory to write the version's files into.")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UsageError(f"cannot create the directory {out_dir}: {error.strerror or error}.") from None
+
+
+def _copy_checked(summary: DatasetSummary, out_dir: Path) -> list[Path]:
     copied = []
     for dataset_file in summary.files:
         if not dataset_file.path.is_file() or sha256_of(dataset_file.path) != dataset_file.sha256:

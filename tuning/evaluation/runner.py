@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from tuning import telemetry
 from tuning.errors import TuningError
 from tuning.evaluation.clients import ChatLike, Clients, Limited, client_for
 from tuning.evaluation.cost import PriceLookup, no_prices
@@ -98,7 +99,8 @@ async def _work(
 ) -> None:
     # Workers share one iterator; asyncio switches tasks only at awaits, so each item is taken once.
     for index, item in pending:
-        results[index] = await _evaluate_item(plan, item)
+        with telemetry.evaluation_item_span(item_id=item.id, candidate=plan.candidate, baseline=plan.baseline):
+            results[index] = await _evaluate_item(plan, item)
         await counter.tick()
 
 

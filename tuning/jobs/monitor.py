@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from storage import jobs as job_rows
 from storage.db import Database
 from storage.jobs import JobEventRow, JobRow, MetricRow
+from tuning import telemetry
 from tuning.jobs.service import JobService
 from tuning.jobs.types import JobView
 from tuning.trainers import EventPage, MetricPoint, Trainer, get_trainer
@@ -152,6 +153,11 @@ class JobMonitor:
             return
         view = await self._jobs.view(job_id)
         points = [MetricPoint(**asdict(row)) for row in await job_rows.metrics(self._db, job_id)]
+        telemetry.training_job_span(
+            job_id=view.id, trainer=view.trainer, base_model=view.base_model, method=view.method, state=view.state,
+            created_at=view.created_at, finished_at=view.finished_at, fine_tuned_model=view.fine_tuned_model,
+            trained_tokens=view.trained_tokens, error=view.error_message,
+        )
         await self._publisher.finished(view, points)
         if view.state == "succeeded" and self._on_succeeded is not None:
             await self._on_succeeded(view)
