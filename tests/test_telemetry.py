@@ -14,7 +14,7 @@ from bot.settings import Settings
 from providers.chat import ChatClient, eval_openai_client
 from tests.capture_helpers import answered_question, shortcut, submission, vote
 from tests.conftest import ADMIN, BOB, GENERAL, served
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 from tests.otlp_receiver import Receiver, otlp_receiver
 from tuning import telemetry
 from tuning.evaluation import EvalItem, evaluate
