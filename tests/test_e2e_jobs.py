@@ -258,8 +258,9 @@ async def test_together_end_to_end(app: Harness, slack: FakeSlack, together: Fak
     assert [f for f in slack.files if f.filename.endswith("-loss.png")]
     losses = await app.db.fetchall("SELECT step, train_loss FROM job_metrics WHERE job_id = ?", (job["id"],))
     fake_rows = together.fine_tunes.get(row["provider_job_id"]).metrics
-    assert [(r["step"], r["train_loss"]) for r in losses] == [(m["global_step"], m["train_loss"]) for m in fake_rows]
-    assert row["train_loss"] == fake_rows[-1]["train_loss"]
+    assert [(r["step"], r["train_loss"]) for r in losses] == [(m["train/global_step"], m["train/loss"]) for m in fake_rows]
+    assert row["train_loss"] == fake_rows[-1]["train/loss"] is not None
+    assert "train –" not in card_text(slack, job)  # the card shows Together's losses
     await app.command(f"status {row['provider_job_id']}", user=ALICE)
     await app.settle()
     assert job["id"] in slack.responses[-1]["text"] and "succeeded" in slack.responses[-1]["text"]
