@@ -169,11 +169,11 @@ async def test_progress_success_and_loss_curve_on_openai(app: Harness, slack: Fa
     thread = slack.thread(GENERAL, job["card_ts"])[1:]
     events = [m["text"] for m in thread if m["text"].startswith(":information_source:")]
     assert events and len(set(events)) == len(events)  # provider events, none twice
-    # Then the tuned model is evaluated against its base, in the same thread.
+    # Then the tuned model is evaluated against the answering model (what the promotion gate asks), in the thread.
     assert any("Evaluation results" in str(m.get("blocks")) for m in thread)
     evaluation = await app.db.fetchone("SELECT * FROM evaluations")
     assert (evaluation["candidate"], evaluation["baseline"], evaluation["job_id"]) == (
-        done["fine_tuned_model"], "gpt-4.1-mini-2025-04-14", job["id"])
+        done["fine_tuned_model"], "gpt-4.1-mini", job["id"])
     assert {f.filename.rsplit(".", 1)[1] for f in slack.files if f.filename.startswith("evaluation-")} == {"png", "jsonl"}
 
 
