@@ -288,7 +288,7 @@ def build_services(
                               judge_model=settings.judge_model, prices=inference_prices(datasets.root),
                               serving=endpoints.serving_name)
     promotions = Promotions(db, router, jobs, default_model=settings.model, admins=settings.admins,
-                            gate=PromotionGate(db, evaluations.newest_dataset), serving=endpoints.serving_name)
+                            gate=PromotionGate(db, evaluations.gate_dataset), serving=endpoints.serving_name)
 
     def catalogue() -> Catalogue:  # read at every call: an operator's edit needs no restart
         return load_catalogue(datasets.root)

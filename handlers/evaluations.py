@@ -64,8 +64,8 @@ async def run_and_post(evaluations: Evaluations, client: AsyncWebClient, plan: E
 
 
 def after_job_succeeded(evaluations: Evaluations, client: AsyncWebClient, migrations: Migrations):
-    """The monitor's hook: evaluate the tuned model against its base (a migration's: against the answering
-    model), in the job card's thread."""
+    """The monitor's hook: the evaluation the promotion gate asks for (against the answering model, on the
+    newest version of the job's dataset), in the job card's thread."""
 
     async def evaluate_job(job: JobView) -> None:
         try:

@@ -1,8 +1,10 @@
 """Loss by step from Together's `GET /fine-tunes/{id}/metrics`, and the cursor that pairs it with events.
 
-The spec types a metrics row only as `{name: number}`; it filters by `global_step`, so each row
-carries one. Training loss is read from `train_loss`/`loss`, validation loss from
-`eval_loss`/`valid_loss`/`validation_loss`; every other number is kept in `extra`.
+Together's OpenAPI document (togethercomputer/openapi `openapi.yaml`, read 2026-12-05) types a row
+only as `{name: number}`; its example rows carry `train/global_step`, `train/loss` and
+`train/learning_rate`, the names Hugging Face's Trainer logs to W&B (where `eval_loss` becomes
+`eval/loss`). Every other number is kept in `extra`. The step filter travels in a JSON body
+(`metrics_filter`): the operation declares no query parameters.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from typing import Any
 
 from tuning.trainers.types import MetricPoint, as_float
 
-STEP = "global_step"
-_TRAIN = ("train_loss", "training_loss", "loss")
-_VALID = ("eval_loss", "valid_loss", "validation_loss")
-_ACCURACY = ("token_accuracy", "train_token_accuracy", "train_mean_token_accuracy")
-_NOT_EXTRA = {STEP, "step", "epoch", *_TRAIN, *_VALID, *_ACCURACY}
+STEP = "train/global_step"
+_EPOCH = "train/epoch"
+_TRAIN = ("train/loss",)
+_VALID = ("eval/loss",)
+_ACCURACY = ("train/mean_token_accuracy",)
+_NOT_EXTRA = {STEP, _EPOCH, *_TRAIN, *_VALID, *_ACCURACY}
 _SEPARATOR = ";"
 
 
@@ -30,6 +33,11 @@ def split_cursor(cursor: str | None) -> tuple[str | None, int]:
 
 def join_cursor(events: str | None, step: int) -> str | None:
     return f"{events or ''}{_SEPARATOR}{step}" if events or step else None
+
+
+def metrics_filter(after: int) -> dict[str, int]:
+    """The request body asking for the steps after `after`."""
+    return {"global_step_from": after + 1}
 
 
 def metric_points(body: Any, *, after: int, total_steps: int | None) -> list[MetricPoint]:
@@ -46,7 +54,7 @@ def metric_points(body: Any, *, after: int, total_steps: int | None) -> list[Met
 def _step(row: Any) -> int | None:
     if not isinstance(row, Mapping):
         return None
-    value = as_float(row.get(STEP, row.get("step")))
+    value = as_float(row.get(STEP))
     return int(value) if value is not None else None
 
 
@@ -56,7 +64,7 @@ def _numbers(row: Mapping[str, Any]) -> dict[str, float]:
 
 def _point(step: int, row: dict[str, float], total_steps: int | None) -> MetricPoint:
     return MetricPoint(
-        step=step, total_steps=total_steps, epoch=row.get("epoch"),
+        step=step, total_steps=total_steps, epoch=row.get(_EPOCH),
         train_loss=_first(row, _TRAIN), valid_loss=_first(row, _VALID), token_accuracy=_first(row, _ACCURACY),
         extra={key: value for key, value in row.items() if key not in _NOT_EXTRA},
     )

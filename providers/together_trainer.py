@@ -32,7 +32,7 @@ from tuning.trainers.base import check_request
 from tuning.trainers.errors import ProviderRefused, ProviderRejected, TrainerError, redact
 from providers.retry import RetryPolicy, Sleep
 from providers.together_http import DEFAULT_BASE_URL, TogetherAPIError, TogetherHTTP
-from providers.together_metrics import join_cursor, metric_points, split_cursor
+from providers.together_metrics import join_cursor, metric_points, metrics_filter, split_cursor
 from providers.together_endpoints import TogetherEndpoints
 from tuning.trainers.types import (
     LINK_KEY,
@@ -248,7 +248,7 @@ class TogetherTrainer:
         `<count>:<fingerprint of the last event seen>`: when the event at that position still has
         that fingerprint, everything after it is new; otherwise the fingerprint is looked for
         anywhere; failing both, every event is returned again. The metrics part is the last step
-        read (`<events cursor>;<step>`), asked for with `global_step_from`."""
+        read (`<events cursor>;<step>`), asked for with `global_step_from` in the JSON body."""
         events_cursor, last_step = split_cursor(cursor)
         path = f"/fine-tunes/{provider_job_id}/events"
         body = await self._call("GET", path, "read the job's events", job_id=provider_job_id)
@@ -256,8 +256,8 @@ class TogetherTrainer:
         fresh = _after_cursor(raw, events_cursor)
         totals = [e["total_steps"] for e in raw if isinstance(e.get("total_steps"), int)]
         metrics = await self._call(
-            "GET", f"/fine-tunes/{provider_job_id}/metrics?global_step_from={last_step + 1}",
-            "read the job's training metrics", job_id=provider_job_id)
+            "GET", f"/fine-tunes/{provider_job_id}/metrics", "read the job's training metrics",
+            job_id=provider_job_id, json_body=metrics_filter(last_step))
         points = metric_points(metrics, after=last_step, total_steps=max(totals) if totals else None)
         new_events = f"{len(raw)}:{fingerprint(raw[-1])}" if raw else events_cursor
         new_step = points[-1].step if points else last_step

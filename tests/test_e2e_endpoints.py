@@ -10,6 +10,7 @@ import pytest
 from tests.capture_helpers import answered_question, button
 from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
+from tests.lifecycle_helpers import scripted
 from tests.test_e2e_jobs import card_text, dataset, job_row, preflight, start
 from tuning.jobs import monitor
 
@@ -69,7 +70,7 @@ async def running_endpoint(app: Harness, together: FakeTogether, job: dict) -> d
 
 
 async def test_deploy_lists_hardware_with_prices_creates_an_endpoint_and_evaluates_through_it(
-    app: Harness, slack: FakeSlack, together: FakeTogether
+    app: Harness, slack: FakeSlack, together: FakeTogether, oai: FakeOpenAI
 ) -> None:
     job = await succeeded_job(app, together)
     assert "job_deploy" in card_text(slack, job) and "Deploy" in card_text(slack, job)
@@ -86,7 +87,8 @@ async def test_deploy_lists_hardware_with_prices_creates_an_endpoint_and_evaluat
     endpoint = together.endpoint(row["id"])
     assert (row["name"], row["job_id"], row["usd_per_hour"], row["state"]) == (endpoint.name, job["id"], 3.99, "PENDING")
 
-    together.serve_serverless(QWEN)  # the base, which the evaluation compares against
+    together.reply_with("I have no idea.")  # the tuned model answers worse than the answering model
+    oai.reply_with(scripted({}))
     await tick(app)
     together.advance_endpoint(row["id"])
     together.advance_endpoint(row["id"])
@@ -94,11 +96,12 @@ async def test_deploy_lists_hardware_with_prices_creates_an_endpoint_and_evaluat
     thread = [m["text"] for m in slack.thread(GENERAL, job["card_ts"])]
     assert any("is running" in text and endpoint.name in text for text in thread)
     evaluation = await app.db.fetchone("SELECT * FROM evaluations")
-    assert (evaluation["candidate"], evaluation["baseline"]) == (endpoint.name, QWEN)
+    assert (evaluation["candidate"], evaluation["baseline"]) == (endpoint.name, "gpt-4.1-mini")
     asked = {call.args["model"] for call in together.calls_to("POST /v1/chat/completions")}
     assert endpoint.name in asked and job["fine_tuned_model"] not in asked
 
-    refused = await run(app, f"promote {job['id']}")  # the gate wants an evaluation against the answering model
+    refused = await run(app, f"promote {job['id']}")  # the gate judges on the automatic evaluation
+    assert "Not promoting" in refused and f"evaluation #{evaluation['id']}" in refused
     assert endpoint.name in refused and await app.db.fetchval("SELECT count(*) FROM model_changes") == 0
     await run(app, f"promote {job['id']} force:yes")
     change = await app.db.fetchone("SELECT * FROM model_changes")
@@ -147,8 +150,9 @@ async def test_when_the_base_does_not_answer_the_tuned_model_is_evaluated_alone_
 ) -> None:
     job = await succeeded_job(app, together)
     row = await running_endpoint(app, together, job)
-    await tick(app)  # the base is not served (no serverless Qwen here): only the endpoint answers
-    evaluation = await app.db.fetchone("SELECT * FROM evaluations")
+    await tick(app)
+    await run(app, f"eval {job['id']}")  # against its base, which is not served (no serverless Qwen here)
+    evaluation = await app.db.fetchone("SELECT * FROM evaluations WHERE baseline IS NOT 'gpt-4.1-mini'")
     assert (evaluation["candidate"], evaluation["baseline"], evaluation["state"]) == (row["name"], None, "done")
 
 

@@ -169,11 +169,11 @@ async def test_progress_success_and_loss_curve_on_openai(app: Harness, slack: Fa
     thread = slack.thread(GENERAL, job["card_ts"])[1:]
     events = [m["text"] for m in thread if m["text"].startswith(":information_source:")]
     assert events and len(set(events)) == len(events)  # provider events, none twice
-    # Then the tuned model is evaluated against its base, in the same thread.
+    # Then the tuned model is evaluated against the answering model (what the promotion gate asks), in the thread.
     assert any("Evaluation results" in str(m.get("blocks")) for m in thread)
     evaluation = await app.db.fetchone("SELECT * FROM evaluations")
     assert (evaluation["candidate"], evaluation["baseline"], evaluation["job_id"]) == (
-        done["fine_tuned_model"], "gpt-4.1-mini-2025-04-14", job["id"])
+        done["fine_tuned_model"], "gpt-4.1-mini", job["id"])
     assert {f.filename.rsplit(".", 1)[1] for f in slack.files if f.filename.startswith("evaluation-")} == {"png", "jsonl"}
 
 
@@ -258,8 +258,9 @@ async def test_together_end_to_end(app: Harness, slack: FakeSlack, together: Fak
     assert [f for f in slack.files if f.filename.endswith("-loss.png")]
     losses = await app.db.fetchall("SELECT step, train_loss FROM job_metrics WHERE job_id = ?", (job["id"],))
     fake_rows = together.fine_tunes.get(row["provider_job_id"]).metrics
-    assert [(r["step"], r["train_loss"]) for r in losses] == [(m["global_step"], m["train_loss"]) for m in fake_rows]
-    assert row["train_loss"] == fake_rows[-1]["train_loss"]
+    assert [(r["step"], r["train_loss"]) for r in losses] == [(m["train/global_step"], m["train/loss"]) for m in fake_rows]
+    assert row["train_loss"] == fake_rows[-1]["train/loss"] is not None
+    assert "train –" not in card_text(slack, job)  # the card shows Together's losses
     await app.command(f"status {row['provider_job_id']}", user=ALICE)
     await app.settle()
     assert job["id"] in slack.responses[-1]["text"] and "succeeded" in slack.responses[-1]["text"]

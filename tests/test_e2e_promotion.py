@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.capture_helpers import answered_question
+from tests.capture_helpers import answered_question, button
 from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
+from tests.lifecycle_helpers import scripted
 from tests.test_datasets_helpers import add_many
 from tuning.datasets.types import BuildRequest
 
@@ -137,3 +138,42 @@ async def test_evaluating_a_model_that_does_not_answer_says_what_to_do(app: Harn
     reply = await run(app, "eval ft:gpt-4.1-mini-2025-04-14:acme:gone:1")
     assert "did not answer a test request" in reply and "model name" in reply
     assert await app.db.fetchval("SELECT count(*) FROM evaluations") == 0
+
+
+async def test_a_fresh_job_is_promoted_on_its_automatic_evaluation(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
+    """As a team would: an SFT set, then a DPO set, train on the SFT one, wait for the automatic evaluation,
+    promote. The gate judges on the job's own dataset, and the automatic evaluation is the one it asks for."""
+    oai.reply_with(scripted({}))  # every model answers as well as the others: the gate lets it through
+    sft = await dataset(app)
+    prefs = (await app.runtime.services.datasets.build(BuildRequest(name="prefs", format="dpo", val=0.3))).ref
+    await run(app, "train support")
+    job = await app.db.fetchone("SELECT id FROM jobs")
+    await app.interact(button(slack, "job_start", job["id"], user=ADMIN))
+    await app.settle()
+    oai.run_to_end(await app.db.fetchval("SELECT provider_job_id FROM jobs"))
+    await app.runtime.monitor.tick()
+    await app.settle(timeout=30)
+
+    evaluation = await app.db.fetchone("SELECT * FROM evaluations")
+    tuned = await app.db.fetchval("SELECT fine_tuned_model FROM jobs")
+    assert (evaluation["candidate"], evaluation["baseline"], evaluation["dataset"], evaluation["state"]) == (
+        tuned, "gpt-4.1-mini", sft, "done") and prefs != sft
+    assert "Not promoting" not in await run(app, f"promote {job['id']}")
+    change = await app.db.fetchone("SELECT * FROM model_changes")
+    assert (change["model"], change["job_id"], change["evaluation_id"], change["forced"]) == (
+        tuned, job["id"], evaluation["id"], 0)
+
+
+async def test_the_gate_asks_for_the_newest_version_of_the_jobs_own_dataset(app: Harness, oai: FakeOpenAI) -> None:
+    await dataset(app)
+    newer = (await app.runtime.services.datasets.build(BuildRequest(name="support", val=0.3))).ref
+    await app.runtime.services.datasets.build(BuildRequest(name="prefs", format="dpo", val=0.3))
+    await app.db.execute(
+        "INSERT INTO jobs (id, dataset_id, dataset, trainer, base_model, method, options, examples, tokens, epochs,"
+        " state, provider_job_id, fine_tuned_model, channel, requested_by) VALUES ('jdone02', 1, 'support@1', 'openai',"
+        " 'gpt-4.1-mini-2025-04-14', 'sft', '{}', 14, 500, 3, 'succeeded', 'ftjob-2',"
+        " 'ft:gpt-4.1-mini-2025-04-14:acme:x:2', ?, ?)", (GENERAL, ADMIN))
+    reply = await run(app, "promote jdone02")
+    assert f"dataset:{newer}" in reply and newer == "support@2"

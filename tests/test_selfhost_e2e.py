@@ -113,7 +113,7 @@ async def test_a_local_adapter_is_served_evaluated_promoted_and_answers(
         adapter = f"tuneloop-{job['id']}"
         evaluation = await app.db.fetchone("SELECT * FROM evaluations")
         assert (evaluation["candidate"], evaluation["baseline"], evaluation["state"]) == (
-            adapter, str(tiny_model), "done")
+            adapter, "gpt-4.1-mini", "done")  # the answering model, as the promotion gate asks
         async with aiohttp.ClientSession() as session, session.get(f"{serve_url}/models") as response:
             served_models = {card["id"]: card for card in (await response.json())["data"]}
         assert served_models[adapter]["parent"] == str(tiny_model)

@@ -283,16 +283,32 @@ async def test_events_and_metrics_since_a_cursor_have_no_gaps_or_duplicates(
     assert [e.message for e in events] == [e["message"] for e in fake_events]
     assert len({e.id for e in events}) == len(events)
     rows = together.fine_tunes.get(job_id).metrics
-    assert [m.step for m in metrics] == list(range(1, 13)) == [r["global_step"] for r in rows]
-    assert [(m.train_loss, m.valid_loss) for m in metrics] == [(r["train_loss"], r.get("eval_loss")) for r in rows]
+    assert [m.step for m in metrics] == list(range(1, 13)) == [r["train/global_step"] for r in rows]
+    assert [(m.train_loss, m.valid_loss) for m in metrics] == [(r["train/loss"], r.get("eval/loss")) for r in rows]
+    assert all(m.train_loss is not None and "train/learning_rate" in m.extra for m in metrics)
     assert [m.step for m in metrics if m.valid_loss is not None] == [3, 6, 9, 12]
     assert metrics[-1].total_steps == 12
     assert events[-1].type == "job_complete" and all(e.level == "info" for e in events)
     asked = [call.args.get("global_step_from") for call in together.calls_to("GET /v1/fine-tunes/{id}/metrics")]
-    assert asked[0] == "1" and asked[-1] == "13"
+    assert asked[0] == 1 and asked[-1] == 13  # in the JSON body: the fake refuses a query parameter
 
     quiet = await trainer.events_since(job_id, cursor)
     assert (quiet.events, quiet.metrics, quiet.cursor) == ([], [], cursor)
+
+
+async def test_the_fake_takes_metrics_filters_in_a_json_body_as_the_document_declares(
+    trainer: TogetherTrainer, together: FakeTogether, tmp_path: Path
+) -> None:
+    job = await trainer.create_job(sft(await uploaded(trainer, tmp_path)))
+    together.run_to_end(job.provider_job_id)
+    url = f"{together.base_url}/fine-tunes/{job.provider_job_id}/metrics"
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.get(url, params={"global_step_from": "3"}) as refused:
+            assert refused.status == 400 and "global_step_from" in await refused.text()
+        async with http.get(url, json={"global_step_from": 3}) as answered:
+            rows = (await answered.json())["metrics"]
+    assert rows and rows[0]["train/global_step"] == 3
 
 
 async def test_a_cursor_stored_before_metrics_were_read_still_works(

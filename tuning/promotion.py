@@ -76,11 +76,12 @@ class Promotions:
                       channel: str | None = None) -> ModelChange:
         """Through the gate; `force` promotes past a refusal and records who forced it, why, and the numbers."""
         require_admin(user, self._admins, "promote models")
-        model, job_id = await self._resolve(target)
+        model, job = await self._resolve(target)
+        job_id = job.id if job else None
         current = await self.current()
         if model == current:
             raise TuningError(f"Tuneloop already answers with `{model}`.")
-        check = await self._gate.check(model, current) if self._gate else None
+        check = await self._check(model, current, job)
         if check is not None and not check.passed and not force:
             raise PromotionRefused(check)
         await self._router.ping(model)
@@ -94,8 +95,13 @@ class Promotions:
 
     async def check(self, target: str) -> GateCheck | None:
         """What the gate says of promoting `target` now (None without a gate)."""
-        model, _ = await self._resolve(target)
-        return await self._gate.check(model, await self.current()) if self._gate else None
+        model, job = await self._resolve(target)
+        return await self._check(model, await self.current(), job)
+
+    async def _check(self, model: str, current: str, job: JobView | None) -> GateCheck | None:
+        if self._gate is None:
+            return None
+        return await self._gate.check(model, current, trained_on=job.dataset if job else None)
 
     async def fall_back(self, gone: str, *, error: str) -> ModelChange | None:
         """`gone` no longer exists at its provider: answer with the model promoted before it, or the default.
@@ -120,7 +126,7 @@ class Promotions:
                                        evaluation_id=None)
         return (await self.history())[-1]
 
-    async def _resolve(self, target: str) -> tuple[str, str | None]:
+    async def _resolve(self, target: str) -> tuple[str, JobView | None]:
         """A job id (Tuneloop's or the provider's) means its tuned model; anything else is a model name."""
         try:
             job = await self._jobs.find(target)
@@ -129,7 +135,7 @@ class Promotions:
         if job.state != "succeeded" or not job.fine_tuned_model:
             raise TuningError(f"Job `{job.id}` is {job.state}; only a job that succeeded has a model to promote.")
         model = await self._serving(job) if self._serving else job.fine_tuned_model
-        return model, job.id
+        return model, job
 
     async def _headline(self, evaluation_id: int | None) -> str | None:
         if evaluation_id is None:

@@ -214,6 +214,10 @@ class FakeTogether(FakeServer):
 
     async def _list_metrics(self, request: web.Request) -> web.Response:
         job = self.fine_tunes.get(request.match_info["job_id"])
+        if request.query:
+            # The document declares the filters in a JSON body, and no query parameter at all.
+            name = next(iter(request.query))
+            raise TogetherFailure(400, f"unknown query parameter: {name}", param=name)
         args = request[ARGS]
         rows = job.metrics_between(_int_arg(args, "global_step_from"), _int_arg(args, "global_step_to"))
         return web.json_response({"metrics": rows})

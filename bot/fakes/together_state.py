@@ -20,9 +20,13 @@ SFT needs `method` and `train_on_inputs` (bool or "auto"), DPO needs `method`; a
 Together's `ErrorData` shape `{"error": {"message", "type", "param", "code"}}`.
 
 Events (no ids) carry `type`, `message`, `level` and, for training events, `step` and
-`total_steps` — no losses. Losses come from `GET /fine-tunes/{id}/metrics`:
-`{"metrics": [{"global_step": n, "train_loss": x, "eval_loss": y?, ...}]}`; the spec types
-a row only as name -> number, so the loss names are the fake's choice.
+`total_steps` — no losses. Losses come from `GET /fine-tunes/{id}/metrics` (added to the document
+2026-04-27, commit 62f42f2; re-read at 090263a, 2026-04-28, on 2026-12-05). The spec types a row as
+name -> number and its one example uses `train/loss`, `train/learning_rate`, `train/global_step`:
+the names Hugging Face's Trainer logs to W&B (transformers `integrations/integration_utils.py`,
+`rewrite_logs`: `eval_loss` becomes `eval/loss`), so a validation loss is `eval/loss` here.
+Filters travel in an optional JSON body (`global_step_from`/`_to`, `logged_at_from`/`_to`); the
+operation declares no query parameters, so the fake refuses any with a 400.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from typing import Any, Literal
 from bot.fakes.server import ApiFailure
 
 ACCOUNT = "tuneloop-test"
+# A metrics row's keys, as in the document's example (see above).
+STEP, TRAIN_LOSS, EVAL_LOSS = "train/global_step", "train/loss", "eval/loss"
 USER_ID = "user_tuneloop_test"
 ACTIVE = ("pending", "queued", "running", "compressing", "uploading", "cancel_requested")
 TERMINAL = ("completed", "error", "user_error", "cancelled")
@@ -155,7 +161,7 @@ class Job:
 
     def metrics_between(self, first: int | None, last: int | None) -> list[dict[str, float]]:
         low, high = first if first is not None else 0, last if last is not None else math.inf
-        return [row for row in self.metrics if low <= row["global_step"] <= high]
+        return [row for row in self.metrics if low <= row[STEP] <= high]
 
     def to_dict(self, *, truncated: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -308,7 +314,7 @@ class FineTunes:
         boundaries = {math.ceil(total * k / job.n_epochs) for k in range(1, job.n_epochs + 1)}
         at_boundary = job.step in boundaries
         with_eval = at_boundary and bool(job.params.get("validation_file"))
-        job.metrics.append({"global_step": job.step, **_losses(job.step, with_eval)})
+        job.metrics.append({STEP: job.step, **_losses(job.step, with_eval)})
         if not at_boundary:
             return
         job.epochs_completed += 1
@@ -442,5 +448,6 @@ def _check_training_type(kind: Any) -> None:
 
 def _losses(step: int, with_eval: bool) -> dict[str, float]:
     train = round(0.2 + 1.8 * 0.8**step, 4)
-    return {"train_loss": train, **({"eval_loss": round(train + 0.05, 4)} if with_eval else {})}
+    row = {TRAIN_LOSS: train, "train/learning_rate": round(1e-4 * 0.99**step, 8)}
+    return row | ({EVAL_LOSS: round(train + 0.05, 4)} if with_eval else {})
 

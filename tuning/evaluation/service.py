@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from storage import evaluations as evaluation_rows
 from storage.evaluations import EvaluationRow, NewEvaluation
 from storage.db import Database
-from tuning.datasets.service import DatasetService
+from tuning.datasets.service import DatasetService, parse_ref
 from tuning.catalogue import load_catalogue
 from tuning.errors import NotFound, TuningError
 from tuning.evaluation.cost import PriceLookup, no_prices
@@ -95,7 +95,16 @@ class Evaluations:
         return baseline
 
     async def plan_for_job(self, job: JobView) -> EvalPlan:
-        return await self.plan(job.id)
+        """The automatic evaluation after a job: the one the promotion gate asks for."""
+        return await self.plan(job.id, against=await self._current_model(), dataset=await self.gate_dataset(job.dataset))
+
+    async def gate_dataset(self, trained_on: str | None) -> str:
+        """The dataset the promotion gate judges a candidate on: the newest version of the one it was trained
+        on (the split rule keeps its training examples out of every version's validation), else the newest."""
+        if trained_on is None:
+            return await self.newest_dataset()
+        name, _ = parse_ref(trained_on)
+        return (await self._datasets.show(name)).ref
 
     async def run(self, plan: EvalPlan, *, channel: str | None, user: str | None,
                   on_progress: Progress | None = None) -> tuple[int, EvalResult]:

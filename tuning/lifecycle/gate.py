@@ -1,7 +1,9 @@
 """The promotion gate: no promotion without evidence that the candidate is not worse than what answers now.
 
-The evidence is a finished evaluation of the candidate against the current answering model on the newest
-dataset version's validation split. The gate refuses when
+The evidence is a finished evaluation of the candidate against the current answering model on the validation
+split of the candidate's own dataset, at its newest version (for a model Tuneloop did not train: the newest
+dataset of any name). `Evaluations.gate_dataset` names that dataset, and the automatic evaluation after a
+job uses it too, so a fresh job's Promote needs no detour. The gate refuses when
 
 * the judge's win rate has its 95 % Wilson interval entirely below 50 %, or
 * a task metric (token F1 and exact match for free text, accuracy for labels) is lower by more than its
@@ -104,13 +106,17 @@ def judge_verdict(summary: EvalSummary) -> tuple[str | None, str | None]:
     return (refusal if judge.win_rate_high < 0.5 else None), numbers
 
 
-class PromotionGate:
-    def __init__(self, db: Database, newest_dataset: Callable[[], Awaitable[str]]) -> None:
-        self._db = db
-        self._newest = newest_dataset
+GateDataset = Callable[[str | None], Awaitable[str]]
 
-    async def check(self, candidate: str, current: str) -> GateCheck:
-        dataset = await self._newest_dataset()
+
+class PromotionGate:
+    def __init__(self, db: Database, gate_dataset: GateDataset) -> None:
+        self._db = db
+        self._gate_dataset = gate_dataset
+
+    async def check(self, candidate: str, current: str, *, trained_on: str | None = None) -> GateCheck:
+        """`trained_on`: the dataset version the candidate was trained on, when Tuneloop trained it."""
+        dataset = await self._dataset(trained_on)
         evaluation = None if dataset is None else await lifecycle_rows.latest_comparison(
             self._db, candidate=candidate, baseline=current, dataset=dataset)
         if evaluation is None or not evaluation.summary:
@@ -133,8 +139,8 @@ class PromotionGate:
         return GateCheck(candidate, current, dataset, evaluation.id, tuple(reasons),
                          (f"evaluation #{evaluation.id} on `{dataset}`:", *numbers))
 
-    async def _newest_dataset(self) -> str | None:
+    async def _dataset(self, trained_on: str | None) -> str | None:
         try:
-            return await self._newest()
-        except TuningError:  # no dataset yet: the refusal says to build one
+            return await self._gate_dataset(trained_on)
+        except TuningError:  # no dataset yet, or it is gone: the refusal says to build one
             return None

@@ -83,10 +83,10 @@ class Migrations:
         return {key: value for key, value in options.items() if value is not None}, [*lines, rate_line]
 
     async def evaluation_plan(self, job: JobView) -> EvalPlan | None:
-        """For a migration's job: against the model answering now, on the source's dataset version."""
+        """For a migration's job: the evaluation the promotion gate asks for (see `Evaluations.gate_dataset`)."""
         if await lifecycle_rows.migration_for_job(self._db, job.id) is None:
             return None
-        return await self._evaluations.plan(job.id, against=await self._promotions.current(), dataset=job.dataset)
+        return await self._evaluations.plan_for_job(job)
 
     async def evaluated(self, job_id: str, evaluation_id: int) -> GateCheck | None:
         check = await self._promotions.check(job_id)
