@@ -16,6 +16,7 @@ from handlers import (
     harvest,
     jobs,
     lifecycle,
+    memory,
     messages,
     privacy,
     reactions,
@@ -55,7 +56,7 @@ def slash_runners(services: Services) -> dict[str, Runner]:
         **datasets.runners(services.datasets), **jobs.runners(services.jobs, services.wake_monitor),
         **evaluations.runners(services.evaluations, services.promotions), **lifecycle.runners(services.promotions, services.lifecycle, services.jobs),
         **endpoints.runners(services.endpoints, services.wake_monitor),
-        **privacy.runners(services.privacy),
+        **privacy.runners(services.privacy), **memory.runners(services.memory),
     }
 
 
