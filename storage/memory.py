@@ -271,6 +271,22 @@ async def used_by(db: Database, answer_id: int) -> list[UsedMemory]:
     return [UsedMemory(**dict(row)) for row in rows]
 
 
+async def used_for_examples(db: Database, example_ids: Sequence[int]) -> dict[int, list[UsedMemory]]:
+    """For examples made from Tuneloop's answers: the memories each of those answers was given."""
+    if not example_ids:
+        return {}
+    marks = ", ".join("?" * len(example_ids))
+    rows = await db.fetchall(
+        "SELECT x.id AS example, am.example_id, am.rank, e.channel, e.thread_ts, e.message_ts, e.question,"
+        " COALESCE(e.corrected, e.answer) AS answer FROM examples x JOIN answer_memory am ON am.answer_id = x.answer_id"
+        f" JOIN examples e ON e.id = am.example_id WHERE x.id IN ({marks}) ORDER BY x.id, am.rank", list(example_ids))
+    used: dict[int, list[UsedMemory]] = {}
+    for row in rows:
+        values = dict(row)
+        used.setdefault(values.pop("example"), []).append(UsedMemory(**values))
+    return used
+
+
 async def stats(db: Database, *, top: int) -> MemoryStats:
     size = int(await db.fetchval("SELECT count(*) FROM memory_items"))
     answers = int(await db.fetchval("SELECT count(*) FROM answers WHERE status = 'answered'"))

@@ -192,3 +192,28 @@ async def test_admins_see_and_switch_memory_per_channel(app: Harness, slack: Fak
     await app.settle()
     await ask(app, slack, "router reset, once more?")
     assert "pinhole" in system_prompt_sent(oai)
+
+
+async def test_a_thumbs_down_shows_in_review_beside_the_memories_used_and_an_admin_retires_one(
+        app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+    await corrected(app, slack, "how do I reset the office router?", CORRECTION)
+    memory_id = await app.db.fetchval("SELECT example_id FROM memory_items")
+    question = await ask(app, slack, "router reset?")
+    answer_ts = slack.thread(GENERAL, question)[1]["ts"]
+    await vote(app, user=ALICE, ts=answer_ts, reaction_name="-1")
+    await app.command("review", user=ADMIN)
+    await app.settle()
+    blocks = slack.responses[-1]["blocks"]
+    shown = json.dumps(blocks)
+    assert "Echo: router reset?" in shown and "Drew on 1 team answer" in shown and "pinhole" in shown
+    (retire,) = [element for block in blocks if block["type"] == "actions" for element in block["elements"]
+                 if element["action_id"].startswith("review_retire_memory")]
+    assert retire["value"] == str(memory_id)
+    status, _ = await app.interact(button(slack, retire["action_id"], retire["value"], user=ADMIN))
+    assert status == 200
+    await app.settle()
+    assert "is retired" in slack.responses[-1]["text"]
+    assert await app.db.fetchval("SELECT state FROM examples WHERE id = ?", (memory_id,)) == "rejected"
+    assert await app.db.fetchval("SELECT count(*) FROM memory_items") == 0
+    await ask(app, slack, "router reset, anyone?")
+    assert "pinhole" not in system_prompt_sent(oai)

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from storage import examples as example_rows
 from storage import memory as memory_rows
 from storage.db import Database
 from storage.memory import ChannelKind, MemoryHit, MemoryStats, Scope, UsedMemory
-from tuning.errors import TuningError
+from tuning.errors import NotFound, TuningError
 from tuning.review import require_admin
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,8 @@ class Memory:
         while batch := await memory_rows.without_vector(self._db, self._embedding_model, EMBED_BATCH):
             vectors = await self._embed([question for _, question in batch])
             await memory_rows.set_vectors(self._db, self._embedding_model, [
-                (example_id, question, _unit(vector).tobytes()) for (example_id, question), vector in zip(batch, vectors)])
+                (example_id, question, _unit(vector).tobytes())
+                for (example_id, question), vector in zip(batch, vectors, strict=True)])
             done += len(batch)
         return done
 
@@ -202,6 +204,18 @@ class Memory:
     async def switch(self, actor: str, enabled: bool, channel: str | None) -> None:
         require_admin(actor, self._admins, "switch team memory on or off")
         await memory_rows.switch(self._db, channel, enabled)
+
+    async def drew_on(self, example_ids: Sequence[int]) -> dict[int, list[UsedMemory]]:
+        """For examples made from Tuneloop's answers (e.g. a 👎 in review): the memories each answer was given."""
+        return await memory_rows.used_for_examples(self._db, example_ids)
+
+    async def retire(self, actor: str, example_id: int) -> None:
+        """An admin takes a memory out for good: its example is rejected (so it leaves future datasets too)."""
+        require_admin(actor, self._admins, "retire a memory")
+        if await example_rows.get(self._db, example_id) is None:
+            raise NotFound(f"Example {example_id} does not exist.")
+        async with self._db.transaction() as tx:
+            await example_rows.set_state(tx, example_id, "rejected", action="retired", actor=actor, decided_by=actor)
 
     async def purge(self) -> None:
         await memory_rows.purge(self._db)
