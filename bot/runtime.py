@@ -27,6 +27,7 @@ from handlers.lifecycle import SlackLifecyclePublisher
 from handlers.services import Services
 from handlers.slack_retries import slack_retry_handlers
 from providers import ChatClient
+from providers.embeddings import embedder
 from providers.registry import SelfHosted
 from providers.sdk_retries import counting_retries
 from providers.serving import AdapterChatClient
@@ -55,6 +56,7 @@ from tuning.lifecycle.notices import Announcements, LifecyclePublisher
 from tuning.lifecycle.service import Lifecycle
 from tuning.lifecycle.shutdown import ShutdownWatch
 from tuning.members import MemberDirectory
+from tuning.memory import Embed, Memory
 from tuning.privacy import Privacy
 from tuning.promotion import Promotions
 from tuning.review import Review
@@ -68,6 +70,7 @@ SHUTDOWN_GRACE_SECONDS = 10.0
 LEASE_TTL_SECONDS = 30.0  # a killed holder's lease is taken over after this (at once on the same host)
 LEASE_RENEW_SECONDS = 10.0
 PRUNE_EVERY_SECONDS = 3600.0
+EMBED_EVERY_SECONDS = 5.0
 
 
 class _TokenComesWithTheClient(logging.Filter):
@@ -150,8 +153,12 @@ class Runtime:
         together = counting_retries(together_sdk, metrics.provider_retry("together")) if together_sdk else None
         served = served_chat_client(settings)
         wake = asyncio.Event()
+        embeddings = embeddings_client(settings, llm)
         services = build_services(settings, db, model_router(settings, llm, together, served), trainers, wake,
-                                  publisher=SlackLifecyclePublisher(client), listing=OpenAIListing(llm))
+                                  publisher=SlackLifecyclePublisher(client), listing=OpenAIListing(llm),
+                                  embed=embedder(embeddings, settings.embedding_model) if settings.embedding_model
+                                  else None)
+        await services.memory.configure(min_votes=settings.memory_votes)
         app = AsyncApp(
             client=client,
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
@@ -185,6 +192,7 @@ class Runtime:
         watch = DailyWatch(services.lifecycle, poll_seconds=settings.lifecycle_poll_seconds)
         # The counting copies have HTTP clients of their own; the originals' are closed too.
         model_clients = [client for client in (llm, together, served, openai_sdk, together_sdk) if client is not None]
+        model_clients += [embeddings] if embeddings is not llm else []
         runtime = cls(settings, db, app, services, worker, monitor, watch, tasks, model_clients, trainers, lease,
                       metrics)
         runtime._background = [
@@ -192,6 +200,7 @@ class Runtime:
             asyncio.create_task(monitor.run(), name="job-monitor"),
             asyncio.create_task(watch.run(), name="lifecycle-watch"),
             asyncio.create_task(runtime._prune_daily(), name="retention"),
+            asyncio.create_task(runtime._embed_memories(), name="memory-embeddings"),
         ]
         if lease is not None:
             runtime._background.append(asyncio.create_task(runtime._keep_lease(lease), name="writer-lease"))
@@ -205,6 +214,17 @@ class Runtime:
             except Exception:  # a busy database: the next round catches up
                 log.warning("retention pruning failed; trying again later", exc_info=True)
             await asyncio.sleep(PRUNE_EVERY_SECONDS)
+
+    async def _embed_memories(self) -> None:
+        """New memories get their embedding within seconds (TUNELOOP_EMBEDDING_MODEL); until then BM25 finds them."""
+        if not self.settings.embedding_model:
+            return
+        while True:
+            try:
+                await self.services.memory.embed_pending()
+            except Exception:  # an endpoint outage: answers use BM25 meanwhile, and this tries again
+                log.warning("could not embed new memories; trying again later", exc_info=True)
+            await asyncio.sleep(EMBED_EVERY_SECONDS)
 
     async def _keep_lease(self, lease: Holder) -> None:
         while True:
@@ -236,6 +256,14 @@ class Runtime:
 
 def catalogue_beside(db_path: Path) -> Catalogue:
     return load_catalogue(Path(db_path).resolve().parent)
+
+
+def embeddings_client(settings: Settings, llm: openai.AsyncOpenAI) -> openai.AsyncOpenAI:
+    """TUNELOOP_EMBEDDING_BASE_URL if set (any OpenAI-compatible /embeddings), else the answering client."""
+    if not settings.embedding_base_url:
+        return llm
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
+    return openai.AsyncOpenAI(api_key=key, base_url=settings.embedding_base_url, max_retries=2, timeout=10.0)
 
 
 def selfhosted(settings: Settings) -> SelfHosted:
@@ -271,10 +299,12 @@ def together_chat_client(settings: Settings) -> openai.AsyncOpenAI | None:
 
 def build_services(
     settings: Settings, db: Database, router: ModelRouter, trainers: Mapping[str, Trainer], wake: asyncio.Event, *,
-    publisher: LifecyclePublisher, listing: OpenAIListing | None = None,
+    publisher: LifecyclePublisher, listing: OpenAIListing | None = None, embed: Embed | None = None,
 ) -> Services:
     members = MemberDirectory(db)
     traces = FeedbackTraces(db)
+    memory = Memory(db, settings.admins, examples=settings.memory_examples, floor=settings.memory_floor,
+                    embed=embed, embedding_model=settings.embedding_model)
     capture = Capture(db, members, system_prompt=settings.system_prompt, min_votes=settings.min_votes,
                       traces=traces)
     datasets = DatasetService(db, trainer=settings.trainer)
@@ -299,7 +329,7 @@ def build_services(
     return Services(
         inbox=Inbox(db),
         answers=Answerer(db, router, model_for=lifecycle.canary.model_for, system_prompt=settings.system_prompt,
-                         replacement=lifecycle.fallback.replace, explain=endpoints.why_unavailable),
+                         replacement=lifecycle.fallback.replace, explain=endpoints.why_unavailable, memory=memory),
         capture=capture,
         corrections=Corrections(db, capture, members, settings.admins, traces),
         review=Review(db, settings.admins),
@@ -312,6 +342,7 @@ def build_services(
         lifecycle=lifecycle,
         endpoints=endpoints,
         privacy=Privacy(db, settings.admins, inbox_days=settings.inbox_days, message_days=settings.message_days),
+        memory=memory,
         current_model=promotions.current,
         wake_monitor=wake.set,
         admins=settings.admins,

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     gpu_hour_usd: float = Field(0.0, alias="TUNELOOP_GPU_HOUR_USD", ge=0)
     max_job_cost_usd: float = Field(50.0, alias="TUNELOOP_MAX_JOB_COST_USD", ge=0)
     min_votes: int = Field(1, alias="TUNELOOP_MIN_VOTES", ge=1)
+    # Team memory (README, "Team memory"): stricter than training, so unset means one 👍 more than min_votes.
+    memory_min_votes: int | None = Field(None, alias="TUNELOOP_MEMORY_MIN_VOTES", ge=1)
+    memory_examples: int = Field(3, alias="TUNELOOP_MEMORY_EXAMPLES", ge=1, le=10)
+    memory_floor: float = Field(0.5, alias="TUNELOOP_MEMORY_FLOOR", gt=0, le=1)
+    embedding_model: str | None = Field(None, alias="TUNELOOP_EMBEDDING_MODEL")
+    embedding_base_url: str | None = Field(None, alias="TUNELOOP_EMBEDDING_BASE_URL")
     poll_seconds: float = Field(30.0, alias="TUNELOOP_POLL_SECONDS", gt=0)
     judge_model: str = Field(default_factory=lambda: packaged_catalogue().defaults["judge"],
                              alias="TUNELOOP_JUDGE_MODEL")
@@ -90,6 +96,10 @@ class Settings(BaseSettings):
     def artifacts_root(self) -> str:
         """TUNELOOP_ARTIFACTS, else `artifacts/` beside the database."""
         return self.artifacts or str(self.db_path.parent / "artifacts")
+
+    @property
+    def memory_votes(self) -> int:
+        return self.memory_min_votes or self.min_votes + 1
 
     @property
     def socket_mode(self) -> bool:

@@ -16,6 +16,7 @@ from handlers import (
     harvest,
     jobs,
     lifecycle,
+    memory,
     messages,
     privacy,
     reactions,
@@ -40,7 +41,7 @@ def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored
     messages.register(app, services.answers, services.privacy)
     reactions.register(app, services.capture)
     corrections.register(app, services.corrections, services.inbox, on_event_stored)
-    review.register(app, services.review)
+    review.register(app, services.review, services.memory)
     stats.register(app, services.insights, services.current_model, services.lifecycle.canary.report)
     jobs.register(app, services.jobs, services.wake_monitor, spawn)
     lifecycle.register(app, services.lifecycle.migrations, spawn)
@@ -51,11 +52,11 @@ def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored
 def slash_runners(services: Services) -> dict[str, Runner]:
     """Every `/tune` subcommand but `help`, which the dispatcher answers itself."""
     return {
-        **review.runners(services.review), **stats.runners(services.insights), **harvest.runners(services.harvester),
+        **review.runners(services.review, services.memory), **stats.runners(services.insights), **harvest.runners(services.harvester),
         **datasets.runners(services.datasets), **jobs.runners(services.jobs, services.wake_monitor),
         **evaluations.runners(services.evaluations, services.promotions), **lifecycle.runners(services.promotions, services.lifecycle, services.jobs),
         **endpoints.runners(services.endpoints, services.wake_monitor),
-        **privacy.runners(services.privacy),
+        **privacy.runners(services.privacy), **memory.runners(services.memory),
     }
 
 

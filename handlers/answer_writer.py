@@ -27,7 +27,7 @@ from render.answers import (
     PART_LIMIT,
     THINKING,
     answer_message,
-    feedback_block,
+    closing_blocks,
     split_answer,
 )
 from tuning.types import AnswerClaim
@@ -109,13 +109,14 @@ class AnswerWriter:
             self.first_ts = self._streamer.ts
             await self._on_first_message(self.first_ts)
 
-    async def finish(self, final_text: str) -> list[str]:
-        """Show the final text (split into parts); returns every message's ts, first first."""
+    async def finish(self, final_text: str, note: str | None = None) -> list[str]:
+        """Show the final text (split into parts), `note` as a context line under it; returns every message's ts,
+        first first."""
         parts = split_answer(final_text)
-        first = await self._finish_first(parts[0], last=len(parts) == 1)
+        first = await self._finish_first(parts[0], last=len(parts) == 1, note=note)
         posted = [first]
         for index, part in enumerate(parts[1:], start=1):
-            text, blocks = answer_message(part, last=index == len(parts) - 1)
+            text, blocks = answer_message(part, last=index == len(parts) - 1, note=note)
             posted.append(await post_once(
                 self._client, channel=self._claim.message.channel, thread_ts=self._claim.post_in_thread,
                 metadata=answer_tag(self._claim.answer_id, index), text=text, blocks=blocks,
@@ -127,13 +128,13 @@ class AnswerWriter:
         ts = await self._end_stream() or self.first_ts or await self._post_placeholder()
         await self._client.chat_update(channel=self._claim.message.channel, ts=ts, text=text, blocks=[])
 
-    async def _finish_first(self, part: str, *, last: bool) -> str:
+    async def _finish_first(self, part: str, *, last: bool, note: str | None) -> str:
         streamer = self._streamer
         safe_part, safe_streamed = safe_text.markdown(part), safe_text.markdown(self._streamed)
         if streamer is not None and safe_part.startswith(safe_streamed):
             try:
                 await streamer.stop(markdown_text=safe_part[len(safe_streamed):] or None,
-                                    blocks=[feedback_block()] if last else None,
+                                    blocks=closing_blocks(note) if last else None,
                                     metadata=answer_tag(self._claim.answer_id, 0))
             except SlackApiError as error:  # refused before anything showed, or the stream expired
                 if streamer.ts is None:
@@ -148,7 +149,7 @@ class AnswerWriter:
                     await self._on_first_message(streamer.ts)
                 return streamer.ts
         ts = await self._end_stream() or self.first_ts or await self._post_placeholder()
-        text, blocks = answer_message(part, last=last)
+        text, blocks = answer_message(part, last=last, note=note)
         await self._client.chat_update(channel=self._claim.message.channel, ts=ts, text=text, blocks=blocks,
                                        metadata=answer_tag(self._claim.answer_id, 0))
         return ts

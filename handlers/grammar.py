@@ -27,7 +27,7 @@ class Subcommand:
     summary: str
     args: tuple[tuple[str, Parser], ...] = ()
     options: tuple[Option, ...] = ()
-    args_optional: bool = False  # `/tune canary` alone shows; `/tune canary MODEL` starts
+    args_optional: bool = False  # `/tune canary` alone shows; `/tune canary MODEL` starts (trailing ones may go)
 
     @property
     def usage(self) -> str:
@@ -179,6 +179,10 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("endpoint stop", "stop an endpoint: it stops billing (admins)", args=(("ID", _endpoint),)),
     Subcommand("endpoint start", "start a stopped endpoint: it bills while it runs (admins)", args=(("ID", _endpoint),)),
     Subcommand("endpoint delete", "delete an endpoint for good (admins)", args=(("ID", _endpoint),)),
+    Subcommand(
+        "memory", "team memory's size, hit rate and most-used answers; on|off switches it, here or in #channel (admins)",
+        args=(("on|off", _choice("on", "off")), ("#channel", _channel)), args_optional=True,
+    ),
     Subcommand("forget", "erase a person's messages, votes and examples (admins)", args=(("@user", _user),)),
 )
 _BY_NAME = {spec.name: spec for spec in SUBCOMMANDS}
@@ -222,7 +226,7 @@ def _is_option(word: str) -> bool:
 
 
 def _parse_args(spec: Subcommand, words: list[str]) -> dict[str, Any]:
-    if len(words) < len(spec.args) and not (spec.args_optional and not words):
+    if len(words) < len(spec.args) and not spec.args_optional:
         missing = " ".join(name for name, _ in spec.args[len(words):])
         raise UsageError(f"`/tune {spec.name}` needs {missing}.", spec.usage)
     if len(words) > len(spec.args):

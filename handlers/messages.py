@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -10,15 +12,19 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.answer_writer import AnswerClient, AnswerWriter, NowhereToAnswer
+from handlers.memory import channel_kinds
 from handlers.slack_io import fetch_conversation, slack_error, to_message
 from render.answers import CONVERSATION_UNREADABLE, model_error
+from render.memory import drew_on
 from tuning import telemetry
 from tuning.answering import Answerer
 from tuning.errors import ModelError
+from tuning.memory import Recall
 from tuning.privacy import Privacy
 from tuning.types import AnswerClaim, SlackMessage
 
 BeforeAnswer = Callable[[AnswerClaim], Awaitable[None]]
+log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, answers: Answerer, privacy: Privacy) -> None:
@@ -86,6 +92,8 @@ async def _write_answer(answers: Answerer, client: AnswerClient, claim: AnswerCl
     async def first_message(ts: str) -> None:
         await answers.placeholder_posted(claim, ts)
 
+    # Memory is searched while the thread is read, so it adds nothing to the time to the first words.
+    recalling = asyncio.create_task(_recall(answers, client, claim, context))
     writer = AnswerWriter(client, claim, stream=await answers.streams_in(message.channel),
                           on_first_message=first_message)
     try:
@@ -97,16 +105,27 @@ async def _write_answer(answers: Answerer, client: AnswerClient, claim: AnswerCl
             await answers.abandon(claim, f"could not read the conversation: {slack_error(error)}")
             await writer.fail(model_error(CONVERSATION_UNREADABLE))
             return
+        recall = await recalling
         try:
-            reply = await answers.generate(claim, thread, context.bot_user_id, on_text=writer.on_text)
+            reply = await answers.generate(claim, thread, context.bot_user_id, on_text=writer.on_text, recall=recall)
         except ModelError as error:
             await writer.fail(model_error(str(error)))
             return
-        posted = await writer.finish(reply.text)
+        posted = await writer.finish(reply.text, note=drew_on(recall.hits))
     except NowhereToAnswer as error:  # e.g. removed from the channel meanwhile
         await answers.abandon(claim, f"could not post the answer: {error}")
         return
     finally:
+        recalling.cancel()
         if writer.refusal is not None:
             await answers.streaming_refused(message.channel, writer.refusal.error)
-    await answers.posted(claim, reply, posted, context.bot_user_id)
+    await answers.posted(claim, reply, posted, context.bot_user_id, recall)
+
+
+async def _recall(answers: Answerer, client: AnswerClient, claim: AnswerClaim, context: AsyncBoltContext) -> Recall:
+    """The team's answers to draw on; none if memory cannot be searched (the answer matters more)."""
+    try:
+        return await answers.recall(claim, channel_kinds(client.web), context.bot_user_id)
+    except Exception:  # noqa: BLE001 - logged; the question is still answered, without memory
+        log.warning("team memory could not be searched for answer %s", claim.answer_id, exc_info=True)
+        return Recall()

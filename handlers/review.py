@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -13,23 +14,30 @@ from handlers.tune import Invocation, Runner
 from render import corrections as render_corrections
 from render import review as render
 from render.help import failure
-from render.ids import REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT
+from render.ids import REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT, REVIEW_RETIRE
 from tuning.corrections import fingerprint
 from tuning.errors import TuningError
+from tuning.memory import Memory
 from tuning.review import Review
 from tuning.review import require_admin
 
 
-def runners(review_service: Review) -> dict[str, Runner]:
+async def _queue(review_service: Review, memory: Memory) -> tuple[list, str]:
+    """The queue, each answer under review shown with the team memories it drew on."""
+    candidates, total = await review_service.queue()
+    drew_on = await memory.drew_on([example.id for example in candidates])
+    return render.review_queue(candidates, total, review_service.admins, drew_on)
+
+
+def runners(review_service: Review, memory: Memory) -> dict[str, Runner]:
     async def review(call: Invocation) -> None:
-        candidates, total = await review_service.queue()
-        blocks, text = render.review_queue(candidates, total, review_service.admins)
+        blocks, text = await _queue(review_service, memory)
         await call.reply(text, blocks)
 
     return {"review": review}
 
 
-def register(app: AsyncApp, review_service: Review) -> None:
+def register(app: AsyncApp, review_service: Review, memory: Memory) -> None:
     async def on_decision(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         user = body["user"]["id"]
@@ -39,9 +47,20 @@ def register(app: AsyncApp, review_service: Review) -> None:
         except (TuningError, ValueError) as error:
             await respond(response_type="ephemeral", replace_original=False, text=failure(str(error)))
             return
-        candidates, total = await review_service.queue()
-        blocks, text = render.review_queue(candidates, total, review_service.admins)
+        blocks, text = await _queue(review_service, memory)
         await respond(replace_original=True, text=f"{render.decided(example, user)} {text}", blocks=blocks)
+
+    async def on_retire(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        user = body["user"]["id"]
+        try:
+            example_id = _example_id(action)
+            await memory.retire(user, example_id)
+        except (TuningError, ValueError) as error:
+            await respond(response_type="ephemeral", replace_original=False, text=failure(str(error)))
+            return
+        blocks, text = await _queue(review_service, memory)
+        await respond(replace_original=True, text=f"{render.retired(example_id, user)} {text}", blocks=blocks)
 
     async def on_edit(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
                       client: AsyncWebClient) -> None:
@@ -65,6 +84,7 @@ def register(app: AsyncApp, review_service: Review) -> None:
     app.action(REVIEW_APPROVE)(on_decision)
     app.action(REVIEW_REJECT)(on_decision)
     app.action(REVIEW_EDIT)(on_edit)
+    app.action(re.compile(f"^{REVIEW_RETIRE}(-\\d+)?$"))(on_retire)  # one button per memory, numbered
 
 
 def _example_id(action: dict[str, Any]) -> int:

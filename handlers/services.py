@@ -16,6 +16,7 @@ from tuning.harvest import Harvester
 from tuning.inbox import Inbox
 from tuning.jobs.service import JobService
 from tuning.lifecycle.service import Lifecycle
+from tuning.memory import Memory
 from tuning.privacy import Privacy
 from tuning.promotion import Promotions
 from tuning.review import Review
@@ -38,6 +39,7 @@ class Services:
     lifecycle: Lifecycle
     endpoints: EndpointService
     privacy: Privacy
+    memory: Memory
     current_model: Callable[[], Awaitable[str]]
     wake_monitor: Callable[[], None]
     admins: frozenset[str]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from slack_sdk.models.blocks import (
     Block,
     ContextActionsBlock,
+    ContextBlock,
     FeedbackButtonObject,
     FeedbackButtonsElement,
     IconButtonElement,
     MarkdownBlock,
+    MarkdownTextObject,
 )
 
 from render import safe_text
@@ -46,11 +48,18 @@ def feedback_block() -> ContextActionsBlock:
     ])
 
 
-def answer_message(part: str, *, last: bool) -> tuple[str, list[Block]]:
-    """One part of an answer as a message: Markdown rendered as formatting; the last part carries the feedback."""
+def closing_blocks(note: str | None = None) -> list[Block]:
+    """What ends an answer: the context line (e.g. the team answers it drew on), then the feedback buttons."""
+    blocks: list[Block] = [ContextBlock(elements=[MarkdownTextObject(text=note)])] if note else []
+    return [*blocks, feedback_block()]
+
+
+def answer_message(part: str, *, last: bool, note: str | None = None) -> tuple[str, list[Block]]:
+    """One part of an answer as a message: Markdown rendered as formatting; the last part carries the feedback
+    (after `note`, a context line)."""
     blocks: list[Block] = [MarkdownBlock(text=safe_text.markdown(part))]
     if last:
-        blocks.append(feedback_block())
+        blocks += closing_blocks(note)
     return safe_text.mrkdwn(part), blocks
 
 

@@ -7,21 +7,25 @@ from slack_sdk.models.blocks import (
 )
 
 from render import safe_text
-from render.ids import REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT
+from render.ids import REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT, REVIEW_RETIRE
 from render.text import excerpt, message_link, plural
+from tuning.memory import UsedMemory
 from tuning.types import ExampleView
 
 SOURCE_NAMES = {"bot_answer": "bot answer", "teammate_answer": "teammate's answer", "correction": "correction"}
 
 
-def review_queue(candidates: list[ExampleView], total: int, admins: frozenset[str]) -> tuple[list[Block], str]:
+def review_queue(candidates: list[ExampleView], total: int, admins: frozenset[str],
+                 drew_on: dict[int, list[UsedMemory]] | None = None) -> tuple[list[Block], str]:
+    """`drew_on`: the team memories an answer under review was given (shown with a Retire button each)."""
     if not candidates:
         text = "Nothing to review: every example is approved or rejected."
         return [SectionBlock(text=text)], text
     fallback = f"{plural(total, 'candidate')} waiting for review"
     blocks: list[Block] = [HeaderBlock(text=f"Review: {plural(total, 'candidate')}")]
     for example in candidates:
-        blocks += [_candidate(example), _buttons(example.id), DividerBlock()]
+        blocks += [_candidate(example), _buttons(example.id), *_memories((drew_on or {}).get(example.id, [])),
+                   DividerBlock()]
     who = ", ".join(f"<@{user}>" for user in sorted(admins)) or "nobody yet (set TUNELOOP_ADMINS)"
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"Admins who can act: {who}")]))
     return blocks, fallback
@@ -45,6 +49,23 @@ def _buttons(example_id: int) -> ActionsBlock:
         ButtonElement(text="Reject", action_id=REVIEW_REJECT, value=value, style="danger"),
         ButtonElement(text="Edit", action_id=REVIEW_EDIT, value=value),
     ])
+
+
+def _memories(used: list[UsedMemory]) -> list[Block]:
+    """The team answers this answer drew on: a bad one can be retired from here."""
+    if not used:
+        return []
+    lines = [f"{i}. _{safe_text.mrkdwn(excerpt(memory.question, 120))}_ → {safe_text.mrkdwn(excerpt(memory.answer, 200))}"
+             f" · <{message_link(memory.channel, memory.message_ts, memory.thread_ts)}|thread>"
+             for i, memory in enumerate(used, 1)]
+    buttons = [ButtonElement(text=f"Retire memory {i}", action_id=f"{REVIEW_RETIRE}-{i}", value=str(memory.example_id))
+               for i, memory in enumerate(used, 1)]
+    return [SectionBlock(text=MarkdownTextObject(text=f"*Drew on {plural(len(used), 'team answer')}:*\n" + "\n".join(lines))),
+            ActionsBlock(elements=buttons)]
+
+
+def retired(example_id: int, actor: str) -> str:
+    return f"Memory {example_id} is retired (its example rejected, by <@{actor}>): no answer will draw on it again."
 
 
 def decided(example: ExampleView, actor: str) -> str:

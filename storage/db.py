@@ -25,6 +25,8 @@ PRAGMAS = (
     "PRAGMA synchronous = NORMAL",
     "PRAGMA busy_timeout = 10000",
 )
+# Erasure (README, "Privacy"): deleted content is overwritten with zeros, not left in free space.
+WRITER_PRAGMAS = (*PRAGMAS, "PRAGMA secure_delete = ON")
 READER_PRAGMAS = (*PRAGMAS, "PRAGMA query_only = ON")
 
 Params = Sequence[Any] | dict[str, Any]
@@ -189,6 +191,11 @@ class Database:
         except sqlite3.Error as error:
             raise DatabaseUnavailable(self.path, str(error)) from None
 
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database file and truncate it to nothing (what it held is then gone)."""
+        async with self._lock.held():
+            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     async def close(self) -> None:
         async with self._lock.held():
             if self._reader is not None:
@@ -210,7 +217,7 @@ async def open_database(path: str | Path, *, must_exist: bool = False) -> Databa
             await asyncio.to_thread(lambda: sqlite3.connect(path).close())
     except (OSError, sqlite3.Error) as error:
         raise DatabaseUnavailable(path, str(error)) from None
-    conn = await _connect(path, PRAGMAS)
+    conn = await _connect(path, WRITER_PRAGMAS)
     try:
         reader = None if in_memory else await _connect(path, READER_PRAGMAS)
     except BaseException:

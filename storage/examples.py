@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
+from storage import memory
 from storage.db import Database, Row, Transaction
 from storage.states import ExampleSource, ExampleState
 
@@ -110,6 +111,7 @@ async def set_votes(tx: Transaction, example_id: int, up: int, down: int) -> Non
     await tx.execute(
         f"UPDATE examples SET up_votes = ?, down_votes = ?, updated_at = {_NOW} WHERE id = ?", (up, down, example_id)
     )
+    await memory.sync(tx, [example_id])
 
 
 async def set_state(
@@ -120,6 +122,7 @@ async def set_state(
         (state, decided_by, example_id),
     )
     await log_event(tx, example_id, action, actor, state)
+    await memory.sync(tx, [example_id])
 
 
 async def add_correction(tx: Transaction, example_id: int, corrector: str, text: str) -> None:
@@ -135,6 +138,7 @@ async def add_correction(tx: Transaction, example_id: int, corrector: str, text:
         f"UPDATE examples SET corrected = ?, source = 'correction', updated_at = {_NOW} WHERE id = ?",
         (text, example_id),
     )
+    await memory.sync(tx, [example_id])
 
 
 async def corrections(db: Database, example_id: int) -> list[CorrectionRow]:

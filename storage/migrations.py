@@ -467,6 +467,53 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        "0014_memory",
+        f"""
+        -- Team memory (storage/memory.py): the approved examples an answer may draw on, kept in step with
+        -- `examples` in the same transactions. `answer` is the corrected text when there is one.
+        CREATE TABLE memory_items (
+            example_id       INTEGER PRIMARY KEY REFERENCES examples (id),
+            channel          TEXT NOT NULL,
+            thread_ts        TEXT,
+            message_ts       TEXT NOT NULL,
+            question         TEXT NOT NULL,
+            answer           TEXT NOT NULL,
+            embedding_model  TEXT,
+            embedding        BLOB,
+            indexed_at       TEXT NOT NULL DEFAULT {_NOW}
+        );
+        CREATE INDEX memory_items_channel ON memory_items (channel);
+        -- SQLite-only: the BM25 index over memory_items (external content: it holds no copy of the text).
+        CREATE VIRTUAL TABLE memory_fts USING fts5(
+            question, answer, content='memory_items', content_rowid='example_id',
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+        -- One row: the votes a memory needs (TUNELOOP_MEMORY_MIN_VOTES, written at start-up), the workspace's
+        -- switch, and a counter bumped by every change so a process can tell its cached embeddings are stale.
+        CREATE TABLE memory_config (
+            id          INTEGER PRIMARY KEY CHECK (id = 1),
+            min_votes   INTEGER NOT NULL DEFAULT 2,
+            enabled     INTEGER NOT NULL DEFAULT 1,
+            generation  INTEGER NOT NULL DEFAULT 0
+        );
+        INSERT INTO memory_config (id) VALUES (1);
+        -- What Slack says a channel is (public, private, shared with another organisation, dm), and an
+        -- admin's per-channel switch (NULL: follow the workspace's).
+        CREATE TABLE memory_channels (
+            channel     TEXT PRIMARY KEY,
+            kind        TEXT CHECK (kind IN ('public', 'private', 'shared', 'dm')),
+            enabled     INTEGER,
+            checked_at  TEXT NOT NULL DEFAULT {_NOW}
+        );
+        -- Which memories each answer was given, best first.
+        CREATE TABLE answer_memory (
+            answer_id   INTEGER NOT NULL REFERENCES answers (id),
+            example_id  INTEGER NOT NULL REFERENCES examples (id),
+            rank        INTEGER NOT NULL,
+            score       REAL NOT NULL,
+            PRIMARY KEY (answer_id, example_id)
+        );
+        CREATE INDEX answer_memory_example ON answer_memory (example_id);
         "0014_answer_traces",
         """
         -- Where each answer's OpenTelemetry trace is (32 and 16 hex digits), so a vote days later joins it.

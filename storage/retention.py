@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage import memory
 from storage.db import Database, Transaction
 
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
@@ -97,6 +98,13 @@ async def _erase_examples(conn: Transaction, ids: list[int], *, reason: str) -> 
     await conn.execute(
         f"UPDATE examples SET state = 'rejected', conversation = '[]', question = '', answer = '', corrected = NULL,"
         f" updated_at = {_NOW} WHERE id IN ({marks})", ids)
+    await memory.sync(conn, ids)
+    # The processed events that carried their text (a correction's form quotes the question and the answer).
+    stamps = [row[0] for row in await conn.fetchall(
+        f"SELECT message_ts FROM examples WHERE id IN ({marks}) UNION"
+        f" SELECT thread_ts FROM examples WHERE id IN ({marks}) AND thread_ts IS NOT NULL", [*ids, *ids])]
+    await conn.executemany("DELETE FROM inbox WHERE processed_at IS NOT NULL AND instr(body, ?) > 0",
+                           [(ts,) for ts in stamps])
     await conn.execute(f"DELETE FROM corrections WHERE example_id IN ({marks})", ids)
     await conn.executemany(
         "INSERT INTO example_events (example_id, action, actor, state) VALUES (?, 'erased', NULL, 'rejected')",
@@ -115,6 +123,7 @@ async def _recount_votes(conn: Transaction) -> None:
         "   AND v.direction = 1 AND v.voter IS NOT examples.author),"
         " down_votes = (SELECT count(*) FROM votes v WHERE v.channel = examples.channel AND v.ts = examples.message_ts"
         "   AND v.direction = -1 AND v.voter IS NOT examples.author)")
+    await memory.sync_all(conn)  # a memory may have lost the 👍 that made it one
 
 
 async def erased_datasets(db: Database) -> dict[int, str]:

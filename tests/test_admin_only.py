@@ -27,7 +27,7 @@ from bot.fakes import FakeOpenAI, FakeSlack
 from tests.test_datasets_helpers import add_example, add_many
 from render.ids import (
     CORRECTION_VIEW, JOB_ACTIONS, JOB_CANCEL, JOB_DEPLOY, JOB_DISMISS, JOB_START, MIGRATION_PROMOTE, REVIEW_ACTIONS,
-    REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT,
+    REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT, REVIEW_RETIRE,
 )
 from handlers import grammar
 from tuning.datasets.types import BuildRequest
@@ -103,6 +103,9 @@ ADMIN_ONLY = [
     AdminAction("Approve", REVIEW_APPROVE, click(REVIEW_APPROVE, "example")),
     AdminAction("Reject", REVIEW_REJECT, click(REVIEW_REJECT, "example")),
     AdminAction("Edit", REVIEW_EDIT, click(REVIEW_EDIT, "example")),
+    AdminAction("Retire memory", REVIEW_RETIRE, click(f"{REVIEW_RETIRE}-1", "approved")),
+    AdminAction("/tune memory off", "memory", command("memory off")),
+    AdminAction("/tune memory on #channel", "memory", command(f"memory on <#{GENERAL}|general>")),
     AdminAction("Start", JOB_START, click(JOB_START, "waiting_job")),
     AdminAction("Cancel (before the start)", JOB_DISMISS, click(JOB_DISMISS, "waiting_job")),
     AdminAction("Cancel job (while it runs)", JOB_CANCEL, click(JOB_CANCEL, "running_job")),

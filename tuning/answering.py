@@ -11,8 +11,9 @@ from storage import messages as message_rows
 from storage import streaming as streaming_rows
 from storage.db import Database
 from tuning import telemetry
-from tuning.conversation import fit_to_context, to_chat
+from tuning.conversation import fit_to_context, strip_bot_mention, to_chat
 from tuning.errors import ModelError
+from tuning.memory import ChannelKinds, Memory, Recall, with_memory
 from tuning.ports import OnText
 from tuning.routing import ModelRouter
 from tuning.types import AnswerClaim, ChatReply, SlackMessage
@@ -29,8 +30,10 @@ Explain = Callable[[str], Awaitable[str | None]]
 
 class Answerer:
     def __init__(self, db: Database, chat: ModelRouter, *, model_for: ModelFor, system_prompt: str,
-                 replacement: Replacement | None = None, explain: Explain | None = None) -> None:
+                 replacement: Replacement | None = None, explain: Explain | None = None,
+                 memory: Memory | None = None) -> None:
         self._db = db
+        self.memory = memory
         # Why a model is not answering, when Tuneloop knows (a stopped endpoint) and what to do about it.
         self._explain = explain
         self._chat = chat
@@ -90,23 +93,38 @@ class Answerer:
         log.info("Slack refused streaming in %s (%s): answering by placeholder and edit there", channel, error)
         await streaming_rows.refuse(self._db, channel, error)
 
+    async def recall(self, claim: AnswerClaim, kinds: ChannelKinds, bot_user_id: str | None) -> Recall:
+        """The team's approved answers closest to this question that may be shown where it was asked."""
+        message = claim.message
+        if self.memory is None:
+            return Recall()
+        kind = await self.memory.kind(message.channel, kinds)
+        return await self.memory.recall(strip_bot_mention(message.text, bot_user_id), message.channel, kind)
+
     async def generate(
-        self, claim: AnswerClaim, thread: Sequence[SlackMessage], bot_user_id: str | None, on_text: OnText | None = None
+        self, claim: AnswerClaim, thread: Sequence[SlackMessage], bot_user_id: str | None, on_text: OnText | None = None,
+        recall: Recall = Recall(),
     ) -> ChatReply:
         """Ask the model (or its fallback, when it is gone), streaming its text to `on_text` if given; a failure is
-        recorded and raised as ModelError."""
+        recorded and raised as ModelError. `recall`'s memories are quoted in the system prompt; the record keeps
+        the conversation without them, and lists them by reference (answer_memory)."""
         model, fallbacks = claim.model, 0
         while True:
-            messages = fit_to_context(model, to_chat(self._system_prompt, thread, bot_user_id))
+            sent = fit_to_context(model, to_chat(with_memory(self._system_prompt, recall), thread, bot_user_id))
+            messages = [{"role": "system", "content": self._system_prompt}, *sent[1:]]
             try:
                 if on_text is not None:
-                    return await self._chat.stream(model, messages, on_text)
-                return await self._chat.complete(model, messages)
+                    reply = await self._chat.stream(model, sent, on_text)
+                else:
+                    reply = await self._chat.complete(model, sent)
+                return reply.model_copy(update={"request_messages": messages})
             except ModelError as error:
                 replace = self._replacement if fallbacks < MAX_FALLBACKS else None
                 replacement = await replace(model, error) if replace else None
                 if replacement is None or replacement == model:
                     explained = await self._explained(model, error)
+                    if self.memory is not None:
+                        await self.memory.record(claim.answer_id, recall)
                     await self._failed(claim, messages, explained)
                     if explained is error:
                         raise
@@ -135,7 +153,10 @@ class Answerer:
                                trace=_trace_ids())
         self._in_flight.discard(claim.answer_id)
 
-    async def posted(self, claim: AnswerClaim, reply: ChatReply, part_ts: list[str], bot_user_id: str | None) -> None:
+    async def posted(self, claim: AnswerClaim, reply: ChatReply, part_ts: list[str], bot_user_id: str | None,
+                     recall: Recall = Recall()) -> None:
+        if self.memory is not None:
+            await self.memory.record(claim.answer_id, recall)
         await answer_rows.complete(
             self._db, claim.answer_id, request_messages=reply.request_messages, text=reply.text,
             prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,

@@ -18,14 +18,14 @@ def to_chat(system_prompt: str, thread: Sequence[SlackMessage], bot_user_id: str
     """People speak as `user`, this bot (`is_bot`) as `assistant`; the bot's own @mention is dropped."""
     messages: ChatMessages = [{"role": "system", "content": system_prompt}]
     for message in thread:
-        text = _strip_bot_mention(message.text, bot_user_id).strip()
+        text = strip_bot_mention(message.text, bot_user_id).strip()
         if not text:
             continue
         messages.append({"role": "assistant" if message.is_bot else "user", "content": text})
     return messages
 
 
-def _strip_bot_mention(text: str, bot_user_id: str | None) -> str:
+def strip_bot_mention(text: str, bot_user_id: str | None) -> str:
     if not bot_user_id:
         return text
     return _MENTION.sub(lambda m: "" if m.group(1) == bot_user_id else m.group(0), text)

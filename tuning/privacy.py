@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
+from storage import memory as memory_rows
 from storage import retention
 from storage.db import Database
 from storage.retention import Erased, Pruned
@@ -40,6 +41,7 @@ class Privacy:
     async def message_deleted(self, channel: str, ts: str) -> None:
         if await retention.message_deleted(self._db, channel, ts):
             log.info("a message deleted in Slack took its example with it (%s %s)", channel, ts)
+            await memory_rows.purge(self._db)
 
     async def message_changed(self, channel: str, ts: str, text: str) -> None:
         await retention.message_changed(self._db, channel, ts, text)
@@ -49,7 +51,9 @@ class Privacy:
         if actor is not None:
             require_admin(actor, self._admins, "erase a person's data")
         user = user_id(who)
-        return user, await retention.forget(self._db, user)
+        erased = await retention.forget(self._db, user)
+        await memory_rows.purge(self._db)  # nothing of what was erased is left in the index, the file or the WAL
+        return user, erased
 
     async def erased_datasets(self) -> dict[int, str]:
         return await retention.erased_datasets(self._db)

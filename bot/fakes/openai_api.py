@@ -1,4 +1,11 @@
-"""A fake OpenAI API under /v1: chat completions, models, files and fine-tuning jobs.
+"""A fake OpenAI API under /v1: chat completions, embeddings, models, files and fine-tuning jobs.
+
+Embeddings follow OpenAI's API reference for POST /v1/embeddings (platform.openai.com/docs/api-reference/
+embeddings/create, as openai-python 3.x's EmbeddingCreateParams and CreateEmbeddingResponse type it; checked
+2026-12-05): `input` a string or an array of at most 2048 non-empty strings (token arrays too), `encoding_format`
+float or base64 (little-endian float32), `dimensions` only for text-embedding-3 models; the answer is
+`{"object": "list", "data": [{"object": "embedding", "index", "embedding"}], "model", "usage"}`. The vectors are
+a deterministic hash of the words (texts sharing words are close), not a language model's.
 
     async with FakeOpenAI() as oai:
         client = AsyncOpenAI(base_url=oai.base_url, api_key="sk-test",
@@ -10,8 +17,12 @@ Answers follow the shapes openai-python validates; errors use OpenAI's
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import inspect
 import json
+import re
+import struct
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -65,6 +76,7 @@ class FakeOpenAI(FakeServer):
         self.advance_on_retrieve = False
         self._in_flight_chat = 0
         self._reply: Reply = _echo
+        self.embedded: list[str] = []  # every text embedded, in order
 
     @property
     def base_url(self) -> str:
@@ -138,6 +150,7 @@ class FakeOpenAI(FakeServer):
         app.on_response_prepare.append(_add_request_id)
         r = app.router
         r.add_post("/v1/chat/completions", self._chat_completions)
+        r.add_post("/v1/embeddings", self._embeddings)
         r.add_get("/v1/models", self._list_models)
         r.add_get("/v1/models/{model}", self._retrieve_model)
         r.add_post("/v1/files", self._create_file)
@@ -197,6 +210,34 @@ class FakeOpenAI(FakeServer):
             raise OpenAIFailure(
                 400, "'messages' must be a non-empty array.", param="messages", code="invalid_value"
             )
+
+    # -- embeddings ----------------------------------------------------------
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body = request[ARGS]
+        model = body.get("model")
+        if not model:
+            raise OpenAIFailure(400, "you must provide a model parameter", param="model")
+        if model not in EMBEDDING_DIMENSIONS:
+            raise OpenAIFailure(404, f"The model `{model}` does not exist or you do not have access to it.",
+                                code="model_not_found")
+        texts = _embedding_inputs(body.get("input"))
+        dimensions = body.get("dimensions")
+        if dimensions is not None and (not model.startswith("text-embedding-3") or not isinstance(dimensions, int)
+                                       or not 1 <= dimensions <= EMBEDDING_DIMENSIONS[model]):
+            raise OpenAIFailure(400, f"This model does not support specifying dimensions={dimensions}.",
+                                param="dimensions")
+        size = dimensions or EMBEDDING_DIMENSIONS[model]
+        encoding = body.get("encoding_format", "float")
+        if encoding not in ("float", "base64"):
+            raise OpenAIFailure(400, f"'{encoding}' is not one of ['float', 'base64'] - 'encoding_format'",
+                                param="encoding_format")
+        self.embedded += texts
+        data = [{"object": "embedding", "index": i, "embedding": _encode(hashed_vector(text, size), encoding)}
+                for i, text in enumerate(texts)]
+        tokens = sum(count_tokens(text) for text in texts)
+        return web.json_response({"object": "list", "data": data, "model": model,
+                                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     async def _reply_text(self, body: Json) -> str:
         if isinstance(self._reply, str):
@@ -376,6 +417,42 @@ def _fault_error(status: int, code: str | None) -> tuple[str, str, str | None]:
             code,
         )
     return f"Injected error ({code or status})", "invalid_request_error", code
+
+
+EMBEDDING_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
+MAX_EMBEDDING_INPUTS = 2048
+
+
+def _embedding_inputs(value: Any) -> list[str]:
+    """The texts to embed; token arrays are embedded as their numbers' text."""
+    if isinstance(value, str):
+        value = [value]
+    elif isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+        value = [" ".join(map(str, value))]
+    if not isinstance(value, list) or not value:
+        raise OpenAIFailure(400, "'input' must be a string or a non-empty array.", param="input")
+    if len(value) > MAX_EMBEDDING_INPUTS:
+        raise OpenAIFailure(400, f"'input' must have at most {MAX_EMBEDDING_INPUTS} items.", param="input")
+    texts = [" ".join(map(str, v)) if isinstance(v, list) else v for v in value]
+    if any(not isinstance(t, str) or not t for t in texts):
+        raise OpenAIFailure(400, "'input' cannot contain an empty string.", param="input")
+    return texts
+
+
+def hashed_vector(text: str, size: int) -> list[float]:
+    """Each lower-cased word adds ±1 in a bucket chosen by its hash: texts sharing words point the same way."""
+    vector = [0.0] * size
+    for word in re.findall(r"\w+", text.lower()):
+        digest = hashlib.sha256(word.encode()).digest()
+        vector[int.from_bytes(digest[:4], "little") % size] += 1.0 if digest[4] % 2 else -1.0
+    norm = sum(v * v for v in vector) ** 0.5 or 1.0
+    return [v / norm for v in vector]
+
+
+def _encode(vector: list[float], encoding: str) -> list[float] | str:
+    if encoding == "float":
+        return vector
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
 
 def _echo(request: Json) -> str:

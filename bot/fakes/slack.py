@@ -121,9 +121,11 @@ class FakeSlack(FakeServer):
         is_private: bool = False,
         user: str | None = None,
         members: list[str] | None = None,
+        is_ext_shared: bool = False,
     ) -> None:
-        """`user` is the other party of an IM; `members` overrides the default membership."""
-        self.workspace.add_channel(id, name, is_member, is_im, is_private, user, members)
+        """`user` is the other party of an IM; `members` overrides the default membership; `is_ext_shared` a
+        Slack Connect channel (shared with another organisation)."""
+        self.workspace.add_channel(id, name, is_member, is_im, is_private, user, members, is_ext_shared)
 
     def add_message(
         self,

@@ -105,6 +105,7 @@ class Channel:
     is_private: bool = False
     user: str | None = None  # the other party of an IM
     members: list[str] | None = None  # None: every active person (+ the bot if a member)
+    is_ext_shared: bool = False  # Slack Connect: shared with another organisation
 
     def to_dict(self) -> dict[str, Any]:
         if self.is_im:
@@ -129,8 +130,8 @@ class Channel:
             "is_private": self.is_private,
             "is_archived": False,
             "is_general": False,
-            "is_shared": False,
-            "is_ext_shared": False,
+            "is_shared": self.is_ext_shared,
+            "is_ext_shared": self.is_ext_shared,
             "is_org_shared": False,
             "is_member": self.is_member,
             "created": 1700000000,
@@ -246,8 +247,9 @@ class Workspace:
         is_private: bool = False,
         user: str | None = None,
         members: list[str] | None = None,
+        is_ext_shared: bool = False,
     ) -> Channel:
-        self.channels[id] = Channel(id, name, is_member, is_im, is_private, user, members)
+        self.channels[id] = Channel(id, name, is_member, is_im, is_private, user, members, is_ext_shared)
         self._messages.setdefault(id, {})
         return self.channels[id]
 
