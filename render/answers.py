@@ -30,6 +30,14 @@ def model_error(reason: str) -> str:
     return f":warning: Sorry, I couldn't answer: {slack_words(reason)}"
 
 
+def stream_setup_error(code: str) -> str:
+    """For the admins, once: Slack would not stream answers because of how Tuneloop is installed."""
+    fix = {"missing_scope": "reinstall the app with the scopes in manifest.yml"}.get(
+        code, "check the app's installation and scopes against manifest.yml")
+    return (f":warning: Slack refused to stream Tuneloop's answers (`{code}`), so they are posted when complete"
+            f" instead. To fix it: {fix}. (Told once.)")
+
+
 def feedback_block() -> ContextActionsBlock:
     """👍 / 👎 under an answer, and the button that opens the correction form.
 
