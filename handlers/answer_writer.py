@@ -37,7 +37,7 @@ from render.answers import (
     PART_LIMIT,
     THINKING,
     answer_message,
-    feedback_block,
+    feedback_blocks,
     split_answer,
 )
 from tuning.types import AnswerClaim
@@ -202,7 +202,7 @@ class AnswerWriter:
         if streamer is not None and not self._broken and safe_part.startswith(safe_streamed):
             try:
                 await streamer.stop(markdown_text=safe_part[len(safe_streamed):] or None,
-                                    blocks=[feedback_block()] if last else None,
+                                    blocks=feedback_blocks() if last else None,
                                     metadata=answer_tag(self._claim.answer_id, 0))
             except SlackApiError as error:  # refused before anything showed, or failed or expired midway
                 self._stream_failed(error)

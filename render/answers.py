@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
     ContextActionsBlock,
     FeedbackButtonObject,
     FeedbackButtonsElement,
-    IconButtonElement,
     MarkdownBlock,
 )
 
@@ -38,27 +39,31 @@ def stream_setup_error(code: str) -> str:
             f" instead. To fix it: {fix}. (Told once.)")
 
 
-def feedback_block() -> ContextActionsBlock:
-    """👍 / 👎 under an answer, and the button that opens the correction form.
+def feedback_blocks() -> list[Block]:
+    """👍 / 👎 under an answer, and a labelled "Correct" button that opens the correction form.
 
-    Slack offers one icon for an icon_button (`trash`); its text is what people read on hover.
+    The only icon Slack offers an icon_button is `trash`, which reads as "delete"; a context_actions block
+    holds only feedback_buttons and icon_button elements (Block Kit reference), so "Correct" is a plain
+    button in an actions block of its own.
     """
-    return ContextActionsBlock(elements=[
-        FeedbackButtonsElement(
+    return [
+        ContextActionsBlock(elements=[FeedbackButtonsElement(
             action_id=ANSWER_FEEDBACK,
             positive_button=FeedbackButtonObject(text="👍", value=FEEDBACK_UP, accessibility_label="Good answer"),
             negative_button=FeedbackButtonObject(text="👎", value=FEEDBACK_DOWN, accessibility_label="Bad answer"),
-        ),
-        IconButtonElement(action_id=ANSWER_CORRECT, icon="trash", text="Correct this answer",
-                          accessibility_label="Write the answer it should have given"),
-    ])
+        )]),
+        ActionsBlock(elements=[ButtonElement(
+            action_id=ANSWER_CORRECT, text="✏️ Correct", value="correct",
+            accessibility_label="Write the answer it should have given",
+        )]),
+    ]
 
 
 def answer_message(part: str, *, last: bool) -> tuple[str, list[Block]]:
     """One part of an answer as a message: Markdown rendered as formatting; the last part carries the feedback."""
     blocks: list[Block] = [MarkdownBlock(text=safe_text.markdown(part))]
     if last:
-        blocks.append(feedback_block())
+        blocks += feedback_blocks()
     return safe_text.mrkdwn(part), blocks
 
 

@@ -63,8 +63,10 @@ async def test_answer_is_streamed_to_the_asker_and_ends_with_feedback_buttons(
     assert slack.calls_to("chat.postMessage") == [] and slack.calls_to("chat.update") == []
     (reply,) = slack.thread(GENERAL, event["ts"])[1:]
     assert reply["text"] == text.strip()
-    assert [block["type"] for block in reply["blocks"]] == ["context_actions"]
-    assert [e["type"] for e in reply["blocks"][0]["elements"]] == ["feedback_buttons", "icon_button"]
+    assert [block["type"] for block in reply["blocks"]] == ["context_actions", "actions"]
+    assert [e["type"] for e in reply["blocks"][0]["elements"]] == ["feedback_buttons"]
+    (correct,) = reply["blocks"][1]["elements"]  # a labelled button, not the trash icon
+    assert correct["type"] == "button" and correct["text"]["text"] == "✏️ Correct" and "icon" not in correct
     assert slack.workspace.message(GENERAL, reply["ts"]).metadata["event_type"] == "tuneloop_answer"
     (row,) = await answers(app)
     assert row["answer_text"] == text.strip() and row["answer_ts"] == reply["ts"]
@@ -81,7 +83,7 @@ async def test_where_slack_refuses_streaming_the_answer_is_edited_in_and_the_cha
         await app.settle()
         (reply,) = slack.thread(GENERAL, event["ts"])[1:]
         assert reply["text"] == "Use **WAL** mode."
-        assert [block["type"] for block in reply["blocks"]] == ["markdown", "context_actions"]
+        assert [block["type"] for block in reply["blocks"]] == ["markdown", "context_actions", "actions"]
     assert len(slack.calls_to("chat.startStream")) == 1  # refused once, not asked again
     assert [c.args["text"] for c in slack.calls_to("chat.postMessage")] == [THINKING] * 2
     assert await app.db.fetchval("SELECT error FROM streaming_refused WHERE channel = ?", (GENERAL,)) == (
