@@ -210,20 +210,23 @@ def burst_side_by_side(questions: int, words: int, tokens_per_second: float, bas
         shutil.copytree(here / "tests" / "fakes", old / "tests" / "fakes")  # the same Slack for both
         shutil.copy(here / "bench" / "streaming.py", old / "bench" / "streaming.py")
         for name, tree in ((f"baseline ({baseline})", old), ("this tree", here)):
-            out = subprocess.run([sys.executable, str(tree / "bench" / "streaming.py"), "--burst-only", str(questions),
-                                  "--words", str(words), "--tokens-per-second", str(tokens_per_second)],
-                                 check=True, capture_output=True, text=True, cwd=tree)
-            rows[name] = json.loads(out.stdout.strip().splitlines()[-1])
+            def run_json(*flags: str, tree: Path = tree) -> Any:
+                out = subprocess.run([sys.executable, str(tree / "bench" / "streaming.py"), *flags, "--words", str(words),
+                                      "--tokens-per-second", str(tokens_per_second)],
+                                     check=True, capture_output=True, text=True, cwd=tree)
+                return json.loads(out.stdout.strip().splitlines()[-1])
+            rows[name] = run_json("--burst-only", str(questions))
+            rows[name]["alone"] = run_json("--alone-only", "5")  # one question at a time: first text, median
     print(f"{questions} questions at once, {words}-word answers at {tokens_per_second:g} tokens/s, against Slack's"
           " published tiers (startStream/stopStream 20/min, appendStream 100/min per workspace)")
     print(f"{'tree':<28}{'lost':>6}{'left streaming':>16}{'streamed':>10}{'appends/answer':>16}{'429s':>6}"
-          f"{'first text p50':>16}{'p90':>8}{'all done':>10}")
+          f"{'first text p50':>16}{'p90':>8}{'all done':>10}{'first text, one at a time':>28}")
     for name, r in rows.items():
         per = r["appends"] / max(1, r["streamed"])
         f = r["first_text"]
         p50, p90 = (statistics.median(f), f[int(0.9 * (len(f) - 1))]) if f else (float("nan"),) * 2
         print(f"{name:<28}{r['lost']:>6}{r['left_streaming']:>16}{r['streamed']:>10}{per:>16.1f}"
-              f"{sum(r['limited'].values()):>6}{p50:>15.2f}s{p90:>7.2f}s{r['seconds']:>9.1f}s")
+              f"{sum(r['limited'].values()):>6}{p50:>15.2f}s{p90:>7.2f}s{r['seconds']:>9.1f}s{r['alone']:>27.3f}s")
 
 
 def main() -> None:
@@ -234,7 +237,13 @@ def main() -> None:
     parser.add_argument("--burst", type=int, help="ask this many at once, this tree beside --baseline")
     parser.add_argument("--baseline", default=BASELINE, help="git ref of the tree to compare with")
     parser.add_argument("--burst-only", type=int, help=argparse.SUPPRESS)  # one tree, JSON out
+    parser.add_argument("--alone-only", type=int, help=argparse.SUPPRESS)  # one tree, JSON out
     args = parser.parse_args()
+    if args.alone_only:
+        logging.disable(logging.WARNING)
+        alone = asyncio.run(run(args.alone_only, args.words, args.tokens_per_second))["streaming"]
+        print(json.dumps(statistics.median(first for first, _ in alone)))
+        return
     if args.burst_only:
         logging.disable(logging.WARNING)
         print(json.dumps(asyncio.run(burst(args.burst_only, args.words, args.tokens_per_second))))

@@ -26,6 +26,7 @@ from handlers import (
     tune,
 )
 from handlers.inbox import REPLAY_KEY, PersistThenAck
+from handlers.message_edits import EditsAndDeletions
 from handlers.respond import RetryResponds
 from handlers.services import Services
 from handlers.slack_io import slack_error
@@ -41,10 +42,11 @@ def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored
     """Each feature's module gets only the services it uses."""
     app.use(PersistThenAck(services.inbox, on_event_stored))
     app.use(RetryResponds())
+    app.use(EditsAndDeletions(services.privacy))  # before the assistant, which drops them in DM threads
     setup = messages.AnswerSetup(LocalStreamBudget(), admin_notices(app, services))
     app.assistant(assistant.build(services.answers, suggested_prompts, setup))  # after the inbox: pane events are stored first
     errors.register(app)
-    messages.register(app, services.answers, services.privacy, setup)
+    messages.register(app, services.answers, setup)
     reactions.register(app, services.capture)
     corrections.register(app, services.corrections, services.inbox, on_event_stored)
     review.register(app, services.review)

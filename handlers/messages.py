@@ -17,7 +17,6 @@ from handlers.stream_errors import StreamFailure
 from render.answers import CONVERSATION_UNREADABLE, model_error, stream_setup_error
 from tuning.answering import Answerer
 from tuning.errors import ModelError
-from tuning.privacy import Privacy
 from tuning.types import AnswerClaim, SlackMessage
 
 BeforeAnswer = Callable[[AnswerClaim], Awaitable[None]]
@@ -32,29 +31,14 @@ class AnswerSetup:
     tell_admins: TellAdmins | None = None
 
 
-def register(app: AsyncApp, answers: Answerer, privacy: Privacy, setup: AnswerSetup | None = None) -> None:
+def register(app: AsyncApp, answers: Answerer, setup: AnswerSetup | None = None) -> None:
     shared = setup or AnswerSetup()
 
     async def on_event(event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
-        if await _deleted_or_edited(privacy, event):
-            return
-        await on_message(answers, client, event, context, setup=shared)
+        await on_message(answers, client, event, context, setup=shared)  # edits and deletions: message_edits.py
 
     app.event("app_mention")(on_event)
     app.event("message")(on_event)
-
-
-async def _deleted_or_edited(privacy: Privacy, event: dict[str, Any]) -> bool:
-    """Slack's message_deleted / message_changed: update what Tuneloop holds of that message (README, "Privacy")."""
-    channel = str(event.get("channel", ""))
-    if event.get("subtype") == "message_deleted" and event.get("deleted_ts"):
-        await privacy.message_deleted(channel, str(event["deleted_ts"]))
-        return True
-    edited = event.get("message")
-    if event.get("subtype") == "message_changed" and isinstance(edited, dict) and edited.get("ts"):
-        await privacy.message_changed(channel, str(edited["ts"]), str(edited.get("text") or ""))
-        return True
-    return False
 
 
 async def on_message(answers: Answerer, client: AsyncWebClient, event: dict[str, Any], context: AsyncBoltContext,
