@@ -2,6 +2,13 @@
 
     python bench/streaming.py                       # 5 questions per way, 120-word answers at 50 tokens/s
     python bench/streaming.py --questions 10 --words 200 --tokens-per-second 30
+    python bench/streaming.py --burst 30            # 30 questions at once: this tree beside --baseline's
+
+`--burst N` asks N questions at once in one channel of a fake Slack that enforces the published rate tiers
+(bot/fakes/slack_limits.py: chat.startStream / stopStream Tier 2, appendStream Tier 4, per workspace) and
+reports answers lost (not answered exactly once), answers left streaming, appends per answer, 429s and
+first-text latency, for this tree and for `--baseline` (a git ref, default the tree before the rate budget;
+it runs with this tree's fakes and bench), each in a subprocess of its own.
 
 The real runtime, served over HTTP as `tuneloop serve --http` serves it, against the loopback fakes: the
 fake OpenAI streams each answer one word (token) at a time at a fixed rate; the fake Slack accepts
@@ -19,7 +26,10 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 SECRET = "bench-signing-secret"
 BOT, ASKER = "U0BOT", "U0ASKER"
 STREAMED, EDITED = "C0STREAM", "C0EDIT"
+BASELINE = "60998f6"  # main before the stream budget (issue 26)
 
 
 def fake_slack_with_times() -> Any:
@@ -134,12 +145,112 @@ async def run(questions: int, words: int, tokens_per_second: float) -> dict[str,
     return results
 
 
+async def burst(questions: int, words: int, tokens_per_second: float) -> dict[str, Any]:
+    """`questions` asked at once against the published tiers: what Slack ends up showing."""
+    from bot.runtime import Runtime
+    from bot.server import EVENTS_PATH, http_server
+    from bot.settings import Settings
+    from bot.fakes import FakeOpenAI
+
+    answer = " ".join(f"word{i}" for i in range(words))
+    with tempfile.TemporaryDirectory() as tmp:
+        async with fake_slack_with_times() as slack, FakeOpenAI() as oai:
+            slack.add_user(ASKER, "asker")
+            slack.add_channel(STREAMED, "streamed")
+            oai.reply_with(answer)
+            oai.token_seconds = 1.0 / tokens_per_second
+            settings = Settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-fake-for-the-bench", SLACK_SIGNING_SECRET=SECRET,
+                                OPENAI_API_KEY="sk-fake-for-the-bench", SLACK_API_URL=slack.api_url,
+                                OPENAI_BASE_URL=oai.base_url, TUNELOOP_DB=str(Path(tmp) / "bench.db"),
+                                TUNELOOP_MODEL="gpt-4.1-mini")
+            runtime = await Runtime.start(settings)
+            started = time.monotonic()
+            try:
+                async with http_server(runtime, "127.0.0.1", 0) as port, aiohttp.ClientSession() as session:
+                    url = f"http://127.0.0.1:{port}{EVENTS_PATH}"
+                    asked = await asyncio.gather(*(ask(session, url, slack, STREAMED, n) for n in range(questions)))
+                    done = await asyncio.gather(*(answered(slack, STREAMED, ts, timeout=600) for ts, _ in asked),
+                                                return_exceptions=True)
+                    await asyncio.sleep(1.0)  # a late call (a retried append) would still count
+            finally:
+                await runtime.close()
+            elapsed = time.monotonic() - started
+            answers = [slack.thread(STREAMED, ts)[1:] for ts, _ in asked]
+            once = [len(replies) == 1 and replies[0]["text"] == answer for replies in answers]
+            first = [first_text(slack, ts, sent, replies) for (ts, sent), replies in zip(asked, answers, strict=True)]
+            streamed = {a["ts"] for a in (r[0] for r in answers if r)
+                        if any(c.args.get("ts") == a["ts"] for c in slack.calls_to("chat.stopStream"))}
+    return {
+        "questions": questions, "lost": once.count(False), "timed_out": sum(isinstance(d, Exception) for d in done),
+        "left_streaming": len(slack.still_streaming()), "streamed": len(streamed),
+        "appends": len(slack.calls_to("chat.appendStream")), "limited": slack.rate_tiers.limited,
+        "first_text": sorted(f for f in first if f is not None), "seconds": elapsed,
+    }
+
+
+def first_text(slack: Any, question_ts: str, sent: float, replies: list[dict[str, Any]]) -> float | None:
+    if not replies:
+        return None
+    answer_ts = replies[0]["ts"]
+    calls = [at for at, method, args in slack.timeline
+             if at >= sent and shows_text(method, args)
+             and (method == "chat.startStream" and args.get("thread_ts") == question_ts or args.get("ts") == answer_ts)]
+    return calls[0] - sent if calls else None
+
+
+def burst_side_by_side(questions: int, words: int, tokens_per_second: float, baseline: str) -> None:
+    here = Path(__file__).resolve().parents[1]
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        old = Path(tmp) / "baseline"
+        old.mkdir()
+        archive = subprocess.run(["git", "-C", str(here), "archive", baseline], check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+        shutil.rmtree(old / "tests" / "fakes")
+        shutil.copytree(here / "tests" / "fakes", old / "tests" / "fakes")  # the same Slack for both
+        shutil.copy(here / "bench" / "streaming.py", old / "bench" / "streaming.py")
+        for name, tree in ((f"baseline ({baseline})", old), ("this tree", here)):
+            def run_json(*flags: str, tree: Path = tree) -> Any:
+                out = subprocess.run([sys.executable, str(tree / "bench" / "streaming.py"), *flags, "--words", str(words),
+                                      "--tokens-per-second", str(tokens_per_second)],
+                                     check=True, capture_output=True, text=True, cwd=tree)
+                return json.loads(out.stdout.strip().splitlines()[-1])
+            rows[name] = run_json("--burst-only", str(questions))
+            rows[name]["alone"] = run_json("--alone-only", "5")  # one question at a time: first text, median
+    print(f"{questions} questions at once, {words}-word answers at {tokens_per_second:g} tokens/s, against Slack's"
+          " published tiers (startStream/stopStream 20/min, appendStream 100/min per workspace)")
+    print(f"{'tree':<28}{'lost':>6}{'left streaming':>16}{'streamed':>10}{'appends/answer':>16}{'429s':>6}"
+          f"{'first text p50':>16}{'p90':>8}{'all done':>10}{'first text, one at a time':>28}")
+    for name, r in rows.items():
+        per = r["appends"] / max(1, r["streamed"])
+        f = r["first_text"]
+        p50, p90 = (statistics.median(f), f[int(0.9 * (len(f) - 1))]) if f else (float("nan"),) * 2
+        print(f"{name:<28}{r['lost']:>6}{r['left_streaming']:>16}{r['streamed']:>10}{per:>16.1f}"
+              f"{sum(r['limited'].values()):>6}{p50:>15.2f}s{p90:>7.2f}s{r['seconds']:>9.1f}s{r['alone']:>27.3f}s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", type=int, default=5)
     parser.add_argument("--words", type=int, default=120)
     parser.add_argument("--tokens-per-second", type=float, default=50.0)
+    parser.add_argument("--burst", type=int, help="ask this many at once, this tree beside --baseline")
+    parser.add_argument("--baseline", default=BASELINE, help="git ref of the tree to compare with")
+    parser.add_argument("--burst-only", type=int, help=argparse.SUPPRESS)  # one tree, JSON out
+    parser.add_argument("--alone-only", type=int, help=argparse.SUPPRESS)  # one tree, JSON out
     args = parser.parse_args()
+    if args.alone_only:
+        logging.disable(logging.WARNING)
+        alone = asyncio.run(run(args.alone_only, args.words, args.tokens_per_second))["streaming"]
+        print(json.dumps(statistics.median(first for first, _ in alone)))
+        return
+    if args.burst_only:
+        logging.disable(logging.WARNING)
+        print(json.dumps(asyncio.run(burst(args.burst_only, args.words, args.tokens_per_second))))
+        return
+    if args.burst:
+        burst_side_by_side(args.burst, args.words, args.tokens_per_second, args.baseline)
+        return
     results = asyncio.run(run(args.questions, args.words, args.tokens_per_second))
     medians = {way: (statistics.median(f for f, _ in rows), statistics.median(t for _, t in rows))
                for way, rows in results.items()}

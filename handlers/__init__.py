@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 
 from handlers import (
     assistant,
@@ -25,10 +27,15 @@ from handlers import (
     tune,
 )
 from handlers.inbox import REPLAY_KEY, PersistThenAck
+from handlers.message_edits import EditsAndDeletions
 from handlers.respond import RetryResponds
 from handlers.services import Services
+from handlers.slack_io import slack_error
+from handlers.stream_budget import LocalStreamBudget
 from handlers.tune import Runner, Spawn
 from render.assistant import DEFAULT_SUGGESTED_PROMPTS
+
+log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored: Callable[[], None],
@@ -36,9 +43,11 @@ def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored
     """Each feature's module gets only the services it uses."""
     app.use(PersistThenAck(services.inbox, on_event_stored))
     app.use(RetryResponds())
-    app.assistant(assistant.build(services.answers, suggested_prompts))  # after the inbox: pane events are stored first
+    app.use(EditsAndDeletions(services.privacy))  # before the assistant, which drops them in DM threads
+    setup = messages.AnswerSetup(LocalStreamBudget(), admin_notices(app, services))
+    app.assistant(assistant.build(services.answers, suggested_prompts, setup))  # after the inbox: pane events are stored first
     errors.register(app)
-    messages.register(app, services.answers, services.privacy)
+    messages.register(app, services.answers, setup)
     reactions.register(app, services.capture)
     corrections.register(app, services.corrections, services.inbox, on_event_stored)
     review.register(app, services.review, services.memory)
@@ -47,6 +56,22 @@ def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored
     lifecycle.register(app, services.lifecycle.migrations, spawn)
     endpoints.register(app, services.endpoints, services.jobs, services.wake_monitor, spawn)
     tune.register(app, slash_runners(services), spawn)
+
+
+def admin_notices(app: AsyncApp, services: Services) -> messages.TellAdmins:
+    """Tell the admins something once (the key is kept in the database, so replicas share it): in the
+    announcement channel, or else in a DM to each."""
+    async def tell(key: str, text: str) -> None:
+        if not await services.answers.first_notice(key):
+            return
+        channel = await services.lifecycle.announcements.channel()
+        for target in [channel] if channel else sorted(services.admins):
+            try:
+                await app.client.chat_postMessage(channel=target, text=text)
+            except SlackApiError as error:
+                log.warning("could not tell the admins (%s) in %s: %s", key, target, slack_error(error))
+
+    return tell
 
 
 def slash_runners(services: Services) -> dict[str, Runner]:

@@ -21,7 +21,7 @@ from slack_bolt.async_app import (
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.messages import on_message
+from handlers.messages import AnswerSetup, on_message
 from handlers.slack_io import slack_error
 from render.assistant import THINKING_STATUS, suggested_prompts, thread_title
 from tuning.answering import Answerer
@@ -30,8 +30,9 @@ from tuning.types import AnswerClaim
 log = logging.getLogger(__name__)
 
 
-def build(answers: Answerer, prompts: Sequence[str]) -> AsyncAssistant:
+def build(answers: Answerer, prompts: Sequence[str], setup: AnswerSetup | None = None) -> AsyncAssistant:
     assistant = AsyncAssistant()
+    shared = setup or AnswerSetup()
 
     @assistant.thread_started
     async def started(set_suggested_prompts: AsyncSetSuggestedPrompts) -> None:
@@ -49,6 +50,6 @@ def build(answers: Answerer, prompts: Sequence[str]) -> AsyncAssistant:
             except SlackApiError as error:
                 log.info("assistant status or title not set: %s", slack_error(error))
 
-        await on_message(answers, client, payload, context, before_answer)
+        await on_message(answers, client, payload, context, before_answer, setup=shared)
 
     return assistant

@@ -5,53 +5,51 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.answer_writer import AnswerClient, AnswerWriter, NowhereToAnswer
+from handlers.answer_writer import AnswerClient, AnswerWriter, NowhereToAnswer, StreamProblem
 from handlers.memory import channel_kinds
 from handlers.slack_io import fetch_conversation, slack_error, to_message
-from render.answers import CONVERSATION_UNREADABLE, model_error
+from handlers.stream_budget import LocalStreamBudget, StreamBudget
+from handlers.stream_errors import StreamFailure
+from render.answers import CONVERSATION_UNREADABLE, model_error, stream_setup_error
 from render.memory import drew_on
 from tuning import telemetry
 from tuning.answering import Answerer
 from tuning.errors import ModelError
 from tuning.memory import Recall
-from tuning.privacy import Privacy
 from tuning.types import AnswerClaim, SlackMessage
 
 BeforeAnswer = Callable[[AnswerClaim], Awaitable[None]]
+TellAdmins = Callable[[str, str], Awaitable[None]]  # (key, text): told once per key
 log = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, answers: Answerer, privacy: Privacy) -> None:
+@dataclass(frozen=True)
+class AnswerSetup:
+    """What every answer shares: the workspace's budget of stream calls, and how admins hear of a setup error."""
+
+    budget: StreamBudget = field(default_factory=LocalStreamBudget)
+    tell_admins: TellAdmins | None = None
+
+
+def register(app: AsyncApp, answers: Answerer, setup: AnswerSetup | None = None) -> None:
+    shared = setup or AnswerSetup()
+
     async def on_event(event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
-        if await _deleted_or_edited(privacy, event):
-            return
-        await on_message(answers, client, event, context)
+        await on_message(answers, client, event, context, setup=shared)  # edits and deletions: message_edits.py
 
     app.event("app_mention")(on_event)
     app.event("message")(on_event)
 
 
-async def _deleted_or_edited(privacy: Privacy, event: dict[str, Any]) -> bool:
-    """Slack's message_deleted / message_changed: update what Tuneloop holds of that message (README, "Privacy")."""
-    channel = str(event.get("channel", ""))
-    if event.get("subtype") == "message_deleted" and event.get("deleted_ts"):
-        await privacy.message_deleted(channel, str(event["deleted_ts"]))
-        return True
-    edited = event.get("message")
-    if event.get("subtype") == "message_changed" and isinstance(edited, dict) and edited.get("ts"):
-        await privacy.message_changed(channel, str(edited["ts"]), str(edited.get("text") or ""))
-        return True
-    return False
-
-
 async def on_message(answers: Answerer, client: AsyncWebClient, event: dict[str, Any], context: AsyncBoltContext,
-                     before_answer: BeforeAnswer | None = None) -> None:
+                     before_answer: BeforeAnswer | None = None, *, setup: AnswerSetup) -> None:
     """Remember the message; answer it if the bot should (`before_answer` runs once the answer is claimed)."""
     message = to_message(
         event, channel=event.get("channel", ""), team_id=context.team_id,
@@ -63,30 +61,31 @@ async def on_message(answers: Answerer, client: AsyncWebClient, event: dict[str,
     if await answers.wants(message):
         claim = await answers.claim(message)
         if claim is not None:
-            await _answer(answers, client, claim, context, before_answer)
+            await _answer(answers, client, claim, context, before_answer, setup)
 
 
 async def _answer(answers: Answerer, client: AsyncWebClient, claim: AnswerClaim, context: AsyncBoltContext,
-                  before_answer: BeforeAnswer | None) -> None:
+                  before_answer: BeforeAnswer | None, setup: AnswerSetup) -> None:
     message: SlackMessage = claim.message
-    recipient = AnswerClient(client, context.team_id or message.team_id, message.user)
+    recipient = AnswerClient(client, context.team_id or message.team_id, message.user, setup.budget)
     try:
         if before_answer is not None:
             await before_answer(claim)
-        await answer(answers, recipient, claim, context)
+        await answer(answers, recipient, claim, context, setup.tell_admins)
     finally:
         answers.release(claim)
 
 
-async def answer(answers: Answerer, client: AnswerClient, claim: AnswerClaim, context: AsyncBoltContext) -> None:
+async def answer(answers: Answerer, client: AnswerClient, claim: AnswerClaim, context: AsyncBoltContext,
+                 tell_admins: TellAdmins | None = None) -> None:
     """Read the conversation, then stream the model's answer into Slack (or edit a placeholder) and record it."""
     message = claim.message
     with telemetry.answer_span(channel=message.channel, thread_ts=message.reply_thread, model=claim.model):
-        await _write_answer(answers, client, claim, context)
+        await _write_answer(answers, client, claim, context, tell_admins)
 
 
-async def _write_answer(answers: Answerer, client: AnswerClient, claim: AnswerClaim, context: AsyncBoltContext
-                        ) -> None:
+async def _write_answer(answers: Answerer, client: AnswerClient, claim: AnswerClaim, context: AsyncBoltContext,
+                        tell_admins: TellAdmins | None) -> None:
     message = claim.message
 
     async def first_message(ts: str) -> None:
@@ -117,8 +116,9 @@ async def _write_answer(answers: Answerer, client: AnswerClient, claim: AnswerCl
         return
     finally:
         recalling.cancel()
-        if writer.refusal is not None:
-            await answers.streaming_refused(message.channel, writer.refusal.error)
+        writer.close()
+        if writer.problem is not None:
+            await _stream_problem(answers, message.channel, writer.problem, tell_admins)
     await answers.posted(claim, reply, posted, context.bot_user_id, recall)
 
 
@@ -129,3 +129,12 @@ async def _recall(answers: Answerer, client: AnswerClient, claim: AnswerClaim, c
     except Exception:  # noqa: BLE001 - logged; the question is still answered, without memory
         log.warning("team memory could not be searched for answer %s", claim.answer_id, exc_info=True)
         return Recall()
+
+
+async def _stream_problem(answers: Answerer, channel: str, problem: StreamProblem,
+                          tell_admins: TellAdmins | None) -> None:
+    """A refusal is remembered for the channel; a setup error is told to the admins once."""
+    if problem.kind is StreamFailure.REFUSED:
+        await answers.streaming_refused(channel, problem.error)
+    elif problem.kind is StreamFailure.SETUP and tell_admins is not None:
+        await tell_admins(f"slack-setup:{problem.error}", stream_setup_error(problem.error))

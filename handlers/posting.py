@@ -3,14 +3,17 @@
 Every message carries Slack message `metadata` (an event type and a key: the answer, card or a fresh id).
 slack_retries.py keeps the SDK from re-sending a chat.postMessage blindly; here, before each re-send, the
 thread (or the channel's newest messages) is read with include_all_metadata and a message already carrying
-the key is taken as the post.
+the key is taken as the post. A long thread is read page by page (the replies cursor) until a page passes
+the time of the post: a thread of any length gets no duplicate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -22,7 +25,9 @@ log = logging.getLogger(__name__)
 
 RESENDS = 2
 RESEND_BACKOFF_SECONDS = 0.25
-RECENT_LIMIT = 20  # a top-level post is looked for among the channel's newest messages
+RECENT_LIMIT = 20  # a top-level post is looked for among the channel's newest messages, a page at a time
+PAGE_LIMIT = 200  # replies per page of the look-up
+CLOCK_SKEW_SECONDS = 60.0  # Slack's clock and ours may differ by this much
 
 
 def tag(kind: str, key: str | None = None) -> Metadata:
@@ -34,6 +39,7 @@ async def post_once(
     client: AsyncWebClient, *, channel: str, metadata: Metadata, thread_ts: str | None = None, **message: Any
 ) -> str:
     """Post and return the message's ts; a post that reached Slack before its answer was lost is not repeated."""
+    since = time.time()
     for attempt in range(RESENDS + 1):
         try:
             response = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, metadata=metadata, **message)
@@ -43,7 +49,7 @@ async def post_once(
                 raise
             log.warning("chat.postMessage in %s failed (%r): checking whether it was posted", channel, error)
         await asyncio.sleep(RESEND_BACKOFF_SECONDS * 2**attempt)
-        found = await find_tagged(client, channel=channel, thread_ts=thread_ts, metadata=metadata)
+        found = await find_tagged(client, channel=channel, thread_ts=thread_ts, metadata=metadata, since=since)
         if found is not None:
             return found
     raise AssertionError("unreachable")
@@ -56,15 +62,35 @@ def _may_have_posted(error: Exception) -> bool:
     return True
 
 
-async def find_tagged(client: AsyncWebClient, *, channel: str, thread_ts: str | None, metadata: Metadata) -> str | None:
-    """The ts of the bot's message carrying this metadata, or None."""
+async def find_tagged(client: AsyncWebClient, *, channel: str, thread_ts: str | None, metadata: Metadata,
+                      since: float) -> str | None:
+    """The ts of the bot's message carrying this metadata, or None. `since`: (our) time of the first try.
+
+    Replies come oldest first: pages are read until one ends after the look-up began (the post cannot be
+    later). The channel's history comes newest first: pages are read until one ends before `since`.
+    """
     if thread_ts:
-        response = await client.conversations_replies(channel=channel, ts=thread_ts, include_all_metadata=True)
+        pages = await client.conversations_replies(channel=channel, ts=thread_ts, limit=PAGE_LIMIT,
+                                                   include_all_metadata=True)
+        passed = _after(time.time() + CLOCK_SKEW_SECONDS)
     else:
-        response = await client.conversations_history(channel=channel, limit=RECENT_LIMIT, include_all_metadata=True)
-    messages: list[dict[str, Any]] = response.get("messages", [])
-    for message in messages:
-        carried = message.get("metadata") or {}
-        if carried.get("event_type") == metadata.event_type and carried.get("event_payload") == metadata.event_payload:
-            return str(message["ts"])
+        pages = await client.conversations_history(channel=channel, limit=RECENT_LIMIT, include_all_metadata=True)
+        passed = _before(since - CLOCK_SKEW_SECONDS)
+    async for page in pages:
+        messages: list[dict[str, Any]] = page.get("messages", [])
+        for message in messages:
+            carried = message.get("metadata") or {}
+            if (carried.get("event_type") == metadata.event_type
+                    and carried.get("event_payload") == metadata.event_payload):
+                return str(message["ts"])
+        if messages and passed(float(messages[-1]["ts"])):
+            break
     return None
+
+
+def _after(limit: float) -> Callable[[float], bool]:
+    return lambda ts: ts > limit
+
+
+def _before(limit: float) -> Callable[[float], bool]:
+    return lambda ts: ts < limit

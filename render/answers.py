@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
     ContextActionsBlock,
     ContextBlock,
     FeedbackButtonObject,
     FeedbackButtonsElement,
-    IconButtonElement,
     MarkdownBlock,
     MarkdownTextObject,
 )
@@ -32,26 +33,38 @@ def model_error(reason: str) -> str:
     return f":warning: Sorry, I couldn't answer: {slack_words(reason)}"
 
 
-def feedback_block() -> ContextActionsBlock:
-    """👍 / 👎 under an answer, and the button that opens the correction form.
+def stream_setup_error(code: str) -> str:
+    """For the admins, once: Slack would not stream answers because of how Tuneloop is installed."""
+    fix = {"missing_scope": "reinstall the app with the scopes in manifest.yml"}.get(
+        code, "check the app's installation and scopes against manifest.yml")
+    return (f":warning: Slack refused to stream Tuneloop's answers (`{code}`), so they are posted when complete"
+            f" instead. To fix it: {fix}. (Told once.)")
 
-    Slack offers one icon for an icon_button (`trash`); its text is what people read on hover.
+
+def feedback_blocks() -> list[Block]:
+    """👍 / 👎 under an answer, and a labelled "Correct" button that opens the correction form.
+
+    The only icon Slack offers an icon_button is `trash`, which reads as "delete"; a context_actions block
+    holds only feedback_buttons and icon_button elements (Block Kit reference), so "Correct" is a plain
+    button in an actions block of its own.
     """
-    return ContextActionsBlock(elements=[
-        FeedbackButtonsElement(
+    return [
+        ContextActionsBlock(elements=[FeedbackButtonsElement(
             action_id=ANSWER_FEEDBACK,
             positive_button=FeedbackButtonObject(text="👍", value=FEEDBACK_UP, accessibility_label="Good answer"),
             negative_button=FeedbackButtonObject(text="👎", value=FEEDBACK_DOWN, accessibility_label="Bad answer"),
-        ),
-        IconButtonElement(action_id=ANSWER_CORRECT, icon="trash", text="Correct this answer",
-                          accessibility_label="Write the answer it should have given"),
-    ])
+        )]),
+        ActionsBlock(elements=[ButtonElement(
+            action_id=ANSWER_CORRECT, text="✏️ Correct", value="correct",
+            accessibility_label="Write the answer it should have given",
+        )]),
+    ]
 
 
 def closing_blocks(note: str | None = None) -> list[Block]:
     """What ends an answer: the context line (e.g. the team answers it drew on), then the feedback buttons."""
     blocks: list[Block] = [ContextBlock(elements=[MarkdownTextObject(text=note)])] if note else []
-    return [*blocks, feedback_block()]
+    return [*blocks, *feedback_blocks()]
 
 
 def answer_message(part: str, *, last: bool, note: str | None = None) -> tuple[str, list[Block]]:

@@ -21,7 +21,7 @@ JOB_ACTIONS = (JOB_START, JOB_DISMISS, JOB_CANCEL)
 MIGRATION_PROMOTE = "migration_promote"
 
 ANSWER_FEEDBACK = "answer_feedback"  # the 👍/👎 feedback_buttons under an answer
-ANSWER_CORRECT = "answer_correct"  # the icon_button under an answer that opens the correction form
+ANSWER_CORRECT = "answer_correct"  # the "Correct" button under an answer that opens the correction form
 FEEDBACK_UP = "up"
 FEEDBACK_DOWN = "down"
 

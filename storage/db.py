@@ -24,6 +24,8 @@ PRAGMAS = (
     # NORMAL in WAL mode survives a process crash (SIGKILL); only power loss may drop the newest commits.
     "PRAGMA synchronous = NORMAL",
     "PRAGMA busy_timeout = 10000",
+    # What is erased is overwritten with zeros, not left in free space (README, "Privacy").
+    "PRAGMA secure_delete = ON",
 )
 # Erasure (README, "Privacy"): deleted content is overwritten with zeros, not left in free space.
 WRITER_PRAGMAS = (*PRAGMAS, "PRAGMA secure_delete = ON")
@@ -181,6 +183,13 @@ class Database:
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
+
+    async def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the file and empty it, so what was erased leaves the log's bytes too.
+        False when a reader kept it from finishing (the next one will). SQLite only: a no-op elsewhere."""
+        async with self._lock.held():
+            row = next(iter(await self._conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")), None)
+        return row is None or row[0] == 0
 
     async def check_writable(self) -> None:
         """Raise DatabaseUnavailable unless a write transaction can be started (a read-only file, a full disk)."""

@@ -514,7 +514,10 @@ MIGRATIONS: list[tuple[str, str]] = [
             PRIMARY KEY (answer_id, example_id)
         );
         CREATE INDEX answer_memory_example ON answer_memory (example_id);
-        "0014_answer_traces",
+        """,
+    ),
+    (
+        "0015_answer_traces",
         """
         -- Where each answer's OpenTelemetry trace is (32 and 16 hex digits), so a vote days later joins it.
         ALTER TABLE answers ADD COLUMN trace_id TEXT;

@@ -7,9 +7,11 @@ erased_from_datasets, and shown as "contains erased data: rebuild".
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from storage import memory
+from storage import erasure
 from storage.db import Database, Transaction
 
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
@@ -24,6 +26,12 @@ class Pruned:
     inbox: int
     messages: int
     answers: int
+
+
+@dataclass(frozen=True)
+class Deleted:
+    examples: int  # examples erased (the message was one)
+    scrubbed: erasure.Scrubbed
 
 
 @dataclass(frozen=True)
@@ -55,14 +63,16 @@ async def message_changed(db: Database, channel: str, ts: str, text: str) -> Non
     await db.execute("UPDATE messages SET text = ? WHERE channel = ? AND ts = ?", (text, channel, ts))
 
 
-async def message_deleted(db: Database, channel: str, ts: str) -> int:
-    """Forget a message deleted in Slack; its example, if any, is erased. Returns how many examples were."""
+async def message_deleted(db: Database, channel: str, ts: str, known_texts: Iterable[str] = ()) -> Deleted:
+    """Forget a message deleted in Slack, in every copy (storage/erasure.py); its example, if any, is erased.
+    `known_texts`: what the deletion event says it was (`previous_message`)."""
     async with db.transaction() as conn:
-        await conn.execute("UPDATE messages SET text = '' WHERE channel = ? AND ts = ?", (channel, ts))
+        scrubbed = await erasure.scrub(conn, channel, ts, known_texts)
         rows = await conn.fetchall("SELECT id FROM examples WHERE channel = ? AND message_ts = ?", (channel, ts))
         ids = [row[0] for row in rows]
         await _erase_examples(conn, ids, reason="its message was deleted in Slack")
-    return len(ids)
+    await db.checkpoint()
+    return Deleted(len(ids), scrubbed)
 
 
 async def forget(db: Database, user: str) -> Erased:

@@ -48,6 +48,7 @@ async def test_answer_is_streamed_to_the_asker_and_ends_with_feedback_buttons(
 ) -> None:
     text = "Hold the **reset** button for five seconds, then wait for the light to turn green and release it. " * 3
     oai.reply_with(text)
+    oai.token_seconds = 0.01  # the model writes while Slack shows
     event = mention(slack, "hello?")
     await app.event(event)
     await app.settle()
@@ -55,12 +56,17 @@ async def test_answer_is_streamed_to_the_asker_and_ends_with_feedback_buttons(
     (start,) = slack.calls_to("chat.startStream")
     assert start.args["thread_ts"] == event["ts"]
     assert (start.args["recipient_team_id"], start.args["recipient_user_id"]) == ("T0001", ALICE)
-    assert len(slack.calls_to("chat.appendStream")) >= 1  # text arrived before the model finished
+    # The first words opened the stream before the model finished; the rest came with the stop.
+    (stop,) = slack.calls_to("chat.stopStream")
+    first_words = "".join(chunk["text"] for chunk in start.args["chunks"])
+    assert first_words and text.startswith(first_words) and len(first_words) < len(text.strip())
     assert slack.calls_to("chat.postMessage") == [] and slack.calls_to("chat.update") == []
     (reply,) = slack.thread(GENERAL, event["ts"])[1:]
     assert reply["text"] == text.strip()
-    assert [block["type"] for block in reply["blocks"]] == ["context_actions"]
-    assert [e["type"] for e in reply["blocks"][0]["elements"]] == ["feedback_buttons", "icon_button"]
+    assert [block["type"] for block in reply["blocks"]] == ["context_actions", "actions"]
+    assert [e["type"] for e in reply["blocks"][0]["elements"]] == ["feedback_buttons"]
+    (correct,) = reply["blocks"][1]["elements"]  # a labelled button, not the trash icon
+    assert correct["type"] == "button" and correct["text"]["text"] == "✏️ Correct" and "icon" not in correct
     assert slack.workspace.message(GENERAL, reply["ts"]).metadata["event_type"] == "tuneloop_answer"
     (row,) = await answers(app)
     assert row["answer_text"] == text.strip() and row["answer_ts"] == reply["ts"]
@@ -77,11 +83,11 @@ async def test_where_slack_refuses_streaming_the_answer_is_edited_in_and_the_cha
         await app.settle()
         (reply,) = slack.thread(GENERAL, event["ts"])[1:]
         assert reply["text"] == "Use **WAL** mode."
-        assert [block["type"] for block in reply["blocks"]] == ["markdown", "context_actions"]
+        assert [block["type"] for block in reply["blocks"]] == ["markdown", "context_actions", "actions"]
     assert len(slack.calls_to("chat.startStream")) == 1  # refused once, not asked again
     assert [c.args["text"] for c in slack.calls_to("chat.postMessage")] == [THINKING] * 2
     assert await app.db.fetchval("SELECT error FROM streaming_refused WHERE channel = ?", (GENERAL,)) == (
-        "method_not_supported_for_channel_type")
+        "channel_type_not_supported")
     assert [row["status"] for row in await answers(app)] == ["answered", "answered"]
 
 

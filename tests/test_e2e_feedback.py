@@ -87,7 +87,7 @@ async def test_the_bots_own_click_and_unknown_values_do_not_count(app: Harness, 
 async def test_the_correct_button_opens_the_correction_form(app: Harness, slack: FakeSlack) -> None:
     answer_ts = await answered_question(app, slack)
     payload = click(slack, answer_ts, "", user=BOB, at="1900000000.000100", action_id="answer_correct",
-                    kind="icon_button")
+                    kind="button")
     status, _ = await app.interact(payload)
     await app.settle()
     assert status == 200

@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.capture_helpers import button, example, shortcut, submission, vote
 from tests.conftest import ADMIN, ALICE, BOB, BOT, GENERAL, Harness
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 from tests.test_cli import tuneloop
 from render.ids import REVIEW_REJECT
 

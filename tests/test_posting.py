@@ -56,3 +56,29 @@ async def test_malformed_metadata_is_refused_as_slack_does(slack: FakeSlack) -> 
         await client(slack).chat_postMessage(channel=GENERAL, text="x", metadata={"event_payload": {}})
     assert refused.value.response["error"] == "invalid_metadata_format"
     assert slack.bot_messages() == []
+
+
+async def test_the_look_up_follows_the_replies_cursor_through_a_long_thread(slack: FakeSlack) -> None:
+    """Slack returned 500 after posting at the end of a 450-reply thread: the post is on the look-up's third page."""
+    root = slack.add_message(GENERAL, ALICE, "question")
+    for n in range(450):
+        slack.add_message(GENERAL, ALICE, f"reply {n}", thread_ts=root)
+    metadata = tag("tuneloop_answer", "9:0")
+    slack.workspace.add_message(GENERAL, "U0BOT", "the answer", thread_ts=root, bot_id="B0BOT",
+                                metadata=metadata.to_dict())
+    slack.fail("chat.postMessage", status=500)
+    ts = await post_once(client(slack), channel=GENERAL, thread_ts=root, metadata=metadata, text="the answer")
+    assert len(slack.calls_to("chat.postMessage")) == 1  # found, not sent again
+    assert len(slack.calls_to("conversations.replies")) == 3 and ts == slack.thread(GENERAL, root)[-1]["ts"]
+    assert [m["text"] for m in slack.thread(GENERAL, root)].count("the answer") == 1
+
+
+async def test_the_look_up_stops_at_a_page_past_the_posts_time(slack: FakeSlack) -> None:
+    """Replies newer than the look-up (a clock running ahead) end it: no reading to the thread's end."""
+    root = slack.add_message(GENERAL, ALICE, "question", ts="1700000000.000100")
+    for n in range(300):
+        slack.add_message(GENERAL, ALICE, f"reply {n}", thread_ts=root, ts=f"{4102444800 + n}.000100")  # year 2100
+    slack.fail("chat.postMessage", status=502)
+    await post_once(client(slack), channel=GENERAL, thread_ts=root, metadata=tag("tuneloop_card"), text="card")
+    assert len(slack.calls_to("conversations.replies")) == 1  # the first page already passed the post's time
+    assert len(slack.calls_to("chat.postMessage")) == 2

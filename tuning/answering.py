@@ -89,6 +89,10 @@ class Answerer:
         """Whether to stream there: yes until Slack refused it in that channel once."""
         return not await streaming_rows.is_refused(self._db, channel)
 
+    async def first_notice(self, key: str) -> bool:
+        """True the first time `key` is noticed, by any replica (the key is kept in the database)."""
+        return await lifecycle_rows.claim_notice(self._db, key)
+
     async def streaming_refused(self, channel: str, error: str) -> None:
         log.info("Slack refused streaming in %s (%s): answering by placeholder and edit there", channel, error)
         await streaming_rows.refuse(self._db, channel, error)

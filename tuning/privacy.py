@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable, Sequence
 
 from storage import memory as memory_rows
 from storage import retention
@@ -13,6 +14,7 @@ from tuning.errors import UsageError
 from tuning.review import require_admin
 
 log = logging.getLogger(__name__)
+DeletionHook = Callable[[str, str, Sequence[str]], Awaitable[None]]  # (channel, ts, the texts removed)
 _USER = re.compile(r"<@(?P<mention>[UW][A-Z0-9]{2,})(?:\|[^>]*)?>|(?P<id>[UW][A-Z0-9]{2,})")
 
 
@@ -30,6 +32,7 @@ class Privacy:
         self._admins = admins
         self._inbox_days = inbox_days
         self._message_days = message_days
+        self._deletion_hooks: list[DeletionHook] = []
 
     async def prune(self) -> Pruned:
         pruned = await retention.prune(self._db, inbox_days=self._inbox_days, message_days=self._message_days)
@@ -38,10 +41,19 @@ class Privacy:
                      pruned.inbox, pruned.messages, pruned.answers)
         return pruned
 
-    async def message_deleted(self, channel: str, ts: str) -> None:
-        if await retention.message_deleted(self._db, channel, ts):
+    def on_deleted(self, hook: DeletionHook) -> None:
+        """Call `hook(channel, ts, texts)` after each deletion: stores that keep copies of their own (the team
+        memory's index and embeddings) remove them there."""
+        self._deletion_hooks.append(hook)
+
+    async def message_deleted(self, channel: str, ts: str, previous_text: str | None = None) -> None:
+        """Slack's message_deleted, anywhere (channels, DMs, assistant threads): every copy goes."""
+        deleted = await retention.message_deleted(self._db, channel, ts, [previous_text] if previous_text else [])
+        if deleted.examples:
             log.info("a message deleted in Slack took its example with it (%s %s)", channel, ts)
             await memory_rows.purge(self._db)
+        for hook in self._deletion_hooks:
+            await hook(channel, ts, deleted.scrubbed.texts)
 
     async def message_changed(self, channel: str, ts: str, text: str) -> None:
         await retention.message_changed(self._db, channel, ts, text)

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from .server import ARGS, FakeServer, Fault, retry_after_headers
+from .slack_limits import RateTiers
 from .slack_methods import Args, WebApi
 from .slack_socket import SocketModeHub
 from .slack_state import (
@@ -54,6 +55,8 @@ class FakeSlack(FakeServer):
         # removes some to see the app refuse to start.
         self.scopes = SCOPES
         self._api_methods = WebApi(self.workspace, self.url)
+        # The published rate tiers of the streaming methods (slack_limits.py); a test may turn them off.
+        self.rate_tiers = RateTiers()
 
     # -- URLs ------------------------------------------------------------
 
@@ -90,9 +93,14 @@ class FakeSlack(FakeServer):
         """Status, suggested prompts and title set on each assistant thread, by (channel, thread_ts)."""
         return self.workspace.assistant_threads
 
-    def refuse_streaming(self, channel: str, error: str = "method_not_supported_for_channel_type") -> None:
-        """chat.startStream in `channel` answers `error` from now on (a workspace or surface without streaming)."""
+    def refuse_streaming(self, channel: str, error: str = "channel_type_not_supported") -> None:
+        """chat.startStream in `channel` answers `error` from now on (a surface without streaming: Slack's
+        documented code is `channel_type_not_supported`)."""
         self.workspace.streaming_refused[channel] = error
+
+    def still_streaming(self) -> list[dict[str, Any]]:
+        """The bot's messages whose stream was started and never stopped (nor timed out)."""
+        return [self.workspace.render(m) for m in self.workspace.all_messages() if m.stream == "streaming"]
 
     @property
     def files(self) -> list[SlackFile]:
@@ -249,6 +257,10 @@ class FakeSlack(FakeServer):
 
     async def _api(self, request: web.Request) -> web.Response:
         authorization = request.headers.get("Authorization", "")
+        retry_after = self.rate_tiers.retry_after(TEAM_ID, request.match_info["method"])
+        if retry_after is not None:
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": str(retry_after), "X-OAuth-Scopes": self.scopes})
         body = self._api_methods.call(request.match_info["method"], request[ARGS], authorization)
         return web.json_response(body, headers={"X-OAuth-Scopes": self.scopes})
 

@@ -10,9 +10,12 @@ Streaming, metadata and the assistant pane (added December 2026) follow:
   chat_stopStream, assistant_threads_*; web/async_chat_stream.py sends text as `chunks` of type
   markdown_text) and Slack's method pages on docs.slack.dev as of Oct 2025: markdown_text at most
   12,000 characters; recipient_team_id and recipient_user_id required when streaming to a channel;
-- the error codes public integrations of those methods handle: `message_not_in_streaming_state` for
-  an append or stop after the stream ended, `missing_recipient_team_id` / `missing_recipient_user_id`,
-  `msg_too_long` per chunk, `invalid_metadata_format`;
+- the error codes of those methods' reference pages (docs.slack.dev, read 5 Dec 2026; mirrored in
+  slack-ruby/slack-api-ref methods/chat/chat.*Stream.json): `channel_type_not_supported` where a channel
+  cannot stream, `message_not_in_streaming_state` for an append or stop after the stream ended (or timed
+  out: about five minutes, slack_limits.STREAM_TIMEOUT_SECONDS), `missing_recipient_team_id` /
+  `missing_recipient_user_id`, `msg_too_long` per chunk, `invalid_metadata_format`; rate tiers in
+  slack_limits.py;
 - Block Kit reference (docs.slack.dev, Oct 2025): `markdown` blocks share 12,000 characters per payload;
   `context_actions` holds up to 5 `feedback_buttons` / `icon_button` elements; `trash` is the only icon;
 - message metadata (docs.slack.dev "Using message metadata"): `{event_type, event_payload}`, returned
@@ -26,6 +29,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from .slack_limits import STREAM_TIMEOUT_SECONDS
 from .slack_state import (
     APP_ID,
     BOT_ID,
@@ -211,7 +215,7 @@ class WebApi:
         if thread_ts is not None:
             self.workspace.message(channel.id, thread_ts, error="thread_not_found")
         message = self.workspace.add_message(channel.id, BOT_USER_ID, _stream_text(args), thread_ts=thread_ts,
-                                             bot_id=BOT_ID, stream="streaming")
+                                             bot_id=BOT_ID, stream="streaming", stream_heard=time.monotonic())
         self._bot_replied(channel.id, thread_ts)
         return {"ok": True, "channel": channel.id, "ts": message.ts}
 
@@ -236,8 +240,11 @@ class WebApi:
 
     def _streaming_message(self, args: Args) -> Message:
         message = self._own_message(args, "cant_update_message")
+        if message.stream == "streaming" and time.monotonic() - message.stream_heard > STREAM_TIMEOUT_SECONDS:
+            message.stream = "timed_out"
         if message.stream != "streaming":
             raise SlackError("message_not_in_streaming_state")
+        message.stream_heard = time.monotonic()
         return message
 
     def _assistant_set_status(self, args: Args) -> Args:

@@ -155,6 +155,7 @@ class Message:
     files: list[dict[str, Any]] | None = None
     metadata: dict[str, Any] | None = None
     stream: str | None = None  # "streaming" from chat.startStream until chat.stopStream, then "stopped"
+    stream_heard: float = 0.0  # monotonic time of the stream's last call: it times out after a silence
 
     @property
     def is_reply(self) -> bool:
