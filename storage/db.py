@@ -200,11 +200,6 @@ class Database:
         except sqlite3.Error as error:
             raise DatabaseUnavailable(self.path, str(error)) from None
 
-    async def checkpoint(self) -> None:
-        """Copy the WAL into the database file and truncate it to nothing (what it held is then gone)."""
-        async with self._lock.held():
-            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
     async def close(self) -> None:
         async with self._lock.held():
             if self._reader is not None:
