@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import openai
 from slack_bolt.async_app import AsyncApp
@@ -119,7 +118,7 @@ class Runtime:
     ) -> Runtime:
         """`db` (already opened, with this process's writer `lease`) is closed by close(), or here on failure;
         `preflight` checks the Slack client before any event is processed."""
-        db = db or await open_database(settings.db_path)
+        db = db or await open_database(settings.database, home=settings.data_home)
         try:
             applied = await migrate(db)
             if applied:
@@ -142,7 +141,7 @@ class Runtime:
         llm = counting_retries(openai_sdk, metrics.provider_retry("openai"))
         together_key = settings.together_api_key.get_secret_value() if settings.together_api_key else None
         # An operator's models.toml lives beside the database; read off the event loop (it is file I/O).
-        catalogue = await asyncio.to_thread(catalogue_beside, db.path)
+        catalogue = await asyncio.to_thread(load_catalogue, settings.data_home)
         trainers = build_trainers(llm, together_key, settings.together_base_url, catalogue=catalogue,
                                   selfhosted=selfhosted(settings))
         together_sdk = together_chat_client(settings)
@@ -231,10 +230,6 @@ class Runtime:
         if self.lease is not None:
             await lease_rows.release(self.db, self.lease)
         await self.db.close()
-
-
-def catalogue_beside(db_path: Path) -> Catalogue:
-    return load_catalogue(Path(db_path).resolve().parent)
 
 
 def selfhosted(settings: Settings) -> SelfHosted:
