@@ -151,32 +151,32 @@ def _serve_model(argv: list[str]) -> int:
 
 async def _operator_command(settings: Settings, args: argparse.Namespace) -> int:
     """The same operations as the slash command, on the same database, printed for a terminal."""
-    db_path = settings.db_path
+    db_path, home = settings.database, settings.data_home
     if args.command == "migrate":
-        db = await open_database(db_path)
+        db = await open_database(db_path, home=home)
         try:
             applied = await migrate(db)
         finally:
             await db.close()
         print("applied: " + ", ".join(applied) if applied else "database is up to date")
     elif args.command == "stats":
-        async with opened(db_path) as db:
+        async with opened(db_path, home) as db:
             print(stats_text(await collect(db)))
     elif args.command == "forget":
         print(await _forget(db_path, args.user))
     elif args.dataset_command == "build":
         print(summary_text(await dataset_cli.build(
             db_path, args.name, since=args.since, channel=args.channel, format=args.format, val=args.val,
-            trainer=settings.trainer)))
+            trainer=settings.trainer, home=home)))
     elif args.dataset_command == "show":
-        print(summary_text(await dataset_cli.show(db_path, args.name)))
+        print(summary_text(await dataset_cli.show(db_path, args.name, home)))
     else:
-        for path in await dataset_cli.export(db_path, args.name, args.out, args.export_format):
+        for path in await dataset_cli.export(db_path, args.name, args.out, args.export_format, home):
             print(path)
     return 0
 
 
-async def _forget(db_path: Path, who: str) -> str:
+async def _forget(db_path: str, who: str) -> str:
     db = await open_database(db_path, must_exist=True)
     try:
         await migrate(db)

@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import openai
 from slack_bolt.async_app import AsyncApp
@@ -123,7 +122,7 @@ class Runtime:
     ) -> Runtime:
         """`db` (already opened, with this process's writer `lease`) is closed by close(), or here on failure;
         `preflight` checks the Slack client before any event is processed."""
-        db = db or await open_database(settings.db_path)
+        db = db or await open_database(settings.database, home=settings.data_home)
         try:
             applied = await migrate(db)
             if applied:
@@ -146,7 +145,7 @@ class Runtime:
         llm = counting_retries(openai_sdk, metrics.provider_retry("openai"))
         together_key = settings.together_api_key.get_secret_value() if settings.together_api_key else None
         # An operator's models.toml lives beside the database; read off the event loop (it is file I/O).
-        catalogue = await asyncio.to_thread(catalogue_beside, db.path)
+        catalogue = await asyncio.to_thread(load_catalogue, settings.data_home)
         trainers = build_trainers(llm, together_key, settings.together_base_url, catalogue=catalogue,
                                   selfhosted=selfhosted(settings))
         together_sdk = together_chat_client(settings)

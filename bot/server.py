@@ -147,7 +147,7 @@ async def _first_of(*waits: Coroutine[Any, Any, Any]) -> None:
 
 async def open_for_serving(settings: Settings) -> tuple[Database, Holder]:
     """The database, writable and migrated, with this process's writer lease; StartupError if it cannot be."""
-    db = await open_database(settings.db_path)
+    db = await open_database(settings.database, home=settings.data_home)
     try:
         await db.check_writable()
         await migrate(db)

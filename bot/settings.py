@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from render.assistant import DEFAULT_SUGGESTED_PROMPTS, MAX_PROMPTS
@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     # A Together endpoint Tuneloop creates stops itself after this many idle minutes (it bills while it runs).
     endpoint_idle_minutes: int = Field(60, alias="TUNELOOP_ENDPOINT_IDLE_MINUTES", ge=1, le=10_080)
     db_path: Path = Field(Path("./tuneloop.db"), alias="TUNELOOP_DB")
+    # postgresql://user:password@host/db: PostgreSQL instead of the SQLite file (replicas need it).
+    database_url: SecretStr | None = Field(None, alias="TUNELOOP_DATABASE_URL")
+    # What lives beside the SQLite file (datasets, the operator's models.toml, artifacts' default): required
+    # with PostgreSQL, shared by every replica (a volume all hosts mount).
+    data_dir: Path | None = Field(None, alias="TUNELOOP_DATA_DIR")
     model: str = Field(default_factory=lambda: packaged_catalogue().defaults["answering"], alias="TUNELOOP_MODEL")
     system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, alias="TUNELOOP_SYSTEM_PROMPT")
     admins: Annotated[frozenset[str], NoDecode] = Field(frozenset(), alias="TUNELOOP_ADMINS")
@@ -92,10 +97,35 @@ class Settings(BaseSettings):
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("give a postgresql:// URL (unset it to use the SQLite file in TUNELOOP_DB)")
+        return value
+
+    @model_validator(mode="after")
+    def _data_dir_with_postgresql(self) -> Settings:
+        if self.database_url is not None and self.data_dir is None:
+            raise ValueError("TUNELOOP_DATA_DIR is required with TUNELOOP_DATABASE_URL: the folder (shared by every"
+                             " replica) for datasets, models.toml and artifacts, which otherwise live beside the"
+                             " SQLite file")
+        return self
+
+    @property
+    def database(self) -> str:
+        """What open_database takes: the PostgreSQL URL when one is set, else the SQLite file."""
+        return self.database_url.get_secret_value() if self.database_url else str(self.db_path)
+
+    @property
+    def data_home(self) -> Path:
+        """TUNELOOP_DATA_DIR, else the SQLite file's folder."""
+        return self.data_dir if self.data_dir is not None else self.db_path.parent
+
     @property
     def artifacts_root(self) -> str:
-        """TUNELOOP_ARTIFACTS, else `artifacts/` beside the database."""
-        return self.artifacts or str(self.db_path.parent / "artifacts")
+        """TUNELOOP_ARTIFACTS, else `artifacts/` in the data folder (beside the SQLite file by default)."""
+        return self.artifacts or str(self.data_home / "artifacts")
 
     @property
     def memory_votes(self) -> int:

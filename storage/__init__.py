@@ -1,4 +1,5 @@
-"""SQLite persistence: the connection, migrations and query functions. A leaf: imports nothing of ours."""
+"""Persistence (SQLite, or PostgreSQL behind the same API): connections, migrations and query functions.
+A leaf: imports nothing of ours."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,10 +10,10 @@ from storage.migrations import MIGRATIONS, migrate
 
 
 @asynccontextmanager
-async def opened(db_path: Path) -> AsyncIterator[Database]:
+async def opened(target: str | Path, home: Path | None = None) -> AsyncIterator[Database]:
     """The database for one operator command: migrated (as `serve` does), closed afterwards. A file that does
     not exist is refused (a mistyped TUNELOOP_DB), not answered from a new empty database."""
-    db = await open_database(db_path, must_exist=True)
+    db = await open_database(target, must_exist=True, home=home)
     try:
         await migrate(db)
         yield db

@@ -1,9 +1,10 @@
 """Dataset versions and their members; and the work tables a build streams through.
 
 Two sides. Reading versions back (list, show, export, evaluation) goes through the app's
-`Database`. A build runs in a worker thread on its own `sqlite3` connection (`connect`), so a
-million-row build never blocks the event loop: it reads examples in keyset-paginated batches,
-does its grouping in TEMP tables (on disk, not in Python), and publishes in one transaction.
+`Database`. A build runs in a worker thread on its own connection (`connect`: sqlite3, or psycopg's sync
+API on PostgreSQL), so a million-row build never blocks the event loop: it reads examples in
+keyset-paginated batches, does its grouping in TEMP tables (on disk, not in Python), and publishes in one
+transaction. On PostgreSQL the work tables are filled with COPY and the snapshot is REPEATABLE READ.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from storage.db import PRAGMAS, Database
+from storage.db import PRAGMAS, Database, is_postgresql
+
+if TYPE_CHECKING:
+    from storage.postgres import BuildConnection
 
 # --- reading versions back --------------------------------------------------------------------
 
@@ -114,9 +118,25 @@ SurvivorRow = tuple[int, str, int | None, str, str, str | None, str | None, str 
 SpilledDrop = tuple[str, int, int, int]  # split, tokens, line_offset, line_length
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A plain sqlite3 connection to the app's database, for a build running in a worker thread."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+class BuildConn(Protocol):
+    """What the build calls: sqlite3.Connection, or storage.postgres.BuildConnection."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any: ...
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+    def close(self) -> None: ...
+
+
+def _pg(conn: BuildConn) -> BuildConnection | None:
+    return conn if getattr(conn, "dialect", "sqlite") == "postgresql" else None  # type: ignore[return-value]
+
+
+def connect(database: str | Path) -> BuildConn:
+    """The build's own connection to the app's database (a file, or a postgresql:// URL), for a worker thread."""
+    if is_postgresql(database):
+        from storage.postgres import BuildConnection
+
+        return BuildConnection(str(database))
+    conn = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
     for pragma in PRAGMAS:
         conn.execute(pragma)
     # Work tables go to a temporary file, never to RAM: their size grows with the examples.
@@ -129,9 +149,9 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 @contextmanager
-def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+def snapshot(conn: BuildConn) -> Iterator[None]:
     """One read transaction: every pass of a build sees the same examples, whatever is written meanwhile."""
-    conn.execute("BEGIN")
+    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ" if _pg(conn) else "BEGIN")
     conn.execute("SELECT count(*) FROM dataset_versions").fetchone()  # takes the snapshot now
     try:
         yield
@@ -140,8 +160,14 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
 
 
 @contextmanager
-def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    conn.execute("BEGIN IMMEDIATE")
+def write_transaction(conn: BuildConn) -> Iterator[BuildConn]:
+    if _pg(conn):
+        from storage.postgres import TRANSACTION_LOCK
+
+        conn.execute("BEGIN")
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (TRANSACTION_LOCK,))  # serialised like the app's
+    else:
+        conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
     except BaseException:
@@ -164,7 +190,11 @@ _WORK_TABLES = (
 )
 
 
-def create_work_tables(conn: sqlite3.Connection) -> None:
+_CANDIDATE_COLUMNS = ("id", "reason", "tokens", "split", "exact", "near", "question", "corrected", "line_offset",
+                      "line_length")
+
+
+def create_work_tables(conn: BuildConn) -> None:
     for table in ("ds_candidates", "ds_negatives", "ds_repeated"):
         conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
     for statement in _WORK_TABLES:
@@ -182,13 +212,13 @@ def _filter_sql(since: str | None, channel: str | None) -> tuple[str, list[Any]]
     return "".join(f" AND {clause}" for clause in clauses), params
 
 
-def count_approved(conn: sqlite3.Connection, *, since: str | None, channel: str | None) -> int:
+def count_approved(conn: BuildConn, *, since: str | None, channel: str | None) -> int:
     where, params = _filter_sql(since, channel)
     return conn.execute(f"SELECT count(*) FROM examples WHERE state = 'approved'{where}", params).fetchone()[0]
 
 
 def approved_batches(
-    conn: sqlite3.Connection, *, since: str | None, channel: str | None, size: int, questions: bool = True
+    conn: BuildConn, *, since: str | None, channel: str | None, size: int, questions: bool = True
 ) -> Iterator[list[ApprovedRow]]:
     """(id, conversation, answer, corrected, question), by id: what a worker inspects. Votes, time and place
     are joined from the examples table when dedupe and pairing need them (few rows, same snapshot).
@@ -202,7 +232,7 @@ def approved_batches(
     yield from _keyset(conn, sql, params, size)
 
 
-def negative_batches(conn: sqlite3.Connection, *, channel: str | None, size: int) -> Iterator[list[NegativeRow]]:
+def negative_batches(conn: BuildConn, *, channel: str | None, size: int) -> Iterator[list[NegativeRow]]:
     """(id, channel, thread_ts, question, down, created_at) of thread answers with more 👎 than 👍."""
     where, params = _filter_sql(None, channel)
     sql = (
@@ -212,7 +242,7 @@ def negative_batches(conn: sqlite3.Connection, *, channel: str | None, size: int
     yield from _keyset(conn, sql, params, size)
 
 
-def spilled_drops(conn: sqlite3.Connection) -> Iterator[SpilledDrop]:
+def spilled_drops(conn: BuildConn) -> Iterator[SpilledDrop]:
     """(split, tokens, line_offset, line_length) of the candidates dropped after their SFT line was spilled
     (by dedupe), in spill order. One pass over the work table, however many splits."""
     return conn.execute(
@@ -221,13 +251,13 @@ def spilled_drops(conn: sqlite3.Connection) -> Iterator[SpilledDrop]:
     )
 
 
-def survivor_ids(conn: sqlite3.Connection, split: str, *, size: int) -> Iterator[list[SurvivorTokens]]:
+def survivor_ids(conn: BuildConn, split: str, *, size: int) -> Iterator[list[SurvivorTokens]]:
     """(id, tokens) of surviving candidates in one split, by id."""
     sql = "SELECT id, tokens FROM temp.ds_candidates WHERE reason IS NULL AND id > ? AND split = ? ORDER BY id LIMIT ?"
     yield from _keyset(conn, sql, [split], size)
 
 
-def survivor_batches(conn: sqlite3.Connection, *, size: int) -> Iterator[list[SurvivorRow]]:
+def survivor_batches(conn: BuildConn, *, size: int) -> Iterator[list[SurvivorRow]]:
     """(id, split, rejected_id, conversation, answer, corrected, rejected conversation, rejected answer)."""
     sql = (
         "SELECT c.id, c.split, c.rejected_id, e.conversation, e.answer, e.corrected, r.conversation, r.answer"
@@ -238,7 +268,7 @@ def survivor_batches(conn: sqlite3.Connection, *, size: int) -> Iterator[list[Su
     yield from _keyset(conn, sql, [], size)
 
 
-def _keyset(conn: sqlite3.Connection, sql: str, params: list[Any], size: int) -> Iterator[list[Any]]:
+def _keyset(conn: BuildConn, sql: str, params: list[Any], size: int) -> Iterator[list[Any]]:
     # Keyset pages instead of one long cursor: no statement stays open while the caller writes.
     last = 0
     while True:
@@ -250,11 +280,18 @@ def _keyset(conn: sqlite3.Connection, sql: str, params: list[Any], size: int) ->
 
 
 def add_candidates(
-    conn: sqlite3.Connection, rows: Iterable[Sequence[Any]], line_starts: Mapping[str, int]
+    conn: BuildConn, rows: Iterable[Sequence[Any]], line_starts: Mapping[str, int]
 ) -> None:
     """(id, reason, tokens, split, exact, near, question, corrected, line offset, line length), the offset
     within the batch's block of its split's lines; line_starts says where each block begins in its spill."""
     train, validation = int(line_starts.get("train", 0)), int(line_starts.get("validation", 0))
+    pg = _pg(conn)
+    if pg:
+        starts = {"train": train, "validation": validation}
+        with _batch(conn):
+            pg.copy_rows("pg_temp.ds_candidates", _CANDIDATE_COLUMNS,
+                         ((*row[:8], row[8] + starts[row[3]] if row[8] is not None else None, row[9]) for row in rows))
+        return
     with _batch(conn):
         conn.executemany(
             "INSERT INTO temp.ds_candidates (id, reason, tokens, split, exact, near, question, corrected, line_offset,"
@@ -264,25 +301,30 @@ def add_candidates(
         )
 
 
-def add_negatives(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
+def add_negatives(conn: BuildConn, rows: Iterable[Sequence[Any]]) -> None:
     """(id, channel, thread_ts, question, down, created_at)."""
+    pg = _pg(conn)
+    if pg:
+        with _batch(conn):
+            pg.copy_rows("pg_temp.ds_negatives", ("id", "channel", "thread_ts", "question", "down", "created_at"), rows)
+        return
     with _batch(conn):
         conn.executemany("INSERT INTO temp.ds_negatives VALUES (?, ?, ?, ?, ?, ?)", rows)
 
 
-def drop_candidates(conn: sqlite3.Connection, drops: Iterable[tuple[str, int]]) -> None:
+def drop_candidates(conn: BuildConn, drops: Iterable[tuple[str, int]]) -> None:
     """(reason, id): a survivor that failed a later step."""
     with _batch(conn):
         conn.executemany("UPDATE temp.ds_candidates SET reason = ? WHERE id = ?", drops)
 
 
-def set_tokens(conn: sqlite3.Connection, counts: Iterable[tuple[int, int]]) -> None:
+def set_tokens(conn: BuildConn, counts: Iterable[tuple[int, int]]) -> None:
     """(tokens, id): a DPO line is counted again once its pair is known."""
     with _batch(conn):
         conn.executemany("UPDATE temp.ds_candidates SET tokens = ? WHERE id = ?", counts)
 
 
-def move_to_validation(conn: sqlite3.Connection, example_id: int) -> int:
+def move_to_validation(conn: BuildConn, example_id: int) -> int:
     """The at-least-one-validation rule; returns the example's line number in train before the move."""
     (line,) = conn.execute(
         "SELECT count(*) FROM temp.ds_candidates WHERE reason IS NULL AND split = 'train' AND id <= ?", (example_id,)
@@ -296,7 +338,7 @@ def move_to_validation(conn: sqlite3.Connection, example_id: int) -> int:
 _BEST_FIRST = "c.corrected DESC, e.up_votes DESC, e.created_at DESC, c.id DESC"
 
 
-def drop_all_but_best(conn: sqlite3.Connection, key: str, reason: str) -> None:
+def drop_all_but_best(conn: BuildConn, key: str, reason: str) -> None:
     """Among surviving candidates sharing `key` (exact or near), keep the best supported one.
 
     The keys that repeat are found first (a narrow GROUP BY), so only their rows are ranked: a few
@@ -312,13 +354,13 @@ def drop_all_but_best(conn: sqlite3.Connection, key: str, reason: str) -> None:
             f"UPDATE temp.ds_candidates SET reason = ? WHERE id IN (SELECT id FROM ("
             f" SELECT c.id, row_number() OVER (PARTITION BY c.{key} ORDER BY {_BEST_FIRST}) AS rank"
             f" FROM temp.ds_candidates c JOIN main.examples e ON e.id = c.id"
-            f" WHERE c.reason IS NULL AND c.{key} IN (SELECT key FROM temp.ds_repeated))"
+            f" WHERE c.reason IS NULL AND c.{key} IN (SELECT key FROM temp.ds_repeated)) AS ranked"
             f" WHERE rank > 1)",
             (reason,),
         )
 
 
-def pair_with_negatives(conn: sqlite3.Connection, no_pair_reason: str) -> None:
+def pair_with_negatives(conn: BuildConn, no_pair_reason: str) -> None:
     """DPO: a 👍 answer that is not a correction takes the most 👎 answer to the same question in its thread."""
     with _batch(conn):
         conn.execute(
@@ -335,14 +377,14 @@ def pair_with_negatives(conn: sqlite3.Connection, no_pair_reason: str) -> None:
         )
 
 
-def dropped_counts(conn: sqlite3.Connection) -> dict[str, int]:
+def dropped_counts(conn: BuildConn) -> dict[str, int]:
     rows = conn.execute(
         "SELECT reason, count(*) FROM temp.ds_candidates WHERE reason IS NOT NULL GROUP BY reason ORDER BY reason"
     )
     return dict(rows.fetchall())
 
 
-def next_version(conn: sqlite3.Connection, name: str) -> int:
+def next_version(conn: BuildConn, name: str) -> int:
     """Call inside write_transaction, so two builds of one name cannot take the same number."""
     return conn.execute("SELECT coalesce(max(version), 0) + 1 FROM dataset_versions WHERE name = ?", (name,)).fetchone()[0]
 
@@ -351,15 +393,14 @@ _FACT_COLUMNS = (*(field.name for field in fields(VersionFacts)), "version", "tr
 
 
 def insert_version(
-    conn: sqlite3.Connection, facts: VersionFacts, *, version: int, train_path: str, validation_path: str
+    conn: BuildConn, facts: VersionFacts, *, version: int, train_path: str, validation_path: str
 ) -> int:
     """Insert the version row and its members from the work table; returns the version's id."""
-    cursor = conn.execute(
-        f"INSERT INTO dataset_versions ({', '.join(_FACT_COLUMNS)}) VALUES ({', '.join('?' * len(_FACT_COLUMNS))})",
+    (dataset_id,) = conn.execute(
+        f"INSERT INTO dataset_versions ({', '.join(_FACT_COLUMNS)}) VALUES ({', '.join('?' * len(_FACT_COLUMNS))})"
+        " RETURNING id",
         (*astuple(facts), version, train_path, validation_path),
-    )
-    dataset_id = cursor.lastrowid
-    assert dataset_id is not None
+    ).fetchone()
     # Members in id order: appended to the primary key, one statement for both splits (a line's number is
     # its rank by id in its split, see member_ids).
     conn.execute(
@@ -370,7 +411,11 @@ def insert_version(
     return dataset_id
 
 
-def read_version(conn: sqlite3.Connection, dataset_id: int) -> VersionRow:
+def read_version(conn: BuildConn, dataset_id: int) -> VersionRow:
+    pg = _pg(conn)
+    if pg:
+        return VersionRow(**pg.fetch_dicts(f"{_SELECT_VERSION} WHERE id = ?", (dataset_id,))[0])
+    assert isinstance(conn, sqlite3.Connection)
     conn.row_factory = sqlite3.Row
     try:
         row = conn.execute(f"{_SELECT_VERSION} WHERE id = ?", (dataset_id,)).fetchone()
@@ -380,7 +425,7 @@ def read_version(conn: sqlite3.Connection, dataset_id: int) -> VersionRow:
 
 
 @contextmanager
-def _batch(conn: sqlite3.Connection) -> Iterator[None]:
+def _batch(conn: BuildConn) -> Iterator[None]:
     """Group a batch of work-table writes; inside the build's snapshot this is a savepoint."""
     conn.execute("SAVEPOINT ds_batch")
     try:

@@ -1,7 +1,10 @@
 """The database, spoken one way: `Database` for single statements and reads, `Transaction` inside
 `async with db.transaction() as tx`; both offer fetchone / fetchall / fetchval / execute / executemany / insert.
 
-Writes go through one aiosqlite connection, serialised (a transaction's statements stay together). Reads go
+Two implementations: SQLite here (the embedded default) and PostgreSQL (storage/postgres.py, chosen by a
+`postgresql://` target). Both take SQLite's SQL; `storage/dialect.py` translates it for PostgreSQL.
+
+SQLite: writes go through one aiosqlite connection, serialised (a transaction's statements stay together). Reads go
 through a second connection, so they see only what is committed, never another task's open transaction
 (WAL lets them run while a write is in progress). An in-memory database has no second connection: its
 reads wait for the write lock instead."""
@@ -10,13 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
+
+from storage.dialect import Dialect
 
 PRAGMAS = (
     "PRAGMA journal_mode = WAL",
@@ -35,12 +41,21 @@ Params = Sequence[Any] | dict[str, Any]
 
 
 class DatabaseUnavailable(Exception):
-    """The database file cannot be opened, read or written; the message says which file and why."""
+    """The database cannot be opened, read or written; the message says which (file or server) and why."""
 
-    def __init__(self, path: Path, reason: str) -> None:
+    def __init__(self, path: Path | str, reason: str) -> None:
         super().__init__(f"cannot use the database {path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class Row(Protocol):
+    """A result row: by position (`row[0]`, unpacking) or by column name (`row["id"]`, `dict(row)`)."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+    def __iter__(self) -> Any: ...
+    def __len__(self) -> int: ...
+    def keys(self) -> list[str]: ...
 
 
 class WriteLock:
@@ -90,12 +105,86 @@ class WriteLock:
         self._held = False
 
 
-Row = aiosqlite.Row
-
-
-class Transaction:
+class Transaction(ABC):
     """The statements of one open write transaction. Its reads see its own writes."""
 
+    @abstractmethod
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """One statement; returns how many rows it changed."""
+
+    @abstractmethod
+    async def insert(self, sql: str, params: Params = ()) -> int | None:
+        """One INSERT into a table with an `id` key; the new row's id, or None when it inserted nothing."""
+
+    @abstractmethod
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None: ...
+
+    @abstractmethod
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        return next(iter(await self.fetchall(sql, params)), None)
+
+    async def fetchval(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+
+class Database(ABC):
+    """Every write is its own transaction unless grouped in `transaction()`; reads see only committed data.
+
+    `dialect` says which SQL a statement that cannot be written portably needs; `home` is the folder for the
+    files kept beside the database (datasets, the operator's models.toml), None for an in-memory database."""
+
+    dialect: Dialect
+    target: str  # what open_database was given: a file path or a postgresql:// URL
+    home: Path | None
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+    async def execute(self, sql: str, params: Params = ()) -> None:
+        """Run one write statement as its own transaction."""
+        await self.write_returning(sql, params)
+
+    @abstractmethod
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        """Run one INSERT as its own transaction; returns the new row's id."""
+
+    @abstractmethod
+    async def write_returning(self, sql: str, params: Params = (), *, urgent: bool = False) -> list[Row]:
+        """One write statement as its own transaction, committed (or rolled back whole) when this returns;
+        its rows (RETURNING). `urgent` goes before other waiting writers where writes queue in-process."""
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        async with self.transaction() as conn:
+            await conn.executemany(sql, rows)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """The first row of a query that returns few (by key, or with LIMIT)."""
+        return next(iter(await self.fetchall(sql, params)), None)
+
+    @abstractmethod
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    async def fetchval(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    @abstractmethod
+    async def checkpoint(self) -> bool:
+        """Empty the write-ahead log into the database, so erased text leaves the log's bytes too. A server
+        database manages its own log: nothing to do there."""
+        return True
+
+    async def check_writable(self) -> None:
+        """Raise DatabaseUnavailable unless a write transaction can be started."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+class SqliteTransaction(Transaction):
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
@@ -112,44 +201,35 @@ class Transaction:
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         await self._conn.executemany(sql, rows)
 
-    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        return next(iter(await self._conn.execute_fetchall(sql, params)), None)
-
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         return list(await self._conn.execute_fetchall(sql, params))
 
-    async def fetchval(self, sql: str, params: Params = ()) -> Any:
-        row = await self.fetchone(sql, params)
-        return None if row is None else row[0]
 
-
-class Database:
-    """Every write is its own transaction unless grouped in `transaction()`; reads see only committed data.
-
-    aiosqlite runs one connection on one thread, so statements from concurrent coroutines
+class SqliteDatabase(Database):
+    """aiosqlite runs one connection on one thread, so statements from concurrent coroutines
     interleave; the lock keeps each transaction's statements together (and lets urgent writes go first).
     """
+
+    dialect: Dialect = "sqlite"
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, reader: aiosqlite.Connection | None = None) -> None:
         self._conn = conn
         self._reader = reader
         self._lock = WriteLock()
         self.path = path
+        self.target = str(path)
+        self.home = None if str(path) == ":memory:" else path.resolve().parent
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         async with self._lock.held():
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield Transaction(self._conn)
+                yield SqliteTransaction(self._conn)
             except BaseException:
                 await self._conn.rollback()
                 raise
             await self._conn.commit()
-
-    async def execute(self, sql: str, params: Params = ()) -> None:
-        """Run one write statement as its own transaction (autocommit), in one round trip to the database thread."""
-        await self.write_returning(sql, params)
 
     async def insert(self, sql: str, params: Params = ()) -> int:
         """Run one INSERT as its own transaction, in one round trip; returns the new row's id."""
@@ -165,15 +245,7 @@ class Database:
         async with self._lock.held(urgent=urgent):
             return list(await self._conn.execute_fetchall(sql, params))
 
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        async with self.transaction() as conn:
-            await conn.executemany(sql, rows)
-
     # Reads take one round trip to the database thread (a cursor would take three: execute, fetch, close).
-    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        """The first row of a query that returns few (by key, or with LIMIT)."""
-        return next(iter(await self.fetchall(sql, params)), None)
-
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         if self._reader is not None:
             return list(await self._reader.execute_fetchall(sql, params))
@@ -207,11 +279,23 @@ class Database:
             await self._conn.close()
 
 
-async def open_database(path: str | Path, *, must_exist: bool = False) -> Database:
-    """Open (creating unless `must_exist`) the database; DatabaseUnavailable, with no thread left behind, if not."""
-    path = Path(path)
+def is_postgresql(target: str | Path) -> bool:
+    return str(target).startswith(("postgresql://", "postgres://"))
+
+
+async def open_database(target: str | Path, *, must_exist: bool = False, home: Path | None = None) -> Database:
+    """Open the database at `target`: a postgresql:// URL (its files kept in `home`), or an SQLite file (created
+    unless `must_exist`; its files beside it). DatabaseUnavailable, with no thread or connection left behind, if not."""
+    if is_postgresql(target):
+        from storage.postgres import open_postgresql  # psycopg is imported only by those who use it
+
+        return await open_postgresql(str(target), home=home)
+    return await open_sqlite(Path(target), must_exist=must_exist)
+
+
+async def open_sqlite(path: Path, *, must_exist: bool = False) -> SqliteDatabase:
     in_memory = str(path) == ":memory:"
-    if must_exist and not in_memory and not path.is_file():
+    if must_exist and not in_memory and not path.is_file():  # noqa: ASYNC240 - one stat, before any thread
         raise DatabaseUnavailable(path, "there is no database file there (check TUNELOOP_DB)")
     try:
         if not in_memory:
@@ -227,7 +311,7 @@ async def open_database(path: str | Path, *, must_exist: bool = False) -> Databa
     except BaseException:
         await conn.close()
         raise
-    return Database(conn, path, reader)
+    return SqliteDatabase(conn, path, reader)
 
 
 async def _connect(path: Path, pragmas: Sequence[str]) -> aiosqlite.Connection:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import astuple, dataclass, fields
 
-import aiosqlite
-
-from storage.db import Database
+from storage.db import Database, Row
 
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 MOVING = ("PENDING", "STARTING", "STOPPING")
@@ -40,8 +38,14 @@ _NEW_COLUMNS = [f.name for f in fields(NewEndpoint)]
 _SELECT = f"SELECT {', '.join(f.name for f in fields(EndpointRow))} FROM endpoints"
 
 
-def _row(row: aiosqlite.Row | None) -> EndpointRow | None:
+def _row(row: Row | None) -> EndpointRow | None:
     return EndpointRow(**dict(row)) if row else None
+
+
+def _tiebreak(db: Database) -> str:
+    """Between endpoints created in the same millisecond: insertion order on SQLite (rowid); PostgreSQL has
+    no insertion order, so the provider's id there (any fixed order will do)."""
+    return "rowid" if db.dialect == "sqlite" else "id"
 
 
 async def insert(db: Database, endpoint: NewEndpoint) -> None:
@@ -61,17 +65,17 @@ async def by_name(db: Database, name: str) -> EndpointRow | None:
 
 async def for_job(db: Database, job_id: str) -> EndpointRow | None:
     """The job's newest endpoint."""
-    return _row(await db.fetchone(f"{_SELECT} WHERE job_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+    return _row(await db.fetchone(f"{_SELECT} WHERE job_id = ? ORDER BY created_at DESC, {_tiebreak(db)} DESC LIMIT 1",
                                   (job_id,)))
 
 
 async def for_model(db: Database, model: str) -> EndpointRow | None:
-    return _row(await db.fetchone(f"{_SELECT} WHERE model = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+    return _row(await db.fetchone(f"{_SELECT} WHERE model = ? ORDER BY created_at DESC, {_tiebreak(db)} DESC LIMIT 1",
                                   (model,)))
 
 
 async def listed(db: Database) -> list[EndpointRow]:
-    return [EndpointRow(**dict(row)) for row in await db.fetchall(f"{_SELECT} ORDER BY created_at, rowid")]
+    return [EndpointRow(**dict(row)) for row in await db.fetchall(f"{_SELECT} ORDER BY created_at, {_tiebreak(db)}")]
 
 
 async def moving(db: Database) -> list[EndpointRow]:

@@ -6,6 +6,7 @@ Never edit or reorder an entry once it has landed; add a new one.
 from __future__ import annotations
 
 from storage.db import Database
+from storage.dialect import Dialect
 
 _NOW = "(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
 
@@ -527,18 +528,47 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
+# Where a landed migration's SQLite text does not translate (storage/dialect.py), the exact edits that make
+# its PostgreSQL text: (SQLite text, PostgreSQL text), each required to occur exactly once.
+POSTGRESQL_EDITS: dict[str, list[tuple[str, str]]] = {
+    # PostgreSQL before 16 wants every subquery in FROM named.
+    "0003_capture": [
+        ("FROM reaction_events\n            )\n            WHERE newest", "FROM reaction_events\n            ) AS newest_each\n            WHERE newest"),
+        ("WHERE newest = 1 AND added = 1\n        )\n        WHERE pick", "WHERE newest = 1 AND added = 1\n        ) AS picked\n        WHERE pick"),
+    ],
+    # coalesce(text, 1) mixes types there; any constant expression makes "at most one running" unique.
+    "0008_model_lifecycle": [("ON canaries (coalesce(stopped_at, 1))", "ON canaries ((stopped_at IS NULL))")],
+}
+
+
+def migration_sql(name: str, sql: str, dialect: Dialect) -> list[str]:
+    """A migration's statements in `dialect`."""
+    if dialect == "postgresql":
+        for old, new in POSTGRESQL_EDITS.get(name, []):
+            assert sql.count(old) == 1, f"{name}: the PostgreSQL edit no longer matches its SQLite text"
+            sql = sql.replace(old, new)
+    return _statements(sql)
+
+
 async def migrate(db: Database) -> list[str]:
-    """Apply every migration not yet recorded; returns the names applied now."""
-    await db.execute(
-        f"CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT {_NOW})"
-    )
+    """Apply every migration not yet recorded; returns the names applied now.
+
+    Each migration is one transaction that checks again, once it holds the write lock, whether it is still
+    to do: replicas that start at once all call this, one applies each migration, the others wait for it
+    and then find it done (on PostgreSQL transactions are serialised by an advisory lock, storage/postgres.py)."""
+    async with db.transaction() as tx:
+        await tx.execute(
+            f"CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT {_NOW})"
+        )
     done = {row["name"] for row in await db.fetchall("SELECT name FROM _migrations")}
     applied = []
     for name, sql in MIGRATIONS:
         if name in done:
             continue
         async with db.transaction() as tx:
-            for statement in _statements(sql):
+            if await tx.fetchval("SELECT count(*) FROM _migrations WHERE name = ?", (name,)):
+                continue  # another process applied it while this one waited
+            for statement in migration_sql(name, sql, db.dialect):
                 await tx.execute(statement)
             await tx.execute("INSERT INTO _migrations (name) VALUES (?)", (name,))
         applied.append(name)

@@ -51,12 +51,12 @@ async def contributors(db: Database, limit: int) -> list[Contributor]:
     """People by examples they gave: a teammate's answer, a correction, or a 👍 on an answer."""
     rows = await db.fetchall(
         """
-        SELECT user, count(*) AS n FROM (
-            SELECT author AS user, id AS example_id FROM examples WHERE source = 'teammate_answer'
+        SELECT who AS "user", count(*) AS n FROM (
+            SELECT author AS who, id AS example_id FROM examples WHERE source = 'teammate_answer'
             UNION SELECT corrector, example_id FROM corrections
             UNION SELECT v.voter, e.id FROM votes v JOIN examples e ON e.channel = v.channel AND e.message_ts = v.ts
                   WHERE v.direction = 1
-        ) WHERE user IS NOT NULL GROUP BY user ORDER BY n DESC, user LIMIT ?
+        ) AS given WHERE who IS NOT NULL GROUP BY who ORDER BY n DESC, who LIMIT ?
         """,
         (limit,),
     )

@@ -42,7 +42,7 @@ async def tally(tx: Transaction, channel: str, ts: str, *, exclude: tuple[str, .
     """
     marks = ",".join("?" * len(exclude)) or "''"
     row = await tx.fetchone(
-        "SELECT coalesce(sum(direction = 1), 0) AS up, coalesce(sum(direction = -1), 0) AS down FROM votes"
+        "SELECT count(*) FILTER (WHERE direction = 1) AS up, count(*) FILTER (WHERE direction = -1) AS down FROM votes"
         f" WHERE channel = ? AND ts = ? AND voter NOT IN ({marks})",
         (channel, ts, *exclude),
     )

@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +20,7 @@ from bot.runtime import Runtime
 from bot.server import EVENTS_PATH, http_server
 from bot.settings import Settings
 from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether, netguard
+from tests.pg_server import PostgresServer, postgres_server
 from tests.selfhost_helpers import sft_run, tiny_model  # noqa: F401 - session fixtures: build and train once
 
 REPO = Path(__file__).resolve().parents[1]  # subprocesses run this tree's code, whatever is installed
@@ -48,6 +49,34 @@ def loopback_only() -> None:
     netguard.install()
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session, started by the first test that needs it."""
+    with postgres_server() as server:
+        yield server
+
+
+# A module runs its tests on both databases with `pytestmark = BOTH_DATABASES`; others run on SQLite only.
+BOTH_DATABASES = pytest.mark.parametrize("database_kind", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def database_kind(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest, database_kind: str, tmp_path: Path) -> Iterator[str]:
+    """What open_database takes for this test: an SQLite file in tmp_path, or a fresh PostgreSQL database."""
+    if database_kind == "sqlite":
+        yield str(tmp_path / "tuneloop.db")
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    url = server.create_database()
+    yield url
+    server.drop_database(url)
+
+
 @pytest.fixture
 async def slack() -> AsyncIterator[FakeSlack]:
     async with FakeSlack() as fake:
@@ -72,8 +101,15 @@ async def together() -> AsyncIterator[FakeTogether]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI) -> Settings:
-    return make_settings(tmp_path, slack, oai)
+def settings(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, database: str) -> Settings:
+    return make_settings(tmp_path, slack, oai, **database_settings(database, tmp_path))
+
+
+def database_settings(database: str, tmp_path: Path) -> dict[str, str]:
+    """The settings that put Tuneloop on `database` (see the `database` fixture)."""
+    if database.startswith("postgresql://"):
+        return {"TUNELOOP_DATABASE_URL": database, "TUNELOOP_DATA_DIR": str(tmp_path)}
+    return {"TUNELOOP_DB": database}
 
 
 def make_settings(

@@ -20,13 +20,17 @@ from tuning.datasets import build as build_module, service as service_module
 from tuning.datasets.files import sha256_of
 from tuning.datasets.split import split_of, split_point
 from tuning.errors import TuningError, UsageError
+from tests.conftest import BOTH_DATABASES
+
+
+pytestmark = BOTH_DATABASES
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> Database:
-    database = await new_db(tmp_path)
-    yield database
-    await database.close()
+async def db(tmp_path: Path, database: str) -> Database:
+    opened = await new_db(tmp_path, database)
+    yield opened
+    await opened.close()
 
 
 def service(db: Database, **kwargs: object) -> DatasetService:
@@ -96,7 +100,7 @@ async def test_nothing_to_build_is_refused_and_creates_no_version(db: Database) 
     with pytest.raises(TuningError, match="No approved examples"):
         await build(db)
     assert await service(db).list() == []
-    assert not any((db.path.parent / "datasets" / "support").iterdir())
+    assert not any((db.home / "datasets" / "support").iterdir())
 
 
 # --- quality steps ------------------------------------------------------------------------------
@@ -189,13 +193,13 @@ async def test_token_counts_are_exact_and_summarised(db: Database) -> None:
 async def test_files_are_in_place_with_their_checksums_and_pass_the_checks(db: Database) -> None:
     await add_many(db, 40)
     summary = await build(db)
-    directory = db.path.parent / "datasets" / "support" / "1"
+    directory = db.home / "datasets" / "support" / "1"
     assert [f.path for f in summary.files] == [directory / "train.jsonl", directory / "validation.jsonl"]
     for dataset_file in summary.files:
         assert sha256_of(dataset_file.path) == dataset_file.sha256
         assert assert_file_passes_checks(dataset_file.path, "sft") == dataset_file.lines
     assert summary.train + summary.validation == 40
-    assert [p.name for p in (db.path.parent / "datasets" / "support").iterdir()] == ["1"]  # no staging left
+    assert [p.name for p in (db.home / "datasets" / "support").iterdir()] == ["1"]  # no staging left
 
 
 async def test_members_record_which_example_is_on_which_line(db: Database) -> None:
@@ -379,6 +383,12 @@ async def test_what_a_build_records_references_rows_that_exist(db: Database) -> 
     await add_example(db, question="Why?", answer="Because.", corrected="Because of the cache.")
     for fmt in ("sft", "dpo"):
         await build(db, format=fmt)
-    assert await db.fetchall("PRAGMA foreign_key_check") == []
+    if db.dialect == "sqlite":
+        assert await db.fetchall("PRAGMA foreign_key_check") == []
+    # PostgreSQL checks every foreign key as it is written; the same question asked in SQL, for both:
+    dangling = await db.fetchval(
+        "SELECT count(*) FROM dataset_members m LEFT JOIN examples e ON e.id = m.example_id"
+        " LEFT JOIN examples r ON r.id = m.rejected_id WHERE e.id IS NULL OR (m.rejected_id IS NOT NULL AND r.id IS NULL)")
+    assert dangling == 0
     rejected = await db.fetchval("SELECT count(*) FROM dataset_members WHERE rejected_id IS NOT NULL")
     assert rejected == 1

@@ -14,8 +14,9 @@ SYSTEM = "You are Tuneloop, a helpful assistant."
 _ts = itertools.count(1)
 
 
-async def new_db(tmp_path: Path) -> Database:
-    db = await open_database(tmp_path / "tuneloop.db")
+async def new_db(tmp_path: Path, database: str | None = None) -> Database:
+    """Migrated: the SQLite file in tmp_path, or `database` (a postgresql:// URL) with tmp_path as its data folder."""
+    db = await open_database(database or tmp_path / "tuneloop.db", home=tmp_path)
     await migrate(db)
     return db
 

@@ -9,6 +9,10 @@ from render.answers import THINKING, split_answer
 from tests.conftest import ALICE, BOB, BOT, DM, GENERAL, Harness
 from bot.fakes import FakeOpenAI, FakeSlack
 
+from tests.conftest import BOTH_DATABASES
+
+pytestmark = BOTH_DATABASES
+
 
 def mention(slack: FakeSlack, text: str, *, user: str = ALICE, thread_ts: str | None = None) -> dict:
     ts = slack.add_message(GENERAL, user, f"<@{BOT}> {text}", thread_ts=thread_ts)

@@ -6,6 +6,10 @@ from tests.capture_helpers import answered_question, example, reaction, vote
 from tests.conftest import ADMIN, ALICE, BOB, BOT, GENERAL, Harness
 from bot.fakes import FakeSlack
 
+from tests.conftest import BOTH_DATABASES
+
+pytestmark = BOTH_DATABASES
+
 
 async def test_thumbs_up_on_a_bot_answer_makes_an_approved_example(app: Harness, slack: FakeSlack) -> None:
     answer_ts = await answered_question(app, slack, "how do I reset it?")

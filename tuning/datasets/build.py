@@ -1,10 +1,10 @@
 """The streaming build: approved examples in, an immutable NAME@version out.
 
-Runs in a worker thread on its own sqlite3 connection, inside one read snapshot:
+Runs in a worker thread on its own connection (sqlite3, or psycopg's sync API), inside one read snapshot:
 
 1. inspect   every matching approved example, batch by batch (in worker processes when it pays):
              the data-preparation checks, exact token count, the per-example limit, dedupe keys
-2. dedupe    in SQLite: exact duplicates, then near-duplicates (best supported stays)
+2. dedupe    in SQL: exact duplicates, then near-duplicates (best supported stays)
 3. pair      DPO only: corrections pair with their original; 👍 answers with a 👎 sibling
 4. write     survivors in id order to their split's staging file. SFT lines were made in step 1 and
              spilled, one file per split (the split is the id's hash): each split's file is its spill
@@ -17,7 +17,6 @@ An example dropped at one step is counted under that step's reason and not seen 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -44,7 +43,8 @@ BATCH_SIZE = 2_000
 
 @dataclass(frozen=True)
 class BuildPlan:
-    db_path: Path
+    database: str  # the SQLite file or the postgresql:// URL
+    home: Path  # stored paths are relative to it
     datasets_dir: Path
     request: BuildRequest  # its filters already name a channel id, not just a name
     trainer: str
@@ -69,7 +69,7 @@ class BuildPlan:
 
 
 def build_dataset(plan: BuildPlan) -> DatasetSummary:
-    conn = rows.connect(plan.db_path)
+    conn = rows.connect(plan.database)
     staged = StagedSplits(plan.datasets_dir / plan.request.name)
     try:
         with rows.snapshot(conn):
@@ -97,7 +97,7 @@ def build_dataset(plan: BuildPlan) -> DatasetSummary:
 
 
 def _inspect(
-    conn: sqlite3.Connection, plan: BuildPlan, workers: Workers, staged: StagedSplits, tally: TokenTally
+    conn: rows.BuildConn, plan: BuildPlan, workers: Workers, staged: StagedSplits, tally: TokenTally
 ) -> None:
     """Workers get what they inspect (id and texts) and return the candidates as they are stored, with each
     split's SFT lines joined: one write per split per batch, and no per-example work in this thread. Dedupe
@@ -114,12 +114,12 @@ def _inspect(
         rows.add_candidates(conn, candidates, starts)
 
 
-def _dedupe(conn: sqlite3.Connection) -> None:
+def _dedupe(conn: rows.BuildConn) -> None:
     rows.drop_all_but_best(conn, "exact", "duplicate")
     rows.drop_all_but_best(conn, "near", "near_duplicate")
 
 
-def _pair(conn: sqlite3.Connection, plan: BuildPlan) -> None:
+def _pair(conn: rows.BuildConn, plan: BuildPlan) -> None:
     # Light work (one normalised question each), so it stays in this thread.
     for batch in rows.negative_batches(conn, channel=plan.request.filters.channel_id, size=plan.batch_size):
         rows.add_negatives(conn, [(i, channel, thread, question_key(text), down, at)
@@ -127,7 +127,7 @@ def _pair(conn: sqlite3.Connection, plan: BuildPlan) -> None:
     rows.pair_with_negatives(conn, "no_preference_pair")
 
 
-def _write_sft(conn: sqlite3.Connection, staged: StagedSplits, tally: TokenTally) -> None:
+def _write_sft(conn: rows.BuildConn, staged: StagedSplits, tally: TokenTally) -> None:
     """Each split's file is its spill without the lines dedupe dropped (their tokens leave the tally too);
     the members are derived in SQL at publish."""
 
@@ -140,7 +140,7 @@ def _write_sft(conn: sqlite3.Connection, staged: StagedSplits, tally: TokenTally
 
 
 def _write_dpo(
-    conn: sqlite3.Connection, plan: BuildPlan, workers: Workers, staged: StagedSplits, tally: TokenTally
+    conn: rows.BuildConn, plan: BuildPlan, workers: Workers, staged: StagedSplits, tally: TokenTally
 ) -> None:
     render = partial(render_batch, plan.encoding, plan.limit)
     for rendered in workers.map(render, rows.survivor_batches(conn, size=plan.batch_size)):
@@ -152,7 +152,7 @@ def _write_dpo(
             tally.add(split, tokens)
 
 
-def _ensure_validation(conn: sqlite3.Connection, plan: BuildPlan, staged: StagedSplits, tally: TokenTally) -> None:
+def _ensure_validation(conn: rows.BuildConn, plan: BuildPlan, staged: StagedSplits, tally: TokenTally) -> None:
     """The at-least-one-validation rule (split.py): the train example with the lowest split point moves."""
     if not needs_forced_validation(staged.lines("train"), staged.lines("validation"), plan.request.val):
         return
@@ -162,10 +162,10 @@ def _ensure_validation(conn: sqlite3.Connection, plan: BuildPlan, staged: Staged
     tally.move(tokens, "train", "validation")
 
 
-def _publish(conn: sqlite3.Connection, plan: BuildPlan, staged: StagedSplits, tokens: TokenStats) -> DatasetSummary:
+def _publish(conn: rows.BuildConn, plan: BuildPlan, staged: StagedSplits, tokens: TokenStats) -> DatasetSummary:
     staged.close()
     facts = _version_facts(conn, plan, staged, tokens)
-    root = plan.db_path.parent
+    root = plan.home
     with rows.write_transaction(conn):
         version = rows.next_version(conn, plan.request.name)
         placed = staged.publish(plan.datasets_dir / plan.request.name / str(version))
@@ -177,7 +177,7 @@ def _publish(conn: sqlite3.Connection, plan: BuildPlan, staged: StagedSplits, to
 
 
 def _version_facts(
-    conn: sqlite3.Connection, plan: BuildPlan, staged: StagedSplits, tokens: TokenStats
+    conn: rows.BuildConn, plan: BuildPlan, staged: StagedSplits, tokens: TokenStats
 ) -> VersionFacts:
     train, validation = staged.lines("train"), staged.lines("validation")
     cost = estimate(
@@ -198,7 +198,7 @@ def _version_facts(
     )
 
 
-def _dropped_json(conn: sqlite3.Connection) -> str:
+def _dropped_json(conn: rows.BuildConn) -> str:
     counts = rows.dropped_counts(conn)
     ordered = {reason: counts[reason] for reason in DROP_REASONS if reason in counts}
     return json.dumps(ordered | {reason: n for reason, n in counts.items() if reason not in ordered})

@@ -21,8 +21,9 @@ _CHANNEL_ID = re.compile(r"^<?#?(?P<id>[CGD][A-Z0-9]{2,})(?:\|[^>]*)?>?$")
 
 
 async def build(
-    db_path: Path, name: str, *, since: str | None = None, channel: str | None = None, format: Format = "sft",
+    database: str | Path, name: str, *, since: str | None = None, channel: str | None = None, format: Format = "sft",
     val: float = 0.1, trainer: str = "openai", model: str | None = None, created_by: str = "cli",
+    home: Path | None = None,
 ) -> DatasetSummary:
     """`tuneloop dataset build NAME [--since YYYY-MM-DD] [--channel C123] [--format sft|dpo] [--val 0.1]`."""
     try:
@@ -34,18 +35,19 @@ async def build(
         problem = error.errors()[0]
         field = ".".join(str(part) for part in problem["loc"])
         raise UsageError(f"`{field}` is not valid: {problem['msg']}.") from None
-    async with opened(db_path) as db:
+    async with opened(database, home) as db:
         return await DatasetService(db, trainer=trainer, model=model).build(request)
 
 
-async def export(db_path: Path, ref: str, out_dir: Path, fmt: ExportFormat = "jsonl") -> list[Path]:
+async def export(database: str | Path, ref: str, out_dir: Path, fmt: ExportFormat = "jsonl",
+                 home: Path | None = None) -> list[Path]:
     """`tuneloop dataset export NAME[@k] --out DIR [--format jsonl|parquet|hf]`."""
-    async with opened(db_path) as db:
+    async with opened(database, home) as db:
         return await DatasetService(db).export(ref, out_dir, fmt)
 
 
-async def show(db_path: Path, ref: str) -> DatasetSummary:
-    async with opened(db_path) as db:
+async def show(database: str | Path, ref: str, home: Path | None = None) -> DatasetSummary:
+    async with opened(database, home) as db:
         return await DatasetService(db).show(ref)
 
 

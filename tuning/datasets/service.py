@@ -44,20 +44,21 @@ class DatasetService:
 
     @property
     def root(self) -> Path:
-        """The database's directory: datasets and the operator's models.toml (or prices.toml) live beside it."""
-        return Path(self._db.path).resolve().parent
+        """The database's data folder (beside the SQLite file, or TUNELOOP_DATA_DIR): datasets and the
+        operator's models.toml (or prices.toml) live there."""
+        return self._db.home or Path(".").resolve()
 
     async def build(self, request: BuildRequest, *, resolve_channel: ChannelResolver | None = None) -> DatasetSummary:
-        if str(self._db.path) == ":memory:":
+        if self._db.home is None:
             raise TuningError("Datasets need a database file (TUNELOOP_DB), not an in-memory database.")
         filters = await _resolve_channel(request.filters, resolve_channel)
         catalogue = load_catalogue(self.root)
         plan = BuildPlan(
-            db_path=Path(self._db.path), datasets_dir=self.root / DATASETS_DIRNAME,
+            database=self._db.target, home=self.root, datasets_dir=self.root / DATASETS_DIRNAME,
             request=request.model_copy(update={"filters": filters}), trainer=self._trainer,
             model=self._model or catalogue.default_model(self._trainer), catalogue=catalogue, workers=self._workers,
         )
-        # The build takes seconds to minutes: its own thread and sqlite3 connection keep the loop free.
+        # The build takes seconds to minutes: its own thread and database connection keep the loop free.
         return await asyncio.to_thread(build_dataset, plan)
 
     async def show(self, ref: str) -> DatasetSummary:
