@@ -253,10 +253,6 @@ class Runtime:
         await self.db.close()
 
 
-def catalogue_beside(db_path: Path) -> Catalogue:
-    return load_catalogue(Path(db_path).resolve().parent)
-
-
 def embeddings_client(settings: Settings, llm: openai.AsyncOpenAI) -> openai.AsyncOpenAI:
     """TUNELOOP_EMBEDDING_BASE_URL if set (any OpenAI-compatible /embeddings), else the answering client."""
     if not settings.embedding_base_url:

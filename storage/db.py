@@ -171,12 +171,12 @@ class Database(ABC):
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
-    @abstractmethod
     async def checkpoint(self) -> bool:
         """Empty the write-ahead log into the database, so erased text leaves the log's bytes too. A server
         database manages its own log: nothing to do there."""
         return True
 
+    @abstractmethod
     async def check_writable(self) -> None:
         """Raise DatabaseUnavailable unless a write transaction can be started."""
 

@@ -35,7 +35,7 @@ def card(summary: DatasetSummary) -> dict[str, Any]:
 
 def read_splits(summary: DatasetSummary) -> dict[str, list[dict[str, Any]]]:
     """Each split's records, from files checked against the sha256 recorded at build time."""
-    splits = {}
+    splits: dict[str, list[dict[str, Any]]] = {}
     for dataset_file in summary.files:
         if not dataset_file.path.is_file() or sha256_of(dataset_file.path) != dataset_file.sha256:
             raise TuningError(f"{dataset_file.path} is missing or changed since {summary.ref} was built; rebuild it.")
