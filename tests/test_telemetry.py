@@ -157,3 +157,20 @@ async def test_each_evaluation_item_is_a_span_over_its_model_calls(receiver: Rec
     for item in item_spans:
         calls = [s for s in receiver.named("chat ") if s.parent_span_id == item.span_id]
         assert sorted(c.attributes["gen_ai.request.model"] for c in calls) == ["gpt-4.1-mini", "gpt-4o-mini"]
+
+
+async def test_a_retrieval_from_team_memory_is_a_span_of_the_answer(
+    receiver: Receiver, settings: Settings, slack: FakeSlack
+) -> None:
+    from tests.test_e2e_memory import ask, corrected
+
+    configured = setup.configure()
+    assert configured is not None
+    async with served(settings, slack) as app:
+        await corrected(app, slack, "how do I reset the flaky office router?", "Hold the pinhole button.")
+        await ask(app, slack, "what's the trick to reboot our router when wifi dies?")
+    await exported(configured)
+    retrievals = receiver.named("retrieval team_memory")
+    assert [r.attributes["tuneloop.memory.hits"] for r in retrievals] == [0, 1]  # nothing yet, then the correction
+    second_answer = next(a for a in receiver.named("invoke_agent") if a.span_id == retrievals[1].parent_span_id)
+    assert second_answer.trace_id == retrievals[1].trace_id

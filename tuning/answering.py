@@ -102,8 +102,11 @@ class Answerer:
         message = claim.message
         if self.memory is None:
             return Recall()
-        kind = await self.memory.kind(message.channel, kinds)
-        return await self.memory.recall(strip_bot_mention(message.text, bot_user_id), message.channel, kind)
+        with telemetry.retrieval_span(source="team_memory") as span:
+            kind = await self.memory.kind(message.channel, kinds)
+            recall = await self.memory.recall(strip_bot_mention(message.text, bot_user_id), message.channel, kind)
+            telemetry.retrieval_result(span, [hit.example_id for hit in recall.hits])
+        return recall
 
     async def generate(
         self, claim: AnswerClaim, thread: Sequence[SlackMessage], bot_user_id: str | None, on_text: OnText | None = None,

@@ -97,6 +97,11 @@ def retrieval_span(*, source: str) -> Iterator[Any]:
         yield span
 
 
+def retrieval_result(span: Any, example_ids: Sequence[int]) -> None:
+    if span.is_recording():
+        span.set_attributes({"tuneloop.memory.hits": len(example_ids), "tuneloop.memory.example_ids": list(example_ids)})
+
+
 @contextmanager
 def chat_span(*, provider: str, model: str, messages: Sequence[dict[str, Any]]) -> Iterator[Any]:
     """One call to a chat model (`chat {model}`, kind CLIENT); the caller adds the response with `chat_result`."""
