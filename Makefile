@@ -78,7 +78,7 @@ $(UV):
 # The locks as a machine with only the public registry resolves them (`pip --isolated`: no find-links, no
 # extra index, no pip settings). test.txt and base.txt must resolve; test-cpu.txt must not (the control).
 # Here it downloads every wheel (about 3 GB: this registry mirror serves no separate metadata files).
-check-public: $(TESTS)
+check-public: $(BASE)
 	$(BIN)/python -m tests.lock_helpers public requirements/base.txt requirements/test.txt --must-fail requirements/test-cpu.txt
 
 bench: $(BASE)

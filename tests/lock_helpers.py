@@ -43,18 +43,22 @@ class Pin:
         return self.marker is None or Marker(self.marker).evaluate()
 
 
-def read_lock(path: Path) -> dict[str, Pin]:
-    """The pins of a `uv pip compile --generate-hashes` file, by canonical name."""
-    pins: dict[str, Pin] = {}
-    current: Pin | None = None
+def pins_in(path: Path) -> list[Pin]:
+    """The pins of a `uv pip compile --generate-hashes` file (a universal lock may pin a name once per marker)."""
+    pins: list[Pin] = []
     for line in path.read_text().splitlines():
         if entry := ENTRY.match(line):
             name, version, marker = entry.groups()
-            current = pins[canonicalize_name(name)] = Pin(canonicalize_name(name), version, marker, set())
-        elif current is not None:
-            current.hashes.update(HASH.findall(line))
-            current.direct |= line.strip().lstrip("#").strip() in (DIRECT, f"via {DIRECT}")
+            pins.append(Pin(canonicalize_name(name), version, marker, set()))
+        elif pins:
+            pins[-1].hashes.update(HASH.findall(line))
+            pins[-1].direct |= line.strip().lstrip("#").strip() in (DIRECT, f"via {DIRECT}")
     return pins
+
+
+def read_lock(path: Path) -> dict[str, Pin]:
+    """What pip on this interpreter and platform installs from the lock, by canonical name."""
+    return {pin.name: pin for pin in pins_in(path) if pin.applies()}
 
 
 def requirements(pyproject: Path, all_extras: bool) -> list[Requirement]:
@@ -68,18 +72,18 @@ def requirements(pyproject: Path, all_extras: bool) -> list[Requirement]:
 
 def drift(pyproject: Path, lock: Path, all_extras: bool) -> list[str]:
     """Every way `lock` disagrees with `pyproject`'s dependencies; empty when they agree."""
-    pins, wanted = read_lock(lock), requirements(pyproject, all_extras)
+    pins, wanted = pins_in(lock), requirements(pyproject, all_extras)
     problems = []
     for req in wanted:
-        pin = pins.get(canonicalize_name(req.name))
-        if pin is None:
+        found = [pin for pin in pins if pin.name == canonicalize_name(req.name)]
+        if not found:
             problems.append(f"{lock.name} has no {req.name}, which pyproject.toml asks for ({req})")
-        elif not req.specifier.contains(Version(pin.version), prereleases=True):
-            problems.append(f"{lock.name} pins {pin.name}=={pin.version}, outside pyproject.toml's {req}")
+        problems += [f"{lock.name} pins {pin.name}=={pin.version}, outside pyproject.toml's {req}" for pin in found
+                     if not req.specifier.contains(Version(pin.version), prereleases=True)]
     asked = {canonicalize_name(req.name) for req in wanted}
     problems += [f"{lock.name} pins {pin.name} for pyproject.toml, which no longer asks for it"
-                 for pin in pins.values() if pin.direct and pin.name not in asked]
-    problems += [f"{lock.name} pins {pin.name} without a hash" for pin in pins.values() if not pin.hashes]
+                 for pin in pins if pin.direct and pin.name not in asked]
+    problems += [f"{lock.name} pins {pin.name} without a hash" for pin in pins if not pin.hashes]
     return problems
 
 
@@ -90,7 +94,7 @@ def public_resolution(lock: Path, workdir: Path) -> list[str]:
     constraints). The pins go without their hashes, so pip resolves from metadata where the index serves it;
     the hash of each file pip picked must then be one the lock carries.
     """
-    pins = {name: pin for name, pin in read_lock(lock).items() if pin.applies()}
+    pins = read_lock(lock)
     plain, report = workdir / f"{lock.stem}.pins", workdir / f"{lock.stem}.report.json"
     plain.write_text("".join(f"{pin.name}=={pin.version}\n" for pin in pins.values()))
     pip = subprocess.run(
