@@ -93,3 +93,15 @@ def test_the_bots_lock_resolves_from_the_public_registry_and_a_local_build_does_
     (problem,) = public_resolution(local, tmp_path)
     assert "does not resolve from the public registry" in problem and "torch==2.13.0+cpu" in problem
     assert canonicalize_name("torch") in read_lock(local)
+
+
+def test_the_public_check_catches_a_file_the_lock_does_not_hash_and_a_dependency_it_does_not_pin(
+        tmp_path: Path) -> None:
+    base = read_lock(REQUIREMENTS / "base.txt")
+    alone = tmp_path / "alone.txt"  # aiosignal needs frozenlist (and typing-extensions before Python 3.13)
+    alone.write_text(f"aiosignal=={base['aiosignal'].version} \\\n    --hash=sha256:{'0' * 64}\n")
+    problems = public_resolution(alone, tmp_path)
+    (picked,) = re.findall(rf"^pip picked a file of aiosignal=={base['aiosignal'].version} \(sha256 (\w+)\) "
+                           r"whose hash alone.txt lacks$", "\n".join(problems), re.MULTILINE)
+    assert picked in base["aiosignal"].hashes  # the real file's hash, which base.txt carries
+    assert f"pip also installs frozenlist=={base['frozenlist'].version}, which alone.txt does not pin" in problems
