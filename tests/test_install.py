@@ -23,9 +23,10 @@ MISSING_SETTINGS = "Tuneloop cannot start: these settings are missing."
 
 
 def machine_env() -> dict[str, str]:
-    """This machine's environment (its pip settings included) without any Tuneloop, Slack or OpenAI setting."""
-    return {key: value for key, value in os.environ.items()
-            if not key.startswith(("TUNELOOP_", "SLACK_", "OPENAI_", "TOGETHER_", "VIRTUAL_ENV", "PYTHONPATH"))}
+    """This machine's environment (its pip settings included) without any Tuneloop, Slack or OpenAI setting, and
+    without the variables of a `make` this runs under (`make test VENV=...` must not reach the clone's make)."""
+    return {key: value for key, value in os.environ.items() if not key.startswith(
+        ("TUNELOOP_", "SLACK_", "OPENAI_", "TOGETHER_", "VIRTUAL_ENV", "PYTHONPATH", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"))}
 
 
 def fresh_clone(target: Path) -> Path:

@@ -14,6 +14,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.lock_helpers import LOCKS, REPO, REQUIREMENTS, drift, pins_in, public_resolution, read_lock
+from tests.test_install import machine_env
 
 PYPROJECT = REPO / "pyproject.toml"
 TESTS_STAMP = ".venv/.installed-test"
@@ -68,7 +69,7 @@ def test_the_dockerfile_and_make_install_the_locks() -> None:
 
 def test_make_picks_the_cpu_lock_only_where_pip_finds_the_cpu_wheel(tmp_path: Path) -> None:
     def test_lock(find_links: Path) -> str:
-        env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": str(find_links)}
+        env = {**machine_env(), "PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": str(find_links)}
         run = subprocess.run(["make", "-s", "-n", "-C", str(REPO), "-W", "requirements/test.txt", TESTS_STAMP],
                              env=env, capture_output=True, text=True, timeout=120, check=True)
         return re.findall(r"-r (requirements/test\S*\.txt)", run.stdout)[-1]
