@@ -1,13 +1,15 @@
 # Tuneloop as a container: `docker compose up` (compose.yaml), or build and run it yourself:
 #   docker build -t tuneloop . && docker run --env-file .env -p 3000:3000 -v tuneloop-data:/data tuneloop
+# The offline demo needs no settings: `docker compose run --rm tuneloop tuneloop demo`.
 # One container per database (README, "One process per database"). The database lives on the /data volume.
 
 FROM python:3.11-slim AS build
 WORKDIR /src
-# requirements/lock.txt pins every package, the training extras (torch, TRL, ...) included. The image needs only
-# the base dependencies, at the lock's versions: its pins become constraints (pip takes no hashes there).
-COPY requirements/lock.txt requirements/lock.txt
-RUN grep -E '^[A-Za-z0-9_.-]+(\[[^]]*\])?==' requirements/lock.txt | sed 's/ *\\$//' > /tmp/pins.txt
+# deploy/install.sh installs requirements/base.txt (hash-checked: the bot's dependencies, no training library),
+# then Tuneloop itself. Dependencies first, so that layer is rebuilt only when the lock changes.
+COPY deploy/install.sh deploy/install.sh
+COPY requirements/base.txt requirements/base.txt
+RUN sh deploy/install.sh /venv --deps-only
 COPY pyproject.toml README.md ./
 COPY bot bot
 COPY handlers handlers
@@ -16,7 +18,7 @@ COPY tuning tuning
 COPY storage storage
 COPY providers providers
 COPY selfhost selfhost
-RUN python -m venv /venv && /venv/bin/pip install --no-cache-dir -c /tmp/pins.txt .
+RUN sh deploy/install.sh /venv
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin tuneloop \

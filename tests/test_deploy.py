@@ -54,6 +54,8 @@ def test_compose_runs_one_service_with_its_database_on_a_volume() -> None:
     compose = yaml.safe_load((REPO / "compose.yaml").read_text())
     (service,) = compose["services"].values()
     assert service["build"] == "."
+    # `docker compose run --rm tuneloop tuneloop demo` (README) needs no .env
+    assert service["env_file"] == [{"path": ".env", "required": False}]
     assert service["environment"]["TUNELOOP_DB"].startswith("/data/")
     (volume,) = service["volumes"]
     name, mount = volume.split(":")
