@@ -2,8 +2,8 @@
 
 The new job copies the source job's epochs, batch size, seed and DPO beta; a learning rate is mapped by the
 catalogue (OpenAI's multiplier becomes an absolute rate, and the card says how). When the job succeeds it
-is evaluated against the model answering then, on the same dataset version's validation split, and
-promoting it goes through the promotion gate.
+is evaluated as any job is, as the promotion gate asks (against the model answering then, on the newest
+version of the same dataset), and promoting it goes through the gate.
 """
 
 from __future__ import annotations
