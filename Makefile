@@ -25,7 +25,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/ruff check bot handlers providers render tuning storage selfhost
+	$(BIN)/ruff check bot handlers providers render tuning storage selfhost tests bench
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import AliasChoices
 
 from bot.settings import Settings
@@ -74,3 +75,13 @@ def test_the_package_count_in_the_docs_is_the_layers() -> None:
     count = NUMBERS[len(config["tool"]["importlinter"]["root_packages"])]
     assert f"{count.capitalize()} packages in layers" in README
     assert f"The code is in {count} packages" in (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+
+
+def test_pre_commit_runs_what_make_lint_runs() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = re.search(r"^lint:.*\n((?:\t.*\n)+)", makefile, re.M)
+    assert recipe
+    lint = [line.strip().replace("$(BIN)/", ".venv/bin/") for line in recipe[1].splitlines()]
+    hooks = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8"))["repos"][0]["hooks"]
+    assert lint and [hook["entry"] for hook in hooks] == lint
+    assert all(hook["language"] == "system" and hook["pass_filenames"] is False for hook in hooks)

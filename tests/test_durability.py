@@ -362,7 +362,7 @@ async def test_sigkill_mid_burst_loses_nothing_acknowledged_and_stores_nothing_t
         for n, target in enumerate(correctable):
             body = urlencode({"payload": json.dumps(shortcut(slack, user=ALICE, channel=GENERAL, ts=target.ts))})
             await send_all(server.url, [Request("shortcut", body, "application/x-www-form-urlencoded", f"s{n}")])
-            await eventually(lambda: len(slack.calls_to("views.update")) > n, "the modal opened", server)
+            await eventually(lambda n=n: len(slack.calls_to("views.update")) > n, "the modal opened", server)
             views.append(slack.calls_to("views.update")[n].args["view"])
         assert [json.loads(v["private_metadata"])["ts"] for v in views] == [t.ts for t in correctable]
 

@@ -64,7 +64,7 @@ async def test_a_canary_splits_new_threads_and_a_conversation_keeps_its_model(
     models = [await model_of(app, ts) for ts in answers]
     roots = [slack.message(GENERAL, ts)["thread_ts"] for ts in answers]  # the fake's clock picks them: compute
     assert models == [TUNED if in_canary(GENERAL, root, 0.5) else CURRENT for root in roots]
-    for answer_ts, model in list(zip(answers, models))[:6]:
+    for answer_ts, model in list(zip(answers, models, strict=True))[:6]:
         root = slack.message(GENERAL, answer_ts)["thread_ts"]
         slack.add_message(GENERAL, ALICE, f"<@{BOT}> and then?", thread_ts=root)
         reply = slack.thread(GENERAL, root)[-1]
