@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from storage import evaluations as evaluation_rows
 from storage import lifecycle as lifecycle_rows
@@ -73,7 +74,7 @@ class Migrations:
                                               hyperparameters=json.dumps(lines), channel=channel, user=user)
         return await self.story(job.id)
 
-    async def _options(self, source: JobView, target: str, model: str | None) -> tuple[dict, list[str]]:
+    async def _options(self, source: JobView, target: str, model: str | None) -> tuple[dict[str, Any], list[str]]:
         asked = await self._jobs.options_of(source.id)
         rate, rate_line = self._catalogue().absolute_learning_rate(source.trainer, target, asked.get("lr"))
         options = {"trainer": target, "model": model, "epochs": source.epochs, "lr": rate,
