@@ -14,8 +14,7 @@ import pytest
 from providers.local_trainer import LocalTrainer
 from providers.selfhost_jobs import LoraOptions
 from tests.selfhost_helpers import offline_env, sft_lines, write_jsonl
-from tests.trainer_backends import REAL_WAIT
-from tests.waiting import eventually
+from tests.waiting import REAL_WAIT, eventually
 from tuning.trainers import LINK_KEY, JobRequest, JobState, UnknownModel
 
 SMALL = LoraOptions(r=4, alpha=8, max_length=96)

@@ -33,14 +33,13 @@ from tests.fakes.server import FakeServer
 from tests.selfhost_helpers import answers, free_port, offline_env, sft_lines, write_jsonl
 from tests.trainer_helpers import SFT_LINE, Sleeps
 from tests.trainer_helpers import write_jsonl as write_lines
-from tests.waiting import eventually, until
+from tests.waiting import REAL_WAIT, eventually, until
 from tuning.trainers import LINK_KEY, JobRequest, Trainer, TrainerJob
 
 SMALL = LoraOptions(r=4, alpha=8, max_length=96)
 SECRET = {"openai": "sk-contract-key-0123456789", "together": "tg-contract-key-0123456789",
           "ray": "ray-contract-token-0123456789"}
 WRONG = "wrong-contract-key-9876543210"
-REAL_WAIT = 300.0  # a real training program on a shared CPU
 
 
 class Backend(ABC):

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 Check = Callable[[], bool | Awaitable[bool]]
+REAL_WAIT = 300.0  # for a real training program or model server on a shared CPU
 
 
 async def eventually(check: Check, *, timeout: float = 10.0, interval: float = 0.02, what: str = "condition",
@@ -46,3 +47,13 @@ def _fail_if_over(deadline: float, timeout: float, what: str, give_up: Callable[
     if gone or time.monotonic() > deadline:
         why = "can no longer happen" if gone else f"not within {timeout:g} s"
         raise AssertionError(f"{what}: {why}" + (f"\n{detail()}" if detail else ""))
+
+
+async def listening(port: int) -> bool:
+    """A check for `eventually`: something accepts connections on 127.0.0.1:`port`."""
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    return True
