@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from storage import Database
-from tests.test_datasets_helpers import (
+from tests.dataset_helpers import (
     add_example, add_many, assert_file_passes_checks, conversation, members, new_db, read_lines,
 )
 from tuning import tokens as reference

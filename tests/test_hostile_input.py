@@ -33,7 +33,7 @@ from render.answers import THINKING
 from tests.capture_helpers import answered_question, button, shortcut, submission
 from tests.conftest import ADMIN, ALICE, BOB, BOT, DM, GENERAL, SIGNING_SECRET, Harness
 from tests.fakes import FakeOpenAI, FakeSlack
-from tests.test_datasets_helpers import add_example
+from tests.dataset_helpers import add_example
 from tests.waiting import eventually
 from handlers import grammar
 from tuning.errors import UsageError
