@@ -37,7 +37,7 @@ demo: $(BASE)
 lint: $(TESTS)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/ruff check bot handlers providers render tuning storage selfhost
+	$(BIN)/ruff check bot handlers providers render tuning storage selfhost tests bench
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -27,7 +27,7 @@ from providers.selfhost_jobs import DEFAULT_LORA, LoraOptions, SelfHostedTrainer
 from tuning.catalogue import Catalogue, packaged_catalogue
 from tuning.errors import NotFound
 from tuning.trainers.base import check_request
-from tuning.trainers.errors import ProviderRejected, ProviderUnavailable, redact
+from tuning.trainers.errors import ProviderRefused, ProviderRejected, ProviderUnavailable, redact
 from tuning.trainers.open_models import served_name
 from tuning.trainers.types import (
     LINK_KEY,
@@ -165,12 +165,15 @@ class RayTrainer(SelfHostedTrainer):
         try:
             body = await self._call("GET", f"/api/jobs/{job_id}/logs", None)
         except RayAPIError as error:
+            if error.status == 404:  # as in `_details`: an unknown job is not an outage to retry
+                raise NotFound(f"The Ray cluster has no job `{job_id}`.") from error
             raise ProviderUnavailable(f"The Ray cluster could not give job `{job_id}`'s logs: "
                                       f"{_last_line(error.text)}", self.name) from error
         return str(body.get("logs") or "") if isinstance(body, dict) else ""
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
-        """JSON from the cluster; RayAPIError for a 4xx; ProviderUnavailable when it cannot be reached or fails."""
+        """JSON from the cluster; ProviderRefused for a token it does not accept, RayAPIError for another 4xx,
+        ProviderUnavailable when it cannot be reached or fails."""
         if self._session is None:
             headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
             self._session = aiohttp.ClientSession(headers=headers, timeout=self._timeout)
@@ -184,6 +187,10 @@ class RayTrainer(SelfHostedTrainer):
         if response.status >= 500:
             raise ProviderUnavailable(f"The Ray cluster failed (HTTP {response.status}): {_last_line(text)}",
                                       self.name)
+        if response.status in (401, 403):  # an authenticating proxy said no: retrying will not change that
+            raise ProviderRefused("The Ray cluster did not accept Tuneloop's token; an operator should check "
+                                  f"TUNELOOP_RAY_TOKEN (it said: {_last_line(redact(text, [self._token]))}).",
+                                  self.name)
         if response.status >= 400:
             raise RayAPIError(response.status, redact(text, [self._token]))
         try:

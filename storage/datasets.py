@@ -214,7 +214,8 @@ def _filter_sql(since: str | None, channel: str | None) -> tuple[str, list[Any]]
 
 def count_approved(conn: BuildConn, *, since: str | None, channel: str | None) -> int:
     where, params = _filter_sql(since, channel)
-    return conn.execute(f"SELECT count(*) FROM examples WHERE state = 'approved'{where}", params).fetchone()[0]
+    count: int = conn.execute(f"SELECT count(*) FROM examples WHERE state = 'approved'{where}", params).fetchone()[0]
+    return count
 
 
 def approved_batches(
@@ -326,9 +327,9 @@ def set_tokens(conn: BuildConn, counts: Iterable[tuple[int, int]]) -> None:
 
 def move_to_validation(conn: BuildConn, example_id: int) -> int:
     """The at-least-one-validation rule; returns the example's line number in train before the move."""
-    (line,) = conn.execute(
+    line: int = conn.execute(
         "SELECT count(*) FROM temp.ds_candidates WHERE reason IS NULL AND split = 'train' AND id <= ?", (example_id,)
-    ).fetchone()
+    ).fetchone()[0]
     with _batch(conn):
         conn.execute("UPDATE temp.ds_candidates SET split = 'validation' WHERE id = ?", (example_id,))
     return line
@@ -386,7 +387,9 @@ def dropped_counts(conn: BuildConn) -> dict[str, int]:
 
 def next_version(conn: BuildConn, name: str) -> int:
     """Call inside write_transaction, so two builds of one name cannot take the same number."""
-    return conn.execute("SELECT coalesce(max(version), 0) + 1 FROM dataset_versions WHERE name = ?", (name,)).fetchone()[0]
+    version: int = conn.execute(
+        "SELECT coalesce(max(version), 0) + 1 FROM dataset_versions WHERE name = ?", (name,)).fetchone()[0]
+    return version
 
 
 _FACT_COLUMNS = (*(field.name for field in fields(VersionFacts)), "version", "train_path", "validation_path")

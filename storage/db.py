@@ -236,7 +236,8 @@ class SqliteDatabase(Database):
         async with self._lock.held():
             row = await self._conn.execute_insert(sql, params)
         assert row is not None
-        return row[0]
+        row_id: int = row[0]
+        return row_id
 
     async def write_returning(self, sql: str, params: Params = (), *, urgent: bool = False) -> list[Row]:
         """One write statement as its own transaction (the connection is in autocommit mode), in a single round

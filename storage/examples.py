@@ -164,4 +164,5 @@ async def candidates(db: Database, limit: int) -> list[ExampleRow]:
 
 
 async def count_candidates(db: Database) -> int:
-    return await db.fetchval("SELECT count(*) FROM examples WHERE state = 'candidate'")
+    count: int = await db.fetchval("SELECT count(*) FROM examples WHERE state = 'candidate'")
+    return count

@@ -141,9 +141,10 @@ async def set_migration(db: Database, job_id: str, **values: str | int | None) -
 
 async def job_of_model(db: Database, model: str) -> str | None:
     """The job that trained `model`, if Tuneloop ran it."""
-    return await db.fetchval(
+    job_id: str | None = await db.fetchval(
         "SELECT id FROM jobs WHERE fine_tuned_model = ? ORDER BY created_at DESC LIMIT 1", (model,)
     )
+    return job_id
 
 
 async def set_answer_model(db: Database, answer_id: int, model: str) -> None:
@@ -153,13 +154,15 @@ async def set_answer_model(db: Database, answer_id: int, model: str) -> None:
 
 async def first_answer_model(db: Database, channel: str, thread_ts: str) -> str | None:
     """The model of the first answer in a thread: a conversation keeps its model."""
-    return await db.fetchval(
+    model: str | None = await db.fetchval(
         "SELECT model FROM answers WHERE channel = ? AND thread_ts = ? ORDER BY id LIMIT 1", (channel, thread_ts)
     )
+    return model
 
 
 async def last_announcement_channel(db: Database) -> str | None:
     """Where the newest promotion was announced: the announcement channel when none is configured."""
-    return await db.fetchval(
+    channel: str | None = await db.fetchval(
         "SELECT channel FROM model_changes WHERE action = 'promote' AND channel IS NOT NULL ORDER BY id DESC LIMIT 1"
     )
+    return channel

@@ -22,4 +22,5 @@ async def names(db: Database) -> list[str]:
 
 
 async def refreshed_at(db: Database) -> str | None:
-    return await db.fetchval("SELECT max(refreshed_at) FROM members")
+    moment: str | None = await db.fetchval("SELECT max(refreshed_at) FROM members")
+    return moment

@@ -51,7 +51,8 @@ async def answer_context(db: Database, answer_id: int) -> AnswerContext | None:
 
 async def answer_ts(db: Database, answer_id: int) -> str | None:
     """The first Slack message an answer was posted as."""
-    return await db.fetchval("SELECT answer_ts FROM answers WHERE id = ?", (answer_id,))
+    ts: str | None = await db.fetchval("SELECT answer_ts FROM answers WHERE id = ?", (answer_id,))
+    return ts
 
 
 async def save_message(

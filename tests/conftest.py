@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -22,6 +21,7 @@ from bot.settings import Settings
 from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether, netguard
 from tests.pg_server import PostgresServer, postgres_server
 from tests.selfhost_helpers import sft_run, tiny_model  # noqa: F401 - session fixtures: build and train once
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[1]  # subprocesses run this tree's code, whatever is installed
 
@@ -133,15 +133,6 @@ def strict_openai(settings: Settings) -> openai.AsyncOpenAI:
     )
 
 
-async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait for something the app does in the background."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
 class Harness:
     """Talks to the served app the way Slack does: signed HTTP requests."""
 
@@ -180,13 +171,12 @@ class Harness:
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until every stored event is processed and background work is done."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        async def settled() -> bool:
             pending = await self.db.fetchval("SELECT count(*) FROM inbox WHERE processed_at IS NULL")
-            if pending == 0 and self.runtime.worker.idle and self.runtime.tasks.idle:
-                return
-            await asyncio.sleep(0.02)
-        raise AssertionError("the app did not settle in time")
+            return bool(pending == 0 and self.runtime.worker.idle and self.runtime.tasks.idle)
+
+        await eventually(settled, timeout=timeout, what="the app settling")
 
     async def close(self) -> None:
         await self.session.close()

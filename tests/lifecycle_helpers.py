@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.conftest import ADMIN, GENERAL, Harness
 from bot.fakes import FakeSlack
-from tests.test_datasets_helpers import add_many
+from tests.dataset_helpers import add_many
 from tuning.datasets.types import BuildRequest
 
 CURRENT = "gpt-4.1-mini"

@@ -6,19 +6,19 @@ parameters), saved to a temporary folder once per test session.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.waiting import until
 
 # ChatML with {% generation %} markers around what the assistant says (and its end-of-turn token),
 # so TRL can compute the loss on assistant tokens only.
@@ -153,15 +153,6 @@ def sft_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Train
     return TrainedRun(tiny_model, folder / "out", train, validation, code, lines, stderr)
 
 
-async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 300.0) -> None:
-    """Wait on a condition that needs awaiting (a trainer's or the monitor's view of a real process)."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.2)
-
-
 def free_port() -> int:
     import socket
 
@@ -187,13 +178,10 @@ def model_server(model: Path) -> Iterator[str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve-model", "--model", str(model), "--port", str(port)],
         cwd=ROOT, env=offline_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not answers(f"http://127.0.0.1:{port}/health"):  # waits on the condition, not a fixed time
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"serve-model did not start: {process.stderr.read()[-2000:]}")
-        time.sleep(0.1)
     try:
+        until(lambda: answers(f"http://127.0.0.1:{port}/health"), timeout=120, interval=0.1,
+              what="serve-model answering", give_up=lambda: process.poll() is not None,
+              detail=lambda: process.stderr.read()[-2000:] if process.poll() is not None and process.stderr else "")
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         process.terminate()

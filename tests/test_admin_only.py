@@ -24,7 +24,7 @@ from typing import Any
 from tests.capture_helpers import button, submission
 from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack
-from tests.test_datasets_helpers import add_example, add_many
+from tests.dataset_helpers import add_example, add_many
 from render.ids import (
     CORRECTION_VIEW, JOB_ACTIONS, JOB_CANCEL, JOB_DEPLOY, JOB_DISMISS, JOB_START, MIGRATION_PROMOTE, REVIEW_ACTIONS,
     REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT, REVIEW_RETIRE,

@@ -4,6 +4,9 @@ from io import BytesIO
 import pytest
 from PIL import Image
 
+from matplotlib.figure import Figure
+
+from render import charts
 from render.charts import eval_chart, loss_curve, no_data_png
 from tuning.evaluation.types import ClassScore, EvalSummary, JudgeSummary, ModelMetrics
 
@@ -63,11 +66,34 @@ class MetricPoint:
     valid_loss: float | None
 
 
-def test_loss_curve_takes_objects_or_dicts_with_gaps() -> None:
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
+    """The figures the charts render, to read back what was plotted."""
+    figures: list[Figure] = []
+    render_png = charts._png
+
+    def keep(figure: Figure) -> bytes:
+        figures.append(figure)
+        return render_png(figure)
+
+    monkeypatch.setattr(charts, "_png", keep)
+    return figures
+
+
+def plotted(figure: Figure) -> dict[str, list[tuple[float, float]]]:
+    return {line.get_label(): list(zip(line.get_xdata(), line.get_ydata(), strict=True))
+            for line in figure.axes[0].get_lines()}
+
+
+def test_loss_curve_takes_objects_or_dicts_with_gaps(drawn: list[Figure]) -> None:
     points = [MetricPoint(step, 2.0 * 0.8**step, None if step % 3 else 2.1 * 0.8**step) for step in range(1, 30)]
     assert decoded(loss_curve(points)).size == (1000, 450)
+    lines = plotted(drawn[-1])
+    assert lines["train"] == [(p.step, p.train_loss) for p in points]
+    assert lines["validation"] == [(p.step, p.valid_loss) for p in points if p.valid_loss is not None]  # the gaps
     as_dicts = [{"step": p.step, "train_loss": p.train_loss} for p in reversed(points)]  # unsorted, no valid_loss key
     assert decoded(loss_curve(as_dicts)).size == (1000, 450)
+    assert plotted(drawn[-1]) == {"train": lines["train"]}  # in step order, and no validation line at all
 
 
 @pytest.mark.parametrize("points", [[], [{"step": 1, "train_loss": None, "valid_loss": None}]])

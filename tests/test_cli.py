@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import REPO
-from tests.test_datasets_helpers import add_many, new_db
+from tests.dataset_helpers import add_many, new_db
 
 
 def tuneloop(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from storage import Database
-from tests.test_datasets_helpers import (
+from tests.dataset_helpers import (
     add_example, add_many, assert_file_passes_checks, conversation, members, new_db, read_lines,
 )
 from tuning import tokens as reference
@@ -125,7 +125,7 @@ async def test_exact_duplicates_are_removed_and_counted(db: Database) -> None:
 ])
 async def test_near_duplicates_keep_the_best_supported_answer(db: Database, rows: list, kept: str) -> None:
     questions = ["How do I reset it?", "how do i reset it", "How... do I reset it?!"]
-    for question, (answer, corrected, up, created) in zip(questions, rows):
+    for question, (answer, corrected, up, created) in zip(questions, rows, strict=False):  # 2 or 3 rows
         await add_example(db, question=question, answer=answer, corrected=corrected, up=up,
                           created_at=f"{created}T00:00:00.000Z")
     summary = await build(db)
@@ -211,7 +211,7 @@ async def test_members_record_which_example_is_on_which_line(db: Database) -> No
         lines = read_lines(dataset_file.path)
         mine = [row for row in rows if row["split"] == split]
         assert [row["line"] for row in mine] == list(range(1, len(lines) + 1))
-        for row, line in zip(mine, lines):
+        for row, line in zip(mine, lines, strict=True):
             assert line["messages"][-1]["content"] == f"Answer number {ids.index(row['example_id'])}."
             assert split_of(row["example_id"], 0.1) == split
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.capture_helpers import answered_question, vote
 from tests.conftest import ALICE, BOB, GENERAL, Harness
 from bot.fakes import FakeSlack
-from tests.test_datasets_helpers import add_example, assert_file_passes_checks
+from tests.dataset_helpers import add_example, assert_file_passes_checks
 
 
 async def seed(app: Harness, slack: FakeSlack) -> str:

@@ -10,7 +10,7 @@ import bpe_openai
 import pytest
 from hypothesis import given, strategies as st
 
-from tests.test_datasets_helpers import conversation
+from tests.dataset_helpers import conversation
 from tuning import tokens as reference
 from tuning.datasets.cost import billed_tokens, default_epochs, estimate
 from tuning.datasets import counting

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from storage import Database
-from tests.test_datasets_helpers import add_many, assert_file_passes_checks, new_db
+from tests.dataset_helpers import add_many, assert_file_passes_checks, new_db
 from tuning.datasets import BuildRequest, DatasetService, cli, parse_ref
 from render.words import slack_words
 from tuning.catalogue import load_catalogue

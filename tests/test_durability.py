@@ -22,7 +22,6 @@ import signal
 import socket
 import sqlite3
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from storage.db import WriteLock
 from tests.capture_helpers import reaction, shortcut, submission
 from tests.conftest import ADMIN, ALICE, BOB, BOT, GENERAL, REPO, SIGNING_SECRET
 from bot.fakes import FakeOpenAI, FakeSlack
+from tests.waiting import eventually, listening
 from tuning.inbox import Inbox
 
 VOTERS = [f"U0VOTER{n:02d}" for n in range(10)]
@@ -125,15 +125,8 @@ class Server:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
 
     async def _wait_listening(self, port: int) -> None:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            assert self.process is not None and self.process.returncode is None, f"the server exited:\n{self.log()}"
-            with contextlib.suppress(OSError):
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"the server did not start listening:\n{self.log()}")
+        await eventually(lambda: listening(port), timeout=TIMEOUT, interval=0.1, what="the server listening",
+                         give_up=lambda: self.process is None or self.process.returncode is not None, detail=self.log)
 
 
 def free_port() -> int:
@@ -151,14 +144,6 @@ def database(path: Path) -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.close()
-
-
-async def eventually(predicate: Callable[[], bool], what: str, server: Server) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {TIMEOUT:.0f} s\n{server.log()}")
-        await asyncio.sleep(0.05)
 
 
 def inbox_processed(db_path: Path) -> bool:
@@ -357,12 +342,14 @@ async def test_sigkill_mid_burst_loses_nothing_acknowledged_and_stores_nothing_t
         await server.start()
         # Before the burst: examples for the answers that will be corrected, and the modals, opened as Slack does.
         await send_all(server.url, [votes.make(t, ADMIN, "+1") for t in correctable])
-        await eventually(lambda: inbox_processed(server.db_path), "warm-up votes processed", server)
+        await eventually(lambda: inbox_processed(server.db_path), timeout=TIMEOUT, what="warm-up votes processed",
+                         detail=server.log)
         views = []
         for n, target in enumerate(correctable):
             body = urlencode({"payload": json.dumps(shortcut(slack, user=ALICE, channel=GENERAL, ts=target.ts))})
             await send_all(server.url, [Request("shortcut", body, "application/x-www-form-urlencoded", f"s{n}")])
-            await eventually(lambda: len(slack.calls_to("views.update")) > n, "the modal opened", server)
+            await eventually(lambda n=n: len(slack.calls_to("views.update")) > n, timeout=TIMEOUT, what="the modal opened",
+                             detail=server.log)
             views.append(slack.calls_to("views.update")[n].args["view"])
         assert [json.loads(v["private_metadata"])["ts"] for v in views] == [t.ts for t in correctable]
 
@@ -414,7 +401,8 @@ async def test_sigkill_mid_burst_loses_nothing_acknowledged_and_stores_nothing_t
 
         # Restarted on the same database, it replays its inbox: each acknowledged request is there exactly once.
         await server.start()
-        await eventually(lambda: inbox_processed(server.db_path), "the inbox replayed after the restart", server)
+        await eventually(lambda: inbox_processed(server.db_path), timeout=TIMEOUT, what="the inbox replayed after the restart",
+                         detail=server.log)
         with database(server.db_path) as db:
             check_once(db, [*sent_votes, *corrections], outcome.acked)
             check_totals(db, sent_votes, corrections)
@@ -424,7 +412,8 @@ async def test_sigkill_mid_burst_loses_nothing_acknowledged_and_stores_nothing_t
         for request in retried:
             request.retries = 1
         await send_all(server.url, retried)
-        await eventually(lambda: inbox_processed(server.db_path), "the retries processed", server)
+        await eventually(lambda: inbox_processed(server.db_path), timeout=TIMEOUT, what="the retries processed",
+                         detail=server.log)
         assert await server.stop() == 0, server.log()
         with database(server.db_path) as db:
             assert integrity_problems(db) == []

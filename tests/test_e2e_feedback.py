@@ -13,8 +13,9 @@ from tests.capture_helpers import (
     shortcut,
     submission,
 )
-from tests.conftest import ALICE, BOB, BOT, GENERAL, Harness, eventually
+from tests.conftest import ALICE, BOB, BOT, GENERAL, Harness
 from bot.fakes import FakeSlack
+from tests.waiting import eventually
 
 
 def click(slack: FakeSlack, answer_ts: str, value: str, *, user: str, at: str, action_id: str = "answer_feedback",

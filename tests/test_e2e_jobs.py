@@ -12,7 +12,7 @@ import pytest
 from tests.capture_helpers import button
 from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
-from tests.test_datasets_helpers import add_many
+from tests.dataset_helpers import add_many
 from tuning.datasets.types import BuildRequest
 from tuning.jobs import monitor
 

@@ -11,7 +11,7 @@ from tests.capture_helpers import answered_question, button
 from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.lifecycle_helpers import scripted
-from tests.test_datasets_helpers import add_many
+from tests.dataset_helpers import add_many
 from tuning.datasets.types import BuildRequest
 
 

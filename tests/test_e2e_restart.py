@@ -8,14 +8,14 @@ import os
 import signal
 import socket
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
 
 from storage import migrate, open_database
-from tests.conftest import ALICE, BOT, GENERAL, REPO, SIGNING_SECRET, eventually, make_settings, served
+from tests.conftest import ALICE, BOT, GENERAL, REPO, SIGNING_SECRET, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack
+from tests.waiting import eventually, listening
 
 
 async def test_events_stored_but_not_processed_are_replayed_at_start_up(
@@ -102,12 +102,4 @@ async def test_sigterm_finishes_work_closes_the_database_and_exits_zero(
 
 
 async def wait_listening(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise AssertionError("the server did not start listening")
+    await eventually(lambda: listening(port), timeout=timeout, interval=0.1, what="the server listening")

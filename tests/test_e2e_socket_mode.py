@@ -12,11 +12,11 @@ from tests.conftest import (
     BOB,
     BOT,
     GENERAL,
-    eventually,
     make_settings,
     strict_openai,
 )
 from bot.fakes import FakeOpenAI, FakeSlack
+from tests.waiting import eventually
 
 
 async def test_an_event_over_the_websocket_is_acked_stored_and_answered(

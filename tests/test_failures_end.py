@@ -9,8 +9,9 @@ import pytest
 
 from bot import worker
 from tests.capture_helpers import reaction
-from tests.conftest import ALICE, BOB, GENERAL, Harness, eventually
+from tests.conftest import ALICE, BOB, GENERAL, Harness
 from bot.fakes import FakeSlack
+from tests.waiting import eventually
 
 
 async def inbox(app: Harness) -> list[tuple]:

@@ -10,7 +10,7 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.fakes import FakeOpenAI, FakeSlack, netguard
 from bot.fakes.server import method_matches
+from tests.waiting import eventually
 
 BOT_TOKEN = "xoxb-test"
 APP_TOKEN = "xapp-test"
@@ -45,14 +46,6 @@ TRAINING_LINE = {"messages": [{"role": "user", "content": "hi"}, {"role": "assis
 
 def jsonl(lines: int, line: dict[str, Any] = TRAINING_LINE) -> bytes:
     return ("\n".join(json.dumps(line) for _ in range(lines)) + "\n").encode()
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 # -- fixtures -------------------------------------------------------------------

@@ -35,7 +35,7 @@ from tests.capture_helpers import answered_question, button, shortcut
 from tests.conftest import ADMIN, ALICE, BOT, GENERAL, OPENAI_KEY, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from bot.fakes.openai_state import OpenAIFailure
-from tests.test_datasets_helpers import add_example, add_many
+from tests.dataset_helpers import add_example, add_many
 from tuning.datasets.types import BuildRequest
 from tuning.jobs import monitor
 

@@ -18,7 +18,6 @@ to the person wherever one is due.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -34,7 +33,8 @@ from render.answers import THINKING
 from tests.capture_helpers import answered_question, button, shortcut, submission
 from tests.conftest import ADMIN, ALICE, BOB, BOT, DM, GENERAL, SIGNING_SECRET, Harness
 from bot.fakes import FakeOpenAI, FakeSlack
-from tests.test_datasets_helpers import add_example
+from tests.dataset_helpers import add_example
+from tests.waiting import eventually
 from handlers import grammar
 from tuning.errors import UsageError
 
@@ -77,14 +77,10 @@ def problems() -> Iterator[_Problems]:
 async def quiet(app: Harness) -> None:
     """Every stored event attempted, the inbox worker and background work idle (a failed event stays visible)."""
     async def attempted() -> bool:
-        return await app.db.fetchval("SELECT count(*) FROM inbox WHERE attempts = 0 AND processed_at IS NULL") == 0
+        waiting = await app.db.fetchval("SELECT count(*) FROM inbox WHERE attempts = 0 AND processed_at IS NULL")
+        return bool(waiting == 0 and app.runtime.worker.idle and app.runtime.tasks.idle)
 
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if await attempted() and app.runtime.worker.idle and app.runtime.tasks.idle:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the app did not quieten down in time")
+    await eventually(attempted, timeout=20, interval=0.01, what="the app quietening down")
 
 
 async def unprocessed(app: Harness, event_id: str) -> list[dict]:

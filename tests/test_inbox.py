@@ -14,8 +14,12 @@ from bot.worker import InboxWorker
 from storage import inbox as inbox_rows
 from storage import migrate, open_database
 from storage.db import Database
-from tests.conftest import eventually
-from tuning.inbox import Inbox
+from tests.waiting import eventually
+from tuning.inbox import QUIET_SECONDS, Inbox
+
+# Waiting this long on a busy inbox with `settled` gives every other waiter several quiet periods in which
+# it would have returned (each of its checks sleeps at most one): the condition before a negative check.
+SEVERAL_CHECKS = 5 * QUIET_SECONDS
 
 
 @pytest.fixture
@@ -49,6 +53,17 @@ def held(monkeypatch: pytest.MonkeyPatch) -> HeldCommits:
     return commits
 
 
+class WatchedInbox(Inbox):
+    """Counts the worker's reads of pending events."""
+
+    reads = 0
+
+    async def pending(self, after_id: int = 0, limit: int = 100) -> list[Any]:
+        rows = await super().pending(after_id, limit)
+        self.reads += bool(rows)
+        return rows
+
+
 class RecordingApp:
     def __init__(self) -> None:
         self.dispatched: list[str] = []
@@ -76,30 +91,31 @@ async def test_settled_waits_for_the_acknowledgements_in_flight(db: Database, he
     accepting = asyncio.create_task(inbox.accept("Ev1", "message", "{}"))
     await eventually(lambda: held.batches == [1])
     waiting = asyncio.create_task(inbox.settled(timeout=30))
-    await asyncio.sleep(0.05)
-    assert not waiting.done()
+    finished, _ = await asyncio.wait({waiting}, timeout=SEVERAL_CHECKS)  # at once, had it returned in its checks
+    assert not finished  # the commit is still held
     held.released.set()
     await asyncio.wait_for(waiting, timeout=5)
     assert await accepting is not None
 
 
 async def worker_during_a_burst(db: Database, held: HeldCommits, arriving: str) -> tuple[
-    RecordingApp, InboxWorker, asyncio.Task[None], asyncio.Task[int | None]
+    RecordingApp, InboxWorker, asyncio.Task[None], asyncio.Task[int | None], WatchedInbox
 ]:
     """EvOld stored; `arriving` waiting for its commit (a burst in progress); a worker started on the inbox."""
-    inbox = Inbox(db)
+    inbox = WatchedInbox(db)
     held.released.set()
     await inbox.accept("EvOld", "message", '{"event_id": "EvOld"}')
     held.released.clear()
     burst = asyncio.create_task(inbox.accept(arriving, "message", f'{{"event_id": "{arriving}"}}'))
     app = RecordingApp()
     worker = InboxWorker(app, inbox)  # type: ignore[arg-type]
-    return app, worker, asyncio.create_task(worker.run()), burst
+    return app, worker, asyncio.create_task(worker.run()), burst, inbox
 
 
 async def test_the_worker_defers_to_acknowledgements_then_processes(db: Database, held: HeldCommits) -> None:
-    app, worker, running, burst = await worker_during_a_burst(db, held, "EvNew")
-    await asyncio.sleep(worker_module.ACKS_FIRST_SECONDS / 2)
+    app, worker, running, burst, inbox = await worker_during_a_burst(db, held, "EvNew")
+    await eventually(lambda: inbox.reads == 1, what="the worker reading EvOld")
+    await inbox.settled(timeout=SEVERAL_CHECKS)  # the worker has had as long to go on (ACKS_FIRST_SECONDS is 0.5 s)
     assert app.dispatched == []  # a stored event waits while Slack waits for an acknowledgement
     held.released.set()
     await burst
@@ -112,7 +128,7 @@ async def test_a_steady_stream_of_acknowledgements_slows_the_worker_but_never_st
     db: Database, held: HeldCommits, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(worker_module, "ACKS_FIRST_SECONDS", 0.05)
-    app, worker, running, never_committed = await worker_during_a_burst(db, held, "EvStuck")
+    app, worker, running, never_committed, _ = await worker_during_a_burst(db, held, "EvStuck")
     await eventually(lambda: app.dispatched == ["EvOld"])  # while EvStuck is still not committed
     await worker.stop(timeout=1)
     await running

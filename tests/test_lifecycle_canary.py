@@ -29,6 +29,7 @@ from tests.lifecycle_helpers import (
     run,
     scripted,
 )
+from tests.waiting import eventually
 from tuning.evaluation.metrics import wilson_interval
 from tuning.lifecycle.canary import in_canary
 
@@ -37,6 +38,9 @@ from tuning.lifecycle.canary import in_canary
 async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI) -> AsyncIterator[Harness]:
     settings = make_settings(tmp_path, slack, oai, TUNELOOP_ANNOUNCE_CHANNEL=GENERAL, TUNELOOP_JUDGE_MODEL=JUDGE)
     async with served(settings, slack) as harness:
+        # Today's lifecycle run is over: a canary started before it would get today's card as well (a race
+        # that showed as a third card in the once-a-day test on a loaded machine).
+        await eventually(lambda: harness.runtime.watch.last_run is not None, what="today's lifecycle run")
         oai.add_model(TUNED)
         yield harness
 
@@ -64,7 +68,7 @@ async def test_a_canary_splits_new_threads_and_a_conversation_keeps_its_model(
     models = [await model_of(app, ts) for ts in answers]
     roots = [slack.message(GENERAL, ts)["thread_ts"] for ts in answers]  # the fake's clock picks them: compute
     assert models == [TUNED if in_canary(GENERAL, root, 0.5) else CURRENT for root in roots]
-    for answer_ts, model in list(zip(answers, models))[:6]:
+    for answer_ts, model in list(zip(answers, models, strict=True))[:6]:
         root = slack.message(GENERAL, answer_ts)["thread_ts"]
         slack.add_message(GENERAL, ALICE, f"<@{BOT}> and then?", thread_ts=root)
         reply = slack.thread(GENERAL, root)[-1]

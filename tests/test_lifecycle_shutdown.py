@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from bot.lifecycle_watch import DailyWatch
-from tests.conftest import ADMIN, GENERAL, Harness, eventually, make_settings, served
+from tests.conftest import ADMIN, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.lifecycle_helpers import TUNED, announcements, dataset, run
+from tests.waiting import eventually
 
 SHUTDOWN = date(2027, 1, 14)  # gpt-4.1-mini and its fine-tunes, in tuning/models.toml
 

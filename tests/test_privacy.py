@@ -9,7 +9,7 @@ import pytest
 from tests.capture_helpers import answered_question, vote
 from tests.conftest import ADMIN, ALICE, BOB, GENERAL, Harness
 from bot.fakes import FakeSlack
-from tests.test_datasets_helpers import add_many
+from tests.dataset_helpers import add_many
 from tests.test_cli import tuneloop
 from tuning.datasets.types import BuildRequest
 from tuning.errors import TuningError

@@ -25,7 +25,7 @@ from bot.settings import Settings
 from tests.capture_helpers import answered_question, button
 from tests.conftest import ADMIN, ALICE, BOT, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
-from tests.test_datasets_helpers import add_many
+from tests.dataset_helpers import add_many
 from tuning.datasets.types import BuildRequest
 from tuning.jobs import monitor
 

@@ -12,7 +12,8 @@ import pytest
 from tests.capture_helpers import answered_question
 from tests.conftest import ADMIN, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack
-from tests.selfhost_helpers import model_server, offline_env, wait_for
+from tests.selfhost_helpers import model_server, offline_env
+from tests.waiting import REAL_WAIT, eventually
 from tests.test_e2e_jobs import card_text, dataset, job_row, preflight, start
 from tuning.jobs import monitor
 
@@ -46,7 +47,7 @@ async def test_train_with_the_local_trainer_to_succeeded_with_a_loss_curve(
         await app.runtime.monitor.tick()
         return (await job_row(app, job["id"]))["state"] in ("succeeded", "failed", "cancelled")
 
-    await wait_for(finished)
+    await eventually(finished, timeout=REAL_WAIT, interval=0.2)
     await app.settle()
     done = await job_row(app, job["id"])
     assert done["state"] == "succeeded", done["error_message"]
@@ -108,7 +109,7 @@ async def test_a_local_adapter_is_served_evaluated_promoted_and_answers(
             await app.runtime.monitor.tick()
             return (await job_row(app, job["id"]))["state"] in ("succeeded", "failed", "cancelled")
 
-        await wait_for(finished)
+        await eventually(finished, timeout=REAL_WAIT, interval=0.2)
         await app.settle(timeout=300)  # the automatic evaluation answers through the model server
         adapter = f"tuneloop-{job['id']}"
         evaluation = await app.db.fetchone("SELECT * FROM evaluations")

@@ -12,7 +12,6 @@ import socket
 import sqlite3
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from storage import DatabaseUnavailable, open_database
 from tests.conftest import ADMIN, SIGNING_SECRET
 from bot.fakes import FakeOpenAI, FakeSlack
 from tests.test_cli import tuneloop
+from tests.waiting import eventually, listening
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 60.0  # a bound for every wait; only reached when something is broken
@@ -68,22 +68,15 @@ class Serve:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     async def wait_listening(self) -> None:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            assert self.process is not None and self.process.returncode is None, self.output()
-            with contextlib.suppress(OSError):
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.close()
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"not listening:\n{self.output()}")
+        await eventually(lambda: listening(self.port), timeout=TIMEOUT, interval=0.05, what="listening",
+                         give_up=self.exited, detail=self.output)
 
     async def wait_for_log(self, text: str) -> None:
-        deadline = time.monotonic() + TIMEOUT
-        while text not in self.output():
-            assert time.monotonic() < deadline, f"{text!r} never logged:\n{self.output()}"
-            assert self.process is not None and self.process.returncode is None, self.output()
-            await asyncio.sleep(0.05)
+        await eventually(lambda: text in self.output(), timeout=TIMEOUT, interval=0.05, what=f"{text!r} logged",
+                         give_up=self.exited, detail=self.output)
+
+    def exited(self) -> bool:
+        return self.process is None or self.process.returncode is not None
 
     async def stop(self) -> int:
         """SIGTERM; the exit code."""
@@ -191,10 +184,8 @@ async def test_sigterm_during_start_up_ends_it(tmp_path: Path, slack: FakeSlack,
     slack.fail("auth.test", delay=3600)  # Slack never answers
     async with serving(tmp_path, slack, oai) as server:
         await server.start_http()
-        deadline = time.monotonic() + TIMEOUT
-        while not slack.calls_to("auth.test"):
-            assert time.monotonic() < deadline and server.process and server.process.returncode is None
-            await asyncio.sleep(0.05)
+        await eventually(lambda: slack.calls_to("auth.test"), timeout=TIMEOUT, interval=0.05, what="auth.test asked",
+                         give_up=server.exited, detail=server.output)
         assert server.process is not None
         server.process.send_signal(signal.SIGTERM)
         assert await server.exit_code() == 0

@@ -9,7 +9,7 @@ import pytest
 
 from storage import MIGRATIONS, migrate, open_database
 from storage import datasets as dataset_rows, examples as example_rows, inbox as inbox_rows, migrations
-from tests.test_datasets_helpers import add_example
+from tests.dataset_helpers import add_example
 
 _VERSION_REQUIRED = (
     "name", "version", "format", "filters", "val_fraction", "train_count", "validation_count", "dropped", "token_model",

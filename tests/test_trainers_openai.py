@@ -15,7 +15,7 @@ from openai.types.fine_tuning import FineTuningJob
 from bot.fakes import FakeOpenAI
 from tests.trainer_helpers import DPO_LINE, SFT_LINE, Sleeps, uploaded, write_jsonl
 from bot.fakes.server import Fault, FaultPlan, Handler
-from tuning.errors import NotFound, TuningError
+from tuning.errors import TuningError
 from providers import OpenAITrainer
 from tuning.trainers import (
     LINK_KEY,
@@ -26,7 +26,6 @@ from tuning.trainers import (
     ProviderRejected,
     ProviderUnavailable,
     Trainer,
-    UnknownModel,
 )
 from providers.retry import RetryPolicy, Transient
 
@@ -210,30 +209,6 @@ def test_every_status_maps_and_the_raw_one_is_kept(trainer: OpenAITrainer, statu
     assert (job.state, job.raw_status) == (state, status)
 
 
-# -- cancel ----------------------------------------------------------------------------------
-
-
-async def test_cancel_stops_a_running_job_and_is_idempotent(
-    trainer: OpenAITrainer, oai: FakeOpenAI, tmp_path: Path
-) -> None:
-    job = await trainer.create_job(sft(await uploaded(trainer, tmp_path)))
-    oai.advance(job.provider_job_id)
-    oai.advance(job.provider_job_id)
-    cancelled = await trainer.cancel(job.provider_job_id)
-    assert (cancelled.state, oai.job(job.provider_job_id)["status"]) == (JobState.CANCELLED, "cancelled")
-
-    again = await trainer.cancel(job.provider_job_id)
-    assert again.state is JobState.CANCELLED
-    assert len(oai.calls_to("POST /v1/fine_tuning/jobs/{id}/cancel")) == 2
-
-
-async def test_unknown_jobs_are_not_found(trainer: OpenAITrainer) -> None:
-    with pytest.raises(NotFound, match="ftjob-nope"):
-        await trainer.get_job("ftjob-nope")
-    with pytest.raises(NotFound, match="ftjob-nope"):
-        await trainer.cancel("ftjob-nope")
-
-
 # -- events and metrics -----------------------------------------------------------------------
 
 
@@ -355,14 +330,6 @@ async def test_azure_style_deployments_can_turn_the_cut_off_off(
     assert job.provider == "azure"
 
 
-async def test_an_unknown_model_lists_the_supported_ones(trainer: OpenAITrainer, oai: FakeOpenAI) -> None:
-    with pytest.raises(UnknownModel) as unknown:
-        await trainer.create_job(JobRequest(base_model="gpt-5", training_file_id="file-1"))
-    for name in trainer.capabilities().models:
-        assert name in str(unknown.value)
-    assert oai.calls_to(CREATE) == []
-
-
 async def test_dpo_on_a_model_without_dpo_names_the_models_that_can(trainer: OpenAITrainer, oai: FakeOpenAI) -> None:
     with pytest.raises(MethodNotSupported) as refused:
         await trainer.create_job(JobRequest(base_model="gpt-4o-mini-2024-07-18", method="dpo", training_file_id="f"))
@@ -406,15 +373,6 @@ async def test_5xx_until_retries_run_out_is_provider_unavailable(
     assert isinstance(unavailable.value.__cause__, Transient)
     assert isinstance(unavailable.value.__cause__.__cause__, openai.InternalServerError)
     assert len(oai.calls_to(CREATE)) == 3 and len(sleeps.waits) == 2
-
-
-async def test_reads_after_the_sdks_retries_are_provider_unavailable(
-    trainer: OpenAITrainer, oai: FakeOpenAI
-) -> None:
-    oai.fail("GET /v1/fine_tuning/jobs/{id}", status=500)
-    with pytest.raises(ProviderUnavailable, match="HTTP 500") as unavailable:
-        await trainer.get_job("ftjob-1")
-    assert isinstance(unavailable.value.__cause__, openai.InternalServerError)
 
 
 async def test_insufficient_quota_is_a_refusal_not_a_retry(

@@ -1,41 +1,18 @@
-"""The `ray` back-end: the real program on a real local Ray head, and the failure paths on a fake Jobs API."""
+"""The `ray` back-end on a fake Jobs API: what only Ray does. The contract every back-end keeps, on a real
+local Ray head, is in test_trainers_contract.py."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from providers.ray_trainer import RayTrainer
-from providers.selfhost_jobs import LoraOptions
 from bot.fakes import FakeRayJobs
-from tests.selfhost_helpers import (
-    ROOT,
-    answers,
-    free_port,
-    offline_env,
-    sft_lines,
-    wait_for,
-    write_jsonl,
-)
-from tuning.errors import NotFound
-from tuning.trainers import (
-    LINK_KEY,
-    JobRequest,
-    JobState,
-    ProviderRejected,
-    ProviderUnavailable,
-)
+from tuning.trainers import LINK_KEY, JobRequest, JobState, ProviderUnavailable
 
-SMALL = LoraOptions(r=4, alpha=8, max_length=96)
-RAY = str(Path(sys.executable).parent / "ray")
 TOKEN = "ray-test-token-0000"
 
 
@@ -84,14 +61,6 @@ async def test_an_unreachable_cluster_is_said_plainly(tmp_path: Path) -> None:
     await trainer.close()
 
 
-async def test_a_wrong_token_is_a_refusal_that_never_echoes_it(ray_api: FakeRayJobs, tmp_path: Path) -> None:
-    trainer = RayTrainer(ray_api.address, str(tmp_path), token="ray-wrong-token-1111")
-    with pytest.raises(ProviderRejected, match="Unauthorized") as raised:
-        await trainer.create_job(request("jray3"))
-    assert "ray-wrong-token-1111" not in str(raised.value) and ray_api.jobs == {}
-    await trainer.close()
-
-
 async def test_logs_are_read_incrementally_and_a_failed_job_reports_the_traceback(
     ray_api: FakeRayJobs, tmp_path: Path
 ) -> None:
@@ -137,65 +106,4 @@ async def test_stop_while_pending(ray_api: FakeRayJobs, tmp_path: Path) -> None:
     assert len(ray_api.calls_to("POST /api/jobs/{id}/stop")) == 1
     assert (await trainer.cancel("jray6")).state == JobState.CANCELLED  # a finished job: no second stop
     assert len(ray_api.calls_to("POST /api/jobs/{id}/stop")) == 1
-    with pytest.raises(NotFound):
-        await trainer.get_job("jnone")
-    await trainer.close()
-
-
-# --- a real Ray head on 127.0.0.1 ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`ray start --head --block` with one CPU, in its own process group, stopped by that group's id only."""
-    dashboard, gcs = free_port(), free_port()
-    temp = tmp_path_factory.mktemp("ray")
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    head = subprocess.Popen(
-        [RAY, "start", "--head", "--block", "--num-cpus", "1", "--include-dashboard", "true",
-         "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard), "--port", str(gcs),
-         "--node-ip-address", "127.0.0.1", "--temp-dir", str(temp)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True)
-    address = f"http://127.0.0.1:{dashboard}"
-    deadline = time.monotonic() + 120
-    while not answers(f"{address}/api/version"):  # waits on the condition
-        if head.poll() is not None or time.monotonic() > deadline:
-            os.killpg(head.pid, signal.SIGKILL)
-            pytest.fail(f"the Ray head did not start: {head.stderr.read().decode()[-2000:]}")
-        time.sleep(0.2)
-    yield address
-    os.killpg(head.pid, signal.SIGTERM)
-    try:
-        head.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(head.pid, signal.SIGKILL)
-        head.wait()
-
-
-def _worker_env() -> dict[str, str]:
-    env = offline_env()
-    return {key: env[key] for key in ("PYTHONPATH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE",
-                                      "TOKENIZERS_PARALLELISM", "OMP_NUM_THREADS")}
-
-
-async def test_the_program_trains_on_a_real_ray_head(ray_head: str, tmp_path: Path, tiny_model: Path) -> None:
-    assert str(ROOT) == _worker_env()["PYTHONPATH"]
-    trainer = RayTrainer(ray_head, str(tmp_path / "shared"), gpus_per_job=0, python=sys.executable,
-                         runtime_env={"env_vars": _worker_env()}, lora=SMALL)
-    train = await trainer.upload(write_jsonl(tmp_path / "train.jsonl", sft_lines(4)))
-    job = await trainer.create_job(JobRequest(
-        base_model=str(tiny_model), training_file_id=train, epochs=1, batch_size=2, metadata={LINK_KEY: "jrayreal"}))
-    assert job.provider_job_id == "jrayreal" and not job.terminal
-
-    async def finished() -> bool:
-        return (await trainer.get_job("jrayreal")).terminal
-
-    await wait_for(finished)
-    done = await trainer.get_job("jrayreal")
-    logs_tail = (await trainer.events_since("jrayreal", None)).events
-    assert done.state == JobState.SUCCEEDED, (done.error_message, logs_tail)
-    assert done.fine_tuned_model == "tuneloop-jrayreal" and done.total_steps == 2
-    page = await trainer.events_since("jrayreal", None)
-    assert [point.step for point in page.metrics] == [1, 2]
-    assert (tmp_path / "shared" / "jobs" / "jrayreal" / "out" / "adapter" / "adapter_model.safetensors").is_file()
     await trainer.close()

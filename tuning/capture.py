@@ -154,5 +154,5 @@ class Capture:
         )
 
 
-def _last_user_turn(conversation: list[dict]) -> str:
+def _last_user_turn(conversation: list[dict[str, str]]) -> str:
     return next((m["content"] for m in reversed(conversation) if m["role"] == "user"), "")

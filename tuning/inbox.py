@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from storage import inbox as inbox_rows
 from storage.db import Database
@@ -15,7 +16,7 @@ QUIET_SECONDS = 0.02  # no event to commit for this long: a burst is over
 MAX_BATCH = 200  # events per group commit (3 SQL parameters each, far below SQLite's limit)
 
 
-def is_wanted(event: dict) -> bool:
+def is_wanted(event: dict[str, Any]) -> bool:
     kind = event.get("type")
     if kind in ("reaction_added", "reaction_removed"):
         return str(event.get("reaction", "")).split("::")[0] in VOTE_REACTIONS

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
 EMAIL = "[EMAIL]"
 PHONE = "[PHONE]"
@@ -565,7 +566,7 @@ def _atom(key: object) -> str:
     return _TRIE_ATOMS.get(key) or re.escape(str(key))
 
 
-def _trie_regex(node: dict[object, dict]) -> str:
+def _trie_regex(node: dict[object, dict[object, Any]]) -> str:
     """Regex for a trie, children before "stop here" so longer names win."""
     terminal = None in node
     branches = []
@@ -594,7 +595,7 @@ def _name_pattern(names: Iterable[str]) -> str:
     same strings (preferring the longest) at a cost that does not grow with
     the number of names.
     """
-    root: dict[object, dict] = {}
+    root: dict[object, dict[object, Any]] = {}
     for name in names:
         node = root
         for char in " ".join(name.split()):

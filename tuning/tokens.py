@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from tuning.catalogue import model_facts
@@ -71,7 +72,8 @@ def text_counter(encoding: str) -> Callable[[str], int]:
         if len(text) >= 1_000_000:  # the same guard encode_ordinary applies
             raise TooLong("text over a million characters")
         try:
-            return rust_count(text)
+            count: int = rust_count(text)
+            return count
         except (UnicodeEncodeError, ValueError):
             return public(text)
 
@@ -81,12 +83,12 @@ def text_counter(encoding: str) -> Callable[[str], int]:
 _LOADING = threading.Lock()  # the build's thread and the event loop's may both count first
 
 
-def _bpe_openai_bindings():  # noqa: ANN202 - an extension module
+def _bpe_openai_bindings() -> ModuleType:
     with _LOADING:
         return _load_bindings()
 
 
-def _load_bindings():  # noqa: ANN202 - an extension module
+def _load_bindings() -> ModuleType:
     name = "bpe_openai._bindings"
     if name in sys.modules or "bpe_openai" in sys.modules:
         return importlib.import_module(name)

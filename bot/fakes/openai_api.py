@@ -58,15 +58,18 @@ class FilePart:
 
 
 class FakeOpenAI(FakeServer):
-    """OpenAI at `base_url`, any bearer key. Scripted replies; jobs move only via `advance()`.
+    """OpenAI at `base_url`, any bearer key unless `api_key` is given. Scripted replies; jobs move only
+    via `advance()`.
 
     `latency` delays every chat completion (concurrently); `token_seconds` spaces a streamed answer's
     chunks (one token each) to a fixed rate; `max_concurrent_chat` is the peak
     of in-flight chat requests; `advance_on_retrieve` moves a job one stage per retrieve.
     """
 
-    def __init__(self, *, models: Iterable[str] = BASE_MODELS) -> None:
+    def __init__(self, *, models: Iterable[str] = BASE_MODELS, api_key: str | None = None) -> None:
+        """`api_key`: when set, any other bearer key gets OpenAI's 401 `invalid_api_key`."""
         super().__init__()
+        self.api_key = api_key
         self.files: dict[str, StoredFile] = {}
         self.models: dict[str, Model] = {name: Model(name) for name in models}
         self.fine_tuning = FineTuning(self.files, self.models)
@@ -166,10 +169,25 @@ class FakeOpenAI(FakeServer):
         r.add_get("/v1/fine_tuning/jobs/{job_id}/checkpoints", self._list_checkpoints)
 
     def _middlewares(self) -> list[Any]:
-        return [_openai_errors, *super()._middlewares(), _require_api_key]
+        return [_openai_errors, *super()._middlewares(), self._require_api_key]
 
     def _method_of(self, request: web.Request) -> str:
         return f"{request.method} {request.path}"
+
+    @web.middleware
+    async def _require_api_key(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not key:
+            raise OpenAIFailure(
+                401,
+                "You didn't provide an API key. You need to provide your API key in "
+                "an Authorization header using Bearer auth.",
+            )
+        if self.api_key is not None and key != self.api_key:
+            # OpenAI's wording (platform docs, "Error codes": 401 Invalid Authentication / Incorrect API key).
+            raise OpenAIFailure(401, f"Incorrect API key provided: {key[:3]}***{key[-4:]}. You can find your API "
+                                "key at https://platform.openai.com/account/api-keys.", code="invalid_api_key")
+        return await handler(request)
 
     async def _parse_args(self, request: web.Request) -> Json:
         return await request_args(request, OpenAIFailure(400, "We could not parse the JSON body of your request."))
@@ -535,16 +553,6 @@ async def _openai_errors(request: web.Request, handler: Handler) -> web.StreamRe
         return web.json_response({"error": error}, status=missing.status)
 
 
-@web.middleware
-async def _require_api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
-    key = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not key:
-        raise OpenAIFailure(
-            401,
-            "You didn't provide an API key. You need to provide your API key in "
-            "an Authorization header using Bearer auth.",
-        )
-    return await handler(request)
 
 
 async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:

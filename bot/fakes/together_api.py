@@ -4,7 +4,8 @@
         trainer = TogetherTrainer("tg-test", together.base_url)
 
 Built from Together's OpenAPI document (github.com/togethercomputer/openapi `openapi.yaml`,
-commit 6ed1b93 as stored, read 2026-12-02) and the together-py SDK generated from it; see
+commit 6ed1b93 as stored, read 2026-12-02; `GET /fine-tunes/{id}/metrics` re-read at commit 090263a,
+2026-04-28, on 2026-12-05) and the together-py SDK generated from it; see
 `together_state.py` (fine-tuning) and `together_endpoints.py` (endpoints, hardware).
 
 Chat completions answer for the **name** of a STARTED dedicated endpoint, or for a model

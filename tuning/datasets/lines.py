@@ -86,7 +86,8 @@ def _size(conversation: list[Any]) -> tuple[int, int]:
 def line_messages(line: Line) -> list[Message]:
     """Every message a line trains on, for counting its tokens."""
     if "messages" in line:
-        return line["messages"]
+        messages: list[Message] = line["messages"]
+        return messages
     return [*line["input"]["messages"], *line["preferred_output"], *line["non_preferred_output"]]
 
 
@@ -96,4 +97,5 @@ def encode(line: Line) -> bytes:
 
 
 def decode(raw: bytes) -> Line:
-    return json.loads(raw)
+    line: Line = json.loads(raw)
+    return line

@@ -5,7 +5,8 @@ client answers for which model, the call limit) · summary (aggregates) · runne
 """
 
 from tuning.evaluation.clients import ChatLike, Clients
-from tuning.evaluation.cost import ModelPrice, PriceLookup, no_prices
+from tuning.catalogue import ModelPrice
+from tuning.evaluation.cost import PriceLookup, no_prices
 from tuning.evaluation.export import results_jsonl
 from tuning.evaluation.runner import DEFAULT_CONCURRENCY, Progress, evaluate
 from tuning.evaluation.types import EvalItem, EvalResult, EvalSummary, ItemResult

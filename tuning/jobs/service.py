@@ -70,7 +70,8 @@ class JobService:
 
     async def options_of(self, job_id: str) -> dict[str, Any]:
         """The hyperparameters a job was asked for (batch, lr, suffix, beta, seed)."""
-        return json.loads((await self._row(job_id)).options)
+        options: dict[str, Any] = json.loads((await self._row(job_id)).options)
+        return options
 
     # -- pre-flight ----------------------------------------------------------------
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from storage import lifecycle as lifecycle_rows
 from storage.db import Database
-from storage.lifecycle import AnswerFeedback, CanaryRow
+from storage.lifecycle import AnswerFeedback
+from storage.lifecycle import CanaryRow as CanaryRow  # a canary report's row, for render (which sees no storage)
 from tuning.catalogue import Catalogue
 from tuning.errors import TuningError
 from tuning.evaluation.cost import cost_per_thousand

@@ -106,6 +106,23 @@ def judge_verdict(summary: EvalSummary) -> tuple[str | None, str | None]:
     return (refusal if judge.win_rate_high < 0.5 else None), numbers
 
 
+def verdict(summary: EvalSummary, items: Sequence[ItemResult]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Why this evidence refuses a promotion (nothing: it passes), and the numbers behind the decision."""
+    refusal, judged = judge_verdict(summary)
+    found = differences(summary, items)
+    reasons = [refusal] if refusal else []
+    reasons += [f"{d.metric} is lower than the current model's by more than its noise"
+                for d in found if d.worse_beyond_noise]
+    return tuple(reasons), (*(d.text() for d in found), *([judged] if judged else []))
+
+
+def _no_evidence(candidate: str, current: str, dataset: str | None) -> GateCheck:
+    where = f"`{dataset}`" if dataset else f"a dataset (build one with {command('dataset build NAME')})"
+    run = command(f"eval {candidate} against:{current}" + (f" dataset:{dataset}" if dataset else ""))
+    return GateCheck(candidate, current, dataset, None, (
+        f"there is no evaluation of `{candidate}` against the current model `{current}` on {where}. Run {run}",), ())
+
+
 GateDataset = Callable[[str | None], Awaitable[str]]
 
 
@@ -115,28 +132,18 @@ class PromotionGate:
         self._gate_dataset = gate_dataset
 
     async def check(self, candidate: str, current: str, *, trained_on: str | None = None) -> GateCheck:
-        """`trained_on`: the dataset version the candidate was trained on, when Tuneloop trained it."""
+        """The one decision every promotion goes through: find the evidence, then judge it (`verdict`).
+
+        `trained_on`: the dataset version the candidate was trained on, when Tuneloop trained it."""
         dataset = await self._dataset(trained_on)
         evaluation = None if dataset is None else await lifecycle_rows.latest_comparison(
             self._db, candidate=candidate, baseline=current, dataset=dataset)
         if evaluation is None or not evaluation.summary:
-            where = f"`{dataset}`" if dataset else f"a dataset (build one with {command('dataset build NAME')})"
-            return GateCheck(candidate, current, dataset, None, (
-                f"there is no evaluation of `{candidate}` against the current model `{current}` on {where}. "
-                "Run " + command(f"eval {candidate} against:{current}" + (f" dataset:{dataset}" if dataset else "")),), ())
+            return _no_evidence(candidate, current, dataset)
         summary = EvalSummary.model_validate_json(evaluation.summary)
         items = [ItemResult.model_validate_json(raw) for raw in await evaluation_rows.item_results(self._db, evaluation.id)]
-        reasons, numbers = [], []
-        refusal, judged = judge_verdict(summary)
-        for difference in differences(summary, items):
-            numbers.append(difference.text())
-            if difference.worse_beyond_noise:
-                reasons.append(f"{difference.metric} is lower than the current model's by more than its noise")
-        if judged:
-            numbers.append(judged)
-        if refusal:
-            reasons.insert(0, refusal)
-        return GateCheck(candidate, current, dataset, evaluation.id, tuple(reasons),
+        reasons, numbers = verdict(summary, items)
+        return GateCheck(candidate, current, dataset, evaluation.id, reasons,
                          (f"evaluation #{evaluation.id} on `{dataset}`:", *numbers))
 
     async def _dataset(self, trained_on: str | None) -> str | None:

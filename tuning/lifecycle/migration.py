@@ -2,8 +2,8 @@
 
 The new job copies the source job's epochs, batch size, seed and DPO beta; a learning rate is mapped by the
 catalogue (OpenAI's multiplier becomes an absolute rate, and the card says how). When the job succeeds it
-is evaluated against the model answering then, on the same dataset version's validation split, and
-promoting it goes through the promotion gate.
+is evaluated as any job is, as the promotion gate asks (against the model answering then, on the newest
+version of the same dataset), and promoting it goes through the gate.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from storage import evaluations as evaluation_rows
 from storage import lifecycle as lifecycle_rows
@@ -73,7 +74,7 @@ class Migrations:
                                               hyperparameters=json.dumps(lines), channel=channel, user=user)
         return await self.story(job.id)
 
-    async def _options(self, source: JobView, target: str, model: str | None) -> tuple[dict, list[str]]:
+    async def _options(self, source: JobView, target: str, model: str | None) -> tuple[dict[str, Any], list[str]]:
         asked = await self._jobs.options_of(source.id)
         rate, rate_line = self._catalogue().absolute_learning_rate(source.trainer, target, asked.get("lr"))
         options = {"trainer": target, "model": model, "epochs": source.epochs, "lr": rate,

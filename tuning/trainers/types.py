@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tuning.catalogue import Method
+from tuning.catalogue import Method as Method  # part of the trainers' vocabulary (Capabilities.methods)
 
 
 # The metadata key under which Tuneloop stores its own short job id on a provider job,

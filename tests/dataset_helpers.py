@@ -1,4 +1,4 @@
-"""Helpers shared by the test_datasets_* files (this module holds no tests of its own)."""
+"""Helpers shared by the dataset and capture tests: example rows, a migrated database, reading lines back."""
 
 from __future__ import annotations
 
