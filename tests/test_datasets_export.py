@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from storage import Database
-from tests.test_datasets_helpers import add_many, new_db
+from tests.dataset_helpers import add_many, new_db
 from tuning.datasets import BuildRequest, DatasetService
 from tuning.errors import TuningError
 
