@@ -87,12 +87,14 @@ def _train(options: Options, train_rows: list[dict[str, Any]], valid_rows: list[
     tokenizer = load_tokenizer(options.base_model)
     check_template(tokenizer.chat_template, *_example(train_rows[0]), _special_tokens(tokenizer))
     model = load_for_training(options, plan)
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
     emit("event", message=f"Loaded {options.base_model} on {'cuda' if found.cuda else 'cpu'} ({plan.precision}"
-         f"{', 4-bit' if options.load_in_4bit else ''}); {len(train_rows)} training examples.")
+         f"{', 4-bit' if options.load_in_4bit else ''}); {len(train_rows)} training examples; "
+         f"{processes} process{'es' if processes > 1 else ''}.")
     progress = ProgressLines()
     trainer = _trainer(options, plan, model, tokenizer, Dataset.from_list(train_rows),
                        Dataset.from_list(valid_rows) if valid_rows else None, progress)
-    checkpoint = _latest_checkpoint(options.output_dir / CHECKPOINTS_DIR) if options.resume else None
+    checkpoint = latest_checkpoint(options.output_dir / CHECKPOINTS_DIR) if options.resume else None
     emit("event", message=f"Resuming from {checkpoint.name}." if checkpoint else "Training started.")
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     adapter_dir = options.output_dir / ADAPTER_DIR
@@ -116,11 +118,11 @@ def _special_tokens(tokenizer: Any) -> dict[str, str]:
     return {name: value for name in ("bos_token", "eos_token") if (value := getattr(tokenizer, name, None))}
 
 
-def _latest_checkpoint(folder: Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    latest = get_last_checkpoint(str(folder)) if folder.is_dir() else None
-    return Path(latest) if latest else None
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest complete checkpoint: trainer_state.json is written last, so a save cut short has none."""
+    complete = [path for path in folder.glob("checkpoint-*")
+                if path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file()]
+    return max(complete, key=lambda path: int(path.name.split("-")[-1]), default=None)
 
 
 def _trainer(options: Options, plan: Any, model: Any, tokenizer: Any, train: Any, valid: Any, progress: Any) -> Any:
