@@ -94,6 +94,8 @@ def _train(options: Options, train_rows: list[dict[str, Any]], valid_rows: list[
     progress = ProgressLines()
     trainer = _trainer(options, plan, model, tokenizer, Dataset.from_list(train_rows),
                        Dataset.from_list(valid_rows) if valid_rows else None, progress)
+    if len(trainer.train_dataset) == 0:
+        raise InputError(f"No training example fits --max-length {options.max_length} with room for its answer.")
     checkpoint = latest_checkpoint(options.output_dir / CHECKPOINTS_DIR) if options.resume else None
     emit("event", message=f"Resuming from {checkpoint.name}." if checkpoint else "Training started.")
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
