@@ -48,6 +48,7 @@ def test_every_self_hosted_base_in_the_catalogue_carries_its_real_template() -> 
         facts = catalogue.require(name)
         assert facts.chat_template == chat_template(family), name
         assert facts.chat_template_source and "2026" in facts.chat_template_source
+        assert template_problem(facts.chat_template) is None, name  # what the bot's pre-flight asks
 
 
 @pytest.mark.parametrize("family", FAMILIES)
