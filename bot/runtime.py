@@ -239,7 +239,9 @@ def catalogue_beside(db_path: Path) -> Catalogue:
 
 def selfhosted(settings: Settings) -> SelfHosted:
     token = settings.ray_token.get_secret_value() if settings.ray_token else None
-    return SelfHosted(settings.artifacts_root, settings.ray_address, token, settings.gpu_hour_usd)
+    return SelfHosted(settings.artifacts_root, settings.ray_address, token, settings.gpu_hour_usd,
+                      gpus_per_job=settings.gpus_per_job, ray_python=settings.ray_python,
+                      ray_runtime_env=settings.ray_runtime_env)
 
 
 def model_router(settings: Settings, llm: openai.AsyncOpenAI, together: openai.AsyncOpenAI | None,

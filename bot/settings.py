@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     trainer: str = Field("openai", alias="TUNELOOP_TRAINER", pattern="^(openai|together|local|ray)$")
     ray_address: str | None = Field(None, alias="TUNELOOP_RAY_ADDRESS")
     ray_token: SecretStr | None = Field(None, alias="TUNELOOP_RAY_TOKEN")
+    # Ray as clusters run it: the job's runtime environment (a JSON object, e.g. {"env_vars": {"HF_TOKEN": "…"},
+    # "pip": […]}), the workers' Python (one with `tuneloop[train]`), and GPUs per job (0 on a CPU-only cluster;
+    # also the local trainer's: 0 trains on the CPU). Later: fields of TrainOptions' back-end spec.
+    ray_runtime_env: dict[str, Any] | None = Field(None, alias="TUNELOOP_RAY_RUNTIME_ENV")
+    ray_python: str = Field("python", alias="TUNELOOP_RAY_PYTHON", min_length=1)
+    gpus_per_job: float = Field(1, alias="TUNELOOP_GPUS_PER_JOB", ge=0)
     artifacts: str | None = Field(None, alias="TUNELOOP_ARTIFACTS")
     serve_url: str | None = Field(None, alias="TUNELOOP_SERVE_URL")
     gpu_hour_usd: float = Field(0.0, alias="TUNELOOP_GPU_HOUR_USD", ge=0)
@@ -81,6 +87,14 @@ class Settings(BaseSettings):
             raise ValueError(f"give 1 to {MAX_PROMPTS} prompts, separated by |")
         return value
 
+    @field_validator("artifacts")
+    @classmethod
+    def _local_artifacts(cls, value: str | None) -> str | None:
+        if value is not None and "://" in value and not value.startswith("file://"):
+            raise ValueError("must be a folder (a shared mount for Ray and the model server): object stores such as "
+                             "s3:// are not supported")
+        return value
+
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
@@ -89,7 +103,7 @@ class Settings(BaseSettings):
     @property
     def artifacts_root(self) -> str:
         """TUNELOOP_ARTIFACTS, else `artifacts/` beside the database."""
-        return self.artifacts or str(self.db_path.parent / "artifacts")
+        return str(Path(self.artifacts or self.db_path.parent / "artifacts").expanduser().resolve())
 
     @property
     def socket_mode(self) -> bool:

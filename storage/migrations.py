@@ -466,6 +466,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX messages_user ON messages (user_id);
         """,
     ),
+    (
+        "0014_job_run_facts",
+        """
+        -- Self-hosted jobs, once finished: the GPU-hours the run held (shown beside the estimate), and why the
+        -- model server cannot load the adapter when it cannot.
+        ALTER TABLE jobs ADD COLUMN gpu_hours REAL;
+        ALTER TABLE jobs ADD COLUMN serving_note TEXT;
+        """,
+    ),
 ]
 
 

@@ -180,21 +180,44 @@ def answers(url: str) -> bool:
         return False
 
 
+class ModelServer:
+    """`python -m bot serve-model --model MODEL` in its own process, on one port across restarts."""
+
+    def __init__(self, model: Path) -> None:
+        self.model = model
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self._process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        process = self._process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve-model", "--model", str(self.model), "--port", str(self.port)],
+            cwd=ROOT, env=offline_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not answers(f"http://127.0.0.1:{self.port}/health"):  # waits on the condition, not a fixed time
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"serve-model did not start: {process.stderr.read()[-2000:]}")  # type: ignore[union-attr]
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=30)
+            self._process = None
+
+    def restart(self) -> None:
+        """As a redeploy does: the new process has loaded no adapter."""
+        self.stop()
+        self.start()
+
+
 @contextmanager
 def model_server(model: Path) -> Iterator[str]:
-    """`python -m bot serve-model --model MODEL` in its own process; yields its /v1 base URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve-model", "--model", str(model), "--port", str(port)],
-        cwd=ROOT, env=offline_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not answers(f"http://127.0.0.1:{port}/health"):  # waits on the condition, not a fixed time
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"serve-model did not start: {process.stderr.read()[-2000:]}")
-        time.sleep(0.1)
+    """A ModelServer for the duration; yields its /v1 base URL."""
+    server = ModelServer(model)
+    server.start()
     try:
-        yield f"http://127.0.0.1:{port}/v1"
+        yield server.url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop()

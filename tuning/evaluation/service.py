@@ -21,6 +21,7 @@ from tuning.evaluation.types import EvalItem, EvalResult, EvalSummary
 from tuning.jobs.service import JobService
 from tuning.jobs.types import JobView
 from tuning.routing import ModelRouter
+from tuning.trainers.open_models import is_adapter
 from tuning.words import command
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ class Evaluations:
             if job.state != "succeeded" or not job.fine_tuned_model:
                 raise TuningError(f"Job `{job.id}` is {job.state}: there is no tuned model to evaluate yet.")
             candidate, baseline = await self._serving(job), against or job.base_model
+            if is_adapter(candidate):  # an adapter on another base answers garbage, or not at all
+                await self._router.check_served_base(candidate, job.base_model)
         else:
             candidate, baseline = target, against
         ref = dataset or (job.dataset if job else await self.newest_dataset())

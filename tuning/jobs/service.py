@@ -239,6 +239,10 @@ class JobService:
         }
         if remote.total_steps:
             values["total_steps"] = remote.total_steps
+        if remote.gpu_hours is not None:
+            values["gpu_hours"] = remote.gpu_hours
+        if remote.serving_note is not None:
+            values["serving_note"] = remote.serving_note
         if remote.terminal:
             values["finished_at"] = _iso(remote.finished_at) or _now_iso()
         await job_rows.transition(self._db, job_id, from_states=tuple(ACTIVE), to_state=remote.state.value, **values)
