@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,7 +50,7 @@ class Settings(BaseSettings):
     # Ray as clusters run it: the job's runtime environment (a JSON object, e.g. {"env_vars": {"HF_TOKEN": "…"},
     # "pip": […]}), the workers' Python (one with `tuneloop[train]`), and GPUs per job (0 on a CPU-only cluster;
     # also the local trainer's: 0 trains on the CPU). Later: fields of TrainOptions' back-end spec.
-    ray_runtime_env: dict[str, Any] | None = Field(None, alias="TUNELOOP_RAY_RUNTIME_ENV")
+    ray_runtime_env: Annotated[dict[str, Any] | None, NoDecode] = Field(None, alias="TUNELOOP_RAY_RUNTIME_ENV")
     ray_python: str = Field("python", alias="TUNELOOP_RAY_PYTHON", min_length=1)
     gpus_per_job: float = Field(1, alias="TUNELOOP_GPUS_PER_JOB", ge=0)
     artifacts: str | None = Field(None, alias="TUNELOOP_ARTIFACTS")
@@ -85,6 +86,18 @@ class Settings(BaseSettings):
             value = tuple(part.strip() for part in value.split("|") if part.strip())
         if isinstance(value, tuple | list) and not 0 < len(value) <= MAX_PROMPTS:
             raise ValueError(f"give 1 to {MAX_PROMPTS} prompts, separated by |")
+        return value
+
+    @field_validator("ray_runtime_env", mode="before")
+    @classmethod
+    def _runtime_env_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else None
+            except ValueError as error:
+                raise ValueError(f"must be a JSON object, such as {{\"env_vars\": {{\"HF_TOKEN\": \"…\"}}}} ({error})") from None
+        if value is not None and not isinstance(value, dict):
+            raise ValueError("must be a JSON object (Ray's runtime_env: env_vars, pip, working_dir, …)")
         return value
 
     @field_validator("artifacts")
