@@ -1,8 +1,12 @@
 """Tuneloop's dataset JSONL, read and checked, in the shapes TRL takes.
 
-SFT lines are `{"messages": [...]}` (TRL's conversational language-modelling form, used as is).
+SFT lines are `{"messages": [...]}` ending with the rated answer. They become TRL's conversational
+prompt/completion form: the thread so far is the prompt, the answer the completion, so the loss covers the
+answer only (earlier assistant turns are context, not targets) with any chat template.
 DPO lines are `{"input": {"messages": [...]}, "preferred_output": [...], "non_preferred_output": [...]}`
 and become TRL's conversational preference form `{"prompt", "chosen", "rejected"}`.
+KTO lines are `{"prompt": [...], "completion": [one assistant message], "label": true|false}`: TRL's
+conversational unpaired preference form, used as is (true: a desirable answer, false: an undesirable one).
 """
 
 from __future__ import annotations
@@ -28,10 +32,10 @@ def sha256_of(path: Path) -> str:
 
 
 def read_rows(path: Path, method: str) -> list[dict[str, Any]]:
-    """Every line of `path` converted for `method` ("sft" or "dpo"); DataError on the first bad one."""
+    """Every line of `path` converted for `method` ("sft", "dpo" or "kto"); DataError on the first bad one."""
     if not path.is_file():
         raise DataError(f"There is no dataset file at {path}.")
-    convert = _sft_row if method == "sft" else _dpo_row
+    convert = {"sft": _sft_row, "dpo": _dpo_row, "kto": _kto_row}[method]
     rows = []
     with path.open(encoding="utf-8") as handle:
         for number, text in enumerate(handle, start=1):
@@ -57,9 +61,11 @@ def _reason(error: Exception) -> str:
 def _sft_row(line: Any) -> dict[str, Any]:
     _require_object(line, "an SFT line")
     messages = _messages(line["messages"], "messages")
-    if not any(message["role"] == "assistant" for message in messages):
-        raise ValueError("an SFT example needs at least one assistant message.")
-    return {"messages": messages}
+    if messages[-1]["role"] != "assistant":
+        raise ValueError("an SFT example must end with the assistant's answer.")
+    if len(messages) < 2:
+        raise ValueError("an SFT example needs the thread before the answer.")
+    return {"prompt": messages[:-1], "completion": messages[-1:]}
 
 
 def _dpo_row(line: Any) -> dict[str, Any]:
@@ -72,6 +78,17 @@ def _dpo_row(line: Any) -> dict[str, Any]:
         if any(message["role"] != "assistant" for message in answer):
             raise ValueError(f"`{name}` must hold assistant messages only.")
     return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+
+
+def _kto_row(line: Any) -> dict[str, Any]:
+    _require_object(line, "a KTO line")
+    prompt = _messages(line["prompt"], "prompt")
+    completion = _messages(line["completion"], "completion")
+    if len(completion) != 1 or completion[0]["role"] != "assistant":
+        raise ValueError("`completion` must be one assistant message.")
+    if not isinstance(line["label"], bool):
+        raise TypeError("`label` must be true (a desirable answer) or false (an undesirable one).")
+    return {"prompt": prompt, "completion": completion, "label": line["label"]}
 
 
 def _require_object(value: Any, what: str) -> None:

@@ -1,8 +1,9 @@
 """The lines `python -m selfhost.train` prints: one JSON object a line, nothing else on stdout.
 
 Every line has `kind` and `time` (ISO 8601, UTC). Kinds:
-- `progress`: step, total_steps, epoch, train_loss, valid_loss, token_accuracy, learning_rate, tokens_seen
-- `event`: message (started, evaluating, saved, …)
+- `progress`: step, total_steps, epoch, train_loss, valid_loss, token_accuracy, learning_rate, tokens_seen,
+  tokens_per_second (since the previous line), peak_gpu_memory_gb (None on the CPU), extra
+- `event`: message (started, checkpoint saved, resumed, …); a checkpoint's event also has its step
 - `done`: adapter, manifest, metrics
 - `error`: error (plain words), and the program exits non-zero
 
@@ -18,17 +19,26 @@ from typing import Any, TextIO
 
 PROGRESS_FIELDS = (
     "step", "total_steps", "epoch", "train_loss", "valid_loss", "token_accuracy", "learning_rate", "tokens_seen",
+    "tokens_per_second", "peak_gpu_memory_gb",
 )
 KINDS = frozenset({"progress", "event", "done", "error"})
 
 _out: TextIO | None = None
 
 
-def claim_stdout() -> None:
-    """Keep stdout for these lines alone: whatever else prints (library logs, progress dicts) goes to stderr."""
+def claim_stdout(lines: bool = True) -> None:
+    """Keep stdout for these lines alone: whatever else prints (library logs, progress dicts) goes to stderr.
+
+    With `lines` False (a second training process) the lines go to stderr too: one process speaks.
+    """
     global _out
-    _out = sys.stdout
+    _out = sys.stdout if lines else sys.stderr
     sys.stdout = sys.stderr
+
+
+def lines_stream() -> TextIO:
+    """Where the lines go: the real stdout once claimed."""
+    return _out or sys.stdout
 
 
 def emit(kind: str, stream: TextIO | None = None, **fields: Any) -> None:

@@ -1,7 +1,9 @@
 """A tiny causal LM built in code (random weights, a tokenizer trained on the fly) and datasets for it.
 
 Nothing comes from a model hub: the model is a two-layer Llama with hidden size 64 (about 100k
-parameters), saved to a temporary folder once per test session.
+parameters), saved to a temporary folder once per test session. Its tokenizer carries a real model's chat
+template, verbatim (tests/data/chat_templates, sources in SOURCES.md): SmolLM2-Instruct's unless a test asks
+for another.
 """
 
 from __future__ import annotations
@@ -20,20 +22,30 @@ from typing import Any
 
 import pytest
 
-# ChatML with {% generation %} markers around what the assistant says (and its end-of-turn token),
-# so TRL can compute the loss on assistant tokens only.
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'assistant' %}"
-    "{{ '<|im_start|>assistant\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}"
-    "{{ '\n' }}"
-    "{% else %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-SPECIAL = ["<pad>", "<|im_start|>", "<|im_end|>"]
+TEMPLATES = Path(__file__).resolve().parent / "data" / "chat_templates"
+# The catalogue's self-hosted bases and the template file each ships (tests/data/chat_templates/SOURCES.md).
+BASE_TEMPLATES = {
+    "HuggingFaceTB/SmolLM2-135M-Instruct": "smollm2",
+    "HuggingFaceTB/SmolLM2-360M-Instruct": "smollm2",
+    "Qwen/Qwen2.5-0.5B-Instruct": "qwen2_5",
+    "Qwen/Qwen2.5-1.5B-Instruct": "qwen2_5",
+    "meta-llama/Llama-3.2-1B-Instruct": "llama3_2",
+    "meta-llama/Llama-3.1-8B-Instruct": "llama3_1",
+}
+# Each family's special tokens: (bos, end of an assistant turn); the pad token is our own.
+FAMILY_TOKENS = {
+    "smollm2": ("<|im_start|>", "<|im_end|>"),
+    "qwen2_5": ("<|im_start|>", "<|im_end|>"),
+    "llama3_2": ("<|begin_of_text|>", "<|eot_id|>"),
+    "llama3_1": ("<|begin_of_text|>", "<|eot_id|>"),
+    "deepseek_r1_distill": ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"),
+}
+SPECIAL = ["<pad>", "<|im_start|>", "<|im_end|>", "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+           "<|eot_id|>", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>"]
+
+
+def chat_template(family: str) -> str:
+    return (TEMPLATES / f"{family}.jinja").read_text(encoding="utf-8")
 
 QUESTIONS = [
     ("How do I reset my password?", "Open settings, choose security, then reset password."),
@@ -46,8 +58,8 @@ QUESTIONS = [
 SYSTEM = "You are a helpful team assistant."
 
 
-def build_tiny_model(folder: Path) -> Path:
-    """Save a tiny Llama and its tokenizer (with the chat template) to `folder`; return it."""
+def build_tiny_model(folder: Path, family: str = "smollm2") -> Path:
+    """Save a tiny Llama and its tokenizer (with `family`'s real chat template) to `folder`; return it."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -57,9 +69,9 @@ def build_tiny_model(folder: Path) -> Path:
     corpus = [text for pair in QUESTIONS for text in pair] + [SYSTEM, "system user assistant"]
     raw.train_from_iterator(corpus, trainers.BpeTrainer(
         vocab_size=400, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=raw, eos_token="<|im_end|>", pad_token="<pad>", bos_token="<|im_start|>")
-    tokenizer.chat_template = CHAT_TEMPLATE
+    bos, eos = FAMILY_TOKENS[family]
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, eos_token=eos, pad_token="<pad>", bos_token=bos)
+    tokenizer.chat_template = chat_template(family)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
@@ -84,6 +96,14 @@ def dpo_lines(count: int) -> list[dict[str, Any]]:
              "preferred_output": [{"role": "assistant", "content": answer}],
              "non_preferred_output": [{"role": "assistant", "content": "I do not know."}]}
             for question, answer in _cycle(count)]
+
+
+def kto_lines(count: int) -> list[dict[str, Any]]:
+    """The agreed KTO file: alternately a desirable (the team's) and an undesirable answer."""
+    return [{"prompt": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}],
+             "completion": [{"role": "assistant", "content": answer if index % 2 == 0 else "I do not know."}],
+             "label": index % 2 == 0}
+            for index, (question, answer) in enumerate(_cycle(count))]
 
 
 def write_jsonl(path: Path, lines: list[dict[str, Any]]) -> Path:

@@ -10,7 +10,7 @@ import pytest
 from selfhost import train
 from selfhost.data import DataError, read_rows
 from selfhost.protocol import parse_line
-from tests.selfhost_helpers import dpo_lines, sft_lines, write_jsonl
+from tests.selfhost_helpers import SYSTEM, dpo_lines, kto_lines, sft_lines, write_jsonl
 
 
 def test_dpo_lines_become_trl_prompt_chosen_rejected(tmp_path: Path) -> None:
@@ -20,17 +20,41 @@ def test_dpo_lines_become_trl_prompt_chosen_rejected(tmp_path: Path) -> None:
     assert rows[0]["rejected"] == [{"role": "assistant", "content": "I do not know."}]
 
 
-def test_sft_lines_keep_role_and_content_only(tmp_path: Path) -> None:
+def test_sft_lines_become_the_thread_as_prompt_and_the_rated_answer_as_completion(tmp_path: Path) -> None:
     line = sft_lines(1)[0]
     line["messages"][2]["weight"] = 1
+    line["messages"][1:1] = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello."}]
     rows = read_rows(write_jsonl(tmp_path / "t.jsonl", [line]), "sft")
-    assert rows[0]["messages"][2] == {"role": "assistant", "content": line["messages"][2]["content"]}
+    assert rows == [{
+        "prompt": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "hi"},
+                   {"role": "assistant", "content": "Hello."},
+                   {"role": "user", "content": "How do I reset my password?"}],
+        "completion": [{"role": "assistant", "content": "Open settings, choose security, then reset password."}],
+    }]  # role and content only; the earlier answer is context, not a target
+
+
+def test_kto_lines_are_trl_prompt_completion_label(tmp_path: Path) -> None:
+    rows = read_rows(write_jsonl(tmp_path / "t.jsonl", kto_lines(2)), "kto")
+    assert rows[0]["label"] is True and rows[1]["label"] is False
+    assert rows[0]["prompt"][-1] == {"role": "user", "content": "How do I reset my password?"}
+    assert rows[1]["completion"] == [{"role": "assistant", "content": "I do not know."}]
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"label": "yes"}, "`label` must be true"),
+    ({"completion": [{"role": "user", "content": "x"}]}, "`completion` must be one assistant message"),
+    ({"prompt": []}, "`prompt` must be a non-empty list"),
+])
+def test_a_bad_kto_line_is_named(tmp_path: Path, change: dict, reason: str) -> None:
+    with pytest.raises(DataError, match=f"line 1: {reason}"):
+        read_rows(write_jsonl(tmp_path / "t.jsonl", [{**kto_lines(1)[0], **change}]), "kto")
 
 
 @pytest.mark.parametrize(("text", "reason"), [
     ("{not json\n", "line 2: not valid JSON"),
     ('{"messages": []}\n', "line 2: `messages` must be a non-empty list"),
-    ('{"messages": [{"role": "user", "content": "hi"}]}\n', "line 2: an SFT example needs at least one assistant"),
+    ('{"messages": [{"role": "user", "content": "hi"}]}\n', "line 2: an SFT example must end with the assistant's"),
+    ('{"messages": [{"role": "assistant", "content": "hi"}]}\n', "line 2: an SFT example needs the thread before"),
     ('{"messages": [{"role": "robot", "content": "hi"}]}\n', "line 2: every message in `messages` needs a role"),
     ('{"chat": 1}\n', "line 2: the key 'messages' is missing"),
 ])
@@ -76,6 +100,11 @@ def test_bad_jsonl_is_one_error_line_and_exit_2(tmp_path: Path, capsys) -> None:
     (["--lora-dropout", "1.5"], "--lora-dropout must be from 0"),
     (["--method", "ppo"], "invalid choice: 'ppo'"),
     (["--learning-rate", "fast"], "invalid float value: 'fast'"),
+    (["--save-steps", "0"], "--save-steps must be at least 1"),
+    (["--gradient-accumulation-steps", "0"], "--gradient-accumulation-steps must be at least 1"),
+    (["--precision", "fp8"], "invalid choice: 'fp8'"),
+    (["--method", "kto", "--batch-size", "1"], "--batch-size must be at least 2 for KTO"),
+    (["--method", "dpo", "--packing"], "--packing is for SFT only"),
 ])
 def test_bad_flags_are_one_error_line(tmp_path: Path, capsys, flags: list[str], reason: str) -> None:
     path = write_jsonl(tmp_path / "t.jsonl", sft_lines(1))

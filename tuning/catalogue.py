@@ -30,8 +30,9 @@ MODEL_FIELDS = frozenset({
     "provider", "train", "snapshots", "context_window", "max_output_tokens", "example_token_limit", "tokenizer",
     "token_counts", "training_usd_per_million", "inference", "fine_tuned_inference", "shutdown", "source", "checked",
     "dedicated_endpoint",
-    "parameters_billion",
+    "parameters_billion", "training_defaults", "chat_template", "chat_template_source",
 })
+TRAINING_DEFAULT_FIELDS = frozenset({"max_length", "batch_size", "target_modules"})
 BACKEND_FIELDS = frozenset({"default_model", "closes_on", "learning_rate", "learning_rate_multiplier", "source"})
 
 
@@ -53,6 +54,15 @@ class ModelPrice:
 
 
 @dataclass(frozen=True)
+class TrainingDefaults:
+    """Self-hosted training settings that suit a model; `python -m selfhost.train` takes them as flags."""
+
+    max_length: int | None = None
+    batch_size: int | None = None
+    target_modules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelFacts:
     name: str  # the catalogue entry (a prefix), or "" for the fallback
     provider: str
@@ -71,6 +81,9 @@ class ModelFacts:
     # False: the provider trains it but will not serve it (or models tuned from it) on a dedicated endpoint.
     dedicated_endpoint: bool = True
     parameters_billion: float | None = None  # for self-hosted GPU-hour estimates
+    training_defaults: TrainingDefaults = TrainingDefaults()
+    chat_template: str | None = None  # the model's own, verbatim: pre-flight checks it trains (no download)
+    chat_template_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -319,7 +332,18 @@ def _facts(name: str, entry: Mapping[str, Any], fallback: Mapping[str, Any], che
         shutdown=_date(entry.get("shutdown")), source=str(entry.get("source", "")),
         dedicated_endpoint=bool(entry.get("dedicated_endpoint", True)),
         parameters_billion=float(entry["parameters_billion"]) if "parameters_billion" in entry else None,
+        training_defaults=_training_defaults(name, entry.get("training_defaults", {})),
+        chat_template=str(entry["chat_template"]) if "chat_template" in entry else None,
+        chat_template_source=str(entry.get("chat_template_source", "")),
     )
+
+
+def _training_defaults(name: str, entry: Mapping[str, Any]) -> TrainingDefaults:
+    _known_fields(f"{name}.training_defaults", entry, TRAINING_DEFAULT_FIELDS)
+    return TrainingDefaults(
+        max_length=int(entry["max_length"]) if "max_length" in entry else None,
+        batch_size=int(entry["batch_size"]) if "batch_size" in entry else None,
+        target_modules=tuple(str(module) for module in entry.get("target_modules", ())))
 
 
 def _method(value: object) -> Method:
