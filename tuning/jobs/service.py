@@ -24,6 +24,7 @@ from tuning.datasets.types import MIN_TRAINING_EXAMPLES, USEFUL_TRAINING_EXAMPLE
 from tuning.errors import NotFound, TuningError
 from tuning.jobs.open_tokens import count_file, count_file_with_folder, folder_tokenizer, tokenizer_file
 from tuning.jobs.pricing import provider_estimate
+from tuning.jobs.template_gate import template_refusal
 from tuning.jobs.types import ACTIVE, JobView
 from tuning.review import require_admin
 from tuning.trainers import (
@@ -87,13 +88,16 @@ class JobService:
         check_request(trainer.capabilities(), JobRequest(
             base_model=model, method=summary.format, training_file_id="(not uploaded yet)", beta=options.get("beta"),
         ))
+        train = {file.split: file.path for file in summary.files}["train"]
+        if isinstance(trainer, GpuCosted) and (refusal := await asyncio.to_thread(
+                template_refusal, catalogue, model, train)) is not None:
+            raise TuningError(refusal)  # a base whose chat template cannot train: refused before any cost
         if summary.train < MIN_TRAINING_EXAMPLES:
             raise TuningError(
                 f"`{summary.ref}` has {summary.train} training examples; fine-tuning needs at least "
                 f"{MIN_TRAINING_EXAMPLES}. Approve more examples and build a new version."
             )
         epochs = options.get("epochs") or default_epochs(summary.train)
-        train = {file.split: file.path for file in summary.files}["train"]
         tokens, tokens_note = await self._count(catalogue, model, train, summary.tokens.train)
         if isinstance(trainer, GpuCosted):  # self-hosted: GPU-hours × TUNELOOP_GPU_HOUR_USD
             cost, cost_note = trainer.estimate_cost(model, billed_tokens(epochs, tokens))
