@@ -276,7 +276,7 @@ def build_services(
 ) -> Services:
     members = MemberDirectory(db)
     capture = Capture(db, members, system_prompt=settings.system_prompt, min_votes=settings.min_votes)
-    datasets = DatasetService(db, trainer=settings.trainer)
+    datasets = DatasetService(db, trainer=settings.trainer, min_votes=settings.min_votes)
     jobs = JobService(db, datasets, trainers, default_trainer=settings.trainer,
                       max_cost_usd=settings.max_job_cost_usd, admins=settings.admins, prices_dir=datasets.root,
                       tokenizers_dir=settings.tokenizers_dir)

@@ -36,7 +36,7 @@ DEFAULT_LORA = LoraOptions()
 def selfhost_capabilities(name: str, catalogue: Catalogue) -> Capabilities:
     """The catalogue's models with `train = {<name> = …}`, plus any local model folder."""
     return Capabilities(
-        name=name, methods=frozenset({"sft", "dpo"}), local_folders=True, default_model=catalogue.default_model(name),
+        name=name, methods=frozenset({"sft", "dpo", "kto"}), local_folders=True, default_model=catalogue.default_model(name),
         models=catalogue.trainable(name))
 
 
@@ -51,6 +51,7 @@ def training_args(request: JobRequest, job_id: str, output_dir: str, lora: LoraO
     ]
     optional = {"--validation-file": request.validation_file_id, "--epochs": request.epochs,
                 "--batch-size": request.batch_size, "--beta": request.beta, "--seed": request.seed,
+                "--desirable-weight": request.desirable_weight, "--undesirable-weight": request.undesirable_weight,
                 "--dataset": request.metadata.get(DATASET_KEY)}
     for flag, value in optional.items():
         if value is not None:

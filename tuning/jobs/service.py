@@ -213,6 +213,9 @@ class JobService:
         )
         if isinstance(trainer, GpuCosted):  # self-hosted: the adapter's manifest records NAME@version
             request = request.model_copy(update={"metadata": {LINK_KEY: job.id, DATASET_KEY: job.dataset}})
+        if summary.kto is not None:  # the class weights the dataset card showed
+            request = request.model_copy(update={"desirable_weight": summary.kto.desirable_weight,
+                                                 "undesirable_weight": summary.kto.undesirable_weight})
         return await trainer.create_job(request)
 
     async def _upload(self, trainer: Trainer, job_id: str, path: Path) -> str:

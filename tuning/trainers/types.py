@@ -128,6 +128,9 @@ class JobRequest(_Frozen):
     suffix: str | None = None
     beta: float | None = Field(None, gt=0)
     seed: int | None = None
+    # KTO's class weights, from the dataset's label counts (self-hosted only). TrainOptions takes them at merge.
+    desirable_weight: float | None = Field(None, gt=0)
+    undesirable_weight: float | None = Field(None, gt=0)
     metadata: dict[str, str] = Field(default_factory=dict)
 
     @property
