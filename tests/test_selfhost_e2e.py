@@ -154,6 +154,15 @@ async def test_a_local_adapter_is_served_evaluated_promoted_and_answers_after_a_
         assert f"answers with `{adapter}`" in slack.responses[-1]["text"]
         assert "Fell back" not in slack.responses[-1]["text"]
 
+        # An adapter evaluated on a server that serves another base is refused, saying what it serves.
+        await app.db.execute("UPDATE jobs SET base_model = 'Qwen/Qwen2.5-0.5B-Instruct' WHERE id = ?", (job["id"],))
+        evaluations = await app.db.fetchval("SELECT count(*) FROM evaluations")
+        await app.command(f"eval {job['id']}", user=ADMIN)
+        await app.settle(timeout=120)
+        said = " ".join(str(r.get("text")) for r in slack.responses[-3:])
+        assert f"serves `{tiny_model}`" in said and "trained on `Qwen/Qwen2.5-0.5B-Instruct`" in said
+        assert await app.db.fetchval("SELECT count(*) FROM evaluations") == evaluations
+
 
 async def test_without_a_serve_url_a_self_hosted_model_cannot_be_promoted_and_says_why(
     app: Harness, slack: FakeSlack
