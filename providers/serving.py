@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import aiohttp
@@ -52,7 +53,7 @@ class AdapterChatClient(ChatClient):
             return await super().complete(model, messages, max_tokens=max_tokens)
         except ModelGone:
             await self._reload(model)
-            return await super().complete(model, messages, max_tokens=max_tokens)
+            return await _not_gone(super().complete(model, messages, max_tokens=max_tokens))
 
     async def stream(self, model: str, messages: list[dict[str, str]], on_text: OnText) -> ChatReply:
         if not is_adapter(model):
@@ -71,7 +72,7 @@ class AdapterChatClient(ChatClient):
             if written:  # a 404 comes before any text; never repeat words the reader has seen
                 raise
             await self._reload(model)
-            return await super().stream(model, messages, on_text)
+            return await _not_gone(super().stream(model, messages, on_text))
 
     async def _reload(self, name: str) -> None:
         """The server answered 404 for an adapter: it restarted and forgot it. A reload that fails means gone."""
@@ -122,6 +123,14 @@ class AdapterChatClient(ChatClient):
         except (aiohttp.ClientError, TimeoutError) as error:
             raise ModelError(f"The model server at TUNELOOP_SERVE_URL cannot be reached ({type(error).__name__}).") \
                 from error
+
+
+async def _not_gone(answer: Awaitable[ChatReply]) -> ChatReply:
+    """The retry after a successful reload: a 404 now is the server's trouble, not a model gone (no fallback)."""
+    try:
+        return await answer
+    except ModelGone as error:
+        raise ModelError(str(error)) from error
 
 
 def _same_model(expected: str, served: object) -> bool:
