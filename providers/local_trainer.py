@@ -86,7 +86,7 @@ class LocalTrainer(SelfHostedTrainer):
         folder.mkdir(parents=True, exist_ok=True)
         record = _Record(job_id, request.base_model, datetime.now(UTC).isoformat())
         command = [self._python, "-m", "selfhost.train",
-                   *training_args(request, job_id, str(self._artifacts.output_dir(job_id)), self._lora),
+                   *training_args(request, job_id, str(self._artifacts.output_dir(job_id)), self._lora, self._gpus),
                    *self._extra_args]
         record.pid = await asyncio.to_thread(self._spawn, folder, command)
         self._save(folder, record)

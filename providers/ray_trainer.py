@@ -87,7 +87,7 @@ class RayTrainer(SelfHostedTrainer):
         if not request.link:
             raise ProviderRejected("A Ray job needs Tuneloop's job id (metadata tuneloop_job).", self.name)
         job_id = request.link
-        args = training_args(request, job_id, str(self._artifacts.output_dir(job_id)), self._lora)
+        args = training_args(request, job_id, str(self._artifacts.output_dir(job_id)), self._lora, self._gpus)
         body: dict[str, Any] = {
             "entrypoint": shlex.join([self._python, "-m", "selfhost.train", *args, *self._extra_args]),
             "submission_id": job_id, "entrypoint_num_gpus": self._gpus,

@@ -40,8 +40,9 @@ def selfhost_capabilities(name: str, catalogue: Catalogue) -> Capabilities:
         models=catalogue.trainable(name))
 
 
-def training_args(request: JobRequest, job_id: str, output_dir: str, lora: LoraOptions) -> list[str]:
-    """Arguments after `python -m selfhost.train` for this request."""
+def training_args(request: JobRequest, job_id: str, output_dir: str, lora: LoraOptions, gpus: float = 1) -> list[str]:
+    """Arguments after `python -m selfhost.train` for this request. A job given several GPUs (on one node) runs
+    one process per GPU: the program starts itself under `accelerate launch` (DDP) with --num-processes."""
     args = [
         "--base-model", request.base_model, "--method", request.method, "--train-file", request.training_file_id,
         "--output-dir", output_dir, "--job-id", job_id,
@@ -56,6 +57,8 @@ def training_args(request: JobRequest, job_id: str, output_dir: str, lora: LoraO
     for flag, value in optional.items():
         if value is not None:
             args += [flag, str(value)]
+    if int(gpus) > 1:
+        args += ["--num-processes", str(int(gpus))]
     return args
 
 

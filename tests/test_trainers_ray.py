@@ -68,6 +68,7 @@ async def test_submission_uses_tuneloops_job_id_and_a_retried_start_makes_no_sec
     entrypoint = ray_api.jobs["jray1"].entrypoint
     assert entrypoint.startswith("python -m selfhost.train --base-model Qwen/Qwen2.5-0.5B-Instruct --method sft")
     assert f"--output-dir {tmp_path}/jobs/jray1/out" in entrypoint and "--dataset faq@3" in entrypoint
+    assert "--num-processes" not in entrypoint  # one GPU: one process
     again = await trainer.create_job(request("jray1"))
     assert again.provider_job_id == "jray1" and list(ray_api.jobs) == ["jray1"]
     assert (await trainer.find_job_by_metadata(LINK_KEY, "jray1")).provider_job_id == "jray1"
@@ -222,6 +223,7 @@ async def test_the_operators_ray_settings_reach_the_job_and_paths_are_absolute(
     assert submitted["runtime_env"] == {"env_vars": {"HF_TOKEN": "hf_test"}, "pip": ["tuneloop[train]"]}
     assert submitted["entrypoint"].startswith("/opt/tuneloop/bin/python -m selfhost.train ")
     assert f"--output-dir {tmp_path}/shared/jobs/jray9/out " in submitted["entrypoint"]
+    assert "--num-processes" not in submitted["entrypoint"]
 
     ray_api.run("jray9")
     ray_api.write("jray9", progress(1, 1) + json.dumps({"kind": "done", "time": "2026-12-02T20:01:00+00:00",
@@ -246,3 +248,12 @@ def test_bad_self_hosted_settings_are_refused_with_what_is_wrong(name: str, valu
 
     with pytest.raises(ValidationError, match=words):
         Settings(_env_file=None, **{name: value})
+
+
+async def test_a_job_given_several_gpus_runs_one_process_per_gpu(ray_api: FakeRayJobs, tmp_path: Path) -> None:
+    trainer = RayTrainer(ray_api.address, str(tmp_path), token=TOKEN, gpus_per_job=4)
+    await trainer.create_job(request("jray4"))
+    submitted = ray_api.calls_to("POST /api/jobs/")[0].args
+    assert submitted["entrypoint_num_gpus"] == 4 and submitted["entrypoint"].endswith("--num-processes 4")
+    assert submitted["metadata"]["gpus"] == "4"
+    await trainer.close()
