@@ -118,7 +118,8 @@ class SleepingClient:
     def __init__(self, latency: float) -> None:
         self.latency, self.calls, self.in_flight, self.peak = latency, 0, 0, 0
 
-    async def complete(self, model: str, messages: list[dict[str, str]]) -> ChatReply:
+    async def complete(self, model: str, messages: list[dict[str, str]], *,
+                       max_tokens: int | None = None) -> ChatReply:
         self.calls += 1
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)

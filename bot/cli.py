@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("name")
     build.add_argument("--since", help="only examples created on or after YYYY-MM-DD")
     build.add_argument("--channel", help="only examples from this channel id (C…)")
-    build.add_argument("--format", choices=["sft", "dpo"], default="sft")
+    build.add_argument("--format", choices=["sft", "dpo", "kto"], default="sft")
     build.add_argument("--val", type=float, default=0.1, help="validation fraction (0–0.5)")
     show = dataset.add_parser("show", help="a version's summary")
     show.add_argument("name", help="NAME or NAME@k")

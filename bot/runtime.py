@@ -263,7 +263,9 @@ def embeddings_client(settings: Settings, llm: openai.AsyncOpenAI) -> openai.Asy
 
 def selfhosted(settings: Settings) -> SelfHosted:
     token = settings.ray_token.get_secret_value() if settings.ray_token else None
-    return SelfHosted(settings.artifacts_root, settings.ray_address, token, settings.gpu_hour_usd)
+    return SelfHosted(settings.artifacts_root, settings.ray_address, token, settings.gpu_hour_usd,
+                      gpus_per_job=settings.gpus_per_job, ray_python=settings.ray_python,
+                      ray_runtime_env=settings.ray_runtime_env)
 
 
 def model_router(settings: Settings, llm: openai.AsyncOpenAI, together: openai.AsyncOpenAI | None,
@@ -302,7 +304,7 @@ def build_services(
                     embed=embed, embedding_model=settings.embedding_model)
     capture = Capture(db, members, system_prompt=settings.system_prompt, min_votes=settings.min_votes,
                       traces=traces)
-    datasets = DatasetService(db, trainer=settings.trainer)
+    datasets = DatasetService(db, trainer=settings.trainer, min_votes=settings.min_votes)
     jobs = JobService(db, datasets, trainers, default_trainer=settings.trainer,
                       max_cost_usd=settings.max_job_cost_usd, admins=settings.admins, prices_dir=datasets.root,
                       tokenizers_dir=settings.tokenizers_dir)

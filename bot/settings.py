@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -51,6 +52,12 @@ class Settings(BaseSettings):
     trainer: str = Field("openai", alias="TUNELOOP_TRAINER", pattern="^(openai|together|local|ray)$")
     ray_address: str | None = Field(None, alias="TUNELOOP_RAY_ADDRESS")
     ray_token: SecretStr | None = Field(None, alias="TUNELOOP_RAY_TOKEN")
+    # Ray as clusters run it: the job's runtime environment (a JSON object, e.g. {"env_vars": {"HF_TOKEN": "…"},
+    # "pip": […]}), the workers' Python (one with `tuneloop[train]`), and GPUs per job (0 on a CPU-only cluster;
+    # also the local trainer's: 0 trains on the CPU). Later: fields of TrainOptions' back-end spec.
+    ray_runtime_env: Annotated[dict[str, Any] | None, NoDecode] = Field(None, alias="TUNELOOP_RAY_RUNTIME_ENV")
+    ray_python: str = Field("python", alias="TUNELOOP_RAY_PYTHON", min_length=1)
+    gpus_per_job: float = Field(1, alias="TUNELOOP_GPUS_PER_JOB", ge=0)
     artifacts: str | None = Field(None, alias="TUNELOOP_ARTIFACTS")
     serve_url: str | None = Field(None, alias="TUNELOOP_SERVE_URL")
     gpu_hour_usd: float = Field(0.0, alias="TUNELOOP_GPU_HOUR_USD", ge=0)
@@ -92,6 +99,26 @@ class Settings(BaseSettings):
             raise ValueError(f"give 1 to {MAX_PROMPTS} prompts, separated by |")
         return value
 
+    @field_validator("ray_runtime_env", mode="before")
+    @classmethod
+    def _runtime_env_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else None
+            except ValueError as error:
+                raise ValueError(f"must be a JSON object, such as {{\"env_vars\": {{\"HF_TOKEN\": \"…\"}}}} ({error})") from None
+        if value is not None and not isinstance(value, dict):
+            raise ValueError("must be a JSON object (Ray's runtime_env: env_vars, pip, working_dir, …)")
+        return value
+
+    @field_validator("artifacts")
+    @classmethod
+    def _local_artifacts(cls, value: str | None) -> str | None:
+        if value is not None and "://" in value and not value.startswith("file://"):
+            raise ValueError("must be a folder (a shared mount for Ray and the model server): object stores such as "
+                             "s3:// are not supported")
+        return value
+
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
@@ -125,7 +152,7 @@ class Settings(BaseSettings):
     @property
     def artifacts_root(self) -> str:
         """TUNELOOP_ARTIFACTS, else `artifacts/` in the data folder (beside the SQLite file by default)."""
-        return self.artifacts or str(self.data_home / "artifacts")
+        return str(Path(self.artifacts or self.data_home / "artifacts").expanduser().resolve())
 
     @property
     def memory_votes(self) -> int:

@@ -135,7 +135,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         args=(("NAME", _name),),
         options=(
             Option("since", "YYYY-MM-DD", _date), Option("channel", "#c", _channel),
-            Option("format", "sft|dpo", _choice("sft", "dpo")), Option("val", "0.1", _float(0, 0.5)),
+            Option("format", "sft|dpo|kto", _choice("sft", "dpo", "kto")), Option("val", "0.1", _float(0, 0.5)),
         ),
     ),
     Subcommand("dataset list", "list datasets and their versions"),

@@ -29,11 +29,15 @@ class ChatClient:
         self._client = client
         self._provider = provider  # gen_ai.provider.name on the call's span
 
-    async def complete(self, model: str, messages: list[dict[str, str]]) -> ChatReply:
+    async def complete(self, model: str, messages: list[dict[str, str]], *,
+                       max_tokens: int | None = None) -> ChatReply:
+        """`max_tokens` bounds the answer's length (evaluations set it; a chat answer leaves it to the model)."""
         started = time.perf_counter()
+        bound = {"max_completion_tokens": max_tokens} if max_tokens is not None else {}
         with telemetry.chat_span(provider=self._provider, model=model, messages=messages) as span:
             try:
-                response = await self._client.chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]
+                response = await self._client.chat.completions.create(
+                    model=model, messages=messages, **bound)  # type: ignore[call-overload]
             except openai.APIError as error:
                 raise _model_error(error) from error
             latency_ms = round((time.perf_counter() - started) * 1000)
@@ -124,10 +128,14 @@ def _gone(error: openai.APIError) -> str | None:
     `model_not_found`, OpenAI API reference, error codes); None for anything transient."""
     if not isinstance(error, openai.APIStatusError):
         return None
-    code = error.code
+    code = str(error.code) if error.code is not None else None
+    if code is not None and code.isdigit():  # vLLM's `code` is the HTTP status again: say it once
+        code = None
     if error.status_code != 404 and code not in GONE_CODES:
         return None
-    return f"HTTP {error.status_code}" + (f" {code}" if code else "") + f": {error.message}"
+    body = error.body if isinstance(error.body, dict) else {}
+    message = body.get("message") if isinstance(body.get("message"), str) else error.message
+    return f"HTTP {error.status_code}" + (f" {code}" if code else "") + f": {message}"
 
 
 def _explain(error: openai.APIError) -> str:

@@ -56,9 +56,9 @@ class _Record:
 class LocalTrainer(SelfHostedTrainer):
     """Trains on this machine. `python` is the interpreter that runs the program (this one by default)."""
 
-    def __init__(self, artifacts: Path, *, python: str = sys.executable, lora: LoraOptions = DEFAULT_LORA,
+    def __init__(self, artifacts: Path | str, *, python: str = sys.executable, lora: LoraOptions = DEFAULT_LORA,
                  extra_args: tuple[str, ...] = (), gpu_hour_usd: float = 0.0, catalogue: Catalogue | None = None,
-                 name: str = "local") -> None:
+                 name: str = "local", gpus_per_job: float = 1) -> None:
         self.name = name
         self._catalogue = catalogue or packaged_catalogue()
         self._gpu_hour_usd = gpu_hour_usd
@@ -66,6 +66,7 @@ class LocalTrainer(SelfHostedTrainer):
         self._python = python
         self._lora = lora
         self._extra_args = extra_args
+        self._gpus = gpus_per_job  # 0: the program runs on the CPU (no GPU is made visible to it)
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     def check_open(self) -> None:
@@ -85,7 +86,8 @@ class LocalTrainer(SelfHostedTrainer):
         folder.mkdir(parents=True, exist_ok=True)
         record = _Record(job_id, request.base_model, datetime.now(UTC).isoformat())
         command = [self._python, "-m", "selfhost.train",
-                   *training_args(request, job_id, str(folder / "out"), self._lora), *self._extra_args]
+                   *training_args(request, job_id, str(self._artifacts.output_dir(job_id)), self._lora, self._gpus),
+                   *self._extra_args]
         record.pid = await asyncio.to_thread(self._spawn, folder, command)
         self._save(folder, record)
         return await self.get_job(job_id)
@@ -93,6 +95,8 @@ class LocalTrainer(SelfHostedTrainer):
     def _spawn(self, folder: Path, command: list[str]) -> int:
         env = {**os.environ, "PYTHONPATH": _selfhost_path() + os.pathsep + os.environ.get("PYTHONPATH", ""),
                "TOKENIZERS_PARALLELISM": "false"}
+        if not self._gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ""  # GPUs per job 0: train on the CPU even where a GPU is free
         try:
             with (folder / OUTPUT).open("ab") as out, (folder / STDERR).open("ab") as err:
                 child = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
@@ -103,7 +107,11 @@ class LocalTrainer(SelfHostedTrainer):
         return child.pid
 
     async def get_job(self, provider_job_id: str) -> TrainerJob:
-        return await asyncio.to_thread(self._job, provider_job_id)
+        job = await asyncio.to_thread(self._job, provider_job_id)
+        if job.state != JobState.SUCCEEDED:
+            return job
+        ran = await self.succeeded(provider_job_id, job.created_at, job.finished_at, self._gpus)
+        return job.model_copy(update=ran)
 
     def _job(self, job_id: str) -> TrainerJob:
         folder = self._folder(job_id)
@@ -175,7 +183,7 @@ class LocalTrainer(SelfHostedTrainer):
     def _folder(self, job_id: str) -> Path:
         if not job_id or "/" in job_id or job_id.startswith("."):
             raise NotFound(f"There is no local training job `{job_id}`.")
-        return Path(self._artifacts.job_dir(job_id))
+        return self._artifacts.job_dir(job_id)
 
     def _load(self, folder: Path) -> _Record:
         try:

@@ -46,6 +46,9 @@ STATES = {
 }
 
 
+GPUS_KEY = "gpus"
+
+
 class RayAPIError(Exception):
     def __init__(self, status: int, text: str) -> None:
         super().__init__(f"HTTP {status}: {text}")
@@ -54,7 +57,8 @@ class RayAPIError(Exception):
 
 
 class RayTrainer(SelfHostedTrainer):
-    """`python` is the interpreter on the cluster's workers; `runtime_env` is passed to every job as is."""
+    """`python` is the interpreter on the cluster's workers; `runtime_env` is passed to every job as is (Ray
+    validates it); `gpus_per_job` is the job's `entrypoint_num_gpus` (0 on a CPU-only cluster)."""
 
     def __init__(self, address: str, artifacts: str, *, token: str | None = None, gpus_per_job: float = 1,
                  python: str = "python", runtime_env: dict[str, Any] | None = None,
@@ -83,11 +87,12 @@ class RayTrainer(SelfHostedTrainer):
         if not request.link:
             raise ProviderRejected("A Ray job needs Tuneloop's job id (metadata tuneloop_job).", self.name)
         job_id = request.link
-        args = training_args(request, job_id, f"{self._artifacts.job_dir(job_id)}/out", self._lora)
+        args = training_args(request, job_id, str(self._artifacts.output_dir(job_id)), self._lora, self._gpus)
         body: dict[str, Any] = {
             "entrypoint": shlex.join([self._python, "-m", "selfhost.train", *args, *self._extra_args]),
             "submission_id": job_id, "entrypoint_num_gpus": self._gpus,
-            "metadata": {LINK_KEY: job_id, "base_model": request.base_model},
+            # The job's details do not echo entrypoint_num_gpus: metadata keeps it for the GPU-hours at the end.
+            "metadata": {LINK_KEY: job_id, "base_model": request.base_model, GPUS_KEY: f"{self._gpus:g}"},
         }
         if self._runtime_env:
             body["runtime_env"] = self._runtime_env
@@ -114,6 +119,8 @@ class RayTrainer(SelfHostedTrainer):
         }
         if state == JobState.SUCCEEDED:
             values["fine_tuned_model"] = served_name(provider_job_id)
+            values |= await self.succeeded(provider_job_id, _ms(details.get("start_time")),
+                                           _ms(details.get("end_time")), _gpus_of(details, self._gpus))
         if state == JobState.FAILED:
             ended = outcome(logs)
             reason = ended.message if ended is not None and not ended.succeeded else _failure(details, logs)
@@ -204,6 +211,13 @@ def _ms(value: Any) -> datetime | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return datetime.fromtimestamp(value / 1000, UTC)
     return None
+
+
+def _gpus_of(details: dict[str, Any], default: float) -> float:
+    try:
+        return float((details.get("metadata") or {}).get(GPUS_KEY, default))
+    except (TypeError, ValueError):
+        return default
 
 
 def _last_line(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
+from typing import Any
 
 import openai
 
@@ -26,6 +26,9 @@ class SelfHosted:
     ray_address: str | None = None
     ray_token: str | None = None
     gpu_hour_usd: float = 0.0
+    gpus_per_job: float = 1
+    ray_python: str = "python"
+    ray_runtime_env: dict[str, Any] | None = None
 
 
 def build_trainers(
@@ -48,11 +51,10 @@ def build_trainers(
 
 
 def selfhosted_trainers(config: SelfHosted, catalogue: Catalogue | None = None) -> dict[str, Trainer]:
-    # The local back-end keeps its job folders on this machine even when artifacts go to an object store.
-    local_root = config.artifacts if "://" not in config.artifacts else "./artifacts"
-    trainers: dict[str, Trainer] = {"local": LocalTrainer(Path(local_root), gpu_hour_usd=config.gpu_hour_usd,
-                                                       catalogue=catalogue)}
+    trainers: dict[str, Trainer] = {"local": LocalTrainer(config.artifacts, gpu_hour_usd=config.gpu_hour_usd,
+                                                       gpus_per_job=config.gpus_per_job, catalogue=catalogue)}
     if config.ray_address:
         trainers["ray"] = RayTrainer(config.ray_address, config.artifacts, token=config.ray_token,
-                                     gpu_hour_usd=config.gpu_hour_usd, catalogue=catalogue)
+                                     gpu_hour_usd=config.gpu_hour_usd, gpus_per_job=config.gpus_per_job,
+                                     python=config.ray_python, runtime_env=config.ray_runtime_env, catalogue=catalogue)
     return trainers

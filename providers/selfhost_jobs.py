@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from providers.artifacts import Artifacts
 from tuning.catalogue import Catalogue
 from tuning.trainers.open_models import gpu_hours
+from tuning.jobs.types import SELF_HOSTED_NOTE
 from tuning.trainers.types import DATASET_KEY, Capabilities, JobRequest
 
-ADAPTER_SUBDIR = "adapter"  # selfhost.train writes OUTPUT/adapter
-DEFAULT_LEARNING_RATE = 2e-4
+# LoRA SFT's usual rate; DPO and KTO move a policy against a reference and need a far smaller one (TRL's
+# DPOConfig and KTOConfig default to 1e-6 for full fine-tuning; LoRA tolerates a few times more).
+DEFAULT_LEARNING_RATES = {"sft": 2e-4, "dpo": 5e-6, "kto": 5e-6}
 
 
 @dataclass(frozen=True)
@@ -32,31 +36,42 @@ DEFAULT_LORA = LoraOptions()
 def selfhost_capabilities(name: str, catalogue: Catalogue) -> Capabilities:
     """The catalogue's models with `train = {<name> = …}`, plus any local model folder."""
     return Capabilities(
-        name=name, methods=frozenset({"sft", "dpo"}), local_folders=True, default_model=catalogue.default_model(name),
+        name=name, methods=frozenset({"sft", "dpo", "kto"}), local_folders=True, default_model=catalogue.default_model(name),
         models=catalogue.trainable(name))
 
 
-def training_args(request: JobRequest, job_id: str, output_dir: str, lora: LoraOptions) -> list[str]:
-    """Arguments after `python -m selfhost.train` for this request."""
+def training_args(request: JobRequest, job_id: str, output_dir: str, lora: LoraOptions, gpus: float = 1) -> list[str]:
+    """Arguments after `python -m selfhost.train` for this request. A job given several GPUs (on one node) runs
+    one process per GPU: the program starts itself under `accelerate launch` (DDP) with --num-processes."""
     args = [
         "--base-model", request.base_model, "--method", request.method, "--train-file", request.training_file_id,
         "--output-dir", output_dir, "--job-id", job_id,
-        "--learning-rate", str(request.learning_rate or DEFAULT_LEARNING_RATE),
+        "--learning-rate", str(request.learning_rate or DEFAULT_LEARNING_RATES[request.method]),
         "--lora-r", str(lora.r), "--lora-alpha", str(lora.alpha), "--lora-dropout", str(lora.dropout),
         "--target-modules", lora.target_modules, "--max-length", str(lora.max_length),
     ]
     optional = {"--validation-file": request.validation_file_id, "--epochs": request.epochs,
                 "--batch-size": request.batch_size, "--beta": request.beta, "--seed": request.seed,
+                "--desirable-weight": request.desirable_weight, "--undesirable-weight": request.undesirable_weight,
                 "--dataset": request.metadata.get(DATASET_KEY)}
     for flag, value in optional.items():
         if value is not None:
             args += [flag, str(value)]
+    if int(gpus) > 1:
+        args += ["--num-processes", str(int(gpus))]
     return args
 
 
 def gpu_cost(catalogue: Catalogue, model: str, billed_tokens: int, gpu_hour_usd: float) -> tuple[float, str]:
     hours = gpu_hours(catalogue, model, billed_tokens)
-    return hours * gpu_hour_usd, f"self-hosted: {hours:.2f} GPU-hours × ${gpu_hour_usd:g} an hour"
+    return hours * gpu_hour_usd, f"{SELF_HOSTED_NOTE}: {hours:.2f} GPU-hours × ${gpu_hour_usd:g} an hour"
+
+
+def run_gpu_hours(started: datetime | None, ended: datetime | None, gpus: float) -> float | None:
+    """GPU-hours a finished run held: its wall-clock time × the GPUs it was given (0 on a CPU)."""
+    if started is None or ended is None:
+        return None
+    return max(0.0, (ended - started).total_seconds()) / 3600 * gpus
 
 
 class SelfHostedTrainer:
@@ -75,3 +90,10 @@ class SelfHostedTrainer:
 
     async def upload(self, path: Path, purpose: str = "fine-tune") -> str:
         return await asyncio.to_thread(self._artifacts.put, path, self.name)
+
+    async def succeeded(self, job_id: str, started: datetime | None, ended: datetime | None,
+                        gpus: float) -> dict[str, Any]:
+        """What a succeeded job adds to its TrainerJob: the adapter published for the model server (or why it
+        cannot be), and the GPU-hours the run took."""
+        note = await asyncio.to_thread(self._artifacts.publish_adapter, job_id)
+        return {"serving_note": note, "gpu_hours": run_gpu_hours(started, ended, gpus)}

@@ -29,6 +29,8 @@ def summary_card(summary: DatasetSummary, *, attached: bool = False) -> tuple[li
             MarkdownTextObject(text=f"*Filters*\n{summary.filters.describe()} · `val:{summary.val:g}`"),
         ]),
     ]
+    if summary.kto is not None:
+        blocks.append(_section(_kto(summary)))
     if summary.dropped:
         blocks.append(_section(_dropped(summary.dropped)))
     if summary.warnings:
@@ -52,6 +54,8 @@ def summary_text(summary: DatasetSummary) -> str:
         f"Tokens per example: median {summary.tokens.median:,}, p90 {summary.tokens.p90:,}; total {summary.tokens.total:,}.",
         f"Default epochs: {summary.cost.epochs}. {_cost_line(summary)}",
     ]
+    if summary.kto is not None:
+        lines.append(_kto(summary).replace("*", "").replace("\n", " "))
     if summary.dropped:
         lines.append("Dropped: " + ", ".join(f"{n:,} {DROP_REASONS.get(r, r)}" for r, n in summary.dropped.items()) + ".")
     lines += summary.warnings
@@ -90,6 +94,15 @@ def _counts(summary: DatasetSummary) -> str:
         f"*{summary.examples:,}* {summary.format.upper()} examples: *{summary.train:,}* train · "
         f"*{summary.validation:,}* validation"
     )
+
+
+def _kto(summary: DatasetSummary) -> str:
+    """Both kinds of answer in the training split, and the class weights KTO jobs train with."""
+    kto = summary.kto
+    assert kto is not None
+    return (f"*KTO labels (train)*: {kto.desirable:,} desirable (👍 approved) · {kto.undesirable:,} undesirable "
+            f"(👎 or rejected)\n*Class weights*: desirable_weight {kto.desirable_weight:g} · undesirable_weight "
+            f"{kto.undesirable_weight:g} (TRL's KTO guidance: weighted desirable ÷ undesirable between 1 and 4/3)")
 
 
 def _tokens(summary: DatasetSummary) -> str:

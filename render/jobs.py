@@ -59,12 +59,18 @@ def preflight_card(job: JobView) -> tuple[list[Block], str]:
     if job.state == "preflight":
         blocks.append(ActionsBlock(elements=[
             ButtonElement(text="Start", action_id=JOB_START, value=job.id, style="primary", confirm=ConfirmObject(
-                title="Start fine-tuning?", text=f"This starts a paid job (about {money(job.estimated_cost)}).",
+                title="Start fine-tuning?", text=_start_confirmation(job),
                 confirm="Start", deny="Not yet")),
             ButtonElement(text="Cancel", action_id=JOB_DISMISS, value=job.id),
         ]))
     blocks.append(_context(job, f"Requested by <@{job.requested_by}>. Only admins can start it."))
     return blocks, f"Fine-tune on {job.dataset}: {job.examples} examples, about {money(job.estimated_cost)}"
+
+
+def _start_confirmation(job: JobView) -> str:
+    if job.self_hosted:  # not a provider's bill: time on the team's own (or rented) GPUs
+        return f"This starts training on your own hardware with the `{job.trainer}` trainer ({job.cost_note})."
+    return f"This starts a paid job (about {money(job.estimated_cost)})."
 
 
 def job_card(job: JobView, now: datetime) -> tuple[list[Block], str]:
@@ -114,14 +120,22 @@ def _outcome(job: JobView) -> str | None:
         tokens = f"{job.trained_tokens:,}" if job.trained_tokens is not None else "n/a"
         after = (f"Together serves it only on a dedicated endpoint: *Deploy* it (priced per hour), then "
                  f"`/tune promote {job.id}`." if job.trainer == "together" else f"Promote it with `/tune promote {job.id}`.")
+        serving = f"\n:warning: {job.serving_note}" if job.serving_note else ""
         return (f"*Tuned model:* `{job.fine_tuned_model}`\n*Trained tokens:* {tokens} · "
-                f"*Cost:* {money(job.cost_usd)} (estimate)\n{after}")
+                f"{_cost_line(job)}\n{after}{serving}")
     if job.state == "failed":
         code = f"`{job.error_code}`: " if job.error_code else ""
         return f"*The provider stopped the job.* {code}{excerpt(job.error_message or 'no reason given', 600)}"
     if job.state == "cancelled":
         return f"Cancelled by <@{job.cancelled_by}>." if job.cancelled_by else "Cancelled at the provider."
     return None
+
+
+def _cost_line(job: JobView) -> str:
+    """Self-hosted: the GPU-hours the run took beside the estimate it was started on."""
+    if job.self_hosted and job.gpu_hours is not None:
+        return f"*GPU time:* {job.gpu_hours:.3g} GPU-hours measured (estimated before the start: {job.cost_note})"
+    return f"*Cost:* {money(job.cost_usd)} (estimate)"
 
 
 def _dismissed(job: JobView) -> tuple[list[Block], str]:

@@ -52,6 +52,7 @@ class VersionFacts:
     usd_per_million: float | None
     cost_usd: float | None
     prices_checked: str | None
+    kto_labels: str | None  # JSON: a KTO version's label counts and class weights
 
 
 @dataclass(frozen=True)
@@ -212,25 +213,55 @@ def _filter_sql(since: str | None, channel: str | None) -> tuple[str, list[Any]]
     return "".join(f" AND {clause}" for clause in clauses), params
 
 
-def count_approved(conn: BuildConn, *, since: str | None, channel: str | None) -> int:
+# KTO (every vote counts): an answer is undesirable when rejected, or when its 👎 outnumber its 👍 by at least
+# the vote threshold; else desirable when approved. Other candidates are not examples yet. The threshold is an
+# int inlined in the SQL: the pages' placeholders stay (last id, filters, size) in that order.
+def _kto_undesirable(min_votes: int) -> str:
+    return f"(state = 'rejected' OR down_votes - up_votes >= {int(min_votes)})"
+
+
+def _selected(kto_min_votes: int | None) -> str:
+    """Which examples a build reads: approved ones, or for KTO every approved or voted-down answer."""
+    if kto_min_votes is None:
+        return "state = 'approved'"
+    return f"(state = 'approved' OR {_kto_undesirable(kto_min_votes)})"
+
+
+def count_approved(conn: BuildConn, *, since: str | None, channel: str | None,
+                   kto_min_votes: int | None = None) -> int:
     where, params = _filter_sql(since, channel)
-    count: int = conn.execute(f"SELECT count(*) FROM examples WHERE state = 'approved'{where}", params).fetchone()[0]
+    count: int = conn.execute(f"SELECT count(*) FROM examples WHERE {_selected(kto_min_votes)}{where}",
+                              params).fetchone()[0]
     return count
 
 
 def approved_batches(
-    conn: BuildConn, *, since: str | None, channel: str | None, size: int, questions: bool = True
+    conn: BuildConn, *, since: str | None, channel: str | None, size: int, questions: bool = True,
+    kto_min_votes: int | None = None,
 ) -> Iterator[list[ApprovedRow]]:
     """(id, conversation, answer, corrected, question), by id: what a worker inspects. Votes, time and place
     are joined from the examples table when dedupe and pairing need them (few rows, same snapshot).
-    questions=False reads NULL for the question (only DPO's vote pairs need it)."""
+    questions=False reads NULL for the question (only DPO's vote pairs need it). With kto_min_votes (a KTO
+    build) every approved or voted-down answer is read, and the last column is its label: 1 desirable, 0 not."""
     where, params = _filter_sql(since, channel)
     question = "question" if questions else "NULL"
+    if kto_min_votes is not None:
+        question = f"CASE WHEN {_kto_undesirable(kto_min_votes)} THEN 0 ELSE 1 END"
     sql = (
         f"SELECT id, conversation, answer, corrected, {question} FROM examples"
-        f" WHERE state = 'approved' AND id > ?{where} ORDER BY id LIMIT ?"
+        f" WHERE {_selected(kto_min_votes)} AND id > ?{where} ORDER BY id LIMIT ?"
     )
     yield from _keyset(conn, sql, params, size)
+
+
+def kto_label_counts(conn: BuildConn, min_votes: int) -> tuple[int, int]:
+    """(desirable, undesirable) among the training split's survivors of a KTO build."""
+    undesirable = _kto_undesirable(min_votes)
+    row = conn.execute(
+        f"SELECT count(*) FILTER (WHERE NOT {undesirable}), count(*) FILTER (WHERE {undesirable})"
+        " FROM temp.ds_candidates c JOIN main.examples e ON e.id = c.id"
+        " WHERE c.reason IS NULL AND c.split = 'train'").fetchone()
+    return int(row[0]), int(row[1])
 
 
 def negative_batches(conn: BuildConn, *, channel: str | None, size: int) -> Iterator[list[NegativeRow]]:

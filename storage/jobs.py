@@ -80,6 +80,8 @@ class JobRow(NewJob):
     created_at: str
     started_at: str | None
     finished_at: str | None
+    gpu_hours: float | None = None
+    serving_note: str | None = None
 
 
 _COLUMNS = [f.name for f in fields(JobRow)]

@@ -525,6 +525,105 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE answers ADD COLUMN span_id TEXT;
         """,
     ),
+    (
+        "0016_job_run_facts",
+        """
+        -- Self-hosted jobs, once finished: the GPU-hours the run held (shown beside the estimate), and why the
+        -- model server cannot load the adapter when it cannot.
+        ALTER TABLE jobs ADD COLUMN gpu_hours REAL;
+        ALTER TABLE jobs ADD COLUMN serving_note TEXT;
+        """,
+    ),
+    (
+        "0017_kto",
+        f"""
+        -- KTO (format:kto datasets, method:kto jobs): the two CHECKs widen. SQLite cannot alter a CHECK, so both
+        -- tables are rebuilt with foreign keys off (FOREIGN_KEYS_OFF; sqlite.org/lang_altertable.html, "other
+        -- kinds of table schema changes"). kto_labels: a KTO version's training labels and the class weights chosen
+        -- for them, {{"desirable", "undesirable", "desirable_weight", "undesirable_weight"}} (NULL for SFT and DPO).
+        CREATE TABLE dataset_versions_kto (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL CHECK (version >= 1),
+            format TEXT NOT NULL CHECK (format IN ('sft', 'dpo', 'kto')),
+            filters TEXT NOT NULL,
+            val_fraction REAL NOT NULL,
+            created_by TEXT,
+            created_at TEXT NOT NULL DEFAULT {_NOW},
+            train_count INTEGER NOT NULL,
+            validation_count INTEGER NOT NULL,
+            dropped TEXT NOT NULL,
+            token_model TEXT NOT NULL,
+            encoding TEXT NOT NULL,
+            tokens_total INTEGER NOT NULL,
+            tokens_train INTEGER NOT NULL,
+            tokens_median INTEGER NOT NULL,
+            tokens_p90 INTEGER NOT NULL,
+            tokens_max INTEGER NOT NULL,
+            train_path TEXT NOT NULL,
+            train_sha256 TEXT NOT NULL,
+            validation_path TEXT NOT NULL,
+            validation_sha256 TEXT NOT NULL,
+            default_epochs INTEGER NOT NULL,
+            billed_tokens INTEGER NOT NULL,
+            cost_trainer TEXT NOT NULL,
+            cost_model TEXT NOT NULL,
+            usd_per_million REAL,
+            cost_usd REAL,
+            prices_checked TEXT,
+            kto_labels TEXT,
+            UNIQUE (name, version)
+        );
+        INSERT INTO dataset_versions_kto SELECT *, NULL FROM dataset_versions;
+        DROP TABLE dataset_versions;
+        ALTER TABLE dataset_versions_kto RENAME TO dataset_versions;
+        CREATE TABLE jobs_kto (
+            id TEXT PRIMARY KEY,
+            dataset_id INTEGER NOT NULL REFERENCES dataset_versions (id),
+            dataset TEXT NOT NULL,
+            trainer TEXT NOT NULL,
+            base_model TEXT NOT NULL,
+            method TEXT NOT NULL CHECK (method IN ('sft', 'dpo', 'kto')),
+            options TEXT NOT NULL,
+            examples INTEGER NOT NULL,
+            tokens INTEGER NOT NULL,
+            epochs INTEGER NOT NULL,
+            estimated_cost REAL,
+            state TEXT NOT NULL CHECK (state IN ('preflight', 'dismissed', 'starting', 'pending', 'running',
+                                                 'cancelling', 'succeeded', 'failed', 'cancelled')),
+            raw_status TEXT,
+            provider_job_id TEXT,
+            fine_tuned_model TEXT,
+            trained_tokens INTEGER,
+            error_code TEXT,
+            error_message TEXT,
+            channel TEXT NOT NULL,
+            card_ts TEXT,
+            requested_by TEXT NOT NULL,
+            started_by TEXT,
+            cancelled_by TEXT,
+            event_cursor TEXT,
+            step INTEGER,
+            total_steps INTEGER,
+            epoch REAL,
+            train_loss REAL,
+            valid_loss REAL,
+            finish_posted INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL DEFAULT {_NOW},
+            started_at TEXT,
+            finished_at TEXT,
+            cost_note TEXT,
+            tokens_note TEXT,
+            gpu_hours REAL,
+            serving_note TEXT,
+            UNIQUE (trainer, provider_job_id)
+        );
+        INSERT INTO jobs_kto SELECT * FROM jobs;
+        DROP TABLE jobs;
+        ALTER TABLE jobs_kto RENAME TO jobs;
+        CREATE INDEX jobs_active ON jobs (state) WHERE state IN ('starting', 'pending', 'running', 'cancelling');
+        """,
+    ),
 ]
 
 
@@ -541,8 +640,27 @@ POSTGRESQL_EDITS: dict[str, list[tuple[str, str]]] = {
 }
 
 
+# Where SQLite must rebuild a table (a CHECK cannot be altered there), PostgreSQL alters it: the whole
+# PostgreSQL text of that migration. A column's CHECK is named `<table>_<column>_check` by PostgreSQL.
+POSTGRESQL_INSTEAD: dict[str, str] = {
+    "0017_kto": """
+        ALTER TABLE dataset_versions DROP CONSTRAINT dataset_versions_format_check;
+        ALTER TABLE dataset_versions ADD CONSTRAINT dataset_versions_format_check
+            CHECK (format IN ('sft', 'dpo', 'kto'));
+        ALTER TABLE dataset_versions ADD COLUMN kto_labels TEXT;
+        ALTER TABLE jobs DROP CONSTRAINT jobs_method_check;
+        ALTER TABLE jobs ADD CONSTRAINT jobs_method_check CHECK (method IN ('sft', 'dpo', 'kto'));
+    """,
+}
+# Migrations that rebuild a table others reference: SQLite's documented procedure runs them with foreign keys off
+# (a pragma that only takes effect outside a transaction), then checks every reference before committing.
+FOREIGN_KEYS_OFF = frozenset({"0017_kto"})
+
+
 def migration_sql(name: str, sql: str, dialect: Dialect) -> list[str]:
     """A migration's statements in `dialect`."""
+    if dialect == "postgresql" and name in POSTGRESQL_INSTEAD:
+        return _statements(POSTGRESQL_INSTEAD[name])
     if dialect == "postgresql":
         for old, new in POSTGRESQL_EDITS.get(name, []):
             assert sql.count(old) == 1, f"{name}: the PostgreSQL edit no longer matches its SQLite text"
@@ -565,12 +683,21 @@ async def migrate(db: Database) -> list[str]:
     for name, sql in MIGRATIONS:
         if name in done:
             continue
-        async with db.transaction() as tx:
-            if await tx.fetchval("SELECT count(*) FROM _migrations WHERE name = ?", (name,)):
-                continue  # another process applied it while this one waited
-            for statement in migration_sql(name, sql, db.dialect):
-                await tx.execute(statement)
-            await tx.execute("INSERT INTO _migrations (name) VALUES (?)", (name,))
+        rebuild = name in FOREIGN_KEYS_OFF and db.dialect == "sqlite"
+        if rebuild:
+            await db.execute("PRAGMA foreign_keys = OFF")
+        try:
+            async with db.transaction() as tx:
+                if await tx.fetchval("SELECT count(*) FROM _migrations WHERE name = ?", (name,)):
+                    continue  # another process applied it while this one waited
+                for statement in migration_sql(name, sql, db.dialect):
+                    await tx.execute(statement)
+                if rebuild and await tx.fetchall("PRAGMA foreign_key_check"):
+                    raise RuntimeError(f"migration {name} would break a foreign key")
+                await tx.execute("INSERT INTO _migrations (name) VALUES (?)", (name,))
+        finally:
+            if rebuild:
+                await db.execute("PRAGMA foreign_keys = ON")
         applied.append(name)
     return applied
 

@@ -191,18 +191,41 @@ def answers(url: str) -> bool:
         return False
 
 
-@contextmanager
-def model_server(model: Path) -> Iterator[str]:
-    """`python -m bot serve-model --model MODEL` in its own process; yields its /v1 base URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve-model", "--model", str(model), "--port", str(port)],
-        cwd=ROOT, env=offline_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        until(lambda: answers(f"http://127.0.0.1:{port}/health"), timeout=120, interval=0.1,
+class ModelServer:
+    """`python -m bot serve-model --model MODEL` in its own process, on one port across restarts."""
+
+    def __init__(self, model: Path) -> None:
+        self.model = model
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self._process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        process = self._process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve-model", "--model", str(self.model), "--port", str(self.port)],
+            cwd=ROOT, env=offline_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        until(lambda: answers(f"http://127.0.0.1:{self.port}/health"), timeout=120, interval=0.1,
               what="serve-model answering", give_up=lambda: process.poll() is not None,
               detail=lambda: process.stderr.read()[-2000:] if process.poll() is not None and process.stderr else "")
-        yield f"http://127.0.0.1:{port}/v1"
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=30)
+            self._process = None
+
+    def restart(self) -> None:
+        """As a redeploy does: the new process has loaded no adapter."""
+        self.stop()
+        self.start()
+
+
+@contextmanager
+def model_server(model: Path) -> Iterator[str]:
+    """A ModelServer for the duration; yields its /v1 base URL."""
+    server = ModelServer(model)
+    server.start()
+    try:
+        yield server.url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop()

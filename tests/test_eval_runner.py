@@ -100,10 +100,11 @@ class FailsOn:
     def __init__(self, inner: ChatClient, item_text: str) -> None:
         self.inner, self.item_text = inner, item_text
 
-    async def complete(self, model: str, messages: list[dict[str, str]]) -> ChatReply:
+    async def complete(self, model: str, messages: list[dict[str, str]], *,
+                       max_tokens: int | None = None) -> ChatReply:
         if self.item_text in messages[-1]["content"]:
             raise ModelError("The model's API failed (HTTP 503). Please try again later.")
-        return await self.inner.complete(model, messages)
+        return await self.inner.complete(model, messages, max_tokens=max_tokens)
 
 
 async def test_a_failed_item_is_recorded_and_the_run_goes_on(oai: FakeOpenAI, client: MakeClient) -> None:
@@ -263,3 +264,14 @@ async def test_results_export_as_one_json_line_per_item(oai: FakeOpenAI, same_cl
     assert [row["item_id"] for row in rows] == ["q0", "q1", "q2"]
     assert rows[0]["candidate"]["model"] == CANDIDATE and rows[0]["baseline"]["text"].startswith("Echo:")
     assert results_jsonl([]) == b""
+
+
+async def test_evaluated_answers_are_bounded_and_a_rambling_one_is_cut(oai: FakeOpenAI, same_client: SameClient) -> None:
+    from tuning.evaluation.runner import ANSWER_MAX_TOKENS
+
+    oai.reply_with(by_model({CANDIDATE: "word " * (ANSWER_MAX_TOKENS + 50), BASELINE: "Hold it."}))
+    result = await evaluate(items(2), candidate=CANDIDATE, baseline=BASELINE, judge_model=JUDGE,
+                            clients=same_client(oai))
+    answered = chat_calls(oai, CANDIDATE) + chat_calls(oai, BASELINE)
+    assert answered and {c.args.get("max_completion_tokens") for c in answered} == {ANSWER_MAX_TOKENS}
+    assert all(len((item.candidate.text or "").split()) == ANSWER_MAX_TOKENS for item in result.items)

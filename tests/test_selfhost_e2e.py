@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from tests.capture_helpers import answered_question
 from tests.conftest import ADMIN, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack
-from tests.selfhost_helpers import model_server, offline_env
+from tests.selfhost_helpers import ModelServer, offline_env
 from tests.waiting import REAL_WAIT, eventually
 from tests.test_e2e_jobs import card_text, dataset, job_row, preflight, start
 from tuning.jobs import monitor
@@ -40,6 +41,8 @@ async def test_train_with_the_local_trainer_to_succeeded_with_a_loss_curve(
     job = await preflight(app, f"train support trainer:local model:{tiny_model} epochs:1 batch:4")
     assert (job["state"], job["trainer"], job["base_model"]) == ("preflight", "local", str(tiny_model))
     assert "self-hosted" in card_text(slack, job) and "GPU-hours" in card_text(slack, job)
+    confirm = str(slack.message(GENERAL, job["card_ts"])["blocks"][-2]["elements"][0]["confirm"]["text"])
+    assert "own hardware with the `local` trainer" in confirm and "paid job" not in confirm
     await start(app, job)
     assert (await job_row(app, job["id"]))["provider_job_id"] == job["id"]
 
@@ -54,6 +57,13 @@ async def test_train_with_the_local_trainer_to_succeeded_with_a_loss_curve(
     assert done["fine_tuned_model"] == f"tuneloop-{job['id']}" and done["step"] == done["total_steps"] == 3
     assert done["train_loss"] > 0 and done["valid_loss"] > 0
     assert done["fine_tuned_model"] in card_text(slack, job)
+    # The run's own time beside the estimate (one GPU per job by default: wall-clock hours here).
+    started, finished = (datetime.fromisoformat(done[key].replace("Z", "+00:00")) for key in ("created_at", "finished_at"))
+    assert 0 < done["gpu_hours"] <= (finished - started).total_seconds() / 3600 + 1e-6
+    assert f"{done['gpu_hours']:.3g} GPU-hours measured" in card_text(slack, job) and done["serving_note"] is None
+    published = Path(app.runtime.settings.artifacts_root) / "adapters" / done["fine_tuned_model"]
+    assert (published / "adapter_config.json").is_file() and published.resolve().parts[-3:] == (
+        job["id"], "out", "adapter")
     (curve,) = [f for f in slack.files if f.filename.endswith("-loss.png")]
     assert curve.content.startswith(b"\x89PNG") and curve.thread_ts == job["card_ts"]
     points = await app.db.fetchall("SELECT step, train_loss FROM job_metrics WHERE job_id = ?", (job["id"],))
@@ -90,14 +100,17 @@ async def test_a_model_that_is_neither_known_nor_a_folder_is_refused(app: Harnes
 
 
 @pytest.fixture(scope="module")
-def serve_url(tiny_model: Path) -> Iterator[str]:
-    with model_server(tiny_model) as url:
-        yield url
+def model_server(tiny_model: Path) -> Iterator[ModelServer]:
+    server = ModelServer(tiny_model)
+    server.start()
+    yield server
+    server.stop()
 
 
-async def test_a_local_adapter_is_served_evaluated_promoted_and_answers(
-    tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, tiny_model: Path, serve_url: str
+async def test_a_local_adapter_is_served_evaluated_promoted_and_answers_after_a_server_restart(
+    tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, tiny_model: Path, model_server: ModelServer
 ) -> None:
+    serve_url = model_server.url
     settings = make_settings(tmp_path, slack, oai, TUNELOOP_POLL_SECONDS="3600", TUNELOOP_SERVE_URL=serve_url,
                              TUNELOOP_ARTIFACTS=str(tmp_path / "artifacts"), TUNELOOP_JUDGE_MODEL="gpt-4.1")
     async with served(settings, slack) as app:
@@ -118,7 +131,7 @@ async def test_a_local_adapter_is_served_evaluated_promoted_and_answers(
         async with aiohttp.ClientSession() as session, session.get(f"{serve_url}/models") as response:
             served_models = {card["id"]: card for card in (await response.json())["data"]}
         assert served_models[adapter]["parent"] == str(tiny_model)
-        assert served_models[adapter]["root"].endswith(f"jobs/{job['id']}/out/adapter")
+        assert served_models[adapter]["root"].endswith(f"artifacts/adapters/{adapter}")
 
         # The tiny random model is worse than the answering model, so the promotion gate needs force:yes.
         status, _ = await app.command(f"promote {job['id']} force:yes reason:test", user=ADMIN)
@@ -130,6 +143,26 @@ async def test_a_local_adapter_is_served_evaluated_promoted_and_answers(
         await answered_question(app, slack)
         answer = await app.db.fetchone("SELECT * FROM answers ORDER BY id DESC LIMIT 1")
         assert answer["model"] == adapter and answer["error"] is None
+
+        # A redeploy: the new server holds no adapter. The next (streamed) answer loads it again; no fallback.
+        model_server.restart()
+        await answered_question(app, slack, "still you?")
+        answer = await app.db.fetchone("SELECT * FROM answers ORDER BY id DESC LIMIT 1")
+        assert (answer["model"], answer["error"], answer["status"]) == (adapter, None, "answered")
+        assert await app.db.fetchval("SELECT count(*) FROM model_changes WHERE action = 'fallback'") == 0
+        status, _ = await app.command("model", user=ADMIN)
+        await app.settle()
+        assert f"answers with `{adapter}`" in slack.responses[-1]["text"]
+        assert "Fell back" not in slack.responses[-1]["text"]
+
+        # An adapter evaluated on a server that serves another base is refused, saying what it serves.
+        await app.db.execute("UPDATE jobs SET base_model = 'Qwen/Qwen2.5-0.5B-Instruct' WHERE id = ?", (job["id"],))
+        evaluations = await app.db.fetchval("SELECT count(*) FROM evaluations")
+        await app.command(f"eval {job['id']}", user=ADMIN)
+        await app.settle(timeout=120)
+        said = " ".join(str(r.get("text")) for r in slack.responses[-3:])
+        assert f"serves `{tiny_model}`" in said and "trained on `Qwen/Qwen2.5-0.5B-Instruct`" in said
+        assert await app.db.fetchval("SELECT count(*) FROM evaluations") == evaluations
 
 
 async def test_without_a_serve_url_a_self_hosted_model_cannot_be_promoted_and_says_why(

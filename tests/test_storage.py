@@ -182,3 +182,36 @@ async def test_an_examples_corrections_and_history_read_back_as_rows(tmp_path: P
     events = await example_rows.events(db, example_id)
     assert [(e.action, e.actor, e.state) for e in events] == [("created", "U1", "candidate"), ("approve", "U3", "approved")]
     await db.close()
+
+
+async def test_kto_widens_both_checks_and_keeps_every_row_and_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0015 rebuilds dataset_versions and jobs (foreign keys off while it does, checked before it commits)."""
+    db = await open_database(tmp_path / "t.db")
+    monkeypatch.setattr(migrations, "MIGRATIONS", [(name, sql) for name, sql in MIGRATIONS if name < "0015"])
+    await migrate(db)
+    example = await add_example(db, question="Q?")
+    columns, marks = ", ".join(_VERSION_REQUIRED), ", ".join("?" * len(_VERSION_REQUIRED))
+    values = ["faq", 1, "sft", "{}", 0.1, 2, 1, "{}", "gpt-4.1-mini", "o200k_base", 90, 60, 30, 30, 30, "t", "a", "v",
+              "b", 3, 180, "openai", "gpt-4.1-mini"]
+    dataset_id = await db.insert(f"INSERT INTO dataset_versions ({columns}) VALUES ({marks})", values)
+    await db.execute("INSERT INTO dataset_members (dataset_id, example_id, split, rejected_id, tokens)"
+                     " VALUES (?, ?, 'train', NULL, 30)", (dataset_id, example))
+    job = ("j1", dataset_id, "faq@1", "local", "m", "sft", "{}", 2, 90, 1, "preflight", "C1", "U1")
+    await db.execute("INSERT INTO jobs (id, dataset_id, dataset, trainer, base_model, method, options, examples,"
+                     " tokens, epochs, state, channel, requested_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", job)
+    await db.execute("INSERT INTO job_metrics (job_id, step) VALUES ('j1', 1)")
+    monkeypatch.undo()
+    assert (await migrate(db))[:1] == ["0017_kto"]
+    assert await db.fetchval("SELECT count(*) FROM jobs JOIN dataset_versions d ON d.id = jobs.dataset_id") == 1
+    assert await db.fetchval("SELECT kto_labels FROM dataset_versions") is None
+    assert await db.fetchval("PRAGMA foreign_keys") == 1
+    await db.execute("INSERT INTO dataset_versions ({}) VALUES ({})".format(columns, marks),
+                     ["votes", 1, "kto", *values[3:]])
+    with pytest.raises(Exception, match="CHECK"):
+        await db.execute("UPDATE jobs SET method = 'orpo' WHERE id = 'j1'")
+    with pytest.raises(Exception, match="FOREIGN KEY"):
+        await db.execute("UPDATE jobs SET dataset_id = 999 WHERE id = 'j1'")
+    await db.execute("UPDATE jobs SET method = 'kto' WHERE id = 'j1'")
+    await db.close()

@@ -92,3 +92,24 @@ async def test_a_model_neither_known_nor_a_local_folder_is_refused_before_anythi
         await local.create_job(JobRequest(base_model="someone/unknown-7b", training_file_id="x",
                                           metadata={LINK_KEY: "jloc5"}))
     assert not (tmp_path / "artifacts" / "jobs" / "jloc5").exists()
+
+
+@pytest.mark.parametrize(("gpus", "visible"), [(0, ""), (1, None)])
+async def test_zero_gpus_per_job_hides_every_gpu_from_the_program(
+    tmp_path: Path, tiny_model: Path, gpus: int, visible: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in interpreter records the environment the program would get, then ends like the program."""
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    python = tmp_path / "python"
+    python.write_text(f"#!{sys.executable}\nimport json, os\n"
+                      "print(json.dumps({'kind': 'error', 'time': '2026-12-05T00:00:00+00:00',"
+                      " 'error': 'CUDA_VISIBLE_DEVICES=' + repr(os.environ.get('CUDA_VISIBLE_DEVICES'))}))\n")
+    python.chmod(0o755)
+    local = LocalTrainer(tmp_path / "artifacts", python=str(python), lora=SMALL, gpus_per_job=gpus)
+    await local.create_job(await request(local, tmp_path, tiny_model, f"jgpu{gpus}"))
+
+    async def ended() -> bool:
+        return (await local.get_job(f"jgpu{gpus}")).terminal
+
+    await wait_for(ended)
+    assert (await local.get_job(f"jgpu{gpus}")).error_message == f"CUDA_VISIBLE_DEVICES={visible!r}"

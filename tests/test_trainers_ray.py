@@ -45,6 +45,7 @@ async def test_submission_uses_tuneloops_job_id_and_a_retried_start_makes_no_sec
     entrypoint = ray_api.jobs["jray1"].entrypoint
     assert entrypoint.startswith("python -m selfhost.train --base-model Qwen/Qwen2.5-0.5B-Instruct --method sft")
     assert f"--output-dir {tmp_path}/jobs/jray1/out" in entrypoint and "--dataset faq@3" in entrypoint
+    assert "--num-processes" not in entrypoint  # one GPU: one process
     again = await trainer.create_job(request("jray1"))
     assert again.provider_job_id == "jray1" and list(ray_api.jobs) == ["jray1"]
     assert (await trainer.find_job_by_metadata(LINK_KEY, "jray1")).provider_job_id == "jray1"
@@ -106,4 +107,61 @@ async def test_stop_while_pending(ray_api: FakeRayJobs, tmp_path: Path) -> None:
     assert len(ray_api.calls_to("POST /api/jobs/{id}/stop")) == 1
     assert (await trainer.cancel("jray6")).state == JobState.CANCELLED  # a finished job: no second stop
     assert len(ray_api.calls_to("POST /api/jobs/{id}/stop")) == 1
+    await trainer.close()
+
+
+async def test_the_operators_ray_settings_reach_the_job_and_paths_are_absolute(
+    ray_api: FakeRayJobs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.runtime import selfhosted
+    from bot.settings import Settings
+    from providers.registry import selfhosted_trainers
+
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(_env_file=None, TUNELOOP_RAY_ADDRESS=ray_api.address, TUNELOOP_RAY_TOKEN=TOKEN,
+                        TUNELOOP_ARTIFACTS="shared", TUNELOOP_GPUS_PER_JOB="0",
+                        TUNELOOP_RAY_PYTHON="/opt/tuneloop/bin/python",
+                        TUNELOOP_RAY_RUNTIME_ENV='{"env_vars": {"HF_TOKEN": "hf_test"}, "pip": ["tuneloop[train]"]}')
+    trainer = selfhosted_trainers(selfhosted(settings))["ray"]
+    train = await trainer.upload(write_jsonl(tmp_path / "train.jsonl", sft_lines(2)))
+    assert train.startswith(f"{tmp_path}/shared/files/")
+    await trainer.create_job(request("jray9"))
+    submitted = ray_api.calls_to("POST /api/jobs/")[0].args
+    assert submitted["entrypoint_num_gpus"] == 0
+    assert submitted["runtime_env"] == {"env_vars": {"HF_TOKEN": "hf_test"}, "pip": ["tuneloop[train]"]}
+    assert submitted["entrypoint"].startswith("/opt/tuneloop/bin/python -m selfhost.train ")
+    assert f"--output-dir {tmp_path}/shared/jobs/jray9/out " in submitted["entrypoint"]
+    assert "--num-processes" not in submitted["entrypoint"]
+
+    ray_api.run("jray9")
+    ray_api.write("jray9", progress(1, 1) + json.dumps({"kind": "done", "time": "2026-12-02T20:01:00+00:00",
+                                                         "adapter": "x"}) + "\n")
+    ray_api.finish("jray9")
+    done = await trainer.get_job("jray9")
+    assert done.state == JobState.SUCCEEDED and done.gpu_hours == 0  # no GPU held, no GPU-hours
+    assert done.serving_note is not None and f"{tmp_path}/shared/jobs/jray9/out/adapter" in done.serving_note
+    await trainer.close()
+
+
+@pytest.mark.parametrize(("name", "value", "words"), [
+    ("TUNELOOP_ARTIFACTS", "s3://bucket/tuneloop", "object stores such as s3:// are not supported"),
+    ("TUNELOOP_RAY_RUNTIME_ENV", '["not", "an", "object"]', "must be a JSON object"),
+    ("TUNELOOP_RAY_RUNTIME_ENV", '{"env_vars": ', "must be a JSON object"),
+    ("TUNELOOP_GPUS_PER_JOB", "-1", "greater than or equal to 0"),
+])
+def test_bad_self_hosted_settings_are_refused_with_what_is_wrong(name: str, value: str, words: str) -> None:
+    from pydantic import ValidationError
+
+    from bot.settings import Settings
+
+    with pytest.raises(ValidationError, match=words):
+        Settings(_env_file=None, **{name: value})
+
+
+async def test_a_job_given_several_gpus_runs_one_process_per_gpu(ray_api: FakeRayJobs, tmp_path: Path) -> None:
+    trainer = RayTrainer(ray_api.address, str(tmp_path), token=TOKEN, gpus_per_job=4)
+    await trainer.create_job(request("jray4"))
+    submitted = ray_api.calls_to("POST /api/jobs/")[0].args
+    assert submitted["entrypoint_num_gpus"] == 4 and submitted["entrypoint"].endswith("--num-processes 4")
+    assert submitted["metadata"]["gpus"] == "4"
     await trainer.close()

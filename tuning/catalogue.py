@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from tuning.errors import TuningError
 
-Method = Literal["sft", "dpo"]
+Method = Literal["sft", "dpo", "kto"]
 TokenCounts = Literal["exact", "estimate"]
 
 PACKAGED = "models.toml"
@@ -351,7 +351,9 @@ def _method(value: object) -> Method:
         return "sft"
     if value == "dpo":
         return "dpo"
-    raise ValueError(f"unknown training method {value!r} (sft or dpo)")
+    if value == "kto":
+        return "kto"
+    raise ValueError(f"unknown training method {value!r} (sft, dpo or kto)")
 
 
 def _price(value: Mapping[str, Any] | None) -> ModelPrice | None:

@@ -10,7 +10,7 @@ or a Slack client; others implement them and bot/ (the composition root) wires t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tuning.trainers.base import Trainer
 from tuning.types import ChatReply, Member, SlackMessage
@@ -40,10 +40,19 @@ class SlackReader(Protocol):
 OnText = Callable[[str], Awaitable[None]]  # called with each piece of a streamed answer
 
 
+@runtime_checkable
+class ServesAdapters(Protocol):
+    """A model server that answers LoRA adapters on one base model (TUNELOOP_SERVE_URL)."""
+
+    async def check_base(self, base_model: str) -> None:
+        """Raise TuningError, saying what is served instead, when `base_model` is not the served base."""
+
+
 class ChatModel(Protocol):
     """One chat completion; raises `tuning.errors.ModelError` (a TuningError) when no answer comes."""
 
-    async def complete(self, model: str, messages: list[dict[str, str]]) -> ChatReply: ...
+    async def complete(self, model: str, messages: list[dict[str, str]], *,
+                       max_tokens: int | None = None) -> ChatReply: ...
 
     async def stream(self, model: str, messages: list[dict[str, str]], on_text: OnText) -> ChatReply:
         """Like complete(), calling `on_text` with each piece of text as the model writes it."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tuning.errors import ModelError, TuningError
-from tuning.ports import ChatModel, OnText
+from tuning.ports import ChatModel, OnText, ServesAdapters
 from tuning.trainers.open_models import is_adapter, is_self_hosted
 from tuning.types import ChatReply
 from tuning.words import command
@@ -36,11 +36,18 @@ class ModelRouter:
             raise TuningError(f"`{model}` is served by {provider}, and TOGETHER_API_KEY is not set.")
         return self._clients[provider]
 
-    async def complete(self, model: str, messages: list[dict[str, str]]) -> ChatReply:
-        return await self.client_for(model).complete(model, messages)
+    async def complete(self, model: str, messages: list[dict[str, str]], *,
+                       max_tokens: int | None = None) -> ChatReply:
+        return await self.client_for(model).complete(model, messages, max_tokens=max_tokens)
 
     async def stream(self, model: str, messages: list[dict[str, str]], on_text: OnText) -> ChatReply:
         return await self.client_for(model).stream(model, messages, on_text)
+
+    async def check_served_base(self, adapter: str, base_model: str) -> None:
+        """Refuse when the server that answers `adapter` does not serve the base it was trained on."""
+        client = self.client_for(adapter)
+        if isinstance(client, ServesAdapters):
+            await client.check_base(base_model)
 
     async def ping(self, model: str) -> None:
         """One short request; a model that does not answer is refused with what to do about it."""

@@ -6,7 +6,7 @@ Runs in a worker thread on its own connection (sqlite3, or psycopg's sync API), 
              the data-preparation checks, exact token count, the per-example limit, dedupe keys
 2. dedupe    in SQL: exact duplicates, then near-duplicates (best supported stays)
 3. pair      DPO only: corrections pair with their original; 👍 answers with a 👎 sibling
-4. write     survivors in id order to their split's staging file. SFT lines were made in step 1 and
+4. write     survivors in id order to their split's staging file. SFT and KTO lines were made in step 1 and
              spilled, one file per split (the split is the id's hash): each split's file is its spill
              copied without the lines dedupe dropped. DPO lines are made here, once pairs are known
 5. publish   version number, files moved into place and rows inserted, in one write transaction
@@ -34,7 +34,7 @@ from tuning.datasets.quality import question_key
 from tuning.datasets.records import stored_path, summary_from_row
 from tuning.datasets.split import needs_forced_validation, split_point
 from tuning.datasets.tally import TokenTally
-from tuning.datasets.types import DROP_REASONS, BuildRequest, DatasetSummary, Split, TokenStats
+from tuning.datasets.types import DROP_REASONS, BuildRequest, DatasetSummary, KtoLabels, Split, TokenStats
 from tuning.errors import TuningError
 from tuning.words import command
 
@@ -52,6 +52,11 @@ class BuildPlan:
     catalogue: Catalogue  # the packaged one with the operator's overrides, read when the build began
     workers: int = 1
     batch_size: int = BATCH_SIZE
+    min_votes: int = 1  # TUNELOOP_MIN_VOTES: a KTO build's 👎 margin that makes an answer undesirable
+
+    @property
+    def kto_min_votes(self) -> int | None:
+        return self.min_votes if self.request.format == "kto" else None
 
     @property
     def limit(self) -> int:
@@ -74,10 +79,11 @@ def build_dataset(plan: BuildPlan) -> DatasetSummary:
     try:
         with rows.snapshot(conn):
             rows.create_work_tables(conn)
-            matched = rows.count_approved(conn, **plan.filter_args)
+            matched = rows.count_approved(conn, **plan.filter_args, kto_min_votes=plan.kto_min_votes)
             if matched == 0:
                 raise TuningError(
-                    f"No approved examples match ({plan.request.filters.describe()}). "
+                    f"No {'approved or voted-down answers' if plan.kto_min_votes else 'approved examples'} match "
+                    f"({plan.request.filters.describe()}). "
                     f"Approve some with {command('review')}, or widen the filters."
                 )
             tally = TokenTally()
@@ -104,7 +110,8 @@ def _inspect(
     takes back the few lines it drops (_write_sft)."""
     inspect = partial(inspect_batch, plan.request.format, plan.encoding, plan.limit, plan.request.val)
     dpo = plan.request.format == "dpo"
-    batches = rows.approved_batches(conn, **plan.filter_args, size=plan.batch_size, questions=dpo)
+    batches = rows.approved_batches(conn, **plan.filter_args, size=plan.batch_size, questions=dpo,
+                                    kto_min_votes=plan.kto_min_votes)
     for candidates, spilled in workers.map(inspect, batches):
         starts = {}
         for split, (block, tokens) in spilled.items():
@@ -194,8 +201,14 @@ def _version_facts(
         train_sha256=staged.sha256("train"), validation_sha256=staged.sha256("validation"),
         default_epochs=cost.epochs, billed_tokens=cost.billed_tokens, cost_trainer=cost.trainer,
         cost_model=cost.model, usd_per_million=cost.usd_per_million, cost_usd=cost.usd,
-        prices_checked=cost.prices_checked,
+        prices_checked=cost.prices_checked, kto_labels=_kto_labels(conn, plan),
     )
+
+
+def _kto_labels(conn: rows.BuildConn, plan: BuildPlan) -> str | None:
+    if plan.kto_min_votes is None:
+        return None
+    return KtoLabels.weighed(*rows.kto_label_counts(conn, plan.kto_min_votes)).model_dump_json()
 
 
 def _dropped_json(conn: rows.BuildConn) -> str:

@@ -1,7 +1,9 @@
-"""The two JSONL line formats (docs/providers.md), read unchanged by OpenAI, Together and TRL.
+"""The JSONL line formats (docs/providers.md): SFT and DPO are read unchanged by OpenAI, Together and TRL;
+KTO by the self-hosted training program (TRL's conversational unpaired preference form).
 
 SFT:  {"messages": [...conversation, {"role": "assistant", "content": answer}]}
 DPO:  {"input": {"messages": [...]}, "preferred_output": [assistant], "non_preferred_output": [assistant]}
+KTO:  {"prompt": [...conversation], "completion": [assistant], "label": true | false}
 """
 
 from __future__ import annotations
@@ -72,6 +74,10 @@ def dpo_line(conversation: Any, preferred: str, non_preferred: str) -> Line:
     }
 
 
+def kto_line(conversation: Any, answer: str, desirable: bool) -> Line:
+    return {"prompt": conversation, "completion": [assistant(answer)], "label": desirable}
+
+
 def shorter(first: Any, second: Any) -> Any:
     """Of two conversations ending in the same question, the one with less context (the first on a tie)."""
     if isinstance(first, list) and isinstance(second, list) and _size(second) < _size(first):
@@ -88,6 +94,8 @@ def line_messages(line: Line) -> list[Message]:
     if "messages" in line:
         messages: list[Message] = line["messages"]
         return messages
+    if "prompt" in line:
+        return [*line["prompt"], *line["completion"]]
     return [*line["input"]["messages"], *line["preferred_output"], *line["non_preferred_output"]]
 
 

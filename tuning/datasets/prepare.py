@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from tuning.datasets.checks import check_dpo, check_sft
 from tuning.datasets.counting import LineCounter, TooLong
 from tuning.datasets.lines import (
-    Line, UnreadableConversation, answer_to_train_on, dpo_line, encode, line_messages, parse_conversation, sft_line,
-    sft_line_bytes, shorter,
+    Line, UnreadableConversation, answer_to_train_on, dpo_line, encode, kto_line, line_messages, parse_conversation,
+    sft_line, sft_line_bytes, shorter,
 )
 from tuning.datasets.quality import conversation_keys, normal, question_key
 from tuning.datasets.split import split_of
@@ -57,7 +57,9 @@ def inspect_batch(
 
 def _inspect(counter: LineCounter, limit: int, val: float, fmt: str, row: ApprovedRow) -> Row:
     example_id, conversation_text, answer, corrected, question_text = row
-    target = answer_to_train_on(answer, corrected)
+    # A KTO build reads each answer's label where DPO reads its question; an undesirable answer is the one voted on.
+    desirable = fmt != "kto" or bool(question_text)
+    target = answer_to_train_on(answer, corrected) if desirable else answer
     try:
         reason, tokens, keys, conversation = _assess(counter, limit, conversation_text, target)
         is_correction = int(corrected is not None and normal(corrected) != normal(answer))
@@ -68,6 +70,8 @@ def _inspect(counter: LineCounter, limit: int, val: float, fmt: str, row: Approv
     line = None
     if fmt == "sft" and reason is None:
         line = sft_line_bytes(conversation_text, target) or encode(sft_line(conversation, target))
+    elif fmt == "kto" and reason is None:
+        line = encode(kto_line(conversation, target, desirable))
     return (reason, tokens, split_of(example_id, val), *keys, question, is_correction, line)
 
 

@@ -8,7 +8,7 @@ from typing import cast
 
 from storage.datasets import VersionRow
 from tuning.datasets.types import (
-    CostEstimate, DatasetFile, DatasetFilters, DatasetListing, DatasetSummary, Format, TokenStats,
+    CostEstimate, DatasetFile, DatasetFilters, DatasetListing, DatasetSummary, Format, KtoLabels, TokenStats,
 )
 
 
@@ -42,6 +42,7 @@ def summary_from_row(row: VersionRow, root: Path) -> DatasetSummary:
                 lines=row.validation_count,
             ),
         ],
+        kto=KtoLabels.model_validate_json(row.kto_labels) if row.kto_labels else None,
     )
 
 

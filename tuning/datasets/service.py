@@ -35,12 +35,13 @@ DATASETS_DIRNAME = "datasets"
 
 class DatasetService:
     def __init__(self, db: Database, *, trainer: str = "openai", model: str | None = None,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, min_votes: int = 1) -> None:
         """trainer: the default trainer (TUNELOOP_TRAINER); model: its base model, else the catalogue's default."""
         self._db = db
         self._trainer = trainer
         self._model = model
         self._workers = workers if workers is not None else default_workers()
+        self._min_votes = min_votes  # TUNELOOP_MIN_VOTES, for KTO's labels
 
     @property
     def root(self) -> Path:
@@ -57,6 +58,7 @@ class DatasetService:
             database=self._db.target, home=self.root, datasets_dir=self.root / DATASETS_DIRNAME,
             request=request.model_copy(update={"filters": filters}), trainer=self._trainer,
             model=self._model or catalogue.default_model(self._trainer), catalogue=catalogue, workers=self._workers,
+            min_votes=self._min_votes,
         )
         # The build takes seconds to minutes: its own thread and database connection keep the loop free.
         return await asyncio.to_thread(build_dataset, plan)

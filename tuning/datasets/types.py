@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Format = Literal["sft", "dpo"]
+Format = Literal["sft", "dpo", "kto"]
 Split = Literal["train", "validation"]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
@@ -85,6 +85,27 @@ class CostEstimate(_Value):
     prices_checked: str | None
 
 
+class KtoLabels(_Value):
+    """A KTO version's training examples by label, and the class weights its jobs train with.
+
+    TRL's KTO docs: upweight the rarer kind so that desirable_weight × desirable / (undesirable_weight ×
+    undesirable) lies between 1 and 4/3. The more common kind keeps weight 1; the rarer gets the weight that
+    brings the ratio to 1 (both stay 1 when it is already in range)."""
+
+    desirable: int
+    undesirable: int
+    desirable_weight: float
+    undesirable_weight: float
+
+    @classmethod
+    def weighed(cls, desirable: int, undesirable: int) -> KtoLabels:
+        ratio = desirable / undesirable if undesirable else 1.0
+        desirable_weight = round(1 / ratio, 3) if desirable and ratio < 1 else 1.0
+        undesirable_weight = round(ratio, 3) if ratio > 4 / 3 else 1.0
+        return cls(desirable=desirable, undesirable=undesirable, desirable_weight=desirable_weight,
+                   undesirable_weight=undesirable_weight)
+
+
 class DatasetFile(_Value):
     split: Split
     path: Path
@@ -109,6 +130,7 @@ class DatasetSummary(_Value):
     tokens: TokenStats
     cost: CostEstimate
     files: list[DatasetFile]
+    kto: KtoLabels | None = None  # format kto only
 
     @property
     def ref(self) -> str:
@@ -127,6 +149,9 @@ class DatasetSummary(_Value):
             notes.append(f"Fewer than {USEFUL_TRAINING_EXAMPLES} training examples: gains are unlikely.")
         if self.validation == 0:
             notes.append("No validation split: evaluation needs one (use `val:` above 0 and 10+ examples).")
+        if self.kto is not None and not (self.kto.desirable and self.kto.undesirable):
+            notes.append("KTO learns from both kinds: this version has only "
+                         f"{'desirable' if self.kto.desirable else 'undesirable'} answers in its training split.")
         if self.cost.usd is None:
             notes.append(f"No price is known for `{self.cost.model}`: add it to models.toml beside the database.")
         return notes

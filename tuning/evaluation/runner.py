@@ -25,6 +25,9 @@ from tuning.evaluation.types import EvalItem, EvalResult, ItemResult, ModelAnswe
 log = logging.getLogger(__name__)
 
 DEFAULT_CONCURRENCY = 8
+# An evaluated answer stops here: a rambling model would otherwise write up to its server's limit on every item
+# (time, and money on a paid API). Team answers are far shorter; one cut short still scores, just lower.
+ANSWER_MAX_TOKENS = 1024
 
 Progress = Callable[[int, int], Awaitable[None]]
 
@@ -120,7 +123,7 @@ async def _evaluate_item(plan: _Plan, item: EvalItem) -> ItemResult:
 
 async def _answer(plan: _Plan, model: str, item: EvalItem) -> ModelAnswer:
     try:
-        reply = await plan.clients[model].complete(model, item.messages)
+        reply = await plan.clients[model].complete(model, item.messages, max_tokens=ANSWER_MAX_TOKENS)
     except Exception as error:
         return ModelAnswer(model=model, error=_error_text(error))
     return ModelAnswer(

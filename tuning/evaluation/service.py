@@ -21,6 +21,7 @@ from tuning.evaluation.types import EvalItem, EvalResult, EvalSummary
 from tuning.jobs.service import JobService
 from tuning.jobs.types import JobView
 from tuning.routing import ModelRouter
+from tuning.trainers.open_models import is_adapter
 from tuning.words import command
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ class Evaluations:
             if job.state != "succeeded" or not job.fine_tuned_model:
                 raise TuningError(f"Job `{job.id}` is {job.state}: there is no tuned model to evaluate yet.")
             candidate, baseline = await self._serving(job), against or job.base_model
+            if is_adapter(candidate):  # an adapter on another base answers garbage, or not at all
+                await self._router.check_served_base(candidate, job.base_model)
         else:
             candidate, baseline = target, against
         ref = dataset or (job.dataset if job else await self.newest_dataset())
@@ -148,17 +151,26 @@ class Evaluations:
                 f"`{summary.ref}` has no validation examples to evaluate on. Build a version with `val:` above 0 "
                 "and at least 10 approved examples."
             )
-        return read_items(validation.path)
+        items = read_items(validation.path)
+        if not items:
+            raise TuningError(f"`{summary.ref}` has no desirable answers in its validation split to compare with: "
+                              "KTO's undesirable ones are not references. Build a version with more 👍 answers.")
+        return items
 
 
 def read_items(path: Path) -> list[EvalItem]:
-    """Each validation line as the conversation without its final answer, and that answer as the reference."""
+    """Each validation line as the conversation without its final answer, and that answer as the reference.
+    KTO: only desirable answers are references (an undesirable one is what the model should not say)."""
     items = []
     with open(path, encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
             record = json.loads(line)
             if "messages" in record:  # SFT
                 messages, reference = record["messages"][:-1], record["messages"][-1]["content"]
+            elif "label" in record:  # KTO
+                if record["label"] is not True:
+                    continue
+                messages, reference = record["prompt"], record["completion"][0]["content"]
             else:  # DPO: the preferred answer is the reference
                 messages, reference = record["input"]["messages"], record["preferred_output"][0]["content"]
             items.append(EvalItem(id=f"{number:05d}", messages=messages, reference=reference))

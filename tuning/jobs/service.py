@@ -24,6 +24,7 @@ from tuning.datasets.types import MIN_TRAINING_EXAMPLES, USEFUL_TRAINING_EXAMPLE
 from tuning.errors import NotFound, TuningError
 from tuning.jobs.open_tokens import count_file, count_file_with_folder, folder_tokenizer, tokenizer_file
 from tuning.jobs.pricing import provider_estimate
+from tuning.jobs.template_gate import template_refusal
 from tuning.jobs.types import ACTIVE, JobView
 from tuning.review import require_admin
 from tuning.trainers import (
@@ -88,13 +89,16 @@ class JobService:
         check_request(trainer.capabilities(), JobRequest(
             base_model=model, method=summary.format, training_file_id="(not uploaded yet)", beta=options.get("beta"),
         ))
+        train = {file.split: file.path for file in summary.files}["train"]
+        if isinstance(trainer, GpuCosted) and (refusal := await asyncio.to_thread(
+                template_refusal, catalogue, model, train)) is not None:
+            raise TuningError(refusal)  # a base whose chat template cannot train: refused before any cost
         if summary.train < MIN_TRAINING_EXAMPLES:
             raise TuningError(
                 f"`{summary.ref}` has {summary.train} training examples; fine-tuning needs at least "
                 f"{MIN_TRAINING_EXAMPLES}. Approve more examples and build a new version."
             )
         epochs = options.get("epochs") or default_epochs(summary.train)
-        train = {file.split: file.path for file in summary.files}["train"]
         tokens, tokens_note = await self._count(catalogue, model, train, summary.tokens.train)
         if isinstance(trainer, GpuCosted):  # self-hosted: GPU-hours × TUNELOOP_GPU_HOUR_USD
             cost, cost_note = trainer.estimate_cost(model, billed_tokens(epochs, tokens))
@@ -210,6 +214,9 @@ class JobService:
         )
         if isinstance(trainer, GpuCosted):  # self-hosted: the adapter's manifest records NAME@version
             request = request.model_copy(update={"metadata": {LINK_KEY: job.id, DATASET_KEY: job.dataset}})
+        if summary.kto is not None:  # the class weights the dataset card showed
+            request = request.model_copy(update={"desirable_weight": summary.kto.desirable_weight,
+                                                 "undesirable_weight": summary.kto.undesirable_weight})
         return await trainer.create_job(request)
 
     async def _upload(self, trainer: Trainer, job_id: str, path: Path) -> str:
@@ -240,6 +247,10 @@ class JobService:
         }
         if remote.total_steps:
             values["total_steps"] = remote.total_steps
+        if remote.gpu_hours is not None:
+            values["gpu_hours"] = remote.gpu_hours
+        if remote.serving_note is not None:
+            values["serving_note"] = remote.serving_note
         if remote.terminal:
             values["finished_at"] = _iso(remote.finished_at) or _now_iso()
         await job_rows.transition(self._db, job_id, from_states=tuple(ACTIVE), to_state=remote.state.value, **values)

@@ -10,6 +10,8 @@ from storage.states import JobStatus
 
 TERMINAL: frozenset[JobStatus] = frozenset({"succeeded", "failed", "cancelled", "dismissed"})
 ACTIVE: frozenset[JobStatus] = frozenset({"starting", "pending", "running", "cancelling"})
+# How a self-hosted back-end's cost note starts ("self-hosted: 0.20 GPU-hours × $2 an hour").
+SELF_HOSTED_NOTE = "self-hosted"
 
 
 class JobView(BaseModel):
@@ -46,12 +48,18 @@ class JobView(BaseModel):
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None
+    gpu_hours: float | None = None  # measured: the run's wall-clock × its GPUs (self-hosted back-ends)
+    serving_note: str | None = None  # why the model server cannot load the adapter, when it cannot
     warnings: tuple[str, ...] = ()
     erased: bool = False  # trained on a dataset version built with data erased since (README, "Privacy")
 
     @property
     def is_active(self) -> bool:
         return self.state in ACTIVE
+
+    @property
+    def self_hosted(self) -> bool:
+        return (self.cost_note or "").startswith(SELF_HOSTED_NOTE)
 
     @property
     def progress(self) -> float | None:

@@ -86,8 +86,8 @@ def check_request(capabilities: Capabilities, request: JobRequest) -> None:
         raise UnknownModel(name, request.base_model, capabilities.models, hint)
     if not folder and not capabilities.supports(request.base_model, request.method):
         raise MethodNotSupported(name, request.method, request.base_model, capabilities.models_for(request.method))
-    if request.beta is not None and request.method != "dpo":
-        raise TuningError("`beta` only applies to DPO training; leave it out or use format:dpo.")
+    if request.beta is not None and request.method not in ("dpo", "kto"):
+        raise TuningError("`beta` only applies to DPO and KTO training; leave it out or use format:dpo or format:kto.")
 
 
 class UnknownTrainer(TuningError):

@@ -54,6 +54,10 @@ class TrainerJob(_Frozen):
     finished_at: datetime | None = None
     estimated_finish: datetime | None = None
     total_steps: int | None = None
+    # Self-hosted back-ends, once a job succeeded: GPU-hours the run took (wall-clock × GPUs it held), and why
+    # the model server cannot load the adapter when it cannot (None: it can).
+    gpu_hours: float | None = None
+    serving_note: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -124,6 +128,9 @@ class JobRequest(_Frozen):
     suffix: str | None = None
     beta: float | None = Field(None, gt=0)
     seed: int | None = None
+    # KTO's class weights, from the dataset's label counts (self-hosted only). TrainOptions takes them at merge.
+    desirable_weight: float | None = Field(None, gt=0)
+    undesirable_weight: float | None = Field(None, gt=0)
     metadata: dict[str, str] = Field(default_factory=dict)
 
     @property
