@@ -277,10 +277,11 @@ def negative_batches(conn: BuildConn, *, channel: str | None, size: int) -> Iter
 def spilled_drops(conn: BuildConn) -> Iterator[SpilledDrop]:
     """(split, tokens, line_offset, line_length) of the candidates dropped after their SFT line was spilled
     (by dedupe), in spill order. One pass over the work table, however many splits."""
-    return conn.execute(
+    dropped: Iterator[SpilledDrop] = conn.execute(
         "SELECT split, tokens, line_offset, line_length FROM temp.ds_candidates"
         " WHERE reason IS NOT NULL AND line_offset IS NOT NULL ORDER BY id"
     )
+    return dropped
 
 
 def survivor_ids(conn: BuildConn, split: str, *, size: int) -> Iterator[list[SurvivorTokens]]:
@@ -442,7 +443,7 @@ def insert_version(
         " SELECT ?, id, split, rejected_id, tokens FROM temp.ds_candidates WHERE reason IS NULL",
         (dataset_id,),
     )
-    return dataset_id
+    return int(dataset_id)
 
 
 def read_version(conn: BuildConn, dataset_id: int) -> VersionRow:

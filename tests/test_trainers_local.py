@@ -111,5 +111,5 @@ async def test_zero_gpus_per_job_hides_every_gpu_from_the_program(
     async def ended() -> bool:
         return (await local.get_job(f"jgpu{gpus}")).terminal
 
-    await wait_for(ended)
+    await eventually(ended, timeout=REAL_WAIT, what="the job ending")
     assert (await local.get_job(f"jgpu{gpus}")).error_message == f"CUDA_VISIBLE_DEVICES={visible!r}"

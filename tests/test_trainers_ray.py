@@ -11,6 +11,7 @@ import pytest
 
 from providers.ray_trainer import RayTrainer
 from bot.fakes import FakeRayJobs
+from tests.selfhost_helpers import sft_lines, write_jsonl
 from tuning.trainers import LINK_KEY, JobRequest, JobState, ProviderUnavailable
 
 TOKEN = "ray-test-token-0000"
