@@ -15,7 +15,7 @@ from pydantic import AliasChoices
 
 from bot.settings import Settings
 from tests.conftest import ALICE, Harness, make_settings, served
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ADMIN, GENERAL, Harness, make_settings, served
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 from tests.selfhost_helpers import offline_env, wait_for
 from tests.test_datasets_helpers import add_example
 from tests.test_e2e_jobs import card_text, job_row, preflight, start

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ADMIN, Harness, make_settings, served
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 from tests.test_e2e_jobs import card_text, dataset, preflight
 
 TEMPLATES = Path(__file__).parent / "data" / "chat_templates"

@@ -4,7 +4,7 @@ A `Backend` holds a trainer, makes a valid request for it and moves its jobs: th
 script, `local` and `ray` by the real training program on a tiny model (ray on a real local head).
 A `Served` back-end sits behind an HTTP API the test controls, so it can also be made to fail:
 a key it does not accept, an outage, a request it rejects. The real Ray head takes no token and
-cannot be told to fail, so `ray` is served by the fake Jobs API for those (tests/fakes/ray_jobs.py).
+cannot be told to fail, so `ray` is served by the fake Jobs API for those (bot/fakes/ray_jobs.py).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from providers.local_trainer import LocalTrainer
 from providers.ray_trainer import RayTrainer
 from providers.retry import RetryPolicy
 from providers.selfhost_jobs import LoraOptions
-from tests.fakes import FakeOpenAI, FakeRayJobs, FakeTogether
-from tests.fakes.server import FakeServer
+from bot.fakes import FakeOpenAI, FakeRayJobs, FakeTogether
+from bot.fakes.server import FakeServer
 from tests.selfhost_helpers import answers, free_port, offline_env, sft_lines, write_jsonl
 from tests.trainer_helpers import SFT_LINE, Sleeps
 from tests.trainer_helpers import write_jsonl as write_lines
