@@ -40,6 +40,7 @@ from tuning.corrections import Corrections
 from tuning.datasets.service import DatasetService
 from tuning.endpoints import EndpointService
 from tuning.evaluation.service import Evaluations, inference_prices
+from tuning.feedback_reasons import FeedbackReasons
 from tuning.harvest import Harvester
 from tuning.inbox import Inbox
 from tuning.jobs.monitor import JobMonitor
@@ -293,12 +294,13 @@ def build_services(
     lifecycle = build_lifecycle(settings, db, router, promotions, catalogue=catalogue, publisher=publisher,
                                 listing=listing, migrations=Migrations(db, promotions, jobs, evaluations,
                                                                        catalogue=catalogue, admins=settings.admins))
+    corrections = Corrections(db, capture, members, settings.admins)
     return Services(
         inbox=Inbox(db),
         answers=Answerer(db, router, model_for=lifecycle.canary.model_for, system_prompt=settings.system_prompt,
                          replacement=lifecycle.fallback.replace, explain=endpoints.why_unavailable),
         capture=capture,
-        corrections=Corrections(db, capture, members, settings.admins),
+        corrections=corrections,
         review=Review(db, settings.admins),
         harvester=Harvester(db, capture),
         insights=StatsService(db),
@@ -309,6 +311,7 @@ def build_services(
         lifecycle=lifecycle,
         endpoints=endpoints,
         privacy=Privacy(db, settings.admins, inbox_days=settings.inbox_days, message_days=settings.message_days),
+        feedback_reasons=FeedbackReasons(db, capture, corrections),
         current_model=promotions.current,
         wake_monitor=wake.set,
         admins=settings.admins,

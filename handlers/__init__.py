@@ -15,6 +15,7 @@ from handlers import (
     endpoints,
     errors,
     evaluations,
+    feedback_reasons,
     harvest,
     jobs,
     lifecycle,
@@ -47,7 +48,8 @@ def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored
     app.assistant(assistant.build(services.answers, suggested_prompts, setup))  # after the inbox: pane events are stored first
     errors.register(app)
     messages.register(app, services.answers, setup)
-    reactions.register(app, services.capture)
+    reactions.register(app, services.capture, services.feedback_reasons)
+    feedback_reasons.register(app, services.feedback_reasons)
     corrections.register(app, services.corrections, services.inbox, on_event_stored)
     review.register(app, services.review)
     stats.register(app, services.insights, services.current_model, services.lifecycle.canary.report)

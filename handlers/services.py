@@ -12,6 +12,7 @@ from tuning.corrections import Corrections
 from tuning.datasets.service import DatasetService
 from tuning.endpoints import EndpointService
 from tuning.evaluation.service import Evaluations
+from tuning.feedback_reasons import FeedbackReasons
 from tuning.harvest import Harvester
 from tuning.inbox import Inbox
 from tuning.jobs.service import JobService
@@ -38,6 +39,7 @@ class Services:
     lifecycle: Lifecycle
     endpoints: EndpointService
     privacy: Privacy
+    feedback_reasons: FeedbackReasons
     current_model: Callable[[], Awaitable[str]]
     wake_monitor: Callable[[], None]
     admins: frozenset[str]
