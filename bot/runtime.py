@@ -24,6 +24,7 @@ from handlers.evaluations import after_job_succeeded
 from handlers.guard import RefuseMalformed
 from handlers.jobs import SlackJobPublisher
 from handlers.lifecycle import SlackLifecyclePublisher
+from handlers.quality import SlackQualityPublisher
 from handlers.services import Services
 from handlers.slack_retries import slack_retry_handlers
 from providers import ChatClient
@@ -56,6 +57,7 @@ from tuning.lifecycle.service import Lifecycle
 from tuning.lifecycle.shutdown import ShutdownWatch
 from tuning.members import MemberDirectory
 from tuning.privacy import Privacy
+from tuning.quality import QualityAlerts, QualityPublisher, QualitySettings, QualityState
 from tuning.promotion import Promotions
 from tuning.review import Review
 from tuning.routing import ModelRouter
@@ -151,7 +153,8 @@ class Runtime:
         served = served_chat_client(settings)
         wake = asyncio.Event()
         services = build_services(settings, db, model_router(settings, llm, together, served), trainers, wake,
-                                  publisher=SlackLifecyclePublisher(client), listing=OpenAIListing(llm))
+                                  publisher=SlackLifecyclePublisher(client), listing=OpenAIListing(llm),
+                                  quality_publisher=SlackQualityPublisher(client))
         app = AsyncApp(
             client=client,
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
@@ -192,6 +195,7 @@ class Runtime:
             asyncio.create_task(monitor.run(), name="job-monitor"),
             asyncio.create_task(watch.run(), name="lifecycle-watch"),
             asyncio.create_task(runtime._prune_daily(), name="retention"),
+            asyncio.create_task(runtime._watch_quality(), name="quality-alerts"),
         ]
         if lease is not None:
             runtime._background.append(asyncio.create_task(runtime._keep_lease(lease), name="writer-lease"))
@@ -205,6 +209,15 @@ class Runtime:
             except Exception:  # a busy database: the next round catches up
                 log.warning("retention pruning failed; trying again later", exc_info=True)
             await asyncio.sleep(PRUNE_EVERY_SECONDS)
+
+    async def _watch_quality(self) -> None:
+        """Quality alerts (tuning/quality.py), every TUNELOOP_QUALITY_CHECK_SECONDS."""
+        while True:
+            await asyncio.sleep(self.settings.quality_check_seconds)
+            try:
+                await self.services.quality.check()
+            except Exception:  # Slack or the database briefly unavailable: the next round sends it
+                log.warning("quality check failed; trying again later", exc_info=True)
 
     async def _keep_lease(self, lease: Holder) -> None:
         while True:
@@ -272,6 +285,7 @@ def together_chat_client(settings: Settings) -> openai.AsyncOpenAI | None:
 def build_services(
     settings: Settings, db: Database, router: ModelRouter, trainers: Mapping[str, Trainer], wake: asyncio.Event, *,
     publisher: LifecyclePublisher, listing: OpenAIListing | None = None,
+    quality_publisher: QualityPublisher | None = None,
 ) -> Services:
     members = MemberDirectory(db)
     capture = Capture(db, members, system_prompt=settings.system_prompt, min_votes=settings.min_votes)
@@ -312,10 +326,20 @@ def build_services(
         endpoints=endpoints,
         privacy=Privacy(db, settings.admins, inbox_days=settings.inbox_days, message_days=settings.message_days),
         feedback_reasons=FeedbackReasons(db, capture, corrections),
+        quality=QualityAlerts(db, lifecycle.announcements, quality_publisher or _NoQualityPublisher(), QualitySettings(
+            recent=settings.quality_recent, baseline=settings.quality_baseline, min_rated=settings.quality_min_rated,
+            failure_rate=settings.failure_alert_rate)),
         current_model=promotions.current,
         wake_monitor=wake.set,
         admins=settings.admins,
     )
+
+
+class _NoQualityPublisher:
+    """Where nothing can post to Slack (the CLI): an alert is logged."""
+
+    async def alert(self, channel: str, state: QualityState, cause: str) -> None:
+        log.warning("quality alert (%s) not posted: no Slack client here", cause)
 
 
 def build_lifecycle(settings: Settings, db: Database, router: ModelRouter, promotions: Promotions, *,

@@ -21,6 +21,7 @@ from handlers import (
     lifecycle,
     messages,
     privacy,
+    quality,
     reactions,
     review,
     stats,
@@ -83,6 +84,7 @@ def slash_runners(services: Services) -> dict[str, Runner]:
         **evaluations.runners(services.evaluations, services.promotions), **lifecycle.runners(services.promotions, services.lifecycle, services.jobs),
         **endpoints.runners(services.endpoints, services.wake_monitor),
         **privacy.runners(services.privacy),
+        **quality.runners(services.quality),
     }
 
 

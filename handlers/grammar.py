@@ -180,6 +180,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("endpoint start", "start a stopped endpoint: it bills while it runs (admins)", args=(("ID", _endpoint),)),
     Subcommand("endpoint delete", "delete an endpoint for good (admins)", args=(("ID", _endpoint),)),
     Subcommand("forget", "erase a person's messages, votes and examples (admins)", args=(("@user", _user),)),
+    Subcommand("alerts", "quality alerts: the 👍-rate of recent answers against earlier ones, and failures"),
 )
 _BY_NAME = {spec.name: spec for spec in SUBCOMMANDS}
 _GROUPS = {spec.name.split()[0] for spec in SUBCOMMANDS if " " in spec.name}

@@ -18,6 +18,7 @@ from tuning.inbox import Inbox
 from tuning.jobs.service import JobService
 from tuning.lifecycle.service import Lifecycle
 from tuning.privacy import Privacy
+from tuning.quality import QualityAlerts
 from tuning.promotion import Promotions
 from tuning.review import Review
 from tuning.stats import StatsService
@@ -40,6 +41,7 @@ class Services:
     endpoints: EndpointService
     privacy: Privacy
     feedback_reasons: FeedbackReasons
+    quality: QualityAlerts
     current_model: Callable[[], Awaitable[str]]
     wake_monitor: Callable[[], None]
     admins: frozenset[str]
