@@ -23,6 +23,7 @@ from handlers.evaluations import after_job_succeeded
 from handlers.guard import RefuseMalformed
 from handlers.jobs import SlackJobPublisher
 from handlers.lifecycle import SlackLifecyclePublisher
+from handlers.quality import SlackQualityPublisher
 from handlers.services import Services
 from handlers.slack_retries import slack_retry_handlers
 from providers import ChatClient
@@ -41,6 +42,7 @@ from tuning.feedback_traces import FeedbackTraces
 from tuning.datasets.service import DatasetService
 from tuning.endpoints import EndpointService
 from tuning.evaluation.service import Evaluations, inference_prices
+from tuning.feedback_reasons import FeedbackReasons
 from tuning.harvest import Harvester
 from tuning.inbox import Inbox
 from tuning.jobs.monitor import JobMonitor
@@ -57,6 +59,7 @@ from tuning.lifecycle.shutdown import ShutdownWatch
 from tuning.members import MemberDirectory
 from tuning.memory import Embed, Memory
 from tuning.privacy import Privacy
+from tuning.quality import QualityAlerts, QualityPublisher, QualitySettings, QualityState
 from tuning.promotion import Promotions
 from tuning.review import Review
 from tuning.routing import ModelRouter
@@ -156,7 +159,7 @@ class Runtime:
         services = build_services(settings, db, model_router(settings, llm, together, served), trainers, wake,
                                   publisher=SlackLifecyclePublisher(client), listing=OpenAIListing(llm),
                                   embed=embedder(embeddings, settings.embedding_model) if settings.embedding_model
-                                  else None)
+                                  else None, quality_publisher=SlackQualityPublisher(client))
         await services.memory.configure(min_votes=settings.memory_votes)
         app = AsyncApp(
             client=client,
@@ -200,6 +203,7 @@ class Runtime:
             asyncio.create_task(watch.run(), name="lifecycle-watch"),
             asyncio.create_task(runtime._prune_daily(), name="retention"),
             asyncio.create_task(runtime._embed_memories(), name="memory-embeddings"),
+            asyncio.create_task(runtime._watch_quality(), name="quality-alerts"),
         ]
         if lease is not None:
             runtime._background.append(asyncio.create_task(runtime._keep_lease(lease), name="writer-lease"))
@@ -224,6 +228,15 @@ class Runtime:
             except Exception:  # an endpoint outage: answers use BM25 meanwhile, and this tries again
                 log.warning("could not embed new memories; trying again later", exc_info=True)
             await asyncio.sleep(EMBED_EVERY_SECONDS)
+
+    async def _watch_quality(self) -> None:
+        """Quality alerts (tuning/quality.py), every TUNELOOP_QUALITY_CHECK_SECONDS."""
+        while True:
+            await asyncio.sleep(self.settings.quality_check_seconds)
+            try:
+                await self.services.quality.check()
+            except Exception:  # Slack or the database briefly unavailable: the next round sends it
+                log.warning("quality check failed; trying again later", exc_info=True)
 
     async def _keep_lease(self, lease: Holder) -> None:
         while True:
@@ -297,6 +310,7 @@ def together_chat_client(settings: Settings) -> openai.AsyncOpenAI | None:
 def build_services(
     settings: Settings, db: Database, router: ModelRouter, trainers: Mapping[str, Trainer], wake: asyncio.Event, *,
     publisher: LifecyclePublisher, listing: OpenAIListing | None = None, embed: Embed | None = None,
+    quality_publisher: QualityPublisher | None = None,
 ) -> Services:
     members = MemberDirectory(db)
     traces = FeedbackTraces(db)
@@ -323,12 +337,13 @@ def build_services(
     lifecycle = build_lifecycle(settings, db, router, promotions, catalogue=catalogue, publisher=publisher,
                                 listing=listing, migrations=Migrations(db, promotions, jobs, evaluations,
                                                                        catalogue=catalogue, admins=settings.admins))
+    corrections = Corrections(db, capture, members, settings.admins, traces)
     return Services(
         inbox=Inbox(db),
         answers=Answerer(db, router, model_for=lifecycle.canary.model_for, system_prompt=settings.system_prompt,
                          replacement=lifecycle.fallback.replace, explain=endpoints.why_unavailable, memory=memory),
         capture=capture,
-        corrections=Corrections(db, capture, members, settings.admins, traces),
+        corrections=corrections,
         review=Review(db, settings.admins),
         harvester=Harvester(db, capture),
         insights=StatsService(db),
@@ -340,10 +355,21 @@ def build_services(
         endpoints=endpoints,
         privacy=Privacy(db, settings.admins, inbox_days=settings.inbox_days, message_days=settings.message_days),
         memory=memory,
+        feedback_reasons=FeedbackReasons(db, capture, corrections),
+        quality=QualityAlerts(db, lifecycle.announcements, quality_publisher or _NoQualityPublisher(), QualitySettings(
+            recent=settings.quality_recent, baseline=settings.quality_baseline, min_rated=settings.quality_min_rated,
+            failure_rate=settings.failure_alert_rate)),
         current_model=promotions.current,
         wake_monitor=wake.set,
         admins=settings.admins,
     )
+
+
+class _NoQualityPublisher:
+    """Where nothing can post to Slack (the CLI): an alert is logged."""
+
+    async def alert(self, channel: str, state: QualityState, cause: str) -> None:
+        log.warning("quality alert (%s) not posted: no Slack client here", cause)
 
 
 def build_lifecycle(settings: Settings, db: Database, router: ModelRouter, promotions: Promotions, *,

@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     inbox_days: int = Field(7, alias="TUNELOOP_INBOX_DAYS", ge=1)  # processed events kept this long
     message_days: int = Field(30, alias="TUNELOOP_MESSAGE_DAYS", ge=1)  # message text that never became an example
     ready_max_backlog: int = Field(1000, alias="TUNELOOP_READY_MAX_BACKLOG", ge=0)
+    # Quality alerts (tuning/quality.py): the last N rated answers against the M before them; failures above
+    # a share of the last N answers; checked this often.
+    quality_recent: int = Field(50, alias="TUNELOOP_QUALITY_RECENT", ge=10)
+    quality_baseline: int = Field(200, alias="TUNELOOP_QUALITY_BASELINE", ge=10)
+    quality_min_rated: int = Field(20, alias="TUNELOOP_QUALITY_MIN_RATED", ge=5)
+    failure_alert_rate: float = Field(0.05, alias="TUNELOOP_FAILURE_ALERT_RATE", gt=0, lt=1)
+    quality_check_seconds: float = Field(600.0, alias="TUNELOOP_QUALITY_CHECK_SECONDS", gt=0)
 
     @field_validator("admins", mode="before")
     @classmethod

@@ -15,12 +15,14 @@ from handlers import (
     endpoints,
     errors,
     evaluations,
+    feedback_reasons,
     harvest,
     jobs,
     lifecycle,
     memory,
     messages,
     privacy,
+    quality,
     reactions,
     review,
     stats,
@@ -48,7 +50,8 @@ def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored
     app.assistant(assistant.build(services.answers, suggested_prompts, setup))  # after the inbox: pane events are stored first
     errors.register(app)
     messages.register(app, services.answers, setup)
-    reactions.register(app, services.capture)
+    reactions.register(app, services.capture, services.feedback_reasons)
+    feedback_reasons.register(app, services.feedback_reasons)
     corrections.register(app, services.corrections, services.inbox, on_event_stored)
     review.register(app, services.review, services.memory)
     stats.register(app, services.insights, services.current_model, services.lifecycle.canary.report)
@@ -82,6 +85,7 @@ def slash_runners(services: Services) -> dict[str, Runner]:
         **evaluations.runners(services.evaluations, services.promotions), **lifecycle.runners(services.promotions, services.lifecycle, services.jobs),
         **endpoints.runners(services.endpoints, services.wake_monitor),
         **privacy.runners(services.privacy), **memory.runners(services.memory),
+        **quality.runners(services.quality),
     }
 
 

@@ -137,6 +137,8 @@ class AnswerWriter:
                     if self._complete:
                         return
                 piece = self._unsent()
+                if not piece:
+                    continue
                 if not self._budget.try_append(self._team):
                     last_sent = loop.time()
                     self._more.set()

@@ -184,6 +184,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         args=(("on|off", _choice("on", "off")), ("#channel", _channel)), args_optional=True,
     ),
     Subcommand("forget", "erase a person's messages, votes and examples (admins)", args=(("@user", _user),)),
+    Subcommand("alerts", "quality alerts: the 👍-rate of recent answers against earlier ones, and failures"),
 )
 _BY_NAME = {spec.name: spec for spec in SUBCOMMANDS}
 _GROUPS = {spec.name.split()[0] for spec in SUBCOMMANDS if " " in spec.name}

@@ -12,12 +12,14 @@ from tuning.corrections import Corrections
 from tuning.datasets.service import DatasetService
 from tuning.endpoints import EndpointService
 from tuning.evaluation.service import Evaluations
+from tuning.feedback_reasons import FeedbackReasons
 from tuning.harvest import Harvester
 from tuning.inbox import Inbox
 from tuning.jobs.service import JobService
 from tuning.lifecycle.service import Lifecycle
 from tuning.memory import Memory
 from tuning.privacy import Privacy
+from tuning.quality import QualityAlerts
 from tuning.promotion import Promotions
 from tuning.review import Review
 from tuning.stats import StatsService
@@ -40,6 +42,8 @@ class Services:
     endpoints: EndpointService
     privacy: Privacy
     memory: Memory
+    feedback_reasons: FeedbackReasons
+    quality: QualityAlerts
     current_model: Callable[[], Awaitable[str]]
     wake_monitor: Callable[[], None]
     admins: frozenset[str]

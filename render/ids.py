@@ -27,3 +27,12 @@ FEEDBACK_DOWN = "down"
 
 JOB_DEPLOY = "job_deploy"
 ENDPOINT_CREATE = "endpoint_create"
+
+# "What was wrong?" after a 👎 (render/feedback_reasons.py): one button per quick reason, then a form.
+FEEDBACK_REASON = "feedback_reason"  # action_id prefix: feedback_reason:<reason>
+FEEDBACK_FIX = "feedback_fix"  # the button that opens the form
+FEEDBACK_REASON_VIEW = "feedback_reason_modal"
+FEEDBACK_REASON_BLOCK = "reason"
+FEEDBACK_REASON_INPUT = "pick"
+FEEDBACK_FIX_BLOCK = "fix"
+FEEDBACK_FIX_INPUT = "text"

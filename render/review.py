@@ -39,7 +39,19 @@ def _candidate(example: ExampleView) -> SectionBlock:
         f":+1: {example.up_votes}   :-1: {example.down_votes}   · {SOURCE_NAMES.get(example.source, example.source)}"
         f" · <#{example.channel}> · <{message_link(example.channel, example.message_ts, example.thread_ts)}|message>",
     ]
+    if example.why_down:
+        lines.append(why_down_line(example.why_down))
     return SectionBlock(block_id=f"example-{example.id}", text=MarkdownTextObject(text="\n".join(lines)))
+
+
+def why_down_line(why: tuple[tuple[str, str | None], ...]) -> str:
+    """`:-1: why: wrong ×2 · outdated — "the port is 8443 now"` (the newest note)."""
+    counts: dict[str, int] = {}
+    for reason, _ in why:
+        counts[reason] = counts.get(reason, 0) + 1
+    line = ":-1: why: " + " · ".join(f"{reason} ×{n}" if n > 1 else reason for reason, n in counts.items())
+    notes = [note for _, note in why if note]
+    return line + (f" — “{safe_text.mrkdwn(excerpt(notes[-1], 200))}”" if notes else "")
 
 
 def _buttons(example_id: int) -> ActionsBlock:

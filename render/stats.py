@@ -27,10 +27,18 @@ def stats_blocks(stats: Stats) -> tuple[list[Block], str]:
         SectionBlock(text=MarkdownTextObject(text=f"*By state:* {states}\n*By source:* {sources}")),
         SectionBlock(text=MarkdownTextObject(text="*By channel:*\n" + _channels(stats))),
     ]
+    if stats.down_reasons:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Why :-1::* {down_reasons(stats)}")))
     if stats.contributors:
         people = "\n".join(f"{i}. <@{user}>: {n}" for i, (user, n) in enumerate(stats.contributors, 1))
         blocks.append(SectionBlock(text=MarkdownTextObject(text="*Top contributors:*\n" + people)))
     return blocks, f"Tuneloop: {total} examples ({states})"
+
+
+def down_reasons(stats: Stats) -> str:
+    """`2 wrong · 1 outdated`, most frequent first."""
+    ranked = sorted(stats.down_reasons.items(), key=lambda item: (-item[1], item[0]))
+    return " · ".join(f"{n} {reason}" for reason, n in ranked)
 
 
 def _channels(stats: Stats) -> str:
@@ -72,4 +80,6 @@ def stats_text(stats: Stats) -> str:
     lines += [f"channel {channel}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATES)
               for channel, counts in sorted(stats.by_channel.items())]
     lines += [f"contributor {user}: {n}" for user, n in stats.contributors]
+    if stats.down_reasons:
+        lines.append(f"why 👎: {down_reasons(stats)}")
     return "\n".join(lines)

@@ -624,6 +624,22 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX jobs_active ON jobs (state) WHERE state IN ('starting', 'pending', 'running', 'cancelling');
         """,
     ),
+    (
+        "0018_vote_reasons",
+        f"""
+        -- Why a 👎 (tuning/feedback_reasons.py): one per person per answer, the newest winning; it counts only
+        -- while that person's vote is still 👎. `note` is what they wrote (a fix becomes a correction draft).
+        CREATE TABLE vote_reasons (
+            channel  TEXT NOT NULL,
+            ts       TEXT NOT NULL,
+            voter    TEXT NOT NULL,
+            reason   TEXT NOT NULL CHECK (reason IN ('wrong', 'outdated', 'incomplete', 'unclear', 'other')),
+            note     TEXT,
+            at       TEXT NOT NULL DEFAULT {_NOW},
+            PRIMARY KEY (channel, ts, voter)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 

@@ -86,6 +86,7 @@ async def forget(db: Database, user: str) -> Erased:
         datasets = await _erase_examples(conn, examples, reason="a person's data was erased")
         messages = await conn.execute("DELETE FROM messages WHERE user_id = ?", (user,))
         votes = await conn.execute("DELETE FROM reaction_events WHERE voter = ?", (user,))
+        await conn.execute("DELETE FROM vote_reasons WHERE voter = ?", (user,))
         await conn.execute("DELETE FROM corrections WHERE corrector = ?", (user,))
         # The answers to their questions, which quote them (Slack keeps the posted copy, Tuneloop does not).
         await conn.execute("UPDATE messages SET text = '' WHERE answer_id IN (SELECT id FROM answers WHERE asked_by = ?)",

@@ -1089,3 +1089,49 @@ def test_install_and_uninstall_are_idempotent() -> None:
     finally:
         if was_installed:
             netguard.install()
+
+
+# -- Slack's streaming methods: documented errors, rate tiers, the stream timeout (slack_limits.py) ---------
+
+
+async def _stream(web: AsyncWebClient, slack: FakeSlack) -> str:
+    root = slack.add_message("C1", "U1", "question")
+    started = await web.chat_startStream(channel="C1", thread_ts=root, recipient_team_id="T0001",
+                                         recipient_user_id="U1", markdown_text="hi")
+    return str(started["ts"])
+
+
+@pytest.mark.asyncio
+async def test_a_channel_that_cannot_stream_answers_the_documented_code(slack: FakeSlack, web: AsyncWebClient) -> None:
+    slack.refuse_streaming("C1")
+    root = slack.add_message("C1", "U1", "question")
+    with pytest.raises(SlackApiError, match="channel_type_not_supported"):
+        await web.chat_startStream(channel="C1", thread_ts=root, recipient_team_id="T0001", recipient_user_id="U1")
+
+
+@pytest.mark.asyncio
+async def test_stream_methods_answer_429_past_their_published_tier(slack: FakeSlack, web: AsyncWebClient) -> None:
+    streams = [await _stream(web, slack) for _ in range(20)]  # Tier 2: 20 a minute
+    with pytest.raises(SlackApiError) as limited:
+        await _stream(web, slack)
+    assert limited.value.response.status_code == 429 and limited.value.response["error"] == "ratelimited"
+    assert int(limited.value.response.headers["Retry-After"]) >= 1
+    for n in range(100):  # Tier 4: 100 a minute, whatever the stream
+        await web.chat_appendStream(channel="C1", ts=streams[n % 20], markdown_text=".")
+    with pytest.raises(SlackApiError, match="ratelimited"):
+        await web.chat_appendStream(channel="C1", ts=streams[0], markdown_text=".")
+    assert slack.rate_tiers.limited == {"chat.startStream": 1, "chat.appendStream": 1}
+    await web.chat_stopStream(channel="C1", ts=streams[0])  # its own bucket
+    slack.rate_tiers.enabled = False
+    await web.chat_appendStream(channel="C1", ts=streams[1], markdown_text=".")
+
+
+@pytest.mark.asyncio
+async def test_a_stream_left_silent_times_out(slack: FakeSlack, web: AsyncWebClient) -> None:
+    ts = await _stream(web, slack)
+    assert [m["ts"] for m in slack.still_streaming()] == [ts]
+    slack.workspace.message("C1", ts).stream_heard -= 301  # five minutes without a call
+    with pytest.raises(SlackApiError, match="message_not_in_streaming_state"):
+        await web.chat_appendStream(channel="C1", ts=ts, markdown_text="late")
+    assert slack.still_streaming() == []
+    await web.chat_update(channel="C1", ts=ts, text="finished by an edit")

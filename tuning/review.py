@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from storage import examples as example_rows
+from storage import vote_reasons
 from storage.db import Database
 from storage.examples import ExampleRow
 from storage.states import ExampleState
@@ -26,7 +27,10 @@ class Review:
     async def queue(self) -> tuple[list[ExampleView], int]:
         """Up to ten candidates (most 👍 first) and how many wait in all."""
         rows = await example_rows.candidates(self._db, REVIEW_PAGE)
-        return [view(row) for row in rows], await example_rows.count_candidates(self._db)
+        why = await vote_reasons.for_messages(self._db, [(row.channel, row.message_ts) for row in rows])
+        views = [view(row).model_copy(update={"why_down": tuple(why.get((row.channel, row.message_ts), ()))})
+                 for row in rows]
+        return views, await example_rows.count_candidates(self._db)
 
     async def decide(self, example_id: int, decision: str, actor: str) -> ExampleView:
         require_admin(actor, self.admins, "approve or reject examples")

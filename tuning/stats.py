@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from storage import stats as stat_rows
+from storage import vote_reasons
 from storage.db import Database
 from tuning.types import Activity, Stats
 
@@ -35,6 +36,7 @@ async def collect(db: Database) -> Stats:
     return Stats(
         by_state=dict(by_state), by_source=dict(by_source), by_channel=dict(by_channel),
         contributors=[(person.user, person.n) for person in contributors],
+        down_reasons=await vote_reasons.counts(db),
     )
 
 

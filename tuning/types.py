@@ -130,6 +130,7 @@ class ExampleView(_Value):
     corrected: str | None
     up_votes: int
     down_votes: int
+    why_down: tuple[tuple[str, str | None], ...] = ()  # (reason, note) of each standing 👎 that said why
 
 
 class HarvestReport(BaseModel):
@@ -149,6 +150,7 @@ class Stats(_Value):
     by_source: dict[str, int]
     by_channel: dict[str, dict[str, int]]
     contributors: list[tuple[str, int]]
+    down_reasons: dict[str, int] = {}  # why 👎, over every answer
 
 
 class Activity(_Value):
