@@ -130,12 +130,8 @@ class AnswerWriter:
             if not piece:
                 continue
             if streamer.ts is not None:  # not the first words: wait for this answer's turn, if there is one
-                wait = last_sent + self._budget.append_every(self._team) - loop.time()
-                if wait > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._until_complete(), wait)
-                    if self._complete:
-                        return
+                if not await self._await_turn(last_sent):
+                    return
                 piece = self._unsent()
                 if not piece:
                     continue
@@ -153,6 +149,14 @@ class AnswerWriter:
             if self.first_ts is None and streamer.ts:
                 self.first_ts = streamer.ts
                 await self._on_first_message(self.first_ts)
+
+    async def _await_turn(self, last_sent: float) -> bool:
+        """Wait until this answer may append again (the budget's interval); False once the answer is complete."""
+        wait = last_sent + self._budget.append_every(self._team) - asyncio.get_running_loop().time()
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._until_complete(), wait)
+        return not self._complete
 
     async def _until_complete(self) -> None:
         while not self._complete:

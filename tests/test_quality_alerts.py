@@ -11,7 +11,7 @@ import pytest
 
 from bot.settings import Settings
 from tests.conftest import ADMIN, GENERAL, Harness, make_settings
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 
 ANNOUNCE = GENERAL
 

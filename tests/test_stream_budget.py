@@ -11,7 +11,7 @@ from handlers.answer_writer import AnswerClient, AnswerWriter
 from handlers.stream_budget import LocalStreamBudget
 from render.answers import THINKING
 from tests.conftest import ALICE, BOT, GENERAL, Harness
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 from tuning.types import AnswerClaim, SlackMessage
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.capture_helpers import answered_question, button, example, vote
 from tests.conftest import ADMIN, ALICE, BOB, GENERAL, Harness
-from tests.fakes import FakeSlack
+from bot.fakes import FakeSlack
 from tests.test_e2e_feedback import click
 
 REASONS = ["feedback_reason:wrong", "feedback_reason:outdated", "feedback_reason:incomplete",
