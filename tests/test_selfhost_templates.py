@@ -48,6 +48,7 @@ def test_every_self_hosted_base_in_the_catalogue_carries_its_real_template() -> 
         facts = catalogue.require(name)
         assert facts.chat_template == chat_template(family), name
         assert facts.chat_template_source and "2026" in facts.chat_template_source
+        assert template_problem(facts.chat_template) is None, name  # what the bot's pre-flight asks
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -124,3 +125,17 @@ def test_the_program_refuses_a_model_whose_template_cannot_train(tmp_path: Path)
     assert [line["kind"] for line in lines] == ["error"]
     assert lines[0]["error"].startswith("The chat template renders the thread differently")
     assert not (tmp_path / "out" / "adapter").exists()
+
+
+def test_the_template_check_and_the_plan_load_without_torch() -> None:
+    """The bot runs the check at pre-flight without the training extras: jinja2 only."""
+    import subprocess
+    import sys
+
+    from tests.selfhost_helpers import ROOT, offline_env
+
+    probe = ("import sys, selfhost.chat_template, selfhost.plan; "
+             "print(sorted(m for m in ('torch', 'transformers', 'trl') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=offline_env(), capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"

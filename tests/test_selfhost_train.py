@@ -30,7 +30,10 @@ def test_sft_prints_progress_lines_and_writes_adapter_and_manifest(sft_run: Trai
     assert steps[-1]["epoch"] == 1.0 and steps[-1]["tokens_seen"] > steps[0]["tokens_seen"] > 0
     assert 0 <= steps[-1]["token_accuracy"] <= 1
     assert [line["step"] for line in progress if line["valid_loss"] is not None] == [3]
+    assert all(line["tokens_per_second"] > 0 and line["peak_gpu_memory_gb"] is None for line in steps)  # CPU
     assert sft_run.lines[-1]["kind"] == "done"
+    metrics = sft_run.lines[-1]["metrics"]
+    assert metrics["train_runtime_s"] > 0 and metrics["tokens_per_second"] > 0
     assert (sft_run.adapter / "adapter_model.safetensors").is_file()
     assert (sft_run.adapter / "adapter_config.json").is_file()
 

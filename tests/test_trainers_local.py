@@ -103,7 +103,7 @@ async def test_bad_training_data_fails_with_the_programs_reason(tmp_path: Path, 
     await wait_for(lambda: _terminal(local, "jloc4"))
     failed = await local.get_job("jloc4")
     assert failed.state == JobState.FAILED and failed.error_code == "training_failed"
-    assert failed.error_message.endswith("line 1: an SFT example needs at least one assistant message.")
+    assert failed.error_message.endswith("line 1: an SFT example must end with the assistant's answer.")
 
 
 async def test_a_model_neither_known_nor_a_local_folder_is_refused_before_anything_starts(tmp_path: Path) -> None:
