@@ -56,6 +56,7 @@ async def test_the_card_shows_both_counts_and_the_weights_for_the_rarer_kind(db:
     shown = str([block.to_dict() for block in blocks])
     assert "2 desirable" in shown and "6 undesirable" in shown and "desirable_weight 3" in shown
     assert "undesirable_weight 1" in text and "2 desirable" in text
+    assert "KTO trains only with `trainer:local` or `trainer:ray`: the cost shown is openai's" in text
 
 
 @pytest.mark.parametrize(("desirable", "undesirable", "weights"), [
