@@ -87,3 +87,15 @@ def test_evaluation_uses_desirable_answers_only_as_references(tmp_path: Path) ->
                                         "label": label}) + "\n" for text, label in (("Bad.", False), ("Good.", True))))
     items = read_items(path)
     assert [(item.messages, item.reference) for item in items] == [(thread, "Good.")]
+
+
+async def test_a_good_and_a_bad_answer_to_one_thread_are_both_kept(db: Database) -> None:
+    """The contrast KTO learns from: near-duplicates are dropped only among answers with the same label."""
+    await add_example(db, question="How do I reset the router?", answer="Hold the reset button.", up=2)
+    await add_example(db, question="How do I reset the router?", answer="Unplug everything forever.",
+                      state="candidate", up=0, down=2)
+    await add_example(db, question="How do I reset the router!", answer="Press and hold reset.", up=1)
+    summary = await DatasetService(db, workers=1).build(BuildRequest(name="votes", format="kto", val=0))
+    kept = {(line["completion"][0]["content"], line["label"]) for line in lines_of(summary)}
+    assert kept == {("Hold the reset button.", True), ("Unplug everything forever.", False)}
+    assert summary.dropped == {"near_duplicate": 1}
