@@ -56,6 +56,7 @@ async def test_the_card_shows_both_counts_and_the_weights_for_the_rarer_kind(db:
     shown = str([block.to_dict() for block in blocks])
     assert "2 desirable" in shown and "6 undesirable" in shown and "desirable_weight 3" in shown
     assert "undesirable_weight 1" in text and "2 desirable" in text
+    assert "KTO trains only with `trainer:local` or `trainer:ray`: the cost shown is openai's" in text
 
 
 @pytest.mark.parametrize(("desirable", "undesirable", "weights"), [
@@ -86,3 +87,15 @@ def test_evaluation_uses_desirable_answers_only_as_references(tmp_path: Path) ->
                                         "label": label}) + "\n" for text, label in (("Bad.", False), ("Good.", True))))
     items = read_items(path)
     assert [(item.messages, item.reference) for item in items] == [(thread, "Good.")]
+
+
+async def test_a_good_and_a_bad_answer_to_one_thread_are_both_kept(db: Database) -> None:
+    """The contrast KTO learns from: near-duplicates are dropped only among answers with the same label."""
+    await add_example(db, question="How do I reset the router?", answer="Hold the reset button.", up=2)
+    await add_example(db, question="How do I reset the router?", answer="Unplug everything forever.",
+                      state="candidate", up=0, down=2)
+    await add_example(db, question="How do I reset the router!", answer="Press and hold reset.", up=1)
+    summary = await DatasetService(db, workers=1).build(BuildRequest(name="votes", format="kto", val=0))
+    kept = {(line["completion"][0]["content"], line["label"]) for line in lines_of(summary)}
+    assert kept == {("Hold the reset button.", True), ("Unplug everything forever.", False)}
+    assert summary.dropped == {"near_duplicate": 1}

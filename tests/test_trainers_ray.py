@@ -166,3 +166,36 @@ async def test_a_job_given_several_gpus_runs_one_process_per_gpu(ray_api: FakeRa
     assert submitted["entrypoint_num_gpus"] == 4 and submitted["entrypoint"].endswith("--num-processes 4")
     assert submitted["metadata"]["gpus"] == "4"
     await trainer.close()
+
+
+async def test_an_operator_trains_through_slack_on_a_real_ray_head_with_the_settings_alone(
+    ray_head: str, tmp_path: Path, tiny_model: Path, slack: object, oai: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As an operator runs it: a CPU-only cluster (GPUs per job 0), the workers' Python and environment from
+    settings, a relative artifacts folder, and `/tune train … trainer:ray` to a succeeded card."""
+    from tests.conftest import make_settings, served
+    from tests.test_e2e_jobs import card_text, dataset, job_row, preflight, start
+    from tuning.jobs import monitor
+
+    monkeypatch.setattr(monitor, "CARD_INTERVAL_SECONDS", 0.0)
+    monkeypatch.chdir(tmp_path)
+    settings = make_settings(
+        tmp_path, slack, oai, TUNELOOP_POLL_SECONDS="3600", TUNELOOP_RAY_ADDRESS=ray_head, TUNELOOP_ARTIFACTS="shared",
+        TUNELOOP_GPUS_PER_JOB="0", TUNELOOP_RAY_PYTHON=sys.executable,
+        TUNELOOP_RAY_RUNTIME_ENV=json.dumps({"env_vars": _worker_env()}))
+    async with served(settings, slack) as app:
+        await dataset(app)
+        job = await preflight(app, f"train support trainer:ray model:{tiny_model} epochs:1 batch:4")
+        await start(app, job)
+
+        async def finished() -> bool:
+            await app.runtime.monitor.tick()
+            return (await job_row(app, job["id"]))["state"] in ("succeeded", "failed", "cancelled")
+
+        await wait_for(finished)
+        await app.settle()
+        done = await job_row(app, job["id"])
+        assert done["state"] == "succeeded", done["error_message"]
+        assert done["gpu_hours"] == 0 and done["serving_note"] is None
+        assert "0 GPU-hours measured" in card_text(slack, job)
+        assert (tmp_path / "shared" / "adapters" / f"tuneloop-{job['id']}" / "adapter_config.json").is_file()

@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # workers need only the tuples, not the storage package
     from storage.datasets import ApprovedRow, SurvivorRow
 
 Row = tuple[Any, ...]
+# Moves an undesirable KTO answer's near-duplicate key apart from the desirable ones' (a 64-bit key stays one).
+_UNDESIRABLE_NEAR = 0x6B746F
 Spilled = dict[str, tuple[bytes, list[int]]]  # split → (its SFT lines joined, each line's tokens)
 _NO_KEYS = (None, None)
 
@@ -62,6 +64,8 @@ def _inspect(counter: LineCounter, limit: int, val: float, fmt: str, row: Approv
     target = answer_to_train_on(answer, corrected) if desirable else answer
     try:
         reason, tokens, keys, conversation = _assess(counter, limit, conversation_text, target)
+        if not desirable and keys[1] is not None:  # KTO: a 👍 and a 👎 answer to one thread are both examples
+            keys = (keys[0], keys[1] ^ _UNDESIRABLE_NEAR)
         is_correction = int(corrected is not None and normal(corrected) != normal(answer))
     except UnicodeEncodeError:  # a lone surrogate smuggled in through a \ud800 escape
         reason, tokens, keys, conversation, is_correction = "invalid_unicode", None, _NO_KEYS, None, 0

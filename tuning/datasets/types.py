@@ -13,6 +13,9 @@ Split = Literal["train", "validation"]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
+# The back-ends that train KTO (providers/selfhost_jobs.py); a dataset's cost estimate names its trainer.
+SELF_HOSTED_TRAINERS = frozenset({"local", "ray"})
+
 # OpenAI asks for at least 10 examples and reports clear gains from 50 to 100 (docs/providers.md).
 MIN_TRAINING_EXAMPLES = 10
 USEFUL_TRAINING_EXAMPLES = 50
@@ -149,6 +152,9 @@ class DatasetSummary(_Value):
             notes.append(f"Fewer than {USEFUL_TRAINING_EXAMPLES} training examples: gains are unlikely.")
         if self.validation == 0:
             notes.append("No validation split: evaluation needs one (use `val:` above 0 and 10+ examples).")
+        if self.kto is not None and self.cost.trainer not in SELF_HOSTED_TRAINERS:
+            notes.append(f"KTO trains only with `trainer:local` or `trainer:ray`: the cost shown is {self.cost.trainer}'s, "
+                         "which cannot train it.")
         if self.kto is not None and not (self.kto.desirable and self.kto.undesirable):
             notes.append("KTO learns from both kinds: this version has only "
                          f"{'desirable' if self.kto.desirable else 'undesirable'} answers in its training split.")
