@@ -4,7 +4,8 @@ local Ray head, is in test_trainers_contract.py."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,16 @@ import pytest
 from providers.ray_trainer import RayTrainer
 from bot.fakes import FakeRayJobs
 from tests.selfhost_helpers import sft_lines, write_jsonl
+from tests.trainer_backends import ray_head_process, worker_env
+from tests.waiting import REAL_WAIT, eventually
 from tuning.trainers import LINK_KEY, JobRequest, JobState, ProviderUnavailable
 
 TOKEN = "ray-test-token-0000"
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from ray_head_process(tmp_path_factory.mktemp("ray"))
 
 
 def progress(step: int, total: int = 4, loss: float = 2.0) -> str:
@@ -182,7 +190,7 @@ async def test_an_operator_trains_through_slack_on_a_real_ray_head_with_the_sett
     settings = make_settings(
         tmp_path, slack, oai, TUNELOOP_POLL_SECONDS="3600", TUNELOOP_RAY_ADDRESS=ray_head, TUNELOOP_ARTIFACTS="shared",
         TUNELOOP_GPUS_PER_JOB="0", TUNELOOP_RAY_PYTHON=sys.executable,
-        TUNELOOP_RAY_RUNTIME_ENV=json.dumps({"env_vars": _worker_env()}))
+        TUNELOOP_RAY_RUNTIME_ENV=json.dumps({"env_vars": worker_env()}))
     async with served(settings, slack) as app:
         await dataset(app)
         job = await preflight(app, f"train support trainer:ray model:{tiny_model} epochs:1 batch:4")
@@ -192,7 +200,7 @@ async def test_an_operator_trains_through_slack_on_a_real_ray_head_with_the_sett
             await app.runtime.monitor.tick()
             return (await job_row(app, job["id"]))["state"] in ("succeeded", "failed", "cancelled")
 
-        await wait_for(finished)
+        await eventually(finished, timeout=REAL_WAIT, what="the Ray job ending")
         await app.settle()
         done = await job_row(app, job["id"])
         assert done["state"] == "succeeded", done["error_message"]
