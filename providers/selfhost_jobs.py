@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 
 from providers.artifacts import Artifacts
 from tuning.catalogue import Catalogue
 from tuning.trainers.open_models import gpu_hours
-from tuning.trainers.types import DATASET_KEY, Capabilities, JobRequest
+from providers.spec import BuildContext
+from tuning.trainers.types import DATASET_KEY, Capabilities, JobRequest, LoraSettings
 
 ADAPTER_SUBDIR = "adapter"  # selfhost.train writes OUTPUT/adapter
 DEFAULT_LEARNING_RATE = 2e-4
 
 
-@dataclass(frozen=True)
-class LoraOptions:
-    """LoRA settings every self-hosted job uses (JobRequest carries none)."""
-
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: str = "all-linear"
-    max_length: int = 1024
+DEFAULT_LORA = LoraSettings()
+DEFAULT_MAX_LENGTH = 1024  # tokens an example is cut to
 
 
-DEFAULT_LORA = LoraOptions()
+def gpu_hour_usd(context: BuildContext) -> float:
+    return float(context.values.get("TUNELOOP_GPU_HOUR_USD") or 0.0)
 
 
 def selfhost_capabilities(name: str, catalogue: Catalogue) -> Capabilities:
@@ -36,14 +30,15 @@ def selfhost_capabilities(name: str, catalogue: Catalogue) -> Capabilities:
         models=catalogue.trainable(name))
 
 
-def training_args(request: JobRequest, job_id: str, output_dir: str, lora: LoraOptions) -> list[str]:
+def training_args(request: JobRequest, job_id: str, output_dir: str, lora: LoraSettings,
+                  max_length: int = DEFAULT_MAX_LENGTH) -> list[str]:
     """Arguments after `python -m selfhost.train` for this request."""
     args = [
         "--base-model", request.base_model, "--method", request.method, "--train-file", request.training_file_id,
         "--output-dir", output_dir, "--job-id", job_id,
         "--learning-rate", str(request.learning_rate or DEFAULT_LEARNING_RATE),
         "--lora-r", str(lora.r), "--lora-alpha", str(lora.alpha), "--lora-dropout", str(lora.dropout),
-        "--target-modules", lora.target_modules, "--max-length", str(lora.max_length),
+        "--target-modules", lora.target_modules, "--max-length", str(max_length),
     ]
     optional = {"--validation-file": request.validation_file_id, "--epochs": request.epochs,
                 "--batch-size": request.batch_size, "--beta": request.beta, "--seed": request.seed,

@@ -16,7 +16,7 @@ from storage import datasets as rows
 from storage.datasets import MemberIds
 from storage.db import Database
 from storage.retention import erased_datasets
-from tuning.catalogue import load_catalogue
+from tuning.catalogue import Catalogue, load_catalogue
 from tuning.datasets.build import BuildPlan, build_dataset
 from tuning.datasets.files import file_name, sha256_of
 from tuning.datasets.parallel import default_workers
@@ -34,9 +34,11 @@ DATASETS_DIRNAME = "datasets"
 
 class DatasetService:
     def __init__(self, db: Database, *, trainer: str = "openai", model: str | None = None,
-                 workers: int | None = None) -> None:
-        """trainer: the default trainer (TUNELOOP_TRAINER); model: its base model, else the catalogue's default."""
+                 workers: int | None = None, catalogue: Catalogue | None = None) -> None:
+        """trainer: the default trainer (TUNELOOP_TRAINER); model: its base model, else the catalogue's default;
+        catalogue: the process's one (else read beside the database at each build)."""
         self._db = db
+        self._catalogue = catalogue
         self._trainer = trainer
         self._model = model
         self._workers = workers if workers is not None else default_workers()
@@ -50,7 +52,7 @@ class DatasetService:
         if str(self._db.path) == ":memory:":
             raise TuningError("Datasets need a database file (TUNELOOP_DB), not an in-memory database.")
         filters = await _resolve_channel(request.filters, resolve_channel)
-        catalogue = load_catalogue(self.root)
+        catalogue = self._catalogue or load_catalogue(self.root)
         plan = BuildPlan(
             db_path=Path(self._db.path), datasets_dir=self.root / DATASETS_DIRNAME,
             request=request.model_copy(update={"filters": filters}), trainer=self._trainer,

@@ -48,6 +48,8 @@ class JobView(BaseModel):
     finished_at: str | None = None
     warnings: tuple[str, ...] = ()
     erased: bool = False  # trained on a dataset version built with data erased since (README, "Privacy")
+    # Its back-end serves tuned models only on a dedicated endpoint (trainers.features.HasDedicatedEndpoints).
+    dedicated: bool = False
 
     @property
     def is_active(self) -> bool:

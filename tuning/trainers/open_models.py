@@ -6,8 +6,7 @@ Which open models they train, and how large each is, is in tuning/models.toml (`
 
 from __future__ import annotations
 
-from tuning.catalogue import Catalogue, model_facts
-from tuning.trainers.base import is_model_folder
+from tuning.catalogue import Catalogue
 
 # Effective training FLOP/s of one GPU for LoRA in bf16: an A100-class card at about 30 % of its
 # 312 TFLOP/s peak. Training costs about 6 × parameters FLOPs a token (forward + backward); this
@@ -37,8 +36,3 @@ def served_name(job_id: str) -> str:
 def is_adapter(model: str) -> bool:
     """`tuneloop-<job id>`; a name with '/' is a hosted provider's (a Together account may start so too)."""
     return model.startswith(ADAPTER_PREFIX) and "/" not in model
-
-
-def is_self_hosted(model: str) -> bool:
-    """An adapter, an open base model the self-hosted trainers know, or a local model folder."""
-    return is_adapter(model) or model_facts(model).provider == SELF_HOSTED_PROVIDER or is_model_folder(model)
