@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from providers.local_trainer import LocalTrainer
-from providers.selfhost_jobs import LoraOptions
+from tuning.trainers import LoraSettings
 from tests.selfhost_helpers import offline_env, sft_lines, wait_for, write_jsonl
 from tuning.trainers import LINK_KEY, JobRequest, JobState, UnknownModel
 
-SMALL = LoraOptions(r=4, alpha=8, max_length=96)
+SMALL = LoraSettings(r=4, alpha=8)
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +24,7 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def trainer(tmp_path: Path) -> LocalTrainer:
-    return LocalTrainer(tmp_path / "artifacts", python=sys.executable, lora=SMALL)
+    return LocalTrainer(tmp_path / "artifacts", python=sys.executable, lora=SMALL, max_length=96)
 
 
 async def request(local: LocalTrainer, tmp_path: Path, tiny_model: Path, link: str, *, epochs: int = 1,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from providers.ray_trainer import RayTrainer
-from providers.selfhost_jobs import LoraOptions
+from tuning.trainers import LoraSettings
 from tests.fakes import FakeRayJobs
 from tests.selfhost_helpers import (
     ROOT,
@@ -34,7 +34,7 @@ from tuning.trainers import (
     ProviderUnavailable,
 )
 
-SMALL = LoraOptions(r=4, alpha=8, max_length=96)
+SMALL = LoraSettings(r=4, alpha=8)
 RAY = str(Path(sys.executable).parent / "ray")
 TOKEN = "ray-test-token-0000"
 
@@ -181,7 +181,7 @@ def _worker_env() -> dict[str, str]:
 async def test_the_program_trains_on_a_real_ray_head(ray_head: str, tmp_path: Path, tiny_model: Path) -> None:
     assert str(ROOT) == _worker_env()["PYTHONPATH"]
     trainer = RayTrainer(ray_head, str(tmp_path / "shared"), gpus_per_job=0, python=sys.executable,
-                         runtime_env={"env_vars": _worker_env()}, lora=SMALL)
+                         runtime_env={"env_vars": _worker_env()}, lora=SMALL, max_length=96)
     train = await trainer.upload(write_jsonl(tmp_path / "train.jsonl", sft_lines(4)))
     job = await trainer.create_job(JobRequest(
         base_model=str(tiny_model), training_file_id=train, epochs=1, batch_size=2, metadata={LINK_KEY: "jrayreal"}))
