@@ -23,7 +23,9 @@ from tuning.jobs.locks import KeyedLocks
 from tests.conftest import make_settings, served
 from tests.fakes import FakeOpenAI, FakeSlack
 from tests.test_e2e_jobs import dataset, job_row, preflight, start
-from tuning.trainers import TrainOptions
+from tuning.errors import TuningError
+from tuning.trainers import Capabilities, JobRequest, TrainOptions, check_request
+from tuning.trainers.types import COMMON_OPTIONS
 from tuning.trainers.features import GpuCosted
 
 
@@ -183,3 +185,19 @@ async def test_the_launch_locks_and_the_monitors_state_end_with_the_jobs(
         await app.runtime.monitor.tick()  # nothing active now
         assert len(app.runtime.services.jobs._launching) == 0
         assert app.runtime.monitor.followed == 0
+
+
+def test_an_option_a_back_end_does_not_take_is_refused_before_any_upload() -> None:
+    capabilities = Capabilities(name="narrow", methods=frozenset({"sft"}), models={"m": frozenset({"sft"})},
+                                default_model="m", options=COMMON_OPTIONS - {"seed"})
+    check_request(capabilities, JobRequest(base_model="m", training_file_id="f", epochs=2))
+    with pytest.raises(TuningError, match="does not take `seed`"):
+        check_request(capabilities, JobRequest(base_model="m", training_file_id="f", seed=7))
+
+
+def test_every_train_option_of_the_grammar_is_a_field_of_train_options() -> None:
+    train = next(spec for spec in tune_grammar().subcommands if spec.name == "train")
+    fields = {option.field or option.name for option in train.options}
+    assert fields <= set(TrainOptions.model_fields) and {"batch_size", "learning_rate", "trainer"} <= fields
+    command = tune_grammar().parse("train support trainer:local batch:8 lr:0.0002 seed:3")
+    assert TrainOptions(**command.fields()) == TrainOptions(trainer="local", batch_size=8, learning_rate=2e-4, seed=3)

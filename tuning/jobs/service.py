@@ -91,7 +91,7 @@ class JobService:
         model = options.model or catalogue.default_model(trainer.name)
         # Everything the back-end would refuse, refused now, before any file is uploaded.
         check_request(trainer.capabilities(), JobRequest(
-            base_model=model, method=summary.format, training_file_id="(not uploaded yet)", beta=options.beta,
+            **options.hyperparameters(), base_model=model, method=summary.format, training_file_id="(not uploaded yet)",
         ))
         if summary.train < MIN_TRAINING_EXAMPLES:
             raise TuningError(

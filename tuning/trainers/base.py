@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from tuning.errors import TuningError
 from tuning.trainers.errors import MethodNotSupported, UnknownModel
-from tuning.trainers.types import Capabilities, EventPage, JobRequest, TrainerJob
+from tuning.trainers.types import Capabilities, EventPage, Hyperparameters, JobRequest, TrainerJob
 
 
 @runtime_checkable
@@ -77,6 +77,11 @@ def check_request(capabilities: Capabilities, request: JobRequest) -> None:
         raise UnknownModel(name, request.base_model, capabilities.models, hint)
     if not folder and not capabilities.supports(request.base_model, request.method):
         raise MethodNotSupported(name, request.method, request.base_model, capabilities.models_for(request.method))
+    untaken = sorted(name for name in Hyperparameters.model_fields
+                     if getattr(request, name) is not None and name not in capabilities.options)
+    if untaken:
+        raise TuningError(f"The {name} trainer does not take {', '.join(f'`{option}`' for option in untaken)}; "
+                          "leave it out or choose a back-end that does.")
     if request.beta is not None and request.method != "dpo":
         raise TuningError("`beta` only applies to DPO training; leave it out or use format:dpo.")
 

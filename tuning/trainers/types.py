@@ -90,6 +90,11 @@ class EventPage(_Frozen):
     cursor: str | None = None
 
 
+# The Hyperparameters every back-end takes; one that takes more (a self-hosted lever, say) names it in its
+# Capabilities, and a back-end asked for an option it does not take refuses it before anything is uploaded.
+COMMON_OPTIONS = frozenset({"epochs", "batch_size", "learning_rate", "suffix", "beta", "seed"})
+
+
 class Capabilities(_Frozen):
     name: str
     methods: frozenset[Method]
@@ -97,6 +102,7 @@ class Capabilities(_Frozen):
     default_model: str
     # Self-hosted back-ends also train any readable local folder holding a Hugging Face model.
     local_folders: bool = False
+    options: frozenset[str] = COMMON_OPTIONS  # the Hyperparameters fields it takes
 
     def supports(self, model: str, method: Method) -> bool:
         return method in self.models.get(model, frozenset())
