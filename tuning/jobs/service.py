@@ -87,7 +87,7 @@ class JobService:
         except ProviderRefused as refused:
             raise self._elsewhere(refused, summary.ref) from refused
         catalogue = self._catalogue
-        self._check_taking_jobs(catalogue, trainer.name)
+        self._check_taking_jobs(catalogue, trainer.name, summary.ref)
         model = options.model or catalogue.default_model(trainer.name)
         # Everything the back-end would refuse, refused now, before any file is uploaded.
         check_request(trainer.capabilities(), JobRequest(
@@ -118,8 +118,7 @@ class JobService:
         await job_rows.insert(self._db, NewJob(
             id=job_id, dataset_id=summary.id, dataset=summary.ref, trainer=trainer.name, base_model=model,
             method=summary.format, options=options.model_dump_json(exclude_none=True), examples=summary.train,
-            tokens=tokens,
-            epochs=epochs, estimated_cost=cost, state="preflight", channel=channel, requested_by=user,
+            tokens=tokens, epochs=epochs, estimated_cost=cost, state="preflight", channel=channel, requested_by=user,
             cost_note=cost_note, tokens_note=tokens_note,
         ))
         return await self.view(job_id, summary=summary)
@@ -138,16 +137,16 @@ class JobService:
             return counted, "estimate: counted with OpenAI's tokenizer"
         return await asyncio.to_thread(count_file, local, train), "counted with the model's tokenizer"
 
-    def _check_taking_jobs(self, catalogue: Catalogue, backend: str) -> None:
+    def _check_taking_jobs(self, catalogue: Catalogue, backend: str, dataset: str) -> None:
         """A back-end past its catalogue `closes_on` date is refused before any cost is shown."""
         closes_on = catalogue.closes_on(backend)
         if closes_on is None or self._today() < closes_on:
             return
         raise TuningError(f"The `{backend}` back-end stopped taking new fine-tuning jobs on "
-                          f"{closes_on:%d %B %Y} (model catalogue).{self._instead(backend)} Models already tuned keep "
+                          f"{closes_on:%d %B %Y} (model catalogue).{self._instead(backend, dataset)} Models already tuned keep "
                           f"answering until their shutdown date ({command('model')} shows it).")
 
-    def _instead(self, backend: str, dataset: str = "DATASET") -> str:
+    def _instead(self, backend: str, dataset: str) -> str:
         """The other back-ends configured here that take jobs, as commands to try; "" when there are none."""
         open_ones = [name for name in self._trainers if name != backend and
                      ((day := self._catalogue.closes_on(name)) is None or self._today() < day)]
