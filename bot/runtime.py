@@ -155,7 +155,7 @@ class Runtime:
         served = served_chat_client(settings)
         wake = asyncio.Event()
         router = model_router(settings, llm, together, served, catalogue=catalogue, db=db)
-        metrics.provider_of = router.provider_of
+        metrics.provider_of = router.route
         services = build_services(settings, db, router, trainers, wake, catalogue=catalogue,
                                   publisher=SlackLifecyclePublisher(client), listing=OpenAIListing(llm, catalogue))
         app = AsyncApp(
