@@ -7,7 +7,7 @@ each scrape, so it is right after a restart too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -19,13 +19,14 @@ from prometheus_client import (
 
 from storage import Database
 from storage.ops import snapshot
-from tuning.routing import provider_of
 
 LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
 
 
 class Metrics:
     def __init__(self) -> None:
+        # Set by the runtime to its model router's: the provider label of a failed answer's model.
+        self.provider_of: Callable[[str], Awaitable[str]] = _unrouted
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.events_acknowledged = Counter("tuneloop_events_acknowledged", "Events stored and acknowledged to Slack",
@@ -66,7 +67,8 @@ class Metrics:
             self.answers.labels(status).set(count)
         providers: dict[str, int] = {}
         for model, count in now.failed_answers_by_model.items():
-            providers[provider_of(model)] = providers.get(provider_of(model), 0) + count
+            provider = await self.provider_of(model)
+            providers[provider] = providers.get(provider, 0) + count
         for provider, count in providers.items():
             self.model_errors.labels(provider).set(count)
         for answer_id, latency_ms in now.new_latencies_ms:
@@ -77,3 +79,7 @@ class Metrics:
         for state, count in now.jobs.items():
             self.jobs.labels(state).set(count)
         return generate_latest(self.registry)
+
+
+async def _unrouted(model: str) -> str:
+    return "unknown"

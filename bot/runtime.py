@@ -20,6 +20,7 @@ from bot.tasks import TaskTracker
 from bot.worker import InboxWorker
 from handlers.endpoints import endpoint_ready
 from handlers.evaluations import after_job_succeeded
+from handlers.grammar import Grammar
 from handlers.guard import RefuseMalformed
 from handlers.jobs import SlackJobPublisher
 from handlers.lifecycle import SlackLifecyclePublisher
@@ -28,20 +29,24 @@ from handlers.services import Services
 from handlers.slack_retries import slack_retry_handlers
 from providers import ChatClient
 from providers.embeddings import embedder
-from providers.registry import SelfHosted
+from providers.openai_trainer import utc_today
+from providers.registry import build_trainers, known_specs, unconfigured_hints
+from providers.spec import BuildContext
 from providers.sdk_retries import counting_retries
 from providers.serving import AdapterChatClient
 from storage import Database, migrate, open_database
+from storage import jobs as job_rows
 from storage import lease as lease_rows
 from storage.lease import Holder
 from tuning.answering import Answerer
+from tuning.ports import ChatModel
 from tuning.capture import Capture
 from tuning.catalogue import Catalogue, load_catalogue
 from tuning.corrections import Corrections
 from tuning.feedback_traces import FeedbackTraces
 from tuning.datasets.service import DatasetService
 from tuning.endpoints import EndpointService
-from tuning.evaluation.service import Evaluations, inference_prices
+from tuning.evaluation.service import Evaluations
 from tuning.feedback_reasons import FeedbackReasons
 from tuning.harvest import Harvester
 from tuning.inbox import Inbox
@@ -64,8 +69,9 @@ from tuning.promotion import Promotions
 from tuning.review import Review
 from tuning.routing import ModelRouter
 from tuning.stats import StatsService
-from providers import TogetherTrainer, build_trainers
 from tuning.trainers import Trainer, close_trainers
+from tuning.trainers.features import HasDedicatedEndpoints
+from tuning.trainers.open_models import SELF_HOSTED_PROVIDER
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 10.0
@@ -146,18 +152,19 @@ class Runtime:
                   lease: Holder | None, metrics: Metrics) -> Runtime:
         openai_sdk = llm or openai_client(settings)
         llm = counting_retries(openai_sdk, metrics.provider_retry("openai"))
-        together_key = settings.together_api_key.get_secret_value() if settings.together_api_key else None
-        # An operator's models.toml lives beside the database; read off the event loop (it is file I/O).
-        catalogue = await asyncio.to_thread(load_catalogue, settings.data_home)
-        trainers = build_trainers(llm, together_key, settings.together_base_url, catalogue=catalogue,
-                                  selfhosted=selfhosted(settings))
+        # The process's one catalogue: the operator's models.toml in the data folder laid over the packaged one,
+        # read once, off the event loop (it is file I/O); a changed models.toml needs a restart.
+        catalogue = await asyncio.to_thread(catalogue_for, settings)
+        trainers = trainers_for(settings, llm, catalogue)
         together_sdk = together_chat_client(settings)
         together = counting_retries(together_sdk, metrics.provider_retry("together")) if together_sdk else None
         served = served_chat_client(settings)
         wake = asyncio.Event()
         embeddings = embeddings_client(settings, llm)
-        services = build_services(settings, db, model_router(settings, llm, together, served), trainers, wake,
-                                  publisher=SlackLifecyclePublisher(client), listing=OpenAIListing(llm),
+        router = model_router(settings, llm, together, served, catalogue=catalogue, db=db)
+        metrics.provider_of = router.route
+        services = build_services(settings, db, router, trainers, wake, catalogue=catalogue,
+                                  publisher=SlackLifecyclePublisher(client), listing=OpenAIListing(llm, catalogue),
                                   embed=embedder(embeddings, settings.embedding_model) if settings.embedding_model
                                   else None, quality_publisher=SlackQualityPublisher(client))
         await services.memory.configure(min_votes=settings.memory_votes)
@@ -190,7 +197,8 @@ class Runtime:
             worker.notify()
 
         handlers.register(app, services, spawn=tasks.spawn, on_event_stored=on_event_stored,
-                          suggested_prompts=settings.suggested_prompts)
+                          suggested_prompts=settings.suggested_prompts,
+                          grammar=tune_grammar())
         watch = DailyWatch(services.lifecycle, poll_seconds=settings.lifecycle_poll_seconds)
         # The counting copies have HTTP clients of their own; the originals' are closed too.
         model_clients = [client for client in (llm, together, served, openai_sdk, together_sdk) if client is not None]
@@ -274,23 +282,39 @@ def embeddings_client(settings: Settings, llm: openai.AsyncOpenAI) -> openai.Asy
     return openai.AsyncOpenAI(api_key=key, base_url=settings.embedding_base_url, max_retries=2, timeout=10.0)
 
 
-def selfhosted(settings: Settings) -> SelfHosted:
-    token = settings.ray_token.get_secret_value() if settings.ray_token else None
-    return SelfHosted(settings.artifacts_root, settings.ray_address, token, settings.gpu_hour_usd,
-                      gpus_per_job=settings.gpus_per_job, ray_python=settings.ray_python,
-                      ray_runtime_env=settings.ray_runtime_env)
+def trainers_for(settings: Settings, llm: openai.AsyncOpenAI, catalogue: Catalogue | None = None) -> dict[str, Trainer]:
+    """Every back-end these settings configure (providers/registry.py's specs)."""
+    catalogue = catalogue or catalogue_for(settings)
+    return build_trainers(BuildContext(settings.values(), llm, catalogue, settings.artifacts_root, utc_today))
+
+
+def tune_grammar() -> Grammar:
+    """`/tune` offers every known back-end (one not configured here is refused with its spec's hint)."""
+    return Grammar([spec.name for spec in known_specs()])
+
+
+def catalogue_for(settings: Settings) -> Catalogue:
+    """The packaged catalogue with the operator's models.toml (in the data folder) laid over it."""
+    return load_catalogue(settings.data_home)
 
 
 def model_router(settings: Settings, llm: openai.AsyncOpenAI, together: openai.AsyncOpenAI | None,
-                 served: openai.AsyncOpenAI | None = None) -> ModelRouter:
+                 served: openai.AsyncOpenAI | None = None, *, catalogue: Catalogue | None = None,
+                 db: Database | None = None) -> ModelRouter:
     """OpenAI (or Azure) models through OPENAI_BASE_URL; Together models through Together's OpenAI-compatible API;
-    self-hosted models through TUNELOOP_SERVE_URL, their adapters loaded first."""
-    clients = {"openai": ChatClient(llm)}
+    self-hosted models through TUNELOOP_SERVE_URL, their adapters loaded first. Which is which: the catalogue's
+    `provider`, and for a tuned model its job's back-end (`db`)."""
+    clients: dict[str, ChatModel] = {"openai": ChatClient(llm)}
     if together is not None:
         clients["together"] = ChatClient(together, provider="together")
     if served is not None and settings.serve_url:
-        clients["selfhost"] = AdapterChatClient(served, settings.serve_url, settings.artifacts_root)
-    return ModelRouter(clients)
+        clients[SELF_HOSTED_PROVIDER] = AdapterChatClient(served, settings.serve_url, settings.artifacts_root)
+
+    async def trainer_of(model: str) -> str | None:
+        return await job_rows.trainer_of_model(db, model) if db is not None else None
+
+    return ModelRouter(clients, catalogue or catalogue_for(settings), trainer_of=trainer_of,
+                       trainer_providers={spec.name: spec.provider for spec in known_specs()})
 
 
 def served_chat_client(settings: Settings) -> openai.AsyncOpenAI | None:
@@ -309,34 +333,38 @@ def together_chat_client(settings: Settings) -> openai.AsyncOpenAI | None:
 
 def build_services(
     settings: Settings, db: Database, router: ModelRouter, trainers: Mapping[str, Trainer], wake: asyncio.Event, *,
-    publisher: LifecyclePublisher, listing: OpenAIListing | None = None, embed: Embed | None = None,
-    quality_publisher: QualityPublisher | None = None,
+    publisher: LifecyclePublisher, listing: OpenAIListing | None = None, catalogue: Catalogue | None = None,
+    embed: Embed | None = None, quality_publisher: QualityPublisher | None = None,
 ) -> Services:
+    """`catalogue`: the process's one (read beside the database when not given)."""
+    catalogue = catalogue or catalogue_for(settings)
     members = MemberDirectory(db)
     traces = FeedbackTraces(db)
     memory = Memory(db, settings.admins, examples=settings.memory_examples, floor=settings.memory_floor,
                     embed=embed, embedding_model=settings.embedding_model)
     capture = Capture(db, members, system_prompt=settings.system_prompt, min_votes=settings.min_votes,
                       traces=traces)
-    datasets = DatasetService(db, trainer=settings.trainer, min_votes=settings.min_votes)
+    datasets = DatasetService(db, trainer=settings.trainer, min_votes=settings.min_votes, catalogue=catalogue)
     jobs = JobService(db, datasets, trainers, default_trainer=settings.trainer,
                       max_cost_usd=settings.max_job_cost_usd, admins=settings.admins, prices_dir=datasets.root,
-                      tokenizers_dir=settings.tokenizers_dir)
-    together = trainers.get("together")
-    endpoints = EndpointService(db, jobs, together.endpoints if isinstance(together, TogetherTrainer) else None,
-                                admins=settings.admins, inactive_minutes=settings.endpoint_idle_minutes)
+                      tokenizers_dir=settings.tokenizers_dir, catalogue=catalogue,
+                      hints=unconfigured_hints(settings.values()))
+    dedicated = next((trainer.endpoints for trainer in trainers.values() if isinstance(trainer, HasDedicatedEndpoints)),
+                     None)
+    endpoints = EndpointService(db, jobs, dedicated, admins=settings.admins, catalogue=catalogue,
+                                inactive_minutes=settings.endpoint_idle_minutes)
     evaluations = Evaluations(db, router, datasets, jobs, current_model=lambda: promotions.current(),
-                              judge_model=settings.judge_model, prices=inference_prices(datasets.root),
+                              judge_model=settings.judge_model, prices=catalogue.inference_price,
                               serving=endpoints.serving_name)
     promotions = Promotions(db, router, jobs, default_model=settings.model, admins=settings.admins,
                             gate=PromotionGate(db, evaluations.gate_dataset), serving=endpoints.serving_name)
 
-    def catalogue() -> Catalogue:  # read at every call: an operator's edit needs no restart
-        return load_catalogue(datasets.root)
+    def the_catalogue() -> Catalogue:
+        return catalogue
 
-    lifecycle = build_lifecycle(settings, db, router, promotions, catalogue=catalogue, publisher=publisher,
+    lifecycle = build_lifecycle(settings, db, router, promotions, catalogue=the_catalogue, publisher=publisher,
                                 listing=listing, migrations=Migrations(db, promotions, jobs, evaluations,
-                                                                       catalogue=catalogue, admins=settings.admins))
+                                                                       catalogue=the_catalogue, admins=settings.admins))
     corrections = Corrections(db, capture, members, settings.admins, traces)
     return Services(
         inbox=Inbox(db),

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from providers.registry import known_specs, spec_named
+from providers.spec import is_set
 from render.assistant import DEFAULT_SUGGESTED_PROMPTS, MAX_PROMPTS
 from tuning.catalogue import packaged_catalogue
 
@@ -49,12 +51,12 @@ class Settings(BaseSettings):
     model: str = Field(default_factory=lambda: packaged_catalogue().defaults["answering"], alias="TUNELOOP_MODEL")
     system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, alias="TUNELOOP_SYSTEM_PROMPT")
     admins: Annotated[frozenset[str], NoDecode] = Field(frozenset(), alias="TUNELOOP_ADMINS")
-    trainer: str = Field("openai", alias="TUNELOOP_TRAINER", pattern="^(openai|together|local|ray)$")
+    trainer: str = Field("openai", alias="TUNELOOP_TRAINER")  # one of providers/registry.py's back-ends
     ray_address: str | None = Field(None, alias="TUNELOOP_RAY_ADDRESS")
     ray_token: SecretStr | None = Field(None, alias="TUNELOOP_RAY_TOKEN")
     # Ray as clusters run it: the job's runtime environment (a JSON object, e.g. {"env_vars": {"HF_TOKEN": "…"},
     # "pip": […]}), the workers' Python (one with `tuneloop[train]`), and GPUs per job (0 on a CPU-only cluster;
-    # also the local trainer's: 0 trains on the CPU). Later: fields of TrainOptions' back-end spec.
+    # also the local trainer's: 0 trains on the CPU); the local and ray specs declare them.
     ray_runtime_env: Annotated[dict[str, Any] | None, NoDecode] = Field(None, alias="TUNELOOP_RAY_RUNTIME_ENV")
     ray_python: str = Field("python", alias="TUNELOOP_RAY_PYTHON", min_length=1)
     gpus_per_job: float = Field(1, alias="TUNELOOP_GPUS_PER_JOB", ge=0)
@@ -126,6 +128,14 @@ class Settings(BaseSettings):
                              "s3:// are not supported")
         return value
 
+    @field_validator("trainer")
+    @classmethod
+    def _known_trainer(cls, value: str) -> str:
+        names = [spec.name for spec in known_specs()]
+        if value not in names:
+            raise ValueError(f"no trainer back-end `{value}`; known: {', '.join(names)}")
+        return value
+
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
@@ -174,13 +184,26 @@ class Settings(BaseSettings):
         required = {"SLACK_BOT_TOKEN": self.slack_bot_token, "OPENAI_API_KEY": self.openai_api_key}
         if http:
             required["SLACK_SIGNING_SECRET"] = self.slack_signing_secret
-        return [name for name, value in required.items() if value is None or not value.get_secret_value()]
+        missing = [name for name, value in required.items() if value is None or not value.get_secret_value()]
+        values = self.values()
+        trainer = spec_named(self.trainer)
+        return missing + [name for name in (trainer.required if trainer else ()) if not is_set(values.get(name))]
+
+    def values(self) -> dict[str, object]:
+        """Every setting by its environment name (what back-end specs declare they read)."""
+        return {str(info.alias or name): getattr(self, name) for name, info in type(self).model_fields.items()}
 
 
 def missing_settings_message(names: list[str]) -> str:
     lines = ["Tuneloop cannot start: these settings are missing."]
-    lines += [f"  {name}: {WHERE_TO_GET[name]}" for name in names]
+    lines += [f"  {name}: {WHERE_TO_GET.get(name) or _trainer_hint(name)}" for name in names]
     if "SLACK_SIGNING_SECRET" in names:
         lines.append("  (or set SLACK_APP_TOKEN, an app-level xapp- token, to use Socket Mode: it needs no signing secret)")
     lines.append("Set them in the environment or in a .env file; the README's 'Settings' section lists them all.")
     return "\n".join(lines)
+
+
+def _trainer_hint(name: str) -> str:
+    """For a setting the default back-end (TUNELOOP_TRAINER) requires: that back-end's own hint."""
+    spec = next((spec for spec in known_specs() if name in spec.required), None)
+    return f"TUNELOOP_TRAINER={spec.name}: {spec.hint}" if spec else "see the README's 'Settings'"

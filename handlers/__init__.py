@@ -28,6 +28,7 @@ from handlers import (
     stats,
     tune,
 )
+from handlers.grammar import Grammar
 from handlers.inbox import REPLAY_KEY, PersistThenAck
 from handlers.message_edits import EditsAndDeletions
 from handlers.respond import RetryResponds
@@ -41,8 +42,9 @@ log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored: Callable[[], None],
-             suggested_prompts: Sequence[str] = DEFAULT_SUGGESTED_PROMPTS) -> None:
-    """Each feature's module gets only the services it uses."""
+             suggested_prompts: Sequence[str] = DEFAULT_SUGGESTED_PROMPTS, grammar: Grammar | None = None) -> None:
+    """Each feature's module gets only the services it uses. `grammar`: bot/ builds it from every known
+    back-end's spec; without one, `/tune` offers the back-ends configured here."""
     app.use(PersistThenAck(services.inbox, on_event_stored))
     app.use(RetryResponds())
     app.use(EditsAndDeletions(services.privacy))  # before the assistant, which drops them in DM threads
@@ -58,7 +60,7 @@ def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored
     jobs.register(app, services.jobs, services.wake_monitor, spawn)
     lifecycle.register(app, services.lifecycle.migrations, spawn)
     endpoints.register(app, services.endpoints, services.jobs, services.wake_monitor, spawn)
-    tune.register(app, slash_runners(services), spawn)
+    tune.register(app, slash_runners(services), spawn, grammar or Grammar(services.jobs.trainer_names))
 
 
 def admin_notices(app: AsyncApp, services: Services) -> messages.TellAdmins:

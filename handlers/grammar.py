@@ -1,9 +1,12 @@
-"""The `/tune` grammar: positional arguments, then `key:value` options. A Slack concern, so it lives here."""
+"""The `/tune` grammar: positional arguments, then `key:value` options. A Slack concern, so it lives here.
+
+The trainer back-ends it offers are given by bot/ (from providers/registry.py's specs): `Grammar(trainers)`.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -19,6 +22,7 @@ class Option:
     name: str
     hint: str
     parse: Parser
+    field: str | None = None  # the domain's name for it (a TrainOptions field) where the Slack word differs
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,11 @@ class Command:
     args: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     spec: Subcommand | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The options by the domain's names (`lr:` is `learning_rate`), for the value the domain takes."""
+        by_word = {option.name: option.field or option.name for option in self.spec.options} if self.spec else {}
+        return {by_word.get(word, word): value for word, value in self.options.items()}
 
 
 def _int(low: int, high: int) -> Parser:
@@ -117,77 +126,81 @@ _dataset = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}(@[1-9][0-9]{0,5})?", "a d
 _name = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}", "a name of letters, digits, '.', '_' or '-'")
 _job = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}", "a job id")
 _model = _pattern(r"[A-Za-z0-9/~][A-Za-z0-9_.:/~\-]{0,255}", "a model name (or, for local and ray, a model folder)")
-_trainer = _choice("openai", "together", "local", "ray")
 _endpoint = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}", "an endpoint id (`/tune endpoints` lists them)")
 _user = _pattern(r"<@[UW][A-Z0-9]{2,}(\|[^>]*)?>|[UW][A-Z0-9]{2,}", "a person, written @name")
 _target = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,255}", "a model name, a job id or `base`")
 
-SUBCOMMANDS: tuple[Subcommand, ...] = (
-    Subcommand("help", "show this help"),
-    Subcommand("stats", "examples collected, by state, source, channel and contributor"),
-    Subcommand("review", "approve, reject or edit candidate examples (admins act)"),
-    Subcommand(
-        "harvest", "collect 👍 examples from a channel's history",
-        args=(("#channel", _channel),), options=(Option("days", "30", _int(1, 365)),),
-    ),
-    Subcommand(
-        "dataset build", "build a new version of a dataset from approved examples",
-        args=(("NAME", _name),),
-        options=(
-            Option("since", "YYYY-MM-DD", _date), Option("channel", "#c", _channel),
-            Option("format", "sft|dpo|kto", _choice("sft", "dpo", "kto")), Option("val", "0.1", _float(0, 0.5)),
+
+def subcommands(trainers: Sequence[str]) -> tuple[Subcommand, ...]:
+    """Every subcommand; `trainers` are the back-ends `trainer:` and `to:` accept."""
+    trainer = _choice(*trainers)
+    backends = "|".join(trainers)
+    return (
+        Subcommand("help", "show this help"),
+        Subcommand("stats", "examples collected, by state, source, channel and contributor"),
+        Subcommand("review", "approve, reject or edit candidate examples (admins act)"),
+        Subcommand(
+            "harvest", "collect 👍 examples from a channel's history",
+            args=(("#channel", _channel),), options=(Option("days", "30", _int(1, 365)),),
         ),
-    ),
-    Subcommand("dataset list", "list datasets and their versions"),
-    Subcommand("dataset show", "show a dataset version's summary", args=(("NAME", _dataset),)),
-    Subcommand(
-        "train", "check a fine-tuning job and offer to start it",
-        args=(("DATASET", _dataset),),
-        options=(
-            Option("trainer", "openai|together|local|ray", _trainer), Option("model", "BASE", _model),
-            Option("epochs", "N", _int(1, 25)), Option("batch", "N", _int(1, 256)),
-            Option("lr", "X", _float(0, 100, low_open=True)),
-            Option("suffix", "S", _pattern(r"[A-Za-z0-9_\-]{1,40}", "up to 40 letters, digits, '_' or '-'")),
-            Option("beta", "X", _float(0, 10, low_open=True)), Option("seed", "N", _int(0, 2**31 - 1)),
+        Subcommand(
+            "dataset build", "build a new version of a dataset from approved examples",
+            args=(("NAME", _name),),
+            options=(
+                Option("since", "YYYY-MM-DD", _date), Option("channel", "#c", _channel),
+                Option("format", "sft|dpo|kto", _choice("sft", "dpo", "kto")), Option("val", "0.1", _float(0, 0.5)),
+            ),
         ),
-    ),
-    Subcommand("jobs", "recent fine-tuning jobs"),
-    Subcommand("status", "one job's state", args=(("JOB", _job),)),
-    Subcommand("cancel", "cancel a running job (admins)", args=(("JOB", _job),)),
-    Subcommand(
-        "eval", "evaluate a model against the references of a dataset's validation split",
-        args=(("MODEL|JOB|base", _target),),
-        options=(Option("against", "MODEL", _model), Option("dataset", "NAME", _dataset)),
-    ),
-    Subcommand(
-        "promote", "answer with this model from now on, if its evaluation against the current model allows (admins)",
-        args=(("MODEL|JOB", _target),),
-        options=(Option("force", "yes", _choice("yes")),
-                 Option("reason", "WHY", _pattern(r"\S{1,200}", "a reason in one word (join words with - or _)"))),
-    ),
-    Subcommand(
-        "canary", "show the canary; MODEL answers a share of new threads; promote (through the gate) or stop (admins)",
-        args=(("MODEL|promote|stop", _target),), options=(Option("share", "20%", _share),), args_optional=True,
-    ),
-    Subcommand(
-        "migrate", "retrain the answering model's dataset on another back-end and compare (admins)",
-        options=(Option("to", "BACKEND", _trainer), Option("model", "BASE", _model)),
-    ),
-    Subcommand("rollback", "go back to the previous answering model (admins)"),
-    Subcommand("model", "the current answering model and its history"),
-    Subcommand("endpoints", "Tuneloop's Together endpoints, their state and hourly cost"),
-    Subcommand("endpoint stop", "stop an endpoint: it stops billing (admins)", args=(("ID", _endpoint),)),
-    Subcommand("endpoint start", "start a stopped endpoint: it bills while it runs (admins)", args=(("ID", _endpoint),)),
-    Subcommand("endpoint delete", "delete an endpoint for good (admins)", args=(("ID", _endpoint),)),
-    Subcommand(
-        "memory", "team memory's size, hit rate and most-used answers; on|off switches it, here or in #channel (admins)",
-        args=(("on|off", _choice("on", "off")), ("#channel", _channel)), args_optional=True,
-    ),
-    Subcommand("forget", "erase a person's messages, votes and examples (admins)", args=(("@user", _user),)),
-    Subcommand("alerts", "quality alerts: the 👍-rate of recent answers against earlier ones, and failures"),
-)
-_BY_NAME = {spec.name: spec for spec in SUBCOMMANDS}
-_GROUPS = {spec.name.split()[0] for spec in SUBCOMMANDS if " " in spec.name}
+        Subcommand("dataset list", "list datasets and their versions"),
+        Subcommand("dataset show", "show a dataset version's summary", args=(("NAME", _dataset),)),
+        Subcommand(
+            "train", "check a fine-tuning job and offer to start it",
+            args=(("DATASET", _dataset),),
+            options=(
+                Option("trainer", backends, trainer), Option("model", "BASE", _model),
+                Option("epochs", "N", _int(1, 25)), Option("batch", "N", _int(1, 256), field="batch_size"),
+                Option("lr", "X", _float(0, 100, low_open=True), field="learning_rate"),
+                Option("suffix", "S", _pattern(r"[A-Za-z0-9_\-]{1,40}", "up to 40 letters, digits, '_' or '-'")),
+                Option("beta", "X", _float(0, 10, low_open=True)), Option("seed", "N", _int(0, 2**31 - 1)),
+            ),
+        ),
+        Subcommand("jobs", "recent fine-tuning jobs"),
+        Subcommand("status", "one job's state", args=(("JOB", _job),)),
+        Subcommand("cancel", "cancel a running job (admins)", args=(("JOB", _job),)),
+        Subcommand(
+            "eval", "evaluate a model against the references of a dataset's validation split",
+            args=(("MODEL|JOB|base", _target),),
+            options=(Option("against", "MODEL", _model), Option("dataset", "NAME", _dataset)),
+        ),
+        Subcommand(
+            "promote", "answer with this model from now on, if its evaluation against the current model allows (admins)",
+            args=(("MODEL|JOB", _target),),
+            options=(Option("force", "yes", _choice("yes")),
+                     Option("reason", "WHY", _pattern(r"\S{1,200}", "a reason in one word (join words with - or _)"))),
+        ),
+        Subcommand(
+            "canary", "show the canary; MODEL answers a share of new threads; promote (through the gate) or stop (admins)",
+            args=(("MODEL|promote|stop", _target),), options=(Option("share", "20%", _share),), args_optional=True,
+        ),
+        Subcommand(
+            "migrate", "retrain the answering model's dataset on another back-end and compare (admins)",
+            options=(Option("to", backends, trainer), Option("model", "BASE", _model)),
+        ),
+        Subcommand("rollback", "go back to the previous answering model (admins)"),
+        Subcommand("model", "the current answering model and its history"),
+        Subcommand("endpoints", "Tuneloop's Together endpoints, their state and hourly cost"),
+        Subcommand("endpoint stop", "stop an endpoint: it stops billing (admins)", args=(("ID", _endpoint),)),
+        Subcommand("endpoint start", "start a stopped endpoint: it bills while it runs (admins)", args=(("ID", _endpoint),)),
+        Subcommand("endpoint delete", "delete an endpoint for good (admins)", args=(("ID", _endpoint),)),
+        Subcommand(
+            "memory", "team memory's size, hit rate and most-used answers; on|off switches it, here or in #channel (admins)",
+            args=(("on|off", _choice("on", "off")), ("#channel", _channel)), args_optional=True,
+        ),
+        Subcommand("forget", "erase a person's messages, votes and examples (admins)", args=(("@user", _user),)),
+        Subcommand("alerts", "quality alerts: the 👍-rate of recent answers against earlier ones, and failures"),
+    )
+
+
 _ECHO_LIMIT = 60  # what was typed is quoted back in an error; a pasted novel is not
 
 
@@ -195,30 +208,40 @@ def _echo(text: str) -> str:
     return text if len(text) <= _ECHO_LIMIT else text[: _ECHO_LIMIT - 1] + "…"
 
 
-def parse(text: str) -> Command:
-    """Parse the text after `/tune`; raise UsageError naming the problem and the right usage."""
-    words = text.split()
-    if not words:
-        return Command("help", spec=_BY_NAME["help"])
-    spec, rest = _find_subcommand(words)
-    positional = [word for word in rest if not _is_option(word)]
-    options = [word for word in rest if _is_option(word)]
-    return Command(spec.name, _parse_args(spec, positional), _parse_options(spec, options), spec)
+class Grammar:
+    """`/tune`'s subcommands for the back-ends this deployment knows."""
 
+    def __init__(self, trainers: Sequence[str]) -> None:
+        self.subcommands = subcommands(trainers)
+        self._by_name = {spec.name: spec for spec in self.subcommands}
+        self._groups = {spec.name.split()[0] for spec in self.subcommands if " " in spec.name}
 
-def _find_subcommand(words: list[str]) -> tuple[Subcommand, list[str]]:
-    head = words[0].lower()
-    if head in _GROUPS:
-        group_usage = "\n".join(spec.usage for spec in SUBCOMMANDS if spec.name.startswith(head + " "))
-        if len(words) < 2:
-            raise UsageError(f"`/tune {head}` needs one more word.", group_usage)
-        name = f"{head} {words[1].lower()}"
-        if name not in _BY_NAME:
-            raise UsageError(f"`/tune {head}` has no subcommand `{_echo(words[1])}`.", group_usage)
-        return _BY_NAME[name], words[2:]
-    if head not in _BY_NAME:
-        raise UsageError(f"`/tune` has no subcommand `{_echo(words[0])}`. Try `/tune help`.", help_text())
-    return _BY_NAME[head], words[1:]
+    def parse(self, text: str) -> Command:
+        """Parse the text after `/tune`; raise UsageError naming the problem and the right usage."""
+        words = text.split()
+        if not words:
+            return Command("help", spec=self._by_name["help"])
+        spec, rest = self._find_subcommand(words)
+        positional = [word for word in rest if not _is_option(word)]
+        options = [word for word in rest if _is_option(word)]
+        return Command(spec.name, _parse_args(spec, positional), _parse_options(spec, options), spec)
+
+    def help_text(self) -> str:
+        return "\n".join(f"`{spec.usage}` — {spec.summary}" for spec in self.subcommands)
+
+    def _find_subcommand(self, words: list[str]) -> tuple[Subcommand, list[str]]:
+        head = words[0].lower()
+        if head in self._groups:
+            group_usage = "\n".join(spec.usage for spec in self.subcommands if spec.name.startswith(head + " "))
+            if len(words) < 2:
+                raise UsageError(f"`/tune {head}` needs one more word.", group_usage)
+            name = f"{head} {words[1].lower()}"
+            if name not in self._by_name:
+                raise UsageError(f"`/tune {head}` has no subcommand `{_echo(words[1])}`.", group_usage)
+            return self._by_name[name], words[2:]
+        if head not in self._by_name:
+            raise UsageError(f"`/tune` has no subcommand `{_echo(words[0])}`. Try `/tune help`.", self.help_text())
+        return self._by_name[head], words[1:]
 
 
 def _is_option(word: str) -> bool:
@@ -258,7 +281,3 @@ def _convert(spec: Subcommand, name: str, parser: Parser, raw: str, *, shown: st
         return parser(raw)
     except ValueError:
         raise UsageError(f"`{_echo(shown)}` is not valid for {name}: expected {parser.__doc__}.", spec.usage) from None
-
-
-def help_text() -> str:
-    return "\n".join(f"`{spec.usage}` — {spec.summary}" for spec in SUBCOMMANDS)

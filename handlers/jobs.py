@@ -19,7 +19,7 @@ from render.ids import JOB_CANCEL, JOB_DISMISS, JOB_START
 from tuning.errors import TuningError
 from tuning.jobs.service import JobService
 from tuning.jobs.types import JobView
-from tuning.trainers import MetricPoint
+from tuning.trainers import MetricPoint, TrainOptions
 
 
 def _now() -> datetime:
@@ -29,7 +29,7 @@ def _now() -> datetime:
 def runners(job_service: JobService, wake_monitor: Callable[[], None]) -> dict[str, Runner]:
     async def train(call: Invocation) -> None:
         job = await job_service.preflight(
-            call.command.args["DATASET"], call.command.options, user=call.user, channel=call.channel
+            call.command.args["DATASET"], TrainOptions(**call.command.fields()), user=call.user, channel=call.channel
         )
         await post_preflight_card(job_service, call.client, job)
 

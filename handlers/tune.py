@@ -12,9 +12,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from render import help as help_render
 from render.ids import COMMAND
-from handlers import grammar
 from tuning.errors import TuningError, UsageError
-from handlers.grammar import Command
+from handlers.grammar import Command, Grammar
 
 log = logging.getLogger(__name__)
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]
@@ -39,7 +38,7 @@ class Invocation:
 Runner = Callable[[Invocation], Awaitable[None]]
 
 
-def register(app: AsyncApp, runners: dict[str, Runner], spawn: Spawn) -> None:
+def register(app: AsyncApp, runners: dict[str, Runner], spawn: Spawn, grammar: Grammar) -> None:
     async def on_tune(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient,
                       context: AsyncBoltContext) -> None:
         try:

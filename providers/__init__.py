@@ -4,7 +4,8 @@
 - openai_trainer.py   `OpenAITrainer`: OpenAI / Azure OpenAI fine-tuning through the `openai` SDK
 - together_trainer.py `TogetherTrainer` (and together_http.py, its REST client): Together fine-tuning
 - retry.py            the retry policy for calls the SDKs must not retry themselves (job creation)
-- registry.py         `build_trainers`: every configured back-end
+- local_trainer.py, ray_trainer.py: self-hosted LoRA training (on this machine, on a Ray cluster)
+- spec.py, registry.py each back-end's `SPEC`, and `SPECS`: the list everything else derives from
 
 Only bot/ (the composition root) builds these; the domain sees them through its protocols.
 """
@@ -13,9 +14,9 @@ from providers.chat import ChatClient, eval_openai_client
 from providers.openai_trainer import OpenAITrainer
 from providers.registry import build_trainers
 from providers.retry import RetryPolicy
-from providers.together_trainer import LoraSettings, TogetherTrainer
+from providers.together_trainer import TogetherTrainer
 
 __all__ = [
-    "ChatClient", "LoraSettings", "OpenAITrainer", "RetryPolicy", "TogetherTrainer", "build_trainers",
+    "ChatClient", "OpenAITrainer", "RetryPolicy", "TogetherTrainer", "build_trainers",
     "eval_openai_client",
 ]

@@ -12,18 +12,20 @@ from datetime import date
 
 import openai
 
-from tuning.routing import provider_of
+from tuning.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
+OPENAI = "openai"  # the catalogue's provider for the models OpenAI lists
 
 
 class OpenAIListing:
-    def __init__(self, client: openai.AsyncOpenAI) -> None:
+    def __init__(self, client: openai.AsyncOpenAI, catalogue: Catalogue) -> None:
         self._client = client
+        self._catalogue = catalogue
 
     async def shutdown_date(self, model: str) -> date | None:
         """None when OpenAI does not serve `model`, announces no date, or cannot be asked right now."""
-        if provider_of(model) != "openai":
+        if self._catalogue.facts(model).provider != OPENAI:
             return None
         try:
             listed = await self._client.models.retrieve(model)

@@ -24,17 +24,26 @@ from typing import Any
 
 from providers.artifacts import Artifacts
 from providers.progress_lines import outcome, progress_summary, read_page
-from providers.selfhost_jobs import DEFAULT_LORA, LoraOptions, SelfHostedTrainer, training_args
+from providers.selfhost_jobs import (
+    DEFAULT_LORA,
+    DEFAULT_MAX_LENGTH,
+    SelfHostedTrainer,
+    gpu_hour_usd,
+    gpus_per_job,
+    training_args,
+)
+from providers.spec import BuildContext, TrainerSpec
 from tuning.catalogue import Catalogue, packaged_catalogue
 from tuning.errors import NotFound
 from tuning.trainers.base import check_request
 from tuning.trainers.errors import ProviderRefused, ProviderUnavailable
-from tuning.trainers.open_models import served_name
+from tuning.trainers.open_models import SELF_HOSTED_PROVIDER, served_name
 from tuning.trainers.types import (
     LINK_KEY,
     EventPage,
     JobRequest,
     JobState,
+    LoraSettings,
     TrainerJob,
 )
 
@@ -56,15 +65,16 @@ class _Record:
 class LocalTrainer(SelfHostedTrainer):
     """Trains on this machine. `python` is the interpreter that runs the program (this one by default)."""
 
-    def __init__(self, artifacts: Path | str, *, python: str = sys.executable, lora: LoraOptions = DEFAULT_LORA,
-                 extra_args: tuple[str, ...] = (), gpu_hour_usd: float = 0.0, catalogue: Catalogue | None = None,
-                 name: str = "local", gpus_per_job: float = 1) -> None:
+    def __init__(self, artifacts: Path | str, *, python: str = sys.executable, lora: LoraSettings = DEFAULT_LORA,
+                 max_length: int = DEFAULT_MAX_LENGTH, extra_args: tuple[str, ...] = (), gpu_hour_usd: float = 0.0,
+                 catalogue: Catalogue | None = None, name: str = "local", gpus_per_job: float = 1) -> None:
         self.name = name
         self._catalogue = catalogue or packaged_catalogue()
         self._gpu_hour_usd = gpu_hour_usd
         self._artifacts = Artifacts(artifacts)
         self._python = python
         self._lora = lora
+        self._max_length = max_length
         self._extra_args = extra_args
         self._gpus = gpus_per_job  # 0: the program runs on the CPU (no GPU is made visible to it)
         self._children: dict[int, subprocess.Popen[bytes]] = {}
@@ -75,7 +85,7 @@ class LocalTrainer(SelfHostedTrainer):
         if missing:
             raise ProviderRefused(
                 f"The local trainer needs the training extras ({', '.join(missing)} missing): an operator runs "
-                "`pip install 'tuneloop[train]'`. Or use `trainer:ray` with a Ray cluster.", self.name)
+                "`pip install 'tuneloop[train]'`.", self.name)
 
     async def create_job(self, request: JobRequest) -> TrainerJob:
         check_request(self.capabilities(), request)
@@ -86,7 +96,8 @@ class LocalTrainer(SelfHostedTrainer):
         folder.mkdir(parents=True, exist_ok=True)
         record = _Record(job_id, request.base_model, datetime.now(UTC).isoformat())
         command = [self._python, "-m", "selfhost.train",
-                   *training_args(request, job_id, str(self._artifacts.output_dir(job_id)), self._lora, self._gpus),
+                   *training_args(request, job_id, str(self._artifacts.output_dir(job_id)), self._lora,
+                                  self._max_length, self._gpus),
                    *self._extra_args]
         record.pid = await asyncio.to_thread(self._spawn, folder, command)
         self._save(folder, record)
@@ -236,3 +247,15 @@ def _read_bytes(path: Path, offset: int) -> bytes:
             return handle.read()
     except FileNotFoundError:
         return b""
+
+
+def _build(context: BuildContext) -> LocalTrainer:
+    return LocalTrainer(context.artifacts, gpu_hour_usd=gpu_hour_usd(context), gpus_per_job=gpus_per_job(context),
+                        catalogue=context.catalogue)
+
+
+SPEC = TrainerSpec(
+    name="local", summary="LoRA on this machine (`python -m selfhost.train`; needs tuneloop[train])",
+    kind=LocalTrainer, build=_build, provider=SELF_HOSTED_PROVIDER,
+    settings=("TUNELOOP_ARTIFACTS", "TUNELOOP_GPU_HOUR_USD", "TUNELOOP_GPUS_PER_JOB"),
+)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import openai
 from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 
+from providers.spec import BuildContext, TrainerSpec
 from tuning.catalogue import Catalogue, packaged_catalogue
 from tuning.errors import NotFound, TuningError
 from tuning.trainers.base import check_request
@@ -266,8 +267,8 @@ class OpenAITrainer:
         if self._closes_on is not None and self._today() >= self._closes_on:
             raise ProviderRefused(
                 f"{self._label} stopped accepting new fine-tuning jobs on "
-                f"{self._closes_on.day} {self._closes_on:%B %Y}. Try `trainer:together` instead; models already "
-                "fine-tuned keep answering until their base model retires.",
+                f"{self._closes_on.day} {self._closes_on:%B %Y}; models already fine-tuned keep answering until "
+                "their base model retires.",
                 self.name,
             )
 
@@ -294,12 +295,12 @@ class OpenAITrainer:
             )
         if status == 429 and code == "insufficient_quota":
             return ProviderRefused(
-                f"{label} says this account is out of quota or credit. Add credit, or try `trainer:together`.",
+                f"{label} says this account is out of quota or credit; an operator adds credit.",
                 self.name,
             )
         if status == 403 or _is_refusal(code, text):
             return ProviderRefused(
-                f"{label} will not let this organisation {doing} (it said: “{text}”). Try `trainer:together`.",
+                f"{label} will not let this organisation {doing} (it said: “{text}”).",
                 self.name,
             )
         if status == 404 and job_id is not None:
@@ -402,3 +403,14 @@ def _metric(event: FineTuningJobEvent) -> MetricPoint | None:
         token_accuracy=as_float(data.get("train_mean_token_accuracy")),
         extra=extra,
     )
+
+
+def _build(context: BuildContext) -> OpenAITrainer:
+    return OpenAITrainer(context.openai, today=context.today, catalogue=context.catalogue)
+
+
+SPEC = TrainerSpec(
+    name="openai", summary="OpenAI (or Azure OpenAI through OPENAI_BASE_URL) fine-tuning", kind=OpenAITrainer,
+    build=_build, provider="openai", settings=("OPENAI_API_KEY", "OPENAI_BASE_URL"),
+    hint="OpenAI needs OPENAI_API_KEY set by an operator.",
+)

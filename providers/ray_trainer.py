@@ -23,17 +23,26 @@ import aiohttp
 
 from providers.artifacts import Artifacts
 from providers.progress_lines import outcome, progress_summary, read_page
-from providers.selfhost_jobs import DEFAULT_LORA, LoraOptions, SelfHostedTrainer, training_args
+from providers.selfhost_jobs import (
+    DEFAULT_LORA,
+    DEFAULT_MAX_LENGTH,
+    SelfHostedTrainer,
+    gpu_hour_usd,
+    gpus_per_job,
+    training_args,
+)
+from providers.spec import BuildContext, TrainerSpec
 from tuning.catalogue import Catalogue, packaged_catalogue
 from tuning.errors import NotFound
 from tuning.trainers.base import check_request
 from tuning.trainers.errors import ProviderRefused, ProviderRejected, ProviderUnavailable, redact
-from tuning.trainers.open_models import served_name
+from tuning.trainers.open_models import SELF_HOSTED_PROVIDER, served_name
 from tuning.trainers.types import (
     LINK_KEY,
     EventPage,
     JobRequest,
     JobState,
+    LoraSettings,
     TrainerJob,
 )
 
@@ -62,7 +71,8 @@ class RayTrainer(SelfHostedTrainer):
 
     def __init__(self, address: str, artifacts: str, *, token: str | None = None, gpus_per_job: float = 1,
                  python: str = "python", runtime_env: dict[str, Any] | None = None,
-                 lora: LoraOptions = DEFAULT_LORA, extra_args: tuple[str, ...] = (), gpu_hour_usd: float = 0.0,
+                 lora: LoraSettings = DEFAULT_LORA, max_length: int = DEFAULT_MAX_LENGTH,
+                 extra_args: tuple[str, ...] = (), gpu_hour_usd: float = 0.0,
                  timeout: float = 30.0, catalogue: Catalogue | None = None,
                  name: str = "ray") -> None:
         self.name = name
@@ -74,6 +84,7 @@ class RayTrainer(SelfHostedTrainer):
         self._python = python
         self._runtime_env = runtime_env
         self._lora = lora
+        self._max_length = max_length
         self._extra_args = extra_args
         self._gpu_hour_usd = gpu_hour_usd
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -87,7 +98,8 @@ class RayTrainer(SelfHostedTrainer):
         if not request.link:
             raise ProviderRejected("A Ray job needs Tuneloop's job id (metadata tuneloop_job).", self.name)
         job_id = request.link
-        args = training_args(request, job_id, str(self._artifacts.output_dir(job_id)), self._lora, self._gpus)
+        args = training_args(request, job_id, str(self._artifacts.output_dir(job_id)), self._lora, self._max_length,
+                             self._gpus)
         body: dict[str, Any] = {
             "entrypoint": shlex.join([self._python, "-m", "selfhost.train", *args, *self._extra_args]),
             "submission_id": job_id, "entrypoint_num_gpus": self._gpus,
@@ -231,3 +243,22 @@ def _failure(details: dict[str, Any], logs: str) -> str:
     if tail:
         return f"The training program failed on the cluster: {tail[-1]}"
     return str(details.get("message") or "The Ray job failed.")
+
+
+def _build(context: BuildContext) -> RayTrainer:
+    address = context.text("TUNELOOP_RAY_ADDRESS")
+    assert address is not None  # `required`: the registry builds only a configured back-end
+    return RayTrainer(address, context.artifacts, token=context.text("TUNELOOP_RAY_TOKEN"),
+                      gpu_hour_usd=gpu_hour_usd(context), gpus_per_job=gpus_per_job(context),
+                      python=context.text("TUNELOOP_RAY_PYTHON") or "python",
+                      runtime_env=context.values.get("TUNELOOP_RAY_RUNTIME_ENV"), catalogue=context.catalogue)
+
+
+SPEC = TrainerSpec(
+    name="ray", summary="LoRA on a Ray cluster through its Jobs API", kind=RayTrainer, build=_build,
+    provider=SELF_HOSTED_PROVIDER,
+    settings=("TUNELOOP_RAY_ADDRESS", "TUNELOOP_RAY_TOKEN", "TUNELOOP_ARTIFACTS", "TUNELOOP_GPU_HOUR_USD",
+              "TUNELOOP_GPUS_PER_JOB", "TUNELOOP_RAY_PYTHON", "TUNELOOP_RAY_RUNTIME_ENV"),
+    required=("TUNELOOP_RAY_ADDRESS",),
+    hint="Ray needs TUNELOOP_RAY_ADDRESS (the cluster's dashboard, e.g. http://head:8265) set by an operator.",
+)

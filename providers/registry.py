@@ -1,60 +1,40 @@
-"""Which trainer back-ends exist (self-hosted ones: local_trainer.py, ray_trainer.py, docs/selfhost.md). A new back-end is a module plus one line in `build_trainers`."""
+"""Every trainer back-end Tuneloop knows. A new back-end is a module stating its `SPEC` (providers/spec.py) plus
+one line in `SPECS`: settings validation, the `/tune` grammar, `/tune help` and the hints derive from this list.
+(Self-hosted ones: local_trainer.py, ray_trainer.py, docs/selfhost.md.)"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-import openai
-
-from providers.local_trainer import LocalTrainer
-from providers.openai_trainer import OpenAITrainer, utc_today
-from providers.ray_trainer import RayTrainer
-from providers.together_http import DEFAULT_BASE_URL
-from providers.together_trainer import TogetherTrainer
-from tuning.catalogue import Catalogue
+from providers import local_trainer, openai_trainer, ray_trainer, together_trainer
+from providers.spec import BuildContext, TrainerSpec
 from tuning.trainers.base import Trainer
 
-
-@dataclass(frozen=True)
-class SelfHosted:
-    """Settings of the self-hosted back-ends: `local` always, `ray` when the cluster's address is set."""
-
-    artifacts: str
-    ray_address: str | None = None
-    ray_token: str | None = None
-    gpu_hour_usd: float = 0.0
-    gpus_per_job: float = 1
-    ray_python: str = "python"
-    ray_runtime_env: dict[str, Any] | None = None
+SPECS: tuple[TrainerSpec, ...] = (openai_trainer.SPEC, together_trainer.SPEC, local_trainer.SPEC, ray_trainer.SPEC)
 
 
-def build_trainers(
-    openai_client: openai.AsyncOpenAI,
-    together_api_key: str | None,
-    together_base_url: str | None = None,
-    today: Callable[[], date] = utc_today,
-    catalogue: Catalogue | None = None,
-    selfhosted: SelfHosted | None = None,
-) -> dict[str, Trainer]:
-    """Every back-end that is configured: OpenAI always, Together when it has a key.
-    Their models come from `catalogue` (read at start-up: a changed models.toml needs a restart here)."""
-    trainers: dict[str, Trainer] = {"openai": OpenAITrainer(openai_client, today=today, catalogue=catalogue)}
-    if together_api_key:
-        trainers["together"] = TogetherTrainer(together_api_key, together_base_url or DEFAULT_BASE_URL,
-                                               catalogue=catalogue)
-    if selfhosted is not None:
-        trainers.update(selfhosted_trainers(selfhosted, catalogue))
-    return trainers
+def known_specs() -> tuple[TrainerSpec, ...]:
+    """The list, read at each call (a test registers a back-end by extending `SPECS`)."""
+    return SPECS
 
 
-def selfhosted_trainers(config: SelfHosted, catalogue: Catalogue | None = None) -> dict[str, Trainer]:
-    trainers: dict[str, Trainer] = {"local": LocalTrainer(config.artifacts, gpu_hour_usd=config.gpu_hour_usd,
-                                                       gpus_per_job=config.gpus_per_job, catalogue=catalogue)}
-    if config.ray_address:
-        trainers["ray"] = RayTrainer(config.ray_address, config.artifacts, token=config.ray_token,
-                                     gpu_hour_usd=config.gpu_hour_usd, gpus_per_job=config.gpus_per_job,
-                                     python=config.ray_python, runtime_env=config.ray_runtime_env, catalogue=catalogue)
-    return trainers
+def spec_named(name: str) -> TrainerSpec | None:
+    return next((spec for spec in known_specs() if spec.name == name), None)
+
+
+def build_trainers(context: BuildContext) -> dict[str, Trainer]:
+    """Every configured back-end, in the list's order; each sees only the settings its spec declares.
+    Their models come from `context.catalogue` (read at start-up: a changed models.toml needs a restart)."""
+    return {spec.name: spec.build(replace(context, values=_declared(spec, context.values)))
+            for spec in known_specs() if spec.configured(context.values)}
+
+
+def unconfigured_hints(values: Mapping[str, Any]) -> dict[str, str]:
+    """For each known back-end not configured with these settings, what an operator sets to enable it."""
+    return {spec.name: spec.hint for spec in known_specs() if not spec.configured(values)}
+
+
+def _declared(spec: TrainerSpec, values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: values.get(name) for name in spec.settings}

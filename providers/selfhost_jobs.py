@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,26 +10,27 @@ from typing import Any
 from providers.artifacts import Artifacts
 from tuning.catalogue import Catalogue
 from tuning.trainers.open_models import gpu_hours
+from providers.spec import BuildContext
 from tuning.jobs.types import SELF_HOSTED_NOTE
-from tuning.trainers.types import DATASET_KEY, Capabilities, JobRequest
+from tuning.trainers.types import DATASET_KEY, Capabilities, JobRequest, LoraSettings
 
 # LoRA SFT's usual rate; DPO and KTO move a policy against a reference and need a far smaller one (TRL's
 # DPOConfig and KTOConfig default to 1e-6 for full fine-tuning; LoRA tolerates a few times more).
 DEFAULT_LEARNING_RATES = {"sft": 2e-4, "dpo": 5e-6, "kto": 5e-6}
 
 
-@dataclass(frozen=True)
-class LoraOptions:
-    """LoRA settings every self-hosted job uses (JobRequest carries none)."""
-
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: str = "all-linear"
-    max_length: int = 1024
+DEFAULT_LORA = LoraSettings()
+DEFAULT_MAX_LENGTH = 1024  # tokens an example is cut to
 
 
-DEFAULT_LORA = LoraOptions()
+def gpu_hour_usd(context: BuildContext) -> float:
+    return float(context.values.get("TUNELOOP_GPU_HOUR_USD") or 0.0)
+
+
+def gpus_per_job(context: BuildContext) -> float:
+    """TUNELOOP_GPUS_PER_JOB: 0 trains on the CPU; several on one node run one process per GPU."""
+    value = context.values.get("TUNELOOP_GPUS_PER_JOB")
+    return float(value) if value is not None else 1.0
 
 
 def selfhost_capabilities(name: str, catalogue: Catalogue) -> Capabilities:
@@ -40,7 +40,8 @@ def selfhost_capabilities(name: str, catalogue: Catalogue) -> Capabilities:
         models=catalogue.trainable(name))
 
 
-def training_args(request: JobRequest, job_id: str, output_dir: str, lora: LoraOptions, gpus: float = 1) -> list[str]:
+def training_args(request: JobRequest, job_id: str, output_dir: str, lora: LoraSettings,
+                  max_length: int = DEFAULT_MAX_LENGTH, gpus: float = 1) -> list[str]:
     """Arguments after `python -m selfhost.train` for this request. A job given several GPUs (on one node) runs
     one process per GPU: the program starts itself under `accelerate launch` (DDP) with --num-processes."""
     args = [
@@ -48,7 +49,7 @@ def training_args(request: JobRequest, job_id: str, output_dir: str, lora: LoraO
         "--output-dir", output_dir, "--job-id", job_id,
         "--learning-rate", str(request.learning_rate or DEFAULT_LEARNING_RATES[request.method]),
         "--lora-r", str(lora.r), "--lora-alpha", str(lora.alpha), "--lora-dropout", str(lora.dropout),
-        "--target-modules", lora.target_modules, "--max-length", str(lora.max_length),
+        "--target-modules", lora.target_modules, "--max-length", str(max_length),
     ]
     optional = {"--validation-file": request.validation_file_id, "--epochs": request.epochs,
                 "--batch-size": request.batch_size, "--beta": request.beta, "--seed": request.seed,

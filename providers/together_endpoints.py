@@ -12,7 +12,8 @@ from typing import Any
 from urllib.parse import quote
 
 from providers.together_http import TogetherAPIError, TogetherHTTP
-from tuning.endpoints import READY, EndpointInfo, Hardware
+from tuning.endpoints import READY
+from tuning.trainers.features import EndpointInfo, Hardware
 from tuning.errors import NotFound
 from tuning.trainers.errors import ProviderRejected, TrainerError
 

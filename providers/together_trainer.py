@@ -18,14 +18,14 @@ import asyncio
 import hashlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from providers.spec import BuildContext, TrainerSpec
 from tuning.catalogue import Catalogue, packaged_catalogue
 from tuning.errors import NotFound, TuningError
 from tuning.trainers.base import check_request
@@ -34,6 +34,7 @@ from providers.retry import RetryPolicy, Sleep
 from providers.together_http import DEFAULT_BASE_URL, TogetherAPIError, TogetherHTTP
 from providers.together_metrics import join_cursor, metric_points, metrics_filter, split_cursor
 from providers.together_endpoints import TogetherEndpoints
+from tuning.trainers.features import Progress
 from tuning.trainers.types import (
     LINK_KEY,
     Capabilities,
@@ -41,6 +42,7 @@ from tuning.trainers.types import (
     JobEvent,
     JobRequest,
     JobState,
+    LoraSettings,
     Method,
     TrainerJob,
     as_float,
@@ -69,26 +71,18 @@ UNKNOWN_STATE = JobState.RUNNING
 MAX_SUFFIX = 40  # together-py: "Up to 40 character suffix"
 LINK_TAG = "tl-"
 UPLOAD_CHUNK = 1 << 20
-Progress = Callable[[int, int], Awaitable[None]]
+DEFAULT_LORA = LoraSettings()
 
 
-@dataclass(frozen=True)
-class LoraSettings:
-    """Sent as `training_type`. Together's SDK defaults alpha to twice the rank."""
-
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.0
-    trainable_modules: str = "all-linear"
-
-    def payload(self) -> dict[str, Any]:
-        return {
-            "type": "Lora",
-            "lora_r": self.r,
-            "lora_alpha": self.alpha,
-            "lora_dropout": self.dropout,
-            "lora_trainable_modules": self.trainable_modules,
-        }
+def lora_payload(lora: LoraSettings) -> dict[str, Any]:
+    """Together's `training_type` (spec: LoRATrainingType) for the adapter Tuneloop trains everywhere."""
+    return {
+        "type": "Lora",
+        "lora_r": lora.r,
+        "lora_alpha": lora.alpha,
+        "lora_dropout": lora.dropout,
+        "lora_trainable_modules": lora.target_modules,
+    }
 
 
 class TogetherTrainer:
@@ -102,7 +96,7 @@ class TogetherTrainer:
         catalogue: Catalogue | None = None,
         models: Mapping[str, frozenset[Method]] | None = None,
         default_model: str | None = None,
-        lora: LoraSettings = LoraSettings(),
+        lora: LoraSettings = DEFAULT_LORA,
         n_evals: int = 4,
         timeout: float = 60.0,
         retry: RetryPolicy = RetryPolicy(),
@@ -111,12 +105,17 @@ class TogetherTrainer:
     ) -> None:
         self.name = name
         self._http = TogetherHTTP(api_key, base_url, timeout=timeout, retry=retry, sleep=sleep)
-        self.endpoints = TogetherEndpoints(self._http)
+        self._endpoints = TogetherEndpoints(self._http)
         catalogue = catalogue or packaged_catalogue()
         self._models = dict(models or catalogue.trainable(CATALOGUE_BACKEND))
         self._default_model = default_model or catalogue.default_model(CATALOGUE_BACKEND)
         self._lora = lora
         self._n_evals = n_evals
+
+    @property
+    def endpoints(self) -> TogetherEndpoints:
+        """Together serves a tuned model only on a dedicated endpoint (tuning.endpoints manages them)."""
+        return self._endpoints
 
     def check_open(self) -> None:
         """Together takes new jobs; nothing to check."""
@@ -148,6 +147,9 @@ class TogetherTrainer:
             raise TrainerError("Together did not say which file it stored.", self.name)
         return file_id
 
+    async def upload_with_progress(self, path: Path, progress: Progress) -> str:
+        return await self.upload(path, progress=progress)
+
     # -- jobs --------------------------------------------------------------------
 
     async def create_job(self, request: JobRequest) -> TrainerJob:
@@ -177,7 +179,7 @@ class TogetherTrainer:
         payload: dict[str, Any] = {
             "model": request.base_model,
             "training_file": request.training_file_id,
-            "training_type": self._lora.payload(),
+            "training_type": lora_payload(self._lora),
             "training_method": method,
         }
         optional: dict[str, Any] = {
@@ -440,3 +442,16 @@ def _parse_time(value: Any) -> datetime | None:
 
 def _event_time(event: Mapping[str, Any]) -> datetime:
     return _parse_time(event.get("created_at")) or datetime.min.replace(tzinfo=UTC)
+
+
+def _build(context: BuildContext) -> TogetherTrainer:
+    key = context.text("TOGETHER_API_KEY")
+    assert key is not None  # `required`: the registry builds only a configured back-end
+    return TogetherTrainer(key, context.text("TOGETHER_BASE_URL") or DEFAULT_BASE_URL, catalogue=context.catalogue)
+
+
+SPEC = TrainerSpec(
+    name="together", summary="Together AI fine-tuning (LoRA); tuned models answer on a dedicated endpoint",
+    kind=TogetherTrainer, build=_build, provider="together", settings=("TOGETHER_API_KEY", "TOGETHER_BASE_URL"),
+    required=("TOGETHER_API_KEY",), hint="Together needs TOGETHER_API_KEY set by an operator.",
+)

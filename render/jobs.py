@@ -85,7 +85,7 @@ def job_card(job: JobView, now: datetime) -> tuple[list[Block], str]:
     outcome = _outcome(job)
     if outcome:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=outcome)))
-    if job.state == "succeeded" and job.trainer == "together":
+    if job.state == "succeeded" and job.dedicated:
         blocks.append(ActionsBlock(elements=[ButtonElement(
             text="Deploy", action_id=JOB_DEPLOY, value=job.id, style="primary")]))
     if job.is_active and job.state != "cancelling":
@@ -118,8 +118,8 @@ def _loss(value: float | None) -> str:
 def _outcome(job: JobView) -> str | None:
     if job.state == "succeeded":
         tokens = f"{job.trained_tokens:,}" if job.trained_tokens is not None else "n/a"
-        after = (f"Together serves it only on a dedicated endpoint: *Deploy* it (priced per hour), then "
-                 f"`/tune promote {job.id}`." if job.trainer == "together" else f"Promote it with `/tune promote {job.id}`.")
+        after = (f"{job.trainer.capitalize()} serves it only on a dedicated endpoint: *Deploy* it (priced per hour), then "
+                 f"`/tune promote {job.id}`." if job.dedicated else f"Promote it with `/tune promote {job.id}`.")
         serving = f"\n:warning: {job.serving_note}" if job.serving_note else ""
         return (f"*Tuned model:* `{job.fine_tuned_model}`\n*Trained tokens:* {tokens} · "
                 f"{_cost_line(job)}\n{after}{serving}")

@@ -187,3 +187,11 @@ async def unposted_events(db: Database, job_id: str) -> list[JobEventRow]:
 
 async def mark_posted(db: Database, job_id: str, event_id: str) -> None:
     await db.execute("UPDATE job_events SET posted = 1 WHERE job_id = ? AND event_id = ?", (job_id, event_id))
+
+
+async def trainer_of_model(db: Database, model: str) -> str | None:
+    """The back-end of the job that tuned `model`, by the tuned model's name or its endpoint's."""
+    trainer: str | None = await db.fetchval(
+        "SELECT trainer FROM jobs WHERE fine_tuned_model = ? OR id IN (SELECT job_id FROM endpoints WHERE name = ?) "
+        "ORDER BY created_at DESC LIMIT 1", (model, model))
+    return trainer

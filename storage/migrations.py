@@ -640,6 +640,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        "0019_train_options",
+        """
+        -- A job's options are TrainOptions' fields (tuning/trainers/types.py), no longer /tune's words: a job in
+        -- flight across the upgrade keeps its batch size and learning rate. The old JSON was json.dumps' own
+        -- (`"key": value`, values never holding a quote), so a textual rename is exact, and portable SQL.
+        UPDATE jobs SET options = REPLACE(REPLACE(options, '"batch":', '"batch_size":'), '"lr":', '"learning_rate":')
+        """,
+    ),
 ]
 
 

@@ -195,3 +195,54 @@ async def test_an_endpoint_being_deployed_is_followed_after_a_restart(
         ready = [m for m in slack.thread(GENERAL, job["card_ts"]) if m["text"].startswith(":large_green_circle:")]
         assert len(ready) == 1 and row["name"] in ready[0]["text"]
         assert await app.db.fetchval("SELECT state FROM endpoints") == "STARTED"
+
+
+# The operator's models.toml beside the database: a base model Tuneloop did not ship, and a packaged one overridden.
+OPERATOR_MODELS = """
+[models."acme/support-base"]
+provider = "together"
+train = { together = ["sft"] }
+training_usd_per_million = 3.0
+dedicated_endpoint = true
+
+[models."Qwen/Qwen2.5-7B-Instruct"]
+dedicated_endpoint = false
+"""
+
+
+@pytest.fixture
+async def operated(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeTogether) -> AsyncIterator[Harness]:
+    (tmp_path / "models.toml").write_text(OPERATOR_MODELS)
+    settings = make_settings(tmp_path, slack, oai, together=together, TUNELOOP_POLL_SECONDS="3600",
+                             TUNELOOP_JUDGE_MODEL="gpt-4.1")
+    async with served(settings, slack) as harness:
+        yield harness
+
+
+async def test_an_operator_added_base_model_is_trained_routed_and_deployed_by_its_catalogue_entry(
+    operated: Harness, slack: FakeSlack, together: FakeTogether
+) -> None:
+    together.fine_tunes.models["acme/support-base"] = frozenset({"sft"})  # a base Together added after our release
+    await dataset(operated, n=20)
+    job = await preflight(operated, "train support trainer:together model:acme/support-base")
+    assert job["base_model"] == "acme/support-base" and job["estimated_cost"] > 0  # priced by the operator's entry
+    await start(operated, job)
+    together.run_to_end((await job_row(operated, job["id"]))["provider_job_id"])
+    await tick(operated)
+    assert await operated.runtime.services.answers._chat.route("acme/support-base") == "together"
+    endpoint = (await deploy(operated, await job_row(operated, job["id"])))["row"]
+    assert endpoint["job_id"] == job["id"] and len(together.calls_to("POST /v1/endpoints")) == 1
+
+
+async def test_a_packaged_model_the_operator_marks_undeployable_is_refused_before_any_endpoint(
+    operated: Harness, slack: FakeSlack, together: FakeTogether
+) -> None:
+    await dataset(operated, n=20)
+    job = await preflight(operated, f"train support trainer:together model:{QWEN}")
+    await start(operated, job)
+    together.run_to_end((await job_row(operated, job["id"]))["provider_job_id"])
+    await tick(operated)
+    await operated.interact(button(operated.slack, "job_deploy", job["id"], user=ADMIN))
+    await operated.settle()
+    assert "cannot deploy" in slack.responses[-1]["text"]
+    assert together.calls_to("POST /v1/endpoints") == []

@@ -123,7 +123,7 @@ async def test_double_start_creates_exactly_one_provider_job(app: Harness, slack
     assert len(oai.calls_to("POST /v1/fine_tuning/jobs")) == 1
     assert sum("already started" in r.get("text", "") for r in slack.responses) == 2
     created = oai.calls_to("POST /v1/fine_tuning/jobs")[0].args
-    assert created["metadata"] == {"tuneloop_job": job["id"]}
+    assert created["metadata"] == {"tuneloop_job": job["id"], "tuneloop_dataset": "support@1"}
     assert created["validation_file"] and created["method"]["type"] == "supervised"
 
 

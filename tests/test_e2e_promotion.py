@@ -110,6 +110,12 @@ async def test_a_together_model_with_no_endpoint_is_refused_with_what_to_do(
     app: Harness, slack: FakeSlack, together: FakeTogether
 ) -> None:
     """Together answers a tuned model only by the name of a started dedicated endpoint."""
+    await dataset(app)
+    await app.db.execute(  # Tuneloop tuned it on Together: that is how it knows who serves it
+        "INSERT INTO jobs (id, dataset_id, dataset, trainer, base_model, method, options, examples, tokens, epochs,"
+        " state, provider_job_id, fine_tuned_model, channel, requested_by) VALUES ('jtg0001', 1, 'support@1',"
+        " 'together', 'Qwen/Qwen2.5-7B-Instruct', 'sft', '{}', 14, 500, 3, 'succeeded', 'ft-1',"
+        " 'acme/Qwen2.5-7B-Instruct:support:ft-1', ?, ?)", (GENERAL, ADMIN))
     reply = await run(app, "promote acme/Qwen2.5-7B-Instruct:support:ft-1 force:yes")
     assert "did not answer" in reply and "endpoint" in reply
     assert await app.db.fetchval("SELECT count(*) FROM model_changes") == 0
@@ -117,6 +123,9 @@ async def test_a_together_model_with_no_endpoint_is_refused_with_what_to_do(
                                           "autoscaling": {"min_replicas": 1, "max_replicas": 1}})
     together.advance_endpoint(endpoint.id)
     together.advance_endpoint(endpoint.id)
+    await app.db.execute(  # as Deploy records it
+        "INSERT INTO endpoints (id, name, model, job_id, hardware, state, created_by) VALUES (?, ?, ?, 'jtg0001',"
+        " '1x_nvidia_h100_80gb_sxm', 'STARTED', ?)", (endpoint.id, endpoint.name, endpoint.model, ADMIN))
     await run(app, f"promote {endpoint.name} force:yes")
     await answered_question(app, slack, "llama?")
     assert together.calls_to("POST /v1/chat/completions")[-1].args["model"] == endpoint.name

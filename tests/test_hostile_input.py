@@ -35,7 +35,8 @@ from tests.conftest import ADMIN, ALICE, BOB, BOT, DM, GENERAL, SIGNING_SECRET, 
 from bot.fakes import FakeOpenAI, FakeSlack
 from tests.dataset_helpers import add_example
 from tests.waiting import eventually
-from handlers import grammar
+from handlers.grammar import Command, Grammar
+from providers.registry import known_specs
 from tuning.errors import UsageError
 
 # One served app per test, examples one after another on its loop (see the module docstring).
@@ -43,6 +44,9 @@ SERVED = settings(
     max_examples=40, deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+
+grammar = Grammar([spec.name for spec in known_specs()])  # what bot/ builds
+
 
 # -- what counts as a failure ------------------------------------------------------------------------------
 
@@ -121,8 +125,8 @@ JUNK = st.one_of(
     st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2),
 )
 
-SUBCOMMAND_NAMES = [spec.name for spec in grammar.SUBCOMMANDS]
-OPTION_KEYS = sorted({option.name for spec in grammar.SUBCOMMANDS for option in spec.options}) + ["x", "Days", "ft"]
+SUBCOMMAND_NAMES = [spec.name for spec in grammar.subcommands]
+OPTION_KEYS = sorted({option.name for spec in grammar.subcommands for option in spec.options}) + ["x", "Days", "ft"]
 ODD_VALUES = [
     "", "0", "-1", "1", "25", "26", "366", "0.5", "0.51", "1e400", "-0", "nan", "NaN", "inf", "-inf", "1_0", "٣",
     "²", "0x10", "9" * 5000, "2026-02-30", "0000-01-01", "２０２６-０１-０１", "#general", "<#C0GENERAL|general>",
@@ -139,7 +143,7 @@ command_text = st.one_of(
 )
 
 
-def parser_verdict(text: str) -> UsageError | grammar.Command:
+def parser_verdict(text: str) -> UsageError | Command:
     try:
         return grammar.parse(text)
     except UsageError as error:

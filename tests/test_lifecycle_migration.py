@@ -26,7 +26,7 @@ async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeT
             "INSERT INTO jobs (id, dataset_id, dataset, trainer, base_model, method, options, examples, tokens, epochs,"
             " state, provider_job_id, fine_tuned_model, channel, requested_by) VALUES ('jsource1', 1, ?, 'openai',"
             " 'gpt-4.1-mini-2025-04-14', 'sft', ?, 14, 500, 3, 'succeeded', 'ftjob-1', ?, ?, ?)",
-            (ref, json.dumps({"lr": 0.2, "batch": 4, "seed": 7}), TUNED, GENERAL, ADMIN))
+            (ref, json.dumps({"learning_rate": 0.2, "batch_size": 4, "seed": 7}), TUNED, GENERAL, ADMIN))
         oai.add_model(TUNED)
         await run(harness, f"promote {TUNED} force:yes")
         yield harness

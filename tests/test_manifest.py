@@ -11,10 +11,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
-from bot.runtime import build_services, model_router
+from bot.runtime import build_services, model_router, trainers_for
 from handlers.services import Services
 from handlers.lifecycle import SlackLifecyclePublisher
-from providers import build_trainers
 from storage import migrate, open_database
 from tests.conftest import make_settings, strict_openai
 from bot.fakes import FakeOpenAI, FakeSlack
@@ -51,7 +50,7 @@ async def registered_services(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI)
     db = await open_database(settings.db_path)
     await migrate(db)
     llm = strict_openai(settings)
-    services = build_services(settings, db, model_router(settings, llm, None), build_trainers(llm, None), asyncio.Event(),
+    services = build_services(settings, db, model_router(settings, llm, None), trainers_for(settings, llm), asyncio.Event(),
                               publisher=SlackLifecyclePublisher(AsyncWebClient(token="xoxb-test-token")))
     await db.close()
     return services

@@ -168,6 +168,12 @@ async def test_a_local_adapter_is_served_evaluated_promoted_and_answers_after_a_
 async def test_without_a_serve_url_a_self_hosted_model_cannot_be_promoted_and_says_why(
     app: Harness, slack: FakeSlack
 ) -> None:
+    ref = await dataset(app)
+    await app.db.execute(  # a job the local back-end finished: its adapter is served by the self-hosted server
+        "INSERT INTO jobs (id, dataset_id, dataset, trainer, base_model, method, options, examples, tokens, epochs,"
+        " state, provider_job_id, fine_tuned_model, channel, requested_by) VALUES ('jabcdef', 1, ?, 'local',"
+        " 'HuggingFaceTB/SmolLM2-135M-Instruct', 'sft', '{}', 14, 500, 1, 'succeeded', 'jabcdef', 'tuneloop-jabcdef',"
+        " ?, ?)", (ref, GENERAL, ADMIN))
     status, _ = await app.command("promote tuneloop-jabcdef force:yes reason:test", user=ADMIN)
     await app.settle()
     assert status == 200 and "TUNELOOP_SERVE_URL is not set" in slack.responses[-1]["text"]

@@ -15,6 +15,9 @@ from bot.fakes import FakeOpenAI, FakeTogether
 from tests.trainer_helpers import Sleeps
 from tuning.errors import TuningError
 from providers import OpenAITrainer, TogetherTrainer, build_trainers
+from providers.registry import unconfigured_hints
+from providers.spec import BuildContext
+from tuning.catalogue import load_catalogue
 from tuning.trainers import (
     LINK_KEY,
     Capabilities,
@@ -155,18 +158,23 @@ def test_redact_removes_keys_and_key_shaped_strings() -> None:
 async def test_build_trainers_adds_together_only_with_a_key() -> None:
     async with FakeOpenAI() as oai, FakeTogether() as together:
         async with openai.AsyncOpenAI(base_url=oai.base_url, api_key="sk-test") as client:
-            only_openai = build_trainers(client, None, None, today=lambda: date(2026, 11, 21))
-            assert list(only_openai) == ["openai"] and isinstance(only_openai["openai"], OpenAITrainer)
+            def context(values: dict[str, object], day: date) -> BuildContext:
+                return BuildContext(values, client, load_catalogue(None), "./artifacts", lambda: day)
 
-            both = build_trainers(client, "tg-key", together.base_url, today=lambda: date(2027, 2, 1))
-            assert list(both) == ["openai", "together"]
+            only_openai = build_trainers(context({}, date(2026, 11, 21)))
+            assert list(only_openai) == ["openai", "local"] and isinstance(only_openai["openai"], OpenAITrainer)
+
+            both = build_trainers(context({"TOGETHER_API_KEY": "tg-key", "TOGETHER_BASE_URL": together.base_url},
+                                          date(2027, 2, 1)))
+            assert list(both) == ["openai", "together", "local"]
             assert all(isinstance(t, Trainer) for t in both.values())
             assert isinstance(get_trainer(both, "Together"), TogetherTrainer)
 
-            with pytest.raises(UnknownTrainer, match="Available: `openai`. Together needs TOGETHER_API_KEY"):
-                get_trainer(only_openai, "together")
+            hints = unconfigured_hints({})
+            with pytest.raises(UnknownTrainer, match="Available: `openai`, `local`. Together needs TOGETHER_API_KEY"):
+                get_trainer(only_openai, "together", hints)
             with pytest.raises(UnknownTrainer, match="`vertex`.*`openai`, `together`"):
-                get_trainer(both, "vertex")
+                get_trainer(both, "vertex", hints)
 
             # the `today` given to the registry reaches the OpenAI trainer
             with pytest.raises(TuningError, match="6 January 2027"):

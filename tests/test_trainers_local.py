@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from providers.local_trainer import LocalTrainer
-from providers.selfhost_jobs import LoraOptions
+from tuning.trainers import LoraSettings
 from tests.selfhost_helpers import offline_env, sft_lines, write_jsonl
 from tests.waiting import REAL_WAIT, eventually
 from tuning.trainers import LINK_KEY, JobRequest, JobState, UnknownModel
 
-SMALL = LoraOptions(r=4, alpha=8, max_length=96)
+SMALL = LoraSettings(r=4, alpha=8)
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +27,7 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def trainer(tmp_path: Path) -> LocalTrainer:
-    return LocalTrainer(tmp_path / "artifacts", python=sys.executable, lora=SMALL)
+    return LocalTrainer(tmp_path / "artifacts", python=sys.executable, lora=SMALL, max_length=96)
 
 
 async def request(local: LocalTrainer, tmp_path: Path, tiny_model: Path, link: str, *, epochs: int = 1,

@@ -16,7 +16,10 @@ from tests.selfhost_helpers import sft_lines, write_jsonl
 from tests.trainer_backends import ray_head_process, worker_env
 from tests.waiting import REAL_WAIT, eventually
 from tuning.trainers import LINK_KEY, JobRequest, JobState, ProviderUnavailable
+from tuning.trainers import LoraSettings
 
+SMALL = LoraSettings(r=4, alpha=8)
+RAY = str(Path(sys.executable).parent / "ray")
 TOKEN = "ray-test-token-0000"
 
 
@@ -122,16 +125,17 @@ async def test_stop_while_pending(ray_api: FakeRayJobs, tmp_path: Path) -> None:
 async def test_the_operators_ray_settings_reach_the_job_and_paths_are_absolute(
     ray_api: FakeRayJobs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.runtime import selfhosted
+    import openai
+
+    from bot.runtime import trainers_for
     from bot.settings import Settings
-    from providers.registry import selfhosted_trainers
 
     monkeypatch.chdir(tmp_path)
     settings = Settings(_env_file=None, TUNELOOP_RAY_ADDRESS=ray_api.address, TUNELOOP_RAY_TOKEN=TOKEN,
                         TUNELOOP_ARTIFACTS="shared", TUNELOOP_GPUS_PER_JOB="0",
                         TUNELOOP_RAY_PYTHON="/opt/tuneloop/bin/python",
                         TUNELOOP_RAY_RUNTIME_ENV='{"env_vars": {"HF_TOKEN": "hf_test"}, "pip": ["tuneloop[train]"]}')
-    trainer = selfhosted_trainers(selfhosted(settings))["ray"]
+    trainer = trainers_for(settings, openai.AsyncOpenAI(api_key="sk-unused", base_url="http://127.0.0.1:9"))["ray"]
     train = await trainer.upload(write_jsonl(tmp_path / "train.jsonl", sft_lines(2)))
     assert train.startswith(f"{tmp_path}/shared/files/")
     await trainer.create_job(request("jray9"))

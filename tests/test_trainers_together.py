@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from bot.fakes import FakeTogether
 from tests.trainer_helpers import DPO_LINE, SFT_LINE, Sleeps, uploaded, write_jsonl
 from tuning.catalogue import packaged_catalogue
-from tuning.errors import TuningError
-from providers import LoraSettings, TogetherTrainer
+from tuning.errors import NotFound, TuningError
+from providers import TogetherTrainer
+from tuning.trainers import LoraSettings
 from tuning.trainers import (
     LINK_KEY,
     JobRequest,
@@ -130,7 +131,7 @@ async def test_sft_job_sends_exactly_the_documented_payload(
         "learning_rate": 2e-5,
         "suffix": "support-bot-tl-j7",
         "random_seed": 7,
-        "training_type": {"type": "Lora", "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0,
+        "training_type": {"type": "Lora", "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
                           "lora_trainable_modules": "all-linear"},
         "training_method": {"method": "sft", "train_on_inputs": "auto"},
     }
@@ -141,14 +142,14 @@ async def test_sft_job_sends_exactly_the_documented_payload(
 async def test_dpo_job_sends_dpo_beta_and_leaves_the_rest_to_together(
     together: FakeTogether, tmp_path: Path
 ) -> None:
-    trainer = TogetherTrainer(API_KEY, together.base_url, lora=LoraSettings(r=16, alpha=32))
+    trainer = TogetherTrainer(API_KEY, together.base_url, lora=LoraSettings(r=8, alpha=16, dropout=0.0))
     training = await uploaded(trainer, tmp_path, DPO_LINE)
     await trainer.create_job(JobRequest(base_model=QWEN, method="dpo", training_file_id=training, beta=0.2))
     await trainer.close()
     assert together.calls_to(CREATE)[0].args == {
         "model": QWEN,
         "training_file": training,
-        "training_type": {"type": "Lora", "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0,
+        "training_type": {"type": "Lora", "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0,
                           "lora_trainable_modules": "all-linear"},
         "training_method": {"method": "dpo", "dpo_beta": 0.2},
     }
@@ -440,7 +441,7 @@ async def test_estimate_price_asks_together(trainer: TogetherTrainer, together: 
     assert together.calls_to("POST /v1/fine-tunes/estimate-price")[0].args == {
         "training_file": training, "model": LLAMA, "n_epochs": 2,
         "training_method": {"method": "sft", "train_on_inputs": "auto"},
-        "training_type": {"type": "Lora", "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0,
+        "training_type": {"type": "Lora", "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
                           "lora_trainable_modules": "all-linear"},
     }
 

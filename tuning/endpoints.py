@@ -8,59 +8,21 @@ explained with the command that starts it.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from pydantic import BaseModel, ConfigDict
 
 from storage import endpoints as endpoint_rows
 from storage.db import Database
 from storage.endpoints import EndpointRow, NewEndpoint
-from tuning.catalogue import Catalogue, packaged_catalogue
+from tuning.catalogue import Catalogue
 from tuning.errors import NotFound, TuningError
 from tuning.jobs.service import JobService
 from tuning.jobs.types import JobView
 from tuning.review import require_admin
+from tuning.trainers.features import DedicatedEndpoints, EndpointInfo, Hardware
 from tuning.words import command
 
 DEFAULT_INACTIVE_MINUTES = 60
 READY = "STARTED"
-
-
-class Hardware(BaseModel):
-    """A hardware configuration the provider offers for a model, priced per hour of uptime."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    usd_per_hour: float
-    gpu: str
-    available: bool
-
-
-class EndpointInfo(BaseModel):
-    """An endpoint as the provider reports it: `name` is what inference takes, `id` what management takes."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    name: str
-    model: str
-    hardware: str
-    state: str
-
-
-class DedicatedEndpoints(Protocol):
-    """The port: a provider's dedicated endpoints (implemented by providers.together_endpoints)."""
-
-    async def hardware(self, model: str) -> list[Hardware]: ...
-
-    async def create(self, model: str, hardware: str, *, display_name: str, inactive_timeout: int) -> EndpointInfo: ...
-
-    async def get(self, endpoint_id: str) -> EndpointInfo: ...
-
-    async def set_state(self, endpoint_id: str, state: str) -> EndpointInfo: ...
-
-    async def delete(self, endpoint_id: str) -> None: ...
 
 
 class EndpointView(BaseModel):
@@ -95,9 +57,10 @@ def not_running(view: EndpointView) -> str:
 class EndpointService:
     def __init__(self, db: Database, jobs: JobService, client: DedicatedEndpoints | None, *,
                  admins: frozenset[str], inactive_minutes: int = DEFAULT_INACTIVE_MINUTES,
-                 catalogue: Catalogue | None = None) -> None:
+                 catalogue: Catalogue) -> None:
+        """`catalogue`: the process's own (the operator's models.toml laid over the packaged one)."""
         self._db = db
-        self._catalogue = catalogue or packaged_catalogue()
+        self._catalogue = catalogue
         self._jobs = jobs
         self._client = client
         self._admins = admins
@@ -173,7 +136,7 @@ class EndpointService:
 
     async def serving_name(self, job: JobView) -> str:
         """The name inference takes for the job's model: for Together, its running endpoint's name."""
-        if job.trainer != "together" or not job.fine_tuned_model:
+        if not job.dedicated or not job.fine_tuned_model:
             return str(job.fine_tuned_model)
         row = await endpoint_rows.for_job(self._db, job.id)
         if row is None:
@@ -202,7 +165,7 @@ class EndpointService:
 
     async def _deployable_job(self, job_ref: str) -> JobView:
         job = await self._jobs.find(job_ref)
-        if job.trainer != "together":
+        if not job.dedicated:
             raise TuningError(f"Job `{job.id}` ran on {job.trainer}, which serves its models itself: no endpoint needed.")
         if job.state != "succeeded" or not job.fine_tuned_model:
             raise TuningError(f"Job `{job.id}` is {job.state}; only a job that succeeded has a model to deploy.")

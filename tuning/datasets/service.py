@@ -16,7 +16,7 @@ from storage import datasets as rows
 from storage.datasets import MemberIds
 from storage.db import Database
 from storage.retention import erased_datasets
-from tuning.catalogue import load_catalogue
+from tuning.catalogue import Catalogue, load_catalogue
 from tuning.datasets.build import BuildPlan, build_dataset
 from tuning.datasets.files import file_name, sha256_of
 from tuning.datasets.formats import ExportFormat, write_hf, write_parquet
@@ -35,9 +35,11 @@ DATASETS_DIRNAME = "datasets"
 
 class DatasetService:
     def __init__(self, db: Database, *, trainer: str = "openai", model: str | None = None,
-                 workers: int | None = None, min_votes: int = 1) -> None:
-        """trainer: the default trainer (TUNELOOP_TRAINER); model: its base model, else the catalogue's default."""
+                 workers: int | None = None, min_votes: int = 1, catalogue: Catalogue | None = None) -> None:
+        """trainer: the default trainer (TUNELOOP_TRAINER); model: its base model, else the catalogue's default;
+        min_votes: KTO's undesirable margin; catalogue: the process's one (else read beside the database)."""
         self._db = db
+        self._catalogue = catalogue
         self._trainer = trainer
         self._model = model
         self._workers = workers if workers is not None else default_workers()
@@ -53,7 +55,7 @@ class DatasetService:
         if self._db.home is None:
             raise TuningError("Datasets need a database file (TUNELOOP_DB), not an in-memory database.")
         filters = await _resolve_channel(request.filters, resolve_channel)
-        catalogue = load_catalogue(self.root)
+        catalogue = self._catalogue or load_catalogue(self.root)
         plan = BuildPlan(
             database=self._db.target, home=self.root, datasets_dir=self.root / DATASETS_DIRNAME,
             request=request.model_copy(update={"filters": filters}), trainer=self._trainer,

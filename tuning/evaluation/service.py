@@ -13,7 +13,6 @@ from storage import evaluations as evaluation_rows
 from storage.evaluations import EvaluationRow, NewEvaluation
 from storage.db import Database
 from tuning.datasets.service import DatasetService, parse_ref
-from tuning.catalogue import load_catalogue
 from tuning.errors import NotFound, TuningError
 from tuning.evaluation.cost import PriceLookup, no_prices
 from tuning.evaluation.runner import DEFAULT_CONCURRENCY, evaluate
@@ -175,11 +174,6 @@ def read_items(path: Path) -> list[EvalItem]:
                 messages, reference = record["input"]["messages"], record["preferred_output"][0]["content"]
             items.append(EvalItem(id=f"{number:05d}", messages=messages, reference=reference))
     return items
-
-
-def inference_prices(prices_dir: Path | None) -> PriceLookup:
-    """Answering prices from the model catalogue (packaged, overridable beside the database)."""
-    return load_catalogue(prices_dir).inference_price
 
 
 def summary_of(evaluation: EvaluationRow) -> EvalSummary | None:

@@ -78,7 +78,9 @@ class JobMonitor:
                     log.warning("following endpoints failed; trying again next tick", exc_info=True)
 
     async def _tick(self) -> None:
-        for job in await job_rows.active(self._db):
+        active = await job_rows.active(self._db)
+        self._forget_all_but({job.id for job in active})
+        for job in active:
             if time.monotonic() < self._next_poll.get(job.id, 0):
                 continue
             try:
@@ -86,6 +88,17 @@ class JobMonitor:
                 self._failures.pop(job.id, None)
             except Exception:
                 self._back_off(job.id)
+
+    def _forget_all_but(self, active: set[str]) -> None:
+        """What is kept per job lives while the job is active: a bot that runs for years keeps no more."""
+        for per_job in (self._card_updated, self._failures, self._next_poll):
+            for job_id in per_job.keys() - active:
+                del per_job[job_id]
+
+    @property
+    def followed(self) -> int:
+        """How many jobs the monitor keeps anything for (bounded by the active jobs)."""
+        return len(self._card_updated.keys() | self._failures.keys() | self._next_poll.keys())
 
     def _back_off(self, job_id: str) -> None:
         failures = self._failures[job_id] = self._failures.get(job_id, 0) + 1

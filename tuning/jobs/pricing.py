@@ -9,19 +9,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 from tuning.errors import TuningError
 from tuning.trainers import JobRequest
+from tuning.trainers.features import EstimatesPrice
 
 log = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class EstimatesPrice(Protocol):
-    async def upload(self, path: Path, purpose: str = "fine-tune") -> str: ...
-
-    async def estimate_price(self, request: JobRequest) -> float | None: ...
 
 
 async def provider_estimate(trainer: object, train_path: Path, *, model: str, method: str, epochs: int,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
-import json
 import logging
 import secrets
 import string
@@ -22,16 +20,17 @@ from tuning.datasets.cost import billed_tokens, default_epochs
 from tuning.datasets.service import DatasetService
 from tuning.datasets.types import MIN_TRAINING_EXAMPLES, USEFUL_TRAINING_EXAMPLES, DatasetSummary
 from tuning.errors import NotFound, TuningError
+from tuning.jobs.locks import KeyedLocks
 from tuning.jobs.open_tokens import count_file, count_file_with_folder, folder_tokenizer, tokenizer_file
 from tuning.jobs.pricing import provider_estimate
 from tuning.jobs.template_gate import template_refusal
 from tuning.jobs.types import ACTIVE, JobView
 from tuning.review import require_admin
 from tuning.trainers import (
-    LINK_KEY, JobRequest, ProviderUnavailable, Trainer, TrainerJob, check_request, get_trainer,
+    LINK_KEY, JobRequest, ProviderRefused, ProviderUnavailable, Trainer, TrainerJob, check_request, get_trainer,
 )
-from tuning.trainers.base import GpuCosted
-from tuning.trainers.types import DATASET_KEY
+from tuning.trainers.features import GpuCosted, HasDedicatedEndpoints, ReportsUploadProgress
+from tuning.trainers.types import DATASET_KEY, TrainOptions
 from tuning.words import command, person
 
 log = logging.getLogger(__name__)
@@ -49,45 +48,51 @@ class JobService:
         self, db: Database, datasets: DatasetService, trainers: Mapping[str, Trainer], *,
         default_trainer: str, max_cost_usd: float, admins: frozenset[str], prices_dir: Path | None,
         today: Callable[[], date] = lambda: datetime.now(timezone.utc).date(),
-        tokenizers_dir: Path | None = None,
+        tokenizers_dir: Path | None = None, catalogue: Catalogue | None = None,
+        hints: Mapping[str, str] | None = None,
     ) -> None:
+        """`catalogue`: the process's one catalogue (else read once from `prices_dir`); `hints`: for each known
+        back-end not configured here, what an operator sets to enable it."""
         self._db = db
         self._datasets = datasets
         self._trainers = trainers
         self._default_trainer = default_trainer
         self._max_cost = max_cost_usd
         self._admins = admins
-        self._prices_dir = prices_dir
+        self._catalogue = catalogue or load_catalogue(prices_dir)
+        self._hints = hints or {}
         self._today = today
         self._tokenizers_dir = tokenizers_dir
         # Set by the runtime to refresh a job's card while Start uploads a large file.
         self.on_progress: Callable[[JobView], Awaitable[None]] | None = None
-        self._launch_locks: dict[str, asyncio.Lock] = {}
+        self._launching = KeyedLocks()
 
     @property
     def trainer_names(self) -> list[str]:
         """The back-ends configured here, the default first."""
         return sorted(self._trainers, key=lambda name: name != self._default_trainer)
 
-    async def options_of(self, job_id: str) -> dict[str, Any]:
-        """The hyperparameters a job was asked for (batch, lr, suffix, beta, seed)."""
-        options: dict[str, Any] = json.loads((await self._row(job_id)).options)
-        return options
+    async def options_of(self, job_id: str) -> TrainOptions:
+        """What a job was asked for."""
+        return TrainOptions.model_validate_json((await self._row(job_id)).options)
 
     # -- pre-flight ----------------------------------------------------------------
 
-    async def preflight(self, dataset_ref: str, options: dict[str, Any], *, user: str, channel: str) -> JobView:
+    async def preflight(self, dataset_ref: str, options: TrainOptions, *, user: str, channel: str) -> JobView:
         """Check everything that can be checked before money is spent; the job waits for Start."""
         require_admin(user, self._admins, "start fine-tuning jobs")
         summary = await self._datasets.show(dataset_ref)
-        trainer = get_trainer(self._trainers, options.get("trainer") or self._default_trainer)
-        trainer.check_open()
-        catalogue = load_catalogue(self._prices_dir)  # the same default base model as a dataset build's
-        self._check_taking_jobs(catalogue, trainer.name)
-        model = options.get("model") or catalogue.default_model(trainer.name)
+        trainer = get_trainer(self._trainers, options.trainer or self._default_trainer, self._hints)
+        try:
+            trainer.check_open()
+        except ProviderRefused as refused:
+            raise self._elsewhere(refused, summary.ref) from refused
+        catalogue = self._catalogue
+        self._check_taking_jobs(catalogue, trainer.name, summary.ref)
+        model = options.model or catalogue.default_model(trainer.name)
         # Everything the back-end would refuse, refused now, before any file is uploaded.
         check_request(trainer.capabilities(), JobRequest(
-            base_model=model, method=summary.format, training_file_id="(not uploaded yet)", beta=options.get("beta"),
+            **options.hyperparameters(), base_model=model, method=summary.format, training_file_id="(not uploaded yet)",
         ))
         train = {file.split: file.path for file in summary.files}["train"]
         if isinstance(trainer, GpuCosted) and (refusal := await asyncio.to_thread(
@@ -98,12 +103,12 @@ class JobService:
                 f"`{summary.ref}` has {summary.train} training examples; fine-tuning needs at least "
                 f"{MIN_TRAINING_EXAMPLES}. Approve more examples and build a new version."
             )
-        epochs = options.get("epochs") or default_epochs(summary.train)
+        epochs = options.epochs or default_epochs(summary.train)
         tokens, tokens_note = await self._count(catalogue, model, train, summary.tokens.train)
         if isinstance(trainer, GpuCosted):  # self-hosted: GPU-hours × TUNELOOP_GPU_HOUR_USD
             cost, cost_note = trainer.estimate_cost(model, billed_tokens(epochs, tokens))
         elif (estimate := await provider_estimate(
-                trainer, train, model=model, method=summary.format, epochs=epochs, beta=options.get("beta"))) is not None:
+                trainer, train, model=model, method=summary.format, epochs=epochs, beta=options.beta)) is not None:
             cost, cost_note = estimate, f"estimated by {trainer.name.capitalize()}"
         else:
             cost, cost_note = self._estimate(catalogue, model, epochs, tokens)
@@ -116,8 +121,8 @@ class JobService:
         job_id = new_job_id()
         await job_rows.insert(self._db, NewJob(
             id=job_id, dataset_id=summary.id, dataset=summary.ref, trainer=trainer.name, base_model=model,
-            method=summary.format, options=json.dumps(_job_options(options)), examples=summary.train, tokens=tokens,
-            epochs=epochs, estimated_cost=cost, state="preflight", channel=channel, requested_by=user,
+            method=summary.format, options=options.model_dump_json(exclude_none=True), examples=summary.train,
+            tokens=tokens, epochs=epochs, estimated_cost=cost, state="preflight", channel=channel, requested_by=user,
             cost_note=cost_note, tokens_note=tokens_note,
         ))
         return await self.view(job_id, summary=summary)
@@ -136,17 +141,25 @@ class JobService:
             return counted, "estimate: counted with OpenAI's tokenizer"
         return await asyncio.to_thread(count_file, local, train), "counted with the model's tokenizer"
 
-    def _check_taking_jobs(self, catalogue: Catalogue, backend: str) -> None:
+    def _check_taking_jobs(self, catalogue: Catalogue, backend: str, dataset: str) -> None:
         """A back-end past its catalogue `closes_on` date is refused before any cost is shown."""
         closes_on = catalogue.closes_on(backend)
         if closes_on is None or self._today() < closes_on:
             return
-        open_ones = [name for name in self._trainers if name != backend and
-                     ((day := catalogue.closes_on(name)) is None or self._today() < day)]
-        instead = f" Try {', '.join(f'`trainer:{name}`' for name in open_ones)} instead." if open_ones else ""
         raise TuningError(f"The `{backend}` back-end stopped taking new fine-tuning jobs on "
-                          f"{closes_on:%d %B %Y} (model catalogue).{instead} Models already tuned keep answering "
-                          f"until their shutdown date ({command('model')} shows it).")
+                          f"{closes_on:%d %B %Y} (model catalogue).{self._instead(backend, dataset)} Models already tuned keep "
+                          f"answering until their shutdown date ({command('model')} shows it).")
+
+    def _instead(self, backend: str, dataset: str) -> str:
+        """The other back-ends configured here that take jobs, as commands to try; "" when there are none."""
+        open_ones = [name for name in self._trainers if name != backend and
+                     ((day := self._catalogue.closes_on(name)) is None or self._today() < day)]
+        tries = " or ".join(command(f"train {dataset} trainer:{name}") for name in open_ones)
+        return f" Try {tries} instead." if tries else ""
+
+    def _elsewhere(self, refused: ProviderRefused, dataset: str) -> ProviderRefused:
+        """A back-end that refuses: the same error, pointing at the others configured here (if any)."""
+        return ProviderRefused(f"{refused}{self._instead(refused.provider, dataset)}", refused.provider)
 
     def _estimate(self, catalogue: Catalogue, model: str, epochs: int, train_tokens: int) -> tuple[float, str]:
         price = catalogue.training_price(model)
@@ -182,16 +195,21 @@ class JobService:
         The Start that won and the monitor resuming `starting` jobs may both get here: one lock per job
         makes the second wait and then find the job already launched.
         """
-        async with self._launch_locks.setdefault(job_id, asyncio.Lock()):
+        async with self._launching.hold(job_id):
             job = await self._row(job_id)
             if job.state == "starting":
                 await self._launch(job)
         return await self.view(job_id)
 
     async def _launch(self, job: JobRow) -> None:
-        trainer = get_trainer(self._trainers, job.trainer)
+        trainer = get_trainer(self._trainers, job.trainer, self._hints)
         try:
             remote = await trainer.find_job_by_metadata(LINK_KEY, job.id) or await self._create(trainer, job)
+        except ProviderRefused as refused:
+            error = self._elsewhere(refused, job.dataset)
+            await job_rows.update(self._db, job.id, state="failed", error_code="refused", error_message=str(error),
+                                  finished_at=_now_iso())
+            raise error from refused
         except TuningError as error:
             code = "unavailable" if isinstance(error, ProviderUnavailable) else "refused"
             await job_rows.update(self._db, job.id, state="failed", error_code=code, error_message=str(error),
@@ -205,15 +223,13 @@ class JobService:
         training = await self._upload(trainer, job.id, files["train"].path)
         validation = files.get("validation")
         validation_id = await trainer.upload(validation.path) if validation and validation.lines else None
-        options = json.loads(job.options)
-        request = JobRequest(
-            base_model=job.base_model, method=job.method, training_file_id=training, validation_file_id=validation_id,
-            epochs=job.epochs, batch_size=options.get("batch"), learning_rate=options.get("lr"),
-            suffix=options.get("suffix"), beta=options.get("beta"), seed=options.get("seed"),
-            metadata={LINK_KEY: job.id},
-        )
-        if isinstance(trainer, GpuCosted):  # self-hosted: the adapter's manifest records NAME@version
-            request = request.model_copy(update={"metadata": {LINK_KEY: job.id, DATASET_KEY: job.dataset}})
+        asked = TrainOptions.model_validate_json(job.options).hyperparameters()
+        request = JobRequest(**{
+            **asked, "epochs": job.epochs, "base_model": job.base_model, "method": job.method,
+            "training_file_id": training, "validation_file_id": validation_id,
+            # Self-hosted adapters' manifests record NAME@version; other back-ends keep it as a label.
+            "metadata": {LINK_KEY: job.id, DATASET_KEY: job.dataset},
+        })
         if summary.kto is not None:  # the class weights the dataset card showed
             request = request.model_copy(update={"desirable_weight": summary.kto.desirable_weight,
                                                  "undesirable_weight": summary.kto.undesirable_weight})
@@ -221,7 +237,7 @@ class JobService:
 
     async def _upload(self, trainer: Trainer, job_id: str, path: Path) -> str:
         """The training file; a trainer that streams reports progress, shown on the card every 10%."""
-        if not _reports_progress(trainer):
+        if not isinstance(trainer, ReportsUploadProgress):
             return await trainer.upload(path)
         shown = -1
 
@@ -235,7 +251,7 @@ class JobService:
             if self.on_progress is not None:
                 await self.on_progress(await self.view(job_id))
 
-        return await trainer.upload(path, progress=progress)  # type: ignore[call-arg]
+        return await trainer.upload_with_progress(path, progress)
 
     async def apply(self, job_id: str, remote: TrainerJob) -> None:
         """Record what the provider says about a job that is still active. A finished job keeps its outcome:
@@ -271,7 +287,7 @@ class JobService:
             return await self.dismiss(job.id, user=user)
         if job.state not in ACTIVE or not job.provider_job_id:
             raise TuningError(f"Job `{job.id}` is {job.state}; there is nothing to cancel.")
-        remote = await get_trainer(self._trainers, job.trainer).cancel(job.provider_job_id)
+        remote = await get_trainer(self._trainers, job.trainer, self._hints).cancel(job.provider_job_id)
         await job_rows.update(self._db, job.id, cancelled_by=user)
         await self.apply(job.id, remote)
         return await self.view(job.id)
@@ -283,11 +299,15 @@ class JobService:
 
     async def recent(self, limit: int = 10) -> list[JobView]:
         erased = await erased_datasets(self._db)
-        return [_view(row, erased=row.dataset_id in erased) for row in await job_rows.recent(self._db, limit)]
+        return [self._view(row, erased=row.dataset_id in erased) for row in await job_rows.recent(self._db, limit)]
 
     async def view(self, job_id: str, *, summary: DatasetSummary | None = None) -> JobView:
         row = await self._row(job_id)
-        return _view(row, summary, erased=row.dataset_id in await erased_datasets(self._db))
+        return self._view(row, summary, erased=row.dataset_id in await erased_datasets(self._db))
+
+    def _view(self, row: JobRow, summary: DatasetSummary | None = None, *, erased: bool = False) -> JobView:
+        dedicated = isinstance(self._trainers.get(row.trainer), HasDedicatedEndpoints)
+        return _view(row, summary, erased=erased, dedicated=dedicated)
 
     async def _row(self, job_id: str) -> JobRow:
         row = await job_rows.get(self._db, job_id)
@@ -302,14 +322,6 @@ class JobService:
         return row
 
 
-def _reports_progress(trainer: Trainer) -> bool:
-    return "progress" in inspect.signature(trainer.upload).parameters
-
-
-def _job_options(options: dict[str, Any]) -> dict[str, Any]:
-    return {key: options[key] for key in ("batch", "lr", "suffix", "beta", "seed") if options.get(key) is not None}
-
-
 def _already(job: JobRow) -> str:
     if job.state == "dismissed":
         return f"Job `{job.id}` was cancelled before it started" + (f" by {person(job.cancelled_by)}." if job.cancelled_by else ".")
@@ -317,12 +329,13 @@ def _already(job: JobRow) -> str:
     return f"Job `{job.id}` was already started{who}; it is {job.state}."
 
 
-def _view(row: JobRow, summary: DatasetSummary | None = None, *, erased: bool = False) -> JobView:
+def _view(row: JobRow, summary: DatasetSummary | None = None, *, erased: bool = False,
+          dedicated: bool = False) -> JobView:
     values = {name: getattr(row, name) for name in JobView.model_fields if hasattr(row, name)}
     warnings: tuple[str, ...] = ()
     if summary is not None and summary.train < USEFUL_TRAINING_EXAMPLES:
         warnings = (f"Only {summary.train} training examples: gains are unlikely below {USEFUL_TRAINING_EXAMPLES}.",)
-    return JobView(**values, warnings=warnings, erased=erased)
+    return JobView(**values, warnings=warnings, erased=erased, dedicated=dedicated)
 
 
 def _now_iso() -> str:

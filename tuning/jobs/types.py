@@ -52,6 +52,8 @@ class JobView(BaseModel):
     serving_note: str | None = None  # why the model server cannot load the adapter, when it cannot
     warnings: tuple[str, ...] = ()
     erased: bool = False  # trained on a dataset version built with data erased since (README, "Privacy")
+    # Its back-end serves tuned models only on a dedicated endpoint (trainers.features.HasDedicatedEndpoints).
+    dedicated: bool = False
 
     @property
     def is_active(self) -> bool:

@@ -23,10 +23,12 @@ from tuning.jobs.service import JobService
 from tuning.jobs.types import JobView
 from tuning.lifecycle.gate import GateCheck
 from tuning.promotion import ModelChange, PromotionRefused, Promotions
+from tuning.trainers.types import TrainOptions
 from tuning.review import require_admin
 from tuning.words import command, person
 
-COPIED = ("batch", "seed", "beta")
+# Copied from the source job, with the words the card says them in.
+COPIED = {"batch_size": "batch size", "seed": "seed", "beta": "beta"}
 
 
 @dataclass(frozen=True)
@@ -74,14 +76,14 @@ class Migrations:
                                               hyperparameters=json.dumps(lines), channel=channel, user=user)
         return await self.story(job.id)
 
-    async def _options(self, source: JobView, target: str, model: str | None) -> tuple[dict[str, Any], list[str]]:
+    async def _options(self, source: JobView, target: str, model: str | None) -> tuple[TrainOptions, list[str]]:
         asked = await self._jobs.options_of(source.id)
-        rate, rate_line = self._catalogue().absolute_learning_rate(source.trainer, target, asked.get("lr"))
-        options = {"trainer": target, "model": model, "epochs": source.epochs, "lr": rate,
-                   **{key: asked.get(key) for key in COPIED}}
+        rate, rate_line = self._catalogue().absolute_learning_rate(source.trainer, target, asked.learning_rate)
+        copied = asked.model_dump(include=set(COPIED), exclude_none=True)
+        options = TrainOptions(trainer=target, model=model, epochs=source.epochs, learning_rate=rate, **copied)
         lines = [f"epochs {source.epochs} (as the source job)"]
-        lines += [f"{key} {asked[key]} (as the source job)" for key in COPIED if asked.get(key) is not None]
-        return {key: value for key, value in options.items() if value is not None}, [*lines, rate_line]
+        lines += [f"{COPIED[key]} {value} (as the source job)" for key, value in copied.items()]
+        return options, [*lines, rate_line]
 
     async def evaluation_plan(self, job: JobView) -> EvalPlan | None:
         """For a migration's job: the evaluation the promotion gate asks for (see `Evaluations.gate_dataset`)."""

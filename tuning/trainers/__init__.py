@@ -22,8 +22,10 @@ from tuning.trainers.types import (
     JobEvent,
     JobRequest,
     JobState,
+    LoraSettings,
     MetricPoint,
     TrainerJob,
+    TrainOptions,
 )
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "JobEvent",
     "JobRequest",
     "JobState",
+    "LoraSettings",
     "MethodNotSupported",
     "MetricPoint",
     "ProviderRefused",
@@ -40,6 +43,7 @@ __all__ = [
     "ProviderUnavailable",
     "Trainer",
     "TrainerError",
+    "TrainOptions",
     "TrainerJob",
     "UnknownModel",
     "UnknownTrainer",

@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from tuning.errors import TuningError
 from tuning.trainers.errors import MethodNotSupported, UnknownModel
-from tuning.trainers.types import Capabilities, EventPage, JobRequest, TrainerJob
+from tuning.trainers.types import Capabilities, EventPage, Hyperparameters, JobRequest, TrainerJob
 
 
 @runtime_checkable
@@ -66,15 +66,6 @@ def is_model_folder(name: str) -> bool:
         return False
 
 
-@runtime_checkable
-class GpuCosted(Protocol):
-    """A back-end whose cost is GPU time on hardware the team runs or rents, not a price per token."""
-
-    def estimate_cost(self, model: str, billed_tokens: int) -> tuple[float, str]:
-        """(USD, what the estimate rests on) for training `billed_tokens` (epochs × tokens)."""
-        ...
-
-
 def check_request(capabilities: Capabilities, request: JobRequest) -> None:
     """Refuse, before any network call, what this back-end cannot train."""
     name = capabilities.name
@@ -86,6 +77,11 @@ def check_request(capabilities: Capabilities, request: JobRequest) -> None:
         raise UnknownModel(name, request.base_model, capabilities.models, hint)
     if not folder and not capabilities.supports(request.base_model, request.method):
         raise MethodNotSupported(name, request.method, request.base_model, capabilities.models_for(request.method))
+    untaken = sorted(name for name in Hyperparameters.model_fields
+                     if getattr(request, name) is not None and name not in capabilities.options)
+    if untaken:
+        raise TuningError(f"The {name} trainer does not take {', '.join(f'`{option}`' for option in untaken)}; "
+                          "leave it out or choose a back-end that does.")
     if request.beta is not None and request.method not in ("dpo", "kto"):
         raise TuningError("`beta` only applies to DPO and KTO training; leave it out or use format:dpo or format:kto.")
 
@@ -94,19 +90,14 @@ class UnknownTrainer(TuningError):
     pass
 
 
-_HINTS = {
-    "together": " Together needs TOGETHER_API_KEY set by an operator.",
-    "ray": " Ray needs TUNELOOP_RAY_ADDRESS (the cluster's dashboard, e.g. http://head:8265) set by an operator.",
-}
-
-
-def get_trainer(trainers: Mapping[str, Trainer], name: str) -> Trainer:
+def get_trainer(trainers: Mapping[str, Trainer], name: str, hints: Mapping[str, str] | None = None) -> Trainer:
+    """`hints`: for each known back-end that is not configured here, what an operator sets (from its spec)."""
     trainer = trainers.get(name.strip().lower())
     if trainer is not None:
         return trainer
     available = ", ".join(f"`{known}`" for known in trainers) or "none"
-    hint = _HINTS.get(name.strip().lower(), "")
-    raise UnknownTrainer(f"There is no `{name}` trainer here. Available: {available}.{hint}")
+    hint = (hints or {}).get(name.strip().lower())
+    raise UnknownTrainer(f"There is no `{name}` trainer here. Available: {available}." + (f" {hint}" if hint else ""))
 
 
 async def close_trainers(trainers: Mapping[str, Trainer]) -> None:

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tuning.catalogue import Catalogue, model_facts
+from tuning.catalogue import Catalogue
 from tuning.trainers.base import is_model_folder
 
 # Effective training FLOP/s of one GPU for LoRA in bf16: an A100-class card at about 30 % of its
@@ -77,8 +77,3 @@ def served_name(job_id: str) -> str:
 def is_adapter(model: str) -> bool:
     """`tuneloop-<job id>`; a name with '/' is a hosted provider's (a Together account may start so too)."""
     return model.startswith(ADAPTER_PREFIX) and "/" not in model
-
-
-def is_self_hosted(model: str) -> bool:
-    """An adapter, an open base model the self-hosted trainers know, or a local model folder."""
-    return is_adapter(model) or model_facts(model).provider == SELF_HOSTED_PROVIDER or is_model_folder(model)

@@ -94,6 +94,11 @@ class EventPage(_Frozen):
     cursor: str | None = None
 
 
+# The Hyperparameters every back-end takes; one that takes more (a self-hosted lever, say) names it in its
+# Capabilities, and a back-end asked for an option it does not take refuses it before anything is uploaded.
+COMMON_OPTIONS = frozenset({"epochs", "batch_size", "learning_rate", "suffix", "beta", "seed"})
+
+
 class Capabilities(_Frozen):
     name: str
     methods: frozenset[Method]
@@ -101,6 +106,7 @@ class Capabilities(_Frozen):
     default_model: str
     # Self-hosted back-ends also train any readable local folder holding a Hugging Face model.
     local_folders: bool = False
+    options: frozenset[str] = COMMON_OPTIONS  # the Hyperparameters fields it takes
 
     def supports(self, model: str, method: Method) -> bool:
         return method in self.models.get(model, frozenset())
@@ -109,19 +115,15 @@ class Capabilities(_Frozen):
         return [name for name, methods in self.models.items() if method in methods]
 
 
-class JobRequest(_Frozen):
-    """One fine-tuning job, provider-neutral.
+class Hyperparameters(_Frozen):
+    """How to train, as asked; None leaves it to the back-end. A new training option is one field here (or on
+    `TrainOptions` when only Tuneloop reads it) and one entry among `/tune train`'s options (handlers/grammar.py).
 
-    `learning_rate` means what the provider means: a multiplier of the provider's
-    default for OpenAI (`learning_rate_multiplier`, e.g. 1.8), an absolute rate for
-    Together (`learning_rate`, e.g. 1e-5). `beta` is for DPO only. `metadata` carries
-    Tuneloop's own job id under `LINK_KEY` so a provider job links back.
+    `learning_rate` means what the provider means: a multiplier of the provider's default for OpenAI
+    (`learning_rate_multiplier`, e.g. 1.8), an absolute rate elsewhere (Together, self-hosted: e.g. 1e-5).
+    `beta` is for DPO only.
     """
 
-    base_model: str
-    method: Method = "sft"
-    training_file_id: str
-    validation_file_id: str | None = None
     epochs: int | None = Field(None, ge=1)
     batch_size: int | None = Field(None, ge=1)
     learning_rate: float | None = Field(None, gt=0)
@@ -131,11 +133,42 @@ class JobRequest(_Frozen):
     # KTO's class weights, from the dataset's label counts (self-hosted only). TrainOptions takes them at merge.
     desirable_weight: float | None = Field(None, gt=0)
     undesirable_weight: float | None = Field(None, gt=0)
+
+
+class TrainOptions(Hyperparameters):
+    """What `/tune train` (or a migration) asks for, stored with the job (`model_dump`) and read back typed."""
+
+    trainer: str | None = None
+    model: str | None = None
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The fields a JobRequest carries, as set."""
+        return self.model_dump(include=set(Hyperparameters.model_fields), exclude_none=True)
+
+
+class JobRequest(Hyperparameters):
+    """One fine-tuning job, provider-neutral: a base model, a method, uploaded files, and how to train.
+    `metadata` carries Tuneloop's own job id under `LINK_KEY` so a provider job links back."""
+
+    base_model: str
+    method: Method = "sft"
+    training_file_id: str
+    validation_file_id: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
 
     @property
     def link(self) -> str | None:
         return self.metadata.get(LINK_KEY)
+
+
+class LoraSettings(_Frozen):
+    """The LoRA adapter every back-end that trains one uses (Together's `training_type`, self-hosted jobs'
+    flags): one default, an operator's to change. The training program (selfhost/options.py) has the same."""
+
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: str = "all-linear"
 
 
 def as_float(value: Any) -> float | None:
