@@ -12,7 +12,7 @@ from tuning.catalogue import Catalogue
 from tuning.trainers.open_models import gpu_hours
 from providers.spec import BuildContext
 from tuning.jobs.types import SELF_HOSTED_NOTE
-from tuning.trainers.types import DATASET_KEY, Capabilities, JobRequest, LoraSettings
+from tuning.trainers.types import COMMON_OPTIONS, DATASET_KEY, Capabilities, JobRequest, LoraSettings
 
 # LoRA SFT's usual rate; DPO and KTO move a policy against a reference and need a far smaller one (TRL's
 # DPOConfig and KTOConfig default to 1e-6 for full fine-tuning; LoRA tolerates a few times more).
@@ -20,6 +20,7 @@ DEFAULT_LEARNING_RATES = {"sft": 2e-4, "dpo": 5e-6, "kto": 5e-6}
 
 
 DEFAULT_LORA = LoraSettings()
+KTO_WEIGHTS = frozenset({"desirable_weight", "undesirable_weight"})  # set from a KTO dataset's label counts
 DEFAULT_MAX_LENGTH = 1024  # tokens an example is cut to
 
 
@@ -37,7 +38,7 @@ def selfhost_capabilities(name: str, catalogue: Catalogue) -> Capabilities:
     """The catalogue's models with `train = {<name> = …}`, plus any local model folder."""
     return Capabilities(
         name=name, methods=frozenset({"sft", "dpo", "kto"}), local_folders=True, default_model=catalogue.default_model(name),
-        models=catalogue.trainable(name))
+        models=catalogue.trainable(name), options=COMMON_OPTIONS | KTO_WEIGHTS)
 
 
 def training_args(request: JobRequest, job_id: str, output_dir: str, lora: LoraSettings,

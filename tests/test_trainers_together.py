@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from bot.fakes import FakeTogether
 from tests.trainer_helpers import DPO_LINE, SFT_LINE, Sleeps, uploaded, write_jsonl
 from tuning.catalogue import packaged_catalogue
-from tuning.errors import NotFound, TuningError
+from tuning.errors import TuningError
 from providers import TogetherTrainer
 from tuning.trainers import LoraSettings
 from tuning.trainers import (

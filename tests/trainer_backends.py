@@ -27,7 +27,7 @@ from providers import OpenAITrainer, TogetherTrainer
 from providers.local_trainer import LocalTrainer
 from providers.ray_trainer import RayTrainer
 from providers.retry import RetryPolicy
-from providers.selfhost_jobs import LoraOptions
+from tuning.trainers import LoraSettings
 from bot.fakes import FakeOpenAI, FakeRayJobs, FakeTogether
 from bot.fakes.server import FakeServer
 from tests.selfhost_helpers import answers, free_port, offline_env, sft_lines, write_jsonl
@@ -36,7 +36,8 @@ from tests.trainer_helpers import write_jsonl as write_lines
 from tests.waiting import REAL_WAIT, eventually, until
 from tuning.trainers import LINK_KEY, JobRequest, Trainer, TrainerJob
 
-SMALL = LoraOptions(r=4, alpha=8, max_length=96)
+SMALL = LoraSettings(r=4, alpha=8)
+SHORT = 96  # tokens an example is cut to: the tiny model trains in seconds
 SECRET = {"openai": "sk-contract-key-0123456789", "together": "tg-contract-key-0123456789",
           "ray": "ray-contract-token-0123456789"}
 WRONG = "wrong-contract-key-9876543210"
@@ -194,7 +195,7 @@ class LocalBackend(SelfHosted):
     name = "local"
 
     async def start(self) -> None:
-        self.trainer = LocalTrainer(self._artifacts, python=sys.executable, lora=SMALL)
+        self.trainer = LocalTrainer(self._artifacts, python=sys.executable, lora=SMALL, max_length=SHORT)
 
     @property
     def _artifacts(self) -> Path:
@@ -210,7 +211,7 @@ class RayBackend(SelfHosted):
 
     async def start(self) -> None:
         self.trainer = RayTrainer(self._head, str(self._artifacts), gpus_per_job=0, python=sys.executable,
-                                  runtime_env={"env_vars": worker_env()}, lora=SMALL)
+                                  runtime_env={"env_vars": worker_env()}, lora=SMALL, max_length=SHORT)
 
     @property
     def _artifacts(self) -> Path:

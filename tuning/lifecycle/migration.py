@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from storage import evaluations as evaluation_rows
 from storage import lifecycle as lifecycle_rows
