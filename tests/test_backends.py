@@ -21,7 +21,7 @@ from storage import migrations as schema
 from tuning.catalogue import load_catalogue
 from tuning.jobs.locks import KeyedLocks
 from tests.conftest import make_settings, served
-from tests.fakes import FakeOpenAI, FakeSlack
+from bot.fakes import FakeOpenAI, FakeSlack
 from tests.test_e2e_jobs import dataset, job_row, preflight, start
 from tuning.errors import TuningError
 from tuning.trainers import Capabilities, JobRequest, TrainOptions, check_request

@@ -9,7 +9,7 @@ import pytest
 from render.datasets import summary_card, summary_text
 from selfhost.data import read_rows
 from storage import Database
-from tests.test_datasets_helpers import add_example, new_db, read_lines
+from tests.dataset_helpers import add_example, new_db, read_lines
 from tuning.datasets import BuildRequest, DatasetService
 from tuning.datasets.types import KtoLabels
 from tuning.evaluation.service import read_items

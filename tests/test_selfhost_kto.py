@@ -10,8 +10,9 @@ import pytest
 
 from tests.conftest import ADMIN, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack
-from tests.selfhost_helpers import offline_env, wait_for
-from tests.test_datasets_helpers import add_example
+from tests.selfhost_helpers import offline_env
+from tests.waiting import REAL_WAIT, eventually
+from tests.dataset_helpers import add_example
 from tests.test_e2e_jobs import card_text, job_row, preflight, start
 from tuning.datasets.types import BuildRequest
 from tuning.jobs import monitor
@@ -57,7 +58,7 @@ async def test_a_kto_job_trains_with_the_cards_weights_on_the_cpu(
         await app.runtime.monitor.tick()
         return (await job_row(app, job["id"]))["state"] in ("succeeded", "failed", "cancelled")
 
-    await wait_for(finished)
+    await eventually(finished, timeout=REAL_WAIT, what="the KTO job ending")
     done = await job_row(app, job["id"])
     assert done["state"] == "succeeded", done["error_message"]
     manifest = json.loads((Path(app.runtime.settings.artifacts_root) / "adapters" / done["fine_tuned_model"]
