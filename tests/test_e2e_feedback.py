@@ -16,6 +16,10 @@ from tests.capture_helpers import (
 from tests.conftest import ALICE, BOB, BOT, GENERAL, Harness, eventually
 from tests.fakes import FakeSlack
 
+from tests.conftest import BOTH_DATABASES
+
+pytestmark = BOTH_DATABASES
+
 
 def click(slack: FakeSlack, answer_ts: str, value: str, *, user: str, at: str, action_id: str = "answer_feedback",
           kind: str = "feedback_buttons") -> dict[str, Any]:

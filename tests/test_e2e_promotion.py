@@ -13,6 +13,10 @@ from tests.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.test_datasets_helpers import add_many
 from tuning.datasets.types import BuildRequest
 
+from tests.conftest import BOTH_DATABASES
+
+pytestmark = BOTH_DATABASES
+
 
 @pytest.fixture
 async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeTogether) -> AsyncIterator[Harness]:

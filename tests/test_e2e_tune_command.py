@@ -10,6 +10,10 @@ from tests.fakes import FakeOpenAI, FakeSlack
 from tests.test_manifest import registered_services
 from handlers import grammar
 
+from tests.conftest import BOTH_DATABASES
+
+pytestmark = BOTH_DATABASES
+
 
 async def test_help_answers_with_the_full_grammar_at_once(app: Harness) -> None:
     status, body = await app.command("help")
