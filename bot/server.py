@@ -141,12 +141,15 @@ async def _first_of(*waits: Coroutine[Any, Any, Any]) -> None:
             task.cancel()
 
 
-async def open_for_serving(settings: Settings) -> tuple[Database, Holder]:
-    """The database, writable and migrated, with this process's writer lease; StartupError if it cannot be."""
+async def open_for_serving(settings: Settings) -> tuple[Database, Holder | None]:
+    """The database, writable and migrated, with this process's writer lease on SQLite (PostgreSQL takes any
+    number of replicas: no lease); StartupError if it cannot be."""
     db = await open_database(settings.database, home=settings.data_home)
     try:
         await db.check_writable()
         await migrate(db)
+        if db.dialect == "postgresql":
+            return db, None
         me = new_holder(LEASE_TTL_SECONDS)
         other = await lease_rows.acquire(db, me)
     except BaseException:
