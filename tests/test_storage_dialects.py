@@ -79,7 +79,8 @@ async def test_one_migration_list_builds_the_same_tables_and_columns(db: Databas
         name for name, _ in MIGRATIONS)
     # Pinned here so a migration that builds a different column list on PostgreSQL fails on both.
     assert await columns(db, "inbox") == [
-        "id", "event_id", "event_type", "body", "received_at", "processed_at", "attempts", "error"]
+        "id", "event_id", "event_type", "body", "received_at", "processed_at", "attempts", "error", "claimed_by",
+        "claim_expires"]
     assert await columns(db, "model_changes") == [
         "id", "action", "model", "job_id", "evaluation_id", "changed_by", "created_at", "forced", "reason", "channel"]
     assert await columns(db, "reaction_events") == [
