@@ -23,10 +23,13 @@ import pytest
 from aiohttp import web
 
 from storage import Database, migrate, open_database
-from tests.conftest import ALICE, BOB, BOT, GENERAL, SIGNING_SECRET
+from tests.capture_helpers import button
+from tests.conftest import ADMIN, ALICE, BOB, BOT, GENERAL, SIGNING_SECRET
 from tests.fakes import FakeOpenAI, FakeSlack
 from tests.pg_server import PostgresServer
+from tests.test_datasets_helpers import add_many
 from tests.test_durability import Server
+from tuning.datasets import BuildRequest, DatasetService
 
 QUESTIONS = 8
 VOTERS = ["U0VOTER01", "U0VOTER02", "U0VOTER03"]
@@ -36,12 +39,12 @@ TIMEOUT = 90.0
 class Replica(Server):
     """A serve process on PostgreSQL (test_durability's Server, pointed at the shared database)."""
 
-    def __init__(self, tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, url: str, name: str) -> None:
+    def __init__(self, tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, url: str, name: str, **env: str) -> None:
         folder = tmp_path / name
         folder.mkdir()
         super().__init__(folder, slack, oai)
         self._env |= {"TUNELOOP_DATABASE_URL": url, "TUNELOOP_DATA_DIR": str(tmp_path / "shared"),
-                      "TUNELOOP_MODEL": "gpt-4.1-mini"}
+                      "TUNELOOP_MODEL": "gpt-4.1-mini", **env}
 
     async def metric(self, session: aiohttp.ClientSession, name: str) -> float | None:
         with contextlib.suppress(aiohttp.ClientError):
@@ -115,9 +118,9 @@ def mention_body(slack: FakeSlack, user: str, n: int) -> tuple[str, str]:
     return ts, json.dumps(slack.event_callback(event))
 
 
-def command_body(slack: FakeSlack, n: int) -> str:
+def command_body(slack: FakeSlack, n: int, *, user: str = ALICE, text: str = "stats") -> str:
     return urlencode({"token": "x", "team_id": "T0001", "channel_id": GENERAL, "channel_name": "general",
-                      "user_id": ALICE, "user_name": "alice", "command": "/tune", "text": "stats",
+                      "user_id": user, "user_name": user.lower(), "command": "/tune", "text": text,
                       "api_app_id": "A0001", "response_url": slack.response_url(f"cmd-{n}"),
                       "trigger_id": f"trigger-{n}"})
 
@@ -217,3 +220,47 @@ async def _mid_answer(db: Database, replica: str) -> bool:
     return bool(await db.fetchval(
         "SELECT count(*) FROM answers WHERE status = 'pending' AND answer_ts IS NOT NULL AND claimed_by = ?",
         (replica,)))
+
+
+async def test_the_survivor_keeps_a_running_jobs_card_up_to_date(
+        tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, shared_db: tuple[str, Database]) -> None:
+    """The job monitor runs on the leader; killed, its job's card is updated by the replica that leads next."""
+    url, db = shared_db
+    await add_many(db, 12, channel=GENERAL)
+    await DatasetService(db).build(BuildRequest(name="support", val=0.2))
+    first = Replica(tmp_path, slack, oai, url, "first", TUNELOOP_POLL_SECONDS="1")
+    second = Replica(tmp_path, slack, oai, url, "second", TUNELOOP_POLL_SECONDS="1")
+    session = aiohttp.ClientSession()
+    try:
+        await first.start()
+        await until(lambda: _is(first.metric(session, "tuneloop_leader"), 1.0), "the first replica leads")
+        await second.start()
+        async with Proxy([first, second]) as proxy:
+            train = command_body(slack, 1, user=ADMIN, text="train support")
+            assert await post(session, proxy.url, train, "application/x-www-form-urlencoded") == 200
+            await until(lambda: _has(db, "SELECT count(*) FROM jobs WHERE card_ts IS NOT NULL"), "the preflight card")
+            job_id = await db.fetchval("SELECT id FROM jobs")
+            click = urlencode({"payload": json.dumps(button(slack, "job_start", job_id, user=ADMIN))})
+            assert await post(session, proxy.url, click, "application/x-www-form-urlencoded") == 200
+            await until(lambda: _has(db, "SELECT count(*) FROM jobs WHERE provider_job_id IS NOT NULL"), "the job starts")
+            provider_id, card_ts = (await db.fetchone("SELECT provider_job_id, card_ts FROM jobs")) or ("", "")
+
+            first.kill()  # the leader, whose monitor was following the job
+            assert await first.wait_exit() == -9
+            oai.run_to_end(provider_id)
+            await until(lambda: _is(second.metric(session, "tuneloop_leader"), 1.0), "the survivor leads")
+            await until(lambda: _has(db, "SELECT count(*) FROM jobs WHERE state = 'succeeded'"),
+                        "the survivor's monitor follows the job to its end")
+
+            async def card_says_succeeded() -> bool:
+                return ":white_check_mark:" in str(slack.message(GENERAL, card_ts))
+
+            await until(card_says_succeeded, "the card shows the job succeeded")
+    finally:
+        await session.close()
+        for replica in (first, second):
+            replica.cleanup()
+
+
+async def _has(db: Database, sql: str) -> bool:
+    return bool(await db.fetchval(sql))
