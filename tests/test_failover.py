@@ -31,7 +31,7 @@ from tests.test_datasets_helpers import add_many
 from tests.test_durability import Server
 from tuning.datasets import BuildRequest, DatasetService
 
-QUESTIONS = 8
+QUESTIONS = 16  # more than one replica's worker claims at once (8), so the leader gets some of them
 VOTERS = ["U0VOTER01", "U0VOTER02", "U0VOTER03"]
 TIMEOUT = 90.0
 
