@@ -159,7 +159,7 @@ async def open_for_serving(settings: Settings) -> tuple[Database, Holder | None]
         await db.close()
         raise StartupError(
             f"another Tuneloop is serving from {settings.db_path} ({other.describe()}): stop it first; "
-            "one process serves one database (README, 'One process per database').")
+            "one process serves one SQLite file (README, 'One process per SQLite file'; replicas need PostgreSQL).")
     return db, me
 
 

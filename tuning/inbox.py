@@ -83,9 +83,6 @@ class Inbox:
                 return
             await asyncio.sleep(min(busy_for, deadline - now))
 
-    async def pending(self, after_id: int = 0, limit: int = 100) -> list[InboxRow]:
-        return await inbox_rows.pending(self._db, after_id=after_id, limit=limit)
-
     async def claim(self, limit: int) -> list[InboxRow]:
         """Unprocessed events no live replica holds, now this one's: each event is processed by one replica."""
         return await claims.claim_events(self._db, self.replica, ttl=self._claim_seconds, limit=limit)
