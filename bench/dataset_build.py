@@ -3,6 +3,7 @@
     python bench/dataset_build.py                    # both sizes, default workers
     python bench/dataset_build.py --sizes 100000 --workers 1
     python bench/dataset_build.py --tokenizer        # threads vs processes for bpe-openai
+    python bench/dataset_build.py --postgresql --sizes 100000   # SQLite and PostgreSQL side by side
 
 Each size gets a fresh SQLite file, filled by one subprocess; the build then runs in another fresh
 subprocess, so the peak RSS printed is that build's alone (worker processes reported separately).
@@ -108,31 +109,40 @@ class Generator:
         return json.dumps(conversation)
 
 
-def fill(db_path: Path, size: int) -> None:
+_FILL = ("INSERT INTO examples (source, state, channel, thread_ts, message_ts, conversation, question, answer,"
+         " corrected, up_votes, down_votes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def fill(db_path: str, size: int) -> None:
     from storage import migrate, open_database
 
     async def create() -> None:
-        db = await open_database(db_path)
+        db = await open_database(db_path, home=Path(tempfile.gettempdir()))
         await migrate(db)
+        if db.dialect == "postgresql":
+            generator = Generator()
+            for start in range(0, size, 10_000):
+                await db.executemany(_FILL, [generator.example(n) for n in range(start, min(size, start + 10_000))])
         await db.close()
 
     asyncio.run(create())
+    if db_path.startswith("postgresql://"):
+        return
     conn = sqlite3.connect(db_path)
     generator = Generator()
-    sql = ("INSERT INTO examples (source, state, channel, thread_ts, message_ts, conversation, question, answer,"
-           " corrected, up_votes, down_votes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    sql = _FILL
     for start in range(0, size, 10_000):
         with conn:
             conn.executemany(sql, (generator.example(n) for n in range(start, min(size, start + 10_000))))
     conn.close()
 
 
-def measure_build(db_path: Path, workers: int, fmt: str) -> dict:
+def measure_build(db_path: str, home: Path, workers: int, fmt: str) -> dict:
     from storage import open_database
     from tuning.datasets import BuildRequest, DatasetService
 
     async def run() -> tuple[float, object, int]:
-        db = await open_database(db_path)
+        db = await open_database(db_path, home=home)
         matched = await db.fetchval("SELECT count(*) FROM examples WHERE state = 'approved'")
         started = time.perf_counter()
         summary = await DatasetService(db, workers=workers).build(BuildRequest(name="bench", format=fmt))
@@ -204,14 +214,18 @@ def main() -> None:
     parser.add_argument("--tokenizer", action="store_true", help="only measure tokenizer threads vs processes")
     parser.add_argument("--fill", nargs=2, metavar=("DB", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--build", metavar="DB", help=argparse.SUPPRESS)
+    parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--postgresql", action="store_true",
+                        help="each size on SQLite and on a PostgreSQL server the bench starts (tests/pg_server.py)")
     args = parser.parse_args()
     if args.fill:
-        fill(Path(args.fill[0]), int(args.fill[1]))
+        fill(args.fill[0], int(args.fill[1]))
         print(json.dumps({"filled": int(args.fill[1])}))
     elif args.build:
         from tuning.datasets.parallel import default_workers
 
-        print(json.dumps(measure_build(Path(args.build), args.workers or default_workers(), args.format)))
+        home = args.home or Path(args.build).parent
+        print(json.dumps(measure_build(args.build, home, args.workers or default_workers(), args.format)))
     elif args.tokenizer:
         print(json.dumps(tokenizer_scaling(), indent=1))
     else:
@@ -219,20 +233,31 @@ def main() -> None:
 
 
 def _run_sizes(args: argparse.Namespace) -> None:
+    if not args.postgresql:
+        _run_on(args, None)
+        return
+    from tests.pg_server import postgres_server
+
+    with postgres_server(durable=True) as server:
+        _run_on(args, server)
+
+
+def _run_on(args: argparse.Namespace, postgres: object) -> None:
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="tuneloop-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    for size in (int(s) for s in args.sizes.split(",")):
-        sized = workdir / str(size)  # one database per directory: datasets/ lives beside it
+    for size, kind in ((int(s), kind) for s in args.sizes.split(",")
+                       for kind in (("SQLite", "PostgreSQL") if postgres else ("SQLite",))):
+        sized = workdir / f"{size}-{kind}"  # one data folder per database: datasets/ lives there
         shutil.rmtree(sized, ignore_errors=True)
         sized.mkdir()
-        db_path = sized / "bench.db"
+        db_path = str(sized / "bench.db") if kind == "SQLite" else postgres.create_database()  # type: ignore[attr-defined]
         started = time.perf_counter()
-        _child("--fill", str(db_path), str(size))
+        _child("--fill", db_path, str(size))
         os.sync()  # the fill's writes go to disk now, not while the build is timed
-        print(f"{size:>9,} examples generated in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        print(f"{size:>9,} examples generated in {time.perf_counter() - started:.0f} s ({kind})", file=sys.stderr)
         worker_args = ["--workers", str(args.workers)] if args.workers else []
-        result = _child("--build", str(db_path), "--format", args.format, *worker_args)
-        print(f"{size:>9,}: {result['examples_per_second']:>7,} examples/s ({result['seconds']} s, "
+        result = _child("--build", db_path, "--home", str(sized), "--format", args.format, *worker_args)
+        print(f"{size:>9,} {kind:<10}: {result['examples_per_second']:>7,} examples/s ({result['seconds']} s, "
               f"{result['workers']} workers, load {result['load_average_before_after']}) · peak RSS "
               f"{result['peak_rss_mb']} MB build process, {result['peak_rss_worker_mb']} MB largest worker · "
               f"{result['examples_per_cpu_second']:,} examples per CPU-second")

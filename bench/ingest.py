@@ -5,6 +5,16 @@
     python bench/ingest.py --worker off             # Tuneloop's inbox worker stopped: the ack path alone
     python bench/ingest.py --profile ingest.prof    # cProfile of the serving process during Tuneloop's runs
     python bench/ingest.py --no-freeze              # without serve's gc.freeze() of the start-up heap
+    python bench/ingest.py --databases              # `tuneloop serve` processes: SQLite, PostgreSQL ×1, ×2, failover
+
+`--databases` compares whole `tuneloop serve --http` processes (not the in-process app): one on an SQLite
+file, one replica on PostgreSQL, two replicas on one PostgreSQL (the load's connections split between
+them, as DNS or a load balancer would), each with its inbox worker; a round's events/s counts the
+acknowledgements, and the time until every event is processed is printed beside it. Then the failover
+time: during a burst on the two replicas the leader is killed with SIGKILL, and the clock runs from the
+kill to the first of its claimed, unfinished events processed by the survivor. PostgreSQL is a real
+server the bench starts (tests/pg_server.py: initdb and pg_ctl in a temporary folder), durable: every
+commit flushed to disk (fsync on), as SQLite's commits are.
 
 Both apps are served in this process at the same time (each measured alone), exactly as `tuneloop serve
 --http` serves (bot.server.http_server: aiohttp, 127.0.0.1, /slack/events), against the loopback fakes of
@@ -80,7 +90,7 @@ def events(targets: list[tuple[str, str]], count: int, seed: int, prefix: str) -
     return bodies
 
 
-async def drive(url: str, bodies: list[str], concurrency: int, seconds: float) -> dict[str, Any]:
+async def drive(url: str | list[str], bodies: list[str], concurrency: int, seconds: float) -> dict[str, Any]:
     import aiohttp
 
     from bot.fakes import FakeSlack
@@ -93,26 +103,32 @@ async def drive(url: str, bodies: list[str], concurrency: int, seconds: float) -
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
         deadline = time.monotonic() + seconds
 
-        async def connection() -> None:
+        urls = [url] if isinstance(url, str) else url
+
+        async def connection(url: str) -> None:
             for body in queue:
                 if time.monotonic() > deadline:
                     return
                 headers = {"Content-Type": "application/json", **FakeSlack.sign(body, SECRET)}
                 started = time.perf_counter()
-                async with session.post(url, data=body.encode(), headers=headers) as response:
-                    await response.read()
+                try:
+                    async with session.post(url, data=body.encode(), headers=headers) as response:
+                        await response.read()
+                except aiohttp.ClientConnectionError:  # a server killed mid-request (--databases' failover)
+                    statuses[0] = statuses.get(0, 0) + 1
+                    continue
                 latencies.append(time.perf_counter() - started)
                 statuses[response.status] = statuses.get(response.status, 0) + 1
                 if response.status == 200:
                     acked.append(json.loads(body)["event_id"])
 
         began = time.perf_counter()
-        await asyncio.gather(*(connection() for _ in range(concurrency)))
+        await asyncio.gather(*(connection(urls[n % len(urls)]) for n in range(concurrency)))
         elapsed = time.perf_counter() - began
     return {"latencies": latencies, "statuses": statuses, "elapsed": elapsed, "acked": acked}
 
 
-def load_process(conn: Connection, url: str, targets: list[tuple[str, str]], count: int, seed: int, prefix: str,
+def load_process(conn: Connection, url: str | list[str], targets: list[tuple[str, str]], count: int, seed: int, prefix: str,
                  concurrency: int, seconds: float) -> None:
     bodies = events(targets, count, seed, prefix)
     conn.send("ready")
@@ -121,7 +137,7 @@ def load_process(conn: Connection, url: str, targets: list[tuple[str, str]], cou
     conn.close()
 
 
-async def load(url: str, targets: list[tuple[str, str]], *, count: int, seed: int, prefix: str, concurrency: int,
+async def load(url: str | list[str], targets: list[tuple[str, str]], *, count: int, seed: int, prefix: str, concurrency: int,
                seconds: float) -> dict[str, Any]:
     """Run the load process against `url`; returns its measurements (bodies are built before timing)."""
     here, there = multiprocessing.get_context("spawn").Pipe()
@@ -352,8 +368,15 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--no-freeze", action="store_true",
                         help="leave the start-up heap to the cyclic GC (serve freezes it: freeze_start_up_heap)")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of Tuneloop's run to FILE")
+    parser.add_argument("--databases", action="store_true",
+                        help="serve processes on SQLite, PostgreSQL with one and two replicas, and failover")
     return parser.parse_args()
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(parse())))
+    arguments = parse()
+    if arguments.databases:
+        from bench.ingest_databases import main as databases
+
+        sys.exit(asyncio.run(databases(arguments)))
+    sys.exit(asyncio.run(main(arguments)))

@@ -16,6 +16,9 @@ from render.privacy import forgotten
 from render.stats import stats_text
 from render.words import slack_words
 from storage import DatabaseUnavailable, migrate, open_database, opened
+from storage.copy import CopyRefused, copy_database
+from storage.db import is_postgresql
+from storage.postgres import redacted
 from tuning.datasets import cli as dataset_cli
 from tuning.errors import TuningError
 from tuning.stats import collect
@@ -54,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("name", help="NAME or NAME@k")
     export.add_argument("--out", required=True, type=Path)
     export.add_argument("--format", choices=["jsonl", "parquet", "hf"], default="jsonl", dest="export_format")
+    db = commands.add_parser("db", help="move the database").add_subparsers(dest="db_command", required=True)
+    copy = db.add_parser("copy", help="copy the SQLite database (TUNELOOP_DB) into an empty PostgreSQL one")
+    copy.add_argument("--to", required=True, help="postgresql://user:password@host/db")
     commands.add_parser("serve-model", add_help=False,
                         help="serve a base model and LoRA adapters with vLLM's API (needs tuneloop[train])")
     return parser
@@ -164,6 +170,8 @@ async def _operator_command(settings: Settings, args: argparse.Namespace) -> int
             print(stats_text(await collect(db)))
     elif args.command == "forget":
         print(await _forget(db_path, args.user))
+    elif args.command == "db":
+        print(await _copy(settings.db_path, args.to))
     elif args.dataset_command == "build":
         print(summary_text(await dataset_cli.build(
             db_path, args.name, since=args.since, channel=args.channel, format=args.format, val=args.val,
@@ -174,6 +182,25 @@ async def _operator_command(settings: Settings, args: argparse.Namespace) -> int
         for path in await dataset_cli.export(db_path, args.name, args.out, args.export_format, home):
             print(path)
     return 0
+
+
+async def _copy(source_path: Path, to: str) -> str:
+    """`tuneloop db copy --to URL`: TUNELOOP_DB's rows into an empty PostgreSQL database."""
+    if not is_postgresql(to):
+        raise TuningError("--to takes a postgresql:// URL")
+    source = await open_database(source_path, must_exist=True)
+    try:
+        target = await open_database(to)
+        try:
+            copied = await copy_database(source, target)
+        except CopyRefused as error:
+            raise TuningError(str(error)) from None
+        finally:
+            await target.close()
+    finally:
+        await source.close()
+    rows = sum(c.rows for c in copied)
+    return f"copied {rows} rows in {len(copied)} tables from {source_path} to {redacted(to)}"
 
 
 async def _forget(db_path: str, who: str) -> str:

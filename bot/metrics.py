@@ -14,6 +14,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Info,
     generate_latest,
 )
 
@@ -45,11 +46,20 @@ class Metrics:
                                   registry=r)
         self.votes = Gauge("tuneloop_votes", "Votes counted on examples", ["direction"], registry=r)
         self.jobs = Gauge("tuneloop_jobs", "Fine-tuning jobs by state", ["state"], registry=r)
+        self.replica = Info("tuneloop_replica", "This process among the replicas sharing the database", registry=r)
+        self.leader = Gauge("tuneloop_leader", "1 while this replica leads (runs the job monitor, lifecycle watch"
+                            " and retention), else 0", registry=r)
         self._answers_seen = 0
 
     def provider_retry(self, provider: str) -> Callable[[str], None]:
         """What a provider's client calls with the reason of each retry it makes."""
         return lambda reason: self.provider_retries.labels(provider, reason).inc()
+
+    def set_replica(self, name: str, dialect: str) -> None:
+        self.replica.info({"name": name, "database": dialect})
+
+    def set_leading(self, leading: bool) -> None:
+        self.leader.set(1 if leading else 0)
 
     def event_outcome(self, outcome: str) -> None:
         """From the inbox worker: "processed", or why an attempt failed ("retry", "permanent", "gave_up")."""

@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 import handlers
 from bot.lifecycle_watch import DailyWatch
 from bot.metrics import Metrics
+from bot.replicas import CLAIM_SECONDS, Replica, replica_name
 from bot.settings import Settings
 from bot.tasks import TaskTracker
 from bot.worker import InboxWorker
@@ -120,6 +121,7 @@ class Runtime:
     model_clients: list[openai.AsyncOpenAI]
     trainers: Mapping[str, Trainer]
     lease: Holder | None = None
+    replica: Replica | None = None
     metrics: Metrics = field(default_factory=Metrics)
     lease_lost: asyncio.Event = field(default_factory=asyncio.Event)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -160,13 +162,16 @@ class Runtime:
         together = counting_retries(together_sdk, metrics.provider_retry("together")) if together_sdk else None
         served = served_chat_client(settings)
         wake = asyncio.Event()
+        replica = Replica(db, replica_name(), on_leading=metrics.set_leading)
+        metrics.set_replica(replica.name, db.dialect)
+        await replica.start()
         embeddings = embeddings_client(settings, llm)
         router = model_router(settings, llm, together, served, catalogue=catalogue, db=db)
         metrics.provider_of = router.route
         services = build_services(settings, db, router, trainers, wake, catalogue=catalogue,
                                   publisher=SlackLifecyclePublisher(client), listing=OpenAIListing(llm, catalogue),
                                   embed=embedder(embeddings, settings.embedding_model) if settings.embedding_model
-                                  else None, quality_publisher=SlackQualityPublisher(client))
+                                  else None, quality_publisher=SlackQualityPublisher(client), replica=replica.name)
         await services.memory.configure(min_votes=settings.memory_votes)
         app = AsyncApp(
             client=client,
@@ -175,7 +180,8 @@ class Runtime:
             before_authorize=RefuseMalformed(),  # after the signature check, before Bolt reads the payload
         )
         tasks = TaskTracker()
-        worker = InboxWorker(app, services.inbox, on_outcome=metrics.event_outcome)
+        worker = InboxWorker(app, services.inbox, on_outcome=metrics.event_outcome,
+                             rescan_seconds=replica.rescan_seconds)
         evaluate_job = after_job_succeeded(services.evaluations, app.client, services.lifecycle.migrations)
 
         async def on_succeeded(job: JobView) -> None:
@@ -204,14 +210,14 @@ class Runtime:
         model_clients = [client for client in (llm, together, served, openai_sdk, together_sdk) if client is not None]
         model_clients += [embeddings] if embeddings is not llm else []
         runtime = cls(settings, db, app, services, worker, monitor, watch, tasks, model_clients, trainers, lease,
-                      metrics)
+                      replica, metrics)
+        # Periodic work runs on the leader only (with one process, that is always this one).
+        periodic = [("job-monitor", monitor.run), ("lifecycle-watch", watch.run), ("retention", runtime._prune_daily),
+                    ("memory-embeddings", runtime._embed_memories), ("quality-alerts", runtime._watch_quality)]
         runtime._background = [
             asyncio.create_task(worker.run(), name="inbox-worker"),
-            asyncio.create_task(monitor.run(), name="job-monitor"),
-            asyncio.create_task(watch.run(), name="lifecycle-watch"),
-            asyncio.create_task(runtime._prune_daily(), name="retention"),
-            asyncio.create_task(runtime._embed_memories(), name="memory-embeddings"),
-            asyncio.create_task(runtime._watch_quality(), name="quality-alerts"),
+            asyncio.create_task(replica.keep_claims(), name="replica-claims"),
+            asyncio.create_task(replica.lead(periodic), name="replica-leadership"),
         ]
         if lease is not None:
             runtime._background.append(asyncio.create_task(runtime._keep_lease(lease), name="writer-lease"))
@@ -265,6 +271,8 @@ class Runtime:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        if self.replica is not None:
+            await self.replica.stop()
         await self.tasks.drain(SHUTDOWN_GRACE_SECONDS)
         await close_trainers(self.trainers)
         for client in self.model_clients:
@@ -334,7 +342,7 @@ def together_chat_client(settings: Settings) -> openai.AsyncOpenAI | None:
 def build_services(
     settings: Settings, db: Database, router: ModelRouter, trainers: Mapping[str, Trainer], wake: asyncio.Event, *,
     publisher: LifecyclePublisher, listing: OpenAIListing | None = None, catalogue: Catalogue | None = None,
-    embed: Embed | None = None, quality_publisher: QualityPublisher | None = None,
+    embed: Embed | None = None, quality_publisher: QualityPublisher | None = None, replica: str = "",
 ) -> Services:
     """`catalogue`: the process's one (read beside the database when not given)."""
     catalogue = catalogue or catalogue_for(settings)
@@ -367,9 +375,10 @@ def build_services(
                                                                        catalogue=the_catalogue, admins=settings.admins))
     corrections = Corrections(db, capture, members, settings.admins, traces)
     return Services(
-        inbox=Inbox(db),
+        inbox=Inbox(db, replica=replica, claim_seconds=CLAIM_SECONDS),
         answers=Answerer(db, router, model_for=lifecycle.canary.model_for, system_prompt=settings.system_prompt,
-                         replacement=lifecycle.fallback.replace, explain=endpoints.why_unavailable, memory=memory),
+                         replacement=lifecycle.fallback.replace, explain=endpoints.why_unavailable, memory=memory,
+                         replica=replica, claim_seconds=CLAIM_SECONDS),
         capture=capture,
         corrections=corrections,
         review=Review(db, settings.admins),

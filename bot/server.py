@@ -145,12 +145,15 @@ async def _first_of(*waits: Coroutine[Any, Any, Any]) -> None:
             task.cancel()
 
 
-async def open_for_serving(settings: Settings) -> tuple[Database, Holder]:
-    """The database, writable and migrated, with this process's writer lease; StartupError if it cannot be."""
+async def open_for_serving(settings: Settings) -> tuple[Database, Holder | None]:
+    """The database, writable and migrated, with this process's writer lease on SQLite (PostgreSQL takes any
+    number of replicas: no lease); StartupError if it cannot be."""
     db = await open_database(settings.database, home=settings.data_home)
     try:
         await db.check_writable()
         await migrate(db)
+        if db.dialect == "postgresql":
+            return db, None
         me = new_holder(LEASE_TTL_SECONDS)
         other = await lease_rows.acquire(db, me)
     except BaseException:
@@ -160,7 +163,7 @@ async def open_for_serving(settings: Settings) -> tuple[Database, Holder]:
         await db.close()
         raise StartupError(
             f"another Tuneloop is serving from {settings.db_path} ({other.describe()}): stop it first; "
-            "one process serves one database (README, 'One process per database').")
+            "one process serves one SQLite file (README, 'One process per SQLite file'; replicas need PostgreSQL).")
     return db, me
 
 

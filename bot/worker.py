@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -28,16 +29,19 @@ RETRY_FACTOR = 4
 
 class InboxWorker:
     def __init__(self, app: AsyncApp, inbox: Inbox, *, concurrency: int = 8,
-                 on_outcome: Callable[[str], None] = lambda outcome: None) -> None:
-        """`on_outcome` hears "processed", or how an attempt failed: "permanent", "gave_up" or "retry"."""
+                 on_outcome: Callable[[str], None] = lambda outcome: None, rescan_seconds: float | None = None) -> None:
+        """`on_outcome` hears "processed", or how an attempt failed: "permanent", "gave_up" or "retry".
+        `rescan_seconds`: with other replicas, look this often for events whose claim expired (a replica
+        died holding them); None when this process is the only one (nothing else writes the inbox)."""
         self._app = app
+        self._concurrency = concurrency
+        self._rescan_seconds = rescan_seconds
         self._on_outcome = on_outcome
         self._inbox = inbox
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._retries: set[asyncio.Task[None]] = set()
-        self._seen_up_to = 0
         self._stopping = False
 
     def notify(self) -> None:
@@ -53,17 +57,21 @@ class InboxWorker:
         return not self._running and not self._wake.is_set()
 
     async def run(self) -> None:
+        """Claim events a few at a time (never more than the slots can start soon, so other replicas get the
+        rest), process each in a slot; between bursts wait to be woken, or rescan for orphaned claims."""
         while not self._stopping:
             self._wake.clear()
-            rows = await self._inbox.pending(after_id=self._seen_up_to)
+            await self._slots.acquire()  # a free slot before claiming: claimed events start at once
+            self._slots.release()
+            rows = await self._inbox.claim(limit=self._concurrency)
             for row in rows:
-                self._seen_up_to = row.id
                 await self._slots.acquire()
                 await self._inbox.settled(ACKS_FIRST_SECONDS)
                 if not self._start(row):
                     return
             if not rows:
-                await self._wake.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._rescan_seconds)
 
     async def _process(self, row: InboxRow) -> None:
         try:

@@ -28,20 +28,44 @@ class TraceIds(NamedTuple):
 _ROW = "SELECT id, channel, thread_ts, question_ts, answer_ts, status, model FROM answers"
 
 
+@dataclass(frozen=True)
+class TakenOver:
+    """A pending answer this replica now writes: its placeholder (if one was posted) is edited, not repeated."""
+
+    id: int
+    answer_ts: str | None
+    model: str
+
+
 async def claim(
-    db: Database, *, team_id: str | None, channel: str, thread_ts: str, question_ts: str, asked_by: str, model: str
+    db: Database, *, team_id: str | None, channel: str, thread_ts: str, question_ts: str, asked_by: str, model: str,
+    replica: str = "", expires: float | None = None,
 ) -> int | None:
-    """Reserve the answer to one question; None when it is already answered or being answered.
+    """Reserve the answer to one question for `replica` until `expires` (renewed while it writes); None when it
+    is already answered or being answered.
 
     Slack delivers a mention twice (app_mention and message) and may retry either: the
-    UNIQUE (channel, question_ts) makes sure only one of them produces an answer.
+    UNIQUE (channel, question_ts) makes sure only one of them produces an answer, across replicas too.
     """
     async with db.transaction() as tx:
         return await tx.insert(
-            "INSERT INTO answers (team_id, channel, thread_ts, question_ts, asked_by, model)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel, question_ts) DO NOTHING",
-            (team_id, channel, thread_ts, question_ts, asked_by, model),
+            "INSERT INTO answers (team_id, channel, thread_ts, question_ts, asked_by, model, claimed_by, claim_expires)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel, question_ts) DO NOTHING",
+            (team_id, channel, thread_ts, question_ts, asked_by, model, replica, expires),
         )
+
+
+async def take_over(db: Database, channel: str, question_ts: str, *, replica: str, now: float,
+                    expires: float) -> TakenOver | None:
+    """The pending answer to this question, if no live replica is writing it (its claim expired, was released,
+    or is this replica's own): claimed for `replica` in one statement, so two replicas cannot both take it."""
+    rows = await db.write_returning(
+        "UPDATE answers SET claimed_by = ?, claim_expires = ? WHERE channel = ? AND question_ts = ?"
+        " AND status = 'pending' AND (claim_expires IS NULL OR claim_expires < ? OR claimed_by = ?)"
+        " RETURNING id, answer_ts, model",
+        (replica, expires, channel, question_ts, now, replica),
+    )
+    return TakenOver(**dict(rows[0])) if rows else None
 
 
 async def get(db: Database, answer_id: int) -> AnswerRow | None:

@@ -649,6 +649,24 @@ MIGRATIONS: list[tuple[str, str]] = [
         UPDATE jobs SET options = REPLACE(REPLACE(options, '"batch":', '"batch_size":'), '"lr":', '"learning_rate":')
         """,
     ),
+    (
+        "0020_replicas",
+        """
+        -- Replicas on one PostgreSQL database (storage/claims.py): the replica processing an inbox row, or
+        -- writing an answer, holds a claim it renews while it lives; a dead replica's claims expire and
+        -- another takes them over. Times are Unix seconds. On SQLite one process serves, and clears them at start.
+        ALTER TABLE inbox ADD COLUMN claimed_by TEXT;
+        ALTER TABLE inbox ADD COLUMN claim_expires REAL;
+        ALTER TABLE answers ADD COLUMN claimed_by TEXT;
+        ALTER TABLE answers ADD COLUMN claim_expires REAL;
+        -- The one replica that runs periodic work (job monitor, lifecycle watch, retention).
+        CREATE TABLE leader_lease (
+            id          INTEGER PRIMARY KEY CHECK (id = 1),
+            holder      TEXT NOT NULL,
+            expires_at  REAL NOT NULL
+        );
+        """,
+    ),
 ]
 
 

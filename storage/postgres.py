@@ -187,29 +187,25 @@ class BuildConnection:
 
 
 async def open_postgresql(url: str, *, home: Path | None) -> PostgresDatabase:
+    try:  # one direct connection first: a wrong host, password or database fails at once, and says why
+        conn = await psycopg.AsyncConnection.connect(url, connect_timeout=10)
+    except psycopg.Error as error:
+        raise DatabaseUnavailable(redacted(url), str(error).strip()) from None
+    await conn.close()
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         url, min_size=1, max_size=POOL_SIZE, open=False, configure=_configure,
         kwargs={"autocommit": True, "cursor_factory": AsyncRawCursor, "row_factory": pg_row},
     )
     try:
         await pool.open(wait=True, timeout=10)
-    except Exception as error:  # PoolTimeout hides the cause; one direct try says what it is
+    except Exception as error:  # the server went away between the two
         await pool.close()
-        raise DatabaseUnavailable(redacted(url), await _why(url, error)) from None
+        raise DatabaseUnavailable(redacted(url), str(error)) from None
     return PostgresDatabase(pool, url, home)
 
 
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     configure_types(conn)
-
-
-async def _why(url: str, error: Exception) -> str:
-    try:
-        conn = await psycopg.AsyncConnection.connect(url, connect_timeout=5)
-    except psycopg.Error as direct:
-        return str(direct).strip()
-    await conn.close()
-    return str(error)
 
 
 def redacted(url: str) -> str:

@@ -60,7 +60,7 @@ def postgres() -> Iterator[PostgresServer]:
 BOTH_DATABASES = pytest.mark.parametrize("database_kind", ["sqlite", "postgresql"], indirect=True)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)  # autouse: BOTH_DATABASES may mark a module whose tests do not all use a database
 def database_kind(request: pytest.FixtureRequest) -> str:
     return str(getattr(request, "param", "sqlite"))
 

@@ -42,10 +42,11 @@ def _as_server_user(args: list[str]) -> list[str]:
 
 
 class PostgresServer:
-    def __init__(self, root: Path, port: int) -> None:
+    def __init__(self, root: Path, port: int, *, durable: bool = False) -> None:
         self.root = root
         self.port = port
         self.data = root / "data"
+        self.durable = durable
 
     @property
     def admin_url(self) -> str:
@@ -60,9 +61,10 @@ class PostgresServer:
             self.root.chmod(0o700)
         self._run([_binary("initdb"), "-D", str(self.data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8",
                    "--no-sync", "--locale=C"])
-        # fsync off: a test server's data need not survive a power cut; the engine is otherwise the real one.
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-                   " -c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+        # Tests: fsync off, a test server's data need not survive a power cut (the engine is otherwise the real
+        # one). Benchmarks: durable, every commit flushed, as SQLite's are.
+        fast = "" if self.durable else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=300{fast}"
         self._run([_binary("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
                    "-w", "-t", "60", "start"])
 
@@ -88,9 +90,9 @@ class PostgresServer:
 
 
 @contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
+def postgres_server(*, durable: bool = False) -> Iterator[PostgresServer]:
     root = Path(tempfile.mkdtemp(prefix="tuneloop-pg-"))
-    server = PostgresServer(root, _free_port())
+    server = PostgresServer(root, _free_port(), durable=durable)
     try:
         server.start()
         yield server

@@ -52,7 +52,7 @@ def test_the_healthcheck_asks_the_servers_health_route() -> None:
 
 def test_compose_runs_one_service_with_its_database_on_a_volume() -> None:
     compose = yaml.safe_load((REPO / "compose.yaml").read_text())
-    (service,) = compose["services"].values()
+    (service,) = [s for s in compose["services"].values() if "profiles" not in s]
     assert service["build"] == "."
     # `docker compose run --rm tuneloop tuneloop demo` (README) needs no .env
     assert service["env_file"] == [{"path": ".env", "required": False}]
@@ -88,3 +88,19 @@ async def test_tuneloop_healthcheck_passes_only_while_the_server_answers(
         assert await server.stop() == 0
     finally:
         server.kill()
+
+
+def test_the_replicas_profile_runs_two_replicas_on_one_postgresql_and_one_shared_folder() -> None:
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    profiled = {name: s for name, s in compose["services"].items() if "replicas" in s.get("profiles", [])}
+    replicas = [s for s in profiled.values() if "TUNELOOP_DATABASE_URL" in s.get("environment", {})]
+    assert len(replicas) == 2 and "postgres" in profiled
+    urls = {s["environment"]["TUNELOOP_DATABASE_URL"] for s in replicas}
+    (url,) = urls
+    assert url.startswith("postgresql://") and "@postgres:5432/" in url
+    for replica in replicas:
+        (volume,) = replica["volumes"]
+        name, mount = volume.split(":")
+        assert mount == replica["environment"]["TUNELOOP_DATA_DIR"] and name in compose["volumes"]
+        assert replica["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert len({port for s in replicas for port in s["ports"]}) == 4  # no two replicas on one host port

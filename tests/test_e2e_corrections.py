@@ -8,6 +8,10 @@ from tests.capture_helpers import answered_question, example, shortcut, submissi
 from tests.conftest import ADMIN, ALICE, BOB, GENERAL, Harness
 from bot.fakes import FakeSlack
 
+from tests.conftest import BOTH_DATABASES
+
+pytestmark = BOTH_DATABASES
+
 
 async def open_modal(app: Harness, slack: FakeSlack, *, user: str, ts: str) -> dict:
     status, _ = await app.interact(shortcut(slack, user=user, channel=GENERAL, ts=ts))

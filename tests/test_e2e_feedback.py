@@ -17,6 +17,10 @@ from tests.conftest import ALICE, BOB, BOT, GENERAL, Harness
 from bot.fakes import FakeSlack
 from tests.waiting import eventually
 
+from tests.conftest import BOTH_DATABASES
+
+pytestmark = BOTH_DATABASES
+
 
 def click(slack: FakeSlack, answer_ts: str, value: str, *, user: str, at: str, action_id: str = "answer_feedback",
           kind: str = "feedback_buttons") -> dict[str, Any]:

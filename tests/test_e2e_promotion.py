@@ -14,6 +14,10 @@ from tests.lifecycle_helpers import scripted
 from tests.dataset_helpers import add_many
 from tuning.datasets.types import BuildRequest
 
+from tests.conftest import BOTH_DATABASES
+
+pytestmark = BOTH_DATABASES
+
 
 @pytest.fixture
 async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeTogether) -> AsyncIterator[Harness]:

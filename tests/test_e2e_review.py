@@ -6,6 +6,10 @@ from tests.capture_helpers import answered_question, button, example, vote
 from tests.conftest import ADMIN, ALICE, BOB, Harness
 from bot.fakes import FakeSlack
 
+from tests.conftest import BOTH_DATABASES
+
+pytestmark = BOTH_DATABASES
+
 
 async def candidate(app: Harness, slack: FakeSlack) -> dict:
     answer_ts = await answered_question(app, slack, "is this right?")

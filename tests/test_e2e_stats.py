@@ -6,6 +6,10 @@ from tests.capture_helpers import answered_question, vote
 from tests.conftest import ADMIN, ALICE, BOB, Harness
 from bot.fakes import FakeSlack
 
+from tests.conftest import BOTH_DATABASES
+
+pytestmark = BOTH_DATABASES
+
 
 async def test_stats_by_state_source_channel_and_contributor(app: Harness, slack: FakeSlack) -> None:
     approved = await answered_question(app, slack, "one")

@@ -13,6 +13,10 @@ from providers.registry import known_specs
 
 grammar = Grammar([spec.name for spec in known_specs()])  # what bot/ builds
 
+from tests.conftest import BOTH_DATABASES
+
+pytestmark = BOTH_DATABASES
+
 
 async def test_help_answers_with_the_full_grammar_at_once(app: Harness) -> None:
     status, body = await app.command("help")

@@ -17,6 +17,10 @@ from bot.fakes import FakeOpenAI, FakeSlack
 from tests.test_e2e_answering import mention
 from tests.test_startup import Serve
 
+from tests.conftest import BOTH_DATABASES, database_settings
+
+pytestmark = BOTH_DATABASES
+
 
 async def get(app: Harness, path: str) -> tuple[int, str]:
     async with app.session.get(app.url.replace(EVENTS_PATH, path)) as response:
@@ -35,8 +39,8 @@ async def test_alive_and_ready(app: Harness) -> None:
 
 
 async def test_not_ready_when_slack_is_unreachable_or_the_inbox_backs_up(
-        tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI) -> None:
-    settings = make_settings(tmp_path, slack, oai, TUNELOOP_READY_MAX_BACKLOG="0")
+        tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, database: str) -> None:
+    settings = make_settings(tmp_path, slack, oai, **database_settings(database, tmp_path), TUNELOOP_READY_MAX_BACKLOG="0")
     async with served(settings, slack) as app:
         slack.fail("auth.test", error="token_revoked", times=5)
         await app.runtime.worker.stop(timeout=5)  # nothing may process the row below before /readyz is read
@@ -69,6 +73,9 @@ async def test_metrics_count_events_answers_votes_and_slack_retries(app: Harness
     assert values[("tuneloop_votes", (("direction", "up"),))] == 2
     assert values[("tuneloop_slack_retries_total", (("reason", "server_error"),))] == 1
     assert values[("tuneloop_inbox_backlog", ())] == 0
+    assert values[("tuneloop_leader", ())] == 1  # the only process leads (on either database)
+    (info,) = [labels for name, labels in values if name == "tuneloop_replica_info"]
+    assert dict(info)["name"] == app.runtime.replica.name and dict(info)["database"] == app.db.dialect
 
 
 async def test_metrics_count_the_model_providers_retries(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:

@@ -14,12 +14,16 @@ from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.lifecycle_helpers import TUNED, announcements, dataset, run
 from tests.waiting import eventually
 
+from tests.conftest import BOTH_DATABASES, database_settings
+
+pytestmark = BOTH_DATABASES
+
 SHUTDOWN = date(2027, 1, 14)  # gpt-4.1-mini and its fine-tunes, in tuning/models.toml
 
 
 @pytest.fixture
-async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI) -> AsyncIterator[Harness]:
-    settings = make_settings(tmp_path, slack, oai, TUNELOOP_ANNOUNCE_CHANNEL=GENERAL)
+async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, database: str) -> AsyncIterator[Harness]:
+    settings = make_settings(tmp_path, slack, oai, **database_settings(database, tmp_path), TUNELOOP_ANNOUNCE_CHANNEL=GENERAL)
     async with served(settings, slack) as harness:
         await eventually(lambda: harness.runtime.watch.last_run is not None)  # today's run is done
         oai.add_model(TUNED)
@@ -87,9 +91,9 @@ async def test_the_daily_watch_runs_once_a_day_by_its_clock(app: Harness, slack:
 
 
 @pytest.fixture
-async def closing(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeTogether) -> AsyncIterator[Harness]:
+async def closing(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeTogether, database: str) -> AsyncIterator[Harness]:
     (tmp_path / "models.toml").write_text('[backends.together]\ncloses_on = 2027-03-01\n')
-    settings = make_settings(tmp_path, slack, oai, together=together, TUNELOOP_POLL_SECONDS="3600")
+    settings = make_settings(tmp_path, slack, oai, **database_settings(database, tmp_path), together=together, TUNELOOP_POLL_SECONDS="3600")
     async with served(settings, slack) as harness:
         yield harness
 

@@ -7,18 +7,25 @@ from pathlib import Path
 import pytest
 
 from tests.capture_helpers import answered_question, vote
-from tests.conftest import ADMIN, ALICE, BOB, GENERAL, Harness
+from tests.conftest import ADMIN, ALICE, BOB, GENERAL, Harness, database_settings
 from bot.fakes import FakeSlack
 from tests.dataset_helpers import add_many
 from tests.test_cli import tuneloop
 from tuning.datasets.types import BuildRequest
 from tuning.errors import TuningError
 
+from tests.conftest import BOTH_DATABASES
+
+pytestmark = BOTH_DATABASES
+
 
 async def everything(app: Harness) -> str:
     """Every value in every table, as one text to search."""
-    tables = [row[0] for row in await app.db.fetchall(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    catalogue = (
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'" if app.db.dialect == "sqlite"
+        else "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+    tables = [row[0] for row in await app.db.fetchall(catalogue)]
+    assert "messages" in tables and "inbox" in tables
     rows = [row for table in tables for row in await app.db.fetchall(f"SELECT * FROM {table}")]
     return "\n".join(repr(tuple(row)) for row in rows)
 
@@ -65,14 +72,16 @@ async def test_forget_flags_the_jobs_trained_on_a_dataset_built_with_them(app: H
         assert job in slack.responses[-1]["text"] and "contains erased data: rebuild" in slack.responses[-1]["text"]
 
 
-async def test_tuneloop_forget_on_the_command_line(app: Harness, slack: FakeSlack, tmp_path: Path) -> None:
+async def test_tuneloop_forget_on_the_command_line(
+        app: Harness, slack: FakeSlack, tmp_path: Path, database: str) -> None:
     await alices_example_in_a_dataset(app, slack)
-    result = tuneloop(tmp_path, "forget", BOB)  # the server holds the lease; forget is one transaction beside it
+    where = database_settings(database, tmp_path)
+    result = tuneloop(tmp_path, "forget", BOB, env=where)  # the server holds the lease; forget is one transaction beside it
     assert result.returncode == 0, result.stderr
     assert "Erased U0BOB's data" in result.stdout and "1 vote" in result.stdout
     assert BOB not in await everything(app)
     assert await app.db.fetchval("SELECT up_votes FROM examples") == 0
-    bad = tuneloop(tmp_path, "forget", "alice")
+    bad = tuneloop(tmp_path, "forget", "alice", env=where)
     assert bad.returncode == 1 and "is not a Slack user" in bad.stderr
 
 

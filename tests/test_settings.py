@@ -55,3 +55,16 @@ def test_serve_with_settings_missing_names_them_all_and_exits_non_zero(tmp_path:
         assert name in result.stderr
     assert "README" in result.stderr
     assert not (tmp_path / "tuneloop.db").exists()
+
+
+def test_postgresql_needs_a_data_folder_and_keeps_its_password_secret(tmp_path: Path) -> None:
+    url = "postgresql://tuneloop:hunter2@db.internal:5432/tuneloop"
+    with pytest.raises(ValueError, match="TUNELOOP_DATA_DIR is required"):
+        Settings(_env_file=None, TUNELOOP_DATABASE_URL=url)
+    with pytest.raises(ValueError, match="postgresql://"):
+        Settings(_env_file=None, TUNELOOP_DATABASE_URL="mysql://x/y", TUNELOOP_DATA_DIR=str(tmp_path))
+    settings = Settings(_env_file=None, TUNELOOP_DATABASE_URL=url, TUNELOOP_DATA_DIR=str(tmp_path))
+    assert settings.database == url and "hunter2" not in repr(settings)
+    assert settings.data_home == tmp_path and settings.artifacts_root == str(tmp_path / "artifacts")
+    sqlite = Settings(_env_file=None, TUNELOOP_DB=str(tmp_path / "x" / "t.db"))
+    assert sqlite.database == str(tmp_path / "x" / "t.db") and sqlite.data_home == tmp_path / "x"

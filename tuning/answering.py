@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from storage import answers as answer_rows
@@ -31,9 +32,13 @@ Explain = Callable[[str], Awaitable[str | None]]
 class Answerer:
     def __init__(self, db: Database, chat: ModelRouter, *, model_for: ModelFor, system_prompt: str,
                  replacement: Replacement | None = None, explain: Explain | None = None,
-                 memory: Memory | None = None) -> None:
+                 memory: Memory | None = None, replica: str = "", claim_seconds: float = 30.0) -> None:
+        """`replica` names this process among those sharing the database; its claim on an answer lasts
+        `claim_seconds` unless renewed (bot/replicas.py renews them while the process lives)."""
         self._db = db
         self.memory = memory
+        self._replica = replica
+        self._claim_seconds = claim_seconds
         # Why a model is not answering, when Tuneloop knows (a stopped endpoint) and what to do about it.
         self._explain = explain
         self._chat = chat
@@ -66,16 +71,20 @@ class Answerer:
         return not await answer_rows.answered_before(self._db, message.channel, message.reply_thread, message.ts)
 
     async def claim(self, message: SlackMessage) -> AnswerClaim | None:
-        """The right to answer, once per question; a pending answer left by a crash is resumed."""
+        """The right to answer, once per question, across replicas; a pending answer left by a crash (here, or
+        by a replica that died) is resumed once its claim expired, editing what was already posted."""
         model = await self._model_for(message.channel, message.reply_thread)
+        now = time.time()
         answer_id = await answer_rows.claim(
             self._db, team_id=message.team_id, channel=message.channel, thread_ts=message.reply_thread,
             question_ts=message.ts, asked_by=message.user or "", model=model,
+            replica=self._replica, expires=now + self._claim_seconds,
         )
         placeholder = None
         if answer_id is None:
-            existing = await answer_rows.find(self._db, message.channel, message.ts)
-            if existing is None or existing.status != "pending" or existing.id in self._in_flight:
+            existing = await answer_rows.take_over(self._db, message.channel, message.ts, replica=self._replica,
+                                                   now=now, expires=now + self._claim_seconds)
+            if existing is None or existing.id in self._in_flight:
                 return None
             answer_id, placeholder, model = existing.id, existing.answer_ts, existing.model
         self._in_flight.add(answer_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from storage import claims
 from storage import inbox as inbox_rows
 from storage.db import Database
 from storage.inbox import InboxRow
@@ -24,8 +25,12 @@ def is_wanted(event: dict[str, Any]) -> bool:
 
 
 class Inbox:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, replica: str = "", claim_seconds: float = 30.0) -> None:
+        """`replica` names this process among those sharing the database; a claim on an event lasts
+        `claim_seconds` unless renewed (bot/replicas.py renews them while the process lives)."""
         self._db = db
+        self.replica = replica
+        self._claim_seconds = claim_seconds
         self._waiting: list[tuple[str, str, str, asyncio.Future[int | None]]] = []
         self._committer: asyncio.Task[None] | None = None
         self._last_acknowledged = float("-inf")  # loop time of the newest commit
@@ -79,8 +84,9 @@ class Inbox:
                 return
             await asyncio.sleep(min(busy_for, deadline - now))
 
-    async def pending(self, after_id: int = 0, limit: int = 100) -> list[InboxRow]:
-        return await inbox_rows.pending(self._db, after_id=after_id, limit=limit)
+    async def claim(self, limit: int) -> list[InboxRow]:
+        """Unprocessed events no live replica holds, now this one's: each event is processed by one replica."""
+        return await claims.claim_events(self._db, self.replica, ttl=self._claim_seconds, limit=limit)
 
     async def begin(self, row: InboxRow) -> bool:
         """Count an attempt; False (and the row closed) once it has failed too often to retry."""
