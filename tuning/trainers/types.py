@@ -117,7 +117,7 @@ class Capabilities(_Frozen):
 
 class Hyperparameters(_Frozen):
     """How to train, as asked; None leaves it to the back-end. A new training option is one field here (or on
-    `TrainOptions` when only Tuneloop reads it) and one entry among `/tune train`'s options (handlers/grammar.py).
+    `TrainOptions` when only Tuneloop reads it) and one entry among the train command's options (handlers/grammar.py).
 
     `learning_rate` means what the provider means: a multiplier of the provider's default for OpenAI
     (`learning_rate_multiplier`, e.g. 1.8), an absolute rate elsewhere (Together, self-hosted: e.g. 1e-5).
@@ -136,7 +136,7 @@ class Hyperparameters(_Frozen):
 
 
 class TrainOptions(Hyperparameters):
-    """What `/tune train` (or a migration) asks for, stored with the job (`model_dump`) and read back typed."""
+    """What the train command (or a migration) asks for, stored with the job (`model_dump`) and read back typed."""
 
     trainer: str | None = None
     model: str | None = None
