@@ -187,9 +187,9 @@ async def test_an_examples_corrections_and_history_read_back_as_rows(tmp_path: P
 async def test_kto_widens_both_checks_and_keeps_every_row_and_reference(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """0015 rebuilds dataset_versions and jobs (foreign keys off while it does, checked before it commits)."""
+    """0017 rebuilds dataset_versions and jobs (foreign keys off while it does, checked before it commits)."""
     db = await open_database(tmp_path / "t.db")
-    monkeypatch.setattr(migrations, "MIGRATIONS", [(name, sql) for name, sql in MIGRATIONS if name < "0015"])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [(name, sql) for name, sql in MIGRATIONS if name < "0017"])
     await migrate(db)
     example = await add_example(db, question="Q?")
     columns, marks = ", ".join(_VERSION_REQUIRED), ", ".join("?" * len(_VERSION_REQUIRED))
