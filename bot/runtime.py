@@ -313,7 +313,7 @@ def build_services(
                                 admins=settings.admins, inactive_minutes=settings.endpoint_idle_minutes)
     evaluations = Evaluations(db, router, datasets, jobs, current_model=lambda: promotions.current(),
                               judge_model=settings.judge_model, prices=inference_prices(datasets.root),
-                              serving=endpoints.serving_name)
+                              serving=endpoints.serving_name, memory=memory)
     promotions = Promotions(db, router, jobs, default_model=settings.model, admins=settings.admins,
                             gate=PromotionGate(db, evaluations.newest_dataset), serving=endpoints.serving_name)
 

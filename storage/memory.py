@@ -204,6 +204,22 @@ async def in_scope(db: Database, example_ids: Sequence[int], scope: Scope) -> se
     return {row[0] for row in rows if (row[1], row[2] or row[3]) not in scope.exclude_threads}
 
 
+async def threads_of(db: Database, example_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """Each example's (channel, thread): its thread's root ts, or its own ts at top level."""
+    found: dict[int, tuple[str, str]] = {}
+    for start in range(0, len(example_ids), 500):
+        chunk = list(example_ids[start:start + 500])
+        rows = await db.fetchall(
+            f"SELECT id, channel, COALESCE(thread_ts, message_ts) FROM examples WHERE id IN ({', '.join('?' * len(chunk))})",
+            chunk)
+        found |= {row[0]: (row[1], row[2]) for row in rows}
+    return found
+
+
+async def workspace_enabled(db: Database) -> bool:
+    return bool(await db.fetchval("SELECT enabled FROM memory_config WHERE id = 1"))
+
+
 async def generation(db: Database) -> int:
     return int(await db.fetchval("SELECT generation FROM memory_config WHERE id = 1"))
 

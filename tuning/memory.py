@@ -110,6 +110,23 @@ class Memory:
         semantic = await self._nearest(question, scope, wanted) if self._embed else []
         return Recall(tuple(self._fuse(lexical, semantic)))
 
+    async def for_evaluation(self, questions: Sequence[str], example_ids: Sequence[int]) -> list[Recall]:
+        """Each validation item's memories as if asked in its example's channel, none from any validation thread
+        (excluded by thread, so a sibling example of the same conversation cannot leak the answer)."""
+        threads = await memory_rows.threads_of(self._db, example_ids)
+        exclude = frozenset(threads.values())
+        recalls = []
+        for question, example_id in zip(questions, example_ids, strict=True):
+            channel = threads.get(example_id, ("", ""))[0]
+            facts = await memory_rows.channel(self._db, channel)
+            kind = facts.kind if facts else None
+            recalls.append(await self.recall(question, channel, kind, exclude_threads=exclude))
+        return recalls
+
+    async def enabled(self) -> bool:
+        """Whether the workspace's switch is on (what evaluations default to)."""
+        return await memory_rows.workspace_enabled(self._db)
+
     def _fuse(self, lexical: list[MemoryHit], semantic: list[tuple[MemoryHit, float]]) -> list[MemoryHit]:
         """BM25 and cosine, each divided by its best hit's, averaged when both are on; then the floor."""
         scores: dict[int, float] = {}

@@ -104,6 +104,11 @@ def judge_verdict(summary: EvalSummary) -> tuple[str | None, str | None]:
     return (refusal if judge.win_rate_high < 0.5 else None), numbers
 
 
+def memory_mode(summary: EvalSummary) -> str:
+    """Which answers were compared: with the team's memory (as people get them) or without."""
+    return "" if summary.memory is None else f" with team memory {'on' if summary.memory else 'off'}"
+
+
 class PromotionGate:
     def __init__(self, db: Database, newest_dataset: Callable[[], Awaitable[str]]) -> None:
         self._db = db
@@ -131,7 +136,7 @@ class PromotionGate:
         if refusal:
             reasons.insert(0, refusal)
         return GateCheck(candidate, current, dataset, evaluation.id, tuple(reasons),
-                         (f"evaluation #{evaluation.id} on `{dataset}`:", *numbers))
+                         (f"evaluation #{evaluation.id} on `{dataset}`{memory_mode(summary)}:", *numbers))
 
     async def _newest_dataset(self) -> str | None:
         try:
