@@ -302,7 +302,8 @@ def build_services(
 ) -> Services:
     members = MemberDirectory(db)
     memory = Memory(db, settings.admins, examples=settings.memory_examples, floor=settings.memory_floor,
-                    embed=embed, embedding_model=settings.embedding_model)
+                    embed=embed, embedding_model=settings.embedding_model,
+                    min_similarity=settings.embedding_min_similarity)
     capture = Capture(db, members, system_prompt=settings.system_prompt, min_votes=settings.min_votes)
     datasets = DatasetService(db, trainer=settings.trainer)
     jobs = JobService(db, datasets, trainers, default_trainer=settings.trainer,
