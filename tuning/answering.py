@@ -98,7 +98,7 @@ class Answerer:
         if self.memory is None:
             return Recall()
         kind = await self.memory.kind(message.channel, kinds)
-        return await self.memory.recall(strip_bot_mention(message.text, bot_user_id), message.channel, kind)
+        return await self.memory.recall(strip_bot_mention(message.text, bot_user_id).strip(), message.channel, kind)
 
     async def generate(
         self, claim: AnswerClaim, thread: Sequence[SlackMessage], bot_user_id: str | None, on_text: OnText | None = None,

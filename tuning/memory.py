@@ -134,16 +134,22 @@ class Memory:
 
     def _fuse(self, lexical: list[MemoryHit], semantic: list[tuple[MemoryHit, float]],
               cosine_of: Callable[[int], float] | None) -> list[MemoryHit]:
-        """BM25 divided by the best hit's, averaged with the cosine (1.0: the same question) when embeddings are on.
-        A hit found by its embedding alone needs `min_similarity`; then every hit needs `floor` × the best score."""
+        """BM25 and (when embeddings are on) cosine, each divided by its best hit's, averaged. A hit found by its
+        embedding alone needs a cosine of `min_similarity` (1.0: the same question); then every hit needs `floor` ×
+        the best score."""
         best = max((hit.score for hit in lexical), default=0.0)
+        best_cosine = max((cosine for _, cosine in semantic), default=0.0)
+
+        def semantic_score(example_id: int) -> float:
+            return max(cosine_of(example_id), 0.0) / best_cosine if cosine_of and best_cosine > 0 else 0.0
+
         scored: dict[int, tuple[MemoryHit, float]] = {}
         for hit in lexical:
             bm25 = hit.score / best if best > 0 else 0.0
-            scored[hit.example_id] = (hit, bm25 if cosine_of is None else (bm25 + max(cosine_of(hit.example_id), 0.0)) / 2)
+            scored[hit.example_id] = (hit, bm25 if cosine_of is None else (bm25 + semantic_score(hit.example_id)) / 2)
         for hit, cosine in semantic:
             if hit.example_id not in scored and cosine >= self._min_similarity:
-                scored[hit.example_id] = (hit, cosine / 2)
+                scored[hit.example_id] = (hit, semantic_score(hit.example_id) / 2)
         if not scored:
             return []
         top = max(score for _, score in scored.values())
