@@ -133,11 +133,17 @@ _WEIGHTS = (1.0, 0.4)
 _CANDIDATES = 200  # ranked by BM25 alone, then filtered by scope: a question's neighbours are rarely all elsewhere
 
 
+# A term in more memories than this says little about which one fits (BM25 weighs it near zero), and scoring every
+# memory it matches is what makes a search slow: such terms only count when they occur together (AND).
+COMMON = 1000
+
+
 async def search(db: Database, terms: Sequence[str], scope: Scope, *, limit: int) -> list[MemoryHit]:
-    """The memories closest to `terms` (any of them) that may be shown where `scope` asks, best first."""
-    if not terms:
+    """The memories closest to `terms` that may be shown where `scope` asks, best first: any of the rarer terms,
+    or all of the common ones together."""
+    query = await _match_query(db, terms)
+    if query is None:
         return []
-    query = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
     rows = await db.fetchall(
         "SELECT m.example_id, m.channel, m.thread_ts, m.message_ts, m.question, m.answer, -hits.score AS score"
         f" FROM (SELECT rowid, bm25(memory_fts, {_WEIGHTS[0]}, {_WEIGHTS[1]}) AS score FROM memory_fts"
@@ -149,6 +155,25 @@ async def search(db: Database, terms: Sequence[str], scope: Scope, *, limit: int
     )
     hits = [MemoryHit(**dict(row)) for row in rows]
     return [hit for hit in hits if (hit.channel, hit.thread_ts or hit.message_ts) not in scope.exclude_threads][:limit]
+
+
+def _quoted(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+async def _match_query(db: Database, terms: Sequence[str]) -> str | None:
+    """An FTS5 query: the rarer terms OR'ed, plus the common ones AND'ed; None when no term is in any memory."""
+    if not terms:
+        return None
+    # How many memories each term is in, counted up to COMMON + 1 (FTS5 stems the term as it indexed it).
+    counts = await db.fetchall(" UNION ALL ".join(
+        f"SELECT {i}, (SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ? LIMIT {COMMON + 1}))"
+        for i in range(len(terms))), [_quoted(term) for term in terms])
+    found = {row[0]: row[1] for row in counts}
+    rare = [_quoted(term) for i, term in enumerate(terms) if 0 < found[i] <= COMMON]
+    common = [_quoted(term) for i, term in enumerate(terms) if found[i] > COMMON]
+    parts = rare + ([f"({' AND '.join(common)})"] if len(common) > 1 or (common and not rare) else [])
+    return " OR ".join(parts) or None
 
 
 # Its own channel's memories, or a public channel's where the asking channel may share; never a switched-off one.

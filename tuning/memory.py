@@ -31,6 +31,9 @@ ChannelKinds = Callable[[str], Awaitable[ChannelKind | None]]  # what Slack says
 Embed = Callable[[list[str]], Awaitable[list[list[float]]]]  # texts -> vectors, one per text
 
 MAX_TERMS = 24
+# With embeddings on, BM25's share of the score: enough to favour an exact name or error code among close
+# meanings, not so much that one shared word outranks the same question in other words (bench/memory.py).
+LEXICAL_WEIGHT = 0.25
 EMBED_BATCH = 64
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Words too common to say what a question is about (BM25 would weigh them little; leaving them out keeps the
@@ -134,7 +137,7 @@ class Memory:
 
     def _fuse(self, lexical: list[MemoryHit], semantic: list[tuple[MemoryHit, float]],
               cosine_of: Callable[[int], float] | None) -> list[MemoryHit]:
-        """BM25 and (when embeddings are on) cosine, each divided by its best hit's, averaged. A hit found by its
+        """BM25 and (when embeddings are on) cosine, each divided by its best hit's, weighted. A hit found by its
         embedding alone needs a cosine of `min_similarity` (1.0: the same question); then every hit needs `floor` ×
         the best score."""
         best = max((hit.score for hit in lexical), default=0.0)
@@ -146,10 +149,11 @@ class Memory:
         scored: dict[int, tuple[MemoryHit, float]] = {}
         for hit in lexical:
             bm25 = hit.score / best if best > 0 else 0.0
-            scored[hit.example_id] = (hit, bm25 if cosine_of is None else (bm25 + semantic_score(hit.example_id)) / 2)
+            scored[hit.example_id] = (hit, bm25 if cosine_of is None else
+                                      LEXICAL_WEIGHT * bm25 + (1 - LEXICAL_WEIGHT) * semantic_score(hit.example_id))
         for hit, cosine in semantic:
             if hit.example_id not in scored and cosine >= self._min_similarity:
-                scored[hit.example_id] = (hit, semantic_score(hit.example_id) / 2)
+                scored[hit.example_id] = (hit, (1 - LEXICAL_WEIGHT) * semantic_score(hit.example_id))
         if not scored:
             return []
         top = max(score for _, score in scored.values())
