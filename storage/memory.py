@@ -134,14 +134,18 @@ _CANDIDATES = 200  # ranked by BM25 alone, then filtered by scope: a question's 
 
 
 # A term in more memories than this says little about which one fits (BM25 weighs it near zero), and scoring every
-# memory it matches is what makes a search slow: such terms only count when they occur together (AND).
-COMMON = 1000
+# memory it matches is what makes a search slow: the rarest RARE_TERMS of the others are OR'ed, so at most
+# RARE_TERMS × COMMON memories are scored; a question made only of common terms needs them all (AND).
+COMMON = 200
+RARE_TERMS = 6
 
 
-async def search(db: Database, terms: Sequence[str], scope: Scope, *, limit: int) -> list[MemoryHit]:
+async def search(db: Database, terms: Sequence[str], scope: Scope, *, limit: int,
+                 counts: dict[str, int] | None = None) -> list[MemoryHit]:
     """The memories closest to `terms` that may be shown where `scope` asks, best first: any of the rarer terms,
-    or all of the common ones together."""
-    query = await _match_query(db, terms)
+    or, when every term is common, all of them together. `counts` caches how many memories each term is in (the
+    caller's to keep: it only ranks terms by rarity, so a stale count costs a little ranking, never correctness)."""
+    query = await _match_query(db, terms, {} if counts is None else counts)
     if query is None:
         return []
     rows = await db.fetchall(
@@ -161,19 +165,24 @@ def _quoted(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-async def _match_query(db: Database, terms: Sequence[str]) -> str | None:
-    """An FTS5 query: the rarer terms OR'ed, plus the common ones AND'ed; None when no term is in any memory."""
+async def _match_query(db: Database, terms: Sequence[str], counts: dict[str, int]) -> str | None:
+    """An FTS5 query: the rarer terms OR'ed, else the common ones AND'ed; None when no term is in any memory."""
     if not terms:
         return None
-    # How many memories each term is in, counted up to COMMON + 1 (FTS5 stems the term as it indexed it).
-    counts = await db.fetchall(" UNION ALL ".join(
-        f"SELECT {i}, (SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ? LIMIT {COMMON + 1}))"
-        for i in range(len(terms))), [_quoted(term) for term in terms])
-    found = {row[0]: row[1] for row in counts}
-    rare = [_quoted(term) for i, term in enumerate(terms) if 0 < found[i] <= COMMON]
+    missing = [term for term in terms if term not in counts]
+    if missing:
+        # How many memories each term is in, up to COMMON + 1 (FTS5 stems the term as it indexed it).
+        rows = await db.fetchall(" UNION ALL ".join(
+            f"SELECT {i}, (SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ? LIMIT {COMMON + 1}))"
+            for i in range(len(missing))), [_quoted(term) for term in missing])
+        counts.update({missing[row[0]]: row[1] for row in rows})
+    found = {i: counts[term] for i, term in enumerate(terms)}
+    rarest = sorted((found[i], i) for i in range(len(terms)) if 0 < found[i] <= COMMON)[:RARE_TERMS]
+    rare = [_quoted(terms[i]) for _, i in sorted(rarest, key=lambda pair: pair[1])]
     common = [_quoted(term) for i, term in enumerate(terms) if found[i] > COMMON]
-    parts = rare + ([f"({' AND '.join(common)})"] if len(common) > 1 or (common and not rare) else [])
-    return " OR ".join(parts) or None
+    if rare:
+        return " OR ".join(rare)
+    return " AND ".join(common) or None
 
 
 # Its own channel's memories, or a public channel's where the asking channel may share; never a switched-off one.

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ MAX_TERMS = 24
 # With embeddings on, BM25's share of the score: enough to favour an exact name or error code among close
 # meanings, not so much that one shared word outranks the same question in other words (bench/memory.py).
 LEXICAL_WEIGHT = 0.25
+TERM_COUNTS_TTL = 600.0
 EMBED_BATCH = 64
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Words too common to say what a question is about (BM25 would weigh them little; leaving them out keeps the
@@ -99,6 +101,9 @@ class Memory:
         self._embed = embed if embedding_model else None
         self._embedding_model = embedding_model or ""
         self._vectors = _Vectors()
+        # How many memories each search term is in, for ranking terms by rarity: cleared every TERM_COUNTS_TTL s.
+        self._term_counts: dict[str, int] = {}
+        self._counted_at = 0.0
         self._loading: asyncio.Lock = asyncio.Lock()
 
     async def recall(self, question: str, channel: str, kind: ChannelKind | None, *,
@@ -111,11 +116,12 @@ class Memory:
         if not await memory_rows.enabled(self._db, channel):
             return Recall()
         wanted = self._examples * 4
+        if time.monotonic() - self._counted_at > TERM_COUNTS_TTL or len(self._term_counts) > 100_000:
+            self._term_counts, self._counted_at = {}, time.monotonic()
+        search = memory_rows.search(self._db, terms(question), scope, limit=wanted, counts=self._term_counts)
         if self._embed is None:
-            lexical = await memory_rows.search(self._db, terms(question), scope, limit=wanted)
-            return Recall(tuple(self._fuse(lexical, [], None)))
-        lexical, (semantic, cosine_of) = await asyncio.gather(
-            memory_rows.search(self._db, terms(question), scope, limit=wanted), self._nearest(question, scope, wanted))
+            return Recall(tuple(self._fuse(await search, [], None)))
+        lexical, (semantic, cosine_of) = await asyncio.gather(search, self._nearest(question, scope, wanted))
         return Recall(tuple(self._fuse(lexical, semantic, cosine_of)))
 
     async def for_evaluation(self, questions: Sequence[str], example_ids: Sequence[int]) -> list[Recall]:
