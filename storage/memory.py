@@ -144,7 +144,7 @@ async def search(db: Database, terms: Sequence[str], scope: Scope, *, limit: int
                  counts: dict[str, int] | None = None) -> list[MemoryHit]:
     """The memories closest to `terms` that may be shown where `scope` asks, best first: any of the rarer terms,
     or, when every term is common, all of them together. `counts` caches how many memories each term is in (the
-    caller's to keep: it only ranks terms by rarity, so a stale count costs a little ranking, never correctness)."""
+    caller's to keep: it only ranks terms by rarity, so a stale count costs a little ranking, never a match)."""
     query = await _match_query(db, terms, {} if counts is None else counts)
     if query is None:
         return []
@@ -175,8 +175,11 @@ async def _match_query(db: Database, terms: Sequence[str], counts: dict[str, int
         rows = await db.fetchall(" UNION ALL ".join(
             f"SELECT {i}, (SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ? LIMIT {COMMON + 1}))"
             for i in range(len(missing))), [_quoted(term) for term in missing])
-        counts.update({missing[row[0]]: row[1] for row in rows})
-    found = {i: counts[term] for i, term in enumerate(terms)}
+        fresh = {missing[row[0]]: row[1] for row in rows}
+        counts.update({term: n for term, n in fresh.items() if n})  # a term in no memory yet may be in the next
+    else:
+        fresh = {}
+    found = {i: counts.get(term, fresh.get(term, 0)) for i, term in enumerate(terms)}
     rarest = sorted((found[i], i) for i in range(len(terms)) if 0 < found[i] <= COMMON)[:RARE_TERMS]
     rare = [_quoted(terms[i]) for _, i in sorted(rarest, key=lambda pair: pair[1])]
     common = [_quoted(term) for i, term in enumerate(terms) if found[i] > COMMON]
