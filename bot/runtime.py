@@ -349,7 +349,8 @@ def build_services(
     members = MemberDirectory(db)
     traces = FeedbackTraces(db)
     memory = Memory(db, settings.admins, examples=settings.memory_examples, floor=settings.memory_floor,
-                    embed=embed, embedding_model=settings.embedding_model)
+                    embed=embed, embedding_model=settings.embedding_model,
+                    min_similarity=settings.embedding_min_similarity)
     capture = Capture(db, members, system_prompt=settings.system_prompt, min_votes=settings.min_votes,
                       traces=traces)
     datasets = DatasetService(db, trainer=settings.trainer, min_votes=settings.min_votes, catalogue=catalogue)
@@ -363,7 +364,7 @@ def build_services(
                                 inactive_minutes=settings.endpoint_idle_minutes)
     evaluations = Evaluations(db, router, datasets, jobs, current_model=lambda: promotions.current(),
                               judge_model=settings.judge_model, prices=catalogue.inference_price,
-                              serving=endpoints.serving_name)
+                              serving=endpoints.serving_name, memory=memory)
     promotions = Promotions(db, router, jobs, default_model=settings.model, admins=settings.admins,
                             gate=PromotionGate(db, evaluations.gate_dataset), serving=endpoints.serving_name)
 

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     memory_floor: float = Field(0.5, alias="TUNELOOP_MEMORY_FLOOR", gt=0, le=1)
     embedding_model: str | None = Field(None, alias="TUNELOOP_EMBEDDING_MODEL")
     embedding_base_url: str | None = Field(None, alias="TUNELOOP_EMBEDDING_BASE_URL")
+    # A memory found by its embedding alone needs this cosine to the question (1.0: the same question).
+    embedding_min_similarity: float = Field(0.3, alias="TUNELOOP_EMBEDDING_MIN_SIMILARITY", ge=0, le=1)
     poll_seconds: float = Field(30.0, alias="TUNELOOP_POLL_SECONDS", gt=0)
     judge_model: str = Field(default_factory=lambda: packaged_catalogue().defaults["judge"],
                              alias="TUNELOOP_JUDGE_MODEL")

@@ -24,8 +24,10 @@ PROGRESS_EVERY_SECONDS = 3.0
 def runners(evaluations: Evaluations, promotions: Promotions) -> dict[str, Runner]:
     async def run_eval(call: Invocation) -> None:
         options = call.command.options
+        memory = options.get("memory")
         plan = await evaluations.plan(
-            call.command.args["MODEL|JOB|base"], against=options.get("against"), dataset=options.get("dataset")
+            call.command.args["MODEL|JOB|base"], against=options.get("against"), dataset=options.get("dataset"),
+            memory=None if memory is None else memory == "on",
         )
         await run_and_post(evaluations, call.client, plan, channel=call.channel, thread_ts=None, user=call.user)
 

@@ -170,7 +170,8 @@ def subcommands(trainers: Sequence[str]) -> tuple[Subcommand, ...]:
         Subcommand(
             "eval", "evaluate a model against the references of a dataset's validation split",
             args=(("MODEL|JOB|base", _target),),
-            options=(Option("against", "MODEL", _model), Option("dataset", "NAME", _dataset)),
+            options=(Option("against", "MODEL", _model), Option("dataset", "NAME", _dataset),
+                     Option("memory", "on|off", _choice("on", "off"))),
         ),
         Subcommand(
             "promote", "answer with this model from now on, if its evaluation against the current model allows (admins)",

@@ -23,7 +23,8 @@ def results(summary: EvalSummary, dataset: str) -> tuple[list[Block], str]:
     headline = summary.headline().text
     blocks: list[Block] = [
         HeaderBlock(text="Evaluation results"),
-        SectionBlock(text=MarkdownTextObject(text=f"*{headline}*\non `{dataset}`, {summary.items} held-out examples")),
+        SectionBlock(text=MarkdownTextObject(text=f"*{headline}*\non `{dataset}`, {summary.items} held-out examples"
+                                                  f"{_memory(summary.memory)}")),
         SectionBlock(fields=[MarkdownTextObject(text=_metrics("Candidate", summary.candidate))]
                      + ([MarkdownTextObject(text=_metrics("Baseline", summary.baseline))] if summary.baseline else [])),
     ]
@@ -97,3 +98,10 @@ def model_history(current: str, history: list[ModelChange]) -> str:
         lines.append(f"• `{change.created_at[:16].replace('T', ' ')}` {change.action} `{change.model}`{job} "
                      f"by {who}{evaluation}{_why(change)}")
     return "\n".join(lines)
+
+
+def _memory(memory: bool | None) -> str:
+    """Every model was given the same team memories (or none): which way the comparison was made."""
+    if memory is None:
+        return ""
+    return ", with team memory (validation threads excluded)" if memory else ", without team memory"

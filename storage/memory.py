@@ -133,11 +133,21 @@ _WEIGHTS = (1.0, 0.4)
 _CANDIDATES = 200  # ranked by BM25 alone, then filtered by scope: a question's neighbours are rarely all elsewhere
 
 
-async def search(db: Database, terms: Sequence[str], scope: Scope, *, limit: int) -> list[MemoryHit]:
-    """The memories closest to `terms` (any of them) that may be shown where `scope` asks, best first."""
-    if not terms:
+# A term in more memories than this says little about which one fits (BM25 weighs it near zero), and scoring every
+# memory it matches is what makes a search slow: the rarest RARE_TERMS of the others are OR'ed, so at most
+# RARE_TERMS × COMMON memories are scored; a question made only of common terms needs them all (AND).
+COMMON = 200
+RARE_TERMS = 6
+
+
+async def search(db: Database, terms: Sequence[str], scope: Scope, *, limit: int,
+                 counts: dict[str, int] | None = None) -> list[MemoryHit]:
+    """The memories closest to `terms` that may be shown where `scope` asks, best first: any of the rarer terms,
+    or, when every term is common, all of them together. `counts` caches how many memories each term is in (the
+    caller's to keep: it only ranks terms by rarity, so a stale count costs a little ranking, never a match)."""
+    query = await _match_query(db, terms, {} if counts is None else counts)
+    if query is None:
         return []
-    query = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
     rows = await db.fetchall(
         "SELECT m.example_id, m.channel, m.thread_ts, m.message_ts, m.question, m.answer, -hits.score AS score"
         f" FROM (SELECT rowid, bm25(memory_fts, {_WEIGHTS[0]}, {_WEIGHTS[1]}) AS score FROM memory_fts"
@@ -149,6 +159,33 @@ async def search(db: Database, terms: Sequence[str], scope: Scope, *, limit: int
     )
     hits = [MemoryHit(**dict(row)) for row in rows]
     return [hit for hit in hits if (hit.channel, hit.thread_ts or hit.message_ts) not in scope.exclude_threads][:limit]
+
+
+def _quoted(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+async def _match_query(db: Database, terms: Sequence[str], counts: dict[str, int]) -> str | None:
+    """An FTS5 query: the rarer terms OR'ed, else the common ones AND'ed; None when no term is in any memory."""
+    if not terms:
+        return None
+    missing = [term for term in terms if term not in counts]
+    if missing:
+        # How many memories each term is in, up to COMMON + 1 (FTS5 stems the term as it indexed it).
+        rows = await db.fetchall(" UNION ALL ".join(
+            f"SELECT {i}, (SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ? LIMIT {COMMON + 1}))"
+            for i in range(len(missing))), [_quoted(term) for term in missing])
+        fresh = {missing[row[0]]: row[1] for row in rows}
+        counts.update({term: n for term, n in fresh.items() if n})  # a term in no memory yet may be in the next
+    else:
+        fresh = {}
+    found = {i: counts.get(term, fresh.get(term, 0)) for i, term in enumerate(terms)}
+    rarest = sorted((found[i], i) for i in range(len(terms)) if 0 < found[i] <= COMMON)[:RARE_TERMS]
+    rare = [_quoted(terms[i]) for _, i in sorted(rarest, key=lambda pair: pair[1])]
+    common = [_quoted(term) for i, term in enumerate(terms) if found[i] > COMMON]
+    if rare:
+        return " OR ".join(rare)
+    return " AND ".join(common) or None
 
 
 # Its own channel's memories, or a public channel's where the asking channel may share; never a switched-off one.
@@ -202,6 +239,22 @@ async def in_scope(db: Database, example_ids: Sequence[int], scope: Scope) -> se
         f" WHERE m.example_id IN ({marks}) AND {_SCOPE_WHERE}",
         {"channel": scope.channel, "share": scope.share, **{f"id{i}": v for i, v in enumerate(example_ids)}})
     return {row[0] for row in rows if (row[1], row[2] or row[3]) not in scope.exclude_threads}
+
+
+async def threads_of(db: Database, example_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """Each example's (channel, thread): its thread's root ts, or its own ts at top level."""
+    found: dict[int, tuple[str, str]] = {}
+    for start in range(0, len(example_ids), 500):
+        chunk = list(example_ids[start:start + 500])
+        rows = await db.fetchall(
+            f"SELECT id, channel, COALESCE(thread_ts, message_ts) FROM examples WHERE id IN ({', '.join('?' * len(chunk))})",
+            chunk)
+        found |= {row[0]: (row[1], row[2]) for row in rows}
+    return found
+
+
+async def workspace_enabled(db: Database) -> bool:
+    return bool(await db.fetchval("SELECT enabled FROM memory_config WHERE id = 1"))
 
 
 async def generation(db: Database) -> int:

@@ -113,7 +113,8 @@ class Answerer:
             return Recall()
         with telemetry.retrieval_span(source="team_memory") as span:
             kind = await self.memory.kind(message.channel, kinds)
-            recall = await self.memory.recall(strip_bot_mention(message.text, bot_user_id), message.channel, kind)
+            recall = await self.memory.recall(strip_bot_mention(message.text, bot_user_id).strip(), message.channel,
+                                             kind)
             telemetry.retrieval_result(span, [hit.example_id for hit in recall.hits])
         return recall
 

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -31,6 +32,10 @@ ChannelKinds = Callable[[str], Awaitable[ChannelKind | None]]  # what Slack says
 Embed = Callable[[list[str]], Awaitable[list[list[float]]]]  # texts -> vectors, one per text
 
 MAX_TERMS = 24
+# With embeddings on, BM25's share of the score: enough to favour an exact name or error code among close
+# meanings, not so much that one shared word outranks the same question in other words (bench/memory.py).
+LEXICAL_WEIGHT = 0.25
+TERM_COUNTS_TTL = 600.0
 EMBED_BATCH = 64
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Words too common to say what a question is about (BM25 would weigh them little; leaving them out keeps the
@@ -82,11 +87,13 @@ class _Vectors:
     generation: int = -1
     ids: list[int] = field(default_factory=list)
     matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    position: dict[int, int] = field(default_factory=dict)  # example id -> its row
 
 
 class Memory:
     def __init__(self, db: Database, admins: frozenset[str], *, examples: int = 3, floor: float = 0.5,
-                 embed: Embed | None = None, embedding_model: str | None = None) -> None:
+                 embed: Embed | None = None, embedding_model: str | None = None, min_similarity: float = 0.3) -> None:
+        self._min_similarity = min_similarity
         self._db = db
         self._admins = admins
         self._examples = examples
@@ -94,6 +101,9 @@ class Memory:
         self._embed = embed if embedding_model else None
         self._embedding_model = embedding_model or ""
         self._vectors = _Vectors()
+        # How many memories each search term is in, for ranking terms by rarity: cleared every TERM_COUNTS_TTL s.
+        self._term_counts: dict[str, int] = {}
+        self._counted_at = 0.0
         self._loading: asyncio.Lock = asyncio.Lock()
 
     async def recall(self, question: str, channel: str, kind: ChannelKind | None, *,
@@ -106,45 +116,81 @@ class Memory:
         if not await memory_rows.enabled(self._db, channel):
             return Recall()
         wanted = self._examples * 4
-        lexical = await memory_rows.search(self._db, terms(question), scope, limit=wanted)
-        semantic = await self._nearest(question, scope, wanted) if self._embed else []
-        return Recall(tuple(self._fuse(lexical, semantic)))
+        if time.monotonic() - self._counted_at > TERM_COUNTS_TTL or len(self._term_counts) > 100_000:
+            self._term_counts, self._counted_at = {}, time.monotonic()
+        search = memory_rows.search(self._db, terms(question), scope, limit=wanted, counts=self._term_counts)
+        if self._embed is None:
+            return Recall(tuple(self._fuse(await search, [], None)))
+        lexical, (semantic, cosine_of) = await asyncio.gather(search, self._nearest(question, scope, wanted))
+        return Recall(tuple(self._fuse(lexical, semantic, cosine_of)))
 
-    def _fuse(self, lexical: list[MemoryHit], semantic: list[tuple[MemoryHit, float]]) -> list[MemoryHit]:
-        """BM25 and cosine, each divided by its best hit's, averaged when both are on; then the floor."""
-        scores: dict[int, float] = {}
-        by_id: dict[int, MemoryHit] = {}
-        parts = [[(hit, hit.score) for hit in lexical]] + ([semantic] if self._embed else [])
-        for ranked in parts:
-            best = max((score for _, score in ranked), default=0.0)
-            for hit, score in ranked:
-                if best > 0 and score > 0:
-                    scores[hit.example_id] = scores.get(hit.example_id, 0.0) + score / best / len(parts)
-                    by_id[hit.example_id] = hit
-        if not scores:
+    async def for_evaluation(self, questions: Sequence[str], example_ids: Sequence[int]) -> list[Recall]:
+        """Each validation item's memories as if asked in its example's channel, none from any validation thread
+        (excluded by thread, so a sibling example of the same conversation cannot leak the answer)."""
+        threads = await memory_rows.threads_of(self._db, example_ids)
+        exclude = frozenset(threads.values())
+        recalls = []
+        for question, example_id in zip(questions, example_ids, strict=True):
+            channel = threads.get(example_id, ("", ""))[0]
+            facts = await memory_rows.channel(self._db, channel)
+            kind = facts.kind if facts else None
+            recalls.append(await self.recall(question, channel, kind, exclude_threads=exclude))
+        return recalls
+
+    async def enabled(self) -> bool:
+        """Whether the workspace's switch is on (what evaluations default to)."""
+        return await memory_rows.workspace_enabled(self._db)
+
+    def _fuse(self, lexical: list[MemoryHit], semantic: list[tuple[MemoryHit, float]],
+              cosine_of: Callable[[int], float] | None) -> list[MemoryHit]:
+        """BM25 and (when embeddings are on) cosine, each divided by its best hit's, weighted. A hit found by its
+        embedding alone needs a cosine of `min_similarity` (1.0: the same question); then every hit needs `floor` ×
+        the best score."""
+        best = max((hit.score for hit in lexical), default=0.0)
+        best_cosine = max((cosine for _, cosine in semantic), default=0.0)
+
+        def semantic_score(example_id: int) -> float:
+            return max(cosine_of(example_id), 0.0) / best_cosine if cosine_of and best_cosine > 0 else 0.0
+
+        scored: dict[int, tuple[MemoryHit, float]] = {}
+        for hit in lexical:
+            bm25 = hit.score / best if best > 0 else 0.0
+            scored[hit.example_id] = (hit, bm25 if cosine_of is None else
+                                      LEXICAL_WEIGHT * bm25 + (1 - LEXICAL_WEIGHT) * semantic_score(hit.example_id))
+        for hit, cosine in semantic:
+            if hit.example_id not in scored and cosine >= self._min_similarity:
+                scored[hit.example_id] = (hit, (1 - LEXICAL_WEIGHT) * semantic_score(hit.example_id))
+        if not scored:
             return []
-        top = max(scores.values())
-        chosen = sorted((i for i in scores if scores[i] >= self._floor * top), key=lambda i: (-scores[i], i))
-        return [_scored(by_id[i], scores[i]) for i in chosen[:self._examples]]
+        top = max(score for _, score in scored.values())
+        chosen = sorted((pair for pair in scored.values() if pair[1] >= self._floor * top and pair[1] > 0),
+                        key=lambda pair: (-pair[1], pair[0].example_id))
+        return [_scored(hit, score) for hit, score in chosen[:self._examples]]
 
-    async def _nearest(self, question: str, scope: Scope, limit: int) -> list[tuple[MemoryHit, float]]:
-        """Cosine neighbours by the embedding model; none (and a warning) if the endpoint fails."""
+    async def _nearest(self, question: str, scope: Scope, limit: int
+                       ) -> tuple[list[tuple[MemoryHit, float]], Callable[[int], float] | None]:
+        """Cosine neighbours by the embedding model, and every memory's cosine by id; none (and a warning) if the
+        endpoint fails: BM25 still answers."""
         assert self._embed is not None
         try:
             vectors, (query,) = await asyncio.gather(self._current_vectors(), self._embed([question]))
-        except Exception:  # noqa: BLE001 - an embeddings outage must not stop answers: BM25 still works
+            if not vectors.ids:
+                return [], None
+            cosine = vectors.matrix @ _unit(query)
+        except Exception:  # noqa: BLE001 - an embeddings outage must not stop answers
             log.warning("embeddings failed: answering with BM25 memory only", exc_info=True)
-            return []
-        if not vectors.ids:
-            return []
-        cosine = vectors.matrix @ _unit(query)
+            return [], None
         order = np.argsort(-cosine)[: limit * 4]
-        ids = [vectors.ids[i] for i in order]
-        allowed = await memory_rows.in_scope(self._db, ids, scope)
+        allowed = await memory_rows.in_scope(self._db, [vectors.ids[i] for i in order], scope)
         keep = [i for i in order if vectors.ids[i] in allowed][:limit]
         hits = await memory_rows.items(self._db, [vectors.ids[i] for i in keep])
-        score = {vectors.ids[i]: float(cosine[i]) for i in keep}
-        return [(hit, score[hit.example_id]) for hit in hits]
+        position = vectors.position
+
+        def cosine_of(example_id: int) -> float:
+            row = position.get(example_id)
+            return 0.0 if row is None else float(cosine[row])
+
+        return [(hit, cosine_of(hit.example_id)) for hit in hits], cosine_of
 
     async def _current_vectors(self) -> _Vectors:
         """The stored embeddings as one matrix, reloaded only when the index changed since."""
@@ -153,7 +199,9 @@ class Memory:
             if generation != self._vectors.generation:
                 rows = await memory_rows.vectors(self._db, self._embedding_model)
                 matrix = np.array([np.frombuffer(blob, dtype=np.float32) for _, blob in rows], dtype=np.float32)
-                self._vectors = _Vectors(generation, [i for i, _ in rows], matrix.reshape(len(rows), -1))
+                ids = [i for i, _ in rows]
+                self._vectors = _Vectors(generation, ids, matrix.reshape(len(rows), -1),
+                                         {example_id: row for row, example_id in enumerate(ids)})
             return self._vectors
 
     async def embed_pending(self) -> int:

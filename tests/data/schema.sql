@@ -1,5 +1,6 @@
 CREATE VIEW votes AS SELECT channel, ts, voter, direction FROM ( SELECT channel, ts, voter, direction, row_number() OVER (PARTITION BY channel, ts, voter ORDER BY event_ts DESC) AS pick FROM ( SELECT channel, ts, voter, direction, added, event_ts, row_number() OVER (PARTITION BY channel, ts, voter, reaction ORDER BY event_ts DESC, added ASC) AS newest FROM reaction_events ) WHERE newest = 1 AND added = 1 ) WHERE pick = 1;
 CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+CREATE TABLE answer_memory ( answer_id INTEGER NOT NULL REFERENCES answers (id), example_id INTEGER NOT NULL REFERENCES examples (id), rank INTEGER NOT NULL, score REAL NOT NULL, PRIMARY KEY (answer_id, example_id) );
 CREATE TABLE answers ( id INTEGER PRIMARY KEY, team_id TEXT, channel TEXT NOT NULL, thread_ts TEXT NOT NULL, question_ts TEXT NOT NULL, asked_by TEXT NOT NULL, answer_ts TEXT, model TEXT NOT NULL, request_messages TEXT, answer_text TEXT, prompt_tokens INTEGER, completion_tokens INTEGER, latency_ms INTEGER, status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'answered', 'failed')), error TEXT, created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), finished_at TEXT, UNIQUE (channel, question_ts) );
 CREATE TABLE canaries ( id INTEGER PRIMARY KEY, model TEXT NOT NULL, share REAL NOT NULL CHECK (share > 0 AND share < 1), started_by TEXT NOT NULL, started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), stopped_by TEXT, stopped_at TEXT, outcome TEXT CHECK (outcome IN ('promoted', 'stopped')) );
 CREATE TABLE corrections ( id INTEGER PRIMARY KEY, example_id INTEGER NOT NULL REFERENCES examples (id), corrector TEXT NOT NULL, text TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), replaced_at TEXT );
@@ -17,6 +18,14 @@ CREATE TABLE job_metrics ( job_id TEXT NOT NULL REFERENCES jobs (id), step INTEG
 CREATE TABLE "jobs" ( id TEXT PRIMARY KEY, dataset_id INTEGER NOT NULL REFERENCES dataset_versions (id), dataset TEXT NOT NULL, trainer TEXT NOT NULL, base_model TEXT NOT NULL, method TEXT NOT NULL CHECK (method IN ('sft', 'dpo', 'kto')), options TEXT NOT NULL, examples INTEGER NOT NULL, tokens INTEGER NOT NULL, epochs INTEGER NOT NULL, estimated_cost REAL, state TEXT NOT NULL CHECK (state IN ('preflight', 'dismissed', 'starting', 'pending', 'running', 'cancelling', 'succeeded', 'failed', 'cancelled')), raw_status TEXT, provider_job_id TEXT, fine_tuned_model TEXT, trained_tokens INTEGER, error_code TEXT, error_message TEXT, channel TEXT NOT NULL, card_ts TEXT, requested_by TEXT NOT NULL, started_by TEXT, cancelled_by TEXT, event_cursor TEXT, step INTEGER, total_steps INTEGER, epoch REAL, train_loss REAL, valid_loss REAL, finish_posted INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), started_at TEXT, finished_at TEXT, cost_note TEXT, tokens_note TEXT, gpu_hours REAL, serving_note TEXT, UNIQUE (trainer, provider_job_id) );
 CREATE TABLE lifecycle_notices ( key TEXT PRIMARY KEY, sent_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) ) WITHOUT ROWID;
 CREATE TABLE members ( user_id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', real_name TEXT NOT NULL DEFAULT '', display_name TEXT NOT NULL DEFAULT '', refreshed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) );
+CREATE TABLE memory_channels ( channel TEXT PRIMARY KEY, kind TEXT CHECK (kind IN ('public', 'private', 'shared', 'dm')), enabled INTEGER, checked_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) );
+CREATE TABLE memory_config ( id INTEGER PRIMARY KEY CHECK (id = 1), min_votes INTEGER NOT NULL DEFAULT 2, enabled INTEGER NOT NULL DEFAULT 1, generation INTEGER NOT NULL DEFAULT 0 );
+CREATE VIRTUAL TABLE memory_fts USING fts5( question, answer, content='memory_items', content_rowid='example_id', tokenize='porter unicode61 remove_diacritics 2' );
+CREATE TABLE 'memory_fts_config'(k PRIMARY KEY, v) WITHOUT ROWID;
+CREATE TABLE 'memory_fts_data'(id INTEGER PRIMARY KEY, block BLOB);
+CREATE TABLE 'memory_fts_docsize'(id INTEGER PRIMARY KEY, sz BLOB);
+CREATE TABLE 'memory_fts_idx'(segid, term, pgno, PRIMARY KEY(segid, term)) WITHOUT ROWID;
+CREATE TABLE memory_items ( example_id INTEGER PRIMARY KEY REFERENCES examples (id), channel TEXT NOT NULL, thread_ts TEXT, message_ts TEXT NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL, embedding_model TEXT, embedding BLOB, indexed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) );
 CREATE TABLE messages ( channel TEXT NOT NULL, ts TEXT NOT NULL, team_id TEXT, thread_ts TEXT, user_id TEXT, is_bot INTEGER NOT NULL DEFAULT 0, text TEXT NOT NULL, answer_id INTEGER REFERENCES answers (id), created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), PRIMARY KEY (channel, ts) );
 CREATE TABLE "model_changes" ( id INTEGER PRIMARY KEY, action TEXT NOT NULL CHECK (action IN ('promote', 'rollback', 'fallback')), model TEXT NOT NULL, job_id TEXT REFERENCES jobs (id), evaluation_id INTEGER REFERENCES evaluations (id), changed_by TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), forced INTEGER NOT NULL DEFAULT 0 CHECK (forced IN (0, 1)), reason TEXT, channel TEXT );
 CREATE TABLE model_migrations ( id INTEGER PRIMARY KEY, source_model TEXT NOT NULL, source_job_id TEXT REFERENCES jobs (id), job_id TEXT NOT NULL UNIQUE REFERENCES jobs (id), hyperparameters TEXT NOT NULL, evaluation_id INTEGER REFERENCES evaluations (id), gate TEXT, decision TEXT, channel TEXT NOT NULL, card_ts TEXT, requested_by TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) );
@@ -24,6 +33,7 @@ CREATE TABLE reaction_events ( channel TEXT NOT NULL, ts TEXT NOT NULL, voter TE
 CREATE TABLE streaming_refused ( channel TEXT PRIMARY KEY, error TEXT NOT NULL, refused_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) ) WITHOUT ROWID;
 CREATE TABLE vote_reasons ( channel TEXT NOT NULL, ts TEXT NOT NULL, voter TEXT NOT NULL, reason TEXT NOT NULL CHECK (reason IN ('wrong', 'outdated', 'incomplete', 'unclear', 'other')), note TEXT, at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), PRIMARY KEY (channel, ts, voter) ) WITHOUT ROWID;
 CREATE TABLE writer_lease ( id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL, started_at REAL NOT NULL, expires_at REAL NOT NULL );
+CREATE INDEX answer_memory_example ON answer_memory (example_id);
 CREATE INDEX answers_thread ON answers (channel, thread_ts);
 CREATE UNIQUE INDEX canaries_one_running ON canaries (coalesce(stopped_at, 1)) WHERE stopped_at IS NULL;
 CREATE INDEX corrections_example ON corrections (example_id, id);
@@ -33,6 +43,7 @@ CREATE INDEX examples_state ON examples (state, id);
 CREATE INDEX inbox_pending ON inbox (id) WHERE processed_at IS NULL;
 CREATE INDEX inbox_processed ON inbox (processed_at) WHERE processed_at IS NOT NULL;
 CREATE INDEX jobs_active ON jobs (state) WHERE state IN ('starting', 'pending', 'running', 'cancelling');
+CREATE INDEX memory_items_channel ON memory_items (channel);
 CREATE INDEX messages_answer ON messages (answer_id) WHERE answer_id IS NOT NULL;
 CREATE INDEX messages_thread ON messages (channel, thread_ts);
 CREATE INDEX messages_user ON messages (user_id);

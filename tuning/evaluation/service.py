@@ -19,6 +19,7 @@ from tuning.evaluation.runner import DEFAULT_CONCURRENCY, evaluate
 from tuning.evaluation.types import EvalItem, EvalResult, EvalSummary
 from tuning.jobs.service import JobService
 from tuning.jobs.types import JobView
+from tuning.memory import Memory, Recall, with_memory
 from tuning.routing import ModelRouter
 from tuning.trainers.open_models import is_adapter
 from tuning.words import command
@@ -36,6 +37,7 @@ class EvalPlan(BaseModel):
     dataset: str
     items: list[EvalItem]
     job_id: str | None = None
+    memory: bool = False  # each item's system prompt carries the team memories it would get in Slack
 
 
 Serving = Callable[[JobView], Awaitable[str]]
@@ -49,8 +51,9 @@ class Evaluations:
     def __init__(
         self, db: Database, router: ModelRouter, datasets: DatasetService, jobs: JobService, *,
         current_model: CurrentModel, judge_model: str, concurrency: int = DEFAULT_CONCURRENCY,
-        prices: PriceLookup = no_prices, serving: Serving | None = None,
+        prices: PriceLookup = no_prices, serving: Serving | None = None, memory: Memory | None = None,
     ) -> None:
+        self._memory = memory
         # The name a job's model answers by (for Together, its dedicated endpoint's name).
         self._serving = serving or _own_name
         self._db = db
@@ -62,8 +65,10 @@ class Evaluations:
         self._concurrency = concurrency
         self._prices = prices
 
-    async def plan(self, target: str, *, against: str | None = None, dataset: str | None = None) -> EvalPlan:
-        """`base`: the answering model alone; a job: its tuned model against its base; a model: against `against`."""
+    async def plan(self, target: str, *, against: str | None = None, dataset: str | None = None,
+                   memory: bool | None = None) -> EvalPlan:
+        """`base`: the answering model alone; a job: its tuned model against its base; a model: against `against`.
+        `memory` (default: as answers get it, the workspace's switch) gives every model the same memories."""
         job = None if target == "base" else await self._job(target)
         if target == "base":
             candidate, baseline = await self._current_model(), against
@@ -77,11 +82,27 @@ class Evaluations:
             candidate, baseline = target, against
         ref = dataset or (job.dataset if job else await self.newest_dataset())
         items = await self._items(ref)
+        if memory is None:
+            memory = self._memory is not None and await self._memory.enabled()
+        if memory:
+            items = await self._with_memory(ref, items)
         await self._router.ping(candidate)  # fail in a second, not after hundreds of calls
         if baseline is not None:
             baseline = await self._answering_baseline(baseline, implied=job is not None and against is None)
         return EvalPlan(candidate=candidate, baseline=baseline, dataset=ref, items=items,
-                        job_id=job.id if job else None)
+                        job_id=job.id if job else None, memory=memory)
+
+    async def _with_memory(self, ref: str, items: list[EvalItem]) -> list[EvalItem]:
+        """The items with the memories each would get in its own channel, none from the validation split's threads."""
+        if self._memory is None:
+            raise TuningError("Team memory is not set up in this process, so `memory:on` cannot be evaluated.")
+        members = await self._datasets.members(ref, "validation")
+        if len(members) != len(items):
+            raise TuningError(f"`{ref}`'s validation file and its members disagree: rebuild the dataset.")
+        questions = [next((m["content"] for m in reversed(item.messages) if m["role"] == "user"), "") for item in items]
+        recalls = await self._memory.for_evaluation(questions, [member.example_id for member in members])
+        return [item.model_copy(update={"messages": _with_system(item.messages, recall)})
+                for item, recall in zip(items, recalls, strict=True)]
 
     async def _answering_baseline(self, baseline: str, *, implied: bool) -> str | None:
         """A job's own base may not answer at all (Together serves many bases only on a dedicated
@@ -123,6 +144,7 @@ class Evaluations:
         except Exception as error:
             await evaluation_rows.finish(self._db, evaluation_id, state="failed", summary=None, error=repr(error), items=[])
             raise
+        result = result.model_copy(update={"summary": result.summary.model_copy(update={"memory": plan.memory})})
         await evaluation_rows.finish(
             self._db, evaluation_id, state="done", summary=result.summary.model_dump_json(), error=None,
             items=[(item.item_id, item.model_dump_json()) for item in result.items],
@@ -155,6 +177,12 @@ class Evaluations:
             raise TuningError(f"`{summary.ref}` has no desirable answers in its validation split to compare with: "
                               "KTO's undesirable ones are not references. Build a version with more 👍 answers.")
         return items
+
+
+def _with_system(messages: list[dict[str, str]], recall: Recall) -> list[dict[str, str]]:
+    if messages and messages[0]["role"] == "system":
+        return [{**messages[0], "content": with_memory(messages[0]["content"], recall)}, *messages[1:]]
+    return messages
 
 
 def read_items(path: Path) -> list[EvalItem]:

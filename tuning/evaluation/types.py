@@ -152,6 +152,7 @@ class EvalSummary(_Value):
     candidate: ModelMetrics
     baseline: ModelMetrics | None = None
     judge: JudgeSummary | None = None
+    memory: bool | None = None  # whether the models were given team memory (None: evaluated before memory existed)
 
     def headline(self) -> Headline:
         """Accuracy and macro-F1 for label tasks; token F1 and the judge's win rate for free text."""

@@ -116,6 +116,11 @@ def verdict(summary: EvalSummary, items: Sequence[ItemResult]) -> tuple[tuple[st
     return tuple(reasons), (*(d.text() for d in found), *([judged] if judged else []))
 
 
+def memory_mode(summary: EvalSummary) -> str:
+    """Which answers were compared: with the team's memory (as people get them) or without."""
+    return "" if summary.memory is None else f" with team memory {'on' if summary.memory else 'off'}"
+
+
 def _no_evidence(candidate: str, current: str, dataset: str | None) -> GateCheck:
     where = f"`{dataset}`" if dataset else f"a dataset (build one with {command('dataset build NAME')})"
     run = command(f"eval {candidate} against:{current}" + (f" dataset:{dataset}" if dataset else ""))
@@ -144,7 +149,7 @@ class PromotionGate:
         items = [ItemResult.model_validate_json(raw) for raw in await evaluation_rows.item_results(self._db, evaluation.id)]
         reasons, numbers = verdict(summary, items)
         return GateCheck(candidate, current, dataset, evaluation.id, reasons,
-                         (f"evaluation #{evaluation.id} on `{dataset}`:", *numbers))
+                         (f"evaluation #{evaluation.id} on `{dataset}`{memory_mode(summary)}:", *numbers))
 
     async def _dataset(self, trained_on: str | None) -> str | None:
         try:
