@@ -213,3 +213,14 @@ class served:
         await self._harness.close()
         await self._server.__aexit__(None, None, None)
         await self._runtime.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A test that failed before closing its database leaves aiosqlite's worker thread (not a daemon) running,
+    and the run would then never exit: stop every connection still open, so a red run ends red, not hung."""
+    import gc
+
+    import aiosqlite
+
+    for connection in [obj for obj in gc.get_objects() if isinstance(obj, aiosqlite.Connection)]:
+        connection.stop()
