@@ -379,7 +379,7 @@ def build_services(
         inbox=Inbox(db, replica=replica, claim_seconds=CLAIM_SECONDS),
         answers=Answerer(db, router, model_for=lifecycle.canary.model_for, system_prompt=settings.system_prompt,
                          replacement=lifecycle.fallback.replace, explain=endpoints.why_unavailable, memory=memory,
-                         replica=replica, claim_seconds=CLAIM_SECONDS),
+                         replica=replica, claim_seconds=CLAIM_SECONDS, facts=catalogue.facts),
         capture=capture,
         corrections=corrections,
         review=Review(db, settings.admins),

@@ -1,3 +1,6 @@
+from pathlib import Path
+
+from tuning.catalogue import load_catalogue
 from tuning.conversation import fit_to_context, to_chat
 from tuning.tokens import count_messages, count_text
 from tuning.types import SlackMessage
@@ -42,3 +45,16 @@ def test_trimming_drops_oldest_turns_but_keeps_system_and_newest() -> None:
 def test_a_short_thread_is_untouched() -> None:
     messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "hi"}]
     assert fit_to_context("gpt-4o-mini", messages) == messages
+
+
+def test_the_operators_catalogue_sets_the_context_the_answer_path_fits(tmp_path: Path) -> None:
+    """A models.toml entry's context window is what the answer path fits to, not the packaged one's."""
+    (tmp_path / "models.toml").write_text(
+        '[models."acme-small"]\nprovider = "openai"\ncontext_window = 600\nmax_output_tokens = 100\n')
+    facts = load_catalogue(tmp_path).facts("acme-small")
+    messages = [{"role": "system", "content": "S"}] + [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": "word " * 100} for i in range(9)]
+    assert fit_to_context("acme-small", messages) == messages  # the packaged fallback's window is far larger
+    trimmed = fit_to_context("acme-small", messages, facts=facts)
+    assert trimmed[-1] == messages[-1] and len(trimmed) < len(messages)
+    assert count_messages("gpt-4o-mini", trimmed) <= 600 - 100

@@ -12,6 +12,7 @@ from storage import messages as message_rows
 from storage import streaming as streaming_rows
 from storage.db import Database
 from tuning import telemetry
+from tuning.catalogue import ModelFacts, model_facts
 from tuning.conversation import fit_to_context, strip_bot_mention, to_chat
 from tuning.errors import ModelError
 from tuning.memory import ChannelKinds, Memory, Recall, with_memory
@@ -32,10 +33,13 @@ Explain = Callable[[str], Awaitable[str | None]]
 class Answerer:
     def __init__(self, db: Database, chat: ModelRouter, *, model_for: ModelFor, system_prompt: str,
                  replacement: Replacement | None = None, explain: Explain | None = None,
-                 memory: Memory | None = None, replica: str = "", claim_seconds: float = 30.0) -> None:
+                 memory: Memory | None = None, replica: str = "", claim_seconds: float = 30.0,
+                 facts: Callable[[str], ModelFacts] = model_facts) -> None:
         """`replica` names this process among those sharing the database; its claim on an answer lasts
-        `claim_seconds` unless renewed (bot/replicas.py renews them while the process lives)."""
+        `claim_seconds` unless renewed (bot/replicas.py renews them while the process lives). `facts`: a
+        model's context window and tokenizer, from the process's catalogue."""
         self._db = db
+        self._facts = facts
         self.memory = memory
         self._replica = replica
         self._claim_seconds = claim_seconds
@@ -127,7 +131,8 @@ class Answerer:
         the conversation without them, and lists them by reference (answer_memory)."""
         model, fallbacks = claim.model, 0
         while True:
-            sent = fit_to_context(model, to_chat(with_memory(self._system_prompt, recall), thread, bot_user_id))
+            sent = fit_to_context(model, to_chat(with_memory(self._system_prompt, recall), thread, bot_user_id),
+                                  facts=self._facts(model))
             messages = [{"role": "system", "content": self._system_prompt}, *sent[1:]]
             try:
                 if on_text is not None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from tuning.catalogue import model_facts
-from tuning.tokens import PER_CONVERSATION, count_message
+from tuning.catalogue import ModelFacts, model_facts
+from tuning.tokens import PER_CONVERSATION, message_tokens, text_counter
 from tuning.types import SlackMessage
 
 ChatMessages = list[dict[str, str]]
@@ -31,13 +31,16 @@ def strip_bot_mention(text: str, bot_user_id: str | None) -> str:
     return _MENTION.sub(lambda m: "" if m.group(1) == bot_user_id else m.group(0), text)
 
 
-def fit_to_context(model: str, messages: ChatMessages, *, reserve_for_answer: int | None = None) -> ChatMessages:
-    """Drop the oldest turns (never the system prompt or the newest turn) until the prompt fits."""
-    info = model_facts(model)
+def fit_to_context(model: str, messages: ChatMessages, *, reserve_for_answer: int | None = None,
+                   facts: ModelFacts | None = None) -> ChatMessages:
+    """Drop the oldest turns (never the system prompt or the newest turn) until the prompt fits. `facts`: the
+    model's entry in the process's catalogue (the operator's override included); the packaged one otherwise."""
+    info = facts or model_facts(model)
     budget = info.context_window - (reserve_for_answer if reserve_for_answer is not None else info.max_output_tokens)
+    count = text_counter(info.tokenizer)
     system, turns = messages[:1], messages[1:]
-    costs = [count_message(model, message) for message in turns]
-    used = PER_CONVERSATION + count_message(model, system[0]) + sum(costs)
+    costs = [message_tokens(count, message) for message in turns]
+    used = PER_CONVERSATION + message_tokens(count, system[0]) + sum(costs)
     first = 0
     while used > budget and first < len(turns) - 1:
         used -= costs[first]

@@ -39,8 +39,13 @@ def count_text(model: str, text: str) -> int:
 
 
 def count_message(model: str, message: Mapping[str, object]) -> int:
+    return message_tokens(text_counter(model_facts(model).tokenizer), message)
+
+
+def message_tokens(count: Callable[[str], int], message: Mapping[str, object]) -> int:
+    """One chat message's tokens with its framing, counted by `count` (a tokenizer's text counter)."""
     content = message.get("content") or ""
-    tokens = PER_MESSAGE + count_text(model, content if isinstance(content, str) else str(content))
+    tokens = PER_MESSAGE + count(content if isinstance(content, str) else str(content))
     return tokens + (PER_NAME if message.get("name") else 0)
 
 
