@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from handlers.jobs import SlackJobPublisher
 from handlers.lifecycle import SlackLifecyclePublisher
 from handlers.services import Services
 from handlers.slack_retries import slack_retry_handlers
+from handlers.stream_budget import DbStreamBudget, LocalStreamBudget, StreamBudget
 from providers import ChatClient
 from providers.embeddings import embedder
 from providers.registry import SelfHosted
@@ -32,6 +34,7 @@ from providers.sdk_retries import counting_retries
 from providers.serving import AdapterChatClient
 from storage import Database, migrate, open_database
 from storage import lease as lease_rows
+from storage import rate_buckets
 from storage.lease import Holder
 from tuning.answering import Answerer
 from tuning.capture import Capture
@@ -187,7 +190,7 @@ class Runtime:
             worker.notify()
 
         handlers.register(app, services, spawn=tasks.spawn, on_event_stored=on_event_stored,
-                          suggested_prompts=settings.suggested_prompts)
+                          suggested_prompts=settings.suggested_prompts, budget=stream_budget(db))
         watch = DailyWatch(services.lifecycle, poll_seconds=settings.lifecycle_poll_seconds)
         # The counting copies have HTTP clients of their own; the originals' are closed too.
         model_clients = [client for client in (llm, together, served, openai_sdk, together_sdk) if client is not None]
@@ -285,6 +288,14 @@ def served_chat_client(settings: Settings) -> openai.AsyncOpenAI | None:
     if not settings.serve_url:
         return None
     return openai.AsyncOpenAI(api_key="not-needed", base_url=settings.serve_url, max_retries=2, timeout=300.0)
+
+
+def stream_budget(db: Database) -> StreamBudget:
+    """Slack's streaming budget: in the database where replicas may share it (PostgreSQL), else in this process
+    (an SQLite file has one serving process: its writer lease)."""
+    if db.dialect == "postgresql":
+        return DbStreamBudget(functools.partial(rate_buckets.take, db))
+    return LocalStreamBudget()
 
 
 def together_chat_client(settings: Settings) -> openai.AsyncOpenAI | None:

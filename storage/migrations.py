@@ -624,6 +624,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX jobs_active ON jobs (state) WHERE state IN ('starting', 'pending', 'running', 'cancelling');
         """,
     ),
+    (
+        "0018_rate_buckets",
+        """
+        -- Slack's rate tiers shared by every replica on one database (storage/rate_buckets.py): a token bucket
+        -- per workspace and method; `at` is when it was last taken from, in Unix seconds.
+        CREATE TABLE rate_buckets (
+            team    TEXT NOT NULL,
+            method  TEXT NOT NULL,
+            tokens  REAL NOT NULL,
+            at      REAL NOT NULL,
+            PRIMARY KEY (team, method)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 
