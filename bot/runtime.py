@@ -244,9 +244,7 @@ class Runtime:
     async def close(self) -> None:
         """Finish what is running (within a grace period), then close clients and the database."""
         await self.worker.stop(SHUTDOWN_GRACE_SECONDS)
-        for task in self._background:
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await cancel_until_done(self._background)
         await self.tasks.drain(SHUTDOWN_GRACE_SECONDS)
         await close_trainers(self.trainers)
         for client in self.model_clients:
@@ -254,6 +252,20 @@ class Runtime:
         if self.lease is not None:
             await lease_rows.release(self.db, self.lease)
         await self.db.close()
+
+
+async def cancel_until_done(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the tasks and wait for their end, cancelling again any that goes on: before Python 3.12,
+    asyncio.wait_for drops a cancellation that arrives as its inner call completes (github.com/python/cpython
+    issue 86296), and psycopg_pool waits for a connection through it, so a loop waiting on PostgreSQL can miss
+    one cancel() and sleep on."""
+    while pending := [task for task in tasks if not task.done()]:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=1.0)
+    for task in tasks:  # retrieve their exceptions (a cancelled task has none to retrieve)
+        if not task.cancelled():
+            task.exception()
 
 
 def embeddings_client(settings: Settings, llm: openai.AsyncOpenAI) -> openai.AsyncOpenAI:
