@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from handlers.lifecycle import SlackLifecyclePublisher
 from handlers.quality import SlackQualityPublisher
 from handlers.services import Services
 from handlers.slack_retries import slack_retry_handlers
+from handlers.stream_budget import DbStreamBudget, LocalStreamBudget, StreamBudget
 from providers import ChatClient
 from providers.embeddings import embedder
 from providers.openai_trainer import utc_today
@@ -38,6 +40,7 @@ from providers.serving import AdapterChatClient
 from storage import Database, migrate, open_database
 from storage import jobs as job_rows
 from storage import lease as lease_rows
+from storage import rate_buckets
 from storage.lease import Holder
 from tuning.answering import Answerer
 from tuning.ports import ChatModel
@@ -204,7 +207,7 @@ class Runtime:
 
         handlers.register(app, services, spawn=tasks.spawn, on_event_stored=on_event_stored,
                           suggested_prompts=settings.suggested_prompts,
-                          grammar=tune_grammar())
+                          grammar=tune_grammar(), budget=stream_budget(db))
         watch = DailyWatch(services.lifecycle, poll_seconds=settings.lifecycle_poll_seconds)
         # The counting copies have HTTP clients of their own; the originals' are closed too.
         model_clients = [client for client in (llm, together, served, openai_sdk, together_sdk) if client is not None]
@@ -268,9 +271,7 @@ class Runtime:
     async def close(self) -> None:
         """Finish what is running (within a grace period), then close clients and the database."""
         await self.worker.stop(SHUTDOWN_GRACE_SECONDS)
-        for task in self._background:
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await cancel_until_done(self._background)
         if self.replica is not None:
             await self.replica.stop()
         await self.tasks.drain(SHUTDOWN_GRACE_SECONDS)
@@ -280,6 +281,20 @@ class Runtime:
         if self.lease is not None:
             await lease_rows.release(self.db, self.lease)
         await self.db.close()
+
+
+async def cancel_until_done(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the tasks and wait for their end, cancelling again any that goes on: before Python 3.12,
+    asyncio.wait_for drops a cancellation that arrives as its inner call completes (github.com/python/cpython
+    issue 86296), and psycopg_pool waits for a connection through it, so a loop waiting on PostgreSQL can miss
+    one cancel() and sleep on."""
+    while pending := [task for task in tasks if not task.done()]:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=1.0)
+    for task in tasks:  # retrieve their exceptions (a cancelled task has none to retrieve)
+        if not task.cancelled():
+            task.exception()
 
 
 def embeddings_client(settings: Settings, llm: openai.AsyncOpenAI) -> openai.AsyncOpenAI:
@@ -330,6 +345,14 @@ def served_chat_client(settings: Settings) -> openai.AsyncOpenAI | None:
     if not settings.serve_url:
         return None
     return openai.AsyncOpenAI(api_key="not-needed", base_url=settings.serve_url, max_retries=2, timeout=300.0)
+
+
+def stream_budget(db: Database) -> StreamBudget:
+    """Slack's streaming budget: in the database where replicas may share it (PostgreSQL), else in this process
+    (an SQLite file has one serving process: its writer lease)."""
+    if db.dialect == "postgresql":
+        return DbStreamBudget(functools.partial(rate_buckets.take, db))
+    return LocalStreamBudget()
 
 
 def together_chat_client(settings: Settings) -> openai.AsyncOpenAI | None:

@@ -34,7 +34,7 @@ from handlers.message_edits import EditsAndDeletions
 from handlers.respond import RetryResponds
 from handlers.services import Services
 from handlers.slack_io import slack_error
-from handlers.stream_budget import LocalStreamBudget
+from handlers.stream_budget import LocalStreamBudget, StreamBudget
 from handlers.tune import Runner, Spawn
 from render.assistant import DEFAULT_SUGGESTED_PROMPTS
 
@@ -42,13 +42,15 @@ log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored: Callable[[], None],
-             suggested_prompts: Sequence[str] = DEFAULT_SUGGESTED_PROMPTS, grammar: Grammar | None = None) -> None:
+             suggested_prompts: Sequence[str] = DEFAULT_SUGGESTED_PROMPTS, grammar: Grammar | None = None,
+             budget: StreamBudget | None = None) -> None:
     """Each feature's module gets only the services it uses. `grammar`: bot/ builds it from every known
-    back-end's spec; without one, `/tune` offers the back-ends configured here."""
+    back-end's spec; without one, `/tune` offers the back-ends configured here. `budget`: Slack's streaming
+    calls (this process's own unless given: bot gives replicas on one database a shared one)."""
     app.use(PersistThenAck(services.inbox, on_event_stored))
     app.use(RetryResponds())
     app.use(EditsAndDeletions(services.privacy))  # before the assistant, which drops them in DM threads
-    setup = messages.AnswerSetup(LocalStreamBudget(), admin_notices(app, services))
+    setup = messages.AnswerSetup(budget or LocalStreamBudget(), admin_notices(app, services))
     app.assistant(assistant.build(services.answers, suggested_prompts, setup))  # after the inbox: pane events are stored first
     errors.register(app)
     messages.register(app, services.answers, setup)

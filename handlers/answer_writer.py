@@ -95,7 +95,7 @@ class AnswerWriter:
     async def start(self) -> str | None:
         """Open the stream (its first call waits for the first words), or post the placeholder; returns the
         first message's ts once it exists."""
-        if self._want_stream and self._budget.try_start(self._team):
+        if self._want_stream and await self._budget.try_start(self._team):
             self._counted = True
             thread_ts = self._claim.post_in_thread
             assert thread_ts is not None
@@ -135,7 +135,7 @@ class AnswerWriter:
                 piece = self._unsent()
                 if not piece:
                     continue
-                if not self._budget.try_append(self._team):
+                if not await self._budget.try_append(self._team):
                     last_sent = loop.time()
                     self._more.set()
                     continue

@@ -6,14 +6,16 @@ chat.appendStream at Tier 4 (about 100 a minute), per method per app per workspa
 asks before it starts a stream (when none is left it is answered by placeholder-and-edit) and paces its
 appends by how many answers are streaming at once, so a burst of questions never meets a 429.
 
-`StreamBudget` is the seam: `LocalStreamBudget` keeps the buckets in this process. With several replicas
-a database-backed budget (same interface) shares them.
+`StreamBudget` is the seam: `LocalStreamBudget` keeps the buckets in this process (one process per SQLite
+file). `DbStreamBudget` keeps them in the database, so replicas on one PostgreSQL share them: each take is one
+statement (storage/rate_buckets.py, reached through the `TakeCall` the composition root gives it).
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,13 +23,14 @@ START, APPEND = "chat.startStream", "chat.appendStream"
 PER_MINUTE = {START: 20, APPEND: 100}  # Tier 2 and Tier 4
 HEADROOM = 0.9  # keep a tenth for what this budget does not see (retries, a clock's drift)
 MIN_APPEND_SECONDS = 1.0  # one append a second per answer at most: enough to look live
+log = logging.getLogger(__name__)
 
 
 class StreamBudget(Protocol):
-    def try_start(self, team: str) -> bool:
+    async def try_start(self, team: str) -> bool:
         """Take a chat.startStream (and count the stream as open); False when none is left."""
 
-    def try_append(self, team: str) -> bool:
+    async def try_append(self, team: str) -> bool:
         """Take a chat.appendStream; False when none is left (the text waits for the next one, or the stop)."""
 
     def append_every(self, team: str) -> float:
@@ -66,14 +69,54 @@ class LocalStreamBudget:
         bucket = self._buckets.setdefault((team, method), _Bucket(rate, rate, self._clock()))
         return bucket.take(self._clock())
 
-    def try_start(self, team: str) -> bool:
+    async def try_start(self, team: str) -> bool:
         if not self._take(team, START):
             return False
         self._open[team] = self._open.get(team, 0) + 1
         return True
 
-    def try_append(self, team: str) -> bool:
+    async def try_append(self, team: str) -> bool:
         return self._take(team, APPEND)
+
+    def append_every(self, team: str) -> float:
+        return max(MIN_APPEND_SECONDS, self._open.get(team, 0) * 60 / self._per_minute[APPEND])
+
+    def ended(self, team: str) -> None:
+        self._open[team] = max(0, self._open.get(team, 0) - 1)
+
+
+TakeCall = Callable[[str, str, float, float], Awaitable[bool]]  # (team, method, tokens a minute, now) -> taken
+
+
+class DbStreamBudget:
+    """The buckets in the database, shared by every replica on it (same rates, same headroom as the local one).
+
+    Open streams are counted in this process: they only pace this replica's appends, while the shared append
+    bucket is what keeps the workspace under its tier. A database error refuses the call (a placeholder instead
+    of a stream, or the text waits for the stop): never a call the budget did not grant."""
+
+    def __init__(self, take: TakeCall, per_minute: dict[str, int] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._take_call = take
+        self._per_minute = {m: n * HEADROOM for m, n in (per_minute or PER_MINUTE).items()}
+        self._clock = clock
+        self._open: dict[str, int] = {}
+
+    async def _take(self, team: str, method: str) -> bool:
+        try:
+            return await self._take_call(team, method, self._per_minute[method], self._clock())
+        except Exception:  # noqa: BLE001 - the database briefly unavailable: no call rather than a 429
+            log.warning("could not take a %s from the shared budget: not calling it", method, exc_info=True)
+            return False
+
+    async def try_start(self, team: str) -> bool:
+        if not await self._take(team, START):
+            return False
+        self._open[team] = self._open.get(team, 0) + 1
+        return True
+
+    async def try_append(self, team: str) -> bool:
+        return await self._take(team, APPEND)
 
     def append_every(self, team: str) -> float:
         return max(MIN_APPEND_SECONDS, self._open.get(team, 0) * 60 / self._per_minute[APPEND])

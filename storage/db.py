@@ -108,6 +108,8 @@ class WriteLock:
 class Transaction(ABC):
     """The statements of one open write transaction. Its reads see its own writes."""
 
+    dialect: Dialect  # as its Database's
+
     @abstractmethod
     async def execute(self, sql: str, params: Params = ()) -> int:
         """One statement; returns how many rows it changed."""
@@ -185,6 +187,8 @@ class Database(ABC):
 
 
 class SqliteTransaction(Transaction):
+    dialect: Dialect = "sqlite"
+
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 

@@ -1,8 +1,8 @@
-"""Team memory's index: approved examples an answer may draw on, searched by BM25 (SQLite FTS5).
+"""Team memory's index: approved examples an answer may draw on, searched by BM25 (SQLite FTS5) or by
+PostgreSQL's full-text search (a tsvector column of memory_items, GIN-indexed, ranked by ts_rank).
 
-The interface a PostgreSQL back-end implements with its own full-text search: `sync` (in the caller's
-transaction, whenever an example's state, votes or text change), `search`, `purge`, the embeddings, the
-per-channel facts and the record of use. Only `_fts_*`, `search` and `purge` speak SQLite-only SQL.
+`sync` (in the caller's transaction, whenever an example's state, votes or text change), `search`, `purge`, the
+embeddings, the per-channel facts and the record of use. Only `_fts_*`, `search` and `purge` differ by dialect.
 
 A memory is an example that is approved and either decided by an admin or vouched for by at least
 memory_config.min_votes 👍 (more 👍 than 👎); examples from DMs never are (Tuneloop keeps none anyway).
@@ -119,10 +119,14 @@ async def sync_all(tx: Transaction) -> None:
 
 
 async def _fts_insert(tx: Transaction, example_id: int, question: str, answer: str) -> None:
+    if tx.dialect == "postgresql":
+        return  # the row's generated tsvector is its index entry (migration 0014_memory)
     await tx.execute("INSERT INTO memory_fts (rowid, question, answer) VALUES (?, ?, ?)", (example_id, question, answer))
 
 
 async def _fts_delete(tx: Transaction, example_id: int, question: str, answer: str) -> None:
+    if tx.dialect == "postgresql":
+        return  # its index entry goes with the row
     # External content: FTS5 removes a row's terms given the values it indexed.
     await tx.execute("INSERT INTO memory_fts (memory_fts, rowid, question, answer) VALUES ('delete', ?, ?, ?)",
                      (example_id, question, answer))
@@ -145,18 +149,15 @@ async def search(db: Database, terms: Sequence[str], scope: Scope, *, limit: int
     """The memories closest to `terms` that may be shown where `scope` asks, best first: any of the rarer terms,
     or, when every term is common, all of them together. `counts` caches how many memories each term is in (the
     caller's to keep: it only ranks terms by rarity, so a stale count costs a little ranking, never a match)."""
-    query = await _match_query(db, terms, {} if counts is None else counts)
+    if db.dialect == "postgresql":  # its index ranks every match itself: no rarity pass needed (bench/memory_search.py)
+        query = " OR ".join(_quoted(term) for term in terms) if terms else None
+    else:
+        query = await _match_query(db, terms, {} if counts is None else counts)
     if query is None:
         return []
-    rows = await db.fetchall(
-        "SELECT m.example_id, m.channel, m.thread_ts, m.message_ts, m.question, m.answer, -hits.score AS score"
-        f" FROM (SELECT rowid, bm25(memory_fts, {_WEIGHTS[0]}, {_WEIGHTS[1]}) AS score FROM memory_fts"
-        "       WHERE memory_fts MATCH :query ORDER BY score LIMIT :candidates) AS hits"
-        " JOIN memory_items m ON m.example_id = hits.rowid"
-        f" {_SCOPE_JOIN} WHERE {_SCOPE_WHERE} ORDER BY hits.score LIMIT :limit",
-        {"query": query, "candidates": _CANDIDATES, "channel": scope.channel, "share": scope.share,
-         "limit": limit + len(scope.exclude_threads)},
-    )
+    search_sql = _PG_SEARCH if db.dialect == "postgresql" else _FTS5_SEARCH
+    rows = await db.fetchall(search_sql, (query, _CANDIDATES, scope.channel, int(scope.share),
+                                          limit + len(scope.exclude_threads)))
     hits = [MemoryHit(**dict(row)) for row in rows]
     return [hit for hit in hits if (hit.channel, hit.thread_ts or hit.message_ts) not in scope.exclude_threads][:limit]
 
@@ -189,8 +190,30 @@ async def _match_query(db: Database, terms: Sequence[str], counts: dict[str, int
 
 
 # Its own channel's memories, or a public channel's where the asking channel may share; never a switched-off one.
+# Parameters: the asking channel, then 1 if it may share (0 if not).
 _SCOPE_JOIN = "LEFT JOIN memory_channels mc ON mc.channel = m.channel, memory_config cfg"
-_SCOPE_WHERE = "(m.channel = :channel OR (:share AND mc.kind = 'public')) AND COALESCE(mc.enabled, cfg.enabled) = 1"
+_SCOPE_WHERE = "(m.channel = ? OR (? = 1 AND mc.kind = 'public')) AND COALESCE(mc.enabled, cfg.enabled) = 1"
+
+# Both take (query, candidates, channel, share, limit). The query is FTS5's: quoted terms joined by OR, which
+# PostgreSQL's websearch_to_tsquery reads the same way (and never rejects). The question's lexemes weigh as
+# FTS5's question column does (weights {D, C, B, A}: the answer is B, the question A). ts_rank, not ts_rank_cd:
+# every matching row is ranked, and cover density cost about 4x as much at 100k memories (bench/memory_search.py).
+_FTS5_SEARCH = (
+    "SELECT m.example_id, m.channel, m.thread_ts, m.message_ts, m.question, m.answer, -hits.score AS score"
+    f" FROM (SELECT rowid, bm25(memory_fts, {_WEIGHTS[0]}, {_WEIGHTS[1]}) AS score FROM memory_fts"
+    "       WHERE memory_fts MATCH ? ORDER BY score LIMIT ?) AS hits"
+    " JOIN memory_items m ON m.example_id = hits.rowid"
+    f" {_SCOPE_JOIN} WHERE {_SCOPE_WHERE} ORDER BY hits.score LIMIT ?"
+)
+_PG_SEARCH = (
+    "SELECT m.example_id, m.channel, m.thread_ts, m.message_ts, m.question, m.answer, hits.score"
+    " FROM (SELECT example_id, ts_rank("
+    f"'{{0, 0, {_WEIGHTS[1]}, {_WEIGHTS[0]}}}'::real[], search, query) AS score"
+    "       FROM memory_items, websearch_to_tsquery('english', ?) AS query"
+    "       WHERE search @@ query ORDER BY score DESC, example_id LIMIT ?) AS hits"
+    " JOIN memory_items m ON m.example_id = hits.example_id"
+    f" {_SCOPE_JOIN} WHERE {_SCOPE_WHERE} ORDER BY hits.score DESC, m.example_id LIMIT ?"
+)
 
 
 async def vectors(db: Database, model: str) -> list[tuple[int, bytes]]:
@@ -233,11 +256,10 @@ async def in_scope(db: Database, example_ids: Sequence[int], scope: Scope) -> se
     """Which of these memories may be shown where `scope` asks."""
     if not example_ids:
         return set()
-    marks = ", ".join(f":id{i}" for i in range(len(example_ids)))
+    marks = ", ".join("?" * len(example_ids))
     rows = await db.fetchall(
         f"SELECT m.example_id, m.channel, m.thread_ts, m.message_ts FROM memory_items m {_SCOPE_JOIN}"
-        f" WHERE m.example_id IN ({marks}) AND {_SCOPE_WHERE}",
-        {"channel": scope.channel, "share": scope.share, **{f"id{i}": v for i, v in enumerate(example_ids)}})
+        f" WHERE m.example_id IN ({marks}) AND {_SCOPE_WHERE}", [*example_ids, scope.channel, int(scope.share)])
     return {row[0] for row in rows if (row[1], row[2] or row[3]) not in scope.exclude_threads}
 
 
@@ -264,7 +286,14 @@ async def generation(db: Database) -> int:
 async def purge(db: Database) -> None:
     """Make erased text unrecoverable: FTS5 keeps a deleted row's terms in its segments until they are merged
     (this SQLite has no secure-delete option), so rewrite the index as one segment; then checkpoint the WAL and
-    truncate it. Freed pages are zeroed (PRAGMA secure_delete, storage/db.py)."""
+    truncate it. Freed pages are zeroed (PRAGMA secure_delete, storage/db.py).
+
+    PostgreSQL: nothing to do for the index. A memory's tsvector is a column of its row, so the commit that
+    deletes the row takes its text and its terms out of every query at once; the dead tuple's bytes stay in the
+    table's pages, the GIN index and the server's WAL until (auto)vacuum and checkpoints reclaim them, as with
+    any deleted row there: the byte-level guarantee above is SQLite's."""
+    if db.dialect == "postgresql":
+        return
     async with db.transaction() as tx:
         await tx.execute("INSERT INTO memory_fts (memory_fts) VALUES ('optimize')")
     await db.checkpoint()

@@ -667,6 +667,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0021_rate_buckets",
+        """
+        -- Slack's rate tiers shared by every replica on one database (storage/rate_buckets.py): a token bucket
+        -- per workspace and method; `at` is when it was last taken from, in Unix seconds.
+        CREATE TABLE rate_buckets (
+            team    TEXT NOT NULL,
+            method  TEXT NOT NULL,
+            tokens  REAL NOT NULL,
+            at      REAL NOT NULL,
+            PRIMARY KEY (team, method)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 
@@ -693,6 +707,48 @@ POSTGRESQL_INSTEAD: dict[str, str] = {
         ALTER TABLE dataset_versions ADD COLUMN kto_labels TEXT;
         ALTER TABLE jobs DROP CONSTRAINT jobs_method_check;
         ALTER TABLE jobs ADD CONSTRAINT jobs_method_check CHECK (method IN ('sft', 'dpo', 'kto'));
+    """,
+    # PostgreSQL has no FTS5: its own full-text search, over a tsvector kept in the row itself (a generated
+    # column, so it is written, changed and deleted with the row: no index to keep in step, nothing left behind
+    # once the row is gone), weighted question (A) over answer (B) as FTS5's BM25 weights are (storage/memory.py).
+    "0014_memory": f"""
+        CREATE TABLE memory_items (
+            example_id       BIGINT PRIMARY KEY REFERENCES examples (id),
+            channel          TEXT NOT NULL,
+            thread_ts        TEXT,
+            message_ts       TEXT NOT NULL,
+            question         TEXT NOT NULL,
+            answer           TEXT NOT NULL,
+            embedding_model  TEXT,
+            embedding        BYTEA,
+            indexed_at       TEXT NOT NULL DEFAULT {_NOW},
+            search           tsvector GENERATED ALWAYS AS (
+                setweight(to_tsvector('english', question), 'A') || setweight(to_tsvector('english', answer), 'B')
+            ) STORED
+        );
+        CREATE INDEX memory_items_channel ON memory_items (channel);
+        CREATE INDEX memory_items_search ON memory_items USING GIN (search);
+        CREATE TABLE memory_config (
+            id          INTEGER PRIMARY KEY CHECK (id = 1),
+            min_votes   INTEGER NOT NULL DEFAULT 2,
+            enabled     INTEGER NOT NULL DEFAULT 1,
+            generation  INTEGER NOT NULL DEFAULT 0
+        );
+        INSERT INTO memory_config (id) VALUES (1);
+        CREATE TABLE memory_channels (
+            channel     TEXT PRIMARY KEY,
+            kind        TEXT CHECK (kind IN ('public', 'private', 'shared', 'dm')),
+            enabled     INTEGER,
+            checked_at  TEXT NOT NULL DEFAULT {_NOW}
+        );
+        CREATE TABLE answer_memory (
+            answer_id   INTEGER NOT NULL REFERENCES answers (id),
+            example_id  INTEGER NOT NULL REFERENCES examples (id),
+            rank        INTEGER NOT NULL,
+            score       REAL NOT NULL,
+            PRIMARY KEY (answer_id, example_id)
+        );
+        CREATE INDEX answer_memory_example ON answer_memory (example_id);
     """,
 }
 # Migrations that rebuild a table others reference: SQLite's documented procedure runs them with foreign keys off

@@ -92,6 +92,8 @@ def pg_insert(sql: str) -> str:
 
 
 class PgTransaction(Transaction):
+    dialect: Dialect = "postgresql"
+
     def __init__(self, conn: psycopg.AsyncConnection[PgRow]) -> None:
         self._conn = conn
 

@@ -4,14 +4,18 @@ says so under the answer, and goes with erasure, rejection and channel boundarie
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from tests.capture_helpers import button, example, shortcut, submission, vote
-from tests.conftest import ADMIN, ALICE, BOB, BOT, GENERAL, Harness
+from tests.conftest import ADMIN, ALICE, BOB, BOT, BOTH_DATABASES, GENERAL, REPO, Harness
 from bot.fakes import FakeOpenAI, FakeSlack
-from tests.test_cli import tuneloop
 from render.ids import REVIEW_REJECT
+
+pytestmark = BOTH_DATABASES
 
 SECRET = "G0SECRET"
 SHARED = "C0SHARED"
@@ -60,6 +64,16 @@ async def corrected(app: Harness, slack: FakeSlack, question: str, text: str, *,
     return question_ts
 
 
+def forget(app: Harness, tmp_path: Path, user: str) -> subprocess.CompletedProcess[str]:
+    """`tuneloop forget USER` against the app's database, as an operator runs it."""
+    target = app.db.target
+    where = ({"TUNELOOP_DATABASE_URL": target, "TUNELOOP_DATA_DIR": str(tmp_path)} if app.db.dialect == "postgresql"
+             else {"TUNELOOP_DB": target})
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(REPO), **where}
+    return subprocess.run([sys.executable, "-m", "bot", "forget", user], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
 def database_bytes(path: Path) -> bytes:
     """The database file and its write-ahead log, as they are on disk."""
     wal = path.with_name(path.name + "-wal")
@@ -82,16 +96,31 @@ async def test_a_correction_helps_the_next_question_at_once_and_forget_takes_it_
     assert [u.answer for u in used] == [CORRECTION]
     recorded = await app.db.fetchval("SELECT request_messages FROM answers WHERE id = ?", (answer[0],))
     assert "pinhole" not in recorded  # the record lists memories by reference (answer_memory), not by copy
-    assert b"pinhole" in database_bytes(tmp_path / "tuneloop.db")
+    sqlite = app.db.dialect == "sqlite"
+    if sqlite:
+        assert b"pinhole" in database_bytes(tmp_path / "tuneloop.db")
+    else:
+        assert await index_entries(app, "pinhole") == 1
 
-    result = tuneloop(tmp_path, "forget", ALICE)  # the person who asked the corrected question
+    result = forget(app, tmp_path, ALICE)  # the person who asked the corrected question
     assert result.returncode == 0, result.stderr
     third = await ask(app, slack, "the router again: how do I reboot it?")
     assert "pinhole" not in system_prompt_sent(oai) and context_line(slack, GENERAL, third) is None
-    on_disk = database_bytes(tmp_path / "tuneloop.db")
-    for word in (b"pinhole", b"pinhol", b"amber", b"flaky", b"flaki"):  # as typed, and as FTS5's stemmer keeps them
-        assert word not in on_disk, word
+    if sqlite:  # the file's bytes: SQLite's erasure guarantee (PostgreSQL's pages are the server's, storage/memory.py)
+        on_disk = database_bytes(tmp_path / "tuneloop.db")
+        for word in (b"pinhole", b"pinhol", b"amber", b"flaky", b"flaki"):  # as typed, and as FTS5's stemmer keeps them
+            assert word not in on_disk, word
+    else:  # the row and its index entry (its tsvector) are gone: no query can find the text
+        assert await index_entries(app, "pinhole") == 0 and await index_entries(app, "flaky") == 0
+        assert await app.db.fetchval(
+            "SELECT count(*) FROM examples WHERE answer LIKE '%pinhole%' OR corrected LIKE '%pinhole%'") == 0
     assert await app.db.fetchval("SELECT count(*) FROM memory_items") == 0
+
+
+async def index_entries(app: Harness, word: str) -> int:
+    """PostgreSQL: how many memories the full-text index finds for `word` (through its GIN index's operator)."""
+    return int(await app.db.fetchval(
+        "SELECT count(*) FROM memory_items WHERE search @@ plainto_tsquery('english', ?)", (word,)))
 
 
 async def test_a_rejected_memory_is_never_given_to_the_model_again(
