@@ -13,6 +13,8 @@ from storage.db import Database
 from storage.migrations import migrate
 
 SKIPPED = frozenset({"_migrations", "writer_lease", "leader_lease"})
+# Tables a migration fills with defaults (one settings row): the source's rows replace them.
+SEEDED = frozenset({"memory_config"})
 BATCH = 1_000
 
 
@@ -34,8 +36,10 @@ async def copy_database(source: Database, target: Database) -> list[Copied]:
     tables = await _tables_in_dependency_order(source)
     async with target.transaction() as tx:
         for table in tables:
-            if await tx.fetchval(f"SELECT count(*) FROM {table}"):
+            if table not in SEEDED and await tx.fetchval(f"SELECT count(*) FROM {table}"):
                 raise CopyRefused(f"the target database already has rows in {table}: copy into an empty database")
+        for table in SEEDED & set(tables):
+            await tx.execute(f"DELETE FROM {table}")
         copied = []
         for table in tables:
             columns = [row["name"] for row in await source.fetchall(f"PRAGMA table_info({table})")]
@@ -54,7 +58,8 @@ async def copy_database(source: Database, target: Database) -> list[Copied]:
 async def _tables_in_dependency_order(db: Database) -> list[str]:
     names = [row[0] for row in await db.fetchall(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-    tables = [name for name in names if name not in SKIPPED]
+    # FTS5's own tables (memory_fts and its shadows) are SQLite's index, not data: PostgreSQL indexes the rows.
+    tables = [name for name in names if name not in SKIPPED and not name.startswith("memory_fts")]
     needs = {table: {row["table"] for row in await db.fetchall(f"PRAGMA foreign_key_list({table})")} - {table}
              for table in tables}
     ordered: list[str] = []

@@ -23,18 +23,18 @@ class Clock:
         return self.now
 
 
-def test_starts_are_budgeted_per_workspace_and_appends_shared_by_the_open_streams() -> None:
+async def test_starts_are_budgeted_per_workspace_and_appends_shared_by_the_open_streams() -> None:
     clock = Clock()
     budget = LocalStreamBudget(clock=clock)
-    starts = [budget.try_start("T1") for _ in range(20)]
+    starts = [await budget.try_start("T1") for _ in range(20)]
     assert starts == [True] * 18 + [False] * 2  # Tier 2 with a tenth kept back
-    assert budget.try_start("T2")  # another workspace has its own
+    assert await budget.try_start("T2")  # another workspace has its own
     assert budget.append_every("T1") == 18 * 60 / 90  # 18 streams share 90 appends a minute
     for _ in range(17):
         budget.ended("T1")
     assert budget.append_every("T1") == 1.0  # one stream alone: one append a second
     clock.now = 60 / 18  # a start comes back every 60 / 18 s
-    assert budget.try_start("T1") and not budget.try_start("T1")
+    assert await budget.try_start("T1") and not await budget.try_start("T1")
 
 
 async def test_thirty_questions_at_once_are_each_answered_once_without_a_429(
