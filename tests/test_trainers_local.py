@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from providers.local_trainer import LocalTrainer
+from providers.selfhost_jobs import SAVE_STEPS, training_args
+from selfhost.options import parse_options
 from tuning.trainers import LoraSettings
 from tests.selfhost_helpers import offline_env, sft_lines, write_jsonl
 from tests.waiting import REAL_WAIT, eventually
@@ -36,6 +38,14 @@ async def request(local: LocalTrainer, tmp_path: Path, tiny_model: Path, link: s
     validation = await local.upload(write_jsonl(tmp_path / "validation.jsonl", sft_lines(2)))
     return JobRequest(base_model=str(tiny_model), training_file_id=train, validation_file_id=validation,
                       epochs=epochs, batch_size=2, metadata={LINK_KEY: link, "tuneloop_dataset": "faq@1"})
+
+
+def test_every_run_checkpoints_and_resumes_from_its_own_output_folder(tmp_path: Path) -> None:
+    """Checked by the training program's own parser: what the back-ends launch asks for checkpoints and a resume."""
+    train = write_jsonl(tmp_path / "train.jsonl", sft_lines(1))
+    args = training_args(JobRequest(base_model="m", training_file_id=str(train)), "j1", str(tmp_path / "out"), SMALL)
+    options = parse_options(args)
+    assert options.save_steps == SAVE_STEPS and options.resume and options.output_dir == tmp_path / "out"
 
 
 async def test_a_retried_start_runs_no_second_process(tmp_path: Path, tiny_model: Path) -> None:
