@@ -1,15 +1,18 @@
 """The `local` back-end: `python -m selfhost.train` as a separate process on this machine.
 
 Each job lives in `<artifacts>/jobs/<tuneloop job id>/`: `job.json` (pid, command, whether a cancel
-was asked), `output.jsonl` (the program's stdout: one JSON object a line) and `stderr.log`. The
-process runs in its own session, so it outlives a restart of the bot; after one, the monitor's next
-poll reads `job.json` and finds the process still running (re-attached) or gone. A process gone
-without a final `done` or `error` line is marked failed with what its stderr last said.
+was asked, how many times it was relaunched), `output.jsonl` (the program's stdout: one JSON object a
+line) and `stderr.log`. The process runs in its own session, so it outlives a restart of the bot; after
+one, the monitor's next poll reads `job.json` and finds the process still running (re-attached) or gone.
+A process gone without a final `done` or `error` line (killed: out of memory, a reboot) and not cancelled
+is relaunched with the same command, which resumes from its last checkpoint, up to `max_restarts` times;
+after that it is marked failed with what its stderr last said.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import signal
@@ -48,9 +51,12 @@ from tuning.trainers.types import (
 )
 
 RECORD = "job.json"
+LOCK = "job.lock"
 OUTPUT = "output.jsonl"
 STDERR = "stderr.log"
 _STDERR_TAIL = 2000
+# A crash that recurs (a bad node, an input that always runs out of memory) is not retried for ever.
+MAX_RESTARTS = 2
 
 
 @dataclass
@@ -60,6 +66,8 @@ class _Record:
     created_at: str
     pid: int | None = None
     cancel_requested: bool = False
+    command: list[str] | None = None  # None in records written before relaunches existed: never relaunched
+    restarts: int = 0
 
 
 class LocalTrainer(SelfHostedTrainer):
@@ -67,7 +75,8 @@ class LocalTrainer(SelfHostedTrainer):
 
     def __init__(self, artifacts: Path | str, *, python: str = sys.executable, lora: LoraSettings = DEFAULT_LORA,
                  max_length: int = DEFAULT_MAX_LENGTH, extra_args: tuple[str, ...] = (), gpu_hour_usd: float = 0.0,
-                 catalogue: Catalogue | None = None, name: str = "local", gpus_per_job: float = 1) -> None:
+                 catalogue: Catalogue | None = None, name: str = "local", gpus_per_job: float = 1,
+                 max_restarts: int = MAX_RESTARTS) -> None:
         self.name = name
         self._catalogue = catalogue or packaged_catalogue()
         self._gpu_hour_usd = gpu_hour_usd
@@ -77,6 +86,7 @@ class LocalTrainer(SelfHostedTrainer):
         self._max_length = max_length
         self._extra_args = extra_args
         self._gpus = gpus_per_job  # 0: the program runs on the CPU (no GPU is made visible to it)
+        self._max_restarts = max_restarts
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     def check_open(self) -> None:
@@ -94,11 +104,11 @@ class LocalTrainer(SelfHostedTrainer):
         if (folder / RECORD).is_file():  # a retried Start: the job already exists
             return await self.get_job(job_id)
         folder.mkdir(parents=True, exist_ok=True)
-        record = _Record(job_id, request.base_model, datetime.now(UTC).isoformat())
         command = [self._python, "-m", "selfhost.train",
                    *training_args(request, job_id, str(self._artifacts.output_dir(job_id)), self._lora,
                                   self._max_length, self._gpus),
                    *self._extra_args]
+        record = _Record(job_id, request.base_model, datetime.now(UTC).isoformat(), command=command)
         record.pid = await asyncio.to_thread(self._spawn, folder, command)
         self._save(folder, record)
         return await self.get_job(job_id)
@@ -135,8 +145,12 @@ class LocalTrainer(SelfHostedTrainer):
         if self._alive(record.pid):
             state = JobState.CANCELLING if record.cancel_requested else JobState.RUNNING
             return TrainerJob(state=state, raw_status=f"{state.value} (pid {record.pid})", **common)
-        common["finished_at"] = datetime.fromtimestamp((folder / OUTPUT).stat().st_mtime, UTC)
         ended = outcome(output)
+        if ended is None and not record.cancel_requested and self._relaunch(folder, record):
+            return TrainerJob(state=JobState.RUNNING, raw_status=(
+                f"resumed from its last checkpoint after the process died (restart {record.restarts} of "
+                f"{self._max_restarts}, pid {record.pid})"), **common)
+        common["finished_at"] = datetime.fromtimestamp((folder / OUTPUT).stat().st_mtime, UTC)
         if ended is not None and ended.succeeded:
             return TrainerJob(state=JobState.SUCCEEDED, raw_status="succeeded", fine_tuned_model=served_name(job_id),
                               **common)
@@ -148,12 +162,29 @@ class LocalTrainer(SelfHostedTrainer):
         return TrainerJob(state=JobState.FAILED, raw_status="process died", error_code="process_died",
                           error_message=self._death_note(record, folder), **common)
 
+    def _relaunch(self, folder: Path, record: _Record) -> bool:
+        """Start the dead process's command again (it resumes from its checkpoint) unless the limit is reached;
+        `record` becomes the relaunched one. Under a lock, so two polls at once relaunch it once."""
+        with (folder / LOCK).open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            current = self._load(folder)
+            if current.pid != record.pid:  # another poll relaunched it meanwhile
+                record.__dict__.update(current.__dict__)
+                return True
+            if record.command is None or record.restarts >= self._max_restarts:
+                return False
+            record.pid = self._spawn(folder, record.command)
+            record.restarts += 1
+            self._save(folder, record)
+            return True
+
     def _death_note(self, record: _Record, folder: Path) -> str:
         child = self._children.get(record.pid or -1)
         how = f" with exit code {child.returncode}" if child is not None and child.returncode is not None else ""
         tail = [line for line in _read(folder / STDERR)[-_STDERR_TAIL:].splitlines() if line.strip()]
         last = f" Its last words: {tail[-1].strip()}" if tail else ""
-        return f"The training process (pid {record.pid}) ended{how} without finishing.{last}"
+        resumed = f" (resumed {_times(record.restarts)} from its checkpoint)" if record.restarts else ""
+        return f"The training process (pid {record.pid}) ended{how} without finishing{resumed}.{last}"
 
     def _alive(self, pid: int | None) -> bool:
         if pid is None:
@@ -174,7 +205,10 @@ class LocalTrainer(SelfHostedTrainer):
         folder = self._folder(provider_job_id)
         record = self._load(folder)
         if not self._alive(record.pid):
-            return await self.get_job(provider_job_id)
+            job = await self.get_job(provider_job_id)
+            if job.terminal:
+                return job
+            record = self._load(folder)  # it had died and was just relaunched: stop the new process
         record.cancel_requested = True
         self._save(folder, record)
         try:
@@ -231,6 +265,10 @@ def _running_program(pid: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count} times"
 
 
 def _read(path: Path) -> str:

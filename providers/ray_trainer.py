@@ -10,6 +10,11 @@ gives the job's details with `status` PENDING | RUNNING | STOPPED | SUCCEEDED | 
 
 `submission_id` is Tuneloop's job id, so a retried Start finds the job instead of making a second.
 Dataset files and the adapter travel through `TUNELOOP_ARTIFACTS` (see `artifacts`).
+
+A job that crashes (FAILED without a final `done` or `error` line from the program; a job Tuneloop stops
+ends STOPPED) is resubmitted `resubmits` times as `<job id>-r<n>`, same entrypoint, which resumes from
+the last checkpoint in the job's unchanged output folder. Tuneloop keeps calling it by its own job id:
+its state is the newest submission's, its logs those of every submission, joined.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ STATES = {
 
 
 GPUS_KEY = "gpus"
+# A crash on a cluster is often the node's (preempted, out of memory); a second one in a row is likely the job's.
+RESUBMITS = 1
 
 
 class RayAPIError(Exception):
@@ -74,7 +81,7 @@ class RayTrainer(SelfHostedTrainer):
                  lora: LoraSettings = DEFAULT_LORA, max_length: int = DEFAULT_MAX_LENGTH,
                  extra_args: tuple[str, ...] = (), gpu_hour_usd: float = 0.0,
                  timeout: float = 30.0, catalogue: Catalogue | None = None,
-                 name: str = "ray") -> None:
+                 name: str = "ray", resubmits: int = RESUBMITS) -> None:
         self.name = name
         self._catalogue = catalogue or packaged_catalogue()
         self._address = address.rstrip("/")
@@ -87,6 +94,7 @@ class RayTrainer(SelfHostedTrainer):
         self._max_length = max_length
         self._extra_args = extra_args
         self._gpu_hour_usd = gpu_hour_usd
+        self._resubmits = resubmits
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -117,39 +125,82 @@ class RayTrainer(SelfHostedTrainer):
         return await self.get_job(job_id)
 
     async def get_job(self, provider_job_id: str) -> TrainerJob:
-        details = await self._details(provider_job_id)
+        return (await self._describe(provider_job_id))[0]
+
+    async def _describe(self, job_id: str) -> tuple[TrainerJob, str]:
+        """The job as Tuneloop sees it, and the submission that carries it now."""
+        chain, logs = await self._submissions(job_id)
+        first, details = chain[0], chain[-1]
+        submission = str(details.get("submission_id") or job_id)
         status = str(details.get("status") or "PENDING")
         state = STATES.get(status, JobState.RUNNING)
-        logs = await self._logs(provider_job_id) if state != JobState.PENDING else ""
         total, tokens = progress_summary(logs)
         values: dict[str, Any] = {
-            "provider": self.name, "provider_job_id": provider_job_id, "state": state, "raw_status": status,
+            "provider": self.name, "provider_job_id": job_id, "state": state,
+            "raw_status": status if len(chain) == 1 else f"{status} (resubmitted as {submission} after a crash)",
             "base_model": str((details.get("metadata") or {}).get("base_model") or ""),
-            "created_at": _ms(details.get("start_time")) or datetime.now(UTC),
+            "created_at": _ms(first.get("start_time")) or datetime.now(UTC),
             "finished_at": _ms(details.get("end_time")) if state.terminal else None,
             "total_steps": total, "trained_tokens": tokens,
         }
         if state == JobState.SUCCEEDED:
-            values["fine_tuned_model"] = served_name(provider_job_id)
-            values |= await self.succeeded(provider_job_id, _ms(details.get("start_time")),
-                                           _ms(details.get("end_time")), _gpus_of(details, self._gpus))
+            values["fine_tuned_model"] = served_name(job_id)
+            values |= await self.succeeded(job_id, _ms(first.get("start_time")), _ms(details.get("end_time")),
+                                           _gpus_of(details, self._gpus))
         if state == JobState.FAILED:
             ended = outcome(logs)
             reason = ended.message if ended is not None and not ended.succeeded else _failure(details, logs)
+            if len(chain) > 1:
+                reason += f" (it crashed again after {len(chain) - 1} resubmission{'s' * (len(chain) > 2)})"
             values |= {"error_code": str(details.get("error_type") or "training_failed"),
                        "error_message": redact(reason, [self._token])}
-        return TrainerJob(**values)
+        return TrainerJob(**values), submission
+
+    async def _submissions(self, job_id: str) -> tuple[list[dict[str, Any]], str]:
+        """Details of the job's submissions in order (the first, then one for each crash, up to the limit) and
+        their logs joined, resubmitting a crashed one whose resubmission does not exist yet."""
+        chain: list[dict[str, Any]] = []
+        logs = ""
+        for attempt in range(self._resubmits + 1):
+            submission = f"{job_id}-r{attempt}" if attempt else job_id
+            try:
+                details = await self._details(submission)
+            except NotFound:
+                if not chain:
+                    raise
+                await self._resubmit(submission, chain[-1])
+                details = await self._details(submission)
+            chain.append(details)
+            if details.get("status") != "PENDING":
+                logs += ("\n" if logs and not logs.endswith("\n") else "") + await self._logs(submission)
+            if details.get("status") != "FAILED" or outcome(logs) is not None:
+                break  # running, finished, stopped by Tuneloop, or failed with the program's own reason
+        return chain, logs
+
+    async def _resubmit(self, submission: str, crashed: dict[str, Any]) -> None:
+        entrypoint = str(crashed.get("entrypoint") or "")
+        if "--resume" not in shlex.split(entrypoint):  # submitted before every job resumed
+            entrypoint += " --resume"
+        body: dict[str, Any] = {"entrypoint": entrypoint, "submission_id": submission,
+                                "entrypoint_num_gpus": _gpus_of(crashed, self._gpus),
+                                "metadata": crashed.get("metadata"), "runtime_env": crashed.get("runtime_env")}
+        try:
+            await self._call("POST", "/api/jobs/", {key: value for key, value in body.items() if value is not None})
+        except RayAPIError as error:
+            if not (error.status == 400 and "already exists" in error.text):  # else another poll resubmitted it
+                raise ProviderUnavailable(f"The Ray cluster refused to resubmit a crashed job as `{submission}`: "
+                                          f"{_last_line(error.text)}", self.name) from error
 
     async def events_since(self, provider_job_id: str, cursor: str | None) -> EventPage:
         offset = int(cursor or 0)
-        data = (await self._logs(provider_job_id)).encode("utf-8")
+        data = (await self._submissions(provider_job_id))[1].encode("utf-8")
         return read_page(data[offset:], offset, provider_job_id)
 
     async def cancel(self, provider_job_id: str) -> TrainerJob:
-        job = await self.get_job(provider_job_id)
+        job, submission = await self._describe(provider_job_id)
         if job.terminal:
             return job
-        await self._call("POST", f"/api/jobs/{provider_job_id}/stop", None)
+        await self._call("POST", f"/api/jobs/{submission}/stop", None)
         job = await self.get_job(provider_job_id)
         # Ray says RUNNING until the process is gone: the card says "cancelling" meanwhile.
         return job if job.terminal else job.model_copy(update={"state": JobState.CANCELLING})

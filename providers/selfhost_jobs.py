@@ -22,6 +22,8 @@ DEFAULT_LEARNING_RATES = {"sft": 2e-4, "dpo": 5e-6, "kto": 5e-6}
 DEFAULT_LORA = LoraSettings()
 KTO_WEIGHTS = frozenset({"desirable_weight", "undesirable_weight"})  # set from a KTO dataset's label counts
 DEFAULT_MAX_LENGTH = 1024  # tokens an example is cut to
+# A crash loses at most this many steps; a LoRA checkpoint is small (adapter + optimizer), so saving is cheap.
+SAVE_STEPS = 50
 
 
 def gpu_hour_usd(context: BuildContext) -> float:
@@ -44,13 +46,16 @@ def selfhost_capabilities(name: str, catalogue: Catalogue) -> Capabilities:
 def training_args(request: JobRequest, job_id: str, output_dir: str, lora: LoraSettings,
                   max_length: int = DEFAULT_MAX_LENGTH, gpus: float = 1) -> list[str]:
     """Arguments after `python -m selfhost.train` for this request. A job given several GPUs (on one node) runs
-    one process per GPU: the program starts itself under `accelerate launch` (DDP) with --num-processes."""
+    one process per GPU: the program starts itself under `accelerate launch` (DDP) with --num-processes.
+    Every run saves checkpoints and resumes from the newest one in its output folder (none the first time), so a
+    relaunch of the same job after a crash continues where it stopped."""
     args = [
         "--base-model", request.base_model, "--method", request.method, "--train-file", request.training_file_id,
         "--output-dir", output_dir, "--job-id", job_id,
         "--learning-rate", str(request.learning_rate or DEFAULT_LEARNING_RATES[request.method]),
         "--lora-r", str(lora.r), "--lora-alpha", str(lora.alpha), "--lora-dropout", str(lora.dropout),
         "--target-modules", lora.target_modules, "--max-length", str(max_length),
+        "--save-steps", str(SAVE_STEPS), "--resume",
     ]
     optional = {"--validation-file": request.validation_file_id, "--epochs": request.epochs,
                 "--batch-size": request.batch_size, "--beta": request.beta, "--seed": request.seed,

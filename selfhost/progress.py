@@ -41,8 +41,8 @@ class ProgressLines(TrainerCallback):
         self._clock = (time.perf_counter(), 0 if state.global_step == 0 else None)
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+        # No flush: the end-of-epoch evaluation is logged after the last step's save and joins that step's line.
         if state.is_world_process_zero:
-            self._flush()
             emit("event", message=f"Saved a checkpoint at step {state.global_step}.", step=state.global_step)
 
     def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,

@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from providers.ray_trainer import RayTrainer
+from providers.selfhost_jobs import SAVE_STEPS
 from bot.fakes import FakeRayJobs
 from tests.selfhost_helpers import sft_lines, write_jsonl
 from tests.trainer_backends import ray_head_process, worker_env
 from tests.waiting import REAL_WAIT, eventually
 from tuning.trainers import LINK_KEY, JobRequest, JobState, ProviderUnavailable
 from tuning.trainers import LoraSettings
+from tuning.trainers.open_models import served_name
 
 SMALL = LoraSettings(r=4, alpha=8)
 RAY = str(Path(sys.executable).parent / "ray")
@@ -58,6 +60,7 @@ async def test_submission_uses_tuneloops_job_id_and_a_retried_start_makes_no_sec
     assert entrypoint.startswith("python -m selfhost.train --base-model Qwen/Qwen2.5-0.5B-Instruct --method sft")
     assert f"--output-dir {tmp_path}/jobs/jray1/out" in entrypoint and "--dataset faq@3" in entrypoint
     assert "--num-processes" not in entrypoint  # one GPU: one process
+    assert f"--save-steps {SAVE_STEPS} --resume" in entrypoint  # a resubmission continues from a checkpoint
     again = await trainer.create_job(request("jray1"))
     assert again.provider_job_id == "jray1" and list(ray_api.jobs) == ["jray1"]
     assert (await trainer.find_job_by_metadata(LINK_KEY, "jray1")).provider_job_id == "jray1"
@@ -77,7 +80,7 @@ async def test_an_unreachable_cluster_is_said_plainly(tmp_path: Path) -> None:
 async def test_logs_are_read_incrementally_and_a_failed_job_reports_the_traceback(
     ray_api: FakeRayJobs, tmp_path: Path
 ) -> None:
-    trainer = RayTrainer(ray_api.address, str(tmp_path), token=TOKEN)
+    trainer = RayTrainer(ray_api.address, str(tmp_path), token=TOKEN, resubmits=0)
     await trainer.create_job(request("jray4"))
     ray_api.run("jray4")
     ray_api.write("jray4", "Loading weights 100%\n" + progress(1) + progress(2))
@@ -108,6 +111,7 @@ async def test_the_programs_own_error_line_is_the_reason_when_there_is_one(
     assert failed.error_message == "train.jsonl line 3: not valid JSON."
     events = (await trainer.events_since("jray5", None)).events
     assert [(event.level, event.message) for event in events] == [("error", "train.jsonl line 3: not valid JSON.")]
+    assert list(ray_api.jobs) == ["jray5"]  # the program's own refusal would only be repeated: not resubmitted
     await trainer.close()
 
 
@@ -118,7 +122,71 @@ async def test_stop_while_pending(ray_api: FakeRayJobs, tmp_path: Path) -> None:
     assert (stopped.state, stopped.raw_status) == (JobState.CANCELLED, "STOPPED")
     assert len(ray_api.calls_to("POST /api/jobs/{id}/stop")) == 1
     assert (await trainer.cancel("jray6")).state == JobState.CANCELLED  # a finished job: no second stop
-    assert len(ray_api.calls_to("POST /api/jobs/{id}/stop")) == 1
+    assert len(ray_api.calls_to("POST /api/jobs/{id}/stop")) == 1 and list(ray_api.jobs) == ["jray6"]
+    await trainer.close()
+
+
+OOM = "Traceback (most recent call last):\ntorch.OutOfMemoryError: CUDA out of memory.\n"
+
+
+def event(message: str) -> str:
+    return json.dumps({"kind": "event", "time": "2026-12-02T20:00:00+00:00", "message": message}) + "\n"
+
+
+async def test_a_crashed_job_is_resubmitted_once_and_followed_under_its_own_id(
+    ray_api: FakeRayJobs, tmp_path: Path
+) -> None:
+    trainer = RayTrainer(ray_api.address, str(tmp_path), token=TOKEN, runtime_env={"env_vars": {"A": "1"}})
+    await trainer.create_job(request("jray10"))
+    ray_api.run("jray10")
+    ray_api.write("jray10", progress(1) + progress(2) + event("Saved a checkpoint at step 2.") + '{"kind": "prog')
+    before = await trainer.events_since("jray10", None)
+    ray_api.crash("jray10", OOM)  # the node ran out of memory mid-line
+    job = await trainer.get_job("jray10")
+    assert (job.provider_job_id, job.state) == ("jray10", JobState.PENDING)
+    assert job.raw_status == "PENDING (resubmitted as jray10-r1 after a crash)"
+    first, again = ray_api.jobs["jray10"], ray_api.jobs["jray10-r1"]
+    assert again.entrypoint == first.entrypoint and "--resume" in again.entrypoint
+    assert f"--output-dir {tmp_path}/jobs/jray10/out" in again.entrypoint  # the same folder: its checkpoints
+    assert (again.metadata, again.runtime_env, again.num_gpus) == (first.metadata, first.runtime_env, 1)
+    await trainer.get_job("jray10")
+    assert len(ray_api.calls_to("POST /api/jobs/")) == 2  # followed, not resubmitted again
+    ray_api.run("jray10-r1")
+    ray_api.write("jray10-r1", event("Resuming from checkpoint-2.") + progress(3) + progress(4))
+    after = await trainer.events_since("jray10", before.cursor)
+    assert [point.step for point in after.metrics] == [3, 4]
+    assert "Resuming from checkpoint-2." in [entry.message for entry in after.events]
+    ray_api.finish("jray10-r1")
+    done = await trainer.get_job("jray10")
+    assert (done.state, done.fine_tuned_model, done.total_steps) == (JobState.SUCCEEDED, served_name("jray10"), 4)
+    await trainer.close()
+
+
+async def test_a_job_that_crashes_again_after_its_resubmission_fails_saying_so(
+    ray_api: FakeRayJobs, tmp_path: Path
+) -> None:
+    trainer = RayTrainer(ray_api.address, str(tmp_path), token=TOKEN)
+    await trainer.create_job(request("jray11"))
+    ray_api.run("jray11")
+    ray_api.crash("jray11", OOM)
+    await trainer.get_job("jray11")
+    ray_api.run("jray11-r1")
+    ray_api.crash("jray11-r1", OOM)
+    failed = await trainer.get_job("jray11")
+    assert failed.state == JobState.FAILED and list(ray_api.jobs) == ["jray11", "jray11-r1"]
+    assert failed.error_message == ("The training program failed on the cluster: torch.OutOfMemoryError: CUDA out"
+                                    " of memory. (it crashed again after 1 resubmission)")
+    await trainer.close()
+
+
+async def test_cancelling_a_resubmitted_job_stops_the_resubmission(ray_api: FakeRayJobs, tmp_path: Path) -> None:
+    trainer = RayTrainer(ray_api.address, str(tmp_path), token=TOKEN)
+    await trainer.create_job(request("jray12"))
+    ray_api.run("jray12")
+    ray_api.crash("jray12", OOM)
+    stopped = await trainer.cancel("jray12")
+    assert stopped.state == JobState.CANCELLED and ray_api.jobs["jray12-r1"].status == "STOPPED"
+    assert (await trainer.get_job("jray12")).state == JobState.CANCELLED and len(ray_api.jobs) == 2
     await trainer.close()
 
 
