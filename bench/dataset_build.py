@@ -139,7 +139,7 @@ def fill(db_path: str, size: int) -> None:
 
 def measure_build(db_path: str, home: Path, workers: int, fmt: str) -> dict:
     from storage import open_database
-    from tuning.datasets import BuildRequest, DatasetService
+    from tuning.training.datasets import BuildRequest, DatasetService
 
     async def run() -> tuple[float, object, int]:
         db = await open_database(db_path, home=home)
@@ -194,7 +194,7 @@ def tokenizer_scaling() -> dict:
 
 
 def _count_tokens(texts: list[str]) -> int:
-    from tuning.tokens import text_counter
+    from tuning.catalogue.tokens import text_counter
 
     return sum(map(text_counter("o200k_base"), texts))
 
@@ -222,7 +222,7 @@ def main() -> None:
         fill(args.fill[0], int(args.fill[1]))
         print(json.dumps({"filled": int(args.fill[1])}))
     elif args.build:
-        from tuning.datasets.parallel import default_workers
+        from tuning.training.datasets.parallel import default_workers
 
         home = args.home or Path(args.build).parent
         print(json.dumps(measure_build(args.build, home, args.workers or default_workers(), args.format)))

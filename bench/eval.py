@@ -32,9 +32,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.fakes import FakeOpenAI  # noqa: E402
-from tuning.evaluation import ChatLike, EvalItem, EvalSummary, evaluate  # noqa: E402
+from tuning.release.evaluation import ChatLike, EvalItem, EvalSummary, evaluate  # noqa: E402
 from providers.chat import ChatClient, eval_openai_client  # noqa: E402
-from tuning.types import ChatReply  # noqa: E402
+from tuning.values import ChatReply  # noqa: E402
 
 CANDIDATE = "ft:gpt-4.1-mini-2025-04-14:acme:tuneloop:bench"
 BASELINE = "gpt-4.1-mini-2025-04-14"

@@ -5,7 +5,7 @@
 
 Both sides train the same randomly initialised model (built in code from the architecture's published
 config.json, so nothing is downloaded: throughput and memory do not depend on the weights), with the same
-tokenizer (trained on the benchmark's text, carrying the model's real chat template from tuning/models.toml),
+tokenizer (trained on the benchmark's text, carrying the model's real chat template from tuning/catalogue/models.toml),
 the same prompt/completion examples and the same settings, which it prints. For each it reports tokens/s
 (TRL's `num_tokens` over the Trainer's `train_runtime`, the same formula for both), the peak GPU memory the
 training process allocated (torch.cuda.max_memory_allocated, recorded at exit the same way for both) and

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from storage import memory as memory_rows  # noqa: E402
 from storage.db import Database, open_database  # noqa: E402
 from storage.migrations import migrate  # noqa: E402
-from tuning.memory import Memory  # noqa: E402
+from tuning.answering.memory import Memory  # noqa: E402
 
 VOCABULARY = 20_000
 CHANNELS = 200

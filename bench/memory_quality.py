@@ -7,7 +7,7 @@ bench/selfhost.py (whose model conversion, dataset and training this reuses).
 
 The training split's answers become the team's memory (approved examples in a temporary Tuneloop database);
 each held-out question is answered four ways, temperature 0: base, base + memory, tuned, tuned + memory, where
-"+ memory" is the system prompt Tuneloop sends (tuning.memory.with_memory) with what `Memory.recall` finds for
+"+ memory" is the system prompt Tuneloop sends (tuning.answering.memory.with_memory) with what `Memory.recall` finds for
 that question. Token F1 and exact match against the team's answer, with Tuneloop's judge-free metrics.
 `--no-tuning` skips the LoRA training (about 15 minutes on 2 CPUs) and reports base and base + memory only.
 """
@@ -34,8 +34,8 @@ from selfhost import SYSTEM, convert_once, env, train, write_dataset  # noqa: E4
 from storage.db import open_database  # noqa: E402
 from storage.memory import sync  # noqa: E402
 from storage.migrations import migrate  # noqa: E402
-from tuning.evaluation.metrics import exact_match, mean, token_f1  # noqa: E402
-from tuning.memory import Memory, with_memory  # noqa: E402
+from tuning.release.evaluation.metrics import exact_match, mean, token_f1  # noqa: E402
+from tuning.answering.memory import Memory, with_memory  # noqa: E402
 
 
 async def memory_prompts(folder: Path, train_pairs: list[tuple[str, str]], questions: list[str]) -> list[str]:

@@ -8,7 +8,7 @@ For each size, the same synthetic memories (questions and answers of 8-14 words 
 the commonest remaining word is in about 3% of memories, most are rare) are loaded into a fresh SQLite
 file and a fresh database on a PostgreSQL server this bench starts (initdb + pg_ctl in a temporary folder, as
 the tests do: tests/pg_server.py). Then the same questions (a memory's question with some words replaced,
-terms as tuning/memory.py extracts them) go through `storage.memory.search`, one at a time, scope and
+terms as tuning/answering/memory.py extracts them) go through `storage.memory.search`, one at a time, scope and
 similarity floor included, as the answer path calls it. Printed: p50 and p99 per database and the ratio
 PostgreSQL / SQLite. The issue's budget is FTS5's: 10 ms p99 at 100k.
 """
@@ -31,7 +31,7 @@ from storage import memory as memory_rows  # noqa: E402
 from storage import migrate, open_database  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.memory import Scope  # noqa: E402
-from tuning.memory import terms  # noqa: E402
+from tuning.answering.memory import terms  # noqa: E402
 
 RANKS = range(101, 50_101)
 VOCABULARY = [f"w{rank}" for rank in RANKS]

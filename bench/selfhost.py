@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tuning.catalogue import packaged_catalogue
-from tuning.evaluation.metrics import exact_match, mean, token_f1
+from tuning.catalogue.entries import packaged_catalogue
+from tuning.release.evaluation.metrics import exact_match, mean, token_f1
 
 MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 

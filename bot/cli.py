@@ -19,10 +19,10 @@ from storage import DatabaseUnavailable, migrate, open_database, opened
 from storage.copy import CopyRefused, copy_database
 from storage.db import is_postgresql
 from storage.postgres import redacted
-from tuning.datasets import cli as dataset_cli
+from tuning.training.datasets import cli as dataset_cli
 from tuning.errors import TuningError
-from tuning.stats import collect
-from tuning.privacy import Privacy
+from tuning.capture.stats import collect
+from tuning.capture.privacy import Privacy
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,9 +25,9 @@ from bot.runtime import Runtime
 from bot.server import EVENTS_PATH, http_server
 from bot.settings import Settings
 from render.ids import CORRECTION_BLOCK, CORRECTION_INPUT, CORRECTION_VIEW, JOB_START
-from tuning.catalogue import packaged_catalogue
-from tuning.corrections import fingerprint
-from tuning.datasets.types import BuildRequest
+from tuning.catalogue.entries import packaged_catalogue
+from tuning.capture.corrections import fingerprint
+from tuning.training.datasets.specs import BuildRequest
 
 CHANNEL, ALICE, BOB, ADMIN, BOT = "C0DEMO", "U0ALICE", "U0BOB", "U0ADMIN", "U0BOT"
 SECRET = "demo-signing-secret"

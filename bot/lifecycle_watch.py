@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 
-from tuning.lifecycle.service import Lifecycle
+from tuning.release.lifecycle.service import Lifecycle
 
 log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]

@@ -42,40 +42,40 @@ from storage import jobs as job_rows
 from storage import lease as lease_rows
 from storage import rate_buckets
 from storage.lease import Holder
-from tuning.answering import Answerer
+from tuning.answering.service import Answerer
 from tuning.ports import ChatModel
-from tuning.capture import Capture
-from tuning.catalogue import Catalogue, load_catalogue
-from tuning.corrections import Corrections
-from tuning.feedback_traces import FeedbackTraces
-from tuning.datasets.service import DatasetService
-from tuning.endpoints import EndpointService
-from tuning.evaluation.service import Evaluations
-from tuning.feedback_reasons import FeedbackReasons
-from tuning.harvest import Harvester
-from tuning.inbox import Inbox
-from tuning.jobs.monitor import JobMonitor
-from tuning.jobs.service import JobService
-from tuning.jobs.types import JobView
-from tuning.lifecycle.canary import CanaryService
-from tuning.lifecycle.fallback import Fallback
-from tuning.lifecycle.gate import PromotionGate
+from tuning.capture.examples import Capture
+from tuning.catalogue.entries import Catalogue, load_catalogue
+from tuning.capture.corrections import Corrections
+from tuning.capture.feedback_traces import FeedbackTraces
+from tuning.training.datasets.service import DatasetService
+from tuning.training.endpoints import EndpointService
+from tuning.release.evaluation.service import Evaluations
+from tuning.capture.feedback_reasons import FeedbackReasons
+from tuning.capture.harvest import Harvester
+from tuning.capture.inbox import Inbox
+from tuning.training.jobs.monitor import JobMonitor
+from tuning.training.jobs.service import JobService
+from tuning.training.jobs.view import JobView
+from tuning.release.lifecycle.canary import CanaryService
+from tuning.release.lifecycle.fallback import Fallback
+from tuning.release.gate import PromotionGate
 from providers.listing import OpenAIListing
-from tuning.lifecycle.migration import Migrations
-from tuning.lifecycle.notices import Announcements, LifecyclePublisher
-from tuning.lifecycle.service import Lifecycle
-from tuning.lifecycle.shutdown import ShutdownWatch
-from tuning.members import MemberDirectory
-from tuning.memory import Embed, Memory
-from tuning.privacy import Privacy
-from tuning.quality import QualityAlerts, QualityPublisher, QualitySettings, QualityState
-from tuning.promotion import Promotions
-from tuning.review import Review
-from tuning.routing import ModelRouter
-from tuning.stats import StatsService
-from tuning.trainers import Trainer, close_trainers
-from tuning.trainers.features import HasDedicatedEndpoints
-from tuning.trainers.open_models import SELF_HOSTED_PROVIDER
+from tuning.release.lifecycle.successor import SuccessorMigrations
+from tuning.release.lifecycle.notices import Announcements, LifecyclePublisher
+from tuning.release.lifecycle.service import Lifecycle
+from tuning.release.lifecycle.retirement import RetirementWatch
+from tuning.capture.members import MemberDirectory
+from tuning.answering.memory import Embed, Memory
+from tuning.capture.privacy import Privacy
+from tuning.release.quality import QualityAlerts, QualityPublisher, QualitySettings, QualityState
+from tuning.release.promotion import Promotions
+from tuning.capture.review import Review
+from tuning.answering.routing import ModelRouter
+from tuning.capture.stats import StatsService
+from tuning.training.trainers import Trainer, close_trainers
+from tuning.training.trainers.features import HasDedicatedEndpoints
+from tuning.training.trainers.open_models import SELF_HOSTED_PROVIDER
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 10.0
@@ -247,7 +247,7 @@ class Runtime:
             await asyncio.sleep(EMBED_EVERY_SECONDS)
 
     async def _watch_quality(self) -> None:
-        """Quality alerts (tuning/quality.py), every TUNELOOP_QUALITY_CHECK_SECONDS."""
+        """Quality alerts (tuning/release/quality.py), every TUNELOOP_QUALITY_CHECK_SECONDS."""
         while True:
             await asyncio.sleep(self.settings.quality_check_seconds)
             try:
@@ -395,7 +395,7 @@ def build_services(
         return catalogue
 
     lifecycle = build_lifecycle(settings, db, router, promotions, catalogue=the_catalogue, publisher=publisher,
-                                listing=listing, migrations=Migrations(db, promotions, jobs, evaluations,
+                                listing=listing, migrations=SuccessorMigrations(db, promotions, jobs, evaluations,
                                                                        catalogue=the_catalogue, admins=settings.admins))
     corrections = Corrections(db, capture, members, settings.admins, traces)
     return Services(
@@ -435,9 +435,9 @@ class _NoQualityPublisher:
 
 def build_lifecycle(settings: Settings, db: Database, router: ModelRouter, promotions: Promotions, *,
                     catalogue: Callable[[], Catalogue], publisher: LifecyclePublisher,
-                    listing: OpenAIListing | None, migrations: Migrations) -> Lifecycle:
+                    listing: OpenAIListing | None, migrations: SuccessorMigrations) -> Lifecycle:
     announcements = Announcements(db, publisher, channel=settings.announce_channel)
     canary = CanaryService(db, promotions, router, admins=settings.admins, catalogue=catalogue)
-    watch = ShutdownWatch(promotions, canary, announcements, catalogue=catalogue,
+    watch = RetirementWatch(promotions, canary, announcements, catalogue=catalogue,
                           listings=[listing] if listing else [], admins=settings.admins)
     return Lifecycle(canary, Fallback(promotions, canary, announcements), watch, announcements, migrations)

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from providers.registry import known_specs, spec_named
 from providers.spec import is_set
 from render.assistant import DEFAULT_SUGGESTED_PROMPTS, MAX_PROMPTS
-from tuning.catalogue import packaged_catalogue
+from tuning.catalogue.entries import packaged_catalogue
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are Tuneloop, a helpful assistant in a team's Slack workspace. "
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     inbox_days: int = Field(7, alias="TUNELOOP_INBOX_DAYS", ge=1)  # processed events kept this long
     message_days: int = Field(30, alias="TUNELOOP_MESSAGE_DAYS", ge=1)  # message text that never became an example
     ready_max_backlog: int = Field(1000, alias="TUNELOOP_READY_MAX_BACKLOG", ge=0)
-    # Quality alerts (tuning/quality.py): the last N rated answers against the M before them; failures above
+    # Quality alerts (tuning/release/quality.py): the last N rated answers against the M before them; failures above
     # a share of the last N answers; checked this often.
     quality_recent: int = Field(50, alias="TUNELOOP_QUALITY_RECENT", ge=10)
     quality_baseline: int = Field(200, alias="TUNELOOP_QUALITY_BASELINE", ge=10)

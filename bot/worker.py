@@ -15,7 +15,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from handlers import REPLAY_KEY
 from handlers.errors import FAILURE_KEY, FINAL_ATTEMPT_KEY, is_permanent, reason
 from storage.inbox import InboxRow
-from tuning.inbox import GIVE_UP_AFTER_ATTEMPTS, Inbox
+from tuning.capture.inbox import GIVE_UP_AFTER_ATTEMPTS, Inbox
 
 log = logging.getLogger(__name__)
 # Slack re-sends what is not acknowledged within 3 s, while processing can wait: during a burst of events

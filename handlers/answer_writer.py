@@ -40,7 +40,7 @@ from render.answers import (
     closing_blocks,
     split_answer,
 )
-from tuning.types import AnswerClaim
+from tuning.values import AnswerClaim
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from handlers.messages import AnswerSetup, on_message
 from handlers.slack_io import slack_error
 from render.assistant import THINKING_STATUS, suggested_prompts, thread_title
-from tuning.answering import Answerer
-from tuning.types import AnswerClaim
+from tuning.answering.service import Answerer
+from tuning.values import AnswerClaim
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from handlers.slack_reader import WebApiReader
 from render import corrections as render
 from render.words import slack_words
 from render.ids import ANSWER_CORRECT, CORRECT_ANSWER_SHORTCUT, CORRECTION_BLOCK, CORRECTION_INPUT, CORRECTION_VIEW
-from tuning.corrections import Corrections, problem_with
-from tuning.inbox import Inbox
+from tuning.capture.corrections import Corrections, problem_with
+from tuning.capture.inbox import Inbox
 from tuning.errors import TuningError
 
 VIEW_SUBMISSION = "view_submission"

@@ -9,9 +9,9 @@ from handlers.posting import post_once, tag
 from handlers.slack_io import NOT_A_MEMBER, slack_error
 from handlers.tune import Invocation, Runner
 from render import datasets as render
-from tuning.datasets import BuildRequest, ChannelResolver, DatasetFilters, DatasetSummary
-from tuning.datasets.service import DatasetService
-from tuning.types import ChannelRef
+from tuning.training.datasets import BuildRequest, ChannelResolver, DatasetFilters, DatasetSummary
+from tuning.training.datasets.service import DatasetService
+from tuning.values import ChannelRef
 
 # Slack refuses uploads over 1 GB; bigger datasets are fetched with `tuneloop dataset export`.
 SLACK_FILE_LIMIT_BYTES = 1_000_000_000

@@ -13,10 +13,10 @@ from handlers.tune import Invocation, Runner, Spawn
 from render import endpoints as render
 from render.help import failure
 from render.ids import ENDPOINT_CREATE, JOB_DEPLOY
-from tuning.endpoints import EndpointService, EndpointView
+from tuning.training.endpoints import EndpointService, EndpointView
 from tuning.errors import TuningError
-from tuning.jobs.service import JobService
-from tuning.jobs.types import JobView
+from tuning.training.jobs.service import JobService
+from tuning.training.jobs.view import JobView
 
 Wake = Callable[[], None]
 

@@ -12,11 +12,11 @@ from render import charts
 from render import evaluations as render
 from render.help import failure
 from tuning.errors import TuningError
-from tuning.evaluation.export import results_jsonl
-from tuning.evaluation.service import EvalPlan, Evaluations
-from tuning.jobs.types import JobView
-from tuning.lifecycle.migration import Migrations
-from tuning.promotion import Promotions
+from tuning.release.evaluation.export import results_jsonl
+from tuning.release.evaluation.service import EvalPlan, Evaluations
+from tuning.training.jobs.view import JobView
+from tuning.release.lifecycle.successor import SuccessorMigrations
+from tuning.release.promotion import Promotions
 
 PROGRESS_EVERY_SECONDS = 3.0
 
@@ -65,7 +65,7 @@ async def run_and_post(evaluations: Evaluations, client: AsyncWebClient, plan: E
     return evaluation_id
 
 
-def after_job_succeeded(evaluations: Evaluations, client: AsyncWebClient, migrations: Migrations):
+def after_job_succeeded(evaluations: Evaluations, client: AsyncWebClient, migrations: SuccessorMigrations):
     """The monitor's hook: the evaluation the promotion gate asks for (against the answering model, on the
     newest version of the job's dataset), in the job card's thread."""
 

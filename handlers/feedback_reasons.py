@@ -28,7 +28,7 @@ from render.ids import (
 )
 from render.words import slack_words
 from tuning.errors import TuningError
-from tuning.feedback_reasons import FeedbackReasons
+from tuning.capture.feedback_reasons import FeedbackReasons
 
 log = logging.getLogger(__name__)
 _TARGET = re.compile(r"(?P<channel>[CDG][A-Z0-9]{2,})\|(?P<ts>\d{1,16}\.\d{1,9})")

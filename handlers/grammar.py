@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from tuning.errors import UsageError
-from tuning.types import ChannelRef
+from tuning.values import ChannelRef
 
 Parser = Callable[[str], Any]
 

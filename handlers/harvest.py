@@ -9,8 +9,8 @@ from slack_sdk.errors import SlackApiError
 from handlers.slack_reader import WebApiReader
 from handlers.tune import Invocation, Runner
 from render import harvest as render
-from tuning.harvest import Harvester
-from tuning.types import HarvestReport
+from tuning.capture.harvest import Harvester
+from tuning.values import HarvestReport
 
 PROGRESS_EVERY_SECONDS = 3.0
 DEFAULT_DAYS = 30

@@ -9,7 +9,7 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from tuning.inbox import Inbox, is_wanted
+from tuning.capture.inbox import Inbox, is_wanted
 
 # Set in the context of a request the inbox worker replays, so it reaches the listeners.
 REPLAY_KEY = "tuneloop_inbox_id"

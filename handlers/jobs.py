@@ -17,9 +17,9 @@ from render import jobs as render
 from render.help import failure
 from render.ids import JOB_CANCEL, JOB_DISMISS, JOB_START
 from tuning.errors import TuningError
-from tuning.jobs.service import JobService
-from tuning.jobs.types import JobView
-from tuning.trainers import MetricPoint, TrainOptions
+from tuning.training.jobs.service import JobService
+from tuning.training.jobs.view import JobView
+from tuning.training.trainers import MetricPoint, TrainOptions
 
 
 def _now() -> datetime:
@@ -99,7 +99,7 @@ async def _update_card(client: AsyncWebClient, job: JobView) -> None:
 
 
 class SlackJobPublisher:
-    """tuning.jobs.monitor.JobPublisher over the Web API: the card, its thread, the loss curve."""
+    """tuning.training.jobs.monitor.JobPublisher over the Web API: the card, its thread, the loss curve."""
 
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client

@@ -14,13 +14,13 @@ from render import lifecycle as render
 from render.help import failure
 from render.ids import MIGRATION_PROMOTE
 from tuning.errors import TuningError
-from tuning.jobs.service import JobService
-from tuning.jobs.types import JobView
-from tuning.lifecycle.canary import CanaryReport
-from tuning.lifecycle.migration import Migrations
-from tuning.lifecycle.notices import ShutdownWarning
-from tuning.lifecycle.service import Lifecycle
-from tuning.promotion import ModelChange, PromotionRefused, Promotions
+from tuning.training.jobs.service import JobService
+from tuning.training.jobs.view import JobView
+from tuning.release.lifecycle.canary import CanaryReport
+from tuning.release.lifecycle.successor import SuccessorMigrations
+from tuning.release.lifecycle.notices import ShutdownWarning
+from tuning.release.lifecycle.service import Lifecycle
+from tuning.release.promotion import ModelChange, PromotionRefused, Promotions
 
 
 def runners(promotions: Promotions, lifecycle: Lifecycle, jobs: JobService) -> dict[str, Runner]:
@@ -68,7 +68,7 @@ def runners(promotions: Promotions, lifecycle: Lifecycle, jobs: JobService) -> d
     return {"promote": promote, "model": model, "canary": canary, "migrate": migrate}
 
 
-def register(app: AsyncApp, migrations: Migrations, spawn: Spawn) -> None:
+def register(app: AsyncApp, migrations: SuccessorMigrations, spawn: Spawn) -> None:
     async def on_promote(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
                          client: AsyncWebClient) -> None:
         await ack()
@@ -77,7 +77,7 @@ def register(app: AsyncApp, migrations: Migrations, spawn: Spawn) -> None:
     app.action(MIGRATION_PROMOTE)(on_promote)
 
 
-async def _promote_migration(migrations: Migrations, client: AsyncWebClient, respond: AsyncRespond, job_id: str,
+async def _promote_migration(migrations: SuccessorMigrations, client: AsyncWebClient, respond: AsyncRespond, job_id: str,
                              user: str) -> None:
     """The migration card's Promote: through the gate; a refusal goes to the person who clicked."""
     try:
@@ -91,14 +91,14 @@ async def _promote_migration(migrations: Migrations, client: AsyncWebClient, res
     await update_migration_card(migrations, client, job_id)
 
 
-async def update_migration_card(migrations: Migrations, client: AsyncWebClient, job_id: str) -> None:
+async def update_migration_card(migrations: SuccessorMigrations, client: AsyncWebClient, job_id: str) -> None:
     story = await migrations.story(job_id)
     if story.card_ts:
         blocks, text = render.migration_card(story)
         await client.chat_update(channel=story.channel, ts=story.card_ts, blocks=blocks, text=text)
 
 
-async def after_migration_evaluated(migrations: Migrations, client: AsyncWebClient, job: JobView,
+async def after_migration_evaluated(migrations: SuccessorMigrations, client: AsyncWebClient, job: JobView,
                                     evaluation_id: int) -> None:
     """The comparison and what the gate says, in the job's thread; the migration card brought up to date."""
     check = await migrations.evaluated(job.id, evaluation_id)
@@ -107,7 +107,7 @@ async def after_migration_evaluated(migrations: Migrations, client: AsyncWebClie
 
 
 class SlackLifecyclePublisher:
-    """tuning.lifecycle.notices.LifecyclePublisher over the Web API."""
+    """tuning.release.lifecycle.notices.LifecyclePublisher over the Web API."""
 
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client

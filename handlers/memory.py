@@ -8,8 +8,8 @@ from handlers.slack_reader import WebApiReader
 from handlers.tune import Invocation, Runner
 from render import memory as render
 from tuning.errors import NotFound
-from tuning.memory import ChannelKind, ChannelKinds, Memory
-from tuning.types import ChannelRef
+from tuning.answering.memory import ChannelKind, ChannelKinds, Memory
+from tuning.values import ChannelRef
 
 
 def channel_kinds(client: AsyncWebClient) -> ChannelKinds:

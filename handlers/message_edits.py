@@ -15,7 +15,7 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from tuning.privacy import Privacy
+from tuning.capture.privacy import Privacy
 
 
 class EditsAndDeletions(AsyncMiddleware):

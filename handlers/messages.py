@@ -20,10 +20,10 @@ from handlers.stream_errors import StreamFailure
 from render.answers import CONVERSATION_UNREADABLE, model_error, stream_setup_error
 from render.memory import drew_on
 from tuning import telemetry
-from tuning.answering import Answerer
+from tuning.answering.service import Answerer
 from tuning.errors import ModelError
-from tuning.memory import Recall
-from tuning.types import AnswerClaim, SlackMessage
+from tuning.answering.memory import Recall
+from tuning.values import AnswerClaim, SlackMessage
 
 BeforeAnswer = Callable[[AnswerClaim], Awaitable[None]]
 TellAdmins = Callable[[str, str], Awaitable[None]]  # (key, text): told once per key

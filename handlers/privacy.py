@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.tune import Invocation, Runner
 from render.privacy import forgotten
-from tuning.privacy import Privacy
+from tuning.capture.privacy import Privacy
 
 
 def runners(privacy: Privacy) -> dict[str, Runner]:

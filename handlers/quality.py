@@ -6,11 +6,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.tune import Invocation, Runner
 from render import quality as render
-from tuning.quality import QualityAlerts, QualityState
+from tuning.release.quality import QualityAlerts, QualityState
 
 
 class SlackQualityPublisher:
-    """tuning.quality.QualityPublisher over the Web API."""
+    """tuning.release.quality.QualityPublisher over the Web API."""
 
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client

@@ -10,9 +10,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from handlers.feedback_reasons import ask_why
 from handlers.slack_reader import WebApiReader
 from render.ids import ANSWER_FEEDBACK, FEEDBACK_DOWN, FEEDBACK_UP
-from tuning.capture import FEEDBACK_BUTTONS, Capture, vote_direction
-from tuning.feedback_reasons import FeedbackReasons
-from tuning.types import VoteEvent
+from tuning.capture.examples import FEEDBACK_BUTTONS, Capture, vote_direction
+from tuning.capture.feedback_reasons import FeedbackReasons
+from tuning.values import VoteEvent
 
 
 def register(app: AsyncApp, capture: Capture, reasons: FeedbackReasons) -> None:

@@ -15,11 +15,11 @@ from render import corrections as render_corrections
 from render import review as render
 from render.help import failure
 from render.ids import REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT, REVIEW_RETIRE
-from tuning.corrections import fingerprint
+from tuning.capture.corrections import fingerprint
 from tuning.errors import TuningError
-from tuning.memory import Memory
-from tuning.review import Review
-from tuning.review import require_admin
+from tuning.answering.memory import Memory
+from tuning.capture.review import Review
+from tuning.admin import require_admin
 
 
 async def _queue(review_service: Review, memory: Memory) -> tuple[list, str]:

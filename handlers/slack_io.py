@@ -7,7 +7,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from tuning.types import Reaction, SlackMessage
+from tuning.values import Reaction, SlackMessage
 
 # Messages Tuneloop treats as something a person said (edits, joins and deletions are not).
 _CONVERSATIONAL_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}

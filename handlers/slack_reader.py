@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.slack_io import NOT_A_MEMBER, slack_error, to_message
 from tuning.errors import NotFound, TuningError
-from tuning.types import Member, SlackMessage
+from tuning.values import Member, SlackMessage
 
 PAGE = 200
 _NOT_IN_CHANNEL = NOT_A_MEMBER | {"missing_scope"}

@@ -11,8 +11,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from handlers.tune import Invocation, Runner
 from render import lifecycle as render_lifecycle
 from render import stats as render
-from tuning.lifecycle.canary import CanaryReport
-from tuning.stats import StatsService
+from tuning.release.lifecycle.canary import CanaryReport
+from tuning.capture.stats import StatsService
 
 
 def runners(insights: StatsService) -> dict[str, Runner]:

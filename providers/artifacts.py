@@ -17,9 +17,9 @@ import os
 import shutil
 from pathlib import Path
 
-from tuning.datasets.files import sha256_of
-from tuning.trainers.errors import ProviderRejected
-from tuning.trainers.open_models import ADAPTER_PREFIX, served_name
+from tuning.training.datasets.files import sha256_of
+from tuning.training.trainers.errors import ProviderRejected
+from tuning.training.trainers.open_models import ADAPTER_PREFIX, served_name
 
 ADAPTER_SUBDIR = "adapter"  # selfhost.train writes OUTPUT/adapter
 ADAPTER_FILES = ("adapter_config.json",)

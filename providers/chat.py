@@ -13,7 +13,7 @@ from openai.types import CompletionUsage
 from tuning import telemetry
 from tuning.errors import ModelError, ModelGone
 from tuning.ports import OnText
-from tuning.types import ChatReply
+from tuning.values import ChatReply
 
 log = logging.getLogger(__name__)
 

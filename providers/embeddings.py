@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 
 from tuning.errors import ModelError
-from tuning.memory import Embed
+from tuning.answering.memory import Embed
 
 
 def embedder(client: openai.AsyncOpenAI, model: str) -> Embed:

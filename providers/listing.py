@@ -1,4 +1,4 @@
-"""Shutdown dates from a provider's own model listing, where it publishes them (tuning.lifecycle.shutdown.ModelListing).
+"""Shutdown dates from a provider's own model listing, where it publishes them (tuning.release.lifecycle.retirement.ModelListing).
 
 OpenAI's model object carries `shutdown_date` ("The date when the model will shut down, or null if not
 announced": openai-python 3.57 `types/model.py`, generated from OpenAI's OpenAPI spec; docs/lifecycle.md).
@@ -12,7 +12,7 @@ from datetime import date
 
 import openai
 
-from tuning.catalogue import Catalogue
+from tuning.catalogue.entries import Catalogue
 
 log = logging.getLogger(__name__)
 OPENAI = "openai"  # the catalogue's provider for the models OpenAI lists

@@ -21,10 +21,10 @@ import openai
 from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 
 from providers.spec import BuildContext, TrainerSpec
-from tuning.catalogue import Catalogue, packaged_catalogue
+from tuning.catalogue.entries import Catalogue, packaged_catalogue
 from tuning.errors import NotFound, TuningError
-from tuning.trainers.base import check_request
-from tuning.trainers.errors import (
+from tuning.training.trainers.base import check_request
+from tuning.training.trainers.errors import (
     ProviderRefused,
     ProviderRejected,
     ProviderUnavailable,
@@ -32,7 +32,7 @@ from tuning.trainers.errors import (
     redact,
 )
 from providers.retry import RetryPolicy, Sleep, Transient, retry_after, retrying
-from tuning.trainers.types import (
+from tuning.training.trainers.values import (
     LINK_KEY,
     Capabilities,
     EventPage,
@@ -46,7 +46,7 @@ from tuning.trainers.types import (
 )
 
 # Models, the default base model and the day OpenAI stops taking jobs come from the model catalogue
-# (tuning/models.toml), under this back-end name, whatever name this trainer is given (e.g. "azure").
+# (tuning/catalogue/models.toml), under this back-end name, whatever name this trainer is given (e.g. "azure").
 CATALOGUE_BACKEND = "openai"
 
 STATES: dict[str, JobState] = {

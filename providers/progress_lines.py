@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from selfhost.protocol import parse_line
-from tuning.trainers.types import EventPage, JobEvent, MetricPoint, as_float
+from tuning.training.trainers.values import EventPage, JobEvent, MetricPoint, as_float
 
 _LEVELS = {"event": "info", "done": "info", "error": "error"}
 

@@ -37,12 +37,12 @@ from providers.selfhost_jobs import (
     training_args,
 )
 from providers.spec import BuildContext, TrainerSpec
-from tuning.catalogue import Catalogue, packaged_catalogue
+from tuning.catalogue.entries import Catalogue, packaged_catalogue
 from tuning.errors import NotFound
-from tuning.trainers.base import check_request
-from tuning.trainers.errors import ProviderRefused, ProviderRejected, ProviderUnavailable, redact
-from tuning.trainers.open_models import SELF_HOSTED_PROVIDER, served_name
-from tuning.trainers.types import (
+from tuning.training.trainers.base import check_request
+from tuning.training.trainers.errors import ProviderRefused, ProviderRejected, ProviderUnavailable, redact
+from tuning.training.trainers.open_models import SELF_HOSTED_PROVIDER, served_name
+from tuning.training.trainers.values import (
     LINK_KEY,
     EventPage,
     JobRequest,

@@ -10,7 +10,7 @@ from typing import Any
 
 from providers import local_trainer, openai_trainer, ray_trainer, together_trainer
 from providers.spec import BuildContext, TrainerSpec
-from tuning.trainers.base import Trainer
+from tuning.training.trainers.base import Trainer
 
 SPECS: tuple[TrainerSpec, ...] = (openai_trainer.SPEC, together_trainer.SPEC, local_trainer.SPEC, ray_trainer.SPEC)
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from providers.artifacts import Artifacts
-from tuning.catalogue import Catalogue
-from tuning.trainers.open_models import gpu_hours
+from tuning.catalogue.entries import Catalogue
+from tuning.training.trainers.open_models import gpu_hours
 from providers.spec import BuildContext
-from tuning.jobs.types import SELF_HOSTED_NOTE
-from tuning.trainers.types import COMMON_OPTIONS, DATASET_KEY, Capabilities, JobRequest, LoraSettings
+from tuning.training.jobs.view import SELF_HOSTED_NOTE
+from tuning.training.trainers.values import COMMON_OPTIONS, DATASET_KEY, Capabilities, JobRequest, LoraSettings
 
 # LoRA SFT's usual rate; DPO and KTO move a policy against a reference and need a far smaller one (TRL's
 # DPOConfig and KTOConfig default to 1e-6 for full fine-tuning; LoRA tolerates a few times more).

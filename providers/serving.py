@@ -26,8 +26,8 @@ from providers.artifacts import Artifacts
 from providers.chat import ChatClient
 from tuning.errors import ModelError, ModelGone, TuningError
 from tuning.ports import OnText
-from tuning.trainers.open_models import is_adapter
-from tuning.types import ChatReply
+from tuning.training.trainers.open_models import is_adapter
+from tuning.values import ChatReply
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from typing import Any
 import openai
 from pydantic import SecretStr
 
-from tuning.catalogue import Catalogue
-from tuning.trainers.base import Trainer
-from tuning.trainers.features import features_of
+from tuning.catalogue.entries import Catalogue
+from tuning.training.trainers.base import Trainer
+from tuning.training.trainers.features import features_of
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class TrainerSpec:
 
     @property
     def features(self) -> frozenset[str]:
-        """The optional capabilities (tuning.trainers.base protocols) this back-end's trainer implements."""
+        """The optional capabilities (tuning.training.trainers.base protocols) this back-end's trainer implements."""
         return features_of(self.kind)
 
     def configured(self, values: Mapping[str, Any]) -> bool:

@@ -12,13 +12,13 @@ from typing import Any
 from urllib.parse import quote
 
 from providers.together_http import TogetherAPIError, TogetherHTTP
-from tuning.endpoints import READY
-from tuning.trainers.features import EndpointInfo, Hardware
+from tuning.training.endpoints import READY
+from tuning.training.trainers.features import EndpointInfo, Hardware
 from tuning.errors import NotFound
-from tuning.trainers.errors import ProviderRejected, TrainerError
+from tuning.training.trainers.errors import ProviderRejected, TrainerError
 
 class TogetherEndpoints:
-    """tuning.endpoints.DedicatedEndpoints over Together's REST API."""
+    """tuning.training.endpoints.DedicatedEndpoints over Together's REST API."""
     def __init__(self, http: TogetherHTTP) -> None:
         self._http = http
 

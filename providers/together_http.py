@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from tuning.trainers.errors import ProviderUnavailable, TrainerError, redact
+from tuning.training.trainers.errors import ProviderUnavailable, TrainerError, redact
 from providers.retry import RetryPolicy, Sleep, Transient, retry_after, retrying
 
 DEFAULT_BASE_URL = "https://api.together.ai/v1"  # as Together's docs and SDK name it (2026)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tuning.trainers.types import MetricPoint, as_float
+from tuning.training.trainers.values import MetricPoint, as_float
 
 STEP = "train/global_step"
 _EPOCH = "train/epoch"

@@ -5,7 +5,7 @@ the together-py SDK generated from it, as read 2026-12-02: the tuned model's nam
 `model_output_name` (older SDKs called it `output_name`; both are read), `created_at`/
 `updated_at` are ISO 8601 strings, SFT's `training_method` requires `train_on_inputs`, losses
 come from `GET /fine-tunes/{id}/metrics` (events carry none), and events have no id, so the
-event cursor is built here (see `events_since`). Model facts (bases, default, which can be deployed) live in the catalogue, tuning/models.toml.
+event cursor is built here (see `events_since`). Model facts (bases, default, which can be deployed) live in the catalogue, tuning/catalogue/models.toml.
 
 Together jobs carry no metadata. The Tuneloop link (`JobRequest.metadata[LINK_KEY]`)
 goes into the model suffix as a `tl-<link>` tag, and `find_job_by_metadata` lists jobs
@@ -26,16 +26,16 @@ from typing import Any
 import aiohttp
 
 from providers.spec import BuildContext, TrainerSpec
-from tuning.catalogue import Catalogue, packaged_catalogue
+from tuning.catalogue.entries import Catalogue, packaged_catalogue
 from tuning.errors import NotFound, TuningError
-from tuning.trainers.base import check_request
-from tuning.trainers.errors import ProviderRefused, ProviderRejected, TrainerError, redact
+from tuning.training.trainers.base import check_request
+from tuning.training.trainers.errors import ProviderRefused, ProviderRejected, TrainerError, redact
 from providers.retry import RetryPolicy, Sleep
 from providers.together_http import DEFAULT_BASE_URL, TogetherAPIError, TogetherHTTP
 from providers.together_metrics import join_cursor, metric_points, metrics_filter, split_cursor
 from providers.together_endpoints import TogetherEndpoints
-from tuning.trainers.features import Progress
-from tuning.trainers.types import (
+from tuning.training.trainers.features import Progress
+from tuning.training.trainers.values import (
     LINK_KEY,
     Capabilities,
     EventPage,
@@ -50,7 +50,7 @@ from tuning.trainers.types import (
 
 log = logging.getLogger(__name__)
 
-# The bases Together trains, and its default, come from the model catalogue (tuning/models.toml).
+# The bases Together trains, and its default, come from the model catalogue (tuning/catalogue/models.toml).
 CATALOGUE_BACKEND = "together"
 
 # Every status in the spec's FinetuneResponse plus the SDK's `user_error` (terminal: bad data).
@@ -114,7 +114,7 @@ class TogetherTrainer:
 
     @property
     def endpoints(self) -> TogetherEndpoints:
-        """Together serves a tuned model only on a dedicated endpoint (tuning.endpoints manages them)."""
+        """Together serves a tuned model only on a dedicated endpoint (tuning.training.endpoints manages them)."""
         return self._endpoints
 
     def check_open(self) -> None:

@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from tuning.evaluation.types import EvalSummary, JudgeSummary, ModelMetrics
+from tuning.release.evaluation.results import EvalSummary, JudgeSummary, ModelMetrics
 
 SIZE = (10.0, 4.5)  # inches; at DPI 100 that is 1000 × 450 px, legible in a Slack preview
 DPI = 100

@@ -11,7 +11,7 @@ from itertools import groupby
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
 from render.text import SECTION_LIMIT, plural
-from tuning.datasets.types import DROP_REASONS, DatasetListing, DatasetSummary
+from tuning.training.datasets.specs import DROP_REASONS, DatasetListing, DatasetSummary
 
 MAX_BLOCKS = 50
 VERSIONS_PER_NAME = 5

@@ -13,9 +13,9 @@ from slack_sdk.models.blocks import (
 
 from render.ids import ENDPOINT_CREATE
 from render.words import slack_words
-from tuning.endpoints import EndpointView, start_command
-from tuning.jobs.types import JobView
-from tuning.trainers.features import Hardware
+from tuning.training.endpoints import EndpointView, start_command
+from tuning.training.jobs.view import JobView
+from tuning.training.trainers.features import Hardware
 
 STATE_ICONS = {"PENDING": ":hourglass_flowing_sand:", "STARTING": ":hourglass_flowing_sand:", "STARTED": ":large_green_circle:",
                "STOPPING": ":octagonal_sign:", "STOPPED": ":black_circle:", "ERROR": ":x:", "DELETED": ":wastebasket:"}

@@ -7,8 +7,8 @@ from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTe
 from render.jobs import progress_bar
 from render.text import plural
 from render.words import slack_words
-from tuning.evaluation.types import EvalSummary, ModelMetrics
-from tuning.promotion import ModelChange
+from tuning.release.evaluation.results import EvalSummary, ModelMetrics
+from tuning.release.promotion import ModelChange
 
 MAX_CLASSES = 12
 

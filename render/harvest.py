@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from render.text import plural
-from tuning.types import HarvestReport
+from tuning.values import HarvestReport
 
 
 def harvest_started(channel: str, days: int) -> str:

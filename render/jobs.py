@@ -11,7 +11,7 @@ from slack_sdk.models.blocks import (
 from render.datasets import ERASED
 from render.ids import JOB_CANCEL, JOB_DEPLOY, JOB_DISMISS, JOB_START
 from render.text import excerpt
-from tuning.jobs.types import JobView
+from tuning.training.jobs.view import JobView
 
 STATE_ICONS = {
     "preflight": ":clipboard:", "dismissed": ":heavy_multiplication_x:", "starting": ":rocket:",

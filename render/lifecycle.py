@@ -15,12 +15,12 @@ from slack_sdk.models.blocks import (
 from render.evaluations import model_history
 from render.ids import MIGRATION_PROMOTE
 from render.words import slack_words
-from tuning.lifecycle.canary import CanaryReport, CanaryRow, LiveStats
-from tuning.lifecycle.gate import GateCheck
-from tuning.lifecycle.migration import MigrationStory
-from tuning.lifecycle.notices import ShutdownWarning
-from tuning.lifecycle.shutdown import WatchedModel
-from tuning.promotion import ModelChange
+from tuning.release.lifecycle.canary import CanaryReport, CanaryRow, LiveStats
+from tuning.release.gate import GateCheck
+from tuning.release.lifecycle.successor import MigrationStory
+from tuning.release.lifecycle.notices import ShutdownWarning
+from tuning.release.lifecycle.retirement import WatchedModel
+from tuning.release.promotion import ModelChange
 
 
 def shutdown_warning(warning: ShutdownWarning, admins: frozenset[str]) -> str:

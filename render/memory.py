@@ -8,7 +8,7 @@ from slack_sdk.models.blocks import Block, HeaderBlock, MarkdownTextObject, Sect
 
 from render import safe_text
 from render.text import excerpt, message_link, plural
-from tuning.memory import MemoryHit, MemoryStats
+from tuning.answering.memory import MemoryHit, MemoryStats
 
 
 def drew_on(hits: Sequence[MemoryHit]) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from render import safe_text
 from render.text import excerpt, message_link
-from tuning.quality import FAILURES, RATING, Link, QualityState, Window
+from tuning.release.quality import FAILURES, RATING, Link, QualityState, Window
 
 
 def _pct(x: float) -> str:

@@ -9,8 +9,8 @@ from slack_sdk.models.blocks import (
 from render import safe_text
 from render.ids import REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT, REVIEW_RETIRE
 from render.text import excerpt, message_link, plural
-from tuning.memory import UsedMemory
-from tuning.types import ExampleView
+from tuning.answering.memory import UsedMemory
+from tuning.values import ExampleView
 
 SOURCE_NAMES = {"bot_answer": "bot answer", "teammate_answer": "teammate's answer", "correction": "correction"}
 

@@ -9,7 +9,7 @@ from slack_sdk.models.views import View
 
 from render.review import SOURCE_NAMES
 from render.text import plural
-from tuning.types import Activity, Stats
+from tuning.values import Activity, Stats
 
 STATES = ("approved", "candidate", "rejected")
 MAX_CHANNELS = 15

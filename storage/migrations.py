@@ -627,7 +627,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     (
         "0018_vote_reasons",
         f"""
-        -- Why a 👎 (tuning/feedback_reasons.py): one per person per answer, the newest winning; it counts only
+        -- Why a 👎 (tuning/capture/feedback_reasons.py): one per person per answer, the newest winning; it counts only
         -- while that person's vote is still 👎. `note` is what they wrote (a fix becomes a correction draft).
         CREATE TABLE vote_reasons (
             channel  TEXT NOT NULL,
@@ -643,7 +643,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     (
         "0019_train_options",
         """
-        -- A job's options are TrainOptions' fields (tuning/trainers/types.py), no longer /tune's words: a job in
+        -- A job's options are TrainOptions' fields (tuning/training/trainers/values.py), no longer /tune's words: a job in
         -- flight across the upgrade keeps its batch size and learning rate. The old JSON was json.dumps' own
         -- (`"key": value`, values never holding a quote), so a textual rename is exact, and portable SQL.
         UPDATE jobs SET options = REPLACE(REPLACE(options, '"batch":', '"batch_size":'), '"lr":', '"learning_rate":')

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from storage import Database, migrate, open_database
-from tuning.datasets.checks import check_dpo, check_sft
+from tuning.training.datasets.checks import check_dpo, check_sft
 
 SYSTEM = "You are Tuneloop, a helpful assistant."
 _ts = itertools.count(1)

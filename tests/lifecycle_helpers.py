@@ -8,7 +8,7 @@ from typing import Any
 from tests.conftest import ADMIN, GENERAL, Harness
 from bot.fakes import FakeSlack
 from tests.dataset_helpers import add_many
-from tuning.datasets.types import BuildRequest
+from tuning.training.datasets.specs import BuildRequest
 
 CURRENT = "gpt-4.1-mini"
 JUDGE = "gpt-4.1"

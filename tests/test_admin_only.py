@@ -31,7 +31,7 @@ from render.ids import (
 )
 from handlers.grammar import Grammar
 from providers.registry import known_specs
-from tuning.datasets.types import BuildRequest
+from tuning.training.datasets.specs import BuildRequest
 
 grammar = Grammar([spec.name for spec in known_specs()])  # what bot/ builds
 

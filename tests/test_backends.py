@@ -18,15 +18,15 @@ from providers.registry import build_trainers, unconfigured_hints
 from providers.spec import BuildContext, TrainerSpec
 from storage import migrate, open_database
 from storage import migrations as schema
-from tuning.catalogue import load_catalogue
-from tuning.jobs.locks import KeyedLocks
+from tuning.catalogue.entries import load_catalogue
+from tuning.training.jobs.locks import KeyedLocks
 from tests.conftest import make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack
 from tests.test_e2e_jobs import dataset, job_row, preflight, start
 from tuning.errors import TuningError
-from tuning.trainers import Capabilities, JobRequest, TrainOptions, check_request
-from tuning.trainers.types import COMMON_OPTIONS
-from tuning.trainers.features import GpuCosted
+from tuning.training.trainers import Capabilities, JobRequest, TrainOptions, check_request
+from tuning.training.trainers.values import COMMON_OPTIONS
+from tuning.training.trainers.features import GpuCosted
 
 
 class DummyTrainer(OpenAITrainer):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tuning.catalogue import UnknownModelName, load_catalogue, model_facts, packaged_catalogue
+from tuning.catalogue.entries import UnknownModelName, load_catalogue, model_facts, packaged_catalogue
 from tuning.errors import TuningError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,13 +104,13 @@ def test_a_malformed_override_is_reported(tmp_path: Path, text: str, fragment: s
 
 
 def test_model_names_are_written_only_in_the_catalogue() -> None:
-    """One grep for a model name finds it in tuning/models.toml and nowhere else in product code."""
+    """One grep for a model name finds it in tuning/catalogue/models.toml and nowhere else in product code."""
     names = [name for name in packaged_catalogue().models if "/" in name or name.startswith("gpt-")]
     names += [s for entry in packaged_catalogue().models.values() for s in entry.snapshots]
     pattern = "|".join(re.escape(name) for name in names)
     found = subprocess.run(["git", "grep", "-n", "--untracked", "-E", pattern, "--", *PRODUCT], cwd=ROOT,
                            capture_output=True, text=True, check=False).stdout.splitlines()
-    assert [line for line in found if not line.startswith("tuning/models.toml:")] == []
+    assert [line for line in found if not line.startswith("tuning/catalogue/models.toml:")] == []
 
 
 def test_self_hosted_bases_carry_their_training_defaults() -> None:

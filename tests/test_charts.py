@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from render import charts
 from render.charts import eval_chart, loss_curve, no_data_png
-from tuning.evaluation.types import ClassScore, EvalSummary, JudgeSummary, ModelMetrics
+from tuning.release.evaluation.results import ClassScore, EvalSummary, JudgeSummary, ModelMetrics
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

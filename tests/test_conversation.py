@@ -1,9 +1,9 @@
 from pathlib import Path
 
-from tuning.catalogue import load_catalogue
-from tuning.conversation import fit_to_context, to_chat
-from tuning.tokens import count_messages, count_text
-from tuning.types import SlackMessage
+from tuning.catalogue.entries import load_catalogue
+from tuning.answering.conversation import fit_to_context, to_chat
+from tuning.catalogue.tokens import count_messages, count_text
+from tuning.values import SlackMessage
 
 
 def msg(ts: str, text: str, *, bot: bool = False, user: str = "U1") -> SlackMessage:

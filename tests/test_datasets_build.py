@@ -14,11 +14,11 @@ from storage import Database
 from tests.dataset_helpers import (
     add_example, add_many, assert_file_passes_checks, conversation, members, new_db, read_lines,
 )
-from tuning import tokens as reference
-from tuning.datasets import BuildRequest, DatasetFilters, DatasetService
-from tuning.datasets import build as build_module, service as service_module
-from tuning.datasets.files import sha256_of
-from tuning.datasets.split import split_of, split_point
+from tuning.catalogue import tokens as reference
+from tuning.training.datasets import BuildRequest, DatasetFilters, DatasetService
+from tuning.training.datasets import build as build_module, service as service_module
+from tuning.training.datasets.files import sha256_of
+from tuning.training.datasets.split import split_of, split_point
 from tuning.errors import TuningError, UsageError
 from tests.conftest import BOTH_DATABASES
 

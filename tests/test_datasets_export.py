@@ -13,7 +13,7 @@ import pytest
 
 from storage import Database
 from tests.dataset_helpers import add_many, new_db
-from tuning.datasets import BuildRequest, DatasetService
+from tuning.training.datasets import BuildRequest, DatasetService
 from tuning.errors import TuningError
 
 

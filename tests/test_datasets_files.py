@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tuning.datasets.files import StagedSplits
+from tuning.training.datasets.files import StagedSplits
 
 
 def spill_lines(staged: StagedSplits, count: int) -> list[tuple[str, bytes, int, int]]:

@@ -10,9 +10,9 @@ from render.datasets import summary_card, summary_text
 from selfhost.data import read_rows
 from storage import Database
 from tests.dataset_helpers import add_example, new_db, read_lines
-from tuning.datasets import BuildRequest, DatasetService
-from tuning.datasets.types import KtoLabels
-from tuning.evaluation.service import read_items
+from tuning.training.datasets import BuildRequest, DatasetService
+from tuning.training.datasets.specs import KtoLabels
+from tuning.release.evaluation.service import read_items
 
 
 @pytest.fixture

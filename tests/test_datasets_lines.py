@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from tests.dataset_helpers import conversation
-from tuning.datasets.checks import check_dpo, check_sft
-from tuning.datasets.lines import (
+from tuning.training.datasets.checks import check_dpo, check_sft
+from tuning.training.datasets.lines import (
     answer_to_train_on, dpo_line, encode, parse_conversation, sft_line, sft_line_bytes, shorter,
 )
 

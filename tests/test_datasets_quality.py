@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given, strategies as st
 
 from tests.dataset_helpers import conversation
-from tuning import tokens as reference
-from tuning.datasets.cost import billed_tokens, default_epochs, estimate
-from tuning.datasets import counting
-from tuning.datasets.counting import LineCounter, TooLong, splits_at_every_space
-from tuning.catalogue import packaged_catalogue, parse_catalogue
-from tuning.datasets.quality import conversation_keys, exact_key, near_key, question_key
-from tuning.datasets.split import needs_forced_validation, split_of, split_point
-from tuning.datasets.tally import TokenTally
+from tuning.catalogue import tokens as reference
+from tuning.training.datasets.cost import billed_tokens, default_epochs, estimate
+from tuning.training.datasets import counting
+from tuning.training.datasets.counting import LineCounter, TooLong, splits_at_every_space
+from tuning.catalogue.entries import packaged_catalogue, parse_catalogue
+from tuning.training.datasets.quality import conversation_keys, exact_key, near_key, question_key
+from tuning.training.datasets.split import needs_forced_validation, split_of, split_point
+from tuning.training.datasets.tally import TokenTally
 
 # --- dedupe keys ---------------------------------------------------------------------------------
 
@@ -174,8 +174,8 @@ def test_a_build_worker_starts_without_the_services_or_the_tokenizer_package() -
     """Each worker process imports prepare: pydantic, storage and bpe_openai's package (0.8 s of vocabulary
     parsing) would be paid again per worker, per build."""
     probe = (
-        "import sys; from tuning.datasets import prepare; prepare._counter('o200k_base').text('hi');"
-        "print(sorted(m for m in ('pydantic', 'storage', 'bpe_openai', 'tuning.datasets.service') if m in sys.modules))"
+        "import sys; from tuning.training.datasets import prepare; prepare._counter('o200k_base').text('hi');"
+        "print(sorted(m for m in ('pydantic', 'storage', 'bpe_openai', 'tuning.training.datasets.service') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from render import datasets as render
-from tuning.datasets.types import (
+from tuning.training.datasets.specs import (
     DROP_REASONS, CostEstimate, DatasetFile, DatasetFilters, DatasetListing, DatasetSummary, TokenStats,
 )
 

@@ -9,9 +9,9 @@ import pytest
 
 from storage import Database
 from tests.dataset_helpers import add_many, assert_file_passes_checks, new_db
-from tuning.datasets import BuildRequest, DatasetService, cli, parse_ref
+from tuning.training.datasets import BuildRequest, DatasetService, cli, parse_ref
 from render.words import slack_words
-from tuning.catalogue import load_catalogue
+from tuning.catalogue.entries import load_catalogue
 from tuning.errors import NotFound, TuningError, UsageError
 
 

@@ -12,7 +12,7 @@ from tests.conftest import BOB, Harness
 from bot.fakes import FakeSlack
 from tests.pg_server import PostgresServer
 from tests.test_cli import tuneloop
-from tuning.datasets.types import BuildRequest
+from tuning.training.datasets.specs import BuildRequest
 
 
 async def table_rows(db: Database, table: str, columns: list[str]) -> list[tuple]:

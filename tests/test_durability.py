@@ -37,7 +37,7 @@ from tests.capture_helpers import reaction, shortcut, submission
 from tests.conftest import ADMIN, ALICE, BOB, BOT, GENERAL, REPO, SIGNING_SECRET
 from bot.fakes import FakeOpenAI, FakeSlack
 from tests.waiting import eventually, listening
-from tuning.inbox import Inbox
+from tuning.capture.inbox import Inbox
 
 VOTERS = [f"U0VOTER{n:02d}" for n in range(10)]
 # Only the admin corrects: a member's correction of an approved example is refused (README), and the targets

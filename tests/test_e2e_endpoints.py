@@ -12,7 +12,7 @@ from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.lifecycle_helpers import scripted
 from tests.test_e2e_jobs import card_text, dataset, job_row, preflight, start
-from tuning.jobs import monitor
+from tuning.training.jobs import monitor
 
 QWEN = "Qwen/Qwen2.5-7B-Instruct"
 H100 = "1x_nvidia_h100_80gb_sxm"

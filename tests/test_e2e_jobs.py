@@ -13,8 +13,8 @@ from tests.capture_helpers import button
 from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.dataset_helpers import add_many
-from tuning.datasets.types import BuildRequest
-from tuning.jobs import monitor
+from tuning.training.datasets.specs import BuildRequest
+from tuning.training.jobs import monitor
 
 
 @pytest.fixture(autouse=True)
@@ -365,7 +365,7 @@ async def test_one_card_is_updated_at_most_once_per_interval_but_always_at_the_e
 async def test_a_large_training_file_shows_its_upload_progress_on_the_card(
     app: Harness, slack: FakeSlack, together: FakeTogether, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tuning.jobs import service
+    from tuning.training.jobs import service
 
     monkeypatch.setattr(service, "UPLOAD_PROGRESS_FROM", 0)  # the test file is small; show progress anyway
     await dataset(app)

@@ -12,7 +12,7 @@ from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.lifecycle_helpers import scripted
 from tests.dataset_helpers import add_many
-from tuning.datasets.types import BuildRequest
+from tuning.training.datasets.specs import BuildRequest
 
 from tests.conftest import BOTH_DATABASES
 

@@ -4,9 +4,9 @@ from typing import Any
 import pytest
 
 from bot.fakes import FakeOpenAI
-from tuning.evaluation import EvalItem, EvalResult, evaluate
-from tuning.evaluation.judge import combine, judge_messages, parse_pick, summarise_judgements
-from tuning.evaluation.types import JudgeOutcome
+from tuning.release.evaluation import EvalItem, EvalResult, evaluate
+from tuning.release.evaluation.judge import combine, judge_messages, parse_pick, summarise_judgements
+from tuning.release.evaluation.results import JudgeOutcome
 from providers.chat import ChatClient, eval_openai_client
 
 CANDIDATE, BASELINE, JUDGE = "gpt-4.1-mini", "gpt-4o-mini", "gpt-4.1"

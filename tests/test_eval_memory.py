@@ -11,9 +11,9 @@ import pytest
 from tests.conftest import ADMIN, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack
 from tests.dataset_helpers import add_example
-from tuning.datasets.types import BuildRequest
-from tuning.evaluation.types import EvalSummary, ModelMetrics
-from tuning.lifecycle.gate import memory_mode
+from tuning.training.datasets.specs import BuildRequest
+from tuning.release.evaluation.results import EvalSummary, ModelMetrics
+from tuning.release.gate import memory_mode
 
 
 @pytest.fixture

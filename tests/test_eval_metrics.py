@@ -2,9 +2,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tuning.catalogue import packaged_catalogue
-from tuning.evaluation.cost import ModelPrice, cost_per_thousand, no_prices
-from tuning.evaluation.metrics import (
+from tuning.catalogue.entries import packaged_catalogue
+from tuning.release.evaluation.cost import ModelPrice, cost_per_thousand, no_prices
+from tuning.release.evaluation.metrics import (
     exact_match,
     label_scores,
     label_set,
@@ -14,8 +14,8 @@ from tuning.evaluation.metrics import (
     token_f1,
     wilson_interval,
 )
-from tuning.evaluation.summary import model_metrics
-from tuning.evaluation.types import ModelAnswer
+from tuning.release.evaluation.summary import model_metrics
+from tuning.release.evaluation.results import ModelAnswer
 
 # -- normalisation, exact match, token F1 ------------------------------------------
 

@@ -8,9 +8,9 @@ import pytest
 
 from bot.fakes import FakeOpenAI
 from tuning.errors import ModelError, TuningError
-from tuning.evaluation import EvalItem, ModelPrice, evaluate, results_jsonl
+from tuning.release.evaluation import EvalItem, ModelPrice, evaluate, results_jsonl
 from providers.chat import ChatClient, eval_openai_client
-from tuning.types import ChatReply
+from tuning.values import ChatReply
 
 CANDIDATE, BASELINE, JUDGE = "gpt-4.1-mini", "gpt-4o-mini", "gpt-4.1"
 TOGETHER_MODEL = "acme/Meta-Llama-3.1-8B-Instruct-Reference:tuneloop:ft-123"
@@ -267,7 +267,7 @@ async def test_results_export_as_one_json_line_per_item(oai: FakeOpenAI, same_cl
 
 
 async def test_evaluated_answers_are_bounded_and_a_rambling_one_is_cut(oai: FakeOpenAI, same_client: SameClient) -> None:
-    from tuning.evaluation.runner import ANSWER_MAX_TOKENS
+    from tuning.release.evaluation.runner import ANSWER_MAX_TOKENS
 
     oai.reply_with(by_model({CANDIDATE: "word " * (ANSWER_MAX_TOKENS + 50), BASELINE: "Hold it."}))
     result = await evaluate(items(2), candidate=CANDIDATE, baseline=BASELINE, judge_model=JUDGE,

@@ -29,7 +29,7 @@ from bot.fakes import FakeOpenAI, FakeSlack
 from tests.pg_server import PostgresServer
 from tests.dataset_helpers import add_many
 from tests.test_durability import Server
-from tuning.datasets import BuildRequest, DatasetService
+from tuning.training.datasets import BuildRequest, DatasetService
 
 QUESTIONS = 16  # more than one replica's worker claims at once (8), so the leader gets some of them
 VOTERS = ["U0VOTER01", "U0VOTER02", "U0VOTER03"]

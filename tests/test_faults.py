@@ -36,8 +36,8 @@ from tests.conftest import ADMIN, ALICE, BOT, GENERAL, OPENAI_KEY, Harness, make
 from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from bot.fakes.openai_state import OpenAIFailure
 from tests.dataset_helpers import add_example, add_many
-from tuning.datasets.types import BuildRequest
-from tuning.jobs import monitor
+from tuning.training.datasets.specs import BuildRequest
+from tuning.training.jobs import monitor
 
 MODEL_TIMEOUT = 1.0
 
@@ -257,7 +257,7 @@ async def test_a_model_that_keeps_failing_turns_the_placeholder_into_a_warning(
     assert THINKING not in [m["text"] for m in slack.bot_messages()]
     row = await app.db.fetchone("SELECT status, error FROM answers")
     assert row["status"] == "failed" and row["error"]
-    logged = [r for r in caplog.records if r.name == "tuning.answering" and r.exc_info]
+    logged = [r for r in caplog.records if r.name == "tuning.answering.service" and r.exc_info]
     assert logged and isinstance(logged[-1].exc_info[1], cause)
 
 

@@ -6,7 +6,7 @@ from hypothesis import given, strategies as st
 from handlers.grammar import Grammar
 from providers.registry import known_specs
 from tuning.errors import UsageError
-from tuning.types import ChannelRef
+from tuning.values import ChannelRef
 
 grammar = Grammar([spec.name for spec in known_specs()])  # what bot/ builds
 

@@ -15,7 +15,7 @@ from storage import inbox as inbox_rows
 from storage import migrate, open_database
 from storage.db import Database
 from tests.waiting import eventually
-from tuning.inbox import QUIET_SECONDS, Inbox
+from tuning.capture.inbox import QUIET_SECONDS, Inbox
 
 # Waiting this long on a busy inbox with `settled` gives every other waiter several quiet periods in which
 # it would have returned (each of its checks sleeps at most one): the condition before a negative check.

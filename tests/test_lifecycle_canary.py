@@ -30,8 +30,8 @@ from tests.lifecycle_helpers import (
     scripted,
 )
 from tests.waiting import eventually
-from tuning.evaluation.metrics import wilson_interval
-from tuning.lifecycle.canary import in_canary
+from tuning.release.evaluation.metrics import wilson_interval
+from tuning.release.lifecycle.canary import in_canary
 
 from tests.conftest import BOTH_DATABASES, database_settings
 

@@ -18,8 +18,8 @@ from tests.lifecycle_helpers import (
     run,
     scripted,
 )
-from tuning.evaluation.types import EvalSummary, ItemResult, ModelAnswer, ModelMetrics
-from tuning.lifecycle.gate import differences, paired_difference
+from tuning.release.evaluation.results import EvalSummary, ItemResult, ModelAnswer, ModelMetrics
+from tuning.release.gate import differences, paired_difference
 
 
 @pytest.fixture

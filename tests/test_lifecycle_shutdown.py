@@ -18,7 +18,7 @@ from tests.conftest import BOTH_DATABASES, database_settings
 
 pytestmark = BOTH_DATABASES
 
-SHUTDOWN = date(2027, 1, 14)  # gpt-4.1-mini and its fine-tunes, in tuning/models.toml
+SHUTDOWN = date(2027, 1, 14)  # gpt-4.1-mini and its fine-tunes, in tuning/catalogue/models.toml
 
 
 @pytest.fixture

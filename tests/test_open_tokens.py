@@ -8,7 +8,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from tests.trainer_helpers import DPO_LINE, SFT_LINE
-from tuning.jobs.open_tokens import PER_MESSAGE, count_file, count_file_with_folder, folder_tokenizer, tokenizer_file
+from tuning.training.jobs.open_tokens import PER_MESSAGE, count_file, count_file_with_folder, folder_tokenizer, tokenizer_file
 
 MODEL = "Qwen/Qwen2.5-7B-Instruct"
 

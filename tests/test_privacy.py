@@ -11,7 +11,7 @@ from tests.conftest import ADMIN, ALICE, BOB, GENERAL, Harness, database_setting
 from bot.fakes import FakeSlack
 from tests.dataset_helpers import add_many
 from tests.test_cli import tuneloop
-from tuning.datasets.types import BuildRequest
+from tuning.training.datasets.specs import BuildRequest
 from tuning.errors import TuningError
 
 from tests.conftest import BOTH_DATABASES

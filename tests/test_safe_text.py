@@ -50,7 +50,7 @@ def test_markdown_formatting_is_left_alone() -> None:
 
 def test_a_correction_shown_for_review_pings_nobody() -> None:
     from render.review import review_queue
-    from tuning.types import ExampleView
+    from tuning.values import ExampleView
 
     example = ExampleView.model_construct(
         id=1, source="bot_answer", state="candidate", channel="C0GENERAL", message_ts="1.000100", thread_ts=None,

@@ -26,8 +26,8 @@ from tests.capture_helpers import answered_question, button
 from tests.conftest import ADMIN, ALICE, BOT, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.dataset_helpers import add_many
-from tuning.datasets.types import BuildRequest
-from tuning.jobs import monitor
+from tuning.training.datasets.specs import BuildRequest
+from tuning.training.jobs import monitor
 
 MARKER = "SeCrEt"
 SECRETS = {

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tuning.catalogue import packaged_catalogue
-from tuning.trainers.open_models import UNKNOWN_PARAMETERS_BILLION, folder_parameters_billion, gpu_hours
+from tuning.catalogue.entries import packaged_catalogue
+from tuning.training.trainers.open_models import UNKNOWN_PARAMETERS_BILLION, folder_parameters_billion, gpu_hours
 
 
 def saved(folder: Path, config: object) -> int:
@@ -56,7 +56,7 @@ def test_the_estimate_follows_the_folders_size_and_an_unreadable_config_falls_ba
 
 
 def _job(**fields: object) -> object:
-    from tuning.jobs.types import JobView
+    from tuning.training.jobs.view import JobView
 
     values = {"id": "j1", "dataset": "faq@1", "trainer": "openai", "base_model": "gpt-4.1-mini", "method": "sft",
               "examples": 50, "tokens": 10_000, "epochs": 2, "estimated_cost": 1.2, "state": "preflight",

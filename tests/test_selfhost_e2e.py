@@ -16,7 +16,7 @@ from bot.fakes import FakeOpenAI, FakeSlack
 from tests.selfhost_helpers import ModelServer, offline_env
 from tests.waiting import REAL_WAIT, eventually
 from tests.test_e2e_jobs import card_text, dataset, job_row, preflight, start
-from tuning.jobs import monitor
+from tuning.training.jobs import monitor
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,8 @@ from tests.selfhost_helpers import offline_env
 from tests.waiting import REAL_WAIT, eventually
 from tests.dataset_helpers import add_example
 from tests.test_e2e_jobs import card_text, job_row, preflight, start
-from tuning.datasets.types import BuildRequest
-from tuning.jobs import monitor
+from tuning.training.datasets.specs import BuildRequest
+from tuning.training.jobs import monitor
 
 
 @pytest.fixture(autouse=True)

@@ -50,8 +50,8 @@ async def test_the_default_base_with_its_stock_template_passes(app: Harness, sla
 
 def test_every_offered_self_hosted_base_passes_on_each_format(tmp_path: Path) -> None:
     """SFT, DPO and KTO lines give the check the same thread and answer."""
-    from tuning.catalogue import packaged_catalogue
-    from tuning.jobs.template_gate import first_example, template_refusal
+    from tuning.catalogue.entries import packaged_catalogue
+    from tuning.training.jobs.template_gate import first_example, template_refusal
 
     catalogue = packaged_catalogue()
     bases = sorted(set(catalogue.trainable("local")) | set(catalogue.trainable("ray")))

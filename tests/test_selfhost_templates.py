@@ -26,7 +26,7 @@ from tests.selfhost_helpers import (
     train_command,
     write_jsonl,
 )
-from tuning.catalogue import packaged_catalogue
+from tuning.catalogue.entries import packaged_catalogue
 
 FAMILIES = sorted(set(BASE_TEMPLATES.values()))
 THREAD = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Who owns the billing service?"},

@@ -12,7 +12,7 @@ from handlers.stream_budget import LocalStreamBudget
 from render.answers import THINKING
 from tests.conftest import ALICE, BOT, GENERAL, Harness
 from bot.fakes import FakeOpenAI, FakeSlack
-from tuning.types import AnswerClaim, SlackMessage
+from tuning.values import AnswerClaim, SlackMessage
 
 
 class Clock:

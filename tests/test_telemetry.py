@@ -17,7 +17,7 @@ from tests.conftest import ADMIN, BOB, GENERAL, served
 from bot.fakes import FakeOpenAI, FakeSlack
 from tests.otlp_receiver import Receiver, otlp_receiver
 from tuning import telemetry
-from tuning.evaluation import EvalItem, evaluate
+from tuning.release.evaluation import EvalItem, evaluate
 
 FEEDBACK = "gen_ai.evaluation.result"
 

@@ -17,8 +17,8 @@ from tuning.errors import TuningError
 from providers import OpenAITrainer, TogetherTrainer, build_trainers
 from providers.registry import unconfigured_hints
 from providers.spec import BuildContext
-from tuning.catalogue import load_catalogue
-from tuning.trainers import (
+from tuning.catalogue.entries import load_catalogue
+from tuning.training.trainers import (
     LINK_KEY,
     Capabilities,
     JobRequest,
@@ -31,7 +31,7 @@ from tuning.trainers import (
     close_trainers,
     get_trainer,
 )
-from tuning.trainers.errors import redact
+from tuning.training.trainers.errors import redact
 from providers.retry import RetryPolicy, Transient, retry_after, retrying
 
 # -- types ------------------------------------------------------------------------------

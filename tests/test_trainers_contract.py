@@ -18,7 +18,7 @@ import pytest
 from tests.selfhost_helpers import offline_env
 from tests.trainer_backends import ALL, SERVED, WRONG, Backend, Fixtures, Served, backends, ray_head_process
 from tuning.errors import NotFound
-from tuning.trainers import (
+from tuning.training.trainers import (
     LINK_KEY,
     JobState,
     ProviderRefused,

@@ -16,10 +16,10 @@ import pytest
 from providers.local_trainer import OUTPUT, RECORD, LocalTrainer
 from providers.selfhost_jobs import SAVE_STEPS, training_args
 from selfhost.options import parse_options
-from tuning.trainers import LoraSettings
+from tuning.training.trainers import LoraSettings
 from tests.selfhost_helpers import offline_env, sft_lines, write_jsonl
 from tests.waiting import REAL_WAIT, eventually
-from tuning.trainers import LINK_KEY, JobRequest, JobState, UnknownModel
+from tuning.training.trainers import LINK_KEY, JobRequest, JobState, UnknownModel
 
 SMALL = LoraSettings(r=4, alpha=8)
 

@@ -17,7 +17,7 @@ from tests.trainer_helpers import DPO_LINE, SFT_LINE, Sleeps, uploaded, write_js
 from bot.fakes.server import Fault, FaultPlan, Handler
 from tuning.errors import TuningError
 from providers import OpenAITrainer
-from tuning.trainers import (
+from tuning.training.trainers import (
     LINK_KEY,
     JobRequest,
     JobState,

@@ -16,9 +16,9 @@ from bot.fakes import FakeRayJobs
 from tests.selfhost_helpers import sft_lines, write_jsonl
 from tests.trainer_backends import ray_head_process, worker_env
 from tests.waiting import REAL_WAIT, eventually
-from tuning.trainers import LINK_KEY, JobRequest, JobState, ProviderUnavailable
-from tuning.trainers import LoraSettings
-from tuning.trainers.open_models import served_name
+from tuning.training.trainers import LINK_KEY, JobRequest, JobState, ProviderUnavailable
+from tuning.training.trainers import LoraSettings
+from tuning.training.trainers.open_models import served_name
 
 SMALL = LoraSettings(r=4, alpha=8)
 RAY = str(Path(sys.executable).parent / "ray")
@@ -255,7 +255,7 @@ async def test_an_operator_trains_through_slack_on_a_real_ray_head_with_the_sett
     settings, a relative artifacts folder, and `/tune train … trainer:ray` to a succeeded card."""
     from tests.conftest import make_settings, served
     from tests.test_e2e_jobs import card_text, dataset, job_row, preflight, start
-    from tuning.jobs import monitor
+    from tuning.training.jobs import monitor
 
     monkeypatch.setattr(monitor, "CARD_INTERVAL_SECONDS", 0.0)
     monkeypatch.chdir(tmp_path)

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from bot.fakes import FakeTogether
 from tests.trainer_helpers import DPO_LINE, SFT_LINE, Sleeps, uploaded, write_jsonl
-from tuning.catalogue import packaged_catalogue
+from tuning.catalogue.entries import packaged_catalogue
 from tuning.errors import TuningError
 from providers import TogetherTrainer
-from tuning.trainers import LoraSettings
-from tuning.trainers import (
+from tuning.training.trainers import LoraSettings
+from tuning.training.trainers import (
     LINK_KEY,
     JobRequest,
     JobState,

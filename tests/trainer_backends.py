@@ -27,14 +27,14 @@ from providers import OpenAITrainer, TogetherTrainer
 from providers.local_trainer import LocalTrainer
 from providers.ray_trainer import RayTrainer
 from providers.retry import RetryPolicy
-from tuning.trainers import LoraSettings
+from tuning.training.trainers import LoraSettings
 from bot.fakes import FakeOpenAI, FakeRayJobs, FakeTogether
 from bot.fakes.server import FakeServer
 from tests.selfhost_helpers import answers, free_port, offline_env, sft_lines, write_jsonl
 from tests.trainer_helpers import SFT_LINE, Sleeps
 from tests.trainer_helpers import write_jsonl as write_lines
 from tests.waiting import REAL_WAIT, eventually, until
-from tuning.trainers import LINK_KEY, JobRequest, Trainer, TrainerJob
+from tuning.training.trainers import LINK_KEY, JobRequest, Trainer, TrainerJob
 
 SMALL = LoraSettings(r=4, alpha=8)
 SHORT = 96  # tokens an example is cut to: the tiny model trains in seconds

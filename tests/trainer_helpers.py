@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tuning.trainers import Trainer
+from tuning.training.trainers import Trainer
 
 SFT_LINE = {"messages": [{"role": "user", "content": "How do I reset my VPN?"},
                          {"role": "assistant", "content": "Open the portal and press Reset."}]}

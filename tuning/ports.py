@@ -3,7 +3,7 @@ or a Slack client; others implement them and bot/ (the composition root) wires t
 
 - `SlackReader`: reading Slack (implemented in handlers/slack_reader.py)
 - `ChatModel`: answering a conversation (providers.chat.ChatClient over any OpenAI-compatible API)
-- `Trainer`: a fine-tuning back-end (defined with its values in tuning/trainers/; implemented by
+- `Trainer`: a fine-tuning back-end (defined with its values in tuning/training/trainers/; implemented by
   providers.openai_trainer and providers.together_trainer)
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
-from tuning.trainers.base import Trainer
-from tuning.types import ChatReply, Member, SlackMessage
+from tuning.training.trainers.base import Trainer
+from tuning.values import ChatReply, Member, SlackMessage
 
 __all__ = ["ChatModel", "SlackReader", "Trainer"]
 

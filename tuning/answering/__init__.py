@@ -1,0 +1,1 @@
+"""Answering: the conversation sent to the model, which model answers, team memory."""

@@ -1,0 +1,1 @@
+"""Capture and review: Slack messages and votes become examples; privacy and erasure."""

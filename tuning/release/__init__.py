@@ -1,0 +1,1 @@
+"""Release: evaluation, the promotion gate, promotion, and the model lifecycle."""

@@ -1,0 +1,1 @@
+"""Training: datasets, fine-tuning jobs, the trainer port, dedicated endpoints."""
