@@ -38,6 +38,7 @@ lint: $(TESTS)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/ruff check bot handlers providers render tuning storage selfhost tests bench
+	$(BIN)/ruff format --check bot handlers providers render tuning storage selfhost tests bench
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -38,10 +38,17 @@ CHANNELS = [f"C{n:08d}" for n in range(20)]
 
 def _words() -> list[str]:
     """English words, offline: the vocabulary of a few standard-library docstrings."""
-    import argparse as a, asyncio as b, collections as c, json as d, sqlite3 as e, subprocess as f, typing as g
+    import argparse as a
+    import asyncio as b
+    import collections as c
+    import json as d
+    import sqlite3 as e
+    import subprocess as f
+    import typing as g
 
-    text = " ".join(inspect.getdoc(member) or "" for module in (a, b, c, d, e, f, g)
-                    for _, member in inspect.getmembers(module))
+    text = " ".join(
+        inspect.getdoc(member) or "" for module in (a, b, c, d, e, f, g) for _, member in inspect.getmembers(module)
+    )
     return re.findall(r"[A-Za-z][a-z]+|[0-9]+|[,.;:()']", text)
 
 
@@ -91,8 +98,20 @@ class Generator:
         up, down = (0, self.rng.randint(1, 3)) if thumbs_down else (self.rng.randint(1, 4), 0)
         state = "candidate" if thumbs_down else "approved" if self.rng.random() < 0.95 else "rejected"
         created = f"20{24 + n % 3}-{1 + n % 12:02d}-{1 + n % 28:02d}T10:00:00.000Z"
-        return ("bot_answer", state, channel, thread, f"{n}.001", self._maybe_broken(conversation, n),
-                conversation[-1]["content"], answer, corrected, up, down, created)
+        return (
+            "bot_answer",
+            state,
+            channel,
+            thread,
+            f"{n}.001",
+            self._maybe_broken(conversation, n),
+            conversation[-1]["content"],
+            answer,
+            corrected,
+            up,
+            down,
+            created,
+        )
 
     def _maybe_broken(self, conversation: list[dict[str, str]], n: int) -> str:
         roll = self.rng.random()
@@ -109,8 +128,10 @@ class Generator:
         return json.dumps(conversation)
 
 
-_FILL = ("INSERT INTO examples (source, state, channel, thread_ts, message_ts, conversation, question, answer,"
-         " corrected, up_votes, down_votes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_FILL = (
+    "INSERT INTO examples (source, state, channel, thread_ts, message_ts, conversation, question, answer,"
+    " corrected, up_votes, down_votes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def fill(db_path: str, size: int) -> None:
@@ -154,12 +175,20 @@ def measure_build(db_path: str, home: Path, workers: int, fmt: str) -> dict:
     elapsed, summary, matched = asyncio.run(run())
     cpu = _cpu_seconds(resource.RUSAGE_SELF) + _cpu_seconds(resource.RUSAGE_CHILDREN)
     return {
-        "approved_examples": matched, "seconds": round(elapsed, 1), "examples_per_second": round(matched / elapsed),
-        "train": summary.train, "validation": summary.validation, "dropped": summary.dropped,
-        "tokens_median": summary.tokens.median, "tokens_p90": summary.tokens.p90,
+        "approved_examples": matched,
+        "seconds": round(elapsed, 1),
+        "examples_per_second": round(matched / elapsed),
+        "train": summary.train,
+        "validation": summary.validation,
+        "dropped": summary.dropped,
+        "tokens_median": summary.tokens.median,
+        "tokens_p90": summary.tokens.p90,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "peak_rss_worker_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
-        "format": fmt, "workers": workers, "cpu_seconds": round(cpu, 1), "examples_per_cpu_second": round(matched / cpu),
+        "format": fmt,
+        "workers": workers,
+        "cpu_seconds": round(cpu, 1),
+        "examples_per_cpu_second": round(matched / cpu),
         # Other processes on the machine slow the wall clock down; the load average says how busy it was.
         "load_average_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
@@ -176,10 +205,14 @@ def tokenizer_scaling() -> dict:
 
     generator = Generator()
     texts = [generator.text(200, 240) for _ in range(8000)]
-    chunks = [texts[i:i + 500] for i in range(0, len(texts), 500)]
+    chunks = [texts[i : i + 500] for i in range(0, len(texts), 500)]
     _count_tokens(chunks[0])  # load the encoding before timing anything
     rates = {}
-    for label, pool in (("1 thread", None), ("2 threads", ThreadPoolExecutor(2)), ("2 processes", ProcessPoolExecutor(2))):
+    for label, pool in (
+        ("1 thread", None),
+        ("2 threads", ThreadPoolExecutor(2)),
+        ("2 processes", ProcessPoolExecutor(2)),
+    ):
         if pool is not None:
             list(pool.map(_count_tokens, chunks[:2]))  # warm up: import and load the encoding
         best = 0.0
@@ -215,8 +248,11 @@ def main() -> None:
     parser.add_argument("--fill", nargs=2, metavar=("DB", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--build", metavar="DB", help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--postgresql", action="store_true",
-                        help="each size on SQLite and on a PostgreSQL server the bench starts (tests/pg_server.py)")
+    parser.add_argument(
+        "--postgresql",
+        action="store_true",
+        help="each size on SQLite and on a PostgreSQL server the bench starts (tests/pg_server.py)",
+    )
     args = parser.parse_args()
     if args.fill:
         fill(args.fill[0], int(args.fill[1]))
@@ -245,8 +281,11 @@ def _run_sizes(args: argparse.Namespace) -> None:
 def _run_on(args: argparse.Namespace, postgres: object) -> None:
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="tuneloop-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    for size, kind in ((int(s), kind) for s in args.sizes.split(",")
-                       for kind in (("SQLite", "PostgreSQL") if postgres else ("SQLite",))):
+    for size, kind in (
+        (int(s), kind)
+        for s in args.sizes.split(",")
+        for kind in (("SQLite", "PostgreSQL") if postgres else ("SQLite",))
+    ):
         sized = workdir / f"{size}-{kind}"  # one data folder per database: datasets/ lives there
         shutil.rmtree(sized, ignore_errors=True)
         sized.mkdir()
@@ -257,10 +296,12 @@ def _run_on(args: argparse.Namespace, postgres: object) -> None:
         print(f"{size:>9,} examples generated in {time.perf_counter() - started:.0f} s ({kind})", file=sys.stderr)
         worker_args = ["--workers", str(args.workers)] if args.workers else []
         result = _child("--build", db_path, "--home", str(sized), "--format", args.format, *worker_args)
-        print(f"{size:>9,} {kind:<10}: {result['examples_per_second']:>7,} examples/s ({result['seconds']} s, "
-              f"{result['workers']} workers, load {result['load_average_before_after']}) · peak RSS "
-              f"{result['peak_rss_mb']} MB build process, {result['peak_rss_worker_mb']} MB largest worker · "
-              f"{result['examples_per_cpu_second']:,} examples per CPU-second")
+        print(
+            f"{size:>9,} {kind:<10}: {result['examples_per_second']:>7,} examples/s ({result['seconds']} s, "
+            f"{result['workers']} workers, load {result['load_average_before_after']}) · peak RSS "
+            f"{result['peak_rss_mb']} MB build process, {result['peak_rss_worker_mb']} MB largest worker · "
+            f"{result['examples_per_cpu_second']:,} examples per CPU-second"
+        )
         print("           " + json.dumps(result))
         if not args.keep:
             shutil.rmtree(sized, ignore_errors=True)  # about 4 GB at a million examples

@@ -32,8 +32,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.fakes import FakeOpenAI  # noqa: E402
-from tuning.release.evaluation import ChatLike, EvalItem, EvalSummary, evaluate  # noqa: E402
 from providers.chat import ChatClient, eval_openai_client  # noqa: E402
+from tuning.release.evaluation import ChatLike, EvalItem, EvalSummary, evaluate  # noqa: E402
 from tuning.values import ChatReply  # noqa: E402
 
 CANDIDATE = "ft:gpt-4.1-mini-2025-04-14:acme:tuneloop:bench"
@@ -49,7 +49,10 @@ def items(n: int) -> list[EvalItem]:
             id=f"item-{i}",
             messages=[
                 {"role": "system", "content": "You are Tuneloop, a helpful assistant."},
-                {"role": "user", "content": f"How do I restart the deploy worker on cluster {i % 17} after a config change?"},
+                {
+                    "role": "user",
+                    "content": f"How do I restart the deploy worker on cluster {i % 17} after a config change?",
+                },
             ],
             reference=f"Run `kubectl rollout restart deploy/worker -n c{i % 17}` and watch the pods come back.",
         )
@@ -118,16 +121,21 @@ class SleepingClient:
     def __init__(self, latency: float) -> None:
         self.latency, self.calls, self.in_flight, self.peak = latency, 0, 0, 0
 
-    async def complete(self, model: str, messages: list[dict[str, str]], *,
-                       max_tokens: int | None = None) -> ChatReply:
+    async def complete(self, model: str, messages: list[dict[str, str]], *, max_tokens: int | None = None) -> ChatReply:
         self.calls += 1
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         await asyncio.sleep(self.latency)
         self.in_flight -= 1
         text = reply({"model": model, "messages": messages})
-        return ChatReply(text=text, model=model, latency_ms=round(self.latency * 1000), request_messages=messages,
-                         prompt_tokens=30, completion_tokens=len(text.split()))
+        return ChatReply(
+            text=text,
+            model=model,
+            latency_ms=round(self.latency * 1000),
+            request_messages=messages,
+            prompt_tokens=30,
+            completion_tokens=len(text.split()),
+        )
 
     async def counts(self) -> tuple[int, int]:
         return self.calls, self.peak
@@ -149,8 +157,11 @@ async def timed(args: argparse.Namespace, client: ChatLike, fake: FakeProcess | 
     compare = args.mode == "compare"
     started = time.perf_counter()
     result = await evaluate(
-        items(args.items), candidate=CANDIDATE, baseline=BASELINE if compare else None,
-        judge_model=JUDGE if compare else None, clients={CANDIDATE: client, BASELINE: client, JUDGE: client},
+        items(args.items),
+        candidate=CANDIDATE,
+        baseline=BASELINE if compare else None,
+        judge_model=JUDGE if compare else None,
+        clients={CANDIDATE: client, BASELINE: client, JUDGE: client},
         concurrency=args.concurrency,
     )
     wall = time.perf_counter() - started
@@ -161,11 +172,15 @@ async def timed(args: argparse.Namespace, client: ChatLike, fake: FakeProcess | 
 def report(args: argparse.Namespace, summary: EvalSummary, wall: float, calls: int, peak: int) -> float:
     ideal = calls * args.latency / args.concurrency
     p50, p95 = summary.candidate.latency_p50_ms, summary.candidate.latency_p95_ms
-    print(f"mode {args.mode}, fake {args.fake}: {args.items} items, {calls} chat calls ({calls / args.items:g} an item), "
-          f"latency {args.latency * 1000:.0f} ms, concurrency {args.concurrency} (peak in flight {peak})")
+    print(
+        f"mode {args.mode}, fake {args.fake}: {args.items} items, {calls} chat calls ({calls / args.items:g} an item), "
+        f"latency {args.latency * 1000:.0f} ms, concurrency {args.concurrency} (peak in flight {peak})"
+    )
     print(f"  wall {wall:.2f} s; ideal = calls × latency / concurrency = {ideal:.2f} s → {wall / ideal:.3f}× ideal")
-    print(f"  per item {wall / args.items * 1000:.1f} ms, ideal {ideal / args.items * 1000:.1f} ms; "
-          f"candidate latency seen by the client p50 {p50:.0f} ms, p95 {p95:.0f} ms")
+    print(
+        f"  per item {wall / args.items * 1000:.1f} ms, ideal {ideal / args.items * 1000:.1f} ms; "
+        f"candidate latency seen by the client p50 {p50:.0f} ms, p95 {p95:.0f} ms"
+    )
     print(f"  failed items {summary.failed_items}; {summary.headline().text}")
     return wall / ideal
 

@@ -46,26 +46,62 @@ PEAK_PREFIX = "peak-"
 # The published config.json of each architecture (huggingface.co/<model>/blob/main/config.json).
 ARCHITECTURES: dict[str, dict[str, Any]] = {
     "qwen2.5-0.5b": {
-        "catalogue": "Qwen/Qwen2.5-0.5B-Instruct", "model_type": "qwen2", "hidden_size": 896,
-        "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2,
-        "max_position_embeddings": 32768, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "vocab_size": 151936,
-        "tie_word_embeddings": True, "hidden_act": "silu", "use_sliding_window": False, "max_window_layers": 21,
+        "catalogue": "Qwen/Qwen2.5-0.5B-Instruct",
+        "model_type": "qwen2",
+        "hidden_size": 896,
+        "intermediate_size": 4864,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 14,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 32768,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 1000000.0,
+        "vocab_size": 151936,
+        "tie_word_embeddings": True,
+        "hidden_act": "silu",
+        "use_sliding_window": False,
+        "max_window_layers": 21,
     },
     "llama-3.1-8b": {
-        "catalogue": "meta-llama/Llama-3.1-8B-Instruct", "model_type": "llama", "hidden_size": 4096,
-        "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
-        "max_position_embeddings": 131072, "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "vocab_size": 128256,
-        "tie_word_embeddings": False, "hidden_act": "silu",
-        "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                         "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+        "catalogue": "meta-llama/Llama-3.1-8B-Instruct",
+        "model_type": "llama",
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "max_position_embeddings": 131072,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 500000.0,
+        "vocab_size": 128256,
+        "tie_word_embeddings": False,
+        "hidden_act": "silu",
+        "rope_scaling": {
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 8192,
+            "rope_type": "llama3",
+        },
     },
 }
 # --smoke: the same two families, shrunk to run on a CPU in seconds.
-SMOKE = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-         "num_key_value_heads": 2, "vocab_size": 1024}
-FAMILY_TOKENS = {"qwen2": ("<|endoftext|>", "<|im_end|>", ["<|im_start|>", "<|im_end|>", "<|endoftext|>"]),
-                 "llama": ("<|begin_of_text|>", "<|eot_id|>",
-                           ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"])}
+SMOKE = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "vocab_size": 1024,
+}
+FAMILY_TOKENS = {
+    "qwen2": ("<|endoftext|>", "<|im_end|>", ["<|im_start|>", "<|im_end|>", "<|endoftext|>"]),
+    "llama": (
+        "<|begin_of_text|>",
+        "<|eot_id|>",
+        ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -96,9 +132,11 @@ class Result:
 
 # --- the model, tokenizer and data, built in code ------------------------------------------------------------
 
-WORDS = ("deploy rollback incident staging billing search owner review release freeze rota laptop ticket wiki "
-         "channel cluster region latency budget retro sprint backlog runbook alert pager merge branch token cache "
-         "quota schema migration index replica shard queue worker cron secret vault audit").split()
+WORDS = (
+    "deploy rollback incident staging billing search owner review release freeze rota laptop ticket wiki "
+    "channel cluster region latency budget retro sprint backlog runbook alert pager merge branch token cache "
+    "quota schema migration index replica shard queue worker cron secret vault audit"
+).split()
 
 
 def texts(count: int, words: int, seed: int) -> list[str]:
@@ -128,13 +166,23 @@ def build_model(folder: Path, architecture: str, smoke: bool, cuda: bool) -> Pat
     raw = Tokenizer(models.BPE(unk_token=None))
     raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     raw.decoder = decoders.ByteLevel()
-    raw.train_from_iterator(texts(200, 50, 0) + ["system user assistant"], trainers.BpeTrainer(
-        vocab_size=min(800, spec["vocab_size"]) - 8, special_tokens=["<pad>", *special],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    raw.train_from_iterator(
+        texts(200, 50, 0) + ["system user assistant"],
+        trainers.BpeTrainer(
+            vocab_size=min(800, spec["vocab_size"]) - 8,
+            special_tokens=["<pad>", *special],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token=bos, eos_token=eos, pad_token="<pad>")
     tokenizer.chat_template = tomllib.loads(CATALOGUE.read_text())["models"][catalogue_name]["chat_template"]
-    config = AutoConfig.for_model(model_type, **spec, bos_token_id=tokenizer.bos_token_id,
-                                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    config = AutoConfig.for_model(
+        model_type,
+        **spec,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     torch.manual_seed(0)
     with torch.device("cuda" if cuda else "cpu"):  # an 8B model initialises in seconds on the GPU
         model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16 if cuda else torch.float32)
@@ -163,34 +211,102 @@ def write_data(folder: Path, pairs: list[tuple[str, str]]) -> tuple[Path, Path]:
 
 # --- the two runs ------------------------------------------------------------------------------------------------
 
+
 def ours_command(model: Path, data: Path, out: Path, settings: Settings) -> list[str]:
-    command = [sys.executable, "-m", "selfhost.train", "--base-model", str(model), "--train-file", str(data),
-               "--output-dir", str(out), "--max-steps", str(settings.steps), "--batch-size", str(settings.batch_size),
-               "--max-length", str(settings.max_length), "--learning-rate", str(settings.learning_rate),
-               "--lora-r", str(settings.lora_r), "--lora-alpha", str(settings.lora_alpha),
-               "--lora-dropout", str(settings.lora_dropout), "--target-modules", "all-linear",
-               "--seed", str(settings.seed), "--precision", settings.precision, "--padding-free", "off",
-               "--gradient-checkpointing", "on" if settings.cuda else "off"]
+    command = [
+        sys.executable,
+        "-m",
+        "selfhost.train",
+        "--base-model",
+        str(model),
+        "--train-file",
+        str(data),
+        "--output-dir",
+        str(out),
+        "--max-steps",
+        str(settings.steps),
+        "--batch-size",
+        str(settings.batch_size),
+        "--max-length",
+        str(settings.max_length),
+        "--learning-rate",
+        str(settings.learning_rate),
+        "--lora-r",
+        str(settings.lora_r),
+        "--lora-alpha",
+        str(settings.lora_alpha),
+        "--lora-dropout",
+        str(settings.lora_dropout),
+        "--target-modules",
+        "all-linear",
+        "--seed",
+        str(settings.seed),
+        "--precision",
+        settings.precision,
+        "--padding-free",
+        "off",
+        "--gradient-checkpointing",
+        "on" if settings.cuda else "off",
+    ]
     return command + (["--load-in-4bit"] if settings.load_in_4bit else [])
 
 
 def trl_command(model: Path, data_dir: Path, out: Path, settings: Settings) -> list[str]:
     """TRL's own CLI (`trl sft`, its console script) with the same settings."""
-    command = [sys.executable, "-c", "import sys; from trl.cli import main; sys.exit(main())", "sft",
-               "--model_name_or_path", str(model), "--dataset_name", str(data_dir), "--output_dir", str(out),
-               "--max_steps", str(settings.steps), "--per_device_train_batch_size", str(settings.batch_size),
-               "--max_length", str(settings.max_length), "--learning_rate", str(settings.learning_rate),
-               "--use_peft", "--lora_r", str(settings.lora_r), "--lora_alpha", str(settings.lora_alpha),
-               "--lora_dropout", str(settings.lora_dropout), "--lora_target_modules", "all-linear",
-               "--seed", str(settings.seed), "--logging_steps", "1", "--save_strategy", "no", "--report_to", "none",
-               "--dtype", "bfloat16" if settings.cuda else "float32", "--num_processes", "1"]
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from trl.cli import main; sys.exit(main())",
+        "sft",
+        "--model_name_or_path",
+        str(model),
+        "--dataset_name",
+        str(data_dir),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        str(settings.steps),
+        "--per_device_train_batch_size",
+        str(settings.batch_size),
+        "--max_length",
+        str(settings.max_length),
+        "--learning_rate",
+        str(settings.learning_rate),
+        "--use_peft",
+        "--lora_r",
+        str(settings.lora_r),
+        "--lora_alpha",
+        str(settings.lora_alpha),
+        "--lora_dropout",
+        str(settings.lora_dropout),
+        "--lora_target_modules",
+        "all-linear",
+        "--seed",
+        str(settings.seed),
+        "--logging_steps",
+        "1",
+        "--save_strategy",
+        "no",
+        "--report_to",
+        "none",
+        "--dtype",
+        "bfloat16" if settings.cuda else "float32",
+        "--num_processes",
+        "1",
+    ]
     if settings.cuda:
         command += ["--bf16", "--gradient_checkpointing"]
     else:  # TRL's SFT defaults are bf16 and gradient checkpointing on: say what ours does on a CPU
         command += ["--use_cpu", "--bf16", "false", "--gradient_checkpointing", "false"]
     if settings.load_in_4bit:
-        command += ["--load_in_4bit", "--bnb_4bit_quant_type", "nf4", "--use_bnb_nested_quant",
-                    "--bnb_4bit_quant_storage", "bfloat16"]
+        command += [
+            "--load_in_4bit",
+            "--bnb_4bit_quant_type",
+            "nf4",
+            "--use_bnb_nested_quant",
+            "--bnb_4bit_quant_storage",
+            "bfloat16",
+        ]
     return command
 
 
@@ -204,10 +320,17 @@ def measured_env(peaks: Path) -> dict[str, str]:
         "    if torch is not None and torch.cuda.is_initialized():\n"
         f"        path = os.path.join({str(peaks)!r}, '{PEAK_PREFIX}%d' % os.getpid())\n"
         "        open(path, 'w').write(str(torch.cuda.max_memory_allocated()))\n"
-        "atexit.register(_peak)\n")
+        "atexit.register(_peak)\n"
+    )
     env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "TRANSFORMERS_"))}
-    env.update(PYTHONPATH=os.pathsep.join([str(peaks), str(ROOT)]), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
-               TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", WANDB_DISABLED="true")
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(peaks), str(ROOT)]),
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        WANDB_DISABLED="true",
+    )
     return env
 
 
@@ -249,6 +372,7 @@ def parse_trl(stdout: str) -> tuple[float | None, float | None, float | None]:
 
 # --- the table ---------------------------------------------------------------------------------------------------
 
+
 def compare(name: str, model: Path, ours_data: Path, trl_data: Path, work: Path, settings: Settings) -> None:
     print(f"\n{name}: {settings}", flush=True)
     peaks = work / "peaks"
@@ -256,11 +380,16 @@ def compare(name: str, model: Path, ours_data: Path, trl_data: Path, work: Path,
     theirs = run(trl_command(model, trl_data, work / f"{name}-trl", settings), peaks, parse_trl)
     print(f"  {'':<12}{'tokens/s':>12}{'peak GPU GiB':>14}{'final loss':>12}{'wall s':>9}")
     for label, result in (("tuneloop", ours), ("trl sft", theirs)):
-        print(f"  {label:<12}{_number(result.tokens_per_second, 0):>12}{_number(result.peak_gpu_memory_gb, 2):>14}"
-              f"{_number(result.final_loss, 4):>12}{result.wall_s:>9.1f}")
-    print(f"  {'ratio':<12}{_ratio(ours.tokens_per_second, theirs.tokens_per_second):>12}"
-          f"{_ratio(ours.peak_gpu_memory_gb, theirs.peak_gpu_memory_gb):>14}"
-          f"{_ratio(ours.final_loss, theirs.final_loss):>12}", flush=True)
+        print(
+            f"  {label:<12}{_number(result.tokens_per_second, 0):>12}{_number(result.peak_gpu_memory_gb, 2):>14}"
+            f"{_number(result.final_loss, 4):>12}{result.wall_s:>9.1f}"
+        )
+    print(
+        f"  {'ratio':<12}{_ratio(ours.tokens_per_second, theirs.tokens_per_second):>12}"
+        f"{_ratio(ours.peak_gpu_memory_gb, theirs.peak_gpu_memory_gb):>14}"
+        f"{_ratio(ours.final_loss, theirs.final_loss):>12}",
+        flush=True,
+    )
 
 
 def _number(value: float | None, digits: int) -> str:
@@ -286,14 +415,17 @@ def main(argv: list[str] | None = None) -> int:
     work = args.keep or Path(tempfile.mkdtemp(prefix="tuneloop-gpu-bench-"))
     device = torch.cuda.get_device_name(0) if cuda else "CPU"
     print(f"device: {device}; torch {torch.__version__}; the baseline is `trl sft` (TRL's own CLI)")
-    runs = [("qwen2.5-0.5b", Settings(steps=20, batch_size=8, max_length=1024, cuda=cuda)),
-            ("llama-3.1-8b", Settings(steps=10, batch_size=4, max_length=1024, cuda=cuda))]
+    runs = [
+        ("qwen2.5-0.5b", Settings(steps=20, batch_size=8, max_length=1024, cuda=cuda)),
+        ("llama-3.1-8b", Settings(steps=10, batch_size=4, max_length=1024, cuda=cuda)),
+    ]
     if args.smoke:
         runs = [(name, Settings(steps=2, batch_size=2, max_length=160, cuda=cuda)) for name, _ in runs]
     for name, settings in runs:
         model = build_model(work / name, name, args.smoke, cuda)
-        ours_data, trl_data = write_data(work / f"{name}-data", examples(
-            settings.steps * settings.batch_size, settings.max_length, settings.seed))
+        ours_data, trl_data = write_data(
+            work / f"{name}-data", examples(settings.steps * settings.batch_size, settings.max_length, settings.seed)
+        )
         compare(name, model, ours_data, trl_data, work, settings)
         if name == "llama-3.1-8b":
             _qlora(name, model, ours_data, trl_data, work, settings)
@@ -304,8 +436,12 @@ def main(argv: list[str] | None = None) -> int:
 def _qlora(name: str, model: Path, ours_data: Path, trl_data: Path, work: Path, settings: Settings) -> None:
     if not settings.cuda:
         print(f"\n{name} QLoRA: skipped (4-bit needs CUDA); the command lines are built:")
-        print("  " + " ".join(ours_command(model, ours_data, work / "q", Settings(**{**settings.__dict__,
-                                                                                      "load_in_4bit": True}))[2:]))
+        print(
+            "  "
+            + " ".join(
+                ours_command(model, ours_data, work / "q", Settings(**{**settings.__dict__, "load_in_4bit": True}))[2:]
+            )
+        )
         return
     if importlib.util.find_spec("bitsandbytes") is None:
         print(f"\n{name} QLoRA: skipped, bitsandbytes is not installed (pip install 'bitsandbytes==0.50.2')")

@@ -77,16 +77,37 @@ def events(targets: list[tuple[str, str]], count: int, seed: int, prefix: str) -
     bodies = []
     for n in range(count):
         ts, author = rng.choice(targets)
-        event = {"type": "reaction_added", "user": rng.choice(VOTERS), "reaction": rng.choice(REACTIONS),
-                 "item_user": author, "item": {"type": "message", "channel": CHANNEL, "ts": ts},
-                 "event_ts": f"{1_700_000_000 + n}.{seed % 1_000_000:06d}"}
-        bodies.append(json.dumps({
-            "token": "verification-token", "team_id": TEAM, "api_app_id": APP_ID, "event": event,
-            "type": "event_callback", "event_id": f"Ev{prefix}{n:07d}", "event_time": int(time.time()),
-            "authorizations": [{"enterprise_id": None, "team_id": TEAM, "user_id": BOT, "is_bot": True,
-                                "is_enterprise_install": False}],
-            "is_ext_shared_channel": False,
-        }))
+        event = {
+            "type": "reaction_added",
+            "user": rng.choice(VOTERS),
+            "reaction": rng.choice(REACTIONS),
+            "item_user": author,
+            "item": {"type": "message", "channel": CHANNEL, "ts": ts},
+            "event_ts": f"{1_700_000_000 + n}.{seed % 1_000_000:06d}",
+        }
+        bodies.append(
+            json.dumps(
+                {
+                    "token": "verification-token",
+                    "team_id": TEAM,
+                    "api_app_id": APP_ID,
+                    "event": event,
+                    "type": "event_callback",
+                    "event_id": f"Ev{prefix}{n:07d}",
+                    "event_time": int(time.time()),
+                    "authorizations": [
+                        {
+                            "enterprise_id": None,
+                            "team_id": TEAM,
+                            "user_id": BOT,
+                            "is_bot": True,
+                            "is_enterprise_install": False,
+                        }
+                    ],
+                    "is_ext_shared_channel": False,
+                }
+            )
+        )
     return bodies
 
 
@@ -128,8 +149,16 @@ async def drive(url: str | list[str], bodies: list[str], concurrency: int, secon
     return {"latencies": latencies, "statuses": statuses, "elapsed": elapsed, "acked": acked}
 
 
-def load_process(conn: Connection, url: str | list[str], targets: list[tuple[str, str]], count: int, seed: int, prefix: str,
-                 concurrency: int, seconds: float) -> None:
+def load_process(
+    conn: Connection,
+    url: str | list[str],
+    targets: list[tuple[str, str]],
+    count: int,
+    seed: int,
+    prefix: str,
+    concurrency: int,
+    seconds: float,
+) -> None:
     bodies = events(targets, count, seed, prefix)
     conn.send("ready")
     conn.recv()
@@ -137,12 +166,21 @@ def load_process(conn: Connection, url: str | list[str], targets: list[tuple[str
     conn.close()
 
 
-async def load(url: str | list[str], targets: list[tuple[str, str]], *, count: int, seed: int, prefix: str, concurrency: int,
-               seconds: float) -> dict[str, Any]:
+async def load(
+    url: str | list[str],
+    targets: list[tuple[str, str]],
+    *,
+    count: int,
+    seed: int,
+    prefix: str,
+    concurrency: int,
+    seconds: float,
+) -> dict[str, Any]:
     """Run the load process against `url`; returns its measurements (bodies are built before timing)."""
     here, there = multiprocessing.get_context("spawn").Pipe()
     process = multiprocessing.get_context("spawn").Process(
-        target=load_process, args=(there, url, targets, count, seed, prefix, concurrency, seconds), daemon=True)
+        target=load_process, args=(there, url, targets, count, seed, prefix, concurrency, seconds), daemon=True
+    )
     process.start()
     loop = asyncio.get_running_loop()
     try:
@@ -171,8 +209,10 @@ class Result:
         return self.acked / self.elapsed
 
     def line(self) -> str:
-        return (f"{self.name:<10} {self.acked:>7} acked in {self.elapsed:6.2f} s  {self.rate:8.0f} events/s"
-                f"   p50 {self.p50_ms:6.1f} ms   p99 {self.p99_ms:6.1f} ms   statuses {self.statuses}")
+        return (
+            f"{self.name:<10} {self.acked:>7} acked in {self.elapsed:6.2f} s  {self.rate:8.0f} events/s"
+            f"   p50 {self.p50_ms:6.1f} ms   p99 {self.p99_ms:6.1f} ms   statuses {self.statuses}"
+        )
 
 
 def result(name: str, measured: dict[str, Any]) -> Result:
@@ -181,8 +221,15 @@ def result(name: str, measured: dict[str, Any]) -> Result:
     def pick(q: float) -> float:
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
 
-    return Result(name, len(measured["latencies"]), len(measured["acked"]), measured["elapsed"], pick(0.50),
-                  pick(0.99), measured["statuses"])
+    return Result(
+        name,
+        len(measured["latencies"]),
+        len(measured["acked"]),
+        measured["elapsed"],
+        pick(0.50),
+        pick(0.99),
+        measured["statuses"],
+    )
 
 
 def seed_workspace(slack: Any) -> list[tuple[str, str]]:
@@ -195,10 +242,17 @@ def seed_workspace(slack: Any) -> list[tuple[str, str]]:
     targets = []
     for n in range(20):
         root = slack.add_message(CHANNEL, "U0ASKER", f"How do I restart worker pool {n}?")
-        targets.append((slack.add_message(CHANNEL, BOT, f"Drain pool {n} first, then restart it.", thread_ts=root,
-                                          bot_id="B0BOT"), BOT))
-        targets.append((slack.add_message(CHANNEL, "U0MATE", f"Pool {n} restarts itself at night.", thread_ts=root),
-                        "U0MATE"))
+        targets.append(
+            (
+                slack.add_message(
+                    CHANNEL, BOT, f"Drain pool {n} first, then restart it.", thread_ts=root, bot_id="B0BOT"
+                ),
+                BOT,
+            )
+        )
+        targets.append(
+            (slack.add_message(CHANNEL, "U0MATE", f"Pool {n} restarts itself at night.", thread_ts=root), "U0MATE")
+        )
     return targets
 
 
@@ -220,8 +274,7 @@ class BareApp:
         from slack_sdk.web.async_client import AsyncWebClient
 
         client = AsyncWebClient(token="xoxb-fake-for-the-bench", base_url=slack.api_url)
-        self.app = AsyncApp(client=client, signing_secret=SECRET,
-                            process_before_response=True)
+        self.app = AsyncApp(client=client, signing_secret=SECRET, process_before_response=True)
 
         @self.app.event("reaction_added")
         async def noop(event: dict[str, Any]) -> None:
@@ -241,9 +294,15 @@ class Tuneloop:
     def __init__(self, slack: Any, oai: Any, db_path: Path) -> None:
         from bot.settings import Settings
 
-        self.settings = Settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-fake-for-the-bench", SLACK_SIGNING_SECRET=SECRET,
-                                 OPENAI_API_KEY="sk-fake-for-the-bench", SLACK_API_URL=slack.api_url,
-                                 OPENAI_BASE_URL=oai.base_url, TUNELOOP_DB=str(db_path))
+        self.settings = Settings(
+            _env_file=None,
+            SLACK_BOT_TOKEN="xoxb-fake-for-the-bench",
+            SLACK_SIGNING_SECRET=SECRET,
+            OPENAI_API_KEY="sk-fake-for-the-bench",
+            SLACK_API_URL=slack.api_url,
+            OPENAI_BASE_URL=oai.base_url,
+            TUNELOOP_DB=str(db_path),
+        )
 
     async def __aenter__(self) -> str:
         from bot.runtime import Runtime
@@ -270,10 +329,12 @@ async def drained(runtime: Any, timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
-async def measure(url: str, targets: list[tuple[str, str]], args: argparse.Namespace, prefix: str,
-                  seed: int) -> dict[str, Any]:
-    return await load(url, targets, count=args.events, seed=seed, prefix=prefix, concurrency=args.concurrency,
-                      seconds=args.seconds)
+async def measure(
+    url: str, targets: list[tuple[str, str]], args: argparse.Namespace, prefix: str, seed: int
+) -> dict[str, Any]:
+    return await load(
+        url, targets, count=args.events, seed=seed, prefix=prefix, concurrency=args.concurrency, seconds=args.seconds
+    )
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -283,10 +344,13 @@ async def main(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING)
     worker = "running (production-like)" if args.worker == "on" else "stopped (the ack path alone)"
-    print(f"{args.concurrency} connections; per round and app up to {args.events} events or {args.seconds:.0f} s, "
-          f"after {args.warmup} warm-up events; {args.rounds} round(s), the apps alternating; "
-          f"Tuneloop's inbox worker {worker}; start-up heap "
-          f"{'not frozen (--no-freeze)' if args.no_freeze else 'frozen, as tuneloop serve does'}", flush=True)
+    print(
+        f"{args.concurrency} connections; per round and app up to {args.events} events or {args.seconds:.0f} s, "
+        f"after {args.warmup} warm-up events; {args.rounds} round(s), the apps alternating; "
+        f"Tuneloop's inbox worker {worker}; start-up heap "
+        f"{'not frozen (--no-freeze)' if args.no_freeze else 'frozen, as tuneloop serve does'}",
+        flush=True,
+    )
     bare_runs: list[Result] = []
     our_runs: list[Result] = []
     report: list[str] = []
@@ -302,8 +366,9 @@ async def main(args: argparse.Namespace) -> int:
                     freeze_start_up_heap()  # as `tuneloop serve` does once it has started
                 acked: list[str] = []
                 for url, prefix in ((bare_url, "BW"), (our_url, "TW")):
-                    warm = await load(url, targets, count=args.warmup, seed=1, prefix=prefix,
-                                      concurrency=args.concurrency, seconds=60)
+                    warm = await load(
+                        url, targets, count=args.warmup, seed=1, prefix=prefix, concurrency=args.concurrency, seconds=60
+                    )
                     acked += warm["acked"] if url == our_url else []
                 await drained(runtime, timeout=300)
                 if args.worker == "off":
@@ -326,9 +391,11 @@ async def main(args: argparse.Namespace) -> int:
                         processed = backlog_before + len(measured["acked"]) - backlog
                         began = time.perf_counter()
                         await drained(runtime, timeout=600)
-                        report.append(f"round {n + 1}: the worker processed {processed} events during the "
-                                      f"{our_runs[-1].elapsed:.1f} s of load, the other {backlog} in "
-                                      f"{time.perf_counter() - began:.1f} s after it")
+                        report.append(
+                            f"round {n + 1}: the worker processed {processed} events during the "
+                            f"{our_runs[-1].elapsed:.1f} s of load, the other {backlog} in "
+                            f"{time.perf_counter() - began:.1f} s after it"
+                        )
                 if profiler:
                     profiler.dump_stats(args.profile)
                     report.append(f"profile of the serving process during Tuneloop's runs written to {args.profile}")
@@ -336,8 +403,10 @@ async def main(args: argparse.Namespace) -> int:
                 rows = await runtime.db.fetchval("SELECT count(*) FROM inbox")
                 processed = await runtime.db.fetchval("SELECT count(*) FROM inbox WHERE processed_at IS NOT NULL")
                 missing = set(acked) - stored
-                report.append(f"inbox table: {rows} rows for {len(acked)} acknowledged events, {len(missing)} "
-                              f"acknowledged but missing, {processed} processed")
+                report.append(
+                    f"inbox table: {rows} rows for {len(acked)} acknowledged events, {len(missing)} "
+                    f"acknowledged but missing, {processed} processed"
+                )
     for line in report:
         print(line)
     ratios = [ours_.rate / bare.rate for bare, ours_ in zip(bare_runs, our_runs, strict=True)]
@@ -345,14 +414,18 @@ async def main(args: argparse.Namespace) -> int:
     bare, ours_, ratio = bare_runs[middle], our_runs[middle], ratios[middle]
     stored_once = not missing and rows == len(acked) and (args.worker == "off" or processed == rows)
     print(f"ratio per round (Tuneloop / the bare run just before it): {', '.join(f'{r:.2f}' for r in ratios)}")
-    print(f"median round ({middle + 1}): bare Bolt {bare.rate:.0f} events/s, p50 {bare.p50_ms:.1f} ms, p99 "
-          f"{bare.p99_ms:.1f} ms; Tuneloop {ours_.rate:.0f} events/s, p50 {ours_.p50_ms:.1f} ms, p99 "
-          f"{ours_.p99_ms:.1f} ms")
+    print(
+        f"median round ({middle + 1}): bare Bolt {bare.rate:.0f} events/s, p50 {bare.p50_ms:.1f} ms, p99 "
+        f"{bare.p99_ms:.1f} ms; Tuneloop {ours_.rate:.0f} events/s, p50 {ours_.p50_ms:.1f} ms, p99 "
+        f"{ours_.p99_ms:.1f} ms"
+    )
     ok = ratio >= THROUGHPUT_TARGET and ours_.p99_ms <= P99_TARGET_MS and stored_once
-    print(f"ratio {ratio:.2f}× the bare app (target ≥ {THROUGHPUT_TARGET}×), p99 {ours_.p99_ms:.1f} ms "
-          f"(target ≤ {P99_TARGET_MS:.0f} ms), every acknowledged event stored once"
-          f"{' and processed' if args.worker == 'on' else ''}: "
-          f"{'yes' if stored_once else 'NO'} → {'met' if ok else 'MISSED'}")
+    print(
+        f"ratio {ratio:.2f}× the bare app (target ≥ {THROUGHPUT_TARGET}×), p99 {ours_.p99_ms:.1f} ms "
+        f"(target ≤ {P99_TARGET_MS:.0f} ms), every acknowledged event stored once"
+        f"{' and processed' if args.worker == 'on' else ''}: "
+        f"{'yes' if stored_once else 'NO'} → {'met' if ok else 'MISSED'}"
+    )
     return 0 if ok else 1
 
 
@@ -363,13 +436,23 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3, help="measurements per app, alternating (median reported)")
-    parser.add_argument("--worker", choices=["on", "off"], default="on",
-                        help="Tuneloop's inbox worker during the measurement (default: on, as in production)")
-    parser.add_argument("--no-freeze", action="store_true",
-                        help="leave the start-up heap to the cyclic GC (serve freezes it: freeze_start_up_heap)")
+    parser.add_argument(
+        "--worker",
+        choices=["on", "off"],
+        default="on",
+        help="Tuneloop's inbox worker during the measurement (default: on, as in production)",
+    )
+    parser.add_argument(
+        "--no-freeze",
+        action="store_true",
+        help="leave the start-up heap to the cyclic GC (serve freezes it: freeze_start_up_heap)",
+    )
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of Tuneloop's run to FILE")
-    parser.add_argument("--databases", action="store_true",
-                        help="serve processes on SQLite, PostgreSQL with one and two replicas, and failover")
+    parser.add_argument(
+        "--databases",
+        action="store_true",
+        help="serve processes on SQLite, PostgreSQL with one and two replicas, and failover",
+    )
     return parser.parse_args()
 
 

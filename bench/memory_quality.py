@@ -30,12 +30,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from selfhost import SYSTEM, convert_once, env, train, write_dataset  # noqa: E402
-
 from storage.db import open_database  # noqa: E402
 from storage.memory import sync  # noqa: E402
 from storage.migrations import migrate  # noqa: E402
-from tuning.release.evaluation.metrics import exact_match, mean, token_f1  # noqa: E402
 from tuning.answering.memory import Memory, with_memory  # noqa: E402
+from tuning.release.evaluation.metrics import exact_match, mean, token_f1  # noqa: E402
 
 
 async def memory_prompts(folder: Path, train_pairs: list[tuple[str, str]], questions: list[str]) -> list[str]:
@@ -47,7 +46,8 @@ async def memory_prompts(folder: Path, train_pairs: list[tuple[str, str]], quest
             await tx.execute(
                 "INSERT INTO examples (id, source, state, channel, message_ts, conversation, question, answer,"
                 " decided_by) VALUES (?, 'correction', 'approved', 'C0TEAM', ?, '[]', ?, ?, 'UADMIN')",
-                (i, f"{1_700_000_000 + i}.000100", question, answer))
+                (i, f"{1_700_000_000 + i}.000100", question, answer),
+            )
         await sync(tx, range(1, len(train_pairs) + 1))
     memory = Memory(db, frozenset())
     prompts = [with_memory(SYSTEM, await memory.recall(question, "C0TEAM", "public")) for question in questions]
@@ -63,8 +63,11 @@ async def ask(url: str, model: str, items: list[tuple[str, str]], systems: list[
     for (question, reference), system in zip(items, systems, strict=True):
         started = time.perf_counter()
         reply = await client.chat.completions.create(
-            model=model, temperature=0, max_tokens=48,
-            messages=[{"role": "system", "content": system}, {"role": "user", "content": question}])
+            model=model,
+            temperature=0,
+            max_tokens=48,
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": question}],
+        )
         latency.append(time.perf_counter() - started)
         text = reply.choices[0].message.content or ""
         f1.append(token_f1(text, reference))
@@ -79,8 +82,13 @@ def serve(model: Path) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "bot", "serve-model", "--model", str(model), "--port", str(port)],
-                              cwd=ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve-model", "--model", str(model), "--port", str(port)],
+        cwd=ROOT,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     while True:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
@@ -100,13 +108,17 @@ def main() -> None:
     model = convert_once()
     work = Path(tempfile.mkdtemp(prefix="tuneloop-memory-quality-"))
     train_file, validation, items = write_dataset(work)
-    train_pairs = [(line["messages"][1]["content"], line["messages"][2]["content"])
-                   for line in map(json.loads, train_file.read_text().splitlines())]
+    train_pairs = [
+        (line["messages"][1]["content"], line["messages"][2]["content"])
+        for line in map(json.loads, train_file.read_text().splitlines())
+    ]
     plain = [SYSTEM] * len(items)
     remembered = asyncio.run(memory_prompts(work, train_pairs, [question for question, _ in items]))
     drew = sum(prompt != SYSTEM for prompt in remembered)
-    print(f"{len(train_pairs)} team answers in memory; {drew}/{len(items)} held-out questions drew on it; "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"{len(train_pairs)} team answers in memory; {drew}/{len(items)} held-out questions drew on it; "
+        f"{os.cpu_count()} CPUs"
+    )
     if not args.no_tuning:
         print(f"trained {args.steps} steps in {train(model, train_file, validation, work / 'out', args.steps):.1f} s")
     server, url = serve(model)
@@ -116,8 +128,11 @@ def main() -> None:
         results["base + memory"] = asyncio.run(ask(url, str(model), items, remembered))
         if not args.no_tuning:
             request = urllib.request.Request(
-                f"{url}/load_lora_adapter", method="POST", headers={"Content-Type": "application/json"},
-                data=json.dumps({"lora_name": "team", "lora_path": str(work / "out" / "adapter")}).encode())
+                f"{url}/load_lora_adapter",
+                method="POST",
+                headers={"Content-Type": "application/json"},
+                data=json.dumps({"lora_name": "team", "lora_path": str(work / "out" / "adapter")}).encode(),
+            )
             urllib.request.urlopen(request, timeout=120)
             results["tuned"] = asyncio.run(ask(url, "team", items, plain))
             results["tuned + memory"] = asyncio.run(ask(url, "team", items, remembered))
@@ -126,8 +141,10 @@ def main() -> None:
         server.wait(timeout=30)
     print(f"{'model':<16}{'token F1':>10}{'exact':>8}{'latency s':>11}")
     for name, scores in results.items():
-        print(f"{name:<16}{scores['token_f1'] or 0:>10.3f}{scores['exact_match'] or 0:>8.3f}"
-              f"{scores['latency_s'] or 0:>11.2f}")
+        print(
+            f"{name:<16}{scores['token_f1'] or 0:>10.3f}{scores['exact_match'] or 0:>8.3f}"
+            f"{scores['latency_s'] or 0:>11.2f}"
+        )
     print(f"wall time {time.perf_counter() - started:.1f} s")
 
 

@@ -52,14 +52,20 @@ async def load(db: Database, size: int, seed: int) -> None:
     """`size` approved memories: examples and memory_items in bulk, then the index built once."""
     rng = random.Random(seed)
     for start in range(0, size, BATCH):
-        rows = [(start + i + 1, f"{start + i}.0001", sentence(rng), sentence(rng)) for i in range(min(BATCH, size - start))]
+        rows = [
+            (start + i + 1, f"{start + i}.0001", sentence(rng), sentence(rng)) for i in range(min(BATCH, size - start))
+        ]
         async with db.transaction() as tx:
             await tx.executemany(
                 "INSERT INTO examples (id, source, state, channel, message_ts, conversation, question, answer,"
-                " decided_by) VALUES (?, 'correction', 'approved', 'C0BENCH', ?, '[]', ?, ?, 'U0ADMIN')", rows)
+                " decided_by) VALUES (?, 'correction', 'approved', 'C0BENCH', ?, '[]', ?, ?, 'U0ADMIN')",
+                rows,
+            )
             await tx.executemany(
                 "INSERT INTO memory_items (example_id, channel, message_ts, question, answer)"
-                " VALUES (?, 'C0BENCH', ?, ?, ?)", rows)
+                " VALUES (?, 'C0BENCH', ?, ?, ?)",
+                rows,
+            )
     if db.dialect == "sqlite":
         await db.execute("INSERT INTO memory_fts (memory_fts) VALUES ('rebuild')")
     else:
@@ -100,7 +106,9 @@ async def run(sizes: list[int], count: int, pg_url: str) -> None:
     from tests.pg_server import postgres_server  # noqa: PLC0415 - only the bench starts a server
 
     with tempfile.TemporaryDirectory() as folder, postgres_server() if not pg_url else _given(pg_url) as server:
-        print(f"{'memories':>10}  {'SQLite p50/p99 ms':>18}  {'PostgreSQL p50/p99 ms':>22}  {'p99 ratio PG/SQLite':>20}")
+        print(
+            f"{'memories':>10}  {'SQLite p50/p99 ms':>18}  {'PostgreSQL p50/p99 ms':>22}  {'p99 ratio PG/SQLite':>20}"
+        )
         for size in sizes:
             results = []
             for kind in ("sqlite", "postgresql"):
@@ -111,7 +119,9 @@ async def run(sizes: list[int], count: int, pg_url: str) -> None:
                 results.append(summary(await measure(db, questions(size, count, seed=size))))
                 await db.close()
             (s50, s99), (p50, p99) = results
-            print(f"{size:>10,}  {s50:>8.2f} / {s99:>7.2f}  {p50:>10.2f} / {p99:>9.2f}  {p99 / s99:>19.2f}x", flush=True)
+            print(
+                f"{size:>10,}  {s50:>8.2f} / {s99:>7.2f}  {p50:>10.2f} / {p99:>9.2f}  {p99 / s99:>19.2f}x", flush=True
+            )
 
 
 class _given:

@@ -84,8 +84,16 @@ def write_dataset(folder: Path) -> tuple[Path, Path, list[tuple[str, str]]]:
             pair = (phrasing.format(q=question[0].lower() + question[1:]) if number else question, answer)
             (validation if number == (index % len(PHRASINGS)) and number else train).append(pair)
     for name, pairs in (("train", train), ("validation", validation)):
-        lines = [{"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": q},
-                               {"role": "assistant", "content": a}]} for q, a in pairs]
+        lines = [
+            {
+                "messages": [
+                    {"role": "system", "content": SYSTEM},
+                    {"role": "user", "content": q},
+                    {"role": "assistant", "content": a},
+                ]
+            }
+            for q, a in pairs
+        ]
         (folder / f"{name}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     return folder / "train.jsonl", folder / "validation.jsonl", validation
 
@@ -97,15 +105,45 @@ def env() -> dict[str, str]:
 def train(model: Path, train_file: Path, validation: Path, out: Path, steps: int) -> float:
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "selfhost.train", "--base-model", str(model), "--train-file", str(train_file),
-         "--validation-file", str(validation), "--output-dir", str(out), "--epochs", "20", "--max-steps", str(steps),
-         "--batch-size", "8", "--learning-rate", "1e-3", "--lora-r", "16", "--lora-alpha", "32",
-         "--max-length", "256"], capture_output=True, text=True, env=env(), check=False)
+        [
+            sys.executable,
+            "-m",
+            "selfhost.train",
+            "--base-model",
+            str(model),
+            "--train-file",
+            str(train_file),
+            "--validation-file",
+            str(validation),
+            "--output-dir",
+            str(out),
+            "--epochs",
+            "20",
+            "--max-steps",
+            str(steps),
+            "--batch-size",
+            "8",
+            "--learning-rate",
+            "1e-3",
+            "--lora-r",
+            "16",
+            "--lora-alpha",
+            "32",
+            "--max-length",
+            "256",
+        ],
+        capture_output=True,
+        text=True,
+        env=env(),
+        check=False,
+    )
     for line in done.stdout.splitlines():
         point = json.loads(line)
         if point["kind"] == "progress" and (point["valid_loss"] is not None or point["step"] == 1):
-            print(f"  step {point['step']:>3}/{point['total_steps']}  train {point['train_loss']:.3f}  "
-                  f"valid {point['valid_loss'] if point['valid_loss'] is None else round(point['valid_loss'], 3)}")
+            print(
+                f"  step {point['step']:>3}/{point['total_steps']}  train {point['train_loss']:.3f}  "
+                f"valid {point['valid_loss'] if point['valid_loss'] is None else round(point['valid_loss'], 3)}"
+            )
     if done.returncode:
         sys.exit(f"training failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     return time.perf_counter() - started
@@ -119,8 +157,11 @@ async def evaluate(url: str, model: str, items: list[tuple[str, str]]) -> dict[s
     for question, reference in items:
         started = time.perf_counter()
         reply = await client.chat.completions.create(
-            model=model, temperature=0, max_tokens=48,
-            messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}])
+            model=model,
+            temperature=0,
+            max_tokens=48,
+            messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}],
+        )
         latency.append(time.perf_counter() - started)
         text = reply.choices[0].message.content or ""
         f1.append(token_f1(text, reference))
@@ -137,8 +178,13 @@ def serve_and_evaluate(model: Path, adapter: Path, items: list[tuple[str, str]])
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "bot", "serve-model", "--model", str(model), "--port", str(port)],
-                              cwd=ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve-model", "--model", str(model), "--port", str(port)],
+        cwd=ROOT,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/v1"
     try:
         while True:
@@ -149,12 +195,17 @@ def serve_and_evaluate(model: Path, adapter: Path, items: list[tuple[str, str]])
                 if server.poll() is not None:
                     sys.exit("serve-model did not start")
                 time.sleep(0.2)
-        request = urllib.request.Request(f"{url}/load_lora_adapter", method="POST",
-                                         data=json.dumps({"lora_name": "team", "lora_path": str(adapter)}).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{url}/load_lora_adapter",
+            method="POST",
+            data=json.dumps({"lora_name": "team", "lora_path": str(adapter)}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         urllib.request.urlopen(request, timeout=120)
-        return {"base": asyncio.run(evaluate(url, str(model), items)),
-                "tuned": asyncio.run(evaluate(url, "team", items))}
+        return {
+            "base": asyncio.run(evaluate(url, str(model), items)),
+            "tuned": asyncio.run(evaluate(url, "team", items)),
+        }
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -171,8 +222,10 @@ def main() -> None:
     work = args.keep or Path(tempfile.mkdtemp(prefix="tuneloop-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     train_file, validation, items = write_dataset(work)
-    print(f"model ready in {converted:.1f} s; {sum(1 for _ in train_file.open())} training and {len(items)} "
-          f"validation examples; {os.cpu_count()} CPUs")
+    print(
+        f"model ready in {converted:.1f} s; {sum(1 for _ in train_file.open())} training and {len(items)} "
+        f"validation examples; {os.cpu_count()} CPUs"
+    )
     trained = train(model, train_file, validation, work / "out", args.steps)
     print(f"trained {args.steps} steps in {trained:.1f} s")
     evaluating = time.perf_counter()
@@ -180,8 +233,10 @@ def main() -> None:
     print(f"served and evaluated in {time.perf_counter() - evaluating:.1f} s")
     print(f"{'model':<8}{'token F1':>10}{'exact':>8}{'words':>8}{'latency s':>11}")
     for name, scores in results.items():
-        print(f"{name:<8}{scores['token_f1']:>10.3f}{scores['exact_match']:>8.3f}{scores['words']:>8.1f}"
-              f"{scores['latency_s']:>11.2f}")
+        print(
+            f"{name:<8}{scores['token_f1']:>10.3f}{scores['exact_match']:>8.3f}{scores['words']:>8.1f}"
+            f"{scores['latency_s']:>11.2f}"
+        )
     print(f"wall time {time.perf_counter() - started:.1f} s")
 
 

@@ -102,17 +102,22 @@ async def answered(slack: Any, channel: str, question_ts: str, timeout: float = 
 def times(slack: Any, channel: str, question_ts: str, sent: float) -> tuple[float, float]:
     """Seconds from sending the event to the first answer text in Slack, and to the last."""
     answer_ts = slack.thread(channel, question_ts)[1]["ts"]
-    calls = [(at, method) for at, method, args in slack.timeline
-             if args.get("channel") == channel and at >= sent and shows_text(method, args)
-             and (method == "chat.startStream" and args.get("thread_ts") == question_ts or args.get("ts") == answer_ts)]
+    calls = [
+        (at, method)
+        for at, method, args in slack.timeline
+        if args.get("channel") == channel
+        and at >= sent
+        and shows_text(method, args)
+        and (method == "chat.startStream" and args.get("thread_ts") == question_ts or args.get("ts") == answer_ts)
+    ]
     return calls[0][0] - sent, calls[-1][0] - sent
 
 
 async def run(questions: int, words: int, tokens_per_second: float) -> dict[str, list[tuple[float, float]]]:
+    from bot.fakes import FakeOpenAI
     from bot.runtime import Runtime
     from bot.server import EVENTS_PATH, http_server
     from bot.settings import Settings
-    from bot.fakes import FakeOpenAI
 
     answer = " ".join(f"word{i}" for i in range(words))
     results: dict[str, list[tuple[float, float]]] = {"streaming": [], "placeholder-and-edit": []}
@@ -124,10 +129,16 @@ async def run(questions: int, words: int, tokens_per_second: float) -> dict[str,
             slack.refuse_streaming(EDITED)
             oai.reply_with(answer)
             oai.token_seconds = 1.0 / tokens_per_second
-            settings = Settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-fake-for-the-bench", SLACK_SIGNING_SECRET=SECRET,
-                                OPENAI_API_KEY="sk-fake-for-the-bench", SLACK_API_URL=slack.api_url,
-                                OPENAI_BASE_URL=oai.base_url, TUNELOOP_DB=str(Path(tmp) / "bench.db"),
-                                TUNELOOP_MODEL="gpt-4.1-mini")
+            settings = Settings(
+                _env_file=None,
+                SLACK_BOT_TOKEN="xoxb-fake-for-the-bench",
+                SLACK_SIGNING_SECRET=SECRET,
+                OPENAI_API_KEY="sk-fake-for-the-bench",
+                SLACK_API_URL=slack.api_url,
+                OPENAI_BASE_URL=oai.base_url,
+                TUNELOOP_DB=str(Path(tmp) / "bench.db"),
+                TUNELOOP_MODEL="gpt-4.1-mini",
+            )
             runtime = await Runtime.start(settings)
             try:
                 async with http_server(runtime, "127.0.0.1", 0) as port, aiohttp.ClientSession() as session:
@@ -147,10 +158,10 @@ async def run(questions: int, words: int, tokens_per_second: float) -> dict[str,
 
 async def burst(questions: int, words: int, tokens_per_second: float) -> dict[str, Any]:
     """`questions` asked at once against the published tiers: what Slack ends up showing."""
+    from bot.fakes import FakeOpenAI
     from bot.runtime import Runtime
     from bot.server import EVENTS_PATH, http_server
     from bot.settings import Settings
-    from bot.fakes import FakeOpenAI
 
     answer = " ".join(f"word{i}" for i in range(words))
     with tempfile.TemporaryDirectory() as tmp:
@@ -159,18 +170,25 @@ async def burst(questions: int, words: int, tokens_per_second: float) -> dict[st
             slack.add_channel(STREAMED, "streamed")
             oai.reply_with(answer)
             oai.token_seconds = 1.0 / tokens_per_second
-            settings = Settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-fake-for-the-bench", SLACK_SIGNING_SECRET=SECRET,
-                                OPENAI_API_KEY="sk-fake-for-the-bench", SLACK_API_URL=slack.api_url,
-                                OPENAI_BASE_URL=oai.base_url, TUNELOOP_DB=str(Path(tmp) / "bench.db"),
-                                TUNELOOP_MODEL="gpt-4.1-mini")
+            settings = Settings(
+                _env_file=None,
+                SLACK_BOT_TOKEN="xoxb-fake-for-the-bench",
+                SLACK_SIGNING_SECRET=SECRET,
+                OPENAI_API_KEY="sk-fake-for-the-bench",
+                SLACK_API_URL=slack.api_url,
+                OPENAI_BASE_URL=oai.base_url,
+                TUNELOOP_DB=str(Path(tmp) / "bench.db"),
+                TUNELOOP_MODEL="gpt-4.1-mini",
+            )
             runtime = await Runtime.start(settings)
             started = time.monotonic()
             try:
                 async with http_server(runtime, "127.0.0.1", 0) as port, aiohttp.ClientSession() as session:
                     url = f"http://127.0.0.1:{port}{EVENTS_PATH}"
                     asked = await asyncio.gather(*(ask(session, url, slack, STREAMED, n) for n in range(questions)))
-                    done = await asyncio.gather(*(answered(slack, STREAMED, ts, timeout=600) for ts, _ in asked),
-                                                return_exceptions=True)
+                    done = await asyncio.gather(
+                        *(answered(slack, STREAMED, ts, timeout=600) for ts, _ in asked), return_exceptions=True
+                    )
                     await asyncio.sleep(1.0)  # a late call (a retried append) would still count
             finally:
                 await runtime.close()
@@ -178,13 +196,21 @@ async def burst(questions: int, words: int, tokens_per_second: float) -> dict[st
             answers = [slack.thread(STREAMED, ts)[1:] for ts, _ in asked]
             once = [len(replies) == 1 and replies[0]["text"] == answer for replies in answers]
             first = [first_text(slack, ts, sent, replies) for (ts, sent), replies in zip(asked, answers, strict=True)]
-            streamed = {a["ts"] for a in (r[0] for r in answers if r)
-                        if any(c.args.get("ts") == a["ts"] for c in slack.calls_to("chat.stopStream"))}
+            streamed = {
+                a["ts"]
+                for a in (r[0] for r in answers if r)
+                if any(c.args.get("ts") == a["ts"] for c in slack.calls_to("chat.stopStream"))
+            }
     return {
-        "questions": questions, "lost": once.count(False), "timed_out": sum(isinstance(d, Exception) for d in done),
-        "left_streaming": len(slack.still_streaming()), "streamed": len(streamed),
-        "appends": len(slack.calls_to("chat.appendStream")), "limited": slack.rate_tiers.limited,
-        "first_text": sorted(f for f in first if f is not None), "seconds": elapsed,
+        "questions": questions,
+        "lost": once.count(False),
+        "timed_out": sum(isinstance(d, Exception) for d in done),
+        "left_streaming": len(slack.still_streaming()),
+        "streamed": len(streamed),
+        "appends": len(slack.calls_to("chat.appendStream")),
+        "limited": slack.rate_tiers.limited,
+        "first_text": sorted(f for f in first if f is not None),
+        "seconds": elapsed,
     }
 
 
@@ -192,9 +218,13 @@ def first_text(slack: Any, question_ts: str, sent: float, replies: list[dict[str
     if not replies:
         return None
     answer_ts = replies[0]["ts"]
-    calls = [at for at, method, args in slack.timeline
-             if at >= sent and shows_text(method, args)
-             and (method == "chat.startStream" and args.get("thread_ts") == question_ts or args.get("ts") == answer_ts)]
+    calls = [
+        at
+        for at, method, args in slack.timeline
+        if at >= sent
+        and shows_text(method, args)
+        and (method == "chat.startStream" and args.get("thread_ts") == question_ts or args.get("ts") == answer_ts)
+    ]
     return calls[0] - sent if calls else None
 
 
@@ -210,23 +240,43 @@ def burst_side_by_side(questions: int, words: int, tokens_per_second: float, bas
         shutil.copytree(here / "tests" / "fakes", old / "tests" / "fakes")  # the same Slack for both
         shutil.copy(here / "bench" / "streaming.py", old / "bench" / "streaming.py")
         for name, tree in ((f"baseline ({baseline})", old), ("this tree", here)):
+
             def run_json(*flags: str, tree: Path = tree) -> Any:
-                out = subprocess.run([sys.executable, str(tree / "bench" / "streaming.py"), *flags, "--words", str(words),
-                                      "--tokens-per-second", str(tokens_per_second)],
-                                     check=True, capture_output=True, text=True, cwd=tree)
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        str(tree / "bench" / "streaming.py"),
+                        *flags,
+                        "--words",
+                        str(words),
+                        "--tokens-per-second",
+                        str(tokens_per_second),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    cwd=tree,
+                )
                 return json.loads(out.stdout.strip().splitlines()[-1])
+
             rows[name] = run_json("--burst-only", str(questions))
             rows[name]["alone"] = run_json("--alone-only", "5")  # one question at a time: first text, median
-    print(f"{questions} questions at once, {words}-word answers at {tokens_per_second:g} tokens/s, against Slack's"
-          " published tiers (startStream/stopStream 20/min, appendStream 100/min per workspace)")
-    print(f"{'tree':<28}{'lost':>6}{'left streaming':>16}{'streamed':>10}{'appends/answer':>16}{'429s':>6}"
-          f"{'first text p50':>16}{'p90':>8}{'all done':>10}{'first text, one at a time':>28}")
+    print(
+        f"{questions} questions at once, {words}-word answers at {tokens_per_second:g} tokens/s, against Slack's"
+        " published tiers (startStream/stopStream 20/min, appendStream 100/min per workspace)"
+    )
+    print(
+        f"{'tree':<28}{'lost':>6}{'left streaming':>16}{'streamed':>10}{'appends/answer':>16}{'429s':>6}"
+        f"{'first text p50':>16}{'p90':>8}{'all done':>10}{'first text, one at a time':>28}"
+    )
     for name, r in rows.items():
         per = r["appends"] / max(1, r["streamed"])
         f = r["first_text"]
         p50, p90 = (statistics.median(f), f[int(0.9 * (len(f) - 1))]) if f else (float("nan"),) * 2
-        print(f"{name:<28}{r['lost']:>6}{r['left_streaming']:>16}{r['streamed']:>10}{per:>16.1f}"
-              f"{sum(r['limited'].values()):>6}{p50:>15.2f}s{p90:>7.2f}s{r['seconds']:>9.1f}s{r['alone']:>27.3f}s")
+        print(
+            f"{name:<28}{r['lost']:>6}{r['left_streaming']:>16}{r['streamed']:>10}{per:>16.1f}"
+            f"{sum(r['limited'].values()):>6}{p50:>15.2f}s{p90:>7.2f}s{r['seconds']:>9.1f}s{r['alone']:>27.3f}s"
+        )
 
 
 def main() -> None:
@@ -252,15 +302,19 @@ def main() -> None:
         burst_side_by_side(args.burst, args.words, args.tokens_per_second, args.baseline)
         return
     results = asyncio.run(run(args.questions, args.words, args.tokens_per_second))
-    medians = {way: (statistics.median(f for f, _ in rows), statistics.median(t for _, t in rows))
-               for way, rows in results.items()}
+    medians = {
+        way: (statistics.median(f for f, _ in rows), statistics.median(t for _, t in rows))
+        for way, rows in results.items()
+    }
     print(f"{args.questions} questions per way, {args.words}-word answers at {args.tokens_per_second:g} tokens/s")
     print(f"{'way':<22}{'first text (median s)':>24}{'final text (median s)':>24}")
     for way, (first, final) in medians.items():
         print(f"{way:<22}{first:>24.3f}{final:>24.3f}")
     streamed, edited = medians["streaming"], medians["placeholder-and-edit"]
-    print(f"first text: streaming takes {streamed[0] / edited[0]:.3f}× the time of placeholder-and-edit "
-          f"({edited[0] / streamed[0]:.1f}× sooner); final text: {streamed[1] / edited[1]:.3f}×")
+    print(
+        f"first text: streaming takes {streamed[0] / edited[0]:.3f}× the time of placeholder-and-edit "
+        f"({edited[0] / streamed[0]:.1f}× sooner); final text: {streamed[1] / edited[1]:.3f}×"
+    )
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ from storage import DatabaseUnavailable, migrate, open_database, opened
 from storage.copy import CopyRefused, copy_database
 from storage.db import is_postgresql
 from storage.postgres import redacted
-from tuning.training.datasets import cli as dataset_cli
-from tuning.errors import TuningError
-from tuning.capture.stats import collect
 from tuning.capture.privacy import Privacy
+from tuning.capture.stats import collect
+from tuning.errors import TuningError
+from tuning.training.datasets import cli as dataset_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,8 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http", action="store_true", help="serve HTTP even when SLACK_APP_TOKEN is set")
     serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    serve.add_argument("--log-format", default="text", choices=["text", "json"],
-                       help="json: one JSON object per line, for log collectors")
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="json: one JSON object per line, for log collectors",
+    )
     commands.add_parser("migrate", help="apply database migrations")
     demo = commands.add_parser("demo", help="the whole loop offline against loopback fakes of Slack and OpenAI")
     demo.add_argument("--dir", type=Path, default=Path("tuneloop-demo"), help="where to leave the database and files")
@@ -42,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     forget = commands.add_parser("forget", help="erase a person's messages, votes and examples (README, 'Privacy')")
     forget.add_argument("user", help="their Slack user id (U…)")
     dataset = commands.add_parser("dataset", help="build, show or export datasets").add_subparsers(
-        dest="dataset_command", required=True)
+        dest="dataset_command", required=True
+    )
     build = dataset.add_parser("build", help="build a new version NAME@k from approved examples")
     build.add_argument("name")
     build.add_argument("--since", help="only examples created on or after YYYY-MM-DD")
@@ -52,16 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
     show = dataset.add_parser("show", help="a version's summary")
     show.add_argument("name", help="NAME or NAME@k")
     export = dataset.add_parser(
-        "export", help="write a version as JSONL (checked against its sha256), Parquet or a Hugging Face datasets "
-                       "folder (those two need tuneloop[export])")
+        "export",
+        help="write a version as JSONL (checked against its sha256), Parquet or a Hugging Face datasets "
+        "folder (those two need tuneloop[export])",
+    )
     export.add_argument("name", help="NAME or NAME@k")
     export.add_argument("--out", required=True, type=Path)
     export.add_argument("--format", choices=["jsonl", "parquet", "hf"], default="jsonl", dest="export_format")
     db = commands.add_parser("db", help="move the database").add_subparsers(dest="db_command", required=True)
     copy = db.add_parser("copy", help="copy the SQLite database (TUNELOOP_DB) into an empty PostgreSQL one")
     copy.add_argument("--to", required=True, help="postgresql://user:password@host/db")
-    commands.add_parser("serve-model", add_help=False,
-                        help="serve a base model and LoRA adapters with vLLM's API (needs tuneloop[train])")
+    commands.add_parser(
+        "serve-model",
+        add_help=False,
+        help="serve a base model and LoRA adapters with vLLM's API (needs tuneloop[train])",
+    )
     return parser
 
 
@@ -94,8 +104,17 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if missing:
         print(missing_settings_message(missing), file=sys.stderr)
         return 2
-    secrets = [s.get_secret_value() for s in (settings.slack_bot_token, settings.slack_signing_secret,
-               settings.slack_app_token, settings.openai_api_key, settings.together_api_key) if s]
+    secrets = [
+        s.get_secret_value()
+        for s in (
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+            settings.openai_api_key,
+            settings.together_api_key,
+        )
+        if s
+    ]
     logs.configure(args.log_level, secrets, args.log_format)
     from bot.preflight import StartupError
     from bot.server import (
@@ -149,8 +168,9 @@ def _serve_model(argv: list[str]) -> int:
     try:
         from selfhost import serve
     except ImportError as error:
-        print(f"tuneloop serve-model needs the training extras: pip install 'tuneloop[train]' ({error})",
-              file=sys.stderr)
+        print(
+            f"tuneloop serve-model needs the training extras: pip install 'tuneloop[train]' ({error})", file=sys.stderr
+        )
         return 2
     return serve.main(argv)
 
@@ -173,9 +193,20 @@ async def _operator_command(settings: Settings, args: argparse.Namespace) -> int
     elif args.command == "db":
         print(await _copy(settings.db_path, args.to))
     elif args.dataset_command == "build":
-        print(summary_text(await dataset_cli.build(
-            db_path, args.name, since=args.since, channel=args.channel, format=args.format, val=args.val,
-            trainer=settings.trainer, home=home)))
+        print(
+            summary_text(
+                await dataset_cli.build(
+                    db_path,
+                    args.name,
+                    since=args.since,
+                    channel=args.channel,
+                    format=args.format,
+                    val=args.val,
+                    trainer=settings.trainer,
+                    home=home,
+                )
+            )
+        )
     elif args.dataset_command == "show":
         print(summary_text(await dataset_cli.show(db_path, args.name, home)))
     else:

@@ -25,17 +25,24 @@ from bot.runtime import Runtime
 from bot.server import EVENTS_PATH, http_server
 from bot.settings import Settings
 from render.ids import CORRECTION_BLOCK, CORRECTION_INPUT, CORRECTION_VIEW, JOB_START
-from tuning.catalogue.entries import packaged_catalogue
 from tuning.capture.corrections import fingerprint
+from tuning.catalogue.entries import packaged_catalogue
 from tuning.training.datasets.specs import BuildRequest
 
 CHANNEL, ALICE, BOB, ADMIN, BOT = "C0DEMO", "U0ALICE", "U0BOB", "U0ADMIN", "U0BOT"
 SECRET = "demo-signing-secret"
 QUESTIONS = [
-    "how do I reset my VPN password?", "where is the on-call rota?", "how do I request a new laptop?",
-    "what is the wifi network for guests?", "how do I book a meeting room?", "who approves expenses?",
-    "how do I get access to the staging database?", "where are the brand logos?",
-    "how do I rotate the API keys?", "what is the holiday policy?", "how do I join the incident channel?",
+    "how do I reset my VPN password?",
+    "where is the on-call rota?",
+    "how do I request a new laptop?",
+    "what is the wifi network for guests?",
+    "how do I book a meeting room?",
+    "who approves expenses?",
+    "how do I get access to the staging database?",
+    "where are the brand logos?",
+    "how do I rotate the API keys?",
+    "what is the holiday policy?",
+    "how do I join the incident channel?",
     "where is the deploy runbook?",
 ]
 CORRECTION = "Use the self-service portal at id.example.com, then sign in to the VPN again."
@@ -49,9 +56,15 @@ async def run(workdir: Path, say: Callable[[str], None] = print) -> dict[str, An
             slack.add_user(user, name, real_name=name.title())
         slack.add_channel(CHANNEL, "general")
         settings = Settings(
-            _env_file=None, SLACK_BOT_TOKEN="xoxb-demo-token", SLACK_SIGNING_SECRET=SECRET, OPENAI_API_KEY="sk-demo-0000",
-            SLACK_API_URL=slack.api_url, OPENAI_BASE_URL=oai.base_url, TUNELOOP_DB=str(workdir / "tuneloop.db"),
-            TUNELOOP_ADMINS=ADMIN, TUNELOOP_MODEL=packaged_catalogue().default_model("openai"),
+            _env_file=None,
+            SLACK_BOT_TOKEN="xoxb-demo-token",
+            SLACK_SIGNING_SECRET=SECRET,
+            OPENAI_API_KEY="sk-demo-0000",
+            SLACK_API_URL=slack.api_url,
+            OPENAI_BASE_URL=oai.base_url,
+            TUNELOOP_DB=str(workdir / "tuneloop.db"),
+            TUNELOOP_ADMINS=ADMIN,
+            TUNELOOP_MODEL=packaged_catalogue().default_model("openai"),
             TUNELOOP_POLL_SECONDS="3600",
         )
         runtime = await Runtime.start(settings)
@@ -63,20 +76,29 @@ async def run(workdir: Path, say: Callable[[str], None] = print) -> dict[str, An
             await runtime.close()
 
 
-async def _loop(client: _Slack, slack: FakeSlack, oai: FakeOpenAI, runtime: Runtime, workdir: Path,
-                say: Callable[[str], None]) -> dict[str, Any]:
+async def _loop(
+    client: _Slack, slack: FakeSlack, oai: FakeOpenAI, runtime: Runtime, workdir: Path, say: Callable[[str], None]
+) -> dict[str, Any]:
     say(f"1. Alice asks {len(QUESTIONS)} questions in #general; Tuneloop answers each in a thread.")
     answers = []
     for question in QUESTIONS:
         ts = slack.add_message(CHANNEL, ALICE, f"<@{BOT}> {question}")
-        await client.event({"type": "app_mention", "user": ALICE, "text": f"<@{BOT}> {question}", "ts": ts,
-                            "channel": CHANNEL})
+        await client.event(
+            {"type": "app_mention", "user": ALICE, "text": f"<@{BOT}> {question}", "ts": ts, "channel": CHANNEL}
+        )
         await client.settled()
         answers.append(slack.thread(CHANNEL, ts)[1])
     say("2. Bob gives every answer a 👍; they become approved training examples.")
     for answer in answers:
-        await client.event({"type": "reaction_added", "user": BOB, "reaction": "+1", "item_user": BOT,
-                            "item": {"type": "message", "channel": CHANNEL, "ts": answer["ts"]}})
+        await client.event(
+            {
+                "type": "reaction_added",
+                "user": BOB,
+                "reaction": "+1",
+                "item_user": BOT,
+                "item": {"type": "message", "channel": CHANNEL, "ts": answer["ts"]},
+            }
+        )
     await client.settled()
     say("3. The admin corrects the first answer (Correct this answer).")
     await client.correct(answers[0], CORRECTION)
@@ -96,10 +118,14 @@ async def _loop(client: _Slack, slack: FakeSlack, oai: FakeOpenAI, runtime: Runt
     await client.until(lambda: _evaluated(runtime))
     evaluation = await runtime.db.fetchone("SELECT id, state, candidate, baseline FROM evaluations")
     assert evaluation is not None  # _evaluated waited for it
-    say(f"6. Evaluation {evaluation['id']}: {evaluation['state']} ({evaluation['candidate']} vs {evaluation['baseline']}).")
+    say(
+        f"6. Evaluation {evaluation['id']}: {evaluation['state']} ({evaluation['candidate']} vs {evaluation['baseline']})."
+    )
     (workdir / "slack-transcript.json").write_text(json.dumps(slack.history(CHANNEL), indent=2, ensure_ascii=False))
-    say(f"Look in {workdir}: tuneloop.db (every table), datasets/ (the JSONL files), slack-transcript.json"
-        f" (what the bot posted). `TUNELOOP_DB={workdir / 'tuneloop.db'} tuneloop stats` shows the examples.")
+    say(
+        f"Look in {workdir}: tuneloop.db (every table), datasets/ (the JSONL files), slack-transcript.json"
+        f" (what the bot posted). `TUNELOOP_DB={workdir / 'tuneloop.db'} tuneloop stats` shows the examples."
+    )
     return {"dataset": summary.ref, "job": job["id"], "model": model, "evaluation": evaluation["state"]}
 
 
@@ -125,31 +151,66 @@ class _Slack:
         await self._post(json.dumps(envelope), "application/json")
 
     async def command(self, text: str) -> None:
-        form = {"token": "x", "team_id": "T0001", "channel_id": CHANNEL, "channel_name": "general", "user_id": ADMIN,
-                "user_name": "ada", "command": "/tune", "text": text, "api_app_id": "A0001",
-                "response_url": self._slack.response_url("demo-command"), "trigger_id": "trigger-demo"}
+        form = {
+            "token": "x",
+            "team_id": "T0001",
+            "channel_id": CHANNEL,
+            "channel_name": "general",
+            "user_id": ADMIN,
+            "user_name": "ada",
+            "command": "/tune",
+            "text": text,
+            "api_app_id": "A0001",
+            "response_url": self._slack.response_url("demo-command"),
+            "trigger_id": "trigger-demo",
+        }
         await self._post(urlencode(form), "application/x-www-form-urlencoded")
         await self.settled()
 
     async def button(self, action_id: str, value: str) -> None:
-        await self._interact({
-            "type": "block_actions", "team": {"id": "T0001", "domain": "demo"}, "api_app_id": "A0001",
-            "user": {"id": ADMIN, "username": "ada", "team_id": "T0001"}, "token": "x", "trigger_id": "trigger-demo",
-            "response_url": self._slack.response_url("demo-button"), "channel": {"id": CHANNEL, "name": "general"},
-            "container": {"type": "message", "message_ts": "1.0", "channel_id": CHANNEL},
-            "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": "1.0"}],
-        })
+        await self._interact(
+            {
+                "type": "block_actions",
+                "team": {"id": "T0001", "domain": "demo"},
+                "api_app_id": "A0001",
+                "user": {"id": ADMIN, "username": "ada", "team_id": "T0001"},
+                "token": "x",
+                "trigger_id": "trigger-demo",
+                "response_url": self._slack.response_url("demo-button"),
+                "channel": {"id": CHANNEL, "name": "general"},
+                "container": {"type": "message", "message_ts": "1.0", "channel_id": CHANNEL},
+                "actions": [
+                    {"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": "1.0"}
+                ],
+            }
+        )
 
     async def correct(self, answer: dict[str, Any], text: str) -> None:
-        target = {"channel": CHANNEL, "ts": answer["ts"], "thread": answer.get("thread_ts", ""),
-                  "fp": fingerprint(answer["text"])}
-        await self._interact({
-            "type": "view_submission", "team": {"id": "T0001", "domain": "demo"}, "api_app_id": "A0001",
-            "user": {"id": ADMIN, "username": "ada", "team_id": "T0001"}, "token": "x", "trigger_id": "trigger-demo",
-            "view": {"type": "modal", "id": "V0DEMO", "callback_id": CORRECTION_VIEW,
-                     "private_metadata": json.dumps(target), "state": {"values": {
-                         CORRECTION_BLOCK: {CORRECTION_INPUT: {"type": "plain_text_input", "value": text}}}}},
-        })
+        target = {
+            "channel": CHANNEL,
+            "ts": answer["ts"],
+            "thread": answer.get("thread_ts", ""),
+            "fp": fingerprint(answer["text"]),
+        }
+        await self._interact(
+            {
+                "type": "view_submission",
+                "team": {"id": "T0001", "domain": "demo"},
+                "api_app_id": "A0001",
+                "user": {"id": ADMIN, "username": "ada", "team_id": "T0001"},
+                "token": "x",
+                "trigger_id": "trigger-demo",
+                "view": {
+                    "type": "modal",
+                    "id": "V0DEMO",
+                    "callback_id": CORRECTION_VIEW,
+                    "private_metadata": json.dumps(target),
+                    "state": {
+                        "values": {CORRECTION_BLOCK: {CORRECTION_INPUT: {"type": "plain_text_input", "value": text}}}
+                    },
+                },
+            }
+        )
 
     async def _interact(self, payload: dict[str, Any]) -> None:
         await self._post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")

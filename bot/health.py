@@ -43,9 +43,15 @@ class Health:
         return web.json_response({"status": "alive"})
 
     async def readyz(self, request: web.Request) -> web.Response:
-        problems = {name: problem for name, problem in (
-            ("database", await self._database()), ("slack", await self._slack()), ("inbox", await self._inbox()),
-        ) if problem}
+        problems = {
+            name: problem
+            for name, problem in (
+                ("database", await self._database()),
+                ("slack", await self._slack()),
+                ("inbox", await self._inbox()),
+            )
+            if problem
+        }
         if problems:
             return web.json_response({"status": "not ready", "problems": problems}, status=503)
         return web.json_response({"status": "ready"})

@@ -21,8 +21,14 @@ class DailyWatch:
     """Runs `Lifecycle.daily` at start and whenever the (UTC) day changes; notices are persisted, so a
     restart sends nothing twice."""
 
-    def __init__(self, lifecycle: Lifecycle, *, today: Callable[[], date] = utc_today, poll_seconds: float = 600.0,
-                 sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        lifecycle: Lifecycle,
+        *,
+        today: Callable[[], date] = utc_today,
+        poll_seconds: float = 600.0,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self._lifecycle = lifecycle
         self._today = today
         self._poll = poll_seconds

@@ -30,25 +30,32 @@ class Metrics:
         self.provider_of: Callable[[str], Awaitable[str]] = _unrouted
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.events_acknowledged = Counter("tuneloop_events_acknowledged", "Events stored and acknowledged to Slack",
-                                           registry=r)
+        self.events_acknowledged = Counter(
+            "tuneloop_events_acknowledged", "Events stored and acknowledged to Slack", registry=r
+        )
         self.events_processed = Counter("tuneloop_events_processed", "Stored events processed", registry=r)
         self.events_failed = Counter("tuneloop_events_failed", "Event attempts that failed", ["outcome"], registry=r)
         self.slack_retries = Counter("tuneloop_slack_retries", "Slack Web API calls retried", ["reason"], registry=r)
-        self.provider_retries = Counter("tuneloop_provider_retries", "Model provider API calls retried",
-                                        ["provider", "reason"], registry=r)
+        self.provider_retries = Counter(
+            "tuneloop_provider_retries", "Model provider API calls retried", ["provider", "reason"], registry=r
+        )
         self.inbox_backlog = Gauge("tuneloop_inbox_backlog", "Events stored but not yet processed", registry=r)
         self.inbox_oldest = Gauge("tuneloop_inbox_oldest_seconds", "Age of the oldest unprocessed event", registry=r)
         self.answers = Gauge("tuneloop_answers", "Answers by status", ["status"], registry=r)
-        self.answer_latency = Histogram("tuneloop_answer_latency_seconds", "Time to answer a question",
-                                        buckets=LATENCY_BUCKETS, registry=r)
-        self.model_errors = Gauge("tuneloop_model_errors", "Answers that failed, by model provider", ["provider"],
-                                  registry=r)
+        self.answer_latency = Histogram(
+            "tuneloop_answer_latency_seconds", "Time to answer a question", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.model_errors = Gauge(
+            "tuneloop_model_errors", "Answers that failed, by model provider", ["provider"], registry=r
+        )
         self.votes = Gauge("tuneloop_votes", "Votes counted on examples", ["direction"], registry=r)
         self.jobs = Gauge("tuneloop_jobs", "Fine-tuning jobs by state", ["state"], registry=r)
         self.replica = Info("tuneloop_replica", "This process among the replicas sharing the database", registry=r)
-        self.leader = Gauge("tuneloop_leader", "1 while this replica leads (runs the job monitor, lifecycle watch"
-                            " and retention), else 0", registry=r)
+        self.leader = Gauge(
+            "tuneloop_leader",
+            "1 while this replica leads (runs the job monitor, lifecycle watch and retention), else 0",
+            registry=r,
+        )
         self._answers_seen = 0
 
     def provider_retry(self, provider: str) -> Callable[[str], None]:

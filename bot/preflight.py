@@ -10,11 +10,24 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 # The bot scopes manifest.yml asks for (tests/test_preflight.py keeps the two lists equal).
-REQUIRED_BOT_SCOPES = frozenset({
-    "app_mentions:read", "channels:history", "groups:history", "im:history", "mpim:history", "mpim:read",
-    "channels:read", "groups:read", "chat:write", "assistant:write", "commands", "reactions:read", "users:read",
-    "files:write",
-})
+REQUIRED_BOT_SCOPES = frozenset(
+    {
+        "app_mentions:read",
+        "channels:history",
+        "groups:history",
+        "im:history",
+        "mpim:history",
+        "mpim:read",
+        "channels:read",
+        "groups:read",
+        "chat:write",
+        "assistant:write",
+        "commands",
+        "reactions:read",
+        "users:read",
+        "files:write",
+    }
+)
 # Slack's auth.test errors for a token that will not work until someone replaces it.
 REINSTALL = frozenset({"token_revoked", "account_inactive", "token_expired", "app_uninstalled"})
 WRONG_TOKEN = frozenset({"invalid_auth", "not_authed", "not_allowed_token_type"})
@@ -39,7 +52,8 @@ async def check_bot_token(client: AsyncWebClient) -> str:
         if missing:
             raise StartupError(
                 f"SLACK_BOT_TOKEN lacks the scopes {', '.join(missing)} that manifest.yml asks for: add them under "
-                "OAuth & Permissions > Scopes (or update the app from manifest.yml), reinstall it, and set the new token.")
+                "OAuth & Permissions > Scopes (or update the app from manifest.yml), reinstall it, and set the new token."
+            )
     return str(response.get("team") or response.get("team_id") or "the workspace")
 
 
@@ -60,17 +74,23 @@ async def check_app_token(client: AsyncWebClient, app_token: str) -> None:
 def port_in_use(error: OSError, port: int) -> StartupError | None:
     if error.errno != errno.EADDRINUSE:
         return None
-    return StartupError(f"port {port} is already in use (another Tuneloop, or another program): stop it, "
-                        "or choose another port with --port or PORT.")
+    return StartupError(
+        f"port {port} is already in use (another Tuneloop, or another program): stop it, "
+        "or choose another port with --port or PORT."
+    )
 
 
 def _token_refused(name: str, code: str) -> str:
     if code in REINSTALL:
-        return (f"Slack refused {name} ({code}): the app was uninstalled or its token revoked; reinstall it "
-                "(OAuth & Permissions > Install to Workspace) and set the new Bot User OAuth Token.")
+        return (
+            f"Slack refused {name} ({code}): the app was uninstalled or its token revoked; reinstall it "
+            "(OAuth & Permissions > Install to Workspace) and set the new Bot User OAuth Token."
+        )
     if code in WRONG_TOKEN:
-        return (f"Slack refused {name} ({code}): it is not a valid bot token; copy the Bot User OAuth Token "
-                "(xoxb-...) from OAuth & Permissions.")
+        return (
+            f"Slack refused {name} ({code}): it is not a valid bot token; copy the Bot User OAuth Token "
+            "(xoxb-...) from OAuth & Permissions."
+        )
     return f"Slack refused {name} ({code}): see https://api.slack.com/methods/auth.test for what it means."
 
 

@@ -18,7 +18,8 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from storage import claims, leader as leader_rows
+from storage import claims
+from storage import leader as leader_rows
 from storage.db import Database
 
 log = logging.getLogger(__name__)

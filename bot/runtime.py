@@ -32,47 +32,46 @@ from handlers.slack_retries import slack_retry_handlers
 from handlers.stream_budget import DbStreamBudget, LocalStreamBudget, StreamBudget
 from providers import ChatClient
 from providers.embeddings import embedder
+from providers.listing import OpenAIListing
 from providers.openai_trainer import utc_today
 from providers.registry import build_trainers, known_specs, unconfigured_hints
-from providers.spec import BuildContext
 from providers.sdk_retries import counting_retries
 from providers.serving import AdapterChatClient
-from storage import Database, migrate, open_database
+from providers.spec import BuildContext
+from storage import Database, migrate, open_database, rate_buckets
 from storage import jobs as job_rows
 from storage import lease as lease_rows
-from storage import rate_buckets
 from storage.lease import Holder
+from tuning.answering.memory import Embed, Memory
+from tuning.answering.routing import ModelRouter
 from tuning.answering.service import Answerer
-from tuning.ports import ChatModel
-from tuning.capture.examples import Capture
-from tuning.catalogue.entries import Catalogue, load_catalogue
 from tuning.capture.corrections import Corrections
-from tuning.capture.feedback_traces import FeedbackTraces
-from tuning.training.datasets.service import DatasetService
-from tuning.training.endpoints import EndpointService
-from tuning.release.evaluation.service import Evaluations
+from tuning.capture.examples import Capture
 from tuning.capture.feedback_reasons import FeedbackReasons
+from tuning.capture.feedback_traces import FeedbackTraces
 from tuning.capture.harvest import Harvester
 from tuning.capture.inbox import Inbox
+from tuning.capture.members import MemberDirectory
+from tuning.capture.privacy import Privacy
+from tuning.capture.review import Review
+from tuning.capture.stats import StatsService
+from tuning.catalogue.entries import Catalogue, load_catalogue
+from tuning.ports import ChatModel
+from tuning.release.evaluation.service import Evaluations
+from tuning.release.gate import PromotionGate
+from tuning.release.lifecycle.canary import CanaryService
+from tuning.release.lifecycle.fallback import Fallback
+from tuning.release.lifecycle.notices import Announcements, LifecyclePublisher
+from tuning.release.lifecycle.retirement import RetirementWatch
+from tuning.release.lifecycle.service import Lifecycle
+from tuning.release.lifecycle.successor import SuccessorMigrations
+from tuning.release.promotion import Promotions
+from tuning.release.quality import QualityAlerts, QualityPublisher, QualitySettings, QualityState
+from tuning.training.datasets.service import DatasetService
+from tuning.training.endpoints import EndpointService
 from tuning.training.jobs.monitor import JobMonitor
 from tuning.training.jobs.service import JobService
 from tuning.training.jobs.view import JobView
-from tuning.release.lifecycle.canary import CanaryService
-from tuning.release.lifecycle.fallback import Fallback
-from tuning.release.gate import PromotionGate
-from providers.listing import OpenAIListing
-from tuning.release.lifecycle.successor import SuccessorMigrations
-from tuning.release.lifecycle.notices import Announcements, LifecyclePublisher
-from tuning.release.lifecycle.service import Lifecycle
-from tuning.release.lifecycle.retirement import RetirementWatch
-from tuning.capture.members import MemberDirectory
-from tuning.answering.memory import Embed, Memory
-from tuning.capture.privacy import Privacy
-from tuning.release.quality import QualityAlerts, QualityPublisher, QualitySettings, QualityState
-from tuning.release.promotion import Promotions
-from tuning.capture.review import Review
-from tuning.answering.routing import ModelRouter
-from tuning.capture.stats import StatsService
 from tuning.training.trainers import Trainer, close_trainers
 from tuning.training.trainers.features import HasDedicatedEndpoints
 from tuning.training.trainers.open_models import SELF_HOSTED_PROVIDER
@@ -131,8 +130,13 @@ class Runtime:
 
     @classmethod
     async def start(
-        cls, settings: Settings, *, llm: openai.AsyncOpenAI | None = None, db: Database | None = None,
-        lease: Holder | None = None, preflight: Callable[[AsyncWebClient], Awaitable[None]] | None = None,
+        cls,
+        settings: Settings,
+        *,
+        llm: openai.AsyncOpenAI | None = None,
+        db: Database | None = None,
+        lease: Holder | None = None,
+        preflight: Callable[[AsyncWebClient], Awaitable[None]] | None = None,
     ) -> Runtime:
         """`db` (already opened, with this process's writer `lease`) is closed by close(), or here on failure;
         `preflight` checks the Slack client before any event is processed."""
@@ -153,8 +157,15 @@ class Runtime:
         return await cls._assemble(settings, db, client, llm, lease, metrics)
 
     @classmethod
-    async def _assemble(cls, settings: Settings, db: Database, client: AsyncWebClient, llm: openai.AsyncOpenAI | None,
-                  lease: Holder | None, metrics: Metrics) -> Runtime:
+    async def _assemble(
+        cls,
+        settings: Settings,
+        db: Database,
+        client: AsyncWebClient,
+        llm: openai.AsyncOpenAI | None,
+        lease: Holder | None,
+        metrics: Metrics,
+    ) -> Runtime:
         openai_sdk = llm or openai_client(settings)
         llm = counting_retries(openai_sdk, metrics.provider_retry("openai"))
         # The process's one catalogue: the operator's models.toml in the data folder laid over the packaged one,
@@ -171,10 +182,19 @@ class Runtime:
         embeddings = embeddings_client(settings, llm)
         router = model_router(settings, llm, together, served, catalogue=catalogue, db=db)
         metrics.provider_of = router.route
-        services = build_services(settings, db, router, trainers, wake, catalogue=catalogue,
-                                  publisher=SlackLifecyclePublisher(client), listing=OpenAIListing(llm, catalogue),
-                                  embed=embedder(embeddings, settings.embedding_model) if settings.embedding_model
-                                  else None, quality_publisher=SlackQualityPublisher(client), replica=replica.name)
+        services = build_services(
+            settings,
+            db,
+            router,
+            trainers,
+            wake,
+            catalogue=catalogue,
+            publisher=SlackLifecyclePublisher(client),
+            listing=OpenAIListing(llm, catalogue),
+            embed=embedder(embeddings, settings.embedding_model) if settings.embedding_model else None,
+            quality_publisher=SlackQualityPublisher(client),
+            replica=replica.name,
+        )
         await services.memory.configure(min_votes=settings.memory_votes)
         app = AsyncApp(
             client=client,
@@ -183,8 +203,9 @@ class Runtime:
             before_authorize=RefuseMalformed(),  # after the signature check, before Bolt reads the payload
         )
         tasks = TaskTracker()
-        worker = InboxWorker(app, services.inbox, on_outcome=metrics.event_outcome,
-                             rescan_seconds=replica.rescan_seconds)
+        worker = InboxWorker(
+            app, services.inbox, on_outcome=metrics.event_outcome, rescan_seconds=replica.rescan_seconds
+        )
         evaluate_job = after_job_succeeded(services.evaluations, app.client, services.lifecycle.migrations)
 
         async def on_succeeded(job: JobView) -> None:
@@ -198,25 +219,45 @@ class Runtime:
             for endpoint in await services.endpoints.follow():
                 await announce_ready(endpoint)
 
-        monitor = JobMonitor(db, services.jobs, trainers, publisher, poll_seconds=settings.poll_seconds, wake=wake,
-                             on_succeeded=on_succeeded, each_tick=follow_endpoints)
+        monitor = JobMonitor(
+            db,
+            services.jobs,
+            trainers,
+            publisher,
+            poll_seconds=settings.poll_seconds,
+            wake=wake,
+            on_succeeded=on_succeeded,
+            each_tick=follow_endpoints,
+        )
 
         def on_event_stored() -> None:
             metrics.events_acknowledged.inc()
             worker.notify()
 
-        handlers.register(app, services, spawn=tasks.spawn, on_event_stored=on_event_stored,
-                          suggested_prompts=settings.suggested_prompts,
-                          grammar=tune_grammar(), budget=stream_budget(db))
+        handlers.register(
+            app,
+            services,
+            spawn=tasks.spawn,
+            on_event_stored=on_event_stored,
+            suggested_prompts=settings.suggested_prompts,
+            grammar=tune_grammar(),
+            budget=stream_budget(db),
+        )
         watch = DailyWatch(services.lifecycle, poll_seconds=settings.lifecycle_poll_seconds)
         # The counting copies have HTTP clients of their own; the originals' are closed too.
         model_clients = [client for client in (llm, together, served, openai_sdk, together_sdk) if client is not None]
         model_clients += [embeddings] if embeddings is not llm else []
-        runtime = cls(settings, db, app, services, worker, monitor, watch, tasks, model_clients, trainers, lease,
-                      replica, metrics)
+        runtime = cls(
+            settings, db, app, services, worker, monitor, watch, tasks, model_clients, trainers, lease, replica, metrics
+        )
         # Periodic work runs on the leader only (with one process, that is always this one).
-        periodic = [("job-monitor", monitor.run), ("lifecycle-watch", watch.run), ("retention", runtime._prune_daily),
-                    ("memory-embeddings", runtime._embed_memories), ("quality-alerts", runtime._watch_quality)]
+        periodic = [
+            ("job-monitor", monitor.run),
+            ("lifecycle-watch", watch.run),
+            ("retention", runtime._prune_daily),
+            ("memory-embeddings", runtime._embed_memories),
+            ("quality-alerts", runtime._watch_quality),
+        ]
         runtime._background = [
             asyncio.create_task(worker.run(), name="inbox-worker"),
             asyncio.create_task(replica.keep_claims(), name="replica-claims"),
@@ -321,9 +362,15 @@ def catalogue_for(settings: Settings) -> Catalogue:
     return load_catalogue(settings.data_home)
 
 
-def model_router(settings: Settings, llm: openai.AsyncOpenAI, together: openai.AsyncOpenAI | None,
-                 served: openai.AsyncOpenAI | None = None, *, catalogue: Catalogue | None = None,
-                 db: Database | None = None) -> ModelRouter:
+def model_router(
+    settings: Settings,
+    llm: openai.AsyncOpenAI,
+    together: openai.AsyncOpenAI | None,
+    served: openai.AsyncOpenAI | None = None,
+    *,
+    catalogue: Catalogue | None = None,
+    db: Database | None = None,
+) -> ModelRouter:
     """OpenAI (or Azure) models through OPENAI_BASE_URL; Together models through Together's OpenAI-compatible API;
     self-hosted models through TUNELOOP_SERVE_URL, their adapters loaded first. Which is which: the catalogue's
     `provider`, and for a tuned model its job's back-end (`db`)."""
@@ -336,8 +383,12 @@ def model_router(settings: Settings, llm: openai.AsyncOpenAI, together: openai.A
     async def trainer_of(model: str) -> str | None:
         return await job_rows.trainer_of_model(db, model) if db is not None else None
 
-    return ModelRouter(clients, catalogue or catalogue_for(settings), trainer_of=trainer_of,
-                       trainer_providers={spec.name: spec.provider for spec in known_specs()})
+    return ModelRouter(
+        clients,
+        catalogue or catalogue_for(settings),
+        trainer_of=trainer_of,
+        trainer_providers={spec.name: spec.provider for spec in known_specs()},
+    )
 
 
 def served_chat_client(settings: Settings) -> openai.AsyncOpenAI | None:
@@ -358,51 +409,117 @@ def stream_budget(db: Database) -> StreamBudget:
 def together_chat_client(settings: Settings) -> openai.AsyncOpenAI | None:
     if settings.together_api_key is None:
         return None
-    return openai.AsyncOpenAI(api_key=settings.together_api_key.get_secret_value(),
-                              base_url=settings.together_base_url, max_retries=3, timeout=60.0)
+    return openai.AsyncOpenAI(
+        api_key=settings.together_api_key.get_secret_value(),
+        base_url=settings.together_base_url,
+        max_retries=3,
+        timeout=60.0,
+    )
 
 
 def build_services(
-    settings: Settings, db: Database, router: ModelRouter, trainers: Mapping[str, Trainer], wake: asyncio.Event, *,
-    publisher: LifecyclePublisher, listing: OpenAIListing | None = None, catalogue: Catalogue | None = None,
-    embed: Embed | None = None, quality_publisher: QualityPublisher | None = None, replica: str = "",
+    settings: Settings,
+    db: Database,
+    router: ModelRouter,
+    trainers: Mapping[str, Trainer],
+    wake: asyncio.Event,
+    *,
+    publisher: LifecyclePublisher,
+    listing: OpenAIListing | None = None,
+    catalogue: Catalogue | None = None,
+    embed: Embed | None = None,
+    quality_publisher: QualityPublisher | None = None,
+    replica: str = "",
 ) -> Services:
     """`catalogue`: the process's one (read beside the database when not given)."""
     catalogue = catalogue or catalogue_for(settings)
     members = MemberDirectory(db)
     traces = FeedbackTraces(db)
-    memory = Memory(db, settings.admins, examples=settings.memory_examples, floor=settings.memory_floor,
-                    embed=embed, embedding_model=settings.embedding_model,
-                    min_similarity=settings.embedding_min_similarity)
-    capture = Capture(db, members, system_prompt=settings.system_prompt, min_votes=settings.min_votes,
-                      traces=traces)
+    memory = Memory(
+        db,
+        settings.admins,
+        examples=settings.memory_examples,
+        floor=settings.memory_floor,
+        embed=embed,
+        embedding_model=settings.embedding_model,
+        min_similarity=settings.embedding_min_similarity,
+    )
+    capture = Capture(db, members, system_prompt=settings.system_prompt, min_votes=settings.min_votes, traces=traces)
     datasets = DatasetService(db, trainer=settings.trainer, min_votes=settings.min_votes, catalogue=catalogue)
-    jobs = JobService(db, datasets, trainers, default_trainer=settings.trainer,
-                      max_cost_usd=settings.max_job_cost_usd, admins=settings.admins, prices_dir=datasets.root,
-                      tokenizers_dir=settings.tokenizers_dir, catalogue=catalogue,
-                      hints=unconfigured_hints(settings.values()))
-    dedicated = next((trainer.endpoints for trainer in trainers.values() if isinstance(trainer, HasDedicatedEndpoints)),
-                     None)
-    endpoints = EndpointService(db, jobs, dedicated, admins=settings.admins, catalogue=catalogue,
-                                inactive_minutes=settings.endpoint_idle_minutes)
-    evaluations = Evaluations(db, router, datasets, jobs, current_model=lambda: promotions.current(),
-                              judge_model=settings.judge_model, prices=catalogue.inference_price,
-                              serving=endpoints.serving_name, memory=memory)
-    promotions = Promotions(db, router, jobs, default_model=settings.model, admins=settings.admins,
-                            gate=PromotionGate(db, evaluations.gate_dataset), serving=endpoints.serving_name)
+    jobs = JobService(
+        db,
+        datasets,
+        trainers,
+        default_trainer=settings.trainer,
+        max_cost_usd=settings.max_job_cost_usd,
+        admins=settings.admins,
+        prices_dir=datasets.root,
+        tokenizers_dir=settings.tokenizers_dir,
+        catalogue=catalogue,
+        hints=unconfigured_hints(settings.values()),
+    )
+    dedicated = next(
+        (trainer.endpoints for trainer in trainers.values() if isinstance(trainer, HasDedicatedEndpoints)), None
+    )
+    endpoints = EndpointService(
+        db,
+        jobs,
+        dedicated,
+        admins=settings.admins,
+        catalogue=catalogue,
+        inactive_minutes=settings.endpoint_idle_minutes,
+    )
+    evaluations = Evaluations(
+        db,
+        router,
+        datasets,
+        jobs,
+        current_model=lambda: promotions.current(),
+        judge_model=settings.judge_model,
+        prices=catalogue.inference_price,
+        serving=endpoints.serving_name,
+        memory=memory,
+    )
+    promotions = Promotions(
+        db,
+        router,
+        jobs,
+        default_model=settings.model,
+        admins=settings.admins,
+        gate=PromotionGate(db, evaluations.gate_dataset),
+        serving=endpoints.serving_name,
+    )
 
     def the_catalogue() -> Catalogue:
         return catalogue
 
-    lifecycle = build_lifecycle(settings, db, router, promotions, catalogue=the_catalogue, publisher=publisher,
-                                listing=listing, migrations=SuccessorMigrations(db, promotions, jobs, evaluations,
-                                                                       catalogue=the_catalogue, admins=settings.admins))
+    lifecycle = build_lifecycle(
+        settings,
+        db,
+        router,
+        promotions,
+        catalogue=the_catalogue,
+        publisher=publisher,
+        listing=listing,
+        migrations=SuccessorMigrations(
+            db, promotions, jobs, evaluations, catalogue=the_catalogue, admins=settings.admins
+        ),
+    )
     corrections = Corrections(db, capture, members, settings.admins, traces)
     return Services(
         inbox=Inbox(db, replica=replica, claim_seconds=CLAIM_SECONDS),
-        answers=Answerer(db, router, model_for=lifecycle.canary.model_for, system_prompt=settings.system_prompt,
-                         replacement=lifecycle.fallback.replace, explain=endpoints.why_unavailable, memory=memory,
-                         replica=replica, claim_seconds=CLAIM_SECONDS, facts=catalogue.facts),
+        answers=Answerer(
+            db,
+            router,
+            model_for=lifecycle.canary.model_for,
+            system_prompt=settings.system_prompt,
+            replacement=lifecycle.fallback.replace,
+            explain=endpoints.why_unavailable,
+            memory=memory,
+            replica=replica,
+            claim_seconds=CLAIM_SECONDS,
+            facts=catalogue.facts,
+        ),
         capture=capture,
         corrections=corrections,
         review=Review(db, settings.admins),
@@ -417,9 +534,17 @@ def build_services(
         privacy=Privacy(db, settings.admins, inbox_days=settings.inbox_days, message_days=settings.message_days),
         memory=memory,
         feedback_reasons=FeedbackReasons(db, capture, corrections),
-        quality=QualityAlerts(db, lifecycle.announcements, quality_publisher or _NoQualityPublisher(), QualitySettings(
-            recent=settings.quality_recent, baseline=settings.quality_baseline, min_rated=settings.quality_min_rated,
-            failure_rate=settings.failure_alert_rate)),
+        quality=QualityAlerts(
+            db,
+            lifecycle.announcements,
+            quality_publisher or _NoQualityPublisher(),
+            QualitySettings(
+                recent=settings.quality_recent,
+                baseline=settings.quality_baseline,
+                min_rated=settings.quality_min_rated,
+                failure_rate=settings.failure_alert_rate,
+            ),
+        ),
         current_model=promotions.current,
         wake_monitor=wake.set,
         admins=settings.admins,
@@ -433,11 +558,25 @@ class _NoQualityPublisher:
         log.warning("quality alert (%s) not posted: no Slack client here", cause)
 
 
-def build_lifecycle(settings: Settings, db: Database, router: ModelRouter, promotions: Promotions, *,
-                    catalogue: Callable[[], Catalogue], publisher: LifecyclePublisher,
-                    listing: OpenAIListing | None, migrations: SuccessorMigrations) -> Lifecycle:
+def build_lifecycle(
+    settings: Settings,
+    db: Database,
+    router: ModelRouter,
+    promotions: Promotions,
+    *,
+    catalogue: Callable[[], Catalogue],
+    publisher: LifecyclePublisher,
+    listing: OpenAIListing | None,
+    migrations: SuccessorMigrations,
+) -> Lifecycle:
     announcements = Announcements(db, publisher, channel=settings.announce_channel)
     canary = CanaryService(db, promotions, router, admins=settings.admins, catalogue=catalogue)
-    watch = RetirementWatch(promotions, canary, announcements, catalogue=catalogue,
-                          listings=[listing] if listing else [], admins=settings.admins)
+    watch = RetirementWatch(
+        promotions,
+        canary,
+        announcements,
+        catalogue=catalogue,
+        listings=[listing] if listing else [],
+        admins=settings.admins,
+    )
     return Lifecycle(canary, Fallback(promotions, canary, announcements), watch, announcements, migrations)

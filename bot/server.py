@@ -66,7 +66,8 @@ def _signature_headers_readable(headers: Mapping[str, str]) -> bool:
     timestamp = headers.get("X-Slack-Request-Timestamp")
     signature = headers.get("X-Slack-Signature")
     return (timestamp is None or (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 20)) and (
-        signature is None or signature.isascii())
+        signature is None or signature.isascii()
+    )
 
 
 @asynccontextmanager
@@ -163,7 +164,8 @@ async def open_for_serving(settings: Settings) -> tuple[Database, Holder | None]
         await db.close()
         raise StartupError(
             f"another Tuneloop is serving from {settings.db_path} ({other.describe()}): stop it first; "
-            "one process serves one SQLite file (README, 'One process per SQLite file'; replicas need PostgreSQL).")
+            "one process serves one SQLite file (README, 'One process per SQLite file'; replicas need PostgreSQL)."
+        )
     return db, me
 
 

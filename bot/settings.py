@@ -74,12 +74,14 @@ class Settings(BaseSettings):
     # A memory found by its embedding alone needs this cosine to the question (1.0: the same question).
     embedding_min_similarity: float = Field(0.3, alias="TUNELOOP_EMBEDDING_MIN_SIMILARITY", ge=0, le=1)
     poll_seconds: float = Field(30.0, alias="TUNELOOP_POLL_SECONDS", gt=0)
-    judge_model: str = Field(default_factory=lambda: packaged_catalogue().defaults["judge"],
-                             alias="TUNELOOP_JUDGE_MODEL")
+    judge_model: str = Field(
+        default_factory=lambda: packaged_catalogue().defaults["judge"], alias="TUNELOOP_JUDGE_MODEL"
+    )
     announce_channel: str | None = Field(None, alias="TUNELOOP_ANNOUNCE_CHANNEL", pattern="^[CG][A-Z0-9]+$")
     lifecycle_poll_seconds: float = Field(600.0, alias="TUNELOOP_LIFECYCLE_POLL_SECONDS", gt=0)
     suggested_prompts: Annotated[tuple[str, ...], NoDecode] = Field(
-        DEFAULT_SUGGESTED_PROMPTS, alias="TUNELOOP_SUGGESTED_PROMPTS")
+        DEFAULT_SUGGESTED_PROMPTS, alias="TUNELOOP_SUGGESTED_PROMPTS"
+    )
     port: int = Field(3000, validation_alias=AliasChoices("PORT"), ge=1, le=65535)
     health_port: int | None = Field(None, alias="TUNELOOP_HEALTH_PORT", ge=0, le=65535)  # Socket Mode's /healthz
     inbox_days: int = Field(7, alias="TUNELOOP_INBOX_DAYS", ge=1)  # processed events kept this long
@@ -117,7 +119,9 @@ class Settings(BaseSettings):
             try:
                 value = json.loads(value) if value.strip() else None
             except ValueError as error:
-                raise ValueError(f"must be a JSON object, such as {{\"env_vars\": {{\"HF_TOKEN\": \"…\"}}}} ({error})") from None
+                raise ValueError(
+                    f'must be a JSON object, such as {{"env_vars": {{"HF_TOKEN": "…"}}}} ({error})'
+                ) from None
         if value is not None and not isinstance(value, dict):
             raise ValueError("must be a JSON object (Ray's runtime_env: env_vars, pip, working_dir, …)")
         return value
@@ -126,8 +130,10 @@ class Settings(BaseSettings):
     @classmethod
     def _local_artifacts(cls, value: str | None) -> str | None:
         if value is not None and "://" in value and not value.startswith("file://"):
-            raise ValueError("must be a folder (a shared mount for Ray and the model server): object stores such as "
-                             "s3:// are not supported")
+            raise ValueError(
+                "must be a folder (a shared mount for Ray and the model server): object stores such as "
+                "s3:// are not supported"
+            )
         return value
 
     @field_validator("trainer")
@@ -153,9 +159,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _data_dir_with_postgresql(self) -> Settings:
         if self.database_url is not None and self.data_dir is None:
-            raise ValueError("TUNELOOP_DATA_DIR is required with TUNELOOP_DATABASE_URL: the folder (shared by every"
-                             " replica) for datasets, models.toml and artifacts, which otherwise live beside the"
-                             " SQLite file")
+            raise ValueError(
+                "TUNELOOP_DATA_DIR is required with TUNELOOP_DATABASE_URL: the folder (shared by every"
+                " replica) for datasets, models.toml and artifacts, which otherwise live beside the"
+                " SQLite file"
+            )
         return self
 
     @property
@@ -200,7 +208,9 @@ def missing_settings_message(names: list[str]) -> str:
     lines = ["Tuneloop cannot start: these settings are missing."]
     lines += [f"  {name}: {WHERE_TO_GET.get(name) or _trainer_hint(name)}" for name in names]
     if "SLACK_SIGNING_SECRET" in names:
-        lines.append("  (or set SLACK_APP_TOKEN, an app-level xapp- token, to use Socket Mode: it needs no signing secret)")
+        lines.append(
+            "  (or set SLACK_APP_TOKEN, an app-level xapp- token, to use Socket Mode: it needs no signing secret)"
+        )
     lines.append("Set them in the environment or in a .env file; the README's 'Settings' section lists them all.")
     return "\n".join(lines)
 

@@ -39,8 +39,10 @@ class Telemetry:
 
 
 def wanted(environ: Mapping[str, str] = os.environ) -> bool:
-    return any(environ.get(name, "").strip() for name in ENDPOINT_VARIABLES) and \
-        environ.get("OTEL_SDK_DISABLED", "").lower() != "true"
+    return (
+        any(environ.get(name, "").strip() for name in ENDPOINT_VARIABLES)
+        and environ.get("OTEL_SDK_DISABLED", "").lower() != "true"
+    )
 
 
 def configure(environ: Mapping[str, str] = os.environ) -> Telemetry | None:
@@ -63,6 +65,9 @@ def configure(environ: Mapping[str, str] = os.environ) -> Telemetry | None:
     logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
     capture = environ.get(CONTENT_VARIABLE, "").strip().lower() == "true"
     telemetry.enable(tracer_provider, logger_provider, capture_content=capture)
-    log.info("exporting traces over OTLP/HTTP (GenAI conventions %s; message content %s)",
-             telemetry.SEMCONV_VERSION, "included" if capture else "left out")
+    log.info(
+        "exporting traces over OTLP/HTTP (GenAI conventions %s; message content %s)",
+        telemetry.SEMCONV_VERSION,
+        "included" if capture else "left out",
+    )
     return Telemetry(tracer_provider, logger_provider)

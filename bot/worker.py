@@ -28,8 +28,15 @@ RETRY_FACTOR = 4
 
 
 class InboxWorker:
-    def __init__(self, app: AsyncApp, inbox: Inbox, *, concurrency: int = 8,
-                 on_outcome: Callable[[str], None] = lambda outcome: None, rescan_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        app: AsyncApp,
+        inbox: Inbox,
+        *,
+        concurrency: int = 8,
+        on_outcome: Callable[[str], None] = lambda outcome: None,
+        rescan_seconds: float | None = None,
+    ) -> None:
         """`on_outcome` hears "processed", or how an attempt failed: "permanent", "gave_up" or "retry".
         `rescan_seconds`: with other replicas, look this often for events whose claim expired (a replica
         died holding them); None when this process is the only one (nothing else writes the inbox)."""

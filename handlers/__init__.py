@@ -41,9 +41,16 @@ from render.assistant import DEFAULT_SUGGESTED_PROMPTS
 log = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored: Callable[[], None],
-             suggested_prompts: Sequence[str] = DEFAULT_SUGGESTED_PROMPTS, grammar: Grammar | None = None,
-             budget: StreamBudget | None = None) -> None:
+def register(
+    app: AsyncApp,
+    services: Services,
+    *,
+    spawn: Spawn,
+    on_event_stored: Callable[[], None],
+    suggested_prompts: Sequence[str] = DEFAULT_SUGGESTED_PROMPTS,
+    grammar: Grammar | None = None,
+    budget: StreamBudget | None = None,
+) -> None:
     """Each feature's module gets only the services it uses. `grammar`: bot/ builds it from every known
     back-end's spec; without one, `/tune` offers the back-ends configured here. `budget`: Slack's streaming
     calls (this process's own unless given: bot gives replicas on one database a shared one)."""
@@ -51,7 +58,9 @@ def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored
     app.use(RetryResponds())
     app.use(EditsAndDeletions(services.privacy))  # before the assistant, which drops them in DM threads
     setup = messages.AnswerSetup(budget or LocalStreamBudget(), admin_notices(app, services))
-    app.assistant(assistant.build(services.answers, suggested_prompts, setup))  # after the inbox: pane events are stored first
+    app.assistant(
+        assistant.build(services.answers, suggested_prompts, setup)
+    )  # after the inbox: pane events are stored first
     errors.register(app)
     messages.register(app, services.answers, setup)
     reactions.register(app, services.capture, services.feedback_reasons)
@@ -68,6 +77,7 @@ def register(app: AsyncApp, services: Services, *, spawn: Spawn, on_event_stored
 def admin_notices(app: AsyncApp, services: Services) -> messages.TellAdmins:
     """Tell the admins something once (the key is kept in the database, so replicas share it): in the
     announcement channel, or else in a DM to each."""
+
     async def tell(key: str, text: str) -> None:
         if not await services.answers.first_notice(key):
             return
@@ -84,11 +94,16 @@ def admin_notices(app: AsyncApp, services: Services) -> messages.TellAdmins:
 def slash_runners(services: Services) -> dict[str, Runner]:
     """Every `/tune` subcommand but `help`, which the dispatcher answers itself."""
     return {
-        **review.runners(services.review, services.memory), **stats.runners(services.insights), **harvest.runners(services.harvester),
-        **datasets.runners(services.datasets), **jobs.runners(services.jobs, services.wake_monitor),
-        **evaluations.runners(services.evaluations, services.promotions), **lifecycle.runners(services.promotions, services.lifecycle, services.jobs),
+        **review.runners(services.review, services.memory),
+        **stats.runners(services.insights),
+        **harvest.runners(services.harvester),
+        **datasets.runners(services.datasets),
+        **jobs.runners(services.jobs, services.wake_monitor),
+        **evaluations.runners(services.evaluations, services.promotions),
+        **lifecycle.runners(services.promotions, services.lifecycle, services.jobs),
         **endpoints.runners(services.endpoints, services.wake_monitor),
-        **privacy.runners(services.privacy), **memory.runners(services.memory),
+        **privacy.runners(services.privacy),
+        **memory.runners(services.memory),
         **quality.runners(services.quality),
     }
 

@@ -68,8 +68,9 @@ def answer_tag(answer_id: int, part: int) -> Metadata:
 class AnswerWriter:
     """One answer's messages. `start()`, feed `on_text()`, then `finish()` (or `fail()`)."""
 
-    def __init__(self, client: AnswerClient, claim: AnswerClaim, *, stream: bool, on_first_message: OnFirstMessage
-                 ) -> None:
+    def __init__(
+        self, client: AnswerClient, claim: AnswerClaim, *, stream: bool, on_first_message: OnFirstMessage
+    ) -> None:
         self._client = client.web
         self._budget = client.budget
         self._team = client.team_id or claim.message.team_id or ""
@@ -101,8 +102,11 @@ class AnswerWriter:
             assert thread_ts is not None
             # buffer_size=1: every append() is one call; _pump decides when to make one.
             self._streamer = await self._client.chat_stream(
-                buffer_size=1, channel=self._claim.message.channel, thread_ts=thread_ts,
-                recipient_team_id=self._recipient[0], recipient_user_id=self._recipient[1],
+                buffer_size=1,
+                channel=self._claim.message.channel,
+                thread_ts=thread_ts,
+                recipient_team_id=self._recipient[0],
+                recipient_user_id=self._recipient[1],
             )
             self._pump = asyncio.create_task(self._send_as_written(self._streamer))
             return None
@@ -166,7 +170,7 @@ class AnswerWriter:
     def _unsent(self) -> str:
         """What can be streamed now and was not yet: within the live prefix, not a mention in the making."""
         shown = self._text.lstrip()[:SAFE_PREFIX]
-        return shown[len(self._streamed):_stable_end(shown)]
+        return shown[len(self._streamed) : _stable_end(shown)]
 
     async def _written(self) -> None:
         """The model is done: let the pump finish the call it is making (its text must be counted)."""
@@ -187,10 +191,16 @@ class AnswerWriter:
         for index, part in enumerate(parts[1:], start=1):
             text, blocks = answer_message(part, last=index == len(parts) - 1, note=note)
             try:
-                posted.append(await post_once(
-                    self._client, channel=self._claim.message.channel, thread_ts=self._claim.post_in_thread,
-                    metadata=answer_tag(self._claim.answer_id, index), text=text, blocks=blocks,
-                ))
+                posted.append(
+                    await post_once(
+                        self._client,
+                        channel=self._claim.message.channel,
+                        thread_ts=self._claim.post_in_thread,
+                        metadata=answer_tag(self._claim.answer_id, index),
+                        text=text,
+                        blocks=blocks,
+                    )
+                )
             except SlackApiError as error:  # the answer is recorded with the parts Slack took
                 log.warning("part %d of answer %s not posted: %s", index, self._claim.answer_id, slack_error(error))
                 break
@@ -208,9 +218,11 @@ class AnswerWriter:
         safe_part, safe_streamed = safe_text.markdown(part), safe_text.markdown(self._streamed)
         if streamer is not None and not self._broken and safe_part.startswith(safe_streamed):
             try:
-                await streamer.stop(markdown_text=safe_part[len(safe_streamed):] or None,
-                                    blocks=closing_blocks(note) if last else None,
-                                    metadata=answer_tag(self._claim.answer_id, 0))
+                await streamer.stop(
+                    markdown_text=safe_part[len(safe_streamed) :] or None,
+                    blocks=closing_blocks(note) if last else None,
+                    metadata=answer_tag(self._claim.answer_id, 0),
+                )
             except SlackApiError as error:  # refused before anything showed, or failed or expired midway
                 self._stream_failed(error)
                 if self.problem is not None and self.problem.kind is StreamFailure.NOWHERE:
@@ -232,8 +244,11 @@ class AnswerWriter:
         try:
             await self._client.chat_update(channel=self._claim.message.channel, ts=ts, **message)  # type: ignore[arg-type]
         except SlackApiError as error:
-            log.warning("answer %s could not be edited in (%s): recorded all the same", self._claim.answer_id,
-                        slack_error(error))
+            log.warning(
+                "answer %s could not be edited in (%s): recorded all the same",
+                self._claim.answer_id,
+                slack_error(error),
+            )
 
     async def _end_stream(self) -> str | None:
         """Stop a stream that is open (chat.stopStream), keeping its message to edit; its ts, or None if none
@@ -276,8 +291,13 @@ class AnswerWriter:
 
     async def _post_placeholder(self) -> str:
         try:
-            ts = await post_once(self._client, channel=self._claim.message.channel, thread_ts=self._claim.post_in_thread,
-                                 metadata=answer_tag(self._claim.answer_id, 0), text=THINKING)
+            ts = await post_once(
+                self._client,
+                channel=self._claim.message.channel,
+                thread_ts=self._claim.post_in_thread,
+                metadata=answer_tag(self._claim.answer_id, 0),
+                text=THINKING,
+            )
         except SlackApiError as error:
             raise NowhereToAnswer(slack_error(error)) from error
         self.first_ts = ts

@@ -39,8 +39,13 @@ def build(answers: Answerer, prompts: Sequence[str], setup: AnswerSetup | None =
         await set_suggested_prompts(prompts=suggested_prompts(prompts))
 
     @assistant.user_message
-    async def asked(payload: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient,
-                    set_status: AsyncSetStatus, set_title: AsyncSetTitle) -> None:
+    async def asked(
+        payload: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+        set_status: AsyncSetStatus,
+        set_title: AsyncSetTitle,
+    ) -> None:
         async def before_answer(claim: AnswerClaim) -> None:
             # Pane niceties: a DM thread outside the pane refuses them, and the answer matters more.
             try:

@@ -16,8 +16,8 @@ from handlers.inbox import REPLAY_KEY
 from handlers.slack_io import slack_error
 from handlers.slack_reader import WebApiReader
 from render import corrections as render
-from render.words import slack_words
 from render.ids import ANSWER_CORRECT, CORRECT_ANSWER_SHORTCUT, CORRECTION_BLOCK, CORRECTION_INPUT, CORRECTION_VIEW
+from render.words import slack_words
 from tuning.capture.corrections import Corrections, problem_with
 from tuning.capture.inbox import Inbox
 from tuning.errors import TuningError
@@ -48,19 +48,27 @@ def register(app: AsyncApp, corrections: Corrections, inbox: Inbox, on_stored: C
             await client.views_update(view_id=view_id, view=render.notice_modal(render.not_correctable(str(error))))
             return
         target: dict[str, object] = {"channel": draft.channel, "ts": draft.ts, "thread": message.thread_ts or ""}
-        modal = render.correction_modal(original=draft.original, question=draft.question,
-                                        fingerprint=draft.fingerprint, target=target)
+        modal = render.correction_modal(
+            original=draft.original, question=draft.question, fingerprint=draft.fingerprint, target=target
+        )
         await client.views_update(view_id=view_id, view=modal)
 
-    async def on_submit(ack: AsyncAck, view: dict[str, Any], body: dict[str, Any], client: AsyncWebClient,
-                        context: AsyncBoltContext) -> None:
+    async def on_submit(
+        ack: AsyncAck, view: dict[str, Any], body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
         """Checks that need no Slack call answer inside the form. The submission is then stored and acknowledged;
         the inbox worker replays it to save the correction, because reading the thread or refreshing members can
         wait on rate limits past Slack's 3 s, and what was acknowledged must survive a restart."""
         if REPLAY_KEY in context:
             await ack()
-            await _store(corrections, client, WebApiReader.from_context(context), _target(view) or {},
-                         body["user"]["id"], _submitted_text(view))
+            await _store(
+                corrections,
+                client,
+                WebApiReader.from_context(context),
+                _target(view) or {},
+                body["user"]["id"],
+                _submitted_text(view),
+            )
             return
         target = _target(view)
         if target is None:
@@ -81,14 +89,14 @@ def register(app: AsyncApp, corrections: Corrections, inbox: Inbox, on_stored: C
     app.view(CORRECTION_VIEW)(on_submit)
 
 
-async def _store(corrections: Corrections, client: AsyncWebClient, reader: WebApiReader, target: dict[str, Any], user: str,
-                 text: str) -> None:
+async def _store(
+    corrections: Corrections, client: AsyncWebClient, reader: WebApiReader, target: dict[str, Any], user: str, text: str
+) -> None:
     """Save a submitted correction and tell the person how it went."""
     thread = target.get("thread") or None
     try:
         if "example_id" in target:
-            example = await corrections.correct(int(target["example_id"]), corrector=user, text=text,
-                                                         reader=reader)
+            example = await corrections.correct(int(target["example_id"]), corrector=user, text=text, reader=reader)
         else:
             example = await corrections.submit(
                 channel=target["channel"], ts=target["ts"], corrector=user, text=text, reader=reader

@@ -44,17 +44,26 @@ def build_request(call: Invocation) -> BuildRequest:
         channel_name=channel.name if channel else None,
     )
     return BuildRequest(
-        name=call.command.args["NAME"], filters=filters, format=options.get("format", "sft"),
-        val=options.get("val", 0.1), created_by=call.user or None,
+        name=call.command.args["NAME"],
+        filters=filters,
+        format=options.get("format", "sft"),
+        val=options.get("val", 0.1),
+        created_by=call.user or None,
     )
 
 
 async def post_summary(call: Invocation, summary: DatasetSummary) -> None:
     blocks, text = render.summary_card(summary, attached=True)
     try:
-        posted = {"ts": await post_once(call.client, channel=call.channel, metadata=tag("tuneloop_dataset_card",
-                                                                                      f"{summary.name}:{summary.version}"),
-                                        blocks=blocks, text=text)}
+        posted = {
+            "ts": await post_once(
+                call.client,
+                channel=call.channel,
+                metadata=tag("tuneloop_dataset_card", f"{summary.name}:{summary.version}"),
+                blocks=blocks,
+                text=text,
+            )
+        }
     except SlackApiError as error:
         blocks, text = render.summary_card(summary)
         await call.reply(text, blocks)

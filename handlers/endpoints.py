@@ -13,8 +13,8 @@ from handlers.tune import Invocation, Runner, Spawn
 from render import endpoints as render
 from render.help import failure
 from render.ids import ENDPOINT_CREATE, JOB_DEPLOY
-from tuning.training.endpoints import EndpointService, EndpointView
 from tuning.errors import TuningError
+from tuning.training.endpoints import EndpointService, EndpointView
 from tuning.training.jobs.service import JobService
 from tuning.training.jobs.view import JobView
 
@@ -46,8 +46,9 @@ def register(app: AsyncApp, endpoints: EndpointService, jobs: JobService, wake_m
         await ack()
         spawn(_choose(endpoints, action.get("value", ""), body["user"]["id"], respond))
 
-    async def on_create(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
-                        client: AsyncWebClient) -> None:
+    async def on_create(
+        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         await ack()
         spawn(_create(endpoints, jobs, action.get("value", ""), body["user"]["id"], respond, client))
         wake_monitor()
@@ -66,8 +67,9 @@ async def _choose(endpoints: EndpointService, job_id: str, user: str, respond: A
     await respond(response_type="ephemeral", replace_original=False, text=text, blocks=blocks)
 
 
-async def _create(endpoints: EndpointService, jobs: JobService, value: str, user: str, respond: AsyncRespond,
-                  client: AsyncWebClient) -> None:
+async def _create(
+    endpoints: EndpointService, jobs: JobService, value: str, user: str, respond: AsyncRespond, client: AsyncWebClient
+) -> None:
     job_id, _, hardware = value.partition(" ")
     try:
         job = await jobs.find(job_id)

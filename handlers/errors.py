@@ -23,10 +23,20 @@ log = logging.getLogger("tuneloop.errors")
 FAILURE_KEY = "tuneloop_failure"  # the error a replayed event's listener raised
 FINAL_ATTEMPT_KEY = "tuneloop_final_attempt"  # True when a replayed event will not be tried again
 # Slack's answers that trying again cannot change: the channel, message, thread or user is gone or closed.
-PERMANENT_SLACK_ERRORS = NOT_A_MEMBER | frozenset({
-    "message_not_found", "thread_not_found", "is_archived", "user_not_found", "cant_update_message",
-    "cant_delete_message", "is_inactive", "restricted_action", "no_permission", "cannot_dm_bot",
-})
+PERMANENT_SLACK_ERRORS = NOT_A_MEMBER | frozenset(
+    {
+        "message_not_found",
+        "thread_not_found",
+        "is_archived",
+        "user_not_found",
+        "cant_update_message",
+        "cant_delete_message",
+        "is_inactive",
+        "restricted_action",
+        "no_permission",
+        "cannot_dm_bot",
+    }
+)
 
 
 def is_permanent(error: BaseException) -> bool:

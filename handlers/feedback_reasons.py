@@ -27,8 +27,8 @@ from render.ids import (
     FEEDBACK_REASON_VIEW,
 )
 from render.words import slack_words
-from tuning.errors import TuningError
 from tuning.capture.feedback_reasons import FeedbackReasons
+from tuning.errors import TuningError
 
 log = logging.getLogger(__name__)
 _TARGET = re.compile(r"(?P<channel>[CDG][A-Z0-9]{2,})\|(?P<ts>\d{1,16}\.\d{1,9})")
@@ -38,23 +38,31 @@ async def ask_why(reasons: FeedbackReasons, client: AsyncWebClient, *, channel: 
     """Offer the voter, and only them, the quick reasons under the answer they voted 👎 on."""
     blocks, text = render.ask_blocks(channel, ts)
     try:
-        await client.chat_postEphemeral(channel=channel, user=voter, text=text, blocks=blocks,
-                                        thread_ts=await reasons.thread_of(channel, ts))
+        await client.chat_postEphemeral(
+            channel=channel, user=voter, text=text, blocks=blocks, thread_ts=await reasons.thread_of(channel, ts)
+        )
     except SlackApiError as error:  # optional: a vote needs no answer
         log.info("could not ask %s why (%s)", voter, slack_error(error))
 
 
 def register(app: AsyncApp, reasons: FeedbackReasons) -> None:
-    async def on_reason(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
-                        context: AsyncBoltContext) -> None:
+    async def on_reason(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext
+    ) -> None:
         await ack()
         target = _TARGET.fullmatch(str(action.get("value") or ""))
         reason = str(action.get("action_id", "")).partition(":")[2]
         if target is None:
             return
         try:
-            saved = await reasons.record(channel=target["channel"], ts=target["ts"], voter=body["user"]["id"],
-                                         reason=reason, fix=None, reader=WebApiReader.from_context(context))
+            saved = await reasons.record(
+                channel=target["channel"],
+                ts=target["ts"],
+                voter=body["user"]["id"],
+                reason=reason,
+                fix=None,
+                reader=WebApiReader.from_context(context),
+            )
         except TuningError as error:
             await respond(text=slack_words(str(error)), replace_original=True)
             return
@@ -65,11 +73,13 @@ def register(app: AsyncApp, reasons: FeedbackReasons) -> None:
         await ack()
         target = _TARGET.fullmatch(str(action.get("value") or ""))
         if target is not None and body.get("trigger_id"):
-            await client.views_open(trigger_id=body["trigger_id"],
-                                    view=render.reason_form(target["channel"], target["ts"]))
+            await client.views_open(
+                trigger_id=body["trigger_id"], view=render.reason_form(target["channel"], target["ts"])
+            )
 
-    async def on_submit(ack: AsyncAck, view: dict[str, Any], body: dict[str, Any], client: AsyncWebClient,
-                        context: AsyncBoltContext) -> None:
+    async def on_submit(
+        ack: AsyncAck, view: dict[str, Any], body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
         target = _TARGET.fullmatch(str(view.get("private_metadata") or ""))
         values = (view.get("state") or {}).get("values") or {}
         picked = ((values.get(FEEDBACK_REASON_BLOCK) or {}).get(FEEDBACK_REASON_INPUT) or {}).get("selected_option")
@@ -80,15 +90,24 @@ def register(app: AsyncApp, reasons: FeedbackReasons) -> None:
         await ack()
         user = body["user"]["id"]
         try:
-            saved = await reasons.record(channel=target["channel"], ts=target["ts"], voter=user,
-                                         reason=str(picked.get("value")), fix=fix if isinstance(fix, str) else None,
-                                         reader=WebApiReader.from_context(context))
+            saved = await reasons.record(
+                channel=target["channel"],
+                ts=target["ts"],
+                voter=user,
+                reason=str(picked.get("value")),
+                fix=fix if isinstance(fix, str) else None,
+                reader=WebApiReader.from_context(context),
+            )
             text = render.noted(saved.reason, saved.correction_state)[1]
         except TuningError as error:
             text = f"Not saved: {slack_words(str(error))}"
         try:
-            await client.chat_postEphemeral(channel=target["channel"], user=user, text=text,
-                                            thread_ts=await reasons.thread_of(target["channel"], target["ts"]))
+            await client.chat_postEphemeral(
+                channel=target["channel"],
+                user=user,
+                text=text,
+                thread_ts=await reasons.thread_of(target["channel"], target["ts"]),
+            )
         except SlackApiError:
             await client.chat_postMessage(channel=user, text=text)
 

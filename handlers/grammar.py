@@ -140,62 +140,86 @@ def subcommands(trainers: Sequence[str]) -> tuple[Subcommand, ...]:
         Subcommand("stats", "examples collected, by state, source, channel and contributor"),
         Subcommand("review", "approve, reject or edit candidate examples (admins act)"),
         Subcommand(
-            "harvest", "collect 👍 examples from a channel's history",
-            args=(("#channel", _channel),), options=(Option("days", "30", _int(1, 365)),),
+            "harvest",
+            "collect 👍 examples from a channel's history",
+            args=(("#channel", _channel),),
+            options=(Option("days", "30", _int(1, 365)),),
         ),
         Subcommand(
-            "dataset build", "build a new version of a dataset from approved examples",
+            "dataset build",
+            "build a new version of a dataset from approved examples",
             args=(("NAME", _name),),
             options=(
-                Option("since", "YYYY-MM-DD", _date), Option("channel", "#c", _channel),
-                Option("format", "sft|dpo|kto", _choice("sft", "dpo", "kto")), Option("val", "0.1", _float(0, 0.5)),
+                Option("since", "YYYY-MM-DD", _date),
+                Option("channel", "#c", _channel),
+                Option("format", "sft|dpo|kto", _choice("sft", "dpo", "kto")),
+                Option("val", "0.1", _float(0, 0.5)),
             ),
         ),
         Subcommand("dataset list", "list datasets and their versions"),
         Subcommand("dataset show", "show a dataset version's summary", args=(("NAME", _dataset),)),
         Subcommand(
-            "train", "check a fine-tuning job and offer to start it",
+            "train",
+            "check a fine-tuning job and offer to start it",
             args=(("DATASET", _dataset),),
             options=(
-                Option("trainer", backends, trainer), Option("model", "BASE", _model),
-                Option("epochs", "N", _int(1, 25)), Option("batch", "N", _int(1, 256), field="batch_size"),
+                Option("trainer", backends, trainer),
+                Option("model", "BASE", _model),
+                Option("epochs", "N", _int(1, 25)),
+                Option("batch", "N", _int(1, 256), field="batch_size"),
                 Option("lr", "X", _float(0, 100, low_open=True), field="learning_rate"),
                 Option("suffix", "S", _pattern(r"[A-Za-z0-9_\-]{1,40}", "up to 40 letters, digits, '_' or '-'")),
-                Option("beta", "X", _float(0, 10, low_open=True)), Option("seed", "N", _int(0, 2**31 - 1)),
+                Option("beta", "X", _float(0, 10, low_open=True)),
+                Option("seed", "N", _int(0, 2**31 - 1)),
             ),
         ),
         Subcommand("jobs", "recent fine-tuning jobs"),
         Subcommand("status", "one job's state", args=(("JOB", _job),)),
         Subcommand("cancel", "cancel a running job (admins)", args=(("JOB", _job),)),
         Subcommand(
-            "eval", "evaluate a model against the references of a dataset's validation split",
+            "eval",
+            "evaluate a model against the references of a dataset's validation split",
             args=(("MODEL|JOB|base", _target),),
-            options=(Option("against", "MODEL", _model), Option("dataset", "NAME", _dataset),
-                     Option("memory", "on|off", _choice("on", "off"))),
+            options=(
+                Option("against", "MODEL", _model),
+                Option("dataset", "NAME", _dataset),
+                Option("memory", "on|off", _choice("on", "off")),
+            ),
         ),
         Subcommand(
-            "promote", "answer with this model from now on, if its evaluation against the current model allows (admins)",
+            "promote",
+            "answer with this model from now on, if its evaluation against the current model allows (admins)",
             args=(("MODEL|JOB", _target),),
-            options=(Option("force", "yes", _choice("yes")),
-                     Option("reason", "WHY", _pattern(r"\S{1,200}", "a reason in one word (join words with - or _)"))),
+            options=(
+                Option("force", "yes", _choice("yes")),
+                Option("reason", "WHY", _pattern(r"\S{1,200}", "a reason in one word (join words with - or _)")),
+            ),
         ),
         Subcommand(
-            "canary", "show the canary; MODEL answers a share of new threads; promote (through the gate) or stop (admins)",
-            args=(("MODEL|promote|stop", _target),), options=(Option("share", "20%", _share),), args_optional=True,
+            "canary",
+            "show the canary; MODEL answers a share of new threads; promote (through the gate) or stop (admins)",
+            args=(("MODEL|promote|stop", _target),),
+            options=(Option("share", "20%", _share),),
+            args_optional=True,
         ),
         Subcommand(
-            "migrate", "retrain the answering model's dataset on another back-end and compare (admins)",
+            "migrate",
+            "retrain the answering model's dataset on another back-end and compare (admins)",
             options=(Option("to", backends, trainer), Option("model", "BASE", _model)),
         ),
         Subcommand("rollback", "go back to the previous answering model (admins)"),
         Subcommand("model", "the current answering model and its history"),
         Subcommand("endpoints", "Tuneloop's Together endpoints, their state and hourly cost"),
         Subcommand("endpoint stop", "stop an endpoint: it stops billing (admins)", args=(("ID", _endpoint),)),
-        Subcommand("endpoint start", "start a stopped endpoint: it bills while it runs (admins)", args=(("ID", _endpoint),)),
+        Subcommand(
+            "endpoint start", "start a stopped endpoint: it bills while it runs (admins)", args=(("ID", _endpoint),)
+        ),
         Subcommand("endpoint delete", "delete an endpoint for good (admins)", args=(("ID", _endpoint),)),
         Subcommand(
-            "memory", "team memory's size, hit rate and most-used answers; on|off switches it, here or in #channel (admins)",
-            args=(("on|off", _choice("on", "off")), ("#channel", _channel)), args_optional=True,
+            "memory",
+            "team memory's size, hit rate and most-used answers; on|off switches it, here or in #channel (admins)",
+            args=(("on|off", _choice("on", "off")), ("#channel", _channel)),
+            args_optional=True,
         ),
         Subcommand("forget", "erase a person's messages, votes and examples (admins)", args=(("@user", _user),)),
         Subcommand("alerts", "quality alerts: the 👍-rate of recent answers against earlier ones, and failures"),
@@ -252,10 +276,10 @@ def _is_option(word: str) -> bool:
 
 def _parse_args(spec: Subcommand, words: list[str]) -> dict[str, Any]:
     if len(words) < len(spec.args) and not spec.args_optional:
-        missing = " ".join(name for name, _ in spec.args[len(words):])
+        missing = " ".join(name for name, _ in spec.args[len(words) :])
         raise UsageError(f"`/tune {spec.name}` needs {missing}.", spec.usage)
     if len(words) > len(spec.args):
-        extra = _echo(" ".join(words[len(spec.args):]))
+        extra = _echo(" ".join(words[len(spec.args) :]))
         raise UsageError(f"`/tune {spec.name}` does not take `{extra}`.", spec.usage)
     values = {}
     for (name, parser), word in zip(spec.args, words, strict=False):  # optional args may all be left out

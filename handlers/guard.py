@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import urlsplit
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -56,8 +56,24 @@ def _objects(value: Any) -> bool:
 
 
 _RULES: dict[str, Callable[[Any], bool]] = {
-    **dict.fromkeys(("type", "subtype", "name", "callback_id", "trigger_id", "action_id", "block_id",
-                     "private_metadata", "reaction", "channel_type", "tab", "command", "value"), _text),
+    **dict.fromkeys(
+        (
+            "type",
+            "subtype",
+            "name",
+            "callback_id",
+            "trigger_id",
+            "action_id",
+            "block_id",
+            "private_metadata",
+            "reaction",
+            "channel_type",
+            "tab",
+            "command",
+            "value",
+        ),
+        _text,
+    ),
     **dict.fromkeys(("id", "user_id", "channel_id", "team_id", "event_id", "api_app_id", "item_user", "bot_id"), _id),
     **dict.fromkeys(("ts", "thread_ts", "message_ts", "event_ts", "action_ts"), _ts),
     **dict.fromkeys(("user", "channel", "team", "enterprise"), _ref),
@@ -72,8 +88,23 @@ _RULES: dict[str, Callable[[Any], bool]] = {
 _NULLABLE = frozenset({"team", "enterprise", "value", "item_user", "private_metadata", "thread_ts"})
 # The parts of a payload that are looked into; "values" holds block id → action id → input state.
 _CONTAINERS = frozenset(
-    {"event", "item", "message", "previous_message", "user", "channel", "team", "view", "state", "values", "actions",
-     "container", "authorizations", "reactions"})
+    {
+        "event",
+        "item",
+        "message",
+        "previous_message",
+        "user",
+        "channel",
+        "team",
+        "view",
+        "state",
+        "values",
+        "actions",
+        "container",
+        "authorizations",
+        "reactions",
+    }
+)
 
 
 def _filled(value: Any) -> bool:
@@ -91,11 +122,21 @@ def _message(value: Any) -> bool:  # a message's author is an id, where a payloa
 # What each kind of payload always carries, whatever else it holds.
 _REQUIRED: dict[str, dict[str, Callable[[Any], bool]]] = {
     "event_callback": {"event": _object},
-    "message_action": {"user": _with_id, "channel": _with_id, "message": _message, "trigger_id": _filled,
-                       "callback_id": _text},
+    "message_action": {
+        "user": _with_id,
+        "channel": _with_id,
+        "message": _message,
+        "trigger_id": _filled,
+        "callback_id": _text,
+    },
     "shortcut": {"user": _with_id, "trigger_id": _filled, "callback_id": _text},
-    "block_actions": {"user": _with_id, "trigger_id": _filled, "actions": lambda value: _objects(value) and bool(
-        value) and all(isinstance(action.get("action_id"), str) for action in value)},
+    "block_actions": {
+        "user": _with_id,
+        "trigger_id": _filled,
+        "actions": lambda value: (
+            _objects(value) and bool(value) and all(isinstance(action.get("action_id"), str) for action in value)
+        ),
+    },
     "view_submission": {"user": _with_id, "view": _object},
     "view_closed": {"user": _with_id, "view": _object},
 }
@@ -118,8 +159,9 @@ def problem(payload: Any, path: str = "", *, depth: int = 0) -> str | None:
     `depth` > 0 looks into every key for that many levels (the block and action ids under "values").
     """
     if isinstance(payload, list):
-        return next((found for i, item in enumerate(payload) if (found := problem(item, f"{path}{i}.", depth=depth))),
-                    None)
+        return next(
+            (found for i, item in enumerate(payload) if (found := problem(item, f"{path}{i}.", depth=depth))), None
+        )
     if not isinstance(payload, dict):
         return None
     for key, value in payload.items():

@@ -52,8 +52,9 @@ async def post_preflight_card(job_service: JobService, client: AsyncWebClient, j
     """The card with Start and Cancel that a job waits on."""
     blocks, text = render.preflight_card(job)
     try:
-        ts = await post_once(client, channel=job.channel, blocks=blocks, text=text,
-                             metadata=tag("tuneloop_job_card", str(job.id)))
+        ts = await post_once(
+            client, channel=job.channel, blocks=blocks, text=text, metadata=tag("tuneloop_job_card", str(job.id))
+        )
     except SlackApiError as error:
         raise TuningError("Tuneloop can't post the job card here: invite it with `/invite @tuneloop`.") from error
     await job_service.card_posted(job.id, ts)
@@ -61,8 +62,9 @@ async def post_preflight_card(job_service: JobService, client: AsyncWebClient, j
 
 def register(app: AsyncApp, job_service: JobService, wake_monitor: Callable[[], None], spawn: Spawn) -> None:
     def on_button(act: Callable[[str, str], Any]):
-        async def handle(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
-                         client: AsyncWebClient) -> None:
+        async def handle(
+            ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        ) -> None:
             await ack()
             spawn(_act(act, action.get("value", ""), body["user"]["id"], respond, client, job_service, wake_monitor))
 
@@ -73,8 +75,15 @@ def register(app: AsyncApp, job_service: JobService, wake_monitor: Callable[[], 
     app.action(JOB_CANCEL)(on_button(lambda job_id, user: job_service.cancel(job_id, user=user)))
 
 
-async def _act(act: Callable[[str, str], Any], job_id: str, user: str, respond: AsyncRespond,
-               client: AsyncWebClient, job_service: JobService, wake_monitor: Callable[[], None]) -> None:
+async def _act(
+    act: Callable[[str, str], Any],
+    job_id: str,
+    user: str,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    job_service: JobService,
+    wake_monitor: Callable[[], None],
+) -> None:
     try:
         job = await act(job_id, user)
     except TuningError as error:
@@ -108,12 +117,16 @@ class SlackJobPublisher:
         await _update_card(self._client, job)
 
     async def post_in_thread(self, job: JobView, text: str, *, level: str) -> None:
-        await self._client.chat_postMessage(channel=job.channel, thread_ts=job.card_ts,
-                                            text=render.event_message(level, text))
+        await self._client.chat_postMessage(
+            channel=job.channel, thread_ts=job.card_ts, text=render.event_message(level, text)
+        )
 
     async def finished(self, job: JobView, metrics: list[MetricPoint]) -> None:
         if job.state == "succeeded":
             await self._client.files_upload_v2(
-                channel=job.channel, thread_ts=job.card_ts, content=charts.loss_curve(metrics),
-                filename=f"{job.id}-loss.png", title=f"Loss curve of {job.fine_tuned_model}",
+                channel=job.channel,
+                thread_ts=job.card_ts,
+                content=charts.loss_curve(metrics),
+                filename=f"{job.id}-loss.png",
+                title=f"Loss curve of {job.fine_tuned_model}",
             )

@@ -14,13 +14,13 @@ from render import lifecycle as render
 from render.help import failure
 from render.ids import MIGRATION_PROMOTE
 from tuning.errors import TuningError
-from tuning.training.jobs.service import JobService
-from tuning.training.jobs.view import JobView
 from tuning.release.lifecycle.canary import CanaryReport
-from tuning.release.lifecycle.successor import SuccessorMigrations
 from tuning.release.lifecycle.notices import ShutdownWarning
 from tuning.release.lifecycle.service import Lifecycle
+from tuning.release.lifecycle.successor import SuccessorMigrations
 from tuning.release.promotion import ModelChange, PromotionRefused, Promotions
+from tuning.training.jobs.service import JobService
+from tuning.training.jobs.view import JobView
 
 
 def runners(promotions: Promotions, lifecycle: Lifecycle, jobs: JobService) -> dict[str, Runner]:
@@ -28,8 +28,12 @@ def runners(promotions: Promotions, lifecycle: Lifecycle, jobs: JobService) -> d
     async def promote(call: Invocation) -> None:
         options = call.command.options
         change = await promotions.promote(
-            call.command.args["MODEL|JOB"], user=call.user, force=options.get("force") == "yes",
-            reason=options.get("reason"), channel=call.channel)
+            call.command.args["MODEL|JOB"],
+            user=call.user,
+            force=options.get("force") == "yes",
+            reason=options.get("reason"),
+            channel=call.channel,
+        )
         await call.client.chat_postMessage(channel=call.channel, text=render_evaluations.promoted(change))
 
     async def model(call: Invocation) -> None:
@@ -54,12 +58,14 @@ def runners(promotions: Promotions, lifecycle: Lifecycle, jobs: JobService) -> d
         else:
             started = await lifecycle.canary.start(word, share=call.command.options.get("share"), user=call.user)
             await call.client.chat_postMessage(
-                channel=call.channel, text=render.canary_started(started, await promotions.current()))
+                channel=call.channel, text=render.canary_started(started, await promotions.current())
+            )
 
     async def migrate(call: Invocation) -> None:
         options = call.command.options
-        story = await lifecycle.migrations.start(to=options.get("to"), model=options.get("model"), user=call.user,
-                                                 channel=call.channel)
+        story = await lifecycle.migrations.start(
+            to=options.get("to"), model=options.get("model"), user=call.user, channel=call.channel
+        )
         await post_preflight_card(jobs, call.client, story.job)
         blocks, text = render.migration_card(story)
         posted = await call.client.chat_postMessage(channel=call.channel, blocks=blocks, text=text)
@@ -69,16 +75,18 @@ def runners(promotions: Promotions, lifecycle: Lifecycle, jobs: JobService) -> d
 
 
 def register(app: AsyncApp, migrations: SuccessorMigrations, spawn: Spawn) -> None:
-    async def on_promote(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
-                         client: AsyncWebClient) -> None:
+    async def on_promote(
+        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         await ack()
         spawn(_promote_migration(migrations, client, respond, action.get("value", ""), body["user"]["id"]))
 
     app.action(MIGRATION_PROMOTE)(on_promote)
 
 
-async def _promote_migration(migrations: SuccessorMigrations, client: AsyncWebClient, respond: AsyncRespond, job_id: str,
-                             user: str) -> None:
+async def _promote_migration(
+    migrations: SuccessorMigrations, client: AsyncWebClient, respond: AsyncRespond, job_id: str, user: str
+) -> None:
     """The migration card's Promote: through the gate; a refusal goes to the person who clicked."""
     try:
         change = await migrations.promote(job_id, user=user)
@@ -98,8 +106,9 @@ async def update_migration_card(migrations: SuccessorMigrations, client: AsyncWe
         await client.chat_update(channel=story.channel, ts=story.card_ts, blocks=blocks, text=text)
 
 
-async def after_migration_evaluated(migrations: SuccessorMigrations, client: AsyncWebClient, job: JobView,
-                                    evaluation_id: int) -> None:
+async def after_migration_evaluated(
+    migrations: SuccessorMigrations, client: AsyncWebClient, job: JobView, evaluation_id: int
+) -> None:
     """The comparison and what the gate says, in the job's thread; the migration card brought up to date."""
     check = await migrations.evaluated(job.id, evaluation_id)
     await client.chat_postMessage(channel=job.channel, thread_ts=job.card_ts, text=render.gate_verdict(check))

@@ -7,13 +7,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from handlers.slack_reader import WebApiReader
 from handlers.tune import Invocation, Runner
 from render import memory as render
-from tuning.errors import NotFound
 from tuning.answering.memory import ChannelKind, ChannelKinds, Memory
+from tuning.errors import NotFound
 from tuning.values import ChannelRef
 
 
 def channel_kinds(client: AsyncWebClient) -> ChannelKinds:
     """conversations.info: shared with another organisation (Slack Connect), private, public or a DM."""
+
     async def kind(channel: str) -> ChannelKind | None:
         info = (await client.conversations_info(channel=channel)).get("channel") or {}
         if info.get("is_im") or info.get("is_mpim"):

@@ -20,9 +20,9 @@ from handlers.stream_errors import StreamFailure
 from render.answers import CONVERSATION_UNREADABLE, model_error, stream_setup_error
 from render.memory import drew_on
 from tuning import telemetry
+from tuning.answering.memory import Recall
 from tuning.answering.service import Answerer
 from tuning.errors import ModelError
-from tuning.answering.memory import Recall
 from tuning.values import AnswerClaim, SlackMessage
 
 BeforeAnswer = Callable[[AnswerClaim], Awaitable[None]]
@@ -48,12 +48,22 @@ def register(app: AsyncApp, answers: Answerer, setup: AnswerSetup | None = None)
     app.event("message")(on_event)
 
 
-async def on_message(answers: Answerer, client: AsyncWebClient, event: dict[str, Any], context: AsyncBoltContext,
-                     before_answer: BeforeAnswer | None = None, *, setup: AnswerSetup) -> None:
+async def on_message(
+    answers: Answerer,
+    client: AsyncWebClient,
+    event: dict[str, Any],
+    context: AsyncBoltContext,
+    before_answer: BeforeAnswer | None = None,
+    *,
+    setup: AnswerSetup,
+) -> None:
     """Remember the message; answer it if the bot should (`before_answer` runs once the answer is claimed)."""
     message = to_message(
-        event, channel=event.get("channel", ""), team_id=context.team_id,
-        bot_user_id=context.bot_user_id, bot_id=context.bot_id,
+        event,
+        channel=event.get("channel", ""),
+        team_id=context.team_id,
+        bot_user_id=context.bot_user_id,
+        bot_id=context.bot_id,
     )
     if message is None:
         return
@@ -64,8 +74,14 @@ async def on_message(answers: Answerer, client: AsyncWebClient, event: dict[str,
             await _answer(answers, client, claim, context, before_answer, setup)
 
 
-async def _answer(answers: Answerer, client: AsyncWebClient, claim: AnswerClaim, context: AsyncBoltContext,
-                  before_answer: BeforeAnswer | None, setup: AnswerSetup) -> None:
+async def _answer(
+    answers: Answerer,
+    client: AsyncWebClient,
+    claim: AnswerClaim,
+    context: AsyncBoltContext,
+    before_answer: BeforeAnswer | None,
+    setup: AnswerSetup,
+) -> None:
     message: SlackMessage = claim.message
     recipient = AnswerClient(client, context.team_id or message.team_id, message.user, setup.budget)
     try:
@@ -76,16 +92,26 @@ async def _answer(answers: Answerer, client: AsyncWebClient, claim: AnswerClaim,
         answers.release(claim)
 
 
-async def answer(answers: Answerer, client: AnswerClient, claim: AnswerClaim, context: AsyncBoltContext,
-                 tell_admins: TellAdmins | None = None) -> None:
+async def answer(
+    answers: Answerer,
+    client: AnswerClient,
+    claim: AnswerClaim,
+    context: AsyncBoltContext,
+    tell_admins: TellAdmins | None = None,
+) -> None:
     """Read the conversation, then stream the model's answer into Slack (or edit a placeholder) and record it."""
     message = claim.message
     with telemetry.answer_span(channel=message.channel, thread_ts=message.reply_thread, model=claim.model):
         await _write_answer(answers, client, claim, context, tell_admins)
 
 
-async def _write_answer(answers: Answerer, client: AnswerClient, claim: AnswerClaim, context: AsyncBoltContext,
-                        tell_admins: TellAdmins | None) -> None:
+async def _write_answer(
+    answers: Answerer,
+    client: AnswerClient,
+    claim: AnswerClaim,
+    context: AsyncBoltContext,
+    tell_admins: TellAdmins | None,
+) -> None:
     message = claim.message
 
     async def first_message(ts: str) -> None:
@@ -93,13 +119,15 @@ async def _write_answer(answers: Answerer, client: AnswerClient, claim: AnswerCl
 
     # Memory is searched while the thread is read, so it adds nothing to the time to the first words.
     recalling = asyncio.create_task(_recall(answers, client, claim, context))
-    writer = AnswerWriter(client, claim, stream=await answers.streams_in(message.channel),
-                          on_first_message=first_message)
+    writer = AnswerWriter(
+        client, claim, stream=await answers.streams_in(message.channel), on_first_message=first_message
+    )
     try:
         await writer.start()
         try:
-            thread = await fetch_conversation(client.web, message, bot_user_id=context.bot_user_id,
-                                              bot_id=context.bot_id)
+            thread = await fetch_conversation(
+                client.web, message, bot_user_id=context.bot_user_id, bot_id=context.bot_id
+            )
         except SlackApiError as error:  # e.g. the question was deleted meanwhile: say so, never leave "Thinking…"
             await answers.abandon(claim, f"could not read the conversation: {slack_error(error)}")
             await writer.fail(model_error(CONVERSATION_UNREADABLE))
@@ -131,8 +159,9 @@ async def _recall(answers: Answerer, client: AnswerClient, claim: AnswerClaim, c
         return Recall()
 
 
-async def _stream_problem(answers: Answerer, channel: str, problem: StreamProblem,
-                          tell_admins: TellAdmins | None) -> None:
+async def _stream_problem(
+    answers: Answerer, channel: str, problem: StreamProblem, tell_admins: TellAdmins | None
+) -> None:
     """A refusal is remembered for the channel; a setup error is told to the admins once."""
     if problem.kind is StreamFailure.REFUSED:
         await answers.streaming_refused(channel, problem.error)

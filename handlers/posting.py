@@ -62,16 +62,18 @@ def _may_have_posted(error: Exception) -> bool:
     return True
 
 
-async def find_tagged(client: AsyncWebClient, *, channel: str, thread_ts: str | None, metadata: Metadata,
-                      since: float) -> str | None:
+async def find_tagged(
+    client: AsyncWebClient, *, channel: str, thread_ts: str | None, metadata: Metadata, since: float
+) -> str | None:
     """The ts of the bot's message carrying this metadata, or None. `since`: (our) time of the first try.
 
     Replies come oldest first: pages are read until one ends after the look-up began (the post cannot be
     later). The channel's history comes newest first: pages are read until one ends before `since`.
     """
     if thread_ts:
-        pages = await client.conversations_replies(channel=channel, ts=thread_ts, limit=PAGE_LIMIT,
-                                                   include_all_metadata=True)
+        pages = await client.conversations_replies(
+            channel=channel, ts=thread_ts, limit=PAGE_LIMIT, include_all_metadata=True
+        )
         passed = _after(time.time() + CLOCK_SKEW_SECONDS)
     else:
         pages = await client.conversations_history(channel=channel, limit=RECENT_LIMIT, include_all_metadata=True)
@@ -80,8 +82,10 @@ async def find_tagged(client: AsyncWebClient, *, channel: str, thread_ts: str | 
         messages: list[dict[str, Any]] = page.get("messages", [])
         for message in messages:
             carried = message.get("metadata") or {}
-            if (carried.get("event_type") == metadata.event_type
-                    and carried.get("event_payload") == metadata.event_payload):
+            if (
+                carried.get("event_type") == metadata.event_type
+                and carried.get("event_payload") == metadata.event_payload
+            ):
                 return str(message["ts"])
         if messages and passed(float(messages[-1]["ts"])):
             break

@@ -18,25 +18,38 @@ from tuning.values import VoteEvent
 def register(app: AsyncApp, capture: Capture, reasons: FeedbackReasons) -> None:
     async def thumbs_down(vote: VoteEvent, context: AsyncBoltContext, client: AsyncWebClient) -> None:
         """A 👎 that counted: ask why (privately, optionally)."""
-        if vote.added and (vote.direction or vote_direction(vote.reaction)) == -1 and vote.voter not in (
-                context.bot_user_id, vote.item_user):
-            await ask_why(reasons, client, channel=vote.channel, ts=await capture.canonical_ts(vote.channel, vote.ts),
-                          voter=vote.voter)
+        if (
+            vote.added
+            and (vote.direction or vote_direction(vote.reaction)) == -1
+            and vote.voter not in (context.bot_user_id, vote.item_user)
+        ):
+            await ask_why(
+                reasons,
+                client,
+                channel=vote.channel,
+                ts=await capture.canonical_ts(vote.channel, vote.ts),
+                voter=vote.voter,
+            )
 
     async def on_reaction(event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         item = event.get("item") or {}
         if item.get("type") != "message" or not event.get("user") or not item.get("ts"):
             return
         vote = VoteEvent(
-            channel=item.get("channel", ""), ts=item["ts"], voter=event["user"], reaction=event.get("reaction", ""),
-            added=event.get("type") == "reaction_added", event_ts=str(event.get("event_ts", "")),
+            channel=item.get("channel", ""),
+            ts=item["ts"],
+            voter=event["user"],
+            reaction=event.get("reaction", ""),
+            added=event.get("type") == "reaction_added",
+            event_ts=str(event.get("event_ts", "")),
             item_user=event.get("item_user"),
         )
         await capture.on_vote(vote, WebApiReader.from_context(context))
         await thumbs_down(vote, context, client)
 
-    async def on_feedback(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext,
-                          client: AsyncWebClient) -> None:
+    async def on_feedback(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
         await ack()
         direction = {FEEDBACK_UP: 1, FEEDBACK_DOWN: -1}.get(action.get("value") or "")
         message = body.get("message") or {}
@@ -44,9 +57,16 @@ def register(app: AsyncApp, capture: Capture, reasons: FeedbackReasons) -> None:
         if direction is None or not channel or not message.get("ts"):
             return
         # Slack sends one payload per click and none when a button is unselected: the newest click stands.
-        vote = VoteEvent(channel=channel, ts=message["ts"], voter=body["user"]["id"], reaction=FEEDBACK_BUTTONS,
-                         added=True, event_ts=str(action.get("action_ts") or ""), item_user=message.get("user"),
-                         direction=direction)
+        vote = VoteEvent(
+            channel=channel,
+            ts=message["ts"],
+            voter=body["user"]["id"],
+            reaction=FEEDBACK_BUTTONS,
+            added=True,
+            event_ts=str(action.get("action_ts") or ""),
+            item_user=message.get("user"),
+            direction=direction,
+        )
         await capture.on_vote(vote, WebApiReader.from_context(context))
         await thumbs_down(vote, context, client)
 

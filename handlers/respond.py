@@ -44,8 +44,13 @@ def wait_before_next(response: WebhookResponse | None, attempt: int) -> float | 
 
 class RetryingRespond(AsyncRespond):
     async def __call__(  # type: ignore[override]  # the message arguments Tuneloop uses, as keywords
-        self, text: str = "", blocks: Sequence[Any] | None = None, *, response_type: str | None = None,
-        replace_original: bool | None = None, delete_original: bool | None = None,
+        self,
+        text: str = "",
+        blocks: Sequence[Any] | None = None,
+        *,
+        response_type: str | None = None,
+        replace_original: bool | None = None,
+        delete_original: bool | None = None,
     ) -> WebhookResponse | None:
         if self.response_url is None:
             raise ValueError("respond is unsupported here as there is no response_url")
@@ -53,8 +58,13 @@ class RetryingRespond(AsyncRespond):
         response: WebhookResponse | None = None
         for attempt in range(MAX_SENDS):
             try:
-                response = await client.send(text=text, blocks=blocks, response_type=response_type,
-                                             replace_original=replace_original, delete_original=delete_original)
+                response = await client.send(
+                    text=text,
+                    blocks=blocks,
+                    response_type=response_type,
+                    replace_original=replace_original,
+                    delete_original=delete_original,
+                )
                 failure = None
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as error:
                 response, failure = None, error
@@ -65,8 +75,11 @@ class RetryingRespond(AsyncRespond):
         if response is None:
             log.warning("a reply through response_url failed after %d sends: %r", MAX_SENDS, failure)
         elif response.status_code != 200:
-            log.warning("a reply through response_url failed after retries: HTTP %s %s",
-                        response.status_code, response.body[:200])
+            log.warning(
+                "a reply through response_url failed after retries: HTTP %s %s",
+                response.status_code,
+                response.body[:200],
+            )
         return response
 
 
@@ -78,7 +91,9 @@ class RetryResponds(AsyncMiddleware):
         if context.response_url and not isinstance(context.get("respond"), RetryingRespond):
             # Bolt builds its respond() lazily, from the same three values.
             client = context.client
-            context["respond"] = RetryingRespond(response_url=context.response_url,
-                                                 proxy=client.proxy if client else None,
-                                                 ssl=client.ssl if client else None)
+            context["respond"] = RetryingRespond(
+                response_url=context.response_url,
+                proxy=client.proxy if client else None,
+                ssl=client.ssl if client else None,
+            )
         return await next()

@@ -15,11 +15,11 @@ from render import corrections as render_corrections
 from render import review as render
 from render.help import failure
 from render.ids import REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT, REVIEW_RETIRE
-from tuning.capture.corrections import fingerprint
-from tuning.errors import TuningError
-from tuning.answering.memory import Memory
-from tuning.capture.review import Review
 from tuning.admin import require_admin
+from tuning.answering.memory import Memory
+from tuning.capture.corrections import fingerprint
+from tuning.capture.review import Review
+from tuning.errors import TuningError
 
 
 async def _queue(review_service: Review, memory: Memory) -> tuple[list, str]:
@@ -62,8 +62,9 @@ def register(app: AsyncApp, review_service: Review, memory: Memory) -> None:
         blocks, text = await _queue(review_service, memory)
         await respond(replace_original=True, text=f"{render.retired(example_id, user)} {text}", blocks=blocks)
 
-    async def on_edit(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
-                      client: AsyncWebClient) -> None:
+    async def on_edit(
+        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         await ack()
         try:
             require_admin(body["user"]["id"], review_service.admins, "edit examples")
@@ -78,8 +79,11 @@ def register(app: AsyncApp, review_service: Review, memory: Memory) -> None:
         try:
             await client.views_open(trigger_id=body["trigger_id"], view=modal)
         except SlackApiError as error:  # e.g. the trigger expired (3 s) while Slack was slow
-            await respond(response_type="ephemeral", replace_original=False,
-                          text=failure(render_corrections.modal_not_opened(slack_error(error), opened_with="Edit")))
+            await respond(
+                response_type="ephemeral",
+                replace_original=False,
+                text=failure(render_corrections.modal_not_opened(slack_error(error), opened_with="Edit")),
+            )
 
     app.action(REVIEW_APPROVE)(on_decision)
     app.action(REVIEW_REJECT)(on_decision)

@@ -6,23 +6,23 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from tuning.answering.memory import Memory
 from tuning.answering.service import Answerer
-from tuning.capture.examples import Capture
 from tuning.capture.corrections import Corrections
-from tuning.training.datasets.service import DatasetService
-from tuning.training.endpoints import EndpointService
-from tuning.release.evaluation.service import Evaluations
+from tuning.capture.examples import Capture
 from tuning.capture.feedback_reasons import FeedbackReasons
 from tuning.capture.harvest import Harvester
 from tuning.capture.inbox import Inbox
-from tuning.training.jobs.service import JobService
-from tuning.release.lifecycle.service import Lifecycle
-from tuning.answering.memory import Memory
 from tuning.capture.privacy import Privacy
-from tuning.release.quality import QualityAlerts
-from tuning.release.promotion import Promotions
 from tuning.capture.review import Review
 from tuning.capture.stats import StatsService
+from tuning.release.evaluation.service import Evaluations
+from tuning.release.lifecycle.service import Lifecycle
+from tuning.release.promotion import Promotions
+from tuning.release.quality import QualityAlerts
+from tuning.training.datasets.service import DatasetService
+from tuning.training.endpoints import EndpointService
+from tuning.training.jobs.service import JobService
 
 
 @dataclass(frozen=True)

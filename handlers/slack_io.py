@@ -43,8 +43,11 @@ def to_message(
         is_dm=raw.get("channel_type") in ("im", "mpim") or channel.startswith("D"),  # a group DM is a DM
         mentions_bot=bool(bot_user_id) and f"<@{bot_user_id}>" in text,
         reply_count=int(raw.get("reply_count") or 0),
-        reactions=tuple(Reaction(name=r["name"], users=tuple(r.get("users") or ()))
-                        for r in raw.get("reactions") or () if r.get("name")),
+        reactions=tuple(
+            Reaction(name=r["name"], users=tuple(r.get("users") or ()))
+            for r in raw.get("reactions") or ()
+            if r.get("name")
+        ),
     )
 
 
@@ -63,7 +66,9 @@ async def fetch_conversation(
             raw_messages += page.get("messages", [])
     thread = []
     for raw in raw_messages:
-        message = to_message(raw, channel=question.channel, team_id=question.team_id, bot_user_id=bot_user_id, bot_id=bot_id)
+        message = to_message(
+            raw, channel=question.channel, team_id=question.team_id, bot_user_id=bot_user_id, bot_id=bot_id
+        )
         if message is not None and float(message.ts) <= float(question.ts):
             thread.append(message)
     return thread

@@ -25,7 +25,9 @@ class NotInChannel(TuningError):
 
 
 class WebApiReader:
-    def __init__(self, client: AsyncWebClient, *, team_id: str | None, bot_user_id: str | None, bot_id: str | None) -> None:
+    def __init__(
+        self, client: AsyncWebClient, *, team_id: str | None, bot_user_id: str | None, bot_id: str | None
+    ) -> None:
         self._client = client
         self._team_id = team_id
         self.bot_user_id = bot_user_id
@@ -37,7 +39,9 @@ class WebApiReader:
         return cls(context.client, team_id=context.team_id, bot_user_id=context.bot_user_id, bot_id=context.bot_id)
 
     def convert(self, raw: dict, channel: str) -> SlackMessage | None:
-        return to_message(raw, channel=channel, team_id=self._team_id, bot_user_id=self.bot_user_id, bot_id=self._bot_id)
+        return to_message(
+            raw, channel=channel, team_id=self._team_id, bot_user_id=self.bot_user_id, bot_id=self._bot_id
+        )
 
     async def message(self, channel: str, ts: str) -> SlackMessage | None:
         for candidate in await self._raw_around(channel, ts):
@@ -70,7 +74,9 @@ class WebApiReader:
 
     async def history(self, channel: str, oldest: float) -> AsyncIterator[list[SlackMessage]]:
         try:
-            async for page in await self._client.conversations_history(channel=channel, oldest=f"{oldest:.6f}", limit=PAGE):
+            async for page in await self._client.conversations_history(
+                channel=channel, oldest=f"{oldest:.6f}", limit=PAGE
+            ):
                 yield [m for raw in page.get("messages", []) if (m := self.convert(raw, channel))]
         except SlackApiError as error:
             raise self._explain(error, channel) from error
@@ -89,10 +95,14 @@ class WebApiReader:
                 if user.get("deleted") or user.get("is_bot") or user.get("id") == "USLACKBOT":
                     continue
                 profile = user.get("profile") or {}
-                members.append(Member(
-                    user_id=user["id"], name=user.get("name", ""), real_name=profile.get("real_name") or user.get("real_name", ""),
-                    display_name=profile.get("display_name", ""),
-                ))
+                members.append(
+                    Member(
+                        user_id=user["id"],
+                        name=user.get("name", ""),
+                        real_name=profile.get("real_name") or user.get("real_name", ""),
+                        display_name=profile.get("display_name", ""),
+                    )
+                )
         return members
 
     @staticmethod

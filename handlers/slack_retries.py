@@ -26,16 +26,29 @@ def _posts(request: HttpRequest) -> bool:
 class AnyServerErrorRetryHandler(AsyncServerErrorRetryHandler):
     """slack_sdk's handler retries only 500 and 503; Slack's 502 and 504 are just as passing."""
 
-    async def _can_retry_async(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
-                               error: Exception | None = None) -> bool:
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
         return response is not None and response.status_code >= 500 and not _posts(request)
 
 
 class ConnectionErrorRetryHandler(AsyncConnectionErrorRetryHandler):
-    async def _can_retry_async(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
-                               error: Exception | None = None) -> bool:
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
         return not _posts(request) and await super()._can_retry_async(
-            state=state, request=request, response=response, error=error)
+            state=state, request=request, response=response, error=error
+        )
 
 
 class Counted(AsyncRetryHandler):
@@ -47,13 +60,24 @@ class Counted(AsyncRetryHandler):
         self._reason = reason
         self._on_retry = on_retry
 
-    async def can_retry_async(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
-                              error: Exception | None = None) -> bool:
+    async def can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
         return await self._inner.can_retry_async(state=state, request=request, response=response, error=error)
 
-    async def prepare_for_next_attempt_async(self, *, state: RetryState, request: HttpRequest,
-                                             response: HttpResponse | None = None,
-                                             error: Exception | None = None) -> None:
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
         self._on_retry(self._reason)
         await self._inner.prepare_for_next_attempt_async(state=state, request=request, response=response, error=error)
 

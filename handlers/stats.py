@@ -11,8 +11,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from handlers.tune import Invocation, Runner
 from render import lifecycle as render_lifecycle
 from render import stats as render
-from tuning.release.lifecycle.canary import CanaryReport
 from tuning.capture.stats import StatsService
+from tuning.release.lifecycle.canary import CanaryReport
 
 
 def runners(insights: StatsService) -> dict[str, Runner]:
@@ -23,8 +23,12 @@ def runners(insights: StatsService) -> dict[str, Runner]:
     return {"stats": stats}
 
 
-def register(app: AsyncApp, insights: StatsService, current_model: Callable[[], Awaitable[str]],
-             canary: Callable[[], Awaitable[CanaryReport | None]]) -> None:
+def register(
+    app: AsyncApp,
+    insights: StatsService,
+    current_model: Callable[[], Awaitable[str]],
+    canary: Callable[[], Awaitable[CanaryReport | None]],
+) -> None:
     async def on_home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
         if event.get("tab", "home") != "home" or not event.get("user"):
             return

@@ -95,8 +95,9 @@ class DbStreamBudget:
     bucket is what keeps the workspace under its tier. A database error refuses the call (a placeholder instead
     of a stream, or the text waits for the stop): never a call the budget did not grant."""
 
-    def __init__(self, take: TakeCall, per_minute: dict[str, int] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, take: TakeCall, per_minute: dict[str, int] | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self._take_call = take
         self._per_minute = {m: n * HEADROOM for m, n in (per_minute or PER_MINUTE).items()}
         self._clock = clock

@@ -15,11 +15,23 @@ from handlers.slack_io import NOT_A_MEMBER
 
 # `method_not_supported_for_channel_type` is the older code (conversations.join still answers it).
 REFUSED = frozenset({"channel_type_not_supported", "method_not_supported_for_channel_type"})
-SETUP = frozenset({
-    "missing_scope", "missing_recipient_team_id", "missing_recipient_user_id", "no_permission",
-    "not_allowed_token_type", "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
-    "ekm_access_denied", "messages_tab_disabled", "enterprise_is_restricted",
-})
+SETUP = frozenset(
+    {
+        "missing_scope",
+        "missing_recipient_team_id",
+        "missing_recipient_user_id",
+        "no_permission",
+        "not_allowed_token_type",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "ekm_access_denied",
+        "messages_tab_disabled",
+        "enterprise_is_restricted",
+    }
+)
 
 
 class StreamFailure(Enum):

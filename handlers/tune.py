@@ -10,10 +10,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from handlers.grammar import Command, Grammar
 from render import help as help_render
 from render.ids import COMMAND
 from tuning.errors import TuningError, UsageError
-from handlers.grammar import Command, Grammar
 
 log = logging.getLogger(__name__)
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]
@@ -39,8 +39,9 @@ Runner = Callable[[Invocation], Awaitable[None]]
 
 
 def register(app: AsyncApp, runners: dict[str, Runner], spawn: Spawn, grammar: Grammar) -> None:
-    async def on_tune(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient,
-                      context: AsyncBoltContext) -> None:
+    async def on_tune(
+        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
         try:
             parsed = grammar.parse(command.get("text", ""))
         except UsageError as error:
@@ -51,7 +52,9 @@ def register(app: AsyncApp, runners: dict[str, Runner], spawn: Spawn, grammar: G
             return
         runner = runners[parsed.name]
         await ack()
-        invocation = Invocation(parsed, command.get("user_id", ""), command.get("channel_id", ""), respond, client, context)
+        invocation = Invocation(
+            parsed, command.get("user_id", ""), command.get("channel_id", ""), respond, client, context
+        )
         spawn(_run(runner, invocation))
 
     app.command(COMMAND)(on_tune)

@@ -17,6 +17,10 @@ from providers.retry import RetryPolicy
 from providers.together_trainer import TogetherTrainer
 
 __all__ = [
-    "ChatClient", "OpenAITrainer", "RetryPolicy", "TogetherTrainer", "build_trainers",
+    "ChatClient",
+    "OpenAITrainer",
+    "RetryPolicy",
+    "TogetherTrainer",
+    "build_trainers",
     "eval_openai_client",
 ]

@@ -36,7 +36,8 @@ def artifacts_folder(location: str | Path) -> Path:
     if "://" in text and not text.startswith("file://"):
         raise NotALocalFolder(
             f"TUNELOOP_ARTIFACTS={text} is not a folder. Object stores are not supported: use a folder that the bot, "
-            "the Ray workers and the model server all mount at the same path (NFS or similar).")
+            "the Ray workers and the model server all mount at the same path (NFS or similar)."
+        )
     return Path(text.removeprefix("file://")).expanduser().resolve()
 
 
@@ -65,8 +66,10 @@ class Artifacts:
         adapter = self.adapter_dir(job_id)
         problem = unreadable(adapter)
         if problem is not None:
-            return (f"The adapter is not readable at {adapter} ({problem}), where the model server will load it: "
-                    "TUNELOOP_ARTIFACTS must be the same folder for the bot, the trainer and the model server.")
+            return (
+                f"The adapter is not readable at {adapter} ({problem}), where the model server will load it: "
+                "TUNELOOP_ARTIFACTS must be the same folder for the bot, the trainer and the model server."
+            )
         link = self.root / "adapters" / served_name(job_id)
         if not link.exists():
             link.parent.mkdir(parents=True, exist_ok=True)
@@ -80,8 +83,9 @@ class Artifacts:
     def put(self, path: Path, provider: str) -> str:
         """Copy a dataset file in (once per content); return where the trainer reads it."""
         if not path.is_file():
-            raise ProviderRejected(f"The dataset file {path.name} is missing, so it cannot be sent for training.",
-                                   provider)
+            raise ProviderRejected(
+                f"The dataset file {path.name} is missing, so it cannot be sent for training.", provider
+            )
         destination = self.root / "files" / f"{sha256_of(path)}{path.suffix}"
         if not destination.exists():
             destination.parent.mkdir(parents=True, exist_ok=True)

@@ -29,21 +29,22 @@ class ChatClient:
         self._client = client
         self._provider = provider  # gen_ai.provider.name on the call's span
 
-    async def complete(self, model: str, messages: list[dict[str, str]], *,
-                       max_tokens: int | None = None) -> ChatReply:
+    async def complete(self, model: str, messages: list[dict[str, str]], *, max_tokens: int | None = None) -> ChatReply:
         """`max_tokens` bounds the answer's length (evaluations set it; a chat answer leaves it to the model)."""
         started = time.perf_counter()
         bound = {"max_completion_tokens": max_tokens} if max_tokens is not None else {}
         with telemetry.chat_span(provider=self._provider, model=model, messages=messages) as span:
             try:
-                response = await self._client.chat.completions.create(
-                    model=model, messages=messages, **bound)  # type: ignore[call-overload]
+                response = await self._client.chat.completions.create(model=model, messages=messages, **bound)  # type: ignore[call-overload]
             except openai.APIError as error:
                 raise _model_error(error) from error
             latency_ms = round((time.perf_counter() - started) * 1000)
             text = (response.choices[0].message.content or "").strip() if response.choices else ""
             telemetry.chat_result(
-                span, response_model=response.model, response_id=response.id, text=text,
+                span,
+                response_model=response.model,
+                response_id=response.id,
+                text=text,
                 finish_reasons=[c.finish_reason for c in response.choices if c.finish_reason],
                 input_tokens=response.usage.prompt_tokens if response.usage else None,
                 output_tokens=response.usage.completion_tokens if response.usage else None,
@@ -58,7 +59,11 @@ class ChatClient:
         with telemetry.chat_span(provider=self._provider, model=model, messages=messages) as span:
             text, usage, seen = await self._read_stream(model, messages, on_text)
             telemetry.chat_result(
-                span, response_model=seen.model, response_id=seen.id, finish_reasons=seen.finish_reasons, text=text,
+                span,
+                response_model=seen.model,
+                response_id=seen.id,
+                finish_reasons=seen.finish_reasons,
+                text=text,
                 input_tokens=usage.prompt_tokens if usage else None,
                 output_tokens=usage.completion_tokens if usage else None,
             )
@@ -66,14 +71,17 @@ class ChatClient:
             raise ModelError("The model returned an empty answer.")
         return _reply(text, model, messages, usage, round((time.perf_counter() - started) * 1000))
 
-    async def _read_stream(self, model: str, messages: list[dict[str, str]], on_text: OnText
-                           ) -> tuple[str, CompletionUsage | None, _StreamFacts]:
+    async def _read_stream(
+        self, model: str, messages: list[dict[str, str]], on_text: OnText
+    ) -> tuple[str, CompletionUsage | None, _StreamFacts]:
         pieces: list[str] = []
         usage = None
         seen = _StreamFacts()
         try:
             chunks = await self._client.chat.completions.create(
-                model=model, messages=messages, stream=True,  # type: ignore[call-overload]
+                model=model,
+                messages=messages,
+                stream=True,  # type: ignore[call-overload]
                 stream_options={"include_usage": True},
             )
             async for chunk in chunks:
@@ -108,8 +116,9 @@ def _model_error(error: openai.APIError) -> ModelError:
     return ModelGone(_explain(error), gone) if gone is not None else ModelError(_explain(error))
 
 
-def _reply(text: str, model: str, messages: list[dict[str, str]], usage: CompletionUsage | None,
-           latency_ms: int) -> ChatReply:
+def _reply(
+    text: str, model: str, messages: list[dict[str, str]], usage: CompletionUsage | None, latency_ms: int
+) -> ChatReply:
     return ChatReply(
         text=text,
         model=model,
@@ -155,8 +164,12 @@ def _explain(error: openai.APIError) -> str:
 
 
 def eval_openai_client(
-    *, api_key: str, base_url: str | None = None, max_retries: int = EVAL_MAX_RETRIES,
-    timeout: float = EVAL_TIMEOUT_SECONDS, **options: Any,
+    *,
+    api_key: str,
+    base_url: str | None = None,
+    max_retries: int = EVAL_MAX_RETRIES,
+    timeout: float = EVAL_TIMEOUT_SECONDS,
+    **options: Any,
 ) -> openai.AsyncOpenAI:
     """An SDK client for evaluation calls: it retries 429 after Retry-After, 5xx and timeouts itself."""
     return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout, **options)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import openai
 
-from tuning.errors import ModelError
 from tuning.answering.memory import Embed
+from tuning.errors import ModelError
 
 
 def embedder(client: openai.AsyncOpenAI, model: str) -> Embed:
     """Vectors for texts, in their order; the SDK retries 429 and 5xx by itself."""
+
     async def embed(texts: list[str]) -> list[list[float]]:
         try:
             response = await client.embeddings.create(model=model, input=texts, encoding_format="float")

@@ -73,10 +73,20 @@ class _Record:
 class LocalTrainer(SelfHostedTrainer):
     """Trains on this machine. `python` is the interpreter that runs the program (this one by default)."""
 
-    def __init__(self, artifacts: Path | str, *, python: str = sys.executable, lora: LoraSettings = DEFAULT_LORA,
-                 max_length: int = DEFAULT_MAX_LENGTH, extra_args: tuple[str, ...] = (), gpu_hour_usd: float = 0.0,
-                 catalogue: Catalogue | None = None, name: str = "local", gpus_per_job: float = 1,
-                 max_restarts: int = MAX_RESTARTS) -> None:
+    def __init__(
+        self,
+        artifacts: Path | str,
+        *,
+        python: str = sys.executable,
+        lora: LoraSettings = DEFAULT_LORA,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        extra_args: tuple[str, ...] = (),
+        gpu_hour_usd: float = 0.0,
+        catalogue: Catalogue | None = None,
+        name: str = "local",
+        gpus_per_job: float = 1,
+        max_restarts: int = MAX_RESTARTS,
+    ) -> None:
         self.name = name
         self._catalogue = catalogue or packaged_catalogue()
         self._gpu_hour_usd = gpu_hour_usd
@@ -95,7 +105,9 @@ class LocalTrainer(SelfHostedTrainer):
         if missing:
             raise ProviderRefused(
                 f"The local trainer needs the training extras ({', '.join(missing)} missing): an operator runs "
-                "`pip install 'tuneloop[train]'`.", self.name)
+                "`pip install 'tuneloop[train]'`.",
+                self.name,
+            )
 
     async def create_job(self, request: JobRequest) -> TrainerJob:
         check_request(self.capabilities(), request)
@@ -104,24 +116,33 @@ class LocalTrainer(SelfHostedTrainer):
         if (folder / RECORD).is_file():  # a retried Start: the job already exists
             return await self.get_job(job_id)
         folder.mkdir(parents=True, exist_ok=True)
-        command = [self._python, "-m", "selfhost.train",
-                   *training_args(request, job_id, str(self._artifacts.output_dir(job_id)), self._lora,
-                                  self._max_length, self._gpus),
-                   *self._extra_args]
+        command = [
+            self._python,
+            "-m",
+            "selfhost.train",
+            *training_args(
+                request, job_id, str(self._artifacts.output_dir(job_id)), self._lora, self._max_length, self._gpus
+            ),
+            *self._extra_args,
+        ]
         record = _Record(job_id, request.base_model, datetime.now(UTC).isoformat(), command=command)
         record.pid = await asyncio.to_thread(self._spawn, folder, command)
         self._save(folder, record)
         return await self.get_job(job_id)
 
     def _spawn(self, folder: Path, command: list[str]) -> int:
-        env = {**os.environ, "PYTHONPATH": _selfhost_path() + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               "TOKENIZERS_PARALLELISM": "false"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": _selfhost_path() + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "TOKENIZERS_PARALLELISM": "false",
+        }
         if not self._gpus:
             env["CUDA_VISIBLE_DEVICES"] = ""  # GPUs per job 0: train on the CPU even where a GPU is free
         try:
             with (folder / OUTPUT).open("ab") as out, (folder / STDERR).open("ab") as err:
-                child = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
-                                         start_new_session=True)  # its own process group: survives us, stops as one
+                child = subprocess.Popen(
+                    command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+                )  # its own process group: survives us, stops as one
         except OSError as error:
             raise ProviderUnavailable(f"The training program could not start: {error}", self.name) from error
         self._children[child.pid] = child
@@ -139,28 +160,49 @@ class LocalTrainer(SelfHostedTrainer):
         record = self._load(folder)
         output = _read(folder / OUTPUT)
         total, tokens = progress_summary(output)
-        common: dict[str, Any] = {"provider": self.name, "provider_job_id": job_id, "base_model": record.base_model,
-                                  "created_at": datetime.fromisoformat(record.created_at), "total_steps": total,
-                                  "trained_tokens": tokens}
+        common: dict[str, Any] = {
+            "provider": self.name,
+            "provider_job_id": job_id,
+            "base_model": record.base_model,
+            "created_at": datetime.fromisoformat(record.created_at),
+            "total_steps": total,
+            "trained_tokens": tokens,
+        }
         if self._alive(record.pid):
             state = JobState.CANCELLING if record.cancel_requested else JobState.RUNNING
             return TrainerJob(state=state, raw_status=f"{state.value} (pid {record.pid})", **common)
         ended = outcome(output)
         if ended is None and not record.cancel_requested and self._relaunch(folder, record):
-            return TrainerJob(state=JobState.RUNNING, raw_status=(
-                f"resumed from its last checkpoint after the process died (restart {record.restarts} of "
-                f"{self._max_restarts}, pid {record.pid})"), **common)
+            return TrainerJob(
+                state=JobState.RUNNING,
+                raw_status=(
+                    f"resumed from its last checkpoint after the process died (restart {record.restarts} of "
+                    f"{self._max_restarts}, pid {record.pid})"
+                ),
+                **common,
+            )
         common["finished_at"] = datetime.fromtimestamp((folder / OUTPUT).stat().st_mtime, UTC)
         if ended is not None and ended.succeeded:
-            return TrainerJob(state=JobState.SUCCEEDED, raw_status="succeeded", fine_tuned_model=served_name(job_id),
-                              **common)
+            return TrainerJob(
+                state=JobState.SUCCEEDED, raw_status="succeeded", fine_tuned_model=served_name(job_id), **common
+            )
         if record.cancel_requested:
             return TrainerJob(state=JobState.CANCELLED, raw_status="cancelled", **common)
         if ended is not None:
-            return TrainerJob(state=JobState.FAILED, raw_status="failed", error_code="training_failed",
-                              error_message=ended.message, **common)
-        return TrainerJob(state=JobState.FAILED, raw_status="process died", error_code="process_died",
-                          error_message=self._death_note(record, folder), **common)
+            return TrainerJob(
+                state=JobState.FAILED,
+                raw_status="failed",
+                error_code="training_failed",
+                error_message=ended.message,
+                **common,
+            )
+        return TrainerJob(
+            state=JobState.FAILED,
+            raw_status="process died",
+            error_code="process_died",
+            error_message=self._death_note(record, folder),
+            **common,
+        )
 
     def _relaunch(self, folder: Path, record: _Record) -> bool:
         """Start the dead process's command again (it resumes from its checkpoint) unless the limit is reached;
@@ -288,12 +330,19 @@ def _read_bytes(path: Path, offset: int) -> bytes:
 
 
 def _build(context: BuildContext) -> LocalTrainer:
-    return LocalTrainer(context.artifacts, gpu_hour_usd=gpu_hour_usd(context), gpus_per_job=gpus_per_job(context),
-                        catalogue=context.catalogue)
+    return LocalTrainer(
+        context.artifacts,
+        gpu_hour_usd=gpu_hour_usd(context),
+        gpus_per_job=gpus_per_job(context),
+        catalogue=context.catalogue,
+    )
 
 
 SPEC = TrainerSpec(
-    name="local", summary="LoRA on this machine (`python -m selfhost.train`; needs tuneloop[train])",
-    kind=LocalTrainer, build=_build, provider=SELF_HOSTED_PROVIDER,
+    name="local",
+    summary="LoRA on this machine (`python -m selfhost.train`; needs tuneloop[train])",
+    kind=LocalTrainer,
+    build=_build,
+    provider=SELF_HOSTED_PROVIDER,
     settings=("TUNELOOP_ARTIFACTS", "TUNELOOP_GPU_HOUR_USD", "TUNELOOP_GPUS_PER_JOB"),
 )

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import openai
 from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 
+from providers.retry import RetryPolicy, Sleep, Transient, retry_after, retrying
 from providers.spec import BuildContext, TrainerSpec
 from tuning.catalogue.entries import Catalogue, packaged_catalogue
 from tuning.errors import NotFound, TuningError
@@ -31,7 +32,6 @@ from tuning.training.trainers.errors import (
     TrainerError,
     redact,
 )
-from providers.retry import RetryPolicy, Sleep, Transient, retry_after, retrying
 from tuning.training.trainers.values import (
     LINK_KEY,
     Capabilities,
@@ -116,9 +116,7 @@ class OpenAITrainer:
 
     def capabilities(self) -> Capabilities:
         methods = frozenset(m for supported in self._models.values() for m in supported)
-        return Capabilities(
-            name=self.name, methods=methods, models=self._models, default_model=self._default_model
-        )
+        return Capabilities(name=self.name, methods=methods, models=self._models, default_model=self._default_model)
 
     # -- files ---------------------------------------------------------------
 
@@ -126,7 +124,8 @@ class OpenAITrainer:
         content = await asyncio.to_thread(path.read_bytes)
         try:
             stored = await self._client.files.create(
-                file=(path.name, content), purpose=purpose  # type: ignore[arg-type]
+                file=(path.name, content),
+                purpose=purpose,  # type: ignore[arg-type]
             )
         except openai.APIError as error:
             raise self._translate(error, "upload the training file") from error
@@ -410,7 +409,11 @@ def _build(context: BuildContext) -> OpenAITrainer:
 
 
 SPEC = TrainerSpec(
-    name="openai", summary="OpenAI (or Azure OpenAI through OPENAI_BASE_URL) fine-tuning", kind=OpenAITrainer,
-    build=_build, provider="openai", settings=("OPENAI_API_KEY", "OPENAI_BASE_URL"),
+    name="openai",
+    summary="OpenAI (or Azure OpenAI through OPENAI_BASE_URL) fine-tuning",
+    kind=OpenAITrainer,
+    build=_build,
+    provider="openai",
+    settings=("OPENAI_API_KEY", "OPENAI_BASE_URL"),
     hint="OpenAI needs OPENAI_API_KEY set by an operator.",
 )

@@ -53,9 +53,14 @@ def metric_point(line: dict[str, Any]) -> MetricPoint | None:
     extra |= {key: value for key, raw in (line.get("extra") or {}).items() if (value := as_float(raw)) is not None}
     total = line.get("total_steps")
     return MetricPoint(
-        step=step, total_steps=total if isinstance(total, int) else None, epoch=as_float(line.get("epoch")),
-        train_loss=as_float(line.get("train_loss")), valid_loss=as_float(line.get("valid_loss")),
-        token_accuracy=as_float(line.get("token_accuracy")), extra=extra)
+        step=step,
+        total_steps=total if isinstance(total, int) else None,
+        epoch=as_float(line.get("epoch")),
+        train_loss=as_float(line.get("train_loss")),
+        valid_loss=as_float(line.get("valid_loss")),
+        token_accuracy=as_float(line.get("token_accuracy")),
+        extra=extra,
+    )
 
 
 def _event(line: dict[str, Any], event_id: str) -> JobEvent:

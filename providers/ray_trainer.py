@@ -76,12 +76,24 @@ class RayTrainer(SelfHostedTrainer):
     """`python` is the interpreter on the cluster's workers; `runtime_env` is passed to every job as is (Ray
     validates it); `gpus_per_job` is the job's `entrypoint_num_gpus` (0 on a CPU-only cluster)."""
 
-    def __init__(self, address: str, artifacts: str, *, token: str | None = None, gpus_per_job: float = 1,
-                 python: str = "python", runtime_env: dict[str, Any] | None = None,
-                 lora: LoraSettings = DEFAULT_LORA, max_length: int = DEFAULT_MAX_LENGTH,
-                 extra_args: tuple[str, ...] = (), gpu_hour_usd: float = 0.0,
-                 timeout: float = 30.0, catalogue: Catalogue | None = None,
-                 name: str = "ray", resubmits: int = RESUBMITS) -> None:
+    def __init__(
+        self,
+        address: str,
+        artifacts: str,
+        *,
+        token: str | None = None,
+        gpus_per_job: float = 1,
+        python: str = "python",
+        runtime_env: dict[str, Any] | None = None,
+        lora: LoraSettings = DEFAULT_LORA,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        extra_args: tuple[str, ...] = (),
+        gpu_hour_usd: float = 0.0,
+        timeout: float = 30.0,
+        catalogue: Catalogue | None = None,
+        name: str = "ray",
+        resubmits: int = RESUBMITS,
+    ) -> None:
         self.name = name
         self._catalogue = catalogue or packaged_catalogue()
         self._address = address.rstrip("/")
@@ -106,11 +118,13 @@ class RayTrainer(SelfHostedTrainer):
         if not request.link:
             raise ProviderRejected("A Ray job needs Tuneloop's job id (metadata tuneloop_job).", self.name)
         job_id = request.link
-        args = training_args(request, job_id, str(self._artifacts.output_dir(job_id)), self._lora, self._max_length,
-                             self._gpus)
+        args = training_args(
+            request, job_id, str(self._artifacts.output_dir(job_id)), self._lora, self._max_length, self._gpus
+        )
         body: dict[str, Any] = {
             "entrypoint": shlex.join([self._python, "-m", "selfhost.train", *args, *self._extra_args]),
-            "submission_id": job_id, "entrypoint_num_gpus": self._gpus,
+            "submission_id": job_id,
+            "entrypoint_num_gpus": self._gpus,
             # The job's details do not echo entrypoint_num_gpus: metadata keeps it for the GPU-hours at the end.
             "metadata": {LINK_KEY: job_id, "base_model": request.base_model, GPUS_KEY: f"{self._gpus:g}"},
         }
@@ -120,8 +134,9 @@ class RayTrainer(SelfHostedTrainer):
             await self._call("POST", "/api/jobs/", body)
         except RayAPIError as error:
             if not (error.status == 400 and "already exists" in error.text):
-                raise ProviderRejected(f"The Ray cluster refused the job: {_last_line(error.text)}",
-                                       self.name) from error
+                raise ProviderRejected(
+                    f"The Ray cluster refused the job: {_last_line(error.text)}", self.name
+                ) from error
         return await self.get_job(job_id)
 
     async def get_job(self, provider_job_id: str) -> TrainerJob:
@@ -136,24 +151,30 @@ class RayTrainer(SelfHostedTrainer):
         state = STATES.get(status, JobState.RUNNING)
         total, tokens = progress_summary(logs)
         values: dict[str, Any] = {
-            "provider": self.name, "provider_job_id": job_id, "state": state,
+            "provider": self.name,
+            "provider_job_id": job_id,
+            "state": state,
             "raw_status": status if len(chain) == 1 else f"{status} (resubmitted as {submission} after a crash)",
             "base_model": str((details.get("metadata") or {}).get("base_model") or ""),
             "created_at": _ms(first.get("start_time")) or datetime.now(UTC),
             "finished_at": _ms(details.get("end_time")) if state.terminal else None,
-            "total_steps": total, "trained_tokens": tokens,
+            "total_steps": total,
+            "trained_tokens": tokens,
         }
         if state == JobState.SUCCEEDED:
             values["fine_tuned_model"] = served_name(job_id)
-            values |= await self.succeeded(job_id, _ms(first.get("start_time")), _ms(details.get("end_time")),
-                                           _gpus_of(details, self._gpus))
+            values |= await self.succeeded(
+                job_id, _ms(first.get("start_time")), _ms(details.get("end_time")), _gpus_of(details, self._gpus)
+            )
         if state == JobState.FAILED:
             ended = outcome(logs)
             reason = ended.message if ended is not None and not ended.succeeded else _failure(details, logs)
             if len(chain) > 1:
                 reason += f" (it crashed again after {len(chain) - 1} resubmission{'s' * (len(chain) > 2)})"
-            values |= {"error_code": str(details.get("error_type") or "training_failed"),
-                       "error_message": redact(reason, [self._token])}
+            values |= {
+                "error_code": str(details.get("error_type") or "training_failed"),
+                "error_message": redact(reason, [self._token]),
+            }
         return TrainerJob(**values), submission
 
     async def _submissions(self, job_id: str) -> tuple[list[dict[str, Any]], str]:
@@ -181,15 +202,21 @@ class RayTrainer(SelfHostedTrainer):
         entrypoint = str(crashed.get("entrypoint") or "")
         if "--resume" not in shlex.split(entrypoint):  # submitted before every job resumed
             entrypoint += " --resume"
-        body: dict[str, Any] = {"entrypoint": entrypoint, "submission_id": submission,
-                                "entrypoint_num_gpus": _gpus_of(crashed, self._gpus),
-                                "metadata": crashed.get("metadata"), "runtime_env": crashed.get("runtime_env")}
+        body: dict[str, Any] = {
+            "entrypoint": entrypoint,
+            "submission_id": submission,
+            "entrypoint_num_gpus": _gpus_of(crashed, self._gpus),
+            "metadata": crashed.get("metadata"),
+            "runtime_env": crashed.get("runtime_env"),
+        }
         try:
             await self._call("POST", "/api/jobs/", {key: value for key, value in body.items() if value is not None})
         except RayAPIError as error:
             if not (error.status == 400 and "already exists" in error.text):  # else another poll resubmitted it
-                raise ProviderUnavailable(f"The Ray cluster refused to resubmit a crashed job as `{submission}`: "
-                                          f"{_last_line(error.text)}", self.name) from error
+                raise ProviderUnavailable(
+                    f"The Ray cluster refused to resubmit a crashed job as `{submission}`: {_last_line(error.text)}",
+                    self.name,
+                ) from error
 
     async def events_since(self, provider_job_id: str, cursor: str | None) -> EventPage:
         offset = int(cursor or 0)
@@ -224,11 +251,13 @@ class RayTrainer(SelfHostedTrainer):
         except RayAPIError as error:
             if error.status == 404:
                 raise NotFound(f"The Ray cluster has no job `{job_id}`.") from error
-            raise ProviderUnavailable(f"The Ray cluster could not describe job `{job_id}`: "
-                                      f"{_last_line(error.text)}", self.name) from error
+            raise ProviderUnavailable(
+                f"The Ray cluster could not describe job `{job_id}`: {_last_line(error.text)}", self.name
+            ) from error
         if not isinstance(details, dict):
-            raise ProviderUnavailable("The Ray cluster answered a job query with something that is not a job.",
-                                      self.name)
+            raise ProviderUnavailable(
+                "The Ray cluster answered a job query with something that is not a job.", self.name
+            )
         return details
 
     async def _logs(self, job_id: str) -> str:
@@ -237,8 +266,9 @@ class RayTrainer(SelfHostedTrainer):
         except RayAPIError as error:
             if error.status == 404:  # as in `_details`: an unknown job is not an outage to retry
                 raise NotFound(f"The Ray cluster has no job `{job_id}`.") from error
-            raise ProviderUnavailable(f"The Ray cluster could not give job `{job_id}`'s logs: "
-                                      f"{_last_line(error.text)}", self.name) from error
+            raise ProviderUnavailable(
+                f"The Ray cluster could not give job `{job_id}`'s logs: {_last_line(error.text)}", self.name
+            ) from error
         return str(body.get("logs") or "") if isinstance(body, dict) else ""
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
@@ -253,14 +283,17 @@ class RayTrainer(SelfHostedTrainer):
         except (aiohttp.ClientError, TimeoutError) as error:
             raise ProviderUnavailable(
                 f"The Ray cluster at {self._address} cannot be reached ({type(error).__name__}). Check "
-                "TUNELOOP_RAY_ADDRESS and that the head's dashboard (port 8265) is up.", self.name) from error
+                "TUNELOOP_RAY_ADDRESS and that the head's dashboard (port 8265) is up.",
+                self.name,
+            ) from error
         if response.status >= 500:
-            raise ProviderUnavailable(f"The Ray cluster failed (HTTP {response.status}): {_last_line(text)}",
-                                      self.name)
+            raise ProviderUnavailable(f"The Ray cluster failed (HTTP {response.status}): {_last_line(text)}", self.name)
         if response.status in (401, 403):  # an authenticating proxy said no: retrying will not change that
-            raise ProviderRefused("The Ray cluster did not accept Tuneloop's token; an operator should check "
-                                  f"TUNELOOP_RAY_TOKEN (it said: {_last_line(redact(text, [self._token]))}).",
-                                  self.name)
+            raise ProviderRefused(
+                "The Ray cluster did not accept Tuneloop's token; an operator should check "
+                f"TUNELOOP_RAY_TOKEN (it said: {_last_line(redact(text, [self._token]))}).",
+                self.name,
+            )
         if response.status >= 400:
             raise RayAPIError(response.status, redact(text, [self._token]))
         try:
@@ -299,17 +332,33 @@ def _failure(details: dict[str, Any], logs: str) -> str:
 def _build(context: BuildContext) -> RayTrainer:
     address = context.text("TUNELOOP_RAY_ADDRESS")
     assert address is not None  # `required`: the registry builds only a configured back-end
-    return RayTrainer(address, context.artifacts, token=context.text("TUNELOOP_RAY_TOKEN"),
-                      gpu_hour_usd=gpu_hour_usd(context), gpus_per_job=gpus_per_job(context),
-                      python=context.text("TUNELOOP_RAY_PYTHON") or "python",
-                      runtime_env=context.values.get("TUNELOOP_RAY_RUNTIME_ENV"), catalogue=context.catalogue)
+    return RayTrainer(
+        address,
+        context.artifacts,
+        token=context.text("TUNELOOP_RAY_TOKEN"),
+        gpu_hour_usd=gpu_hour_usd(context),
+        gpus_per_job=gpus_per_job(context),
+        python=context.text("TUNELOOP_RAY_PYTHON") or "python",
+        runtime_env=context.values.get("TUNELOOP_RAY_RUNTIME_ENV"),
+        catalogue=context.catalogue,
+    )
 
 
 SPEC = TrainerSpec(
-    name="ray", summary="LoRA on a Ray cluster through its Jobs API", kind=RayTrainer, build=_build,
+    name="ray",
+    summary="LoRA on a Ray cluster through its Jobs API",
+    kind=RayTrainer,
+    build=_build,
     provider=SELF_HOSTED_PROVIDER,
-    settings=("TUNELOOP_RAY_ADDRESS", "TUNELOOP_RAY_TOKEN", "TUNELOOP_ARTIFACTS", "TUNELOOP_GPU_HOUR_USD",
-              "TUNELOOP_GPUS_PER_JOB", "TUNELOOP_RAY_PYTHON", "TUNELOOP_RAY_RUNTIME_ENV"),
+    settings=(
+        "TUNELOOP_RAY_ADDRESS",
+        "TUNELOOP_RAY_TOKEN",
+        "TUNELOOP_ARTIFACTS",
+        "TUNELOOP_GPU_HOUR_USD",
+        "TUNELOOP_GPUS_PER_JOB",
+        "TUNELOOP_RAY_PYTHON",
+        "TUNELOOP_RAY_RUNTIME_ENV",
+    ),
     required=("TUNELOOP_RAY_ADDRESS",),
     hint="Ray needs TUNELOOP_RAY_ADDRESS (the cluster's dashboard, e.g. http://head:8265) set by an operator.",
 )

@@ -27,8 +27,11 @@ def spec_named(name: str) -> TrainerSpec | None:
 def build_trainers(context: BuildContext) -> dict[str, Trainer]:
     """Every configured back-end, in the list's order; each sees only the settings its spec declares.
     Their models come from `context.catalogue` (read at start-up: a changed models.toml needs a restart)."""
-    return {spec.name: spec.build(replace(context, values=_declared(spec, context.values)))
-            for spec in known_specs() if spec.configured(context.values)}
+    return {
+        spec.name: spec.build(replace(context, values=_declared(spec, context.values)))
+        for spec in known_specs()
+        if spec.configured(context.values)
+    }
 
 
 def unconfigured_hints(values: Mapping[str, Any]) -> dict[str, str]:

@@ -47,4 +47,5 @@ def _response_hook(max_retries: int, on_retry: OnRetry) -> Callable[[Any], Await
         taken = response.request.headers.get("x-stainless-retry-count", "0")
         if taken.isdigit() and int(taken) < max_retries:
             on_retry(reason)
+
     return hook

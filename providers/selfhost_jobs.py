@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from providers.artifacts import Artifacts
-from tuning.catalogue.entries import Catalogue
-from tuning.training.trainers.open_models import gpu_hours
 from providers.spec import BuildContext
+from tuning.catalogue.entries import Catalogue
 from tuning.training.jobs.view import SELF_HOSTED_NOTE
+from tuning.training.trainers.open_models import gpu_hours
 from tuning.training.trainers.values import COMMON_OPTIONS, DATASET_KEY, Capabilities, JobRequest, LoraSettings
 
 # LoRA SFT's usual rate; DPO and KTO move a policy against a reference and need a far smaller one (TRL's
@@ -39,28 +39,64 @@ def gpus_per_job(context: BuildContext) -> float:
 def selfhost_capabilities(name: str, catalogue: Catalogue) -> Capabilities:
     """The catalogue's models with `train = {<name> = …}`, plus any local model folder."""
     return Capabilities(
-        name=name, methods=frozenset({"sft", "dpo", "kto"}), local_folders=True, default_model=catalogue.default_model(name),
-        models=catalogue.trainable(name), options=COMMON_OPTIONS | KTO_WEIGHTS)
+        name=name,
+        methods=frozenset({"sft", "dpo", "kto"}),
+        local_folders=True,
+        default_model=catalogue.default_model(name),
+        models=catalogue.trainable(name),
+        options=COMMON_OPTIONS | KTO_WEIGHTS,
+    )
 
 
-def training_args(request: JobRequest, job_id: str, output_dir: str, lora: LoraSettings,
-                  max_length: int = DEFAULT_MAX_LENGTH, gpus: float = 1) -> list[str]:
+def training_args(
+    request: JobRequest,
+    job_id: str,
+    output_dir: str,
+    lora: LoraSettings,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    gpus: float = 1,
+) -> list[str]:
     """Arguments after `python -m selfhost.train` for this request. A job given several GPUs (on one node) runs
     one process per GPU: the program starts itself under `accelerate launch` (DDP) with --num-processes.
     Every run saves checkpoints and resumes from the newest one in its output folder (none the first time), so a
     relaunch of the same job after a crash continues where it stopped."""
     args = [
-        "--base-model", request.base_model, "--method", request.method, "--train-file", request.training_file_id,
-        "--output-dir", output_dir, "--job-id", job_id,
-        "--learning-rate", str(request.learning_rate or DEFAULT_LEARNING_RATES[request.method]),
-        "--lora-r", str(lora.r), "--lora-alpha", str(lora.alpha), "--lora-dropout", str(lora.dropout),
-        "--target-modules", lora.target_modules, "--max-length", str(max_length),
-        "--save-steps", str(SAVE_STEPS), "--resume",
+        "--base-model",
+        request.base_model,
+        "--method",
+        request.method,
+        "--train-file",
+        request.training_file_id,
+        "--output-dir",
+        output_dir,
+        "--job-id",
+        job_id,
+        "--learning-rate",
+        str(request.learning_rate or DEFAULT_LEARNING_RATES[request.method]),
+        "--lora-r",
+        str(lora.r),
+        "--lora-alpha",
+        str(lora.alpha),
+        "--lora-dropout",
+        str(lora.dropout),
+        "--target-modules",
+        lora.target_modules,
+        "--max-length",
+        str(max_length),
+        "--save-steps",
+        str(SAVE_STEPS),
+        "--resume",
     ]
-    optional = {"--validation-file": request.validation_file_id, "--epochs": request.epochs,
-                "--batch-size": request.batch_size, "--beta": request.beta, "--seed": request.seed,
-                "--desirable-weight": request.desirable_weight, "--undesirable-weight": request.undesirable_weight,
-                "--dataset": request.metadata.get(DATASET_KEY)}
+    optional = {
+        "--validation-file": request.validation_file_id,
+        "--epochs": request.epochs,
+        "--batch-size": request.batch_size,
+        "--beta": request.beta,
+        "--seed": request.seed,
+        "--desirable-weight": request.desirable_weight,
+        "--undesirable-weight": request.undesirable_weight,
+        "--dataset": request.metadata.get(DATASET_KEY),
+    }
     for flag, value in optional.items():
         if value is not None:
             args += [flag, str(value)]
@@ -98,8 +134,9 @@ class SelfHostedTrainer:
     async def upload(self, path: Path, purpose: str = "fine-tune") -> str:
         return await asyncio.to_thread(self._artifacts.put, path, self.name)
 
-    async def succeeded(self, job_id: str, started: datetime | None, ended: datetime | None,
-                        gpus: float) -> dict[str, Any]:
+    async def succeeded(
+        self, job_id: str, started: datetime | None, ended: datetime | None, gpus: float
+    ) -> dict[str, Any]:
         """What a succeeded job adds to its TrainerJob: the adapter published for the model server (or why it
         cannot be), and the GPU-hours the run took."""
         note = await asyncio.to_thread(self._artifacts.publish_adapter, job_id)

@@ -44,8 +44,7 @@ class AdapterChatClient(ChatClient):
     def adapter_path(self, name: str) -> str:
         return self._artifacts.served_adapter(name)
 
-    async def complete(self, model: str, messages: list[dict[str, str]], *,
-                       max_tokens: int | None = None) -> ChatReply:
+    async def complete(self, model: str, messages: list[dict[str, str]], *, max_tokens: int | None = None) -> ChatReply:
         if not is_adapter(model):
             return await super().complete(model, messages, max_tokens=max_tokens)
         await self.load(model)
@@ -89,8 +88,7 @@ class AdapterChatClient(ChatClient):
         body = {"lora_name": name, "lora_path": self.adapter_path(name)}
         status, text = await self._admin("POST", "/load_lora_adapter", body)
         if status != 200 and "already been loaded" not in text:
-            raise ModelError(f"The model server could not load the adapter `{name}` (HTTP {status}): "
-                             f"{_message(text)}")
+            raise ModelError(f"The model server could not load the adapter `{name}` (HTTP {status}): {_message(text)}")
         self._loaded.add(name)
         log.info("adapter %s loaded on the model server", name)
 
@@ -113,16 +111,20 @@ class AdapterChatClient(ChatClient):
         raise TuningError(
             f"The model server at TUNELOOP_SERVE_URL serves {served}, but this adapter was trained on "
             f"`{base_model}`: a LoRA adapter answers only on its own base model. Start the server with "
-            f"`--model {base_model}` (vLLM, or `tuneloop serve-model`), or point TUNELOOP_SERVE_URL at one that does.")
+            f"`--model {base_model}` (vLLM, or `tuneloop serve-model`), or point TUNELOOP_SERVE_URL at one that does."
+        )
 
     async def _admin(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, str]:
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session, \
-                    session.request(method, f"{self._admin_url}{path}", json=body) as response:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session,
+                session.request(method, f"{self._admin_url}{path}", json=body) as response,
+            ):
                 return response.status, await response.text()
         except (aiohttp.ClientError, TimeoutError) as error:
-            raise ModelError(f"The model server at TUNELOOP_SERVE_URL cannot be reached ({type(error).__name__}).") \
-                from error
+            raise ModelError(
+                f"The model server at TUNELOOP_SERVE_URL cannot be reached ({type(error).__name__})."
+            ) from error
 
 
 async def _not_gone(answer: Awaitable[ChatReply]) -> ChatReply:

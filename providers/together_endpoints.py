@@ -12,13 +12,15 @@ from typing import Any
 from urllib.parse import quote
 
 from providers.together_http import TogetherAPIError, TogetherHTTP
-from tuning.training.endpoints import READY
-from tuning.training.trainers.features import EndpointInfo, Hardware
 from tuning.errors import NotFound
+from tuning.training.endpoints import READY
 from tuning.training.trainers.errors import ProviderRejected, TrainerError
+from tuning.training.trainers.features import EndpointInfo, Hardware
+
 
 class TogetherEndpoints:
     """tuning.training.endpoints.DedicatedEndpoints over Together's REST API."""
+
     def __init__(self, http: TogetherHTTP) -> None:
         self._http = http
 
@@ -27,17 +29,23 @@ class TogetherEndpoints:
         return [h for h in (_hardware(item) for item in _data(body)) if h is not None]
 
     async def create(self, model: str, hardware: str, *, display_name: str, inactive_timeout: int) -> EndpointInfo:
-        payload = {"model": model, "hardware": hardware, "display_name": display_name,
-                   "autoscaling": {"min_replicas": 1, "max_replicas": 1}, "inactive_timeout": inactive_timeout,
-                   "state": READY}
+        payload = {
+            "model": model,
+            "hardware": hardware,
+            "display_name": display_name,
+            "autoscaling": {"min_replicas": 1, "max_replicas": 1},
+            "inactive_timeout": inactive_timeout,
+            "state": READY,
+        }
         return _endpoint(await self._call("POST", "/endpoints", "create the endpoint", json_body=payload))
 
     async def get(self, endpoint_id: str) -> EndpointInfo:
         return _endpoint(await self._call("GET", f"/endpoints/{endpoint_id}", "look up the endpoint", endpoint_id))
 
     async def set_state(self, endpoint_id: str, state: str) -> EndpointInfo:
-        body = await self._call("PATCH", f"/endpoints/{endpoint_id}", "change the endpoint", endpoint_id,
-                                json_body={"state": state})
+        body = await self._call(
+            "PATCH", f"/endpoints/{endpoint_id}", "change the endpoint", endpoint_id, json_body={"state": state}
+        )
         return _endpoint(body)
 
     async def delete(self, endpoint_id: str) -> None:
@@ -72,4 +80,3 @@ def _endpoint(body: Any) -> EndpointInfo:
         return EndpointInfo.model_validate(body)
     except ValueError:
         raise TrainerError("Together answered in a shape Tuneloop does not understand.", "together") from None
-

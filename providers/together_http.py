@@ -15,8 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from tuning.training.trainers.errors import ProviderUnavailable, TrainerError, redact
 from providers.retry import RetryPolicy, Sleep, Transient, retry_after, retrying
+from tuning.training.trainers.errors import ProviderUnavailable, TrainerError, redact
 
 DEFAULT_BASE_URL = "https://api.together.ai/v1"  # as Together's docs and SDK name it (2026)
 RETRYABLE = frozenset({408, 409, 429})
@@ -131,4 +131,3 @@ class TogetherHTTP:
                 headers={"Authorization": f"Bearer {self._key}", "User-Agent": "tuneloop"},
             )
         return self._session
-

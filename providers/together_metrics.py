@@ -64,8 +64,12 @@ def _numbers(row: Mapping[str, Any]) -> dict[str, float]:
 
 def _point(step: int, row: dict[str, float], total_steps: int | None) -> MetricPoint:
     return MetricPoint(
-        step=step, total_steps=total_steps, epoch=row.get(_EPOCH),
-        train_loss=_first(row, _TRAIN), valid_loss=_first(row, _VALID), token_accuracy=_first(row, _ACCURACY),
+        step=step,
+        total_steps=total_steps,
+        epoch=row.get(_EPOCH),
+        train_loss=_first(row, _TRAIN),
+        valid_loss=_first(row, _VALID),
+        token_accuracy=_first(row, _ACCURACY),
         extra={key: value for key, value in row.items() if key not in _NOT_EXTRA},
     )
 

@@ -25,15 +25,15 @@ from typing import Any
 
 import aiohttp
 
+from providers.retry import RetryPolicy, Sleep
 from providers.spec import BuildContext, TrainerSpec
+from providers.together_endpoints import TogetherEndpoints
+from providers.together_http import DEFAULT_BASE_URL, TogetherAPIError, TogetherHTTP
+from providers.together_metrics import join_cursor, metric_points, metrics_filter, split_cursor
 from tuning.catalogue.entries import Catalogue, packaged_catalogue
 from tuning.errors import NotFound, TuningError
 from tuning.training.trainers.base import check_request
 from tuning.training.trainers.errors import ProviderRefused, ProviderRejected, TrainerError, redact
-from providers.retry import RetryPolicy, Sleep
-from providers.together_http import DEFAULT_BASE_URL, TogetherAPIError, TogetherHTTP
-from providers.together_metrics import join_cursor, metric_points, metrics_filter, split_cursor
-from providers.together_endpoints import TogetherEndpoints
 from tuning.training.trainers.features import Progress
 from tuning.training.trainers.values import (
     LINK_KEY,
@@ -122,9 +122,7 @@ class TogetherTrainer:
 
     def capabilities(self) -> Capabilities:
         methods = frozenset(m for supported in self._models.values() for m in supported)
-        return Capabilities(
-            name=self.name, methods=methods, models=self._models, default_model=self._default_model
-        )
+        return Capabilities(name=self.name, methods=methods, models=self._models, default_model=self._default_model)
 
     # -- files -----------------------------------------------------------------
 
@@ -134,8 +132,9 @@ class TogetherTrainer:
 
         def form() -> aiohttp.FormData:
             data = aiohttp.FormData()
-            data.add_field("file", _chunks(path, total, progress), filename=path.name,
-                           content_type="application/octet-stream")
+            data.add_field(
+                "file", _chunks(path, total, progress), filename=path.name, content_type="application/octet-stream"
+            )
             data.add_field("file_name", path.name)
             data.add_field("purpose", purpose)
             data.add_field("file_type", "jsonl")
@@ -258,13 +257,16 @@ class TogetherTrainer:
         fresh = _after_cursor(raw, events_cursor)
         totals = [e["total_steps"] for e in raw if isinstance(e.get("total_steps"), int)]
         metrics = await self._call(
-            "GET", f"/fine-tunes/{provider_job_id}/metrics", "read the job's training metrics",
-            job_id=provider_job_id, json_body=metrics_filter(last_step))
+            "GET",
+            f"/fine-tunes/{provider_job_id}/metrics",
+            "read the job's training metrics",
+            job_id=provider_job_id,
+            json_body=metrics_filter(last_step),
+        )
         points = metric_points(metrics, after=last_step, total_steps=max(totals) if totals else None)
         new_events = f"{len(raw)}:{fingerprint(raw[-1])}" if raw else events_cursor
         new_step = points[-1].step if points else last_step
-        return EventPage(events=[_event(e) for e in fresh], metrics=points,
-                         cursor=join_cursor(new_events, new_step))
+        return EventPage(events=[_event(e) for e in fresh], metrics=points, cursor=join_cursor(new_events, new_step))
 
     async def close(self) -> None:
         await self._http.close()
@@ -451,7 +453,12 @@ def _build(context: BuildContext) -> TogetherTrainer:
 
 
 SPEC = TrainerSpec(
-    name="together", summary="Together AI fine-tuning (LoRA); tuned models answer on a dedicated endpoint",
-    kind=TogetherTrainer, build=_build, provider="together", settings=("TOGETHER_API_KEY", "TOGETHER_BASE_URL"),
-    required=("TOGETHER_API_KEY",), hint="Together needs TOGETHER_API_KEY set by an operator.",
+    name="together",
+    summary="Together AI fine-tuning (LoRA); tuned models answer on a dedicated endpoint",
+    kind=TogetherTrainer,
+    build=_build,
+    provider="together",
+    settings=("TOGETHER_API_KEY", "TOGETHER_BASE_URL"),
+    required=("TOGETHER_API_KEY",),
+    hint="Together needs TOGETHER_API_KEY set by an operator.",
 )

@@ -36,9 +36,12 @@ def model_error(reason: str) -> str:
 def stream_setup_error(code: str) -> str:
     """For the admins, once: Slack would not stream answers because of how Tuneloop is installed."""
     fix = {"missing_scope": "reinstall the app with the scopes in manifest.yml"}.get(
-        code, "check the app's installation and scopes against manifest.yml")
-    return (f":warning: Slack refused to stream Tuneloop's answers (`{code}`), so they are posted when complete"
-            f" instead. To fix it: {fix}. (Told once.)")
+        code, "check the app's installation and scopes against manifest.yml"
+    )
+    return (
+        f":warning: Slack refused to stream Tuneloop's answers (`{code}`), so they are posted when complete"
+        f" instead. To fix it: {fix}. (Told once.)"
+    )
 
 
 def feedback_blocks() -> list[Block]:
@@ -49,15 +52,29 @@ def feedback_blocks() -> list[Block]:
     button in an actions block of its own.
     """
     return [
-        ContextActionsBlock(elements=[FeedbackButtonsElement(
-            action_id=ANSWER_FEEDBACK,
-            positive_button=FeedbackButtonObject(text="👍", value=FEEDBACK_UP, accessibility_label="Good answer"),
-            negative_button=FeedbackButtonObject(text="👎", value=FEEDBACK_DOWN, accessibility_label="Bad answer"),
-        )]),
-        ActionsBlock(elements=[ButtonElement(
-            action_id=ANSWER_CORRECT, text="✏️ Correct", value="correct",
-            accessibility_label="Write the answer it should have given",
-        )]),
+        ContextActionsBlock(
+            elements=[
+                FeedbackButtonsElement(
+                    action_id=ANSWER_FEEDBACK,
+                    positive_button=FeedbackButtonObject(
+                        text="👍", value=FEEDBACK_UP, accessibility_label="Good answer"
+                    ),
+                    negative_button=FeedbackButtonObject(
+                        text="👎", value=FEEDBACK_DOWN, accessibility_label="Bad answer"
+                    ),
+                )
+            ]
+        ),
+        ActionsBlock(
+            elements=[
+                ButtonElement(
+                    action_id=ANSWER_CORRECT,
+                    text="✏️ Correct",
+                    value="correct",
+                    accessibility_label="Write the answer it should have given",
+                )
+            ]
+        ),
     ]
 
 

@@ -27,18 +27,27 @@ def correction_modal(*, original: str, question: str | None, fingerprint: str, t
     """`target` says what is corrected ({"channel", "ts"} or {"example_id"}); it travels in private_metadata."""
     blocks: list[Block] = []
     if question:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"*Question:* {safe_text.mrkdwn(excerpt(question, 150))}")]))
-    blocks.append(InputBlock(
-        block_id=CORRECTION_BLOCK,
-        label="The answer it should have given",
-        element=PlainTextInputElement(
-            action_id=CORRECTION_INPUT, multiline=True, initial_value=original[:INPUT_LIMIT], max_length=INPUT_LIMIT
-        ),
-        hint="Your text becomes the answer to train on; the original becomes the answer to avoid.",
-    ))
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=f"*Question:* {safe_text.mrkdwn(excerpt(question, 150))}")])
+        )
+    blocks.append(
+        InputBlock(
+            block_id=CORRECTION_BLOCK,
+            label="The answer it should have given",
+            element=PlainTextInputElement(
+                action_id=CORRECTION_INPUT, multiline=True, initial_value=original[:INPUT_LIMIT], max_length=INPUT_LIMIT
+            ),
+            hint="Your text becomes the answer to train on; the original becomes the answer to avoid.",
+        )
+    )
     return View(
-        type="modal", callback_id=CORRECTION_VIEW, title="Correct this answer", submit="Save correction",
-        close="Cancel", blocks=blocks, private_metadata=json.dumps({**target, "fp": fingerprint}),
+        type="modal",
+        callback_id=CORRECTION_VIEW,
+        title="Correct this answer",
+        submit="Save correction",
+        close="Cancel",
+        blocks=blocks,
+        private_metadata=json.dumps({**target, "fp": fingerprint}),
     )
 
 
@@ -48,8 +57,12 @@ def loading_modal() -> View:
 
 
 def notice_modal(text: str) -> View:
-    return View(type="modal", title="Correct this answer", close="Close",
-                blocks=[SectionBlock(text=MarkdownTextObject(text=text))])
+    return View(
+        type="modal",
+        title="Correct this answer",
+        close="Close",
+        blocks=[SectionBlock(text=MarkdownTextObject(text=text))],
+    )
 
 
 def not_saved(reason: str) -> str:

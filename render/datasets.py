@@ -22,12 +22,14 @@ def summary_card(summary: DatasetSummary, *, attached: bool = False) -> tuple[li
     blocks: list[Block] = [
         HeaderBlock(text=f"Dataset {summary.ref}"[:150]),
         _section(_counts(summary)),
-        SectionBlock(fields=[
-            MarkdownTextObject(text=_tokens(summary)),
-            MarkdownTextObject(text=f"*Default epochs*\n{summary.cost.epochs}"),
-            MarkdownTextObject(text=_cost(summary)),
-            MarkdownTextObject(text=f"*Filters*\n{summary.filters.describe()} · `val:{summary.val:g}`"),
-        ]),
+        SectionBlock(
+            fields=[
+                MarkdownTextObject(text=_tokens(summary)),
+                MarkdownTextObject(text=f"*Default epochs*\n{summary.cost.epochs}"),
+                MarkdownTextObject(text=_cost(summary)),
+                MarkdownTextObject(text=f"*Filters*\n{summary.filters.describe()} · `val:{summary.val:g}`"),
+            ]
+        ),
     ]
     if summary.kto is not None:
         blocks.append(_section(_kto(summary)))
@@ -57,7 +59,9 @@ def summary_text(summary: DatasetSummary) -> str:
     if summary.kto is not None:
         lines.append(_kto(summary).replace("*", "").replace("\n", " "))
     if summary.dropped:
-        lines.append("Dropped: " + ", ".join(f"{n:,} {DROP_REASONS.get(r, r)}" for r, n in summary.dropped.items()) + ".")
+        lines.append(
+            "Dropped: " + ", ".join(f"{n:,} {DROP_REASONS.get(r, r)}" for r, n in summary.dropped.items()) + "."
+        )
     lines += summary.warnings
     return "\n".join(lines)
 
@@ -100,9 +104,11 @@ def _kto(summary: DatasetSummary) -> str:
     """Both kinds of answer in the training split, and the class weights KTO jobs train with."""
     kto = summary.kto
     assert kto is not None
-    return (f"*KTO labels (train)*: {kto.desirable:,} desirable (👍 approved) · {kto.undesirable:,} undesirable "
-            f"(👎 or rejected)\n*Class weights*: desirable_weight {kto.desirable_weight:g} · undesirable_weight "
-            f"{kto.undesirable_weight:g} (TRL's KTO guidance: weighted desirable ÷ undesirable between 1 and 4/3)")
+    return (
+        f"*KTO labels (train)*: {kto.desirable:,} desirable (👍 approved) · {kto.undesirable:,} undesirable "
+        f"(👎 or rejected)\n*Class weights*: desirable_weight {kto.desirable_weight:g} · undesirable_weight "
+        f"{kto.undesirable_weight:g} (TRL's KTO guidance: weighted desirable ÷ undesirable between 1 and 4/3)"
+    )
 
 
 def _tokens(summary: DatasetSummary) -> str:

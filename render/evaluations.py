@@ -15,28 +15,44 @@ MAX_CLASSES = 12
 
 def progress(candidate: str, baseline: str | None, dataset: str, done: int, total: int) -> str:
     versus = f" against `{baseline}`" if baseline else " against the references"
-    return f":test_tube: Evaluating `{candidate}`{versus} on `{dataset}` (validation): {done}/{total} " + \
-        progress_bar(done / total if total else None)
+    return f":test_tube: Evaluating `{candidate}`{versus} on `{dataset}` (validation): {done}/{total} " + progress_bar(
+        done / total if total else None
+    )
 
 
 def results(summary: EvalSummary, dataset: str) -> tuple[list[Block], str]:
     headline = summary.headline().text
     blocks: list[Block] = [
         HeaderBlock(text="Evaluation results"),
-        SectionBlock(text=MarkdownTextObject(text=f"*{headline}*\non `{dataset}`, {summary.items} held-out examples"
-                                                  f"{_memory(summary.memory)}")),
-        SectionBlock(fields=[MarkdownTextObject(text=_metrics("Candidate", summary.candidate))]
-                     + ([MarkdownTextObject(text=_metrics("Baseline", summary.baseline))] if summary.baseline else [])),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=f"*{headline}*\non `{dataset}`, {summary.items} held-out examples{_memory(summary.memory)}"
+            )
+        ),
+        SectionBlock(
+            fields=[MarkdownTextObject(text=_metrics("Candidate", summary.candidate))]
+            + ([MarkdownTextObject(text=_metrics("Baseline", summary.baseline))] if summary.baseline else [])
+        ),
     ]
     if summary.judge is not None:
         j = summary.judge
-        blocks.append(SectionBlock(text=MarkdownTextObject(
-            text=f"*Judge:* {j.wins} wins · {j.ties} ties · {j.losses} losses for `{summary.candidate_model}`"
-                 f" ({j.disagreed} orders disagreed, {j.unsure} unsure)")))
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=f"*Judge:* {j.wins} wins · {j.ties} ties · {j.losses} losses for `{summary.candidate_model}`"
+                    f" ({j.disagreed} orders disagreed, {j.unsure} unsure)"
+                )
+            )
+        )
     if summary.task == "labels" and summary.candidate.classes:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_classes(summary.candidate))))
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(
-        text="Per-item results are in the JSONL file in this thread. Costs are estimates.")]))
+    blocks.append(
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(text="Per-item results are in the JSONL file in this thread. Costs are estimates.")
+            ]
+        )
+    )
     return blocks, f"Evaluation of {summary.candidate_model}: {headline}"
 
 
@@ -55,8 +71,10 @@ def _metrics(role: str, metrics: ModelMetrics) -> str:
 
 
 def _classes(metrics: ModelMetrics) -> str:
-    rows = [f"{c.label[:20]:<20} {c.precision:>5.2f} {c.recall:>5.2f} {c.f1:>5.2f} {c.support:>5}"
-            for c in metrics.classes[:MAX_CLASSES]]
+    rows = [
+        f"{c.label[:20]:<20} {c.precision:>5.2f} {c.recall:>5.2f} {c.f1:>5.2f} {c.support:>5}"
+        for c in metrics.classes[:MAX_CLASSES]
+    ]
     return "```" + f"{'class':<20} {'P':>5} {'R':>5} {'F1':>5} {'n':>5}\n" + "\n".join(rows) + "```"
 
 
@@ -71,8 +89,10 @@ def _ms(value: float | None) -> str:
 def promoted(change: ModelChange) -> str:
     evaluation = f"\nLatest evaluation: {change.headline}" if change.headline else "\nNo evaluation of it yet."
     forced = f"\n:warning: Forced past the promotion gate: {slack_words(change.reason or '')}" if change.forced else ""
-    return (f":rocket: <@{change.changed_by}> promoted `{change.model}`: Tuneloop answers with it from the next "
-            f"message on. `/tune rollback` returns to the previous model.{evaluation}{forced}")
+    return (
+        f":rocket: <@{change.changed_by}> promoted `{change.model}`: Tuneloop answers with it from the next "
+        f"message on. `/tune rollback` returns to the previous model.{evaluation}{forced}"
+    )
 
 
 def _why(change: ModelChange) -> str:
@@ -83,7 +103,9 @@ def _why(change: ModelChange) -> str:
 
 
 def rolled_back(change: ModelChange) -> str:
-    return f":leftwards_arrow_with_hook: <@{change.changed_by}> rolled back: Tuneloop answers with `{change.model}` again."
+    return (
+        f":leftwards_arrow_with_hook: <@{change.changed_by}> rolled back: Tuneloop answers with `{change.model}` again."
+    )
 
 
 def model_history(current: str, history: list[ModelChange]) -> str:
@@ -95,8 +117,10 @@ def model_history(current: str, history: list[ModelChange]) -> str:
         evaluation = f" — {change.headline}" if change.headline else ""
         job = f" (job `{change.job_id}`)" if change.job_id else ""
         who = "Tuneloop" if change.action == "fallback" else f"<@{change.changed_by}>"
-        lines.append(f"• `{change.created_at[:16].replace('T', ' ')}` {change.action} `{change.model}`{job} "
-                     f"by {who}{evaluation}{_why(change)}")
+        lines.append(
+            f"• `{change.created_at[:16].replace('T', ' ')}` {change.action} `{change.model}`{job} "
+            f"by {who}{evaluation}{_why(change)}"
+        )
     return "\n".join(lines)
 
 

@@ -32,8 +32,13 @@ from render.ids import (
     FEEDBACK_REASON_VIEW,
 )
 
-REASON_LABELS = {"wrong": "Wrong", "outdated": "Outdated", "incomplete": "Incomplete", "unclear": "Unclear",
-                 "other": "Other"}
+REASON_LABELS = {
+    "wrong": "Wrong",
+    "outdated": "Outdated",
+    "incomplete": "Incomplete",
+    "unclear": "Unclear",
+    "other": "Other",
+}
 ASK = "What was wrong with this answer? (optional: only you see this)"
 
 
@@ -43,8 +48,10 @@ def target_value(channel: str, ts: str) -> str:
 
 def ask_blocks(channel: str, ts: str) -> tuple[list[Block], str]:
     value = target_value(channel, ts)
-    buttons = [ButtonElement(text=label, action_id=f"{FEEDBACK_REASON}:{reason}", value=value)
-               for reason, label in REASON_LABELS.items()]
+    buttons = [
+        ButtonElement(text=label, action_id=f"{FEEDBACK_REASON}:{reason}", value=value)
+        for reason, label in REASON_LABELS.items()
+    ]
     buttons.append(ButtonElement(text="✏️ Say more…", action_id=FEEDBACK_FIX, value=value))
     return [SectionBlock(text=MarkdownTextObject(text=f"*{ASK}*")), ActionsBlock(elements=buttons)], ASK
 
@@ -60,8 +67,11 @@ def noted(reason: str, correction_state: str | None) -> tuple[list[Block], str]:
 
 def noted_with_more(reason: str, channel: str, ts: str) -> tuple[list[Block], str]:
     blocks, text = noted(reason, None)
-    blocks.append(ActionsBlock(elements=[ButtonElement(text="✏️ Say more…", action_id=FEEDBACK_FIX,
-                                                       value=target_value(channel, ts))]))
+    blocks.append(
+        ActionsBlock(
+            elements=[ButtonElement(text="✏️ Say more…", action_id=FEEDBACK_FIX, value=target_value(channel, ts))]
+        )
+    )
     return blocks, text
 
 
@@ -69,15 +79,32 @@ def reason_form(channel: str, ts: str, reason: str | None = None) -> View:
     options = [Option(value=key, text=label) for key, label in REASON_LABELS.items()]
     initial = next((o for o in options if o.value == reason), None)
     return View(
-        type="modal", callback_id=FEEDBACK_REASON_VIEW, title="What was wrong?", submit="Send", close="Cancel",
+        type="modal",
+        callback_id=FEEDBACK_REASON_VIEW,
+        title="What was wrong?",
+        submit="Send",
+        close="Cancel",
         private_metadata=target_value(channel, ts),
         blocks=[
-            InputBlock(block_id=FEEDBACK_REASON_BLOCK, label="Reason", element=StaticSelectElement(
-                action_id=FEEDBACK_REASON_INPUT, options=options, initial_option=initial,
-                placeholder="Pick one")),
-            InputBlock(block_id=FEEDBACK_FIX_BLOCK, label="What should it have said?", optional=True,
-                       element=PlainTextInputElement(action_id=FEEDBACK_FIX_INPUT, multiline=True, max_length=3000)),
-            ContextBlock(elements=[MarkdownTextObject(
-                text="A fix becomes a suggested correction: an admin approves it before it is trained on.")]),
+            InputBlock(
+                block_id=FEEDBACK_REASON_BLOCK,
+                label="Reason",
+                element=StaticSelectElement(
+                    action_id=FEEDBACK_REASON_INPUT, options=options, initial_option=initial, placeholder="Pick one"
+                ),
+            ),
+            InputBlock(
+                block_id=FEEDBACK_FIX_BLOCK,
+                label="What should it have said?",
+                optional=True,
+                element=PlainTextInputElement(action_id=FEEDBACK_FIX_INPUT, multiline=True, max_length=3000),
+            ),
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text="A fix becomes a suggested correction: an admin approves it before it is trained on."
+                    )
+                ]
+            ),
         ],
     )

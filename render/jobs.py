@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from slack_sdk.models.blocks import (
-    ActionsBlock, Block, ButtonElement, ConfirmObject, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock,
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
 )
 
 from render.datasets import ERASED
@@ -14,9 +21,15 @@ from render.text import excerpt
 from tuning.training.jobs.view import JobView
 
 STATE_ICONS = {
-    "preflight": ":clipboard:", "dismissed": ":heavy_multiplication_x:", "starting": ":rocket:",
-    "pending": ":hourglass_flowing_sand:", "running": ":gear:", "cancelling": ":octagonal_sign:",
-    "succeeded": ":white_check_mark:", "failed": ":x:", "cancelled": ":no_entry_sign:",
+    "preflight": ":clipboard:",
+    "dismissed": ":heavy_multiplication_x:",
+    "starting": ":rocket:",
+    "pending": ":hourglass_flowing_sand:",
+    "running": ":gear:",
+    "cancelling": ":octagonal_sign:",
+    "succeeded": ":white_check_mark:",
+    "failed": ":x:",
+    "cancelled": ":no_entry_sign:",
 }
 BAR_WIDTH = 20
 
@@ -43,9 +56,14 @@ def progress_bar(fraction: float | None) -> str:
 def _plan_fields(job: JobView) -> list[str]:
     tokens = f" ({job.tokens_note})" if job.tokens_note else ""
     return [
-        f"*Dataset*\n`{job.dataset}`", f"*Trainer*\n{job.trainer}", f"*Base model*\n`{job.base_model}`",
-        f"*Method*\n{job.method.upper()}", f"*Examples*\n{job.examples:,}", f"*Tokens*\n{job.tokens:,}{tokens}",
-        f"*Epochs*\n{job.epochs}", f"*Estimated cost*\n{money(job.estimated_cost)} ({job.cost_note or 'estimate'})",
+        f"*Dataset*\n`{job.dataset}`",
+        f"*Trainer*\n{job.trainer}",
+        f"*Base model*\n`{job.base_model}`",
+        f"*Method*\n{job.method.upper()}",
+        f"*Examples*\n{job.examples:,}",
+        f"*Tokens*\n{job.tokens:,}{tokens}",
+        f"*Epochs*\n{job.epochs}",
+        f"*Estimated cost*\n{money(job.estimated_cost)} ({job.cost_note or 'estimate'})",
     ]
 
 
@@ -57,12 +75,22 @@ def preflight_card(job: JobView) -> tuple[list[Block], str]:
     if job.warnings:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(f":warning: {w}" for w in job.warnings))))
     if job.state == "preflight":
-        blocks.append(ActionsBlock(elements=[
-            ButtonElement(text="Start", action_id=JOB_START, value=job.id, style="primary", confirm=ConfirmObject(
-                title="Start fine-tuning?", text=_start_confirmation(job),
-                confirm="Start", deny="Not yet")),
-            ButtonElement(text="Cancel", action_id=JOB_DISMISS, value=job.id),
-        ]))
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        text="Start",
+                        action_id=JOB_START,
+                        value=job.id,
+                        style="primary",
+                        confirm=ConfirmObject(
+                            title="Start fine-tuning?", text=_start_confirmation(job), confirm="Start", deny="Not yet"
+                        ),
+                    ),
+                    ButtonElement(text="Cancel", action_id=JOB_DISMISS, value=job.id),
+                ]
+            )
+        )
     blocks.append(_context(job, f"Requested by <@{job.requested_by}>. Only admins can start it."))
     return blocks, f"Fine-tune on {job.dataset}: {job.examples} examples, about {money(job.estimated_cost)}"
 
@@ -86,13 +114,28 @@ def job_card(job: JobView, now: datetime) -> tuple[list[Block], str]:
     if outcome:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=outcome)))
     if job.state == "succeeded" and job.dedicated:
-        blocks.append(ActionsBlock(elements=[ButtonElement(
-            text="Deploy", action_id=JOB_DEPLOY, value=job.id, style="primary")]))
+        blocks.append(
+            ActionsBlock(elements=[ButtonElement(text="Deploy", action_id=JOB_DEPLOY, value=job.id, style="primary")])
+        )
     if job.is_active and job.state != "cancelling":
-        blocks.append(ActionsBlock(elements=[ButtonElement(
-            text="Cancel job", action_id=JOB_CANCEL, value=job.id, style="danger",
-            confirm=ConfirmObject(title="Cancel this job?", text="The provider stops training.", confirm="Cancel job",
-                                  deny="Keep going"))]))
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        text="Cancel job",
+                        action_id=JOB_CANCEL,
+                        value=job.id,
+                        style="danger",
+                        confirm=ConfirmObject(
+                            title="Cancel this job?",
+                            text="The provider stops training.",
+                            confirm="Cancel job",
+                            deny="Keep going",
+                        ),
+                    )
+                ]
+            )
+        )
     blocks.append(_context(job, f"Started by <@{job.started_by}>" if job.started_by else ""))
     return blocks, f"{job.id}: {job.state} ({job.dataset} on {job.trainer})"
 
@@ -104,10 +147,12 @@ def _raw(job: JobView) -> str:
 def _progress_fields(job: JobView, now: datetime) -> list[str]:
     step = f"{job.step}/{job.total_steps}" if job.step and job.total_steps else "–"
     return [
-        f"*Progress*\n{progress_bar(job.progress)}", f"*Step*\n{step}",
+        f"*Progress*\n{progress_bar(job.progress)}",
+        f"*Step*\n{step}",
         f"*Epoch*\n{job.epoch:g} of {job.epochs}" if job.epoch else f"*Epochs*\n{job.epochs}",
         f"*Loss*\ntrain {_loss(job.train_loss)} · validation {_loss(job.valid_loss)}",
-        f"*Elapsed*\n{duration(job.elapsed_seconds(now))}", f"*ETA*\n{duration(job.eta_seconds(now))}",
+        f"*Elapsed*\n{duration(job.elapsed_seconds(now))}",
+        f"*ETA*\n{duration(job.eta_seconds(now))}",
     ]
 
 
@@ -118,11 +163,16 @@ def _loss(value: float | None) -> str:
 def _outcome(job: JobView) -> str | None:
     if job.state == "succeeded":
         tokens = f"{job.trained_tokens:,}" if job.trained_tokens is not None else "n/a"
-        after = (f"{job.trainer.capitalize()} serves it only on a dedicated endpoint: *Deploy* it (priced per hour), then "
-                 f"`/tune promote {job.id}`." if job.dedicated else f"Promote it with `/tune promote {job.id}`.")
+        after = (
+            f"{job.trainer.capitalize()} serves it only on a dedicated endpoint: *Deploy* it (priced per hour), then "
+            f"`/tune promote {job.id}`."
+            if job.dedicated
+            else f"Promote it with `/tune promote {job.id}`."
+        )
         serving = f"\n:warning: {job.serving_note}" if job.serving_note else ""
-        return (f"*Tuned model:* `{job.fine_tuned_model}`\n*Trained tokens:* {tokens} · "
-                f"{_cost_line(job)}\n{after}{serving}")
+        return (
+            f"*Tuned model:* `{job.fine_tuned_model}`\n*Trained tokens:* {tokens} · {_cost_line(job)}\n{after}{serving}"
+        )
     if job.state == "failed":
         code = f"`{job.error_code}`: " if job.error_code else ""
         return f"*The provider stopped the job.* {code}{excerpt(job.error_message or 'no reason given', 600)}"
@@ -139,9 +189,16 @@ def _cost_line(job: JobView) -> str:
 
 
 def _dismissed(job: JobView) -> tuple[list[Block], str]:
-    text = f"{STATE_ICONS['dismissed']} Not started: dismissed by <@{job.cancelled_by}>." if job.cancelled_by else "Not started."
-    return [HeaderBlock(text=f"Fine-tune on {job.dataset}"), SectionBlock(text=MarkdownTextObject(text=text)),
-            _context(job, "")], text
+    text = (
+        f"{STATE_ICONS['dismissed']} Not started: dismissed by <@{job.cancelled_by}>."
+        if job.cancelled_by
+        else "Not started."
+    )
+    return [
+        HeaderBlock(text=f"Fine-tune on {job.dataset}"),
+        SectionBlock(text=MarkdownTextObject(text=text)),
+        _context(job, ""),
+    ], text
 
 
 def _context(job: JobView, extra: str) -> ContextBlock:
@@ -158,15 +215,20 @@ def state_label(state: str) -> str:
 def jobs_list(jobs: list[JobView]) -> str:
     if not jobs:
         return "No fine-tuning jobs yet. Start one with `/tune train DATASET`."
-    lines = [f"{STATE_ICONS.get(j.state, '')} `{j.id}` {state_label(j.state)} · {j.dataset} · {j.trainer}"
-             f" `{j.base_model}`" + (f" → `{j.fine_tuned_model}`" if j.fine_tuned_model else "") + _erased(j)
-             for j in jobs]
+    lines = [
+        f"{STATE_ICONS.get(j.state, '')} `{j.id}` {state_label(j.state)} · {j.dataset} · {j.trainer}"
+        f" `{j.base_model}`" + (f" → `{j.fine_tuned_model}`" if j.fine_tuned_model else "") + _erased(j)
+        for j in jobs
+    ]
     return "*Recent jobs*\n" + "\n".join(lines)
 
 
 def job_status(job: JobView, now: datetime) -> str:
-    lines = [f"{STATE_ICONS.get(job.state, '')} Job `{job.id}` is *{state_label(job.state)}*{_raw(job)}: "
-             f"{job.dataset} on {job.trainer} `{job.base_model}`{_erased(job)}", f"Progress: {progress_bar(job.progress)}"]
+    lines = [
+        f"{STATE_ICONS.get(job.state, '')} Job `{job.id}` is *{state_label(job.state)}*{_raw(job)}: "
+        f"{job.dataset} on {job.trainer} `{job.base_model}`{_erased(job)}",
+        f"Progress: {progress_bar(job.progress)}",
+    ]
     outcome = _outcome(job)
     return "\n".join(lines + ([outcome] if outcome else []))
 

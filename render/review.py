@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from slack_sdk.models.blocks import (
-    ActionsBlock, Block, ButtonElement, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, SectionBlock,
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
 )
 
 from render import safe_text
@@ -15,8 +22,12 @@ from tuning.values import ExampleView
 SOURCE_NAMES = {"bot_answer": "bot answer", "teammate_answer": "teammate's answer", "correction": "correction"}
 
 
-def review_queue(candidates: list[ExampleView], total: int, admins: frozenset[str],
-                 drew_on: dict[int, list[UsedMemory]] | None = None) -> tuple[list[Block], str]:
+def review_queue(
+    candidates: list[ExampleView],
+    total: int,
+    admins: frozenset[str],
+    drew_on: dict[int, list[UsedMemory]] | None = None,
+) -> tuple[list[Block], str]:
     """`drew_on`: the team memories an answer under review was given (shown with a Retire button each)."""
     if not candidates:
         text = "Nothing to review: every example is approved or rejected."
@@ -24,8 +35,12 @@ def review_queue(candidates: list[ExampleView], total: int, admins: frozenset[st
     fallback = f"{plural(total, 'candidate')} waiting for review"
     blocks: list[Block] = [HeaderBlock(text=f"Review: {plural(total, 'candidate')}")]
     for example in candidates:
-        blocks += [_candidate(example), _buttons(example.id), *_memories((drew_on or {}).get(example.id, [])),
-                   DividerBlock()]
+        blocks += [
+            _candidate(example),
+            _buttons(example.id),
+            *_memories((drew_on or {}).get(example.id, [])),
+            DividerBlock(),
+        ]
     who = ", ".join(f"<@{user}>" for user in sorted(admins)) or "nobody yet (set TUNELOOP_ADMINS)"
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"Admins who can act: {who}")]))
     return blocks, fallback
@@ -56,24 +71,34 @@ def why_down_line(why: tuple[tuple[str, str | None], ...]) -> str:
 
 def _buttons(example_id: int) -> ActionsBlock:
     value = str(example_id)
-    return ActionsBlock(elements=[
-        ButtonElement(text="Approve", action_id=REVIEW_APPROVE, value=value, style="primary"),
-        ButtonElement(text="Reject", action_id=REVIEW_REJECT, value=value, style="danger"),
-        ButtonElement(text="Edit", action_id=REVIEW_EDIT, value=value),
-    ])
+    return ActionsBlock(
+        elements=[
+            ButtonElement(text="Approve", action_id=REVIEW_APPROVE, value=value, style="primary"),
+            ButtonElement(text="Reject", action_id=REVIEW_REJECT, value=value, style="danger"),
+            ButtonElement(text="Edit", action_id=REVIEW_EDIT, value=value),
+        ]
+    )
 
 
 def _memories(used: list[UsedMemory]) -> list[Block]:
     """The team answers this answer drew on: a bad one can be retired from here."""
     if not used:
         return []
-    lines = [f"{i}. _{safe_text.mrkdwn(excerpt(memory.question, 120))}_ → {safe_text.mrkdwn(excerpt(memory.answer, 200))}"
-             f" · <{message_link(memory.channel, memory.message_ts, memory.thread_ts)}|thread>"
-             for i, memory in enumerate(used, 1)]
-    buttons = [ButtonElement(text=f"Retire memory {i}", action_id=f"{REVIEW_RETIRE}-{i}", value=str(memory.example_id))
-               for i, memory in enumerate(used, 1)]
-    return [SectionBlock(text=MarkdownTextObject(text=f"*Drew on {plural(len(used), 'team answer')}:*\n" + "\n".join(lines))),
-            ActionsBlock(elements=buttons)]
+    lines = [
+        f"{i}. _{safe_text.mrkdwn(excerpt(memory.question, 120))}_ → {safe_text.mrkdwn(excerpt(memory.answer, 200))}"
+        f" · <{message_link(memory.channel, memory.message_ts, memory.thread_ts)}|thread>"
+        for i, memory in enumerate(used, 1)
+    ]
+    buttons = [
+        ButtonElement(text=f"Retire memory {i}", action_id=f"{REVIEW_RETIRE}-{i}", value=str(memory.example_id))
+        for i, memory in enumerate(used, 1)
+    ]
+    return [
+        SectionBlock(
+            text=MarkdownTextObject(text=f"*Drew on {plural(len(used), 'team answer')}:*\n" + "\n".join(lines))
+        ),
+        ActionsBlock(elements=buttons),
+    ]
 
 
 def retired(example_id: int, actor: str) -> str:

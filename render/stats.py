@@ -44,7 +44,8 @@ def down_reasons(stats: Stats) -> str:
 def _channels(stats: Stats) -> str:
     ranked = sorted(stats.by_channel.items(), key=lambda item: -sum(item[1].values()))[:MAX_CHANNELS]
     return "\n".join(
-        f"<#{channel}>: " + ", ".join(f"{counts.get(state, 0)} {state}" for state in STATES) for channel, counts in ranked
+        f"<#{channel}>: " + ", ".join(f"{counts.get(state, 0)} {state}" for state in STATES)
+        for channel, counts in ranked
     )
 
 
@@ -77,8 +78,10 @@ def stats_text(stats: Stats) -> str:
     total = sum(stats.by_state.values())
     lines = [f"{plural(total, 'example')}: " + ", ".join(f"{stats.by_state.get(s, 0)} {s}" for s in STATES)]
     lines += [f"  {SOURCE_NAMES.get(source, source)}: {n}" for source, n in sorted(stats.by_source.items())]
-    lines += [f"channel {channel}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATES)
-              for channel, counts in sorted(stats.by_channel.items())]
+    lines += [
+        f"channel {channel}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATES)
+        for channel, counts in sorted(stats.by_channel.items())
+    ]
     lines += [f"contributor {user}: {n}" for user, n in stats.contributors]
     if stats.down_reasons:
         lines.append(f"why 👎: {down_reasons(stats)}")

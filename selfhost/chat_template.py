@@ -57,15 +57,20 @@ def _strftime_now(format: str) -> str:
 def render(template: str, messages: list[Message], add_generation_prompt: bool, **tokens: str) -> str:
     """The text a template makes of `messages`, as transformers' `apply_chat_template(tokenize=False)` would."""
     environment = ImmutableSandboxedEnvironment(
-        trim_blocks=True, lstrip_blocks=True, extensions=[_Generation, jinja2.ext.loopcontrols])
+        trim_blocks=True, lstrip_blocks=True, extensions=[_Generation, jinja2.ext.loopcontrols]
+    )
     environment.globals.update(raise_exception=_raise, strftime_now=_strftime_now)
     return environment.from_string(template).render(
-        messages=messages, add_generation_prompt=add_generation_prompt, **tokens)
+        messages=messages, add_generation_prompt=add_generation_prompt, **tokens
+    )
 
 
-def template_problem(template: str | None, prompt: list[Message] | None = None,
-                     completion: list[Message] | None = None,
-                     special_tokens: Mapping[str, str] | None = None) -> str | None:
+def template_problem(
+    template: str | None,
+    prompt: list[Message] | None = None,
+    completion: list[Message] | None = None,
+    special_tokens: Mapping[str, str] | None = None,
+) -> str | None:
     """None when `template` can train on (prompt, completion); else why not, in one sentence.
 
     `special_tokens` are those the template may use (bos_token, eos_token), as the tokenizer passes them.
@@ -85,21 +90,28 @@ def template_problem(template: str | None, prompt: list[Message] | None = None,
         return f"the chat template cannot be rendered ({type(error).__name__}: {error})."
     if not full_text.startswith(prompt_text):
         where = _first_difference(prompt_text, full_text)
-        return (f"the chat template renders the thread differently once the answer follows it (they part at "
-                f"{prompt_text[where:where + 40]!r} versus {full_text[where:where + 40]!r}), so the model "
-                f"would learn from a context it never sees when it answers.")
+        return (
+            f"the chat template renders the thread differently once the answer follows it (they part at "
+            f"{prompt_text[where : where + 40]!r} versus {full_text[where : where + 40]!r}), so the model "
+            f"would learn from a context it never sees when it answers."
+        )
     if prompt_text == without_opening:
-        return ("the chat template ignores add_generation_prompt, so an answer's opening is never given to the "
-                "model when it answers; it is not an instruction-tuned chat model.")
+        return (
+            "the chat template ignores add_generation_prompt, so an answer's opening is never given to the "
+            "model when it answers; it is not an instruction-tuned chat model."
+        )
     answer = completion[-1]["content"].strip()
-    if answer and answer not in full_text[len(prompt_text):]:
+    if answer and answer not in full_text[len(prompt_text) :]:
         return "the chat template does not render the assistant's answer after the thread."
     return None
 
 
-def check_template(template: str | None, prompt: list[Message] | None = None,
-                   completion: list[Message] | None = None,
-                   special_tokens: Mapping[str, str] | None = None) -> None:
+def check_template(
+    template: str | None,
+    prompt: list[Message] | None = None,
+    completion: list[Message] | None = None,
+    special_tokens: Mapping[str, str] | None = None,
+) -> None:
     """`template_problem`, raising TemplateError with the reason."""
     problem = template_problem(template, prompt, completion, special_tokens)
     if problem is not None:

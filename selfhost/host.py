@@ -79,11 +79,13 @@ class ModelHost:
         pieces = list(self.stream(adapter, messages, sampling, counts))
         return Answer("".join(pieces), counts["prompt"], counts["completion"], counts["finish"])
 
-    def stream(self, adapter: str | None, messages: list[dict[str, str]], sampling: Sampling,
-               counts: dict[str, Any]) -> Iterator[str]:
+    def stream(
+        self, adapter: str | None, messages: list[dict[str, str]], sampling: Sampling, counts: dict[str, Any]
+    ) -> Iterator[str]:
         """Text pieces as they are generated; `counts` gets token counts and the finish reason at the end."""
         inputs: Any = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         inputs = inputs.to(self.base.device)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         result: dict[str, Any] = {}
@@ -95,18 +97,24 @@ class ModelHost:
             raise result["error"]
         prompt = inputs["input_ids"].shape[1]
         completion = result["output"].shape[1] - prompt
-        counts.update(prompt=prompt, completion=completion,
-                      finish="length" if completion >= sampling.max_tokens else "stop")
+        counts.update(
+            prompt=prompt, completion=completion, finish="length" if completion >= sampling.max_tokens else "stop"
+        )
 
-    def _generate(self, adapter: str | None, inputs: Any, sampling: Sampling, streamer: Any,
-                  result: dict[str, Any]) -> None:
+    def _generate(
+        self, adapter: str | None, inputs: Any, sampling: Sampling, streamer: Any, result: dict[str, Any]
+    ) -> None:
         try:
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
             sample = sampling.temperature > 0
             options: dict[str, Any] = {
-                "max_new_tokens": sampling.max_tokens, "do_sample": sample, "streamer": streamer,
-                "pad_token_id": self.tokenizer.pad_token_id, "eos_token_id": self.tokenizer.eos_token_id}
+                "max_new_tokens": sampling.max_tokens,
+                "do_sample": sample,
+                "streamer": streamer,
+                "pad_token_id": self.tokenizer.pad_token_id,
+                "eos_token_id": self.tokenizer.eos_token_id,
+            }
             if sample:
                 options.update(temperature=sampling.temperature, top_p=sampling.top_p)
             with torch.inference_mode():

@@ -16,7 +16,6 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-
 if TYPE_CHECKING:
     from selfhost.options import Options
     from selfhost.plan import Hardware, Plan
@@ -103,8 +102,13 @@ def quantization_kwargs(precision: str) -> dict[str, Any]:
     """QLoRA: NF4 weights with double quantization, computing in the run's precision, on this process's GPU."""
     from transformers import BitsAndBytesConfig
 
-    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                bnb_4bit_compute_dtype=DTYPES[precision], bnb_4bit_quant_storage=DTYPES[precision])
+    config = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=DTYPES[precision],
+        bnb_4bit_quant_storage=DTYPES[precision],
+    )
     return {"quantization_config": config, "device_map": {"": int(os.environ.get("LOCAL_RANK", "0"))}}
 
 

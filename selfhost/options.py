@@ -58,9 +58,22 @@ class Options:
 
     def hyperparameters(self) -> dict[str, Any]:
         """What the manifest records about how the adapter was trained."""
-        keep = ("method", "epochs", "batch_size", "lora_r", "lora_alpha", "lora_dropout", "target_modules",
-                "seed", "max_length", "max_steps", "gradient_accumulation_steps", "load_in_4bit", "packing",
-                "num_processes")
+        keep = (
+            "method",
+            "epochs",
+            "batch_size",
+            "lora_r",
+            "lora_alpha",
+            "lora_dropout",
+            "target_modules",
+            "seed",
+            "max_length",
+            "max_steps",
+            "gradient_accumulation_steps",
+            "load_in_4bit",
+            "packing",
+            "num_processes",
+        )
         values = {key: value for key, value in asdict(self).items() if key in keep}
         values["target_modules"] = list(self.target_modules)
         values["learning_rate"] = self.rate
@@ -74,7 +87,8 @@ class Options:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m selfhost.train",
-        description="LoRA fine-tuning (SFT, DPO or KTO) on a Tuneloop dataset version; prints JSON lines.")
+        description="LoRA fine-tuning (SFT, DPO or KTO) on a Tuneloop dataset version; prints JSON lines.",
+    )
     parser.add_argument("--base-model", required=True, help="a model id or a local folder")
     parser.add_argument("--method", choices=METHODS, default="sft")
     parser.add_argument("--train-file", required=True, type=Path)
@@ -82,13 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", required=True, type=Path)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--learning-rate", type=float,
-                        help="default: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATE.items()))
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        help="default: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATE.items()),
+    )
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--lora-alpha", type=int, default=32)
     parser.add_argument("--lora-dropout", type=float, default=0.05)
-    parser.add_argument("--target-modules", default="all-linear",
-                        help="comma-separated module names, or all-linear")
+    parser.add_argument("--target-modules", default="all-linear", help="comma-separated module names, or all-linear")
     parser.add_argument("--beta", type=float, default=0.1, help="DPO and KTO beta")
     parser.add_argument("--desirable-weight", type=float, default=1.0, help="KTO: weight of desirable answers")
     parser.add_argument("--undesirable-weight", type=float, default=1.0, help="KTO: weight of undesirable answers")
@@ -98,21 +114,41 @@ def build_parser() -> argparse.ArgumentParser:
     memory = parser.add_argument_group("GPU memory and speed")
     memory.add_argument("--gradient-accumulation-steps", type=int, default=1)
     memory.add_argument("--gradient-checkpointing", choices=SWITCHES, default="auto", help="auto: on with CUDA")
-    memory.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="auto: bf16 where the GPU supports it, else fp16; fp32 on the CPU")
-    memory.add_argument("--attn-implementation",
-                        help="sdpa, eager, flash_attention_2, or a kernels-hub name; default: transformers' choice")
-    memory.add_argument("--padding-free", choices=SWITCHES, default="auto",
-                        help="SFT: no padding tokens in a batch; auto: on with flash attention")
+    memory.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto: bf16 where the GPU supports it, else fp16; fp32 on the CPU",
+    )
+    memory.add_argument(
+        "--attn-implementation",
+        help="sdpa, eager, flash_attention_2, or a kernels-hub name; default: transformers' choice",
+    )
+    memory.add_argument(
+        "--padding-free",
+        choices=SWITCHES,
+        default="auto",
+        help="SFT: no padding tokens in a batch; auto: on with flash attention",
+    )
     memory.add_argument("--packing", action="store_true", help="SFT: pack examples into rows of --max-length")
-    memory.add_argument("--load-in-4bit", action="store_true",
-                        help="QLoRA: the base model in 4-bit NF4 (needs CUDA and the `qlora` extra)")
-    memory.add_argument("--num-processes", type=int, default=1,
-                        help="one process per GPU on this node, started with `accelerate launch` (DDP)")
+    memory.add_argument(
+        "--load-in-4bit",
+        action="store_true",
+        help="QLoRA: the base model in 4-bit NF4 (needs CUDA and the `qlora` extra)",
+    )
+    memory.add_argument(
+        "--num-processes",
+        type=int,
+        default=1,
+        help="one process per GPU on this node, started with `accelerate launch` (DDP)",
+    )
     resume = parser.add_argument_group("checkpoints")
     resume.add_argument("--save-steps", type=int, help="save a checkpoint every N steps")
-    resume.add_argument("--resume", action="store_true",
-                        help="continue from the latest checkpoint in OUTPUT/checkpoints, if there is one")
+    resume.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the latest checkpoint in OUTPUT/checkpoints, if there is one",
+    )
     parser.add_argument("--job-id", help="Tuneloop's job id, recorded in the manifest")
     parser.add_argument("--dataset", help="NAME@version, recorded in the manifest")
     return parser
@@ -128,17 +164,37 @@ def parse_options(argv: list[str] | None) -> Options:
     except argparse.ArgumentError as error:
         raise InputError(str(error)) from None
     options = Options(
-        base_model=args.base_model, method=args.method, train_file=args.train_file, output_dir=args.output_dir,
-        validation_file=args.validation_file, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout, target_modules=_modules(args.target_modules), beta=args.beta,
-        seed=args.seed, max_length=args.max_length, job_id=args.job_id, dataset=args.dataset,
-        max_steps=args.max_steps, gradient_accumulation_steps=args.gradient_accumulation_steps,
-        gradient_checkpointing=args.gradient_checkpointing, precision=args.precision,
-        attn_implementation=args.attn_implementation, padding_free=args.padding_free, packing=args.packing,
-        load_in_4bit=args.load_in_4bit, save_steps=args.save_steps, resume=args.resume,
-        num_processes=args.num_processes, desirable_weight=args.desirable_weight,
-        undesirable_weight=args.undesirable_weight)
+        base_model=args.base_model,
+        method=args.method,
+        train_file=args.train_file,
+        output_dir=args.output_dir,
+        validation_file=args.validation_file,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        target_modules=_modules(args.target_modules),
+        beta=args.beta,
+        seed=args.seed,
+        max_length=args.max_length,
+        job_id=args.job_id,
+        dataset=args.dataset,
+        max_steps=args.max_steps,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        gradient_checkpointing=args.gradient_checkpointing,
+        precision=args.precision,
+        attn_implementation=args.attn_implementation,
+        padding_free=args.padding_free,
+        packing=args.packing,
+        load_in_4bit=args.load_in_4bit,
+        save_steps=args.save_steps,
+        resume=args.resume,
+        num_processes=args.num_processes,
+        desirable_weight=args.desirable_weight,
+        undesirable_weight=args.undesirable_weight,
+    )
     check(options)
     return options
 
@@ -152,11 +208,17 @@ def _modules(text: str) -> tuple[str, ...]:
 
 
 def check(options: Options) -> None:
-    positive = {"--epochs": options.epochs, "--batch-size": options.batch_size, "--lora-r": options.lora_r,
-                "--lora-alpha": options.lora_alpha, "--max-length": options.max_length,
-                "--gradient-accumulation-steps": options.gradient_accumulation_steps,
-                "--num-processes": options.num_processes, "--max-steps": options.max_steps,
-                "--save-steps": options.save_steps}
+    positive = {
+        "--epochs": options.epochs,
+        "--batch-size": options.batch_size,
+        "--lora-r": options.lora_r,
+        "--lora-alpha": options.lora_alpha,
+        "--max-length": options.max_length,
+        "--gradient-accumulation-steps": options.gradient_accumulation_steps,
+        "--num-processes": options.num_processes,
+        "--max-steps": options.max_steps,
+        "--save-steps": options.save_steps,
+    }
     for name, value in positive.items():
         if value is not None and value < 1:
             raise InputError(f"{name} must be at least 1 (got {value}).")
@@ -164,7 +226,9 @@ def check(options: Options) -> None:
     if not all(value > 0 for value in rates):
         raise InputError("--learning-rate, --beta and the KTO weights must be greater than 0.")
     if options.method == "kto" and options.batch_size < 2:
-        raise InputError("--batch-size must be at least 2 for KTO: it compares each answer with the others in its batch.")
+        raise InputError(
+            "--batch-size must be at least 2 for KTO: it compares each answer with the others in its batch."
+        )
     if options.packing and options.method != "sft":
         raise InputError("--packing is for SFT only.")
     if not 0 <= options.lora_dropout < 1:

@@ -11,8 +11,12 @@ from dataclasses import dataclass
 from selfhost.options import InputError, Options
 
 # Attention kernels that take packed rows (position ids restart per example) without a padding mask.
-_PACKED_ROW_KERNELS = ("flash_attention_2", "flash_attention_3", "kernels-community/flash-attn",
-                       "kernels-community/vllm-flash-attn3")
+_PACKED_ROW_KERNELS = (
+    "flash_attention_2",
+    "flash_attention_3",
+    "kernels-community/flash-attn",
+    "kernels-community/vllm-flash-attn3",
+)
 
 
 @dataclass(frozen=True)
@@ -34,12 +38,15 @@ def make_plan(options: Options, hardware: Hardware) -> Plan:
     if options.load_in_4bit and not hardware.cuda:
         raise InputError("--load-in-4bit (QLoRA) needs a CUDA GPU; there is none here.")
     if hardware.cuda and options.num_processes > hardware.gpus:
-        raise InputError(f"--num-processes {options.num_processes} asks for more processes than this node's "
-                         f"{hardware.gpus} GPU(s).")
-    return Plan(precision=choose_precision(options.precision, hardware),
-                gradient_checkpointing=_switch(options.gradient_checkpointing, hardware.cuda),
-                padding_free=options.method == "sft" and (
-                    options.packing or _switch(options.padding_free, _takes_packed_rows(options.attn_implementation))))
+        raise InputError(
+            f"--num-processes {options.num_processes} asks for more processes than this node's {hardware.gpus} GPU(s)."
+        )
+    return Plan(
+        precision=choose_precision(options.precision, hardware),
+        gradient_checkpointing=_switch(options.gradient_checkpointing, hardware.cuda),
+        padding_free=options.method == "sft"
+        and (options.packing or _switch(options.padding_free, _takes_packed_rows(options.attn_implementation))),
+    )
 
 
 def choose_precision(requested: str, hardware: Hardware) -> str:

@@ -35,8 +35,9 @@ class ProgressLines(TrainerCallback):
         self._clock: tuple[float, int | None] = (time.perf_counter(), None)  # (time, tokens) at the last line
         self._first: tuple[float, int] | None = None  # the same where throughput was first measurable
 
-    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
-                       **kwargs: Any) -> None:
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         # A fresh run starts from zero tokens; a resumed one measures from its first line on.
         self._clock = (time.perf_counter(), 0 if state.global_step == 0 else None)
 
@@ -45,8 +46,14 @@ class ProgressLines(TrainerCallback):
         if state.is_world_process_zero:
             emit("event", message=f"Saved a checkpoint at step {state.global_step}.", step=state.global_step)
 
-    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
-               logs: dict[str, float] | None = None, **kwargs: Any) -> None:
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
         if not logs or _SUMMARY_KEYS & logs.keys() or not state.is_world_process_zero:
             return
         point = point_from_logs(logs, state)
@@ -61,12 +68,14 @@ class ProgressLines(TrainerCallback):
         else:
             self._pending = point
 
-    def on_step_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
-                      **kwargs: Any) -> None:
+    def on_step_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         self._flush()
 
-    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
-                     **kwargs: Any) -> None:
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         self._flush()
 
     def throughput(self) -> float | None:

@@ -18,8 +18,16 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 PROGRESS_FIELDS = (
-    "step", "total_steps", "epoch", "train_loss", "valid_loss", "token_accuracy", "learning_rate", "tokens_seen",
-    "tokens_per_second", "peak_gpu_memory_gb",
+    "step",
+    "total_steps",
+    "epoch",
+    "train_loss",
+    "valid_loss",
+    "token_accuracy",
+    "learning_rate",
+    "tokens_seen",
+    "tokens_per_second",
+    "peak_gpu_memory_gb",
 )
 KINDS = frozenset({"progress", "event", "done", "error"})
 

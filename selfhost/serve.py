@@ -65,10 +65,27 @@ async def health(request: web.Request) -> web.Response:
 async def list_models(request: web.Request) -> web.Response:
     host = request.app[HOST_KEY]
     created = int(time.time())
-    cards = [{"id": host.base_name, "object": "model", "created": created, "owned_by": "tuneloop",
-              "root": host.base_name, "parent": None}]
-    cards += [{"id": name, "object": "model", "created": created, "owned_by": "tuneloop", "root": path,
-               "parent": host.base_name} for name, path in host.adapters.items()]
+    cards = [
+        {
+            "id": host.base_name,
+            "object": "model",
+            "created": created,
+            "owned_by": "tuneloop",
+            "root": host.base_name,
+            "parent": None,
+        }
+    ]
+    cards += [
+        {
+            "id": name,
+            "object": "model",
+            "created": created,
+            "owned_by": "tuneloop",
+            "root": path,
+            "parent": host.base_name,
+        }
+        for name, path in host.adapters.items()
+    ]
     return web.json_response({"object": "list", "data": cards})
 
 
@@ -88,12 +105,14 @@ async def load_lora_adapter(request: web.Request) -> web.Response:
         return body
     name, path = body.get("lora_name"), body.get("lora_path")
     if not isinstance(name, str) or not name or not isinstance(path, str) or not path:
-        return error_response("Both 'lora_name' and 'lora_path' must be provided.", "InvalidUserInput",
-                              HTTPStatus.BAD_REQUEST)
+        return error_response(
+            "Both 'lora_name' and 'lora_path' must be provided.", "InvalidUserInput", HTTPStatus.BAD_REQUEST
+        )
     host = request.app[HOST_KEY]
     if name in host.adapters or name == host.base_name:
-        return error_response(f"The lora adapter '{name}' has already been loaded.", "InvalidUserInput",
-                              HTTPStatus.BAD_REQUEST)
+        return error_response(
+            f"The lora adapter '{name}' has already been loaded.", "InvalidUserInput", HTTPStatus.BAD_REQUEST
+        )
     async with request.app[LOCK_KEY]:
         try:
             await asyncio.to_thread(host.load_adapter, name, path)
@@ -108,8 +127,9 @@ async def unload_lora_adapter(request: web.Request) -> web.Response:
         return body
     name = body.get("lora_name")
     if not isinstance(name, str) or not name:
-        return error_response("either 'lora_name' and 'lora_int_id' needs to be provided.", "InvalidUserInput",
-                              HTTPStatus.BAD_REQUEST)
+        return error_response(
+            "either 'lora_name' and 'lora_int_id' needs to be provided.", "InvalidUserInput", HTTPStatus.BAD_REQUEST
+        )
     async with request.app[LOCK_KEY]:
         try:
             await asyncio.to_thread(request.app[HOST_KEY].unload_adapter, name)
@@ -130,8 +150,11 @@ def parse_chat(body: dict[str, Any], host: ModelHost) -> tuple[str | None, list[
     if not isinstance(messages, list) or not messages:
         return "`messages` must be a non-empty list."
     for message in messages:
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str) \
-                or not isinstance(message.get("content"), str):
+        if (
+            not isinstance(message, dict)
+            or not isinstance(message.get("role"), str)
+            or not isinstance(message.get("content"), str)
+        ):
             return "Every message needs a `role` and text `content`."
     if body.get("n", 1) != 1:
         return "Only n=1 is supported."
@@ -164,27 +187,45 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return await _stream(request, host, str(model), parsed, body)
     async with request.app[LOCK_KEY]:
         answer = await asyncio.to_thread(host.answer, adapter, messages, sampling)
-    return web.json_response({
-        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-        "model": model, "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
-                                     "logprobs": None, "finish_reason": answer.finish_reason}],
-        "usage": _usage(answer.prompt_tokens, answer.completion_tokens)})
+    return web.json_response(
+        {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": answer.text},
+                    "logprobs": None,
+                    "finish_reason": answer.finish_reason,
+                }
+            ],
+            "usage": _usage(answer.prompt_tokens, answer.completion_tokens),
+        }
+    )
 
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-async def _stream(request: web.Request, host: ModelHost, model: str, parsed: Any, body: dict[str, Any]) \
-        -> web.StreamResponse:
+async def _stream(
+    request: web.Request, host: ModelHost, model: str, parsed: Any, body: dict[str, Any]
+) -> web.StreamResponse:
     adapter, messages, sampling = parsed
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
     chunk_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
     async def send(delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None) -> None:
-        chunk = {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                 "choices": [] if usage else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        chunk = {
+            "id": chunk_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [] if usage else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
         if usage:
             chunk["usage"] = usage
         await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
@@ -198,8 +239,14 @@ async def _stream(request: web.Request, host: ModelHost, model: str, parsed: Any
                 if piece:
                     await send({"content": piece})
         except Exception as error:  # noqa: BLE001 - the status line is sent: say it in the stream, as vLLM does
-            failure = {"error": {"message": f"Generation failed: {error}", "type": "InternalServerError",
-                                 "param": None, "code": 500}}
+            failure = {
+                "error": {
+                    "message": f"Generation failed: {error}",
+                    "type": "InternalServerError",
+                    "param": None,
+                    "code": 500,
+                }
+            }
             await response.write(f"data: {json.dumps(failure)}\n\ndata: [DONE]\n\n".encode())
             await response.write_eof()
             return response
@@ -212,8 +259,9 @@ async def _stream(request: web.Request, host: ModelHost, model: str, parsed: Any
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tuneloop serve-model",
-                                     description="Serve a base model and LoRA adapters with vLLM's API subset.")
+    parser = argparse.ArgumentParser(
+        prog="tuneloop serve-model", description="Serve a base model and LoRA adapters with vLLM's API subset."
+    )
     parser.add_argument("--model", required=True, help="base model: a model id or a local folder")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)

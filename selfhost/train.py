@@ -59,9 +59,25 @@ def _launch(processes: int, argv: list[str]) -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-               "--num_machines", "1", "--main_process_port", str(port), "--mixed_precision", "no",
-               "--dynamo_backend", "no", "-m", "selfhost.train", *argv]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        str(port),
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "selfhost.train",
+        *argv,
+    ]
     emit("event", message=f"Starting {processes} training processes with accelerate launch.")
     return subprocess.run(command, check=False, stdout=lines_stream()).returncode
 
@@ -88,12 +104,22 @@ def _train(options: Options, train_rows: list[dict[str, Any]], valid_rows: list[
     check_template(tokenizer.chat_template, *_example(train_rows[0]), _special_tokens(tokenizer))
     model = load_for_training(options, plan)
     processes = int(os.environ.get("WORLD_SIZE", "1"))
-    emit("event", message=f"Loaded {options.base_model} on {'cuda' if found.cuda else 'cpu'} ({plan.precision}"
-         f"{', 4-bit' if options.load_in_4bit else ''}); {len(train_rows)} training examples; "
-         f"{processes} process{'es' if processes > 1 else ''}.")
+    emit(
+        "event",
+        message=f"Loaded {options.base_model} on {'cuda' if found.cuda else 'cpu'} ({plan.precision}"
+        f"{', 4-bit' if options.load_in_4bit else ''}); {len(train_rows)} training examples; "
+        f"{processes} process{'es' if processes > 1 else ''}.",
+    )
     progress = ProgressLines()
-    trainer = _trainer(options, plan, model, tokenizer, Dataset.from_list(train_rows),
-                       Dataset.from_list(valid_rows) if valid_rows else None, progress)
+    trainer = _trainer(
+        options,
+        plan,
+        model,
+        tokenizer,
+        Dataset.from_list(train_rows),
+        Dataset.from_list(valid_rows) if valid_rows else None,
+        progress,
+    )
     if len(trainer.train_dataset) == 0:
         raise InputError(f"No training example fits --max-length {options.max_length} with room for its answer.")
     checkpoint = latest_checkpoint(options.output_dir / CHECKPOINTS_DIR) if options.resume else None
@@ -103,8 +129,12 @@ def _train(options: Options, train_rows: list[dict[str, Any]], valid_rows: list[
     trainer.save_model(str(adapter_dir))  # the adapter and tokenizer, written by the first process only
     if not trainer.is_world_process_zero():
         return
-    metrics = {**progress.final, "train_runtime_s": round(result.metrics["train_runtime"], 2),
-               "tokens_per_second": progress.throughput(), "peak_gpu_memory_gb": peak_gpu_memory_gb()}
+    metrics = {
+        **progress.final,
+        "train_runtime_s": round(result.metrics["train_runtime"], 2),
+        "tokens_per_second": progress.throughput(),
+        "peak_gpu_memory_gb": peak_gpu_memory_gb(),
+    }
     manifest = write_manifest(options, adapter_dir, metrics, "cuda" if found.cuda else "cpu")
     emit("done", adapter=str(adapter_dir), manifest=str(manifest), metrics=metrics)
 
@@ -122,8 +152,11 @@ def _special_tokens(tokenizer: Any) -> dict[str, str]:
 
 def latest_checkpoint(folder: Path) -> Path | None:
     """The newest complete checkpoint: trainer_state.json is written last, so a save cut short has none."""
-    complete = [path for path in folder.glob("checkpoint-*")
-                if path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file()]
+    complete = [
+        path
+        for path in folder.glob("checkpoint-*")
+        if path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file()
+    ]
     return max(complete, key=lambda path: int(path.name.split("-")[-1]), default=None)
 
 
@@ -132,32 +165,64 @@ def _trainer(options: Options, plan: Any, model: Any, tokenizer: Any, train: Any
     from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer, SFTConfig, SFTTrainer
 
     modules = options.target_modules
-    lora = LoraConfig(r=options.lora_r, lora_alpha=options.lora_alpha, lora_dropout=options.lora_dropout,
-                      target_modules="all-linear" if modules == ("all-linear",) else list(modules),
-                      task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=options.lora_r,
+        lora_alpha=options.lora_alpha,
+        lora_dropout=options.lora_dropout,
+        target_modules="all-linear" if modules == ("all-linear",) else list(modules),
+        task_type="CAUSAL_LM",
+    )
     common: dict[str, Any] = {
-        "output_dir": str(options.output_dir / CHECKPOINTS_DIR), "num_train_epochs": options.epochs,
-        "per_device_train_batch_size": options.batch_size, "per_device_eval_batch_size": options.batch_size,
+        "output_dir": str(options.output_dir / CHECKPOINTS_DIR),
+        "num_train_epochs": options.epochs,
+        "per_device_train_batch_size": options.batch_size,
+        "per_device_eval_batch_size": options.batch_size,
         "gradient_accumulation_steps": options.gradient_accumulation_steps,
-        "learning_rate": options.rate, "seed": options.seed, "max_length": options.max_length,
-        "max_steps": options.max_steps or -1, "logging_steps": 1, "report_to": [],
-        "save_strategy": "steps" if options.save_steps else "no", "save_steps": options.save_steps or 500,
-        "save_total_limit": 2, "eval_strategy": "epoch" if valid is not None else "no",
-        "bf16": plan.precision == "bf16", "fp16": plan.precision == "fp16", "use_cpu": not _cuda(),
+        "learning_rate": options.rate,
+        "seed": options.seed,
+        "max_length": options.max_length,
+        "max_steps": options.max_steps or -1,
+        "logging_steps": 1,
+        "report_to": [],
+        "save_strategy": "steps" if options.save_steps else "no",
+        "save_steps": options.save_steps or 500,
+        "save_total_limit": 2,
+        "eval_strategy": "epoch" if valid is not None else "no",
+        "bf16": plan.precision == "bf16",
+        "fp16": plan.precision == "fp16",
+        "use_cpu": not _cuda(),
         "activation_checkpointing": plan.gradient_checkpointing,
-        "activation_checkpointing_kwargs": {"use_reentrant": False}, "ddp_find_unused_parameters": False,
-        "disable_tqdm": True, "dataloader_num_workers": 0}
-    shared = {"model": model, "train_dataset": train, "eval_dataset": valid, "processing_class": tokenizer,
-              "peft_config": lora, "callbacks": [progress]}
+        "activation_checkpointing_kwargs": {"use_reentrant": False},
+        "ddp_find_unused_parameters": False,
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+    }
+    shared = {
+        "model": model,
+        "train_dataset": train,
+        "eval_dataset": valid,
+        "processing_class": tokenizer,
+        "peft_config": lora,
+        "callbacks": [progress],
+    }
     if options.method == "dpo":
         return DPOTrainer(args=DPOConfig(beta=options.beta, **common), **shared)
     if options.method == "kto":
-        return KTOTrainer(args=KTOConfig(beta=options.beta, desirable_weight=options.desirable_weight,
-                                         undesirable_weight=options.undesirable_weight, **common), **shared)
+        return KTOTrainer(
+            args=KTOConfig(
+                beta=options.beta,
+                desirable_weight=options.desirable_weight,
+                undesirable_weight=options.undesirable_weight,
+                **common,
+            ),
+            **shared,
+        )
     # Prompt/completion rows: the loss covers the completion only, whatever the chat template (no
     # {% generation %} markers needed).
-    return SFTTrainer(args=SFTConfig(completion_only_loss=True, padding_free=plan.padding_free,
-                                     packing=options.packing, **common), **shared)
+    return SFTTrainer(
+        args=SFTConfig(completion_only_loss=True, padding_free=plan.padding_free, packing=options.packing, **common),
+        **shared,
+    )
 
 
 def _cuda() -> bool:

@@ -20,6 +20,7 @@ class AnswerRow:
     status: AnswerStatus
     model: str
 
+
 class TraceIds(NamedTuple):
     trace_id: str
     span_id: str
@@ -38,8 +39,16 @@ class TakenOver:
 
 
 async def claim(
-    db: Database, *, team_id: str | None, channel: str, thread_ts: str, question_ts: str, asked_by: str, model: str,
-    replica: str = "", expires: float | None = None,
+    db: Database,
+    *,
+    team_id: str | None,
+    channel: str,
+    thread_ts: str,
+    question_ts: str,
+    asked_by: str,
+    model: str,
+    replica: str = "",
+    expires: float | None = None,
 ) -> int | None:
     """Reserve the answer to one question for `replica` until `expires` (renewed while it writes); None when it
     is already answered or being answered.
@@ -55,8 +64,9 @@ async def claim(
         )
 
 
-async def take_over(db: Database, channel: str, question_ts: str, *, replica: str, now: float,
-                    expires: float) -> TakenOver | None:
+async def take_over(
+    db: Database, channel: str, question_ts: str, *, replica: str, now: float, expires: float
+) -> TakenOver | None:
     """The pending answer to this question, if no live replica is writing it (its claim expired, was released,
     or is this replica's own): claimed for `replica` in one statement, so two replicas cannot both take it."""
     rows = await db.write_returning(
@@ -102,8 +112,16 @@ async def complete(
             "UPDATE answers SET status = 'answered', request_messages = ?, answer_text = ?, prompt_tokens = ?,"
             " completion_tokens = ?, latency_ms = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),"
             " trace_id = ?, span_id = ? WHERE id = ?",
-            (json.dumps(request_messages), text, prompt_tokens, completion_tokens, latency_ms, trace_id, span_id,
-             answer_id),
+            (
+                json.dumps(request_messages),
+                text,
+                prompt_tokens,
+                completion_tokens,
+                latency_ms,
+                trace_id,
+                span_id,
+                answer_id,
+            ),
         )
         row = await tx.fetchone("SELECT team_id, channel, thread_ts FROM answers WHERE id = ?", (answer_id,))
         assert row is not None  # the same transaction just updated it
@@ -116,15 +134,26 @@ async def complete(
 
 
 async def fail(
-    db: Database, answer_id: int, *, request_messages: list[dict[str, Any]] | None, error: str, latency_ms: int,
+    db: Database,
+    answer_id: int,
+    *,
+    request_messages: list[dict[str, Any]] | None,
+    error: str,
+    latency_ms: int,
     trace: TraceIds | None = None,
 ) -> None:
     trace_id, span_id = trace or (None, None)
     await db.execute(
         "UPDATE answers SET status = 'failed', request_messages = ?, error = ?, latency_ms = ?,"
         " finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), trace_id = ?, span_id = ? WHERE id = ?",
-        (json.dumps(request_messages) if request_messages is not None else None, error, latency_ms, trace_id,
-         span_id, answer_id),
+        (
+            json.dumps(request_messages) if request_messages is not None else None,
+            error,
+            latency_ms,
+            trace_id,
+            span_id,
+            answer_id,
+        ),
     )
 
 
@@ -144,6 +173,7 @@ async def answered_before(db: Database, channel: str, thread_ts: str, question_t
     """Whether a question earlier than `question_ts` in this thread has an answer row."""
     row = await db.fetchone(
         "SELECT 1 FROM answers WHERE channel = ? AND thread_ts = ? AND CAST(question_ts AS REAL) < CAST(? AS REAL)"
-        " LIMIT 1", (channel, thread_ts, question_ts),
+        " LIMIT 1",
+        (channel, thread_ts, question_ts),
     )
     return row is not None

@@ -32,18 +32,18 @@ async def renew(db: Database, replica: str, *, ttl: float) -> None:
     """Push on every claim this replica holds (events in progress or waiting for a retry, answers being
     written): one statement per table, whatever their number."""
     expires = time.time() + ttl
-    await db.execute("UPDATE inbox SET claim_expires = ? WHERE claimed_by = ? AND processed_at IS NULL",
-                     (expires, replica))
-    await db.execute("UPDATE answers SET claim_expires = ? WHERE claimed_by = ? AND status = 'pending'",
-                     (expires, replica))
+    await db.execute(
+        "UPDATE inbox SET claim_expires = ? WHERE claimed_by = ? AND processed_at IS NULL", (expires, replica)
+    )
+    await db.execute(
+        "UPDATE answers SET claim_expires = ? WHERE claimed_by = ? AND status = 'pending'", (expires, replica)
+    )
 
 
 async def release(db: Database, replica: str) -> None:
     """A replica stopping hands its unfinished events and answers to the others at once."""
-    await db.execute("UPDATE inbox SET claim_expires = NULL WHERE claimed_by = ? AND processed_at IS NULL",
-                     (replica,))
-    await db.execute("UPDATE answers SET claim_expires = NULL WHERE claimed_by = ? AND status = 'pending'",
-                     (replica,))
+    await db.execute("UPDATE inbox SET claim_expires = NULL WHERE claimed_by = ? AND processed_at IS NULL", (replica,))
+    await db.execute("UPDATE answers SET claim_expires = NULL WHERE claimed_by = ? AND status = 'pending'", (replica,))
 
 
 async def release_all(db: Database) -> None:

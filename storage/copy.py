@@ -46,22 +46,29 @@ async def copy_database(source: Database, target: Database) -> list[Copied]:
             rows = await source.fetchall(f"SELECT {', '.join(columns)} FROM {table}")
             insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
             for start in range(0, len(rows), BATCH):
-                await tx.executemany(insert, [tuple(row) for row in rows[start:start + BATCH]])
-            if "id" in columns and await tx.fetchval(
-                    "SELECT pg_get_serial_sequence(?, 'id')", (table,)) is not None:
-                await tx.execute(f"SELECT setval(pg_get_serial_sequence(?, 'id'), coalesce(max(id), 0) + 1, false)"
-                                 f" FROM {table}", (table,))
+                await tx.executemany(insert, [tuple(row) for row in rows[start : start + BATCH]])
+            if "id" in columns and await tx.fetchval("SELECT pg_get_serial_sequence(?, 'id')", (table,)) is not None:
+                await tx.execute(
+                    f"SELECT setval(pg_get_serial_sequence(?, 'id'), coalesce(max(id), 0) + 1, false) FROM {table}",
+                    (table,),
+                )
             copied.append(Copied(table, len(rows)))
     return copied
 
 
 async def _tables_in_dependency_order(db: Database) -> list[str]:
-    names = [row[0] for row in await db.fetchall(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    names = [
+        row[0]
+        for row in await db.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
     # FTS5's own tables (memory_fts and its shadows) are SQLite's index, not data: PostgreSQL indexes the rows.
     tables = [name for name in names if name not in SKIPPED and not name.startswith("memory_fts")]
-    needs = {table: {row["table"] for row in await db.fetchall(f"PRAGMA foreign_key_list({table})")} - {table}
-             for table in tables}
+    needs = {
+        table: {row["table"] for row in await db.fetchall(f"PRAGMA foreign_key_list({table})")} - {table}
+        for table in tables
+    }
     ordered: list[str] = []
     while len(ordered) < len(tables):
         ready = [table for table in tables if table not in ordered and needs[table] <= set(ordered)]

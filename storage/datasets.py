@@ -101,8 +101,7 @@ async def names(db: Database) -> list[str]:
 async def member_ids(db: Database, dataset_id: int, split: str) -> list[MemberIds]:
     """One split's members, in file order: a split's lines are in id order."""
     rows = await db.fetchall(
-        "SELECT example_id, rejected_id FROM dataset_members WHERE dataset_id = ? AND split = ?"
-        " ORDER BY example_id",
+        "SELECT example_id, rejected_id FROM dataset_members WHERE dataset_id = ? AND split = ? ORDER BY example_id",
         (dataset_id, split),
     )
     return [MemberIds(row["example_id"], row["rejected_id"]) for row in rows]
@@ -191,8 +190,18 @@ _WORK_TABLES = (
 )
 
 
-_CANDIDATE_COLUMNS = ("id", "reason", "tokens", "split", "exact", "near", "question", "corrected", "line_offset",
-                      "line_length")
+_CANDIDATE_COLUMNS = (
+    "id",
+    "reason",
+    "tokens",
+    "split",
+    "exact",
+    "near",
+    "question",
+    "corrected",
+    "line_offset",
+    "line_length",
+)
 
 
 def create_work_tables(conn: BuildConn) -> None:
@@ -227,16 +236,21 @@ def _selected(kto_min_votes: int | None) -> str:
     return f"(state = 'approved' OR {_kto_undesirable(kto_min_votes)})"
 
 
-def count_approved(conn: BuildConn, *, since: str | None, channel: str | None,
-                   kto_min_votes: int | None = None) -> int:
+def count_approved(conn: BuildConn, *, since: str | None, channel: str | None, kto_min_votes: int | None = None) -> int:
     where, params = _filter_sql(since, channel)
-    count: int = conn.execute(f"SELECT count(*) FROM examples WHERE {_selected(kto_min_votes)}{where}",
-                              params).fetchone()[0]
+    count: int = conn.execute(
+        f"SELECT count(*) FROM examples WHERE {_selected(kto_min_votes)}{where}", params
+    ).fetchone()[0]
     return count
 
 
 def approved_batches(
-    conn: BuildConn, *, since: str | None, channel: str | None, size: int, questions: bool = True,
+    conn: BuildConn,
+    *,
+    since: str | None,
+    channel: str | None,
+    size: int,
+    questions: bool = True,
     kto_min_votes: int | None = None,
 ) -> Iterator[list[ApprovedRow]]:
     """(id, conversation, answer, corrected, question), by id: what a worker inspects. Votes, time and place
@@ -260,7 +274,8 @@ def kto_label_counts(conn: BuildConn, min_votes: int) -> tuple[int, int]:
     row = conn.execute(
         f"SELECT count(*) FILTER (WHERE NOT {undesirable}), count(*) FILTER (WHERE {undesirable})"
         " FROM temp.ds_candidates c JOIN main.examples e ON e.id = c.id"
-        " WHERE c.reason IS NULL AND c.split = 'train'").fetchone()
+        " WHERE c.reason IS NULL AND c.split = 'train'"
+    ).fetchone()
     return int(row[0]), int(row[1])
 
 
@@ -312,9 +327,7 @@ def _keyset(conn: BuildConn, sql: str, params: list[Any], size: int) -> Iterator
         last = rows[-1][0]
 
 
-def add_candidates(
-    conn: BuildConn, rows: Iterable[Sequence[Any]], line_starts: Mapping[str, int]
-) -> None:
+def add_candidates(conn: BuildConn, rows: Iterable[Sequence[Any]], line_starts: Mapping[str, int]) -> None:
     """(id, reason, tokens, split, exact, near, question, corrected, line offset, line length), the offset
     within the batch's block of its split's lines; line_starts says where each block begins in its spill."""
     train, validation = int(line_starts.get("train", 0)), int(line_starts.get("validation", 0))
@@ -322,8 +335,11 @@ def add_candidates(
     if pg:
         starts = {"train": train, "validation": validation}
         with _batch(conn):
-            pg.copy_rows("pg_temp.ds_candidates", _CANDIDATE_COLUMNS,
-                         ((*row[:8], row[8] + starts[row[3]] if row[8] is not None else None, row[9]) for row in rows))
+            pg.copy_rows(
+                "pg_temp.ds_candidates",
+                _CANDIDATE_COLUMNS,
+                ((*row[:8], row[8] + starts[row[3]] if row[8] is not None else None, row[9]) for row in rows),
+            )
         return
     with _batch(conn):
         conn.executemany(
@@ -420,16 +436,15 @@ def dropped_counts(conn: BuildConn) -> dict[str, int]:
 def next_version(conn: BuildConn, name: str) -> int:
     """Call inside write_transaction, so two builds of one name cannot take the same number."""
     version: int = conn.execute(
-        "SELECT coalesce(max(version), 0) + 1 FROM dataset_versions WHERE name = ?", (name,)).fetchone()[0]
+        "SELECT coalesce(max(version), 0) + 1 FROM dataset_versions WHERE name = ?", (name,)
+    ).fetchone()[0]
     return version
 
 
 _FACT_COLUMNS = (*(field.name for field in fields(VersionFacts)), "version", "train_path", "validation_path")
 
 
-def insert_version(
-    conn: BuildConn, facts: VersionFacts, *, version: int, train_path: str, validation_path: str
-) -> int:
+def insert_version(conn: BuildConn, facts: VersionFacts, *, version: int, train_path: str, validation_path: str) -> int:
     """Insert the version row and its members from the work table; returns the version's id."""
     (dataset_id,) = conn.execute(
         f"INSERT INTO dataset_versions ({', '.join(_FACT_COLUMNS)}) VALUES ({', '.join('?' * len(_FACT_COLUMNS))})"

@@ -25,14 +25,14 @@ from typing import Literal
 Dialect = Literal["sqlite", "postgresql"]
 
 _PG_NOW = "statement_timestamp()"
-_ISO = "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'"
+_ISO = '\'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\''
 
 # Statement text is split into quoted parts (kept verbatim) and code (rewritten).
 _QUOTED = re.compile(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")")
-_STRFTIME = re.compile(
-    r"strftime\('%Y-%m-%dT%H:%M:%fZ',\s*'now'(?:,\s*'([-+]\d+) days')?\)", re.IGNORECASE
+_STRFTIME = re.compile(r"strftime\('%Y-%m-%dT%H:%M:%fZ',\s*'now'(?:,\s*'([-+]\d+) days')?\)", re.IGNORECASE)
+_JULIAN_AGE = re.compile(
+    r"\(julianday\('now'\)\s*-\s*julianday\(([^()]*(?:\([^()]*\))?[^()]*)\)\)\s*\*\s*86400(?:\.0)?"
 )
-_JULIAN_AGE = re.compile(r"\(julianday\('now'\)\s*-\s*julianday\(([^()]*(?:\([^()]*\))?[^()]*)\)\)\s*\*\s*86400(?:\.0)?")
 _PLACEHOLDER = re.compile(r"\?(\d*)")
 _IS_NOT = re.compile(r"\bIS NOT (?!NULL\b|DISTINCT\b)", re.IGNORECASE)
 _INSTR = re.compile(r"\binstr\(", re.IGNORECASE)
@@ -66,8 +66,9 @@ def to_postgresql(sql: str) -> str:
         out.append(_code(part, counter))
     text = "".join(out)
     text = _STRFTIME.sub(lambda m: pg_time(int(m.group(1) or 0)), text)
-    text = _JULIAN_AGE.sub(lambda m: f"(extract(epoch FROM {_PG_NOW}) - extract(epoch FROM ({m.group(1)})::timestamptz))",
-                           text)
+    text = _JULIAN_AGE.sub(
+        lambda m: f"(extract(epoch FROM {_PG_NOW}) - extract(epoch FROM ({m.group(1)})::timestamptz))", text
+    )
     if _INSERT_OR_IGNORE.search(text):
         text = _INSERT_OR_IGNORE.sub("INSERT INTO", text).rstrip().rstrip(";") + " ON CONFLICT DO NOTHING"
     if _DDL.match(text):

@@ -65,13 +65,17 @@ async def by_name(db: Database, name: str) -> EndpointRow | None:
 
 async def for_job(db: Database, job_id: str) -> EndpointRow | None:
     """The job's newest endpoint."""
-    return _row(await db.fetchone(f"{_SELECT} WHERE job_id = ? ORDER BY created_at DESC, {_tiebreak(db)} DESC LIMIT 1",
-                                  (job_id,)))
+    return _row(
+        await db.fetchone(
+            f"{_SELECT} WHERE job_id = ? ORDER BY created_at DESC, {_tiebreak(db)} DESC LIMIT 1", (job_id,)
+        )
+    )
 
 
 async def for_model(db: Database, model: str) -> EndpointRow | None:
-    return _row(await db.fetchone(f"{_SELECT} WHERE model = ? ORDER BY created_at DESC, {_tiebreak(db)} DESC LIMIT 1",
-                                  (model,)))
+    return _row(
+        await db.fetchone(f"{_SELECT} WHERE model = ? ORDER BY created_at DESC, {_tiebreak(db)} DESC LIMIT 1", (model,))
+    )
 
 
 async def listed(db: Database) -> list[EndpointRow]:
@@ -81,8 +85,7 @@ async def listed(db: Database) -> list[EndpointRow]:
 async def moving(db: Database) -> list[EndpointRow]:
     """Endpoints between states: the monitor follows them until they settle (and after a restart)."""
     marks = ", ".join("?" * len(MOVING))
-    rows = await db.fetchall(f"{_SELECT} WHERE state IN ({marks}) OR (state = 'STARTED' AND ready_posted = 0)",
-                             MOVING)
+    rows = await db.fetchall(f"{_SELECT} WHERE state IN ({marks}) OR (state = 'STARTED' AND ready_posted = 0)", MOVING)
     return [EndpointRow(**dict(row)) for row in rows]
 
 
@@ -95,7 +98,8 @@ async def set_state(db: Database, endpoint_id: str, state: str, *, rearm: bool =
 async def claim_ready_post(db: Database, endpoint_id: str) -> bool:
     """True once: whoever flips the flag posts "ready"."""
     rows = await db.write_returning(
-        "UPDATE endpoints SET ready_posted = 1 WHERE id = ? AND ready_posted = 0 RETURNING id", (endpoint_id,))
+        "UPDATE endpoints SET ready_posted = 1 WHERE id = ? AND ready_posted = 0 RETURNING id", (endpoint_id,)
+    )
     return bool(rows)
 
 

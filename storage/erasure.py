@@ -45,18 +45,19 @@ async def scrub(conn: Transaction, channel: str, ts: str, known: Iterable[str]) 
             inbox += 1
     prompts = 0
     for row in await conn.fetchall(
-            "SELECT id, request_messages FROM answers WHERE channel = ? AND request_messages IS NOT NULL", (channel,)):
+        "SELECT id, request_messages FROM answers WHERE channel = ? AND request_messages IS NOT NULL", (channel,)
+    ):
         scrubbed = _scrub_json(row["request_messages"], texts)
         if scrubbed != row["request_messages"]:
             await conn.execute("UPDATE answers SET request_messages = ? WHERE id = ?", (scrubbed, row["id"]))
             prompts += 1
     examples = 0
-    for row in await conn.fetchall(
-            "SELECT id, question, conversation FROM examples WHERE channel = ?", (channel,)):
+    for row in await conn.fetchall("SELECT id, question, conversation FROM examples WHERE channel = ?", (channel,)):
         question, conversation = _scrub_text(row["question"], texts), _scrub_json(row["conversation"], texts)
         if (question, conversation) != (row["question"], row["conversation"]):
-            await conn.execute("UPDATE examples SET question = ?, conversation = ? WHERE id = ?",
-                               (question, conversation, row["id"]))
+            await conn.execute(
+                "UPDATE examples SET question = ?, conversation = ? WHERE id = ?", (question, conversation, row["id"])
+            )
             examples += 1
     return Scrubbed(tuple(sorted(texts)), inbox, prompts, examples)
 

@@ -47,8 +47,15 @@ async def create(db: Database, evaluation: NewEvaluation) -> int:
     )
 
 
-async def finish(db: Database, evaluation_id: int, *, state: EvaluationState, summary: str | None, error: str | None,
-                 items: list[tuple[str, str]]) -> None:
+async def finish(
+    db: Database,
+    evaluation_id: int,
+    *,
+    state: EvaluationState,
+    summary: str | None,
+    error: str | None,
+    items: list[tuple[str, str]],
+) -> None:
     async with db.transaction() as tx:
         await tx.executemany(
             "INSERT INTO evaluation_items (evaluation_id, item_id, result) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
@@ -67,9 +74,9 @@ async def get(db: Database, evaluation_id: int) -> EvaluationRow | None:
 
 async def latest_for(db: Database, model: str) -> EvaluationRow | None:
     """The newest finished evaluation with this model as the candidate."""
-    return row_of(await db.fetchone(
-        f"{SELECT} WHERE candidate = ? AND state = 'done' ORDER BY id DESC LIMIT 1", (model,)
-    ))
+    return row_of(
+        await db.fetchone(f"{SELECT} WHERE candidate = ? AND state = 'done' ORDER BY id DESC LIMIT 1", (model,))
+    )
 
 
 async def item_results(db: Database, evaluation_id: int) -> list[str]:

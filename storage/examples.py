@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-
 from storage import memory
 from storage.db import Database, Row, Transaction
 from storage.states import ExampleSource, ExampleState
@@ -72,7 +71,9 @@ def _row(row: Row) -> ExampleRow:
 
 
 async def find(db: Database, channel: str, message_ts: str) -> ExampleRow | None:
-    row = await db.fetchone(f"SELECT {_COLUMNS} FROM examples WHERE channel = ? AND message_ts = ?", (channel, message_ts))
+    row = await db.fetchone(
+        f"SELECT {_COLUMNS} FROM examples WHERE channel = ? AND message_ts = ?", (channel, message_ts)
+    )
     return _row(row) if row else None
 
 
@@ -88,16 +89,27 @@ async def create(tx: Transaction, example: NewExample, *, actor: str | None) -> 
         " conversation, question, answer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (channel, message_ts) DO NOTHING",
         (
-            example.source, example.team_id, example.channel, example.thread_ts, example.message_ts, example.author,
-            example.answer_id, example.model, json.dumps(example.conversation), example.question, example.answer,
+            example.source,
+            example.team_id,
+            example.channel,
+            example.thread_ts,
+            example.message_ts,
+            example.author,
+            example.answer_id,
+            example.model,
+            json.dumps(example.conversation),
+            example.question,
+            example.answer,
         ),
     )
     if example_id is not None:
         await log_event(tx, example_id, "created", actor, "candidate")
         return example_id
-    return int(await tx.fetchval(
-        "SELECT id FROM examples WHERE channel = ? AND message_ts = ?", (example.channel, example.message_ts)
-    ))
+    return int(
+        await tx.fetchval(
+            "SELECT id FROM examples WHERE channel = ? AND message_ts = ?", (example.channel, example.message_ts)
+        )
+    )
 
 
 async def log_event(tx: Transaction, example_id: int, action: str, actor: str | None, state: ExampleState) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import astuple, dataclass, fields
 from typing import Any
 
-
 from storage.db import Database, Row
 from storage.states import JobStatus
 
@@ -193,5 +192,7 @@ async def trainer_of_model(db: Database, model: str) -> str | None:
     """The back-end of the job that tuned `model`, by the tuned model's name or its endpoint's."""
     trainer: str | None = await db.fetchval(
         "SELECT trainer FROM jobs WHERE fine_tuned_model = ? OR id IN (SELECT job_id FROM endpoints WHERE name = ?) "
-        "ORDER BY created_at DESC LIMIT 1", (model, model))
+        "ORDER BY created_at DESC LIMIT 1",
+        (model, model),
+    )
     return trainer

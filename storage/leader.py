@@ -23,8 +23,9 @@ async def try_lead(db: Database, replica: str, *, ttl: float) -> bool:
 
 async def leader(db: Database) -> str | None:
     """The replica whose lease is live, if any."""
-    holder: str | None = await db.fetchval("SELECT holder FROM leader_lease WHERE id = 1 AND expires_at >= ?",
-                                           (time.time(),))
+    holder: str | None = await db.fetchval(
+        "SELECT holder FROM leader_lease WHERE id = 1 AND expires_at >= ?", (time.time(),)
+    )
     return holder
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from storage.db import Database
-from storage.evaluations import SELECT as SELECT_EVALUATION, EvaluationRow, row_of as evaluation_of
+from storage.evaluations import SELECT as SELECT_EVALUATION
+from storage.evaluations import EvaluationRow
+from storage.evaluations import row_of as evaluation_of
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,9 @@ class AnswerFeedback:
 
 # -- canaries ------------------------------------------------------------------------------------
 
+
 async def running_canary(db: Database) -> CanaryRow | None:
-    row = await db.fetchone(
-        "SELECT id, model, share, started_by, started_at FROM canaries WHERE stopped_at IS NULL"
-    )
+    row = await db.fetchone("SELECT id, model, share, started_by, started_at FROM canaries WHERE stopped_at IS NULL")
     return CanaryRow(**dict(row)) if row else None
 
 
@@ -90,11 +91,14 @@ async def answers_since(db: Database, model: str, since: str) -> list[AnswerFeed
 
 # -- notices ---------------------------------------------------------------------------------------
 
+
 async def claim_notice(db: Database, key: str) -> bool:
     """True the first time `key` is claimed: a notice is sent once, even across restarts."""
-    return bool(await db.write_returning(
-        "INSERT INTO lifecycle_notices (key) VALUES (?) ON CONFLICT DO NOTHING RETURNING 1", (key,)
-    ))
+    return bool(
+        await db.write_returning(
+            "INSERT INTO lifecycle_notices (key) VALUES (?) ON CONFLICT DO NOTHING RETURNING 1", (key,)
+        )
+    )
 
 
 async def release_notice(db: Database, key: str) -> None:
@@ -104,17 +108,28 @@ async def release_notice(db: Database, key: str) -> None:
 
 # -- gate and migrations ---------------------------------------------------------------------------
 
+
 async def latest_comparison(db: Database, *, candidate: str, baseline: str, dataset: str) -> EvaluationRow | None:
     """The newest finished evaluation of `candidate` against `baseline` on `dataset`."""
-    return evaluation_of(await db.fetchone(
-        f"{SELECT_EVALUATION} WHERE candidate = ? AND baseline = ? AND dataset = ? AND state = 'done'"
-        " ORDER BY id DESC LIMIT 1",
-        (candidate, baseline, dataset),
-    ))
+    return evaluation_of(
+        await db.fetchone(
+            f"{SELECT_EVALUATION} WHERE candidate = ? AND baseline = ? AND dataset = ? AND state = 'done'"
+            " ORDER BY id DESC LIMIT 1",
+            (candidate, baseline, dataset),
+        )
+    )
 
 
-async def record_migration(db: Database, *, source_model: str, source_job_id: str | None, job_id: str,
-                           hyperparameters: str, channel: str, user: str) -> None:
+async def record_migration(
+    db: Database,
+    *,
+    source_model: str,
+    source_job_id: str | None,
+    job_id: str,
+    hyperparameters: str,
+    channel: str,
+    user: str,
+) -> None:
     await db.execute(
         "INSERT INTO model_migrations (source_model, source_job_id, job_id, hyperparameters, channel, requested_by)"
         " VALUES (?, ?, ?, ?, ?, ?)",

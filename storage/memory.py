@@ -84,11 +84,20 @@ async def sync(tx: Transaction, example_ids: Iterable[int]) -> None:
     if not ids:
         return
     marks = ", ".join("?" * len(ids))
-    indexed = {row["example_id"]: row for row in await tx.fetchall(
-        f"SELECT example_id, question, answer FROM memory_items WHERE example_id IN ({marks})", ids)}
-    wanted = {row["id"]: row for row in await tx.fetchall(
-        "SELECT e.id, e.channel, e.thread_ts, e.message_ts, e.question, COALESCE(e.corrected, e.answer) AS answer"
-        f" FROM examples e, memory_config c WHERE e.id IN ({marks}) AND {_ELIGIBLE}", ids)}
+    indexed = {
+        row["example_id"]: row
+        for row in await tx.fetchall(
+            f"SELECT example_id, question, answer FROM memory_items WHERE example_id IN ({marks})", ids
+        )
+    }
+    wanted = {
+        row["id"]: row
+        for row in await tx.fetchall(
+            "SELECT e.id, e.channel, e.thread_ts, e.message_ts, e.question, COALESCE(e.corrected, e.answer) AS answer"
+            f" FROM examples e, memory_config c WHERE e.id IN ({marks}) AND {_ELIGIBLE}",
+            ids,
+        )
+    }
     changed = False
     for example_id in ids:
         old, new = indexed.get(example_id), wanted.get(example_id)
@@ -100,7 +109,8 @@ async def sync(tx: Transaction, example_ids: Iterable[int]) -> None:
             await tx.execute(
                 "INSERT INTO memory_items (example_id, channel, thread_ts, message_ts, question, answer)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (example_id, new["channel"], new["thread_ts"], new["message_ts"], new["question"], new["answer"]))
+                (example_id, new["channel"], new["thread_ts"], new["message_ts"], new["question"], new["answer"]),
+            )
             await _fts_insert(tx, example_id, new["question"], new["answer"])
             changed = True
     if changed:
@@ -111,25 +121,31 @@ async def sync_all(tx: Transaction) -> None:
     """Re-judge every example (after votes were recounted wholesale, or the threshold changed)."""
     stale = await tx.fetchall(
         "SELECT m.example_id FROM memory_items m JOIN examples e ON e.id = m.example_id, memory_config c"
-        f" WHERE NOT ({_ELIGIBLE})")
+        f" WHERE NOT ({_ELIGIBLE})"
+    )
     missing = await tx.fetchall(
         "SELECT e.id FROM examples e, memory_config c"
-        f" WHERE {_ELIGIBLE} AND NOT EXISTS (SELECT 1 FROM memory_items m WHERE m.example_id = e.id)")
+        f" WHERE {_ELIGIBLE} AND NOT EXISTS (SELECT 1 FROM memory_items m WHERE m.example_id = e.id)"
+    )
     await sync(tx, [row[0] for row in [*stale, *missing]])
 
 
 async def _fts_insert(tx: Transaction, example_id: int, question: str, answer: str) -> None:
     if tx.dialect == "postgresql":
         return  # the row's generated tsvector is its index entry (migration 0014_memory)
-    await tx.execute("INSERT INTO memory_fts (rowid, question, answer) VALUES (?, ?, ?)", (example_id, question, answer))
+    await tx.execute(
+        "INSERT INTO memory_fts (rowid, question, answer) VALUES (?, ?, ?)", (example_id, question, answer)
+    )
 
 
 async def _fts_delete(tx: Transaction, example_id: int, question: str, answer: str) -> None:
     if tx.dialect == "postgresql":
         return  # its index entry goes with the row
     # External content: FTS5 removes a row's terms given the values it indexed.
-    await tx.execute("INSERT INTO memory_fts (memory_fts, rowid, question, answer) VALUES ('delete', ?, ?, ?)",
-                     (example_id, question, answer))
+    await tx.execute(
+        "INSERT INTO memory_fts (memory_fts, rowid, question, answer) VALUES ('delete', ?, ?, ?)",
+        (example_id, question, answer),
+    )
 
 
 # BM25 weights: the question matters most (an answer shares a question's words less often).
@@ -144,8 +160,9 @@ COMMON = 200
 RARE_TERMS = 6
 
 
-async def search(db: Database, terms: Sequence[str], scope: Scope, *, limit: int,
-                 counts: dict[str, int] | None = None) -> list[MemoryHit]:
+async def search(
+    db: Database, terms: Sequence[str], scope: Scope, *, limit: int, counts: dict[str, int] | None = None
+) -> list[MemoryHit]:
     """The memories closest to `terms` that may be shown where `scope` asks, best first: any of the rarer terms,
     or, when every term is common, all of them together. `counts` caches how many memories each term is in (the
     caller's to keep: it only ranks terms by rarity, so a stale count costs a little ranking, never a match)."""
@@ -156,8 +173,9 @@ async def search(db: Database, terms: Sequence[str], scope: Scope, *, limit: int
     if query is None:
         return []
     search_sql = _PG_SEARCH if db.dialect == "postgresql" else _FTS5_SEARCH
-    rows = await db.fetchall(search_sql, (query, _CANDIDATES, scope.channel, int(scope.share),
-                                          limit + len(scope.exclude_threads)))
+    rows = await db.fetchall(
+        search_sql, (query, _CANDIDATES, scope.channel, int(scope.share), limit + len(scope.exclude_threads))
+    )
     hits = [MemoryHit(**dict(row)) for row in rows]
     return [hit for hit in hits if (hit.channel, hit.thread_ts or hit.message_ts) not in scope.exclude_threads][:limit]
 
@@ -173,9 +191,13 @@ async def _match_query(db: Database, terms: Sequence[str], counts: dict[str, int
     missing = [term for term in terms if term not in counts]
     if missing:
         # How many memories each term is in, up to COMMON + 1 (FTS5 stems the term as it indexed it).
-        rows = await db.fetchall(" UNION ALL ".join(
-            f"SELECT {i}, (SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ? LIMIT {COMMON + 1}))"
-            for i in range(len(missing))), [_quoted(term) for term in missing])
+        rows = await db.fetchall(
+            " UNION ALL ".join(
+                f"SELECT {i}, (SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ? LIMIT {COMMON + 1}))"
+                for i in range(len(missing))
+            ),
+            [_quoted(term) for term in missing],
+        )
         fresh = {missing[row[0]]: row[1] for row in rows}
         counts.update({term: n for term, n in fresh.items() if n})  # a term in no memory yet may be in the next
     else:
@@ -219,7 +241,8 @@ _PG_SEARCH = (
 async def vectors(db: Database, model: str) -> list[tuple[int, bytes]]:
     """Every memory's embedding by `model` (float32 bytes)."""
     rows = await db.fetchall(
-        "SELECT example_id, embedding FROM memory_items WHERE embedding_model = ? AND embedding IS NOT NULL", (model,))
+        "SELECT example_id, embedding FROM memory_items WHERE embedding_model = ? AND embedding IS NOT NULL", (model,)
+    )
     return [(row[0], row[1]) for row in rows]
 
 
@@ -227,7 +250,9 @@ async def without_vector(db: Database, model: str, limit: int) -> list[tuple[int
     """Memories not yet embedded by `model`: (id, question)."""
     rows = await db.fetchall(
         "SELECT example_id, question FROM memory_items WHERE embedding_model IS NOT ? OR embedding IS NULL"
-        " ORDER BY example_id LIMIT ?", (model, limit))
+        " ORDER BY example_id LIMIT ?",
+        (model, limit),
+    )
     return [(row[0], row[1]) for row in rows]
 
 
@@ -236,7 +261,8 @@ async def set_vectors(db: Database, model: str, vectors: Sequence[tuple[int, str
     async with db.transaction() as tx:
         await tx.executemany(
             "UPDATE memory_items SET embedding_model = ?, embedding = ? WHERE example_id = ? AND question = ?",
-            [(model, vector, example_id, question) for example_id, question, vector in vectors])
+            [(model, vector, example_id, question) for example_id, question, vector in vectors],
+        )
         await tx.execute("UPDATE memory_config SET generation = generation + 1 WHERE id = 1")
 
 
@@ -247,7 +273,9 @@ async def items(db: Database, example_ids: Sequence[int]) -> list[MemoryHit]:
     marks = ", ".join("?" * len(example_ids))
     rows = await db.fetchall(
         "SELECT example_id, channel, thread_ts, message_ts, question, answer, 0.0 AS score FROM memory_items"
-        f" WHERE example_id IN ({marks})", list(example_ids))
+        f" WHERE example_id IN ({marks})",
+        list(example_ids),
+    )
     by_id = {row[0]: MemoryHit(**dict(row)) for row in rows}
     return [by_id[i] for i in example_ids if i in by_id]
 
@@ -259,7 +287,9 @@ async def in_scope(db: Database, example_ids: Sequence[int], scope: Scope) -> se
     marks = ", ".join("?" * len(example_ids))
     rows = await db.fetchall(
         f"SELECT m.example_id, m.channel, m.thread_ts, m.message_ts FROM memory_items m {_SCOPE_JOIN}"
-        f" WHERE m.example_id IN ({marks}) AND {_SCOPE_WHERE}", [*example_ids, scope.channel, int(scope.share)])
+        f" WHERE m.example_id IN ({marks}) AND {_SCOPE_WHERE}",
+        [*example_ids, scope.channel, int(scope.share)],
+    )
     return {row[0] for row in rows if (row[1], row[2] or row[3]) not in scope.exclude_threads}
 
 
@@ -267,10 +297,11 @@ async def threads_of(db: Database, example_ids: Sequence[int]) -> dict[int, tupl
     """Each example's (channel, thread): its thread's root ts, or its own ts at top level."""
     found: dict[int, tuple[str, str]] = {}
     for start in range(0, len(example_ids), 500):
-        chunk = list(example_ids[start:start + 500])
+        chunk = list(example_ids[start : start + 500])
         rows = await db.fetchall(
             f"SELECT id, channel, COALESCE(thread_ts, message_ts) FROM examples WHERE id IN ({', '.join('?' * len(chunk))})",
-            chunk)
+            chunk,
+        )
         found |= {row[0]: (row[1], row[2]) for row in rows}
     return found
 
@@ -309,7 +340,9 @@ async def channel(db: Database, channel_id: str) -> ChannelFacts | None:
 async def set_kind(db: Database, channel_id: str, kind: ChannelKind) -> None:
     await db.execute(
         "INSERT INTO memory_channels (channel, kind) VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET"
-        " kind = excluded.kind, checked_at = excluded.checked_at", (channel_id, kind))
+        " kind = excluded.kind, checked_at = excluded.checked_at",
+        (channel_id, kind),
+    )
 
 
 async def switch(db: Database, channel_id: str | None, enabled: bool) -> None:
@@ -319,13 +352,17 @@ async def switch(db: Database, channel_id: str | None, enabled: bool) -> None:
         return
     await db.execute(
         "INSERT INTO memory_channels (channel, enabled) VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET"
-        " enabled = excluded.enabled", (channel_id, int(enabled)))
+        " enabled = excluded.enabled",
+        (channel_id, int(enabled)),
+    )
 
 
 async def enabled(db: Database, channel_id: str) -> bool:
     value = await db.fetchval(
         "SELECT COALESCE(mc.enabled, c.enabled) FROM memory_config c"
-        " LEFT JOIN memory_channels mc ON mc.channel = ? WHERE c.id = 1", (channel_id,))
+        " LEFT JOIN memory_channels mc ON mc.channel = ? WHERE c.id = 1",
+        (channel_id,),
+    )
     return bool(value)
 
 
@@ -341,7 +378,8 @@ async def record_use(tx: Transaction, answer_id: int, hits: Sequence[tuple[int, 
     await tx.executemany(
         "INSERT INTO answer_memory (answer_id, example_id, rank, score) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (answer_id, example_id) DO NOTHING",
-        [(answer_id, example_id, rank, score) for rank, (example_id, score) in enumerate(hits)])
+        [(answer_id, example_id, rank, score) for rank, (example_id, score) in enumerate(hits)],
+    )
 
 
 async def used_by(db: Database, answer_id: int) -> list[UsedMemory]:
@@ -349,7 +387,9 @@ async def used_by(db: Database, answer_id: int) -> list[UsedMemory]:
     rows = await db.fetchall(
         "SELECT am.example_id, am.rank, e.channel, e.thread_ts, e.message_ts, e.question,"
         " COALESCE(e.corrected, e.answer) AS answer FROM answer_memory am JOIN examples e ON e.id = am.example_id"
-        " WHERE am.answer_id = ? ORDER BY am.rank", (answer_id,))
+        " WHERE am.answer_id = ? ORDER BY am.rank",
+        (answer_id,),
+    )
     return [UsedMemory(**dict(row)) for row in rows]
 
 
@@ -361,7 +401,9 @@ async def used_for_examples(db: Database, example_ids: Sequence[int]) -> dict[in
     rows = await db.fetchall(
         "SELECT x.id AS example, am.example_id, am.rank, e.channel, e.thread_ts, e.message_ts, e.question,"
         " COALESCE(e.corrected, e.answer) AS answer FROM examples x JOIN answer_memory am ON am.answer_id = x.answer_id"
-        f" JOIN examples e ON e.id = am.example_id WHERE x.id IN ({marks}) ORDER BY x.id, am.rank", list(example_ids))
+        f" JOIN examples e ON e.id = am.example_id WHERE x.id IN ({marks}) ORDER BY x.id, am.rank",
+        list(example_ids),
+    )
     used: dict[int, list[UsedMemory]] = {}
     for row in rows:
         values = dict(row)
@@ -372,11 +414,16 @@ async def used_for_examples(db: Database, example_ids: Sequence[int]) -> dict[in
 async def stats(db: Database, *, top: int) -> MemoryStats:
     size = int(await db.fetchval("SELECT count(*) FROM memory_items"))
     answers = int(await db.fetchval("SELECT count(*) FROM answers WHERE status = 'answered'"))
-    with_memory = int(await db.fetchval(
-        "SELECT count(DISTINCT am.answer_id) FROM answer_memory am JOIN answers a ON a.id = am.answer_id"
-        " WHERE a.status = 'answered'"))
+    with_memory = int(
+        await db.fetchval(
+            "SELECT count(DISTINCT am.answer_id) FROM answer_memory am JOIN answers a ON a.id = am.answer_id"
+            " WHERE a.status = 'answered'"
+        )
+    )
     rows = await db.fetchall(
         "SELECT am.example_id, m.question, count(*) AS uses FROM answer_memory am"
         " JOIN memory_items m ON m.example_id = am.example_id GROUP BY am.example_id, m.question"
-        " ORDER BY uses DESC, am.example_id LIMIT ?", (top,))
+        " ORDER BY uses DESC, am.example_id LIMIT ?",
+        (top,),
+    )
     return MemoryStats(size, answers, with_memory, [(row[0], row[1], row[2]) for row in rows])

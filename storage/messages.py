@@ -56,8 +56,15 @@ async def answer_ts(db: Database, answer_id: int) -> str | None:
 
 
 async def save_message(
-    db: Database, *, channel: str, ts: str, team_id: str | None, thread_ts: str | None, user_id: str | None,
-    text: str, is_bot: bool = False,
+    db: Database,
+    *,
+    channel: str,
+    ts: str,
+    team_id: str | None,
+    thread_ts: str | None,
+    user_id: str | None,
+    text: str,
+    is_bot: bool = False,
 ) -> None:
     """Remember a message seen in a channel; seen again, it keeps the newest text."""
     await db.execute(

@@ -689,8 +689,14 @@ MIGRATIONS: list[tuple[str, str]] = [
 POSTGRESQL_EDITS: dict[str, list[tuple[str, str]]] = {
     # PostgreSQL before 16 wants every subquery in FROM named.
     "0003_capture": [
-        ("FROM reaction_events\n            )\n            WHERE newest", "FROM reaction_events\n            ) AS newest_each\n            WHERE newest"),
-        ("WHERE newest = 1 AND added = 1\n        )\n        WHERE pick", "WHERE newest = 1 AND added = 1\n        ) AS picked\n        WHERE pick"),
+        (
+            "FROM reaction_events\n            )\n            WHERE newest",
+            "FROM reaction_events\n            ) AS newest_each\n            WHERE newest",
+        ),
+        (
+            "WHERE newest = 1 AND added = 1\n        )\n        WHERE pick",
+            "WHERE newest = 1 AND added = 1\n        ) AS picked\n        WHERE pick",
+        ),
     ],
     # coalesce(text, 1) mixes types there; any constant expression makes "at most one running" unique.
     "0008_model_lifecycle": [("ON canaries (coalesce(stopped_at, 1))", "ON canaries ((stopped_at IS NULL))")],

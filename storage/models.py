@@ -28,8 +28,16 @@ _SELECT = f"SELECT {', '.join(f.name for f in fields(ModelChangeRow))} FROM mode
 
 
 async def record_change(
-    db: Database, *, action: ModelAction, model: str, changed_by: str, job_id: str | None, evaluation_id: int | None,
-    forced: bool = False, reason: str | None = None, channel: str | None = None,
+    db: Database,
+    *,
+    action: ModelAction,
+    model: str,
+    changed_by: str,
+    job_id: str | None,
+    evaluation_id: int | None,
+    forced: bool = False,
+    reason: str | None = None,
+    channel: str | None = None,
 ) -> int:
     return await db.insert(
         "INSERT INTO model_changes (action, model, job_id, evaluation_id, changed_by, forced, reason, channel)"

@@ -195,7 +195,11 @@ async def open_postgresql(url: str, *, home: Path | None) -> PostgresDatabase:
         raise DatabaseUnavailable(redacted(url), str(error).strip()) from None
     await conn.close()
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        url, min_size=1, max_size=POOL_SIZE, open=False, configure=_configure,
+        url,
+        min_size=1,
+        max_size=POOL_SIZE,
+        open=False,
+        configure=_configure,
         kwargs={"autocommit": True, "cursor_factory": AsyncRawCursor, "row_factory": pg_row},
     )
     try:

@@ -11,7 +11,15 @@ ExampleSource = Literal["bot_answer", "teammate_answer", "correction"]
 ExampleState = Literal["candidate", "approved", "rejected"]
 AnswerStatus = Literal["pending", "answered", "failed"]
 JobStatus = Literal[
-    "preflight", "dismissed", "starting", "pending", "running", "cancelling", "succeeded", "failed", "cancelled",
+    "preflight",
+    "dismissed",
+    "starting",
+    "pending",
+    "running",
+    "cancelling",
+    "succeeded",
+    "failed",
+    "cancelled",
 ]
 EvaluationState = Literal["running", "done", "failed"]
 ModelAction = Literal["promote", "rollback", "fallback"]

@@ -11,5 +11,6 @@ async def is_refused(db: Database, channel: str) -> bool:
 
 async def refuse(db: Database, channel: str, error: str) -> None:
     await db.execute(
-        "INSERT INTO streaming_refused (channel, error) VALUES (?, ?) ON CONFLICT (channel) DO NOTHING", (channel, error)
+        "INSERT INTO streaming_refused (channel, error) VALUES (?, ?) ON CONFLICT (channel) DO NOTHING",
+        (channel, error),
     )

@@ -11,7 +11,7 @@ Reason = Literal["wrong", "outdated", "incomplete", "unclear", "other"]
 REASONS: tuple[Reason, ...] = get_args(Reason)
 
 # A reason counts while its voter's vote on that answer is still 👎.
-_STANDING = ("JOIN votes v ON v.channel = r.channel AND v.ts = r.ts AND v.voter = r.voter AND v.direction = -1")
+_STANDING = "JOIN votes v ON v.channel = r.channel AND v.ts = r.ts AND v.voter = r.voter AND v.direction = -1"
 
 
 async def save(db: Database, *, channel: str, ts: str, voter: str, reason: Reason, note: str | None) -> None:
@@ -29,13 +29,16 @@ async def counts(db: Database) -> dict[str, int]:
     return {row["reason"]: row["n"] for row in rows}
 
 
-async def for_messages(db: Database, messages: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[tuple[str, str | None]]]:
+async def for_messages(
+    db: Database, messages: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], list[tuple[str, str | None]]]:
     """(reason, note) of the standing 👎s on each (channel, ts)."""
     found: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
     for channel, ts in messages:
         rows = await db.fetchall(
-            f"SELECT r.reason, r.note FROM vote_reasons r {_STANDING} WHERE r.channel = ? AND r.ts = ?"
-            " ORDER BY r.at", (channel, ts))
+            f"SELECT r.reason, r.note FROM vote_reasons r {_STANDING} WHERE r.channel = ? AND r.ts = ? ORDER BY r.at",
+            (channel, ts),
+        )
         if rows:
             found[(channel, ts)] = [(row["reason"], row["note"]) for row in rows]
     return found

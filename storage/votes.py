@@ -13,7 +13,15 @@ class Tally(NamedTuple):
 
 
 async def record_reaction(
-    db: Database, *, channel: str, ts: str, voter: str, reaction: str, direction: int, added: bool, event_ts: str,
+    db: Database,
+    *,
+    channel: str,
+    ts: str,
+    voter: str,
+    reaction: str,
+    direction: int,
+    added: bool,
+    event_ts: str,
     source: str = "reaction",
 ) -> bool:
     """Append one reaction (or feedback-button) event; False when this exact event was already recorded (a retry)."""

@@ -15,10 +15,10 @@ import openai
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether, netguard
 from bot.runtime import Runtime
 from bot.server import EVENTS_PATH, http_server
 from bot.settings import Settings
-from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether, netguard
 from tests.pg_server import PostgresServer, postgres_server
 from tests.selfhost_helpers import sft_run, tiny_model  # noqa: F401 - session fixtures: build and train once
 from tests.waiting import eventually
@@ -117,10 +117,16 @@ def make_settings(
 ) -> Settings:
     """Settings pointing at the fakes; with `together`, the Together trainer is configured too."""
     values = {
-        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "OPENAI_API_KEY": OPENAI_KEY,
-        "SLACK_API_URL": slack.api_url, "OPENAI_BASE_URL": oai.base_url, "TUNELOOP_DB": str(tmp_path / "tuneloop.db"),
-        "TUNELOOP_ADMINS": ADMIN, "TUNELOOP_MODEL": "gpt-4.1-mini",
-        **({"TOGETHER_API_KEY": TOGETHER_KEY, "TOGETHER_BASE_URL": together.base_url} if together else {}), **extra,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "OPENAI_API_KEY": OPENAI_KEY,
+        "SLACK_API_URL": slack.api_url,
+        "OPENAI_BASE_URL": oai.base_url,
+        "TUNELOOP_DB": str(tmp_path / "tuneloop.db"),
+        "TUNELOOP_ADMINS": ADMIN,
+        "TUNELOOP_MODEL": "gpt-4.1-mini",
+        **({"TOGETHER_API_KEY": TOGETHER_KEY, "TOGETHER_BASE_URL": together.base_url} if together else {}),
+        **extra,
     }
     return Settings(_env_file=None, **values)
 
@@ -128,7 +134,10 @@ def make_settings(
 def strict_openai(settings: Settings) -> openai.AsyncOpenAI:
     """The OpenAI client tests use: a fake that drifts from the real API's shapes fails loudly."""
     return openai.AsyncOpenAI(
-        api_key=OPENAI_KEY, base_url=settings.openai_base_url, max_retries=2, timeout=5.0,
+        api_key=OPENAI_KEY,
+        base_url=settings.openai_base_url,
+        max_retries=2,
+        timeout=5.0,
         _strict_response_validation=True,
     )
 
@@ -143,8 +152,9 @@ class Harness:
         self.slack = slack
         self.session = aiohttp.ClientSession()
 
-    async def post(self, body: str, content_type: str, headers: dict[str, str] | None = None,
-                   signed: bool = True) -> tuple[int, str]:
+    async def post(
+        self, body: str, content_type: str, headers: dict[str, str] | None = None, signed: bool = True
+    ) -> tuple[int, str]:
         all_headers = {"Content-Type": content_type, **(FakeSlack.sign(body, SIGNING_SECRET) if signed else {})}
         all_headers.update(headers or {})
         async with self.session.post(self.url, data=body.encode(), headers=all_headers) as response:
@@ -158,9 +168,17 @@ class Harness:
 
     async def command(self, text: str, *, user: str = ALICE, channel: str = GENERAL) -> tuple[int, dict[str, Any]]:
         form = {
-            "token": "x", "team_id": "T0001", "channel_id": channel, "channel_name": "general", "user_id": user,
-            "user_name": user.lower(), "command": "/tune", "text": text, "api_app_id": "A0001",
-            "response_url": self.slack.response_url(f"cmd-{time.monotonic_ns()}"), "trigger_id": "trigger-1",
+            "token": "x",
+            "team_id": "T0001",
+            "channel_id": channel,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/tune",
+            "text": text,
+            "api_app_id": "A0001",
+            "response_url": self.slack.response_url(f"cmd-{time.monotonic_ns()}"),
+            "trigger_id": "trigger-1",
         }
         status, body = await self.post(urlencode(form), "application/x-www-form-urlencoded")
         return status, json.loads(body) if body.strip().startswith("{") else {}
@@ -195,8 +213,14 @@ class served:
     class that talks to the app.
     """
 
-    def __init__(self, settings: Settings, slack: FakeSlack, *, llm: openai.AsyncOpenAI | None = None,
-                 harness: type[Harness] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        slack: FakeSlack,
+        *,
+        llm: openai.AsyncOpenAI | None = None,
+        harness: type[Harness] | None = None,
+    ) -> None:
         self._settings = settings
         self._slack = slack
         self._llm = llm

@@ -30,9 +30,17 @@ def conversation(question: str, *history: tuple[str, str]) -> list[dict[str, str
 
 
 async def add_example(
-    db: Database, *, question: str = "How do I reset the router?", answer: str = "Hold the reset button.",
-    corrected: str | None = None, state: str = "approved", channel: str = "C1", thread_ts: str | None = None,
-    up: int = 1, down: int = 0, created_at: str = "2026-03-01T10:00:00.000Z",
+    db: Database,
+    *,
+    question: str = "How do I reset the router?",
+    answer: str = "Hold the reset button.",
+    corrected: str | None = None,
+    state: str = "approved",
+    channel: str = "C1",
+    thread_ts: str | None = None,
+    up: int = 1,
+    down: int = 0,
+    created_at: str = "2026-03-01T10:00:00.000Z",
     messages: list[dict[str, Any]] | str | None = None,
 ) -> int:
     """One row of the examples table (migration 0003); returns its id."""
@@ -40,14 +48,28 @@ async def add_example(
     return await db.insert(
         "INSERT INTO examples (source, state, channel, thread_ts, message_ts, conversation, question, answer,"
         " corrected, up_votes, down_votes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ("correction" if corrected else "bot_answer", state, channel, thread_ts, f"{next(_ts)}.0001", stored,
-         question, answer, corrected, up, down, created_at),
+        (
+            "correction" if corrected else "bot_answer",
+            state,
+            channel,
+            thread_ts,
+            f"{next(_ts)}.0001",
+            stored,
+            question,
+            answer,
+            corrected,
+            up,
+            down,
+            created_at,
+        ),
     )
 
 
 async def add_many(db: Database, n: int, **fields: Any) -> list[int]:
-    return [await add_example(db, question=f"Question number {i}?", answer=f"Answer number {i}.", **fields)
-            for i in range(n)]
+    return [
+        await add_example(db, question=f"Question number {i}?", answer=f"Answer number {i}.", **fields)
+        for i in range(n)
+    ]
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
@@ -66,6 +88,7 @@ def assert_file_passes_checks(path: Path, fmt: str) -> int:
 async def members(db: Database, dataset_id: int) -> list[dict[str, Any]]:
     rows = await db.fetchall(
         "SELECT example_id, split, row_number() OVER (PARTITION BY split ORDER BY example_id) AS line, rejected_id,"
-        " tokens FROM dataset_members WHERE dataset_id = ? ORDER BY split, line", (dataset_id,),
+        " tokens FROM dataset_members WHERE dataset_id = ? ORDER BY split, line",
+        (dataset_id,),
     )
     return [dict(row) for row in rows]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.conftest import ADMIN, GENERAL, Harness
 from bot.fakes import FakeSlack
+from tests.conftest import ADMIN, GENERAL, Harness
 from tests.dataset_helpers import add_many
 from tuning.training.datasets.specs import BuildRequest
 

@@ -78,11 +78,17 @@ def drift(pyproject: Path, lock: Path, all_extras: bool) -> list[str]:
         found = [pin for pin in pins if pin.name == canonicalize_name(req.name)]
         if not found:
             problems.append(f"{lock.name} has no {req.name}, which pyproject.toml asks for ({req})")
-        problems += [f"{lock.name} pins {pin.name}=={pin.version}, outside pyproject.toml's {req}" for pin in found
-                     if not req.specifier.contains(Version(pin.version), prereleases=True)]
+        problems += [
+            f"{lock.name} pins {pin.name}=={pin.version}, outside pyproject.toml's {req}"
+            for pin in found
+            if not req.specifier.contains(Version(pin.version), prereleases=True)
+        ]
     asked = {canonicalize_name(req.name) for req in wanted}
-    problems += [f"{lock.name} pins {pin.name} for pyproject.toml, which no longer asks for it"
-                 for pin in pins if pin.direct and pin.name not in asked]
+    problems += [
+        f"{lock.name} pins {pin.name} for pyproject.toml, which no longer asks for it"
+        for pin in pins
+        if pin.direct and pin.name not in asked
+    ]
     problems += [f"{lock.name} pins {pin.name} without a hash" for pin in pins if not pin.hashes]
     return problems
 
@@ -98,9 +104,27 @@ def public_resolution(lock: Path, workdir: Path) -> list[str]:
     plain, report = workdir / f"{lock.stem}.pins", workdir / f"{lock.stem}.report.json"
     plain.write_text("".join(f"{pin.name}=={pin.version}\n" for pin in pins.values()))
     pip = subprocess.run(
-        [sys.executable, "-m", "pip", "--isolated", "install", "--dry-run", "--ignore-installed", "--quiet",
-         "--no-cache-dir", "--disable-pip-version-check", "--report", str(report), "-r", str(plain)],
-        capture_output=True, text=True, timeout=1800, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--isolated",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--report",
+            str(report),
+            "-r",
+            str(plain),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
     if pip.returncode != 0:
         return [f"{lock.name} does not resolve from the public registry: {pip.stderr.strip()[-600:]}"]
     problems, resolved = [], set()
@@ -133,7 +157,9 @@ def main() -> int:
             failed |= bool(problems)
         for lock in args.must_fail:
             problems = public_resolution(lock, Path(workdir))
-            print(f"{lock} (control): " + ("does not resolve, as it must" if problems else "RESOLVED: the check is blind"))
+            print(
+                f"{lock} (control): " + ("does not resolve, as it must" if problems else "RESOLVED: the check is blind")
+            )
             failed |= not problems
     return 1 if failed else 0
 

@@ -93,8 +93,14 @@ async def _traces(request: web.Request, received: Receiver) -> web.Response:
     for resource_spans in message.resource_spans:
         for scope_spans in resource_spans.scope_spans:
             received.spans += [
-                Span(name=s.name, trace_id=s.trace_id.hex(), span_id=s.span_id.hex(),
-                     parent_span_id=s.parent_span_id.hex(), kind=s.kind, attributes=_attributes(s.attributes))
+                Span(
+                    name=s.name,
+                    trace_id=s.trace_id.hex(),
+                    span_id=s.span_id.hex(),
+                    parent_span_id=s.parent_span_id.hex(),
+                    kind=s.kind,
+                    attributes=_attributes(s.attributes),
+                )
                 for s in scope_spans.spans
             ]
     return web.Response(body=ExportTraceServiceResponse().SerializeToString(), content_type=PROTOBUF)
@@ -105,8 +111,12 @@ async def _logs(request: web.Request, received: Receiver) -> web.Response:
     for resource_logs in message.resource_logs:
         for scope_logs in resource_logs.scope_logs:
             received.logs += [
-                LogRecord(event_name=r.event_name, trace_id=r.trace_id.hex(), span_id=r.span_id.hex(),
-                          attributes=_attributes(r.attributes))
+                LogRecord(
+                    event_name=r.event_name,
+                    trace_id=r.trace_id.hex(),
+                    span_id=r.span_id.hex(),
+                    attributes=_attributes(r.attributes),
+                )
                 for r in scope_logs.log_records
             ]
     return web.Response(body=ExportLogsServiceResponse().SerializeToString(), content_type=PROTOBUF)

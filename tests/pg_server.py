@@ -25,7 +25,8 @@ UNPRIVILEGED = "nobody"
 
 def _binary(name: str) -> str:
     found = shutil.which(name) or next(
-        (str(p) for p in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)), None)
+        (str(p) for p in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)), None
+    )
     if found is None:
         raise RuntimeError(f"{name} not found: install PostgreSQL (.ci/run does: apt-get install postgresql)")
     return found
@@ -59,14 +60,40 @@ class PostgresServer:
         if os.geteuid() == 0:
             shutil.chown(self.root, UNPRIVILEGED)
             self.root.chmod(0o700)
-        self._run([_binary("initdb"), "-D", str(self.data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8",
-                   "--no-sync", "--locale=C"])
+        self._run(
+            [
+                _binary("initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                SUPERUSER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--locale=C",
+            ]
+        )
         # Tests: fsync off, a test server's data need not survive a power cut (the engine is otherwise the real
         # one). Benchmarks: durable, every commit flushed, as SQLite's are.
         fast = "" if self.durable else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=300{fast}"
-        self._run([_binary("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
-                   "-w", "-t", "60", "start"])
+        self._run(
+            [
+                _binary("pg_ctl"),
+                "-D",
+                str(self.data),
+                "-o",
+                options,
+                "-l",
+                str(self.root / "log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
 
     def stop(self) -> None:
         self._run([_binary("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"], check=False)

@@ -40,12 +40,24 @@ FAMILY_TOKENS = {
     "llama3_1": ("<|begin_of_text|>", "<|eot_id|>"),
     "deepseek_r1_distill": ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"),
 }
-SPECIAL = ["<pad>", "<|im_start|>", "<|im_end|>", "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
-           "<|eot_id|>", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>"]
+SPECIAL = [
+    "<pad>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|begin_of_text|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eot_id|>",
+    "<｜begin▁of▁sentence｜>",
+    "<｜end▁of▁sentence｜>",
+    "<｜User｜>",
+    "<｜Assistant｜>",
+]
 
 
 def chat_template(family: str) -> str:
     return (TEMPLATES / f"{family}.jinja").read_text(encoding="utf-8")
+
 
 QUESTIONS = [
     ("How do I reset my password?", "Open settings, choose security, then reset password."),
@@ -67,16 +79,28 @@ def build_tiny_model(folder: Path, family: str = "smollm2") -> Path:
     raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     raw.decoder = decoders.ByteLevel()
     corpus = [text for pair in QUESTIONS for text in pair] + [SYSTEM, "system user assistant"]
-    raw.train_from_iterator(corpus, trainers.BpeTrainer(
-        vocab_size=400, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    raw.train_from_iterator(
+        corpus,
+        trainers.BpeTrainer(
+            vocab_size=400, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     bos, eos = FAMILY_TOKENS[family]
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, eos_token=eos, pad_token="<pad>", bos_token=bos)
     tokenizer.chat_template = chat_template(family)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.bos_token_id, tie_word_embeddings=True)
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        tie_word_embeddings=True,
+    )
     import torch
 
     torch.manual_seed(0)
@@ -86,24 +110,39 @@ def build_tiny_model(folder: Path, family: str = "smollm2") -> Path:
 
 
 def sft_lines(count: int) -> list[dict[str, Any]]:
-    return [{"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question},
-                          {"role": "assistant", "content": answer}]}
-            for question, answer in _cycle(count)]
+    return [
+        {
+            "messages": [
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": answer},
+            ]
+        }
+        for question, answer in _cycle(count)
+    ]
 
 
 def dpo_lines(count: int) -> list[dict[str, Any]]:
-    return [{"input": {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]},
-             "preferred_output": [{"role": "assistant", "content": answer}],
-             "non_preferred_output": [{"role": "assistant", "content": "I do not know."}]}
-            for question, answer in _cycle(count)]
+    return [
+        {
+            "input": {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]},
+            "preferred_output": [{"role": "assistant", "content": answer}],
+            "non_preferred_output": [{"role": "assistant", "content": "I do not know."}],
+        }
+        for question, answer in _cycle(count)
+    ]
 
 
 def kto_lines(count: int) -> list[dict[str, Any]]:
     """The agreed KTO file: alternately a desirable (the team's) and an undesirable answer."""
-    return [{"prompt": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}],
-             "completion": [{"role": "assistant", "content": answer if index % 2 == 0 else "I do not know."}],
-             "label": index % 2 == 0}
-            for index, (question, answer) in enumerate(_cycle(count))]
+    return [
+        {
+            "prompt": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}],
+            "completion": [{"role": "assistant", "content": answer if index % 2 == 0 else "I do not know."}],
+            "label": index % 2 == 0,
+        }
+        for index, (question, answer) in enumerate(_cycle(count))
+    ]
 
 
 def write_jsonl(path: Path, lines: list[dict[str, Any]]) -> Path:
@@ -123,15 +162,40 @@ ROOT = Path(__file__).resolve().parent.parent
 def offline_env() -> dict[str, str]:
     """The environment for a child process: this checkout first on the path, nothing from a model hub."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "TRANSFORMERS_"))}
-    env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
-               TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1")
+    env.update(
+        PYTHONPATH=str(ROOT),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        OMP_NUM_THREADS="1",
+    )
     return env
 
 
 def train_command(model: Path, train: Path, out: Path, *extra: str, method: str = "sft") -> list[str]:
-    return [sys.executable, "-m", "selfhost.train", "--base-model", str(model), "--method", method,
-            "--train-file", str(train), "--output-dir", str(out), "--batch-size", "2", "--max-length", "96",
-            "--lora-r", "4", "--lora-alpha", "8", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "selfhost.train",
+        "--base-model",
+        str(model),
+        "--method",
+        method,
+        "--train-file",
+        str(train),
+        "--output-dir",
+        str(out),
+        "--batch-size",
+        "2",
+        "--max-length",
+        "96",
+        "--lora-r",
+        "4",
+        "--lora-alpha",
+        "8",
+        *extra,
+    ]
 
 
 def run_training(command: list[str]) -> tuple[int, list[dict[str, Any]], str]:
@@ -167,8 +231,19 @@ def sft_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Train
     folder = tmp_path_factory.mktemp("sft-run")
     train = write_jsonl(folder / "train.jsonl", sft_lines(6))
     validation = write_jsonl(folder / "validation.jsonl", sft_lines(2))
-    command = train_command(tiny_model, train, folder / "out", "--validation-file", str(validation),
-                            "--epochs", "1", "--job-id", "tl-sft-1", "--dataset", "faq@2")
+    command = train_command(
+        tiny_model,
+        train,
+        folder / "out",
+        "--validation-file",
+        str(validation),
+        "--epochs",
+        "1",
+        "--job-id",
+        "tl-sft-1",
+        "--dataset",
+        "faq@2",
+    )
     code, lines, stderr = run_training(command)
     return TrainedRun(tiny_model, folder / "out", train, validation, code, lines, stderr)
 
@@ -203,10 +278,20 @@ class ModelServer:
     def start(self) -> None:
         process = self._process = subprocess.Popen(
             [sys.executable, "-m", "bot", "serve-model", "--model", str(self.model), "--port", str(self.port)],
-            cwd=ROOT, env=offline_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        until(lambda: answers(f"http://127.0.0.1:{self.port}/health"), timeout=120, interval=0.1,
-              what="serve-model answering", give_up=lambda: process.poll() is not None,
-              detail=lambda: process.stderr.read()[-2000:] if process.poll() is not None and process.stderr else "")
+            cwd=ROOT,
+            env=offline_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        until(
+            lambda: answers(f"http://127.0.0.1:{self.port}/health"),
+            timeout=120,
+            interval=0.1,
+            what="serve-model answering",
+            give_up=lambda: process.poll() is not None,
+            detail=lambda: process.stderr.read()[-2000:] if process.poll() is not None and process.stderr else "",
+        )
 
     def stop(self) -> None:
         if self._process is not None:

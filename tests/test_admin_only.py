@@ -21,16 +21,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.capture_helpers import button, submission
-from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack
-from tests.dataset_helpers import add_example, add_many
-from render.ids import (
-    CORRECTION_VIEW, JOB_ACTIONS, JOB_CANCEL, JOB_DEPLOY, JOB_DISMISS, JOB_START, MIGRATION_PROMOTE, REVIEW_ACTIONS,
-    REVIEW_APPROVE, REVIEW_EDIT, REVIEW_REJECT, REVIEW_RETIRE,
-)
 from handlers.grammar import Grammar
 from providers.registry import known_specs
+from render.ids import (
+    CORRECTION_VIEW,
+    JOB_ACTIONS,
+    JOB_CANCEL,
+    JOB_DEPLOY,
+    JOB_DISMISS,
+    JOB_START,
+    MIGRATION_PROMOTE,
+    REVIEW_ACTIONS,
+    REVIEW_APPROVE,
+    REVIEW_EDIT,
+    REVIEW_REJECT,
+    REVIEW_RETIRE,
+)
+from tests.capture_helpers import button, submission
+from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
+from tests.dataset_helpers import add_example, add_many
 from tuning.training.datasets.specs import BuildRequest
 
 grammar = Grammar([spec.name for spec in known_specs()])  # what bot/ builds
@@ -70,10 +80,16 @@ def correct(target: dict[str, str]) -> Callable[[Harness, Targets], Awaitable[st
     replayed, so the refusal comes as an ephemeral, or a DM when there is no channel to post it in)."""
 
     async def perform(app: Harness, targets: Targets) -> str:
-        filled = {key: int(value.format(**targets)) if key == "example_id" else value.format(**targets)
-                  for key, value in target.items()}
-        view = {"type": "modal", "id": "V0FORGED", "callback_id": CORRECTION_VIEW,
-                "private_metadata": json.dumps({**filled, "fp": "0" * 16})}
+        filled = {
+            key: int(value.format(**targets)) if key == "example_id" else value.format(**targets)
+            for key, value in target.items()
+        }
+        view = {
+            "type": "modal",
+            "id": "V0FORGED",
+            "callback_id": CORRECTION_VIEW,
+            "private_metadata": json.dumps({**filled, "fp": "0" * 16}),
+        }
         ephemerals, dms = len(app.slack.ephemerals), len(dms_to(app.slack, ALICE))
         text = f"A better answer, surely (try {next(SUBMISSIONS)})."  # each a new submission, not Slack's retry
         status, _ = await app.interact(submission(view, user=ALICE, text=text))
@@ -86,12 +102,16 @@ def correct(target: dict[str, str]) -> Callable[[Harness, Targets], Awaitable[st
 
 
 def dms_to(slack: FakeSlack, user: str) -> list[str]:
-    return [call.args.get("text", "") for call in slack.calls_to("chat.postMessage") if call.args.get("channel") == user]
+    return [
+        call.args.get("text", "") for call in slack.calls_to("chat.postMessage") if call.args.get("channel") == user
+    ]
 
 
 def channel_posts(slack: FakeSlack) -> int:
     """Messages posted anywhere but in a person's DM with the app (where a refusal may be told)."""
-    return sum(1 for call in slack.calls_to("chat.postMessage") if not str(call.args.get("channel", "")).startswith("U"))
+    return sum(
+        1 for call in slack.calls_to("chat.postMessage") if not str(call.args.get("channel", "")).startswith("U")
+    )
 
 
 ADMIN_ONLY = [
@@ -118,12 +138,17 @@ ADMIN_ONLY = [
     AdminAction("/tune endpoint stop", "endpoint stop", command("endpoint stop {endpoint}")),
     AdminAction("/tune endpoint start", "endpoint start", command("endpoint start {endpoint}")),
     AdminAction("/tune endpoint delete", "endpoint delete", command("endpoint delete {endpoint}")),
-    AdminAction("Correction modal (Edit) on an admin-approved example", CORRECTION_VIEW,
-                correct({"example_id": "{approved}"})),
-    AdminAction("Correction modal (Edit) on a vote-approved example", CORRECTION_VIEW,
-                correct({"example_id": "{voted}"})),
-    AdminAction("Correct this answer on an admin-approved message", CORRECTION_VIEW,
-                correct({"channel": GENERAL, "ts": "{approved_ts}"})),
+    AdminAction(
+        "Correction modal (Edit) on an admin-approved example", CORRECTION_VIEW, correct({"example_id": "{approved}"})
+    ),
+    AdminAction(
+        "Correction modal (Edit) on a vote-approved example", CORRECTION_VIEW, correct({"example_id": "{voted}"})
+    ),
+    AdminAction(
+        "Correct this answer on an admin-approved message",
+        CORRECTION_VIEW,
+        correct({"channel": GENERAL, "ts": "{approved_ts}"}),
+    ),
 ]
 
 
@@ -131,8 +156,9 @@ async def prepare(app: Harness) -> Targets:
     """As an admin: a dataset, a candidate example, a job waiting for Start, a running job, a promotion."""
     await add_many(app.db, 12, channel=GENERAL)
     dataset = (await app.runtime.services.datasets.build(BuildRequest(name="support", val=0.2))).ref
-    example = await add_example(app.db, question="Is this right?", answer="Probably.", state="candidate",
-                                channel=GENERAL, up=0, down=1)
+    example = await add_example(
+        app.db, question="Is this right?", answer="Probably.", state="candidate", channel=GENERAL, up=0, down=1
+    )
     approved = await add_example(app.db, question="Which port?", answer="8443.", state="candidate", channel=GENERAL)
     assert (await app.runtime.services.review.decide(approved, "approve", ADMIN)).state == "approved"
     voted = await add_example(app.db, question="Which host?", answer="db-1.", state="approved", channel=GENERAL, up=3)
@@ -149,17 +175,31 @@ async def prepare(app: Harness) -> Targets:
     states = {row["id"]: row["state"] for row in await app.db.fetchall("SELECT id, state FROM jobs")}
     assert states[waiting] == "preflight" and states[running] in ("pending", "running"), states
     assert await app.db.fetchval("SELECT count(*) FROM model_changes") == 1
-    return {"dataset": dataset, "example": example, "waiting_job": waiting, "running_job": running,
-            "model": "gpt-4o-mini", "endpoint": "endpoint-0f1e2d3c", "approved": approved, "voted": voted,
-            "approved_ts": approved_ts}
+    return {
+        "dataset": dataset,
+        "example": example,
+        "waiting_job": waiting,
+        "running_job": running,
+        "model": "gpt-4o-mini",
+        "endpoint": "endpoint-0f1e2d3c",
+        "approved": approved,
+        "voted": voted,
+        "approved_ts": approved_ts,
+    }
 
 
 async def everything(app: Harness) -> dict[str, list[tuple]]:
-    tables = [row["name"] for row in await app.db.fetchall(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'inbox'"
-        " ORDER BY name")]  # a modal submission is stored in the inbox before it is acknowledged: not a change
-    return {table: sorted((tuple(row) for row in await app.db.fetchall(f"SELECT * FROM {table}")), key=repr)
-            for table in tables}
+    tables = [
+        row["name"]
+        for row in await app.db.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'inbox'"
+            " ORDER BY name"
+        )
+    ]  # a modal submission is stored in the inbox before it is acknowledged: not a change
+    return {
+        table: sorted((tuple(row) for row in await app.db.fetchall(f"SELECT * FROM {table}")), key=repr)
+        for table in tables
+    }
 
 
 def acting_calls(oai: FakeOpenAI) -> list[str]:
@@ -191,7 +231,7 @@ async def refusals(app: Harness, slack: FakeSlack, oai: FakeOpenAI, targets: Tar
         if await everything(app) != rows:
             failures.append(f"{action.name}: the database changed")
         if acting_calls(oai) != calls:
-            failures.append(f"{action.name}: called the provider: {acting_calls(oai)[len(calls):]}")
+            failures.append(f"{action.name}: called the provider: {acting_calls(oai)[len(calls) :]}")
         if channel_posts(slack) != posts or len(slack.views) != modals:
             failures.append(f"{action.name}: posted to the channel or opened a modal")
     return failures
@@ -208,8 +248,9 @@ async def test_every_admin_only_action_is_refused_to_a_non_admin_and_changes_not
     nobody = make_settings(tmp_path, slack, oai, TUNELOOP_POLL_SECONDS="3600", TUNELOOP_ADMINS="")
     async with served(nobody, slack) as app:
         assert app.runtime.settings.admins == frozenset()
-        failures += [f"(no admins) {failure}"
-                     for failure in await refusals(app, slack, oai, targets, who="TUNELOOP_ADMINS")]
+        failures += [
+            f"(no admins) {failure}" for failure in await refusals(app, slack, oai, targets, who="TUNELOOP_ADMINS")
+        ]
     assert failures == [], "\n".join(failures)
 
 
@@ -222,8 +263,12 @@ def test_the_table_covers_every_admin_button_and_every_subcommand_marked_for_adm
 async def test_an_admin_may_correct_an_approved_example(app: Harness) -> None:
     approved = await add_example(app.db, question="Which port?", answer="8443.", state="candidate", channel=GENERAL)
     await app.runtime.services.review.decide(approved, "approve", ADMIN)
-    view = {"type": "modal", "id": "V0ADMIN", "callback_id": CORRECTION_VIEW,
-            "private_metadata": json.dumps({"example_id": approved, "fp": "0" * 16})}
+    view = {
+        "type": "modal",
+        "id": "V0ADMIN",
+        "callback_id": CORRECTION_VIEW,
+        "private_metadata": json.dumps({"example_id": approved, "fp": "0" * 16}),
+    }
     status, body = await app.interact(submission(view, user=ADMIN, text="Port 8443, over TLS."))
     await app.settle()
     assert status == 200 and body == {}, body

@@ -10,6 +10,7 @@ from pathlib import Path
 import openai
 import pytest
 
+from bot.fakes import FakeOpenAI, FakeSlack
 from bot.runtime import model_router, tune_grammar
 from bot.settings import Settings, missing_settings_message
 from providers import registry
@@ -18,15 +19,14 @@ from providers.registry import build_trainers, unconfigured_hints
 from providers.spec import BuildContext, TrainerSpec
 from storage import migrate, open_database
 from storage import migrations as schema
-from tuning.catalogue.entries import load_catalogue
-from tuning.training.jobs.locks import KeyedLocks
 from tests.conftest import make_settings, served
-from bot.fakes import FakeOpenAI, FakeSlack
 from tests.test_e2e_jobs import dataset, job_row, preflight, start
+from tuning.catalogue.entries import load_catalogue
 from tuning.errors import TuningError
+from tuning.training.jobs.locks import KeyedLocks
 from tuning.training.trainers import Capabilities, JobRequest, TrainOptions, check_request
-from tuning.training.trainers.values import COMMON_OPTIONS
 from tuning.training.trainers.features import GpuCosted
+from tuning.training.trainers.values import COMMON_OPTIONS
 
 
 class DummyTrainer(OpenAITrainer):
@@ -37,9 +37,14 @@ class DummyTrainer(OpenAITrainer):
 
 
 DUMMY = TrainerSpec(
-    name="dummy", summary="a back-end registered by a test", kind=DummyTrainer, provider="openai",
+    name="dummy",
+    summary="a back-end registered by a test",
+    kind=DummyTrainer,
+    provider="openai",
     build=lambda context: DummyTrainer(context.openai, catalogue=context.catalogue, name="dummy"),
-    settings=("TUNELOOP_RAY_TOKEN",), required=("TUNELOOP_RAY_TOKEN",), hint="Dummy needs TUNELOOP_RAY_TOKEN.",
+    settings=("TUNELOOP_RAY_TOKEN",),
+    required=("TUNELOOP_RAY_TOKEN",),
+    hint="Dummy needs TUNELOOP_RAY_TOKEN.",
 )
 
 
@@ -94,7 +99,10 @@ async def test_an_operator_added_model_is_routed_by_its_catalogue_entry(tmp_path
         router = model_router(settings, llm, llm, llm)
         # by the entry's provider, whatever the name looks like ('/' or not)
         assert [await router.route(m) for m in ("acme/support-base", "acme-open", "acme/tiny")] == [
-            "together", "together", "huggingface"]
+            "together",
+            "together",
+            "huggingface",
+        ]
         assert await router.route("ft:gpt-4.1-mini-2025-04-14:acme:x:1") == "openai"
         folder = tmp_path / "my-model"
         folder.mkdir()
@@ -109,7 +117,8 @@ async def test_a_tuned_model_routes_where_its_jobs_back_end_serves_it(tmp_path: 
     await db.execute(
         "INSERT INTO jobs (id, dataset_id, dataset, trainer, base_model, method, options, examples, tokens, epochs,"
         " state, channel, requested_by, fine_tuned_model) VALUES ('j1', 1, 'd@1', 'local', 'Qwen/Qwen2.5-0.5B-Instruct',"
-        " 'sft', '{}', 10, 100, 1, 'succeeded', 'C1', 'U1', 'tuneloop-j1')")
+        " 'sft', '{}', 10, 100, 1, 'succeeded', 'C1', 'U1', 'tuneloop-j1')"
+    )
     settings = Settings(_env_file=None, TUNELOOP_DB=str(tmp_path / "t.db"))
     async with openai.AsyncOpenAI(api_key="k", base_url="http://127.0.0.1:9/v1") as llm:
         router = model_router(settings, llm, None, catalogue=load_catalogue(tmp_path), db=db)
@@ -132,7 +141,9 @@ async def test_options_stored_in_the_old_shape_are_migrated(tmp_path: Path, monk
     await db.execute(
         "INSERT INTO jobs (id, dataset_id, dataset, trainer, base_model, method, options, examples, tokens, epochs,"
         " state, channel, requested_by) VALUES ('j1', 1, 'd@1', 'openai', 'gpt-4.1-mini', 'dpo', ?, 10, 100, 1,"
-        " 'starting', 'C1', 'U1')", (old,))
+        " 'starting', 'C1', 'U1')",
+        (old,),
+    )
     monkeypatch.undo()
     assert await migrate(db) == ["0019_train_options"]
     stored = TrainOptions.model_validate_json(await db.fetchval("SELECT options FROM jobs WHERE id = 'j1'"))
@@ -188,8 +199,13 @@ async def test_the_launch_locks_and_the_monitors_state_end_with_the_jobs(
 
 
 def test_an_option_a_back_end_does_not_take_is_refused_before_any_upload() -> None:
-    capabilities = Capabilities(name="narrow", methods=frozenset({"sft"}), models={"m": frozenset({"sft"})},
-                                default_model="m", options=COMMON_OPTIONS - {"seed"})
+    capabilities = Capabilities(
+        name="narrow",
+        methods=frozenset({"sft"}),
+        models={"m": frozenset({"sft"})},
+        default_model="m",
+        options=COMMON_OPTIONS - {"seed"},
+    )
     check_request(capabilities, JobRequest(base_model="m", training_file_id="f", epochs=2))
     with pytest.raises(TuningError, match="does not take `seed`"):
         check_request(capabilities, JobRequest(base_model="m", training_file_id="f", seed=7))

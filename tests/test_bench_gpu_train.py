@@ -15,12 +15,19 @@ def _cpu_only() -> dict[str, str]:
 
 
 def test_the_smoke_run_trains_both_sides_on_the_same_data_and_prints_the_table() -> None:
-    done = subprocess.run([sys.executable, "bench/gpu_train.py", "--smoke"], cwd=ROOT, env=_cpu_only(),
-                          capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        [sys.executable, "bench/gpu_train.py", "--smoke"],
+        cwd=ROOT,
+        env=_cpu_only(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     out = done.stdout
     for architecture in ("qwen2.5-0.5b", "llama-3.1-8b"):
-        table = out[out.index(f"\n{architecture}: Settings("):]
+        table = out[out.index(f"\n{architecture}: Settings(") :]
         ours = re.search(r"tuneloop +([\d,]+) +n/a +([\d.]+)", table)
         theirs = re.search(r"trl sft +([\d,]+) +n/a +([\d.]+)", table)
         assert ours and theirs, table[:1000]
@@ -32,7 +39,14 @@ def test_the_smoke_run_trains_both_sides_on_the_same_data_and_prints_the_table()
 
 
 def test_without_a_gpu_the_full_benchmark_refuses_to_run() -> None:
-    done = subprocess.run([sys.executable, "bench/gpu_train.py"], cwd=ROOT, env=_cpu_only(),
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "bench/gpu_train.py"],
+        cwd=ROOT,
+        env=_cpu_only(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 2
     assert "needs a CUDA GPU (use --smoke for the CPU check)" in done.stderr

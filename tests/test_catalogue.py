@@ -19,7 +19,11 @@ PRODUCT = ("bot", "handlers", "render", "tuning", "storage", ":!bot/fakes")  # t
 def test_each_model_has_its_facts_in_one_entry() -> None:
     facts = packaged_catalogue().facts("ft:gpt-4.1-mini-2025-04-14:acme:support:abc")
     assert (facts.name, facts.provider, facts.context_window, facts.example_token_limit) == (
-        "gpt-4.1-mini", "openai", 1_047_576, 65_536)
+        "gpt-4.1-mini",
+        "openai",
+        1_047_576,
+        65_536,
+    )
     assert (facts.tokenizer, facts.token_counts, facts.training.usd_per_million) == ("o200k_base", "exact", 5.0)
     assert facts.shutdown == date(2027, 1, 14) and facts.train == {"openai": frozenset({"sft", "dpo"})}
     assert "2026-11" in facts.source
@@ -34,8 +38,11 @@ def test_open_models_not_listed_get_the_conservative_fallback() -> None:
 def test_what_each_back_end_trains_and_its_default() -> None:
     catalogue = packaged_catalogue()
     assert catalogue.trainable("openai") == {
-        "gpt-4.1-2025-04-14": {"sft", "dpo"}, "gpt-4.1-mini-2025-04-14": {"sft", "dpo"},
-        "gpt-4o-2024-08-06": {"sft"}, "gpt-4o-mini-2024-07-18": {"sft"}}
+        "gpt-4.1-2025-04-14": {"sft", "dpo"},
+        "gpt-4.1-mini-2025-04-14": {"sft", "dpo"},
+        "gpt-4o-2024-08-06": {"sft"},
+        "gpt-4o-mini-2024-07-18": {"sft"},
+    }
     assert catalogue.default_model("openai") == "gpt-4.1-mini-2025-04-14"
     assert catalogue.closes_on("openai") == date(2027, 1, 6) and catalogue.closes_on("together") is None
     for backend in ("openai", "together", "local", "ray"):
@@ -90,13 +97,16 @@ def test_an_older_prices_toml_is_still_honoured(tmp_path: Path) -> None:
     assert catalogue.inference_price("gpt-4o-2024-08-06").output_usd_per_million == 10.0
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("[models.\"gpt-4o\"]\ncontext_window = \"big\"\n", "malformed"),
-    ("[models.\"gpt-4o\"]\ntrain = { openai = [\"rlhf\"] }\n", "rlhf"),
-    ("[backends.vertex]\nsource = \"x\"\n", "default_model"),
-    ("[models.\"gpt-4o\"]\ncontext = 5\n", "unknown fields \\['context'\\]"),
-    ("not toml =", "cannot be read"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ('[models."gpt-4o"]\ncontext_window = "big"\n', "malformed"),
+        ('[models."gpt-4o"]\ntrain = { openai = ["rlhf"] }\n', "rlhf"),
+        ('[backends.vertex]\nsource = "x"\n', "default_model"),
+        ('[models."gpt-4o"]\ncontext = 5\n', "unknown fields \\['context'\\]"),
+        ("not toml =", "cannot be read"),
+    ],
+)
 def test_a_malformed_override_is_reported(tmp_path: Path, text: str, fragment: str) -> None:
     (tmp_path / "models.toml").write_text(text)
     with pytest.raises(TuningError, match=fragment):
@@ -108,8 +118,13 @@ def test_model_names_are_written_only_in_the_catalogue() -> None:
     names = [name for name in packaged_catalogue().models if "/" in name or name.startswith("gpt-")]
     names += [s for entry in packaged_catalogue().models.values() for s in entry.snapshots]
     pattern = "|".join(re.escape(name) for name in names)
-    found = subprocess.run(["git", "grep", "-n", "--untracked", "-E", pattern, "--", *PRODUCT], cwd=ROOT,
-                           capture_output=True, text=True, check=False).stdout.splitlines()
+    found = subprocess.run(
+        ["git", "grep", "-n", "--untracked", "-E", pattern, "--", *PRODUCT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.splitlines()
     assert [line for line in found if not line.startswith("tuning/catalogue/models.toml:")] == []
 
 

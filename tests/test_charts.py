@@ -2,9 +2,8 @@ from dataclasses import dataclass
 from io import BytesIO
 
 import pytest
-from PIL import Image
-
 from matplotlib.figure import Figure
+from PIL import Image
 
 from render import charts
 from render.charts import eval_chart, loss_curve, no_data_png
@@ -21,12 +20,24 @@ def decoded(png: bytes) -> Image.Image:
 
 
 def free_text_summary(*, judged: bool = True) -> EvalSummary:
-    judge = JudgeSummary(model="gpt-4.1", wins=30, ties=10, losses=10, win_rate=0.7,
-                         win_rate_low=0.565, win_rate_high=0.808) if judged else None
+    judge = (
+        JudgeSummary(
+            model="gpt-4.1", wins=30, ties=10, losses=10, win_rate=0.7, win_rate_low=0.565, win_rate_high=0.808
+        )
+        if judged
+        else None
+    )
     return EvalSummary(
-        candidate_model="ft:gpt-4.1-mini-2025-04-14:acme:tuneloop:abc123", baseline_model="gpt-4.1-mini-2025-04-14",
-        items=50, candidate=ModelMetrics(model="ft:gpt-4.1-mini-2025-04-14:acme:tuneloop:abc123", answered=50,
-                                         exact_match=0.2, token_f1=0.61, cost_per_1k_usd=1.25),
+        candidate_model="ft:gpt-4.1-mini-2025-04-14:acme:tuneloop:abc123",
+        baseline_model="gpt-4.1-mini-2025-04-14",
+        items=50,
+        candidate=ModelMetrics(
+            model="ft:gpt-4.1-mini-2025-04-14:acme:tuneloop:abc123",
+            answered=50,
+            exact_match=0.2,
+            token_f1=0.61,
+            cost_per_1k_usd=1.25,
+        ),
         baseline=ModelMetrics(model="gpt-4.1-mini-2025-04-14", answered=50, exact_match=0.1, token_f1=0.48),
         judge=judge,
     )
@@ -35,9 +46,13 @@ def free_text_summary(*, judged: bool = True) -> EvalSummary:
 def label_summary() -> EvalSummary:
     classes = [ClassScore(label="yes", precision=0.8, recall=1.0, f1=0.89, support=4)]
     return EvalSummary(
-        candidate_model="tuned", items=8, task="labels", labels=["no", "yes"],
-        candidate=ModelMetrics(model="tuned", answered=8, accuracy=0.75, macro_f1=None, exact_match=0.75,
-                               token_f1=0.75, classes=classes),
+        candidate_model="tuned",
+        items=8,
+        task="labels",
+        labels=["no", "yes"],
+        candidate=ModelMetrics(
+            model="tuned", answered=8, accuracy=0.75, macro_f1=None, exact_match=0.75, token_f1=0.75, classes=classes
+        ),
     )
 
 
@@ -81,8 +96,10 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
 
 
 def plotted(figure: Figure) -> dict[str, list[tuple[float, float]]]:
-    return {line.get_label(): list(zip(line.get_xdata(), line.get_ydata(), strict=True))
-            for line in figure.axes[0].get_lines()}
+    return {
+        line.get_label(): list(zip(line.get_xdata(), line.get_ydata(), strict=True))
+        for line in figure.axes[0].get_lines()
+    }
 
 
 def test_loss_curve_takes_objects_or_dicts_with_gaps(drawn: list[Figure]) -> None:

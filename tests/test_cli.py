@@ -15,10 +15,22 @@ from tests.dataset_helpers import add_many, new_db
 
 def tuneloop(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`tuneloop ARGS` in tmp_path, on its SQLite file unless `env` says otherwise (conftest.database_settings)."""
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "TUNELOOP_DB": str(tmp_path / "tuneloop.db"),
-           "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "TUNELOOP_DB": str(tmp_path / "tuneloop.db"),
+        "PYTHONPATH": str(REPO),
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def seed(tmp_path: Path, n: int = 12) -> None:

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from tuning.catalogue.entries import load_catalogue
 from tuning.answering.conversation import fit_to_context, to_chat
+from tuning.catalogue.entries import load_catalogue
 from tuning.catalogue.tokens import count_messages, count_text
 from tuning.values import SlackMessage
 
@@ -11,7 +11,11 @@ def msg(ts: str, text: str, *, bot: bool = False, user: str = "U1") -> SlackMess
 
 
 def test_people_are_users_and_the_bot_is_the_assistant() -> None:
-    thread = [msg("1.0", "<@UBOT> how do I reset it?"), msg("2.0", "Hold the button.", bot=True), msg("3.0", "thanks, <@U2>?")]
+    thread = [
+        msg("1.0", "<@UBOT> how do I reset it?"),
+        msg("2.0", "Hold the button.", bot=True),
+        msg("3.0", "thanks, <@U2>?"),
+    ]
     assert to_chat("SYS", thread, "UBOT") == [
         {"role": "system", "content": "SYS"},
         {"role": "user", "content": "how do I reset it?"},
@@ -39,7 +43,7 @@ def test_trimming_drops_oldest_turns_but_keeps_system_and_newest() -> None:
     assert trimmed[-1] == messages[-1]
     assert len(trimmed) < len(messages)
     assert count_messages("gpt-4", trimmed) <= 8192 - 1000
-    assert trimmed[1:] == messages[len(messages) - len(trimmed) + 1:]
+    assert trimmed[1:] == messages[len(messages) - len(trimmed) + 1 :]
 
 
 def test_a_short_thread_is_untouched() -> None:
@@ -50,10 +54,12 @@ def test_a_short_thread_is_untouched() -> None:
 def test_the_operators_catalogue_sets_the_context_the_answer_path_fits(tmp_path: Path) -> None:
     """A models.toml entry's context window is what the answer path fits to, not the packaged one's."""
     (tmp_path / "models.toml").write_text(
-        '[models."acme-small"]\nprovider = "openai"\ncontext_window = 600\nmax_output_tokens = 100\n')
+        '[models."acme-small"]\nprovider = "openai"\ncontext_window = 600\nmax_output_tokens = 100\n'
+    )
     facts = load_catalogue(tmp_path).facts("acme-small")
     messages = [{"role": "system", "content": "S"}] + [
-        {"role": "user" if i % 2 == 0 else "assistant", "content": "word " * 100} for i in range(9)]
+        {"role": "user" if i % 2 == 0 else "assistant", "content": "word " * 100} for i in range(9)
+    ]
     assert fit_to_context("acme-small", messages) == messages  # the packaged fallback's window is far larger
     trimmed = fit_to_context("acme-small", messages, facts=facts)
     assert trimmed[-1] == messages[-1] and len(trimmed) < len(messages)

@@ -11,17 +11,23 @@ from pathlib import Path
 import pytest
 
 from storage import Database
+from tests.conftest import BOTH_DATABASES
 from tests.dataset_helpers import (
-    add_example, add_many, assert_file_passes_checks, conversation, members, new_db, read_lines,
+    add_example,
+    add_many,
+    assert_file_passes_checks,
+    conversation,
+    members,
+    new_db,
+    read_lines,
 )
 from tuning.catalogue import tokens as reference
+from tuning.errors import TuningError, UsageError
 from tuning.training.datasets import BuildRequest, DatasetFilters, DatasetService
-from tuning.training.datasets import build as build_module, service as service_module
+from tuning.training.datasets import build as build_module
+from tuning.training.datasets import service as service_module
 from tuning.training.datasets.files import sha256_of
 from tuning.training.datasets.split import split_of, split_point
-from tuning.errors import TuningError, UsageError
-from tests.conftest import BOTH_DATABASES
-
 
 pytestmark = BOTH_DATABASES
 
@@ -73,7 +79,9 @@ async def test_a_correction_replaces_the_answer(db: Database) -> None:
 async def test_since_and_channel_filters(db: Database) -> None:
     await add_example(db, question="old?", answer="old", created_at="2026-01-31T23:59:59.999Z")
     await add_example(db, question="new?", answer="new", created_at="2026-02-01T00:00:00.000Z")
-    await add_example(db, question="elsewhere?", answer="elsewhere", channel="C2", created_at="2026-05-01T00:00:00.000Z")
+    await add_example(
+        db, question="elsewhere?", answer="elsewhere", channel="C2", created_at="2026-05-01T00:00:00.000Z"
+    )
     summary = await build(db, filters=DatasetFilters(since=date(2026, 2, 1), channel_id="C1"))
     assert all_answers(summary) == {"new"}
     assert "since 2026-02-01" in summary.filters.describe() and summary.filters.channel_id == "C1"
@@ -91,8 +99,9 @@ async def test_a_channel_given_by_name_is_resolved(db: Database) -> None:
     assert all_answers(summary) == {"in help"}
     assert summary.filters.channel_id == "C0HELP" and summary.filters.channel_name == "help"
     with pytest.raises(UsageError, match="#nowhere"):
-        await service(db).build(BuildRequest(name="x", filters=DatasetFilters(channel_name="nowhere")),
-                                resolve_channel=resolve)
+        await service(db).build(
+            BuildRequest(name="x", filters=DatasetFilters(channel_name="nowhere")), resolve_channel=resolve
+        )
 
 
 async def test_nothing_to_build_is_refused_and_creates_no_version(db: Database) -> None:
@@ -117,17 +126,21 @@ async def test_exact_duplicates_are_removed_and_counted(db: Database) -> None:
     assert all_answers(summary) == {"hold the   button."}  # the copy with more 👍 stayed
 
 
-@pytest.mark.parametrize(("rows", "kept"), [
-    # (answer, corrected, up, created_at)
-    ([("A", None, 9, "2026-01-01"), ("B", "B fixed", 1, "2026-01-02"), ("C", None, 9, "2026-01-03")], "B fixed"),
-    ([("A", None, 5, "2026-01-01"), ("C", None, 5, "2026-01-03")], "C"),
-    ([("A", None, 7, "2026-01-01"), ("C", None, 5, "2026-01-03")], "A"),
-])
+@pytest.mark.parametrize(
+    ("rows", "kept"),
+    [
+        # (answer, corrected, up, created_at)
+        ([("A", None, 9, "2026-01-01"), ("B", "B fixed", 1, "2026-01-02"), ("C", None, 9, "2026-01-03")], "B fixed"),
+        ([("A", None, 5, "2026-01-01"), ("C", None, 5, "2026-01-03")], "C"),
+        ([("A", None, 7, "2026-01-01"), ("C", None, 5, "2026-01-03")], "A"),
+    ],
+)
 async def test_near_duplicates_keep_the_best_supported_answer(db: Database, rows: list, kept: str) -> None:
     questions = ["How do I reset it?", "how do i reset it", "How... do I reset it?!"]
     for question, (answer, corrected, up, created) in zip(questions, rows, strict=False):  # 2 or 3 rows
-        await add_example(db, question=question, answer=answer, corrected=corrected, up=up,
-                          created_at=f"{created}T00:00:00.000Z")
+        await add_example(
+            db, question=question, answer=answer, corrected=corrected, up=up, created_at=f"{created}T00:00:00.000Z"
+        )
     summary = await build(db)
     assert all_answers(summary) == {kept}
     assert summary.dropped == {"near_duplicate": len(rows) - 1}
@@ -144,8 +157,12 @@ async def test_invalid_examples_are_dropped_under_their_reason(db: Database) -> 
     await add_example(db, messages='[{"role": "user", "content": "half a pair \\ud83d"}]')  # a JSON escape
     summary = await build(db)
     assert summary.dropped == {
-        "unreadable_conversation": 1, "message_missing_key": 1, "message_unrecognized_key": 1,
-        "unrecognized_role": 1, "missing_content": 2, "invalid_unicode": 1,
+        "unreadable_conversation": 1,
+        "message_missing_key": 1,
+        "message_unrecognized_key": 1,
+        "unrecognized_role": 1,
+        "missing_content": 2,
+        "invalid_unicode": 1,
     }
     assert all_answers(summary) == {"fine"}
 
@@ -179,8 +196,7 @@ async def test_token_counts_are_exact_and_summarised(db: Database) -> None:
     summary = await build(db)
     assert summary.dropped == {"near_duplicate": 1}
     expected = sorted(
-        reference.count_messages("gpt-4.1-mini", line["messages"])
-        for f in summary.files for line in read_lines(f.path)
+        reference.count_messages("gpt-4.1-mini", line["messages"]) for f in summary.files for line in read_lines(f.path)
     )
     assert summary.tokens.total == sum(expected)
     assert summary.tokens.median == expected[5]  # nearest rank: the 6th of 11
@@ -331,18 +347,31 @@ async def test_dpo_pairs_a_correction_with_its_original(db: Database) -> None:
         "non_preferred_output": [{"role": "assistant", "content": "Turn it off."}],
     }
     assert await members(db, summary.id) == [
-        {"example_id": example, "split": "train", "line": 1, "rejected_id": None,
-         "tokens": reference.count_messages("gpt-4.1-mini", [*conversation("Reset?"),
-                                                             *line["preferred_output"], *line["non_preferred_output"]])},
+        {
+            "example_id": example,
+            "split": "train",
+            "line": 1,
+            "rejected_id": None,
+            "tokens": reference.count_messages(
+                "gpt-4.1-mini", [*conversation("Reset?"), *line["preferred_output"], *line["non_preferred_output"]]
+            ),
+        },
     ]
 
 
 async def test_dpo_pairs_a_thumbs_up_with_a_thumbs_down_in_the_same_thread(db: Database) -> None:
     earlier = ("Is the VPN down?", "No.")
-    bad = await add_example(db, question="How do I reset it?", answer="No idea.", thread_ts="1.0", up=0, down=2,
-                            state="candidate")
-    good = await add_example(db, question="how do I reset it", answer="Hold the button.", thread_ts="1.0", up=3,
-                             messages=conversation("how do I reset it", earlier))
+    bad = await add_example(
+        db, question="How do I reset it?", answer="No idea.", thread_ts="1.0", up=0, down=2, state="candidate"
+    )
+    good = await add_example(
+        db,
+        question="how do I reset it",
+        answer="Hold the button.",
+        thread_ts="1.0",
+        up=3,
+        messages=conversation("how do I reset it", earlier),
+    )
     await add_example(db, question="How do I reset it?", answer="Elsewhere.", thread_ts="2.0", up=2)  # other thread
     await add_example(db, question="Other question?", answer="Unpaired.", thread_ts="1.0", up=2)
     summary = await build(db, format="dpo", val=0.0)
@@ -371,7 +400,8 @@ async def test_dpo_files_round_trip_through_the_checks(db: Database) -> None:
     for dataset_file in summary.files:
         assert assert_file_passes_checks(dataset_file.path, "dpo") == dataset_file.lines
     assert json.loads(summary.files[0].path.read_text().splitlines()[0])["preferred_output"][0]["content"].startswith(
-        "Better")
+        "Better"
+    )
 
 
 async def test_what_a_build_records_references_rows_that_exist(db: Database) -> None:
@@ -388,7 +418,8 @@ async def test_what_a_build_records_references_rows_that_exist(db: Database) -> 
     # PostgreSQL checks every foreign key as it is written; the same question asked in SQL, for both:
     dangling = await db.fetchval(
         "SELECT count(*) FROM dataset_members m LEFT JOIN examples e ON e.id = m.example_id"
-        " LEFT JOIN examples r ON r.id = m.rejected_id WHERE e.id IS NULL OR (m.rejected_id IS NOT NULL AND r.id IS NULL)")
+        " LEFT JOIN examples r ON r.id = m.rejected_id WHERE e.id IS NULL OR (m.rejected_id IS NOT NULL AND r.id IS NULL)"
+    )
     assert dangling == 0
     rejected = await db.fetchval("SELECT count(*) FROM dataset_members WHERE rejected_id IS NOT NULL")
     assert rejected == 1

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from bot.fakes import FakeSlack
 from tests.capture_helpers import answered_question, vote
 from tests.conftest import ALICE, BOB, GENERAL, Harness
-from bot.fakes import FakeSlack
 from tests.dataset_helpers import add_example, assert_file_passes_checks
 
 
@@ -32,7 +32,11 @@ async def test_build_posts_the_card_and_attaches_the_files_in_its_thread(app: Ha
 
     summary = await app.runtime.services.datasets.show("support")
     assert (summary.ref, summary.examples, summary.created_by, summary.filters.channel_id) == (
-        "support@1", 12, ALICE, GENERAL)
+        "support@1",
+        12,
+        ALICE,
+        GENERAL,
+    )
     by_name = {f.filename: f for f in slack.files}
     assert sorted(by_name) == ["support@1.train.jsonl", "support@1.validation.jsonl"]
     for dataset_file in summary.files:

@@ -13,8 +13,8 @@ import pytest
 
 from storage import Database
 from tests.dataset_helpers import add_many, new_db
-from tuning.training.datasets import BuildRequest, DatasetService
 from tuning.errors import TuningError
+from tuning.training.datasets import BuildRequest, DatasetService
 
 
 @pytest.fixture
@@ -45,7 +45,9 @@ async def test_hf_round_trips_through_load_from_disk(db: Database, tmp_path: Pat
     assert set(loaded) == {"train", "validation"}
     assert len(loaded["train"]) == summary.train and len(loaded["validation"]) == summary.validation
     assert loaded["train"][0]["messages"] == jsonl_records(jsonl, "train")[0]["messages"]  # messages intact
-    assert [row["messages"] for row in loaded["validation"]] == [r["messages"] for r in jsonl_records(jsonl, "validation")]
+    assert [row["messages"] for row in loaded["validation"]] == [
+        r["messages"] for r in jsonl_records(jsonl, "validation")
+    ]
     facts = json.loads(loaded["train"].info.description)
     assert facts["counts"] == {"train": summary.train, "validation": summary.validation}
     assert facts["tokens"]["total"] == summary.tokens.total and "scrubbed" in facts["scrubbing"]
@@ -67,8 +69,10 @@ async def test_parquet_keeps_the_records_and_the_card(db: Database, tmp_path: Pa
 async def test_a_version_with_erased_data_is_refused(db: Database, tmp_path: Path) -> None:
     service = await built(db)
     summary = await service.show("faq")
-    await db.execute("INSERT INTO erased_from_datasets (dataset_id, reason) VALUES (?, ?)",
-                     (summary.id, "U0ALICE asked to be forgotten"))
+    await db.execute(
+        "INSERT INTO erased_from_datasets (dataset_id, reason) VALUES (?, ?)",
+        (summary.id, "U0ALICE asked to be forgotten"),
+    )
     for fmt in ("jsonl", "parquet", "hf"):
         with pytest.raises(TuningError, match="contains erased data"):
             await service.export("faq", tmp_path / fmt, fmt)  # type: ignore[arg-type]
@@ -87,8 +91,13 @@ def test_the_cli_exports_hf(tmp_path: Path) -> None:
     env = {"TUNELOOP_DB": str(tmp_path / "tuneloop.db"), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path.cwd())}
     run = [sys.executable, "-m", "bot", "dataset"]
     subprocess.run([*run, "build", "faq"], check=True, env=env, capture_output=True, cwd=tmp_path)
-    done = subprocess.run([*run, "export", "faq", "--format", "hf", "--out", str(tmp_path / "out")], env=env,
-                          capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(
+        [*run, "export", "faq", "--format", "hf", "--out", str(tmp_path / "out")],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(tmp_path / "out" / "faq@1")
     assert len(hf.load_from_disk(done.stdout.strip())["train"]) > 0

@@ -38,8 +38,10 @@ def published(staged: StagedSplits, drops: list[tuple[str, int, int]]) -> dict[s
 @pytest.fixture(params=["kernel copy", "no kernel copy"])
 def staged(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StagedSplits:
     if request.param == "no kernel copy":
+
         def unsupported(*_: object) -> int:
             raise OSError(errno.EXDEV, "cross-device")
+
         monkeypatch.setattr(os, "copy_file_range", unsupported)
     return StagedSplits(tmp_path / "support")
 
@@ -47,8 +49,9 @@ def staged(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
 def test_a_split_is_its_spill_without_the_dropped_lines(staged: StagedSplits) -> None:
     spilled = spill_lines(staged, 40)
     dropped = {0, 3, 5, 6, 7, 38, 39}  # the first line, a run across both splits, each split's last line
-    contents = published(staged, [(split, offset, length) for n, (split, _, offset, length) in enumerate(spilled)
-                                  if n in dropped])
+    contents = published(
+        staged, [(split, offset, length) for n, (split, _, offset, length) in enumerate(spilled) if n in dropped]
+    )
     for split in ("train", "validation"):
         assert contents[split] == split_file(spilled, split, dropped)
         assert staged.lines(split) == contents[split].count(b"\n")

@@ -10,9 +10,9 @@ from render.datasets import summary_card, summary_text
 from selfhost.data import read_rows
 from storage import Database
 from tests.dataset_helpers import add_example, new_db, read_lines
+from tuning.release.evaluation.service import read_items
 from tuning.training.datasets import BuildRequest, DatasetService
 from tuning.training.datasets.specs import KtoLabels
-from tuning.release.evaluation.service import read_items
 
 
 @pytest.fixture
@@ -36,9 +36,15 @@ async def test_each_answer_is_one_example_labelled_by_its_votes(db: Database) ->
     summary = await DatasetService(db, workers=1, min_votes=2).build(BuildRequest(name="votes", format="kto", val=0))
     lines = lines_of(summary)
     labels = {line["completion"][0]["content"]: line["label"] for line in lines}
-    assert labels == {"Approved answer.": True, "Corrected answer.": True, "Rejected answer.": False,
-                      "Voted-down answer.": False}  # down − up = 1 < 2 and an undecided candidate: not examples
-    voted_down = next(line for line in lines if line["label"] is False and "Voted-down" in line["completion"][0]["content"])
+    assert labels == {
+        "Approved answer.": True,
+        "Corrected answer.": True,
+        "Rejected answer.": False,
+        "Voted-down answer.": False,
+    }  # down − up = 1 < 2 and an undecided candidate: not examples
+    voted_down = next(
+        line for line in lines if line["label"] is False and "Voted-down" in line["completion"][0]["content"]
+    )
     assert voted_down["prompt"][-1] == {"role": "user", "content": "Q voted down?"}
     assert summary.format == "kto" and summary.kto == KtoLabels.weighed(2, 2)
     # The training program reads the file as it is (TRL's conversational unpaired preference form).
@@ -59,9 +65,16 @@ async def test_the_card_shows_both_counts_and_the_weights_for_the_rarer_kind(db:
     assert "KTO trains only with `trainer:local` or `trainer:ray`: the cost shown is openai's" in text
 
 
-@pytest.mark.parametrize(("desirable", "undesirable", "weights"), [
-    (10, 10, (1.0, 1.0)), (13, 10, (1.0, 1.0)), (20, 10, (1.0, 2.0)), (5, 20, (4.0, 1.0)), (7, 0, (1.0, 1.0)),
-])
+@pytest.mark.parametrize(
+    ("desirable", "undesirable", "weights"),
+    [
+        (10, 10, (1.0, 1.0)),
+        (13, 10, (1.0, 1.0)),
+        (20, 10, (1.0, 2.0)),
+        (5, 20, (4.0, 1.0)),
+        (7, 0, (1.0, 1.0)),
+    ],
+)
 def test_class_weights_bring_the_weighted_ratio_between_1_and_four_thirds(
     desirable: int, undesirable: int, weights: tuple[float, float]
 ) -> None:
@@ -83,8 +96,13 @@ def test_evaluation_uses_desirable_answers_only_as_references(tmp_path: Path) ->
 
     path = tmp_path / "validation.jsonl"
     thread = [{"role": "user", "content": "Where?"}]
-    path.write_text("".join(json.dumps({"prompt": thread, "completion": [{"role": "assistant", "content": text}],
-                                        "label": label}) + "\n" for text, label in (("Bad.", False), ("Good.", True))))
+    path.write_text(
+        "".join(
+            json.dumps({"prompt": thread, "completion": [{"role": "assistant", "content": text}], "label": label})
+            + "\n"
+            for text, label in (("Bad.", False), ("Good.", True))
+        )
+    )
     items = read_items(path)
     assert [(item.messages, item.reference) for item in items] == [(thread, "Good.")]
 
@@ -92,8 +110,9 @@ def test_evaluation_uses_desirable_answers_only_as_references(tmp_path: Path) ->
 async def test_a_good_and_a_bad_answer_to_one_thread_are_both_kept(db: Database) -> None:
     """The contrast KTO learns from: near-duplicates are dropped only among answers with the same label."""
     await add_example(db, question="How do I reset the router?", answer="Hold the reset button.", up=2)
-    await add_example(db, question="How do I reset the router?", answer="Unplug everything forever.",
-                      state="candidate", up=0, down=2)
+    await add_example(
+        db, question="How do I reset the router?", answer="Unplug everything forever.", state="candidate", up=0, down=2
+    )
     await add_example(db, question="How do I reset the router!", answer="Press and hold reset.", up=1)
     summary = await DatasetService(db, workers=1).build(BuildRequest(name="votes", format="kto", val=0))
     kept = {(line["completion"][0]["content"], line["label"]) for line in lines_of(summary)}

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.dataset_helpers import conversation
 from tuning.training.datasets.checks import check_dpo, check_sft
 from tuning.training.datasets.lines import (
-    answer_to_train_on, dpo_line, encode, parse_conversation, sft_line, sft_line_bytes, shorter,
+    answer_to_train_on,
+    dpo_line,
+    encode,
+    parse_conversation,
+    sft_line,
+    sft_line_bytes,
+    shorter,
 )
 
 
@@ -43,13 +50,16 @@ def test_encoded_line_is_one_utf8_json_line() -> None:
     assert json.loads(raw)["messages"][1]["content"] == "Où est la gare?\nEt le café ☕?"
 
 
-@pytest.mark.parametrize("stored", [
-    json.dumps(conversation("Hi?")),  # json.dumps defaults: ", " and ": ", \\u escapes
-    json.dumps(conversation("Ça va? 😀")),
-    json.dumps(conversation("tabs\tand\nnewlines"), ensure_ascii=False, separators=(",", ":")),
-    "  " + json.dumps(conversation("padded")) + " ",
-    "[]",
-])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        json.dumps(conversation("Hi?")),  # json.dumps defaults: ", " and ": ", \\u escapes
+        json.dumps(conversation("Ça va? 😀")),
+        json.dumps(conversation("tabs\tand\nnewlines"), ensure_ascii=False, separators=(",", ":")),
+        "  " + json.dumps(conversation("padded")) + " ",
+        "[]",
+    ],
+)
 def test_spliced_sft_line_equals_the_serialised_one(stored: str) -> None:
     answer = 'Say "hi" \\ then ☕\n twice'
     raw = sft_line_bytes(stored, answer)
@@ -87,20 +97,23 @@ def test_unreadable_conversation_is_its_own_error() -> None:
 VALID = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]
 
 
-@pytest.mark.parametrize(("line", "reason"), [
-    ([], "data_type"),
-    ({"messages": []}, "missing_messages_list"),
-    ({"messages": "hello"}, "missing_messages_list"),
-    ({}, "missing_messages_list"),
-    ({"messages": [{"role": "user"}, *VALID]}, "message_missing_key"),
-    ({"messages": ["text", *VALID]}, "message_missing_key"),
-    ({"messages": [{"role": "user", "content": "u", "mood": "x"}, *VALID]}, "message_unrecognized_key"),
-    ({"messages": [{"role": "wizard", "content": "u"}, *VALID]}, "unrecognized_role"),
-    ({"messages": [{"role": "user", "content": 3}, *VALID]}, "missing_content"),
-    ({"messages": [{"role": "user", "content": "  "}, *VALID]}, "missing_content"),
-    ({"messages": [{"role": "user", "content": None}, *VALID]}, "missing_content"),
-    ({"messages": VALID[:2]}, "example_missing_assistant_message"),
-])
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ([], "data_type"),
+        ({"messages": []}, "missing_messages_list"),
+        ({"messages": "hello"}, "missing_messages_list"),
+        ({}, "missing_messages_list"),
+        ({"messages": [{"role": "user"}, *VALID]}, "message_missing_key"),
+        ({"messages": ["text", *VALID]}, "message_missing_key"),
+        ({"messages": [{"role": "user", "content": "u", "mood": "x"}, *VALID]}, "message_unrecognized_key"),
+        ({"messages": [{"role": "wizard", "content": "u"}, *VALID]}, "unrecognized_role"),
+        ({"messages": [{"role": "user", "content": 3}, *VALID]}, "missing_content"),
+        ({"messages": [{"role": "user", "content": "  "}, *VALID]}, "missing_content"),
+        ({"messages": [{"role": "user", "content": None}, *VALID]}, "missing_content"),
+        ({"messages": VALID[:2]}, "example_missing_assistant_message"),
+    ],
+)
 def test_each_check_names_its_reason(line: object, reason: str) -> None:
     assert check_sft(line) == reason
 
@@ -115,14 +128,17 @@ def test_allowed_keys_and_tool_calls_pass() -> None:
     assert check_sft({"messages": messages}) is None
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    ({"input": None}, "missing_input"),
-    ({"input": {"messages": []}}, "missing_messages_list"),
-    ({"preferred_output": []}, "bad_preferred_output"),
-    ({"preferred_output": [{"role": "user", "content": "x"}]}, "bad_preferred_output"),
-    ({"non_preferred_output": [{"role": "assistant", "content": ""}]}, "bad_non_preferred_output"),
-    ({"non_preferred_output": [{"role": "assistant", "content": " Good   answer. "}]}, "identical_outputs"),
-])
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"input": None}, "missing_input"),
+        ({"input": {"messages": []}}, "missing_messages_list"),
+        ({"preferred_output": []}, "bad_preferred_output"),
+        ({"preferred_output": [{"role": "user", "content": "x"}]}, "bad_preferred_output"),
+        ({"non_preferred_output": [{"role": "assistant", "content": ""}]}, "bad_non_preferred_output"),
+        ({"non_preferred_output": [{"role": "assistant", "content": " Good   answer. "}]}, "identical_outputs"),
+    ],
+)
 def test_dpo_checks(change: dict, reason: str) -> None:
     line = dpo_line(conversation("Why?"), "Good answer.", "Bad answer.") | change
     assert check_dpo(line) == reason

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import bpe_openai
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.dataset_helpers import conversation
 from tuning.catalogue import tokens as reference
-from tuning.training.datasets.cost import billed_tokens, default_epochs, estimate
-from tuning.training.datasets import counting
-from tuning.training.datasets.counting import LineCounter, TooLong, splits_at_every_space
 from tuning.catalogue.entries import packaged_catalogue, parse_catalogue
+from tuning.training.datasets import counting
+from tuning.training.datasets.cost import billed_tokens, default_epochs, estimate
+from tuning.training.datasets.counting import LineCounter, TooLong, splits_at_every_space
 from tuning.training.datasets.quality import conversation_keys, exact_key, near_key, question_key
 from tuning.training.datasets.split import needs_forced_validation, split_of, split_point
 from tuning.training.datasets.tally import TokenTally
@@ -78,9 +79,19 @@ def test_the_model_picks_the_encoding() -> None:
     assert LineCounter("gpt-3.5-turbo").text(text) != LineCounter("gpt-4o").text(text)
 
 
-@given(st.lists(st.fixed_dictionaries({
-    "role": st.sampled_from(["system", "user", "assistant"]), "content": st.text(max_size=300),
-}, optional={"name": st.sampled_from(["", "ann"])}), max_size=6), st.sampled_from(["gpt-4.1", "gpt-3.5-turbo"]))
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "role": st.sampled_from(["system", "user", "assistant"]),
+                "content": st.text(max_size=300),
+            },
+            optional={"name": st.sampled_from(["", "ann"])},
+        ),
+        max_size=6,
+    ),
+    st.sampled_from(["gpt-4.1", "gpt-3.5-turbo"]),
+)
 def test_counts_equal_tuning_tokens_accounting(messages: list[dict[str, str]], model: str) -> None:
     assert LineCounter(model).messages(messages) == reference.count_messages(model, messages)
 
@@ -124,10 +135,31 @@ def test_a_lone_surrogate_is_counted_by_the_public_api() -> None:
 # Words and the separators that decide whether a text may be counted word by word: contractions (cl100k
 # cuts them off), capitals, digit runs, the punctuation that swallows newlines and slashes in o200k,
 # combining marks, emoji, and every kind of whitespace next to a space.
-_WORDS = st.sampled_from(["hello", "World", "don't", "it's", "'ll", "12345", "x1", "?!", "./", "(a)", "ünï",
-                          "e\u0301", "🤖", "\u4e2d\u6587", "A", "-", "\x1f", ""])
-_SEPARATORS = st.sampled_from([" ", " ", " ", "  ", "   ", "\n", " \n", "\n ", "\r\n", "\t", " \t", "\xa0",
-                               " \xa0", "\u3000 ", "\n\n", ""])
+_WORDS = st.sampled_from(
+    [
+        "hello",
+        "World",
+        "don't",
+        "it's",
+        "'ll",
+        "12345",
+        "x1",
+        "?!",
+        "./",
+        "(a)",
+        "ünï",
+        "e\u0301",
+        "🤖",
+        "\u4e2d\u6587",
+        "A",
+        "-",
+        "\x1f",
+        "",
+    ]
+)
+_SEPARATORS = st.sampled_from(
+    [" ", " ", " ", "  ", "   ", "\n", " \n", "\n ", "\r\n", "\t", " \t", "\xa0", " \xa0", "\u3000 ", "\n\n", ""]
+)
 
 
 @given(st.lists(st.tuples(_WORDS, _SEPARATORS), max_size=12), st.sampled_from(["gpt-4.1", "gpt-3.5-turbo"]))
@@ -177,8 +209,13 @@ def test_a_build_worker_starts_without_the_services_or_the_tokenizer_package() -
         "import sys; from tuning.training.datasets import prepare; prepare._counter('o200k_base').text('hi');"
         "print(sorted(m for m in ('pydantic', 'storage', 'bpe_openai', 'tuning.training.datasets.service') if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-                            cwd=Path(__file__).resolve().parents[1])
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert result.stdout.strip() == "[]"
 
 
@@ -196,8 +233,11 @@ def test_per_example_limits_come_from_the_catalogue() -> None:
 # --- split ---------------------------------------------------------------------------------------
 
 
-@given(st.sets(st.integers(1, 10**9), max_size=200), st.sets(st.integers(1, 10**9), max_size=200),
-       st.sampled_from([0.05, 0.1, 0.2, 0.5]))
+@given(
+    st.sets(st.integers(1, 10**9), max_size=200),
+    st.sets(st.integers(1, 10**9), max_size=200),
+    st.sampled_from([0.05, 0.1, 0.2, 0.5]),
+)
 def test_adding_examples_never_moves_an_old_one(old: set[int], added: set[int], val: float) -> None:
     before = {i: split_of(i, val) for i in old}
     after = {i: split_of(i, val) for i in old | added}
@@ -218,9 +258,16 @@ def test_a_larger_fraction_only_adds_validation_examples() -> None:
     assert small < large
 
 
-@pytest.mark.parametrize(("train", "validation", "val", "forced"), [
-    (10, 0, 0.1, True), (9, 0, 0.1, False), (10, 1, 0.1, False), (500, 0, 0.1, True), (10, 0, 0.0, False),
-])
+@pytest.mark.parametrize(
+    ("train", "validation", "val", "forced"),
+    [
+        (10, 0, 0.1, True),
+        (9, 0, 0.1, False),
+        (10, 1, 0.1, False),
+        (500, 0, 0.1, True),
+        (10, 0, 0.0, False),
+    ],
+)
 def test_at_least_one_validation_example_from_ten(train: int, validation: int, val: float, forced: bool) -> None:
     assert needs_forced_validation(train, validation, val) is forced
 
@@ -228,10 +275,26 @@ def test_at_least_one_validation_example_from_ten(train: int, validation: int, v
 # --- epochs and cost -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("n", "epochs"), [
-    (0, 0), (1, 25), (3, 25), (4, 25), (5, 20), (10, 10), (33, 3), (34, 3), (100, 3),
-    (8_333, 3), (8_334, 2), (12_500, 2), (12_501, 1), (25_000, 1), (1_000_000, 1),
-])
+@pytest.mark.parametrize(
+    ("n", "epochs"),
+    [
+        (0, 0),
+        (1, 25),
+        (3, 25),
+        (4, 25),
+        (5, 20),
+        (10, 10),
+        (33, 3),
+        (34, 3),
+        (100, 3),
+        (8_333, 3),
+        (8_334, 2),
+        (12_500, 2),
+        (12_501, 1),
+        (25_000, 1),
+        (1_000_000, 1),
+    ],
+)
 def test_default_epochs_rule(n: int, epochs: int) -> None:
     assert default_epochs(n) == epochs
 
@@ -248,10 +311,25 @@ def test_default_epochs_matches_the_published_rule(n: int) -> None:
 
 
 def test_estimate_uses_the_price_table() -> None:
-    fallback = {"provider": "x", "context_window": 1, "max_output_tokens": 1, "example_token_limit": 1,
-                "tokenizer": "o200k_base", "token_counts": "exact"}
-    prices = parse_catalogue({"checked": "2026-11-21", "fallback": fallback, "models": {
-        "gpt-4.1-mini": {"training_usd_per_million": 5.0}, "gpt-4.1": {"training_usd_per_million": 25.0}}}, "test")
+    fallback = {
+        "provider": "x",
+        "context_window": 1,
+        "max_output_tokens": 1,
+        "example_token_limit": 1,
+        "tokenizer": "o200k_base",
+        "token_counts": "exact",
+    }
+    prices = parse_catalogue(
+        {
+            "checked": "2026-11-21",
+            "fallback": fallback,
+            "models": {
+                "gpt-4.1-mini": {"training_usd_per_million": 5.0},
+                "gpt-4.1": {"training_usd_per_million": 25.0},
+            },
+        },
+        "test",
+    )
     cost = estimate(prices, trainer="openai", model="gpt-4.1-mini-2025-04-14", train_examples=200, train_tokens=100_000)
     assert (cost.epochs, cost.billed_tokens, cost.usd_per_million, cost.usd) == (3, 300_000, 5.0, 1.5)
     assert cost.prices_checked == "2026-11-21"
@@ -283,7 +361,6 @@ def test_tally_moves_between_splits_and_is_empty_at_first() -> None:
     tally.add("train", 30)
     tally.move(30, "train", "validation")
     assert (tally.stats().train, tally.stats().total) == (10, 40)
-
 
 
 def test_a_removed_count_leaves_the_statistics_as_if_never_added() -> None:

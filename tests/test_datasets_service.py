@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from render.words import slack_words
 from storage import Database
 from tests.dataset_helpers import add_many, assert_file_passes_checks, new_db
-from tuning.training.datasets import BuildRequest, DatasetService, cli, parse_ref
-from render.words import slack_words
 from tuning.catalogue.entries import load_catalogue
 from tuning.errors import NotFound, TuningError, UsageError
+from tuning.training.datasets import BuildRequest, DatasetService, cli, parse_ref
 
 
 @pytest.fixture
@@ -41,13 +41,18 @@ async def test_show_newest_or_a_given_version(db: Database) -> None:
     datasets = await built(db, "faq", "faq")
     assert (await datasets.show("faq")).ref == "faq@2"
     first = await datasets.show("faq@1")
-    assert first.ref == "faq@1" and first.created_by == "U0ALICE" and first.filters.describe() == "all approved examples"
+    assert (
+        first.ref == "faq@1" and first.created_by == "U0ALICE" and first.filters.describe() == "all approved examples"
+    )
 
 
-@pytest.mark.parametrize(("ref", "message"), [
-    ("nope", "There is no dataset `nope`. Known datasets: `faq`, `support`."),
-    ("faq@9", "`faq` has no version 9; its versions are @1, @2."),
-])
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("nope", "There is no dataset `nope`. Known datasets: `faq`, `support`."),
+        ("faq@9", "`faq` has no version 9; its versions are @1, @2."),
+    ],
+)
 async def test_unknown_dataset_or_version_is_a_helpful_not_found(db: Database, ref: str, message: str) -> None:
     datasets = await built(db, "faq", "support", "faq")
     with pytest.raises(NotFound) as caught:
@@ -122,8 +127,9 @@ async def test_cli_build_show_and_export(tmp_path: Path) -> None:
     db = await new_db(tmp_path)
     await add_many(db, 12, channel="C0HELP")
     await db.close()
-    summary = await cli.build(tmp_path / "tuneloop.db", "faq", since="2026-01-01", channel="<#C0HELP|help>",
-                              format="sft", val=0.2)
+    summary = await cli.build(
+        tmp_path / "tuneloop.db", "faq", since="2026-01-01", channel="<#C0HELP|help>", format="sft", val=0.2
+    )
     assert (summary.ref, summary.filters.channel_id, summary.val, summary.created_by) == ("faq@1", "C0HELP", 0.2, "cli")
     assert (await cli.show(tmp_path / "tuneloop.db", "faq@1")).id == summary.id
     paths = await cli.export(tmp_path / "tuneloop.db", "faq", tmp_path / "out")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from slack_bolt.request.payload_utils import is_other_message_sub_event_in_assistant_thread
 
-from tests.conftest import ALICE, BOT, DM, GENERAL, Harness
 from bot.fakes import FakeOpenAI, FakeSlack
+from tests.conftest import ALICE, BOT, DM, GENERAL, Harness
 from tests.test_e2e_assistant import pane_thread, question
 
 SECRET = "the vault combination is 31-41-59 and only Alice knows it"
@@ -30,9 +30,16 @@ async def prompts_quoting(app: Harness, text: str) -> int:
 def deleted(channel: str, message: dict, *, channel_type: str | None = None) -> dict:
     """Slack's message_deleted event: it carries the message as it was, in `previous_message`."""
     previous = {k: message[k] for k in ("type", "user", "text", "ts", "thread_ts") if k in message}
-    return {"type": "message", "subtype": "message_deleted", "hidden": True, "channel": channel,
-            "ts": "1900000000.000100", "deleted_ts": message["ts"], "event_ts": "1900000000.000100",
-            "previous_message": previous} | ({"channel_type": channel_type} if channel_type else {})
+    return {
+        "type": "message",
+        "subtype": "message_deleted",
+        "hidden": True,
+        "channel": channel,
+        "ts": "1900000000.000100",
+        "deleted_ts": message["ts"],
+        "event_ts": "1900000000.000100",
+        "previous_message": previous,
+    } | ({"channel_type": channel_type} if channel_type else {})
 
 
 async def test_a_deletion_in_a_channel_thread_removes_the_text_from_every_copy(
@@ -79,13 +86,22 @@ async def test_an_edit_in_an_assistant_thread_reaches_privacy_handling(app: Harn
     """The pane's DMs are not stored as messages; an edit of a channel-stored one in a DM thread is applied."""
     thread_ts = pane_thread(slack)
     ts = slack.add_message(DM, ALICE, "first words", thread_ts=thread_ts)
-    await app.db.execute("INSERT INTO messages (channel, ts, team_id, thread_ts, user_id, text, is_bot)"
-                         " VALUES (?, ?, 'T0001', ?, ?, 'first words', 0)", (DM, ts, thread_ts, ALICE))
-    changed = {"type": "message", "subtype": "message_changed", "hidden": True, "channel": DM, "channel_type": "im",
-               "ts": "1900000000.000200", "event_ts": "1900000000.000200",
-               "message": {"type": "message", "user": ALICE, "text": "second words", "ts": ts, "thread_ts": thread_ts},
-               "previous_message": {"type": "message", "user": ALICE, "text": "first words", "ts": ts,
-                                    "thread_ts": thread_ts}}
+    await app.db.execute(
+        "INSERT INTO messages (channel, ts, team_id, thread_ts, user_id, text, is_bot)"
+        " VALUES (?, ?, 'T0001', ?, ?, 'first words', 0)",
+        (DM, ts, thread_ts, ALICE),
+    )
+    changed = {
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": True,
+        "channel": DM,
+        "channel_type": "im",
+        "ts": "1900000000.000200",
+        "event_ts": "1900000000.000200",
+        "message": {"type": "message", "user": ALICE, "text": "second words", "ts": ts, "thread_ts": thread_ts},
+        "previous_message": {"type": "message", "user": ALICE, "text": "first words", "ts": ts, "thread_ts": thread_ts},
+    }
     assert is_other_message_sub_event_in_assistant_thread(slack.event_callback(changed))
     await app.event(changed)
     await app.settle()

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
+from bot.fakes import FakeOpenAI, FakeSlack
 from bot.health import HEALTH_PATH
 from bot.settings import Settings
-from bot.fakes import FakeOpenAI, FakeSlack
 from tests.test_startup import Serve, free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,12 +73,20 @@ def test_the_systemd_unit_serves_and_stops_with_sigterm() -> None:
 
 def healthcheck(tmp_path: Path, port: int) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(REPO), "PORT": str(port)}
-    return subprocess.run([sys.executable, "-m", "bot", "healthcheck"], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "healthcheck"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 async def test_tuneloop_healthcheck_passes_only_while_the_server_answers(
-        tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI) -> None:
+    tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     assert (await asyncio.to_thread(healthcheck, tmp_path, free_port())).returncode == 1
     server = Serve(tmp_path, slack, oai)
     try:

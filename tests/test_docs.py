@@ -13,9 +13,9 @@ import pytest
 import yaml
 from pydantic import AliasChoices
 
+from bot.fakes import FakeOpenAI, FakeSlack
 from bot.settings import Settings
 from tests.conftest import ALICE, Harness, make_settings, served
-from bot.fakes import FakeOpenAI, FakeSlack
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

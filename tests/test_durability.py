@@ -30,12 +30,12 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from bot.fakes import FakeOpenAI, FakeSlack
 from storage import inbox as inbox_rows
 from storage import migrate, open_database
 from storage.db import WriteLock
 from tests.capture_helpers import reaction, shortcut, submission
 from tests.conftest import ADMIN, ALICE, BOB, BOT, GENERAL, REPO, SIGNING_SECRET
-from bot.fakes import FakeOpenAI, FakeSlack
 from tests.waiting import eventually, listening
 from tuning.capture.inbox import Inbox
 
@@ -86,9 +86,15 @@ class Server:
         self.log_path = tmp_path / "server.log"
         self._cwd = tmp_path
         self._env = {
-            "PATH": os.environ["PATH"], "HOME": str(tmp_path), "SLACK_BOT_TOKEN": "xoxb-test",
-            "OPENAI_API_KEY": "sk-test-0000", "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.api_url,
-            "OPENAI_BASE_URL": oai.base_url, "TUNELOOP_DB": str(self.db_path), "TUNELOOP_ADMINS": ADMIN,
+            "PATH": os.environ["PATH"],
+            "HOME": str(tmp_path),
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "OPENAI_API_KEY": "sk-test-0000",
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "OPENAI_BASE_URL": oai.base_url,
+            "TUNELOOP_DB": str(self.db_path),
+            "TUNELOOP_ADMINS": ADMIN,
             "PYTHONPATH": str(REPO),  # the server runs the code this test imports, whatever is installed
         }
         self.process: asyncio.subprocess.Process | None = None
@@ -98,8 +104,17 @@ class Server:
         port = free_port()
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "serve", "--http", "--port", str(port),
-                cwd=self._cwd, env=self._env, stdout=log, stderr=log,
+                sys.executable,
+                "-m",
+                "bot",
+                "serve",
+                "--http",
+                "--port",
+                str(port),
+                cwd=self._cwd,
+                env=self._env,
+                stdout=log,
+                stderr=log,
             )
         self.url = f"http://127.0.0.1:{port}/slack/events"
         await self._wait_listening(port)
@@ -125,8 +140,14 @@ class Server:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
 
     async def _wait_listening(self, port: int) -> None:
-        await eventually(lambda: listening(port), timeout=TIMEOUT, interval=0.1, what="the server listening",
-                         give_up=lambda: self.process is None or self.process.returncode is not None, detail=self.log)
+        await eventually(
+            lambda: listening(port),
+            timeout=TIMEOUT,
+            interval=0.1,
+            what="the server listening",
+            give_up=lambda: self.process is None or self.process.returncode is not None,
+            detail=self.log,
+        )
 
 
 def free_port() -> int:
@@ -161,8 +182,9 @@ def seed_workspace(slack: FakeSlack) -> tuple[list[Target], list[Target]]:
     targets = []
     for n in range(THREADS):
         root = slack.add_message(GENERAL, ALICE, f"How do I rotate the keys of service {chr(65 + n)}?")
-        answer = slack.add_message(GENERAL, BOT, f"Run the rotate command for service {chr(65 + n)}.",
-                                   thread_ts=root, bot_id="B0BOT")
+        answer = slack.add_message(
+            GENERAL, BOT, f"Run the rotate command for service {chr(65 + n)}.", thread_ts=root, bot_id="B0BOT"
+        )
         reply = slack.add_message(GENERAL, BOB, f"It is in the runbook, section {chr(65 + n)}.", thread_ts=root)
         targets += [Target(answer, BOT, teammate=False), Target(reply, BOB, teammate=True)]
     return targets, [targets[0], targets[1], targets[2]]  # examples made before the burst: no Slack reads then
@@ -225,6 +247,7 @@ async def burst(url: str, requests: list[Request], on_ack: Callable[[int], None]
     outcome = Outcome()
     timeout = aiohttp.ClientTimeout(total=TIMEOUT / 4)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=CONCURRENCY)) as session:
+
         async def sender(queue: Iterator[Request]) -> None:
             for request in queue:
                 if await send(session, url, request):
@@ -235,7 +258,7 @@ async def burst(url: str, requests: list[Request], on_ack: Callable[[int], None]
 
         size = wave or len(requests)
         for start in range(0, len(requests), size):
-            queue = iter(requests[start:start + size])
+            queue = iter(requests[start : start + size])
             await asyncio.gather(*(sender(queue) for _ in range(CONCURRENCY)))
             if wave:
                 await asyncio.sleep(WAVE_PAUSE)
@@ -310,18 +333,24 @@ def check_examples(db: sqlite3.Connection, targets: list[Target], votes: list[Re
     tally = expected_votes(votes)
     for target in targets:
         events = [v.event for v in votes if v.event["item"]["ts"] == target.ts]
-        creates = [e for e in events if e["type"] == "reaction_added"
-                   and (not target.teammate or e["reaction"].split("::")[0] in ("+1", "thumbsup"))]
-        rows = db.execute("SELECT * FROM examples WHERE channel = ? AND message_ts = ?",
-                          (GENERAL, target.ts)).fetchall()
+        creates = [
+            e
+            for e in events
+            if e["type"] == "reaction_added"
+            and (not target.teammate or e["reaction"].split("::")[0] in ("+1", "thumbsup"))
+        ]
+        rows = db.execute(
+            "SELECT * FROM examples WHERE channel = ? AND message_ts = ?", (GENERAL, target.ts)
+        ).fetchall()
         assert len(rows) == (1 if creates else 0), target
         if not rows:
             continue
         row = rows[0]
         up, down = tally.get(target.ts, (0, 0))
         assert (row["up_votes"], row["down_votes"]) == (up, down), target
-        newest = db.execute("SELECT text FROM corrections WHERE example_id = ? ORDER BY id DESC LIMIT 1",
-                            (row["id"],)).fetchone()
+        newest = db.execute(
+            "SELECT text FROM corrections WHERE example_id = ? ORDER BY id DESC LIMIT 1", (row["id"],)
+        ).fetchone()
         if newest is None:
             assert row["state"] == ("approved" if up >= 1 and up > down else "candidate"), target
         else:
@@ -342,14 +371,19 @@ async def test_sigkill_mid_burst_loses_nothing_acknowledged_and_stores_nothing_t
         await server.start()
         # Before the burst: examples for the answers that will be corrected, and the modals, opened as Slack does.
         await send_all(server.url, [votes.make(t, ADMIN, "+1") for t in correctable])
-        await eventually(lambda: inbox_processed(server.db_path), timeout=TIMEOUT, what="warm-up votes processed",
-                         detail=server.log)
+        await eventually(
+            lambda: inbox_processed(server.db_path), timeout=TIMEOUT, what="warm-up votes processed", detail=server.log
+        )
         views = []
         for n, target in enumerate(correctable):
             body = urlencode({"payload": json.dumps(shortcut(slack, user=ALICE, channel=GENERAL, ts=target.ts))})
             await send_all(server.url, [Request("shortcut", body, "application/x-www-form-urlencoded", f"s{n}")])
-            await eventually(lambda n=n: len(slack.calls_to("views.update")) > n, timeout=TIMEOUT, what="the modal opened",
-                             detail=server.log)
+            await eventually(
+                lambda n=n: len(slack.calls_to("views.update")) > n,
+                timeout=TIMEOUT,
+                what="the modal opened",
+                detail=server.log,
+            )
             views.append(slack.calls_to("views.update")[n].args["view"])
         assert [json.loads(v["private_metadata"])["ts"] for v in views] == [t.ts for t in correctable]
 
@@ -388,12 +422,12 @@ async def test_sigkill_mid_burst_loses_nothing_acknowledged_and_stores_nothing_t
         with database(server.db_path) as db:
             stored_ids = {row[0] for row in db.execute("SELECT event_id FROM inbox")}
             assert {v.event_id for v in acked_votes} <= stored_ids
-            half_done = db.execute(
-                "SELECT count(*) FROM inbox WHERE processed_at IS NULL AND attempts > 0").fetchone()[0]
+            half_done = db.execute("SELECT count(*) FROM inbox WHERE processed_at IS NULL AND attempts > 0").fetchone()[
+                0
+            ]
             assert half_done >= STUCK_CALLS
             # An acknowledged correction is in the inbox (saved when replayed) or already saved, never lost.
-            submissions = [row[0] for row in db.execute(
-                "SELECT body FROM inbox WHERE event_type = 'view_submission'")]
+            submissions = [row[0] for row in db.execute("SELECT body FROM inbox WHERE event_type = 'view_submission'")]
             for request in corrections:
                 waiting = sum(f" {request.key}." in body for body in submissions)
                 saved = stored(db, request)
@@ -401,8 +435,12 @@ async def test_sigkill_mid_burst_loses_nothing_acknowledged_and_stores_nothing_t
 
         # Restarted on the same database, it replays its inbox: each acknowledged request is there exactly once.
         await server.start()
-        await eventually(lambda: inbox_processed(server.db_path), timeout=TIMEOUT, what="the inbox replayed after the restart",
-                         detail=server.log)
+        await eventually(
+            lambda: inbox_processed(server.db_path),
+            timeout=TIMEOUT,
+            what="the inbox replayed after the restart",
+            detail=server.log,
+        )
         with database(server.db_path) as db:
             check_once(db, [*sent_votes, *corrections], outcome.acked)
             check_totals(db, sent_votes, corrections)
@@ -412,8 +450,9 @@ async def test_sigkill_mid_burst_loses_nothing_acknowledged_and_stores_nothing_t
         for request in retried:
             request.retries = 1
         await send_all(server.url, retried)
-        await eventually(lambda: inbox_processed(server.db_path), timeout=TIMEOUT, what="the retries processed",
-                         detail=server.log)
+        await eventually(
+            lambda: inbox_processed(server.db_path), timeout=TIMEOUT, what="the retries processed", detail=server.log
+        )
         assert await server.stop() == 0, server.log()
         with database(server.db_path) as db:
             assert integrity_problems(db) == []
@@ -423,7 +462,6 @@ async def test_sigkill_mid_burst_loses_nothing_acknowledged_and_stores_nothing_t
             check_examples(db, targets, votes.sent)
     finally:
         server.cleanup()
-
 
 
 # -- the pieces the ingest path is made of -------------------------------------------------------------------------
@@ -440,8 +478,9 @@ async def test_concurrent_events_share_a_commit_and_each_is_durable_when_accepte
         async def accept(event_id: str) -> int | None:
             row_id = await inbox.accept(event_id, "reaction_added", json.dumps({"id": event_id}))
             with database(tmp_path / "inbox.db") as other:  # another connection sees only what is committed
-                committed.append(other.execute("SELECT 1 FROM inbox WHERE event_id = ?", (event_id,)).fetchone()
-                                 is not None)
+                committed.append(
+                    other.execute("SELECT 1 FROM inbox WHERE event_id = ?", (event_id,)).fetchone() is not None
+                )
             return row_id
 
         ids = await asyncio.gather(*(accept(f"Ev{n % 120}") for n in range(1, 301)))  # retries among them
@@ -457,8 +496,9 @@ async def test_a_batch_reports_new_rows_and_repeats(tmp_path: Path) -> None:
     db = await open_database(tmp_path / "inbox.db")
     await migrate(db)
     try:
-        first = await inbox_rows.add_many(db, [("Ev1", "message", "a"), ("Ev2", "message", "b"),
-                                               ("Ev1", "message", "c")])
+        first = await inbox_rows.add_many(
+            db, [("Ev1", "message", "a"), ("Ev2", "message", "b"), ("Ev1", "message", "c")]
+        )
         assert first[0] is not None and first[1] is not None and first[2] is None
         again = await inbox_rows.add_many(db, [("Ev2", "message", "b"), ("Ev3", "message", "d")])
         assert again[0] is None and again[1] is not None
@@ -480,8 +520,10 @@ async def test_the_write_lock_lets_urgent_holders_go_first_and_survives_cancella
     release = asyncio.Event()
     first = asyncio.create_task(hold("first", release=release))
     await asyncio.sleep(0)
-    waiting = [asyncio.create_task(hold(name, urgent=name.startswith("urgent"))) for name in
-               ("ordinary-1", "urgent-1", "cancelled", "ordinary-2", "urgent-2")]
+    waiting = [
+        asyncio.create_task(hold(name, urgent=name.startswith("urgent")))
+        for name in ("ordinary-1", "urgent-1", "cancelled", "ordinary-2", "urgent-2")
+    ]
     await asyncio.sleep(0)
     waiting[2].cancel()
     release.set()

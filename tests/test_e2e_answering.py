@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import re
 
-from render.answers import THINKING, split_answer
-from tests.conftest import ALICE, BOB, BOT, DM, GENERAL, Harness
 from bot.fakes import FakeOpenAI, FakeSlack
-
-from tests.conftest import BOTH_DATABASES
+from render.answers import THINKING, split_answer
+from tests.conftest import ALICE, BOB, BOT, BOTH_DATABASES, DM, GENERAL, Harness
 
 pytestmark = BOTH_DATABASES
 
@@ -24,7 +22,9 @@ async def answers(app: Harness) -> list[dict]:
     return [dict(row) for row in await app.db.fetchall("SELECT * FROM answers ORDER BY id")]
 
 
-async def test_mention_is_answered_in_a_new_thread_and_recorded(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+async def test_mention_is_answered_in_a_new_thread_and_recorded(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     oai.reply_with("Hold the reset button for five seconds.")
     event = mention(slack, "how do I reset the router?")
     assert await app.event(event) == 200
@@ -37,7 +37,12 @@ async def test_mention_is_answered_in_a_new_thread_and_recorded(app: Harness, sl
     assert sent[1:] == [{"role": "user", "content": "how do I reset the router?"}]
     (row,) = await answers(app)
     assert row["status"] == "answered"
-    assert (row["team_id"], row["channel"], row["thread_ts"], row["question_ts"]) == ("T0001", GENERAL, event["ts"], event["ts"])
+    assert (row["team_id"], row["channel"], row["thread_ts"], row["question_ts"]) == (
+        "T0001",
+        GENERAL,
+        event["ts"],
+        event["ts"],
+    )
     assert row["asked_by"] == ALICE and row["model"] == "gpt-4.1-mini"
     assert json.loads(row["request_messages"]) == sent
     assert row["answer_text"] == "Hold the reset button for five seconds."
@@ -91,7 +96,8 @@ async def test_where_slack_refuses_streaming_the_answer_is_edited_in_and_the_cha
     assert len(slack.calls_to("chat.startStream")) == 1  # refused once, not asked again
     assert [c.args["text"] for c in slack.calls_to("chat.postMessage")] == [THINKING] * 2
     assert await app.db.fetchval("SELECT error FROM streaming_refused WHERE channel = ?", (GENERAL,)) == (
-        "channel_type_not_supported")
+        "channel_type_not_supported"
+    )
     assert [row["status"] for row in await answers(app)] == ["answered", "answered"]
 
 
@@ -123,28 +129,54 @@ async def test_mention_inside_a_thread_answers_in_that_thread_with_its_history(
     await app.event(event)
     await app.settle()
     sent = oai.calls_to("POST /v1/chat/completions")[0].args["messages"]
-    assert [m["content"] for m in sent[1:]] == ["Our deploys fail since Monday.", "Same for me, on staging.", "any idea why?"]
+    assert [m["content"] for m in sent[1:]] == [
+        "Our deploys fail since Monday.",
+        "Same for me, on staging.",
+        "any idea why?",
+    ]
     assert slack.thread(GENERAL, root)[-1]["user"] == BOT
 
 
-async def test_follow_up_in_an_answered_thread_needs_no_mention(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+async def test_follow_up_in_an_answered_thread_needs_no_mention(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     first = mention(slack, "what is WAL?")
     await app.event(first)
     await app.settle()
     ts = slack.add_message(GENERAL, ALICE, "and is it safe?", thread_ts=first["ts"])
-    await app.event({"type": "message", "channel_type": "channel", "user": ALICE, "text": "and is it safe?", "ts": ts,
-                     "thread_ts": first["ts"], "channel": GENERAL})
+    await app.event(
+        {
+            "type": "message",
+            "channel_type": "channel",
+            "user": ALICE,
+            "text": "and is it safe?",
+            "ts": ts,
+            "thread_ts": first["ts"],
+            "channel": GENERAL,
+        }
+    )
     await app.settle()
     sent = oai.calls_to("POST /v1/chat/completions")[1].args["messages"]
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
     assert len(await answers(app)) == 2
 
 
-async def test_messages_in_threads_the_bot_never_answered_are_only_remembered(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+async def test_messages_in_threads_the_bot_never_answered_are_only_remembered(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     root = slack.add_message(GENERAL, BOB, "lunch?")
     ts = slack.add_message(GENERAL, ALICE, "yes", thread_ts=root)
-    await app.event({"type": "message", "channel_type": "channel", "user": ALICE, "text": "yes", "ts": ts,
-                     "thread_ts": root, "channel": GENERAL})
+    await app.event(
+        {
+            "type": "message",
+            "channel_type": "channel",
+            "user": ALICE,
+            "text": "yes",
+            "ts": ts,
+            "thread_ts": root,
+            "channel": GENERAL,
+        }
+    )
     await app.settle()
     assert oai.calls_to("POST /v1/chat/completions") == []
     assert await app.db.fetchval("SELECT text FROM messages WHERE channel = ? AND ts = ?", (GENERAL, ts)) == "yes"
@@ -153,7 +185,9 @@ async def test_messages_in_threads_the_bot_never_answered_are_only_remembered(ap
 async def test_dm_is_answered_directly(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
     oai.reply_with("Sure.")
     ts = slack.add_message(DM, ALICE, "can you help?")
-    await app.event({"type": "message", "channel_type": "im", "user": ALICE, "text": "can you help?", "ts": ts, "channel": DM})
+    await app.event(
+        {"type": "message", "channel_type": "im", "user": ALICE, "text": "can you help?", "ts": ts, "channel": DM}
+    )
     await app.settle()
     post = slack.calls_to("chat.postMessage")[0]
     assert post.args["channel"] == DM and not post.args.get("thread_ts")
@@ -162,7 +196,9 @@ async def test_dm_is_answered_directly(app: Harness, slack: FakeSlack, oai: Fake
     assert row["channel"] == DM and row["status"] == "answered"
 
 
-async def test_mention_delivered_as_app_mention_and_message_is_answered_once(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+async def test_mention_delivered_as_app_mention_and_message_is_answered_once(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     event = mention(slack, "once please")
     await app.event(event)
     await app.event({**event, "type": "message", "channel_type": "channel"})
@@ -212,8 +248,17 @@ async def test_long_answers_are_split_into_several_messages(app: Harness, slack:
 
 async def test_the_bot_ignores_its_own_messages(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
     ts = slack.add_message(GENERAL, BOT, "I said this", bot_id="B0BOT")
-    await app.event({"type": "message", "channel_type": "channel", "user": BOT, "bot_id": "B0BOT", "text": "I said this",
-                     "ts": ts, "channel": GENERAL})
+    await app.event(
+        {
+            "type": "message",
+            "channel_type": "channel",
+            "user": BOT,
+            "bot_id": "B0BOT",
+            "text": "I said this",
+            "ts": ts,
+            "channel": GENERAL,
+        }
+    )
     await app.settle()
     assert oai.calls_to("POST /v1/chat/completions") == []
 
@@ -227,15 +272,26 @@ async def test_a_model_answer_with_broadcasts_and_mentions_pings_nobody(
     await app.settle()
     (reply,) = slack.thread(GENERAL, event["ts"])[1:]
     assert not re.search(r"<[!@#]", reply["text"])
-    assert reply["text"].replace("\u200b", "") == "<!channel> <!here> look, <@U0BOB> and <!subteam^S123> & <#C0GENERAL> are **here**"
+    assert (
+        reply["text"].replace("\u200b", "")
+        == "<!channel> <!here> look, <@U0BOB> and <!subteam^S123> & <#C0GENERAL> are **here**"
+    )
 
 
 async def test_a_group_dm_is_answered_like_a_dm(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
     slack.add_channel("G0GROUP", "mpdm-alice--bob--tuneloop-1", is_private=True, members=[ALICE, BOB, BOT])
     oai.reply_with("Sure.")
     ts = slack.add_message("G0GROUP", ALICE, "can you help us?")
-    await app.event({"type": "message", "channel_type": "mpim", "user": ALICE, "text": "can you help us?", "ts": ts,
-                     "channel": "G0GROUP"})
+    await app.event(
+        {
+            "type": "message",
+            "channel_type": "mpim",
+            "user": ALICE,
+            "text": "can you help us?",
+            "ts": ts,
+            "channel": "G0GROUP",
+        }
+    )
     await app.settle()
     assert [m["text"] for m in slack.history("G0GROUP")] == ["Sure.", "can you help us?"]
     assert await app.db.fetchval("SELECT count(*) FROM messages WHERE channel = 'G0GROUP' AND is_bot = 0") == 0

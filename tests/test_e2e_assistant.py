@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.fakes import FakeOpenAI, FakeSlack
 from bot.settings import Settings
 from tests.conftest import ALICE, BOT, DM, Harness, make_settings
-from bot.fakes import FakeOpenAI, FakeSlack
 
 PROMPTS = "How do I reset the router?|What is WAL mode, and when should I use it in SQLite?"
 
@@ -25,14 +25,26 @@ def pane_thread(slack: FakeSlack) -> str:
 
 def question(slack: FakeSlack, thread_ts: str, text: str) -> dict:
     ts = slack.add_message(DM, ALICE, text, thread_ts=thread_ts)
-    return {"type": "message", "channel_type": "im", "user": ALICE, "text": text, "ts": ts, "thread_ts": thread_ts,
-            "channel": DM}
+    return {
+        "type": "message",
+        "channel_type": "im",
+        "user": ALICE,
+        "text": text,
+        "ts": ts,
+        "thread_ts": thread_ts,
+        "channel": DM,
+    }
 
 
 async def test_opening_the_pane_shows_the_configured_prompts(app: Harness, slack: FakeSlack) -> None:
     thread_ts = pane_thread(slack)
-    status = await app.event({"type": "assistant_thread_started", "event_ts": thread_ts, "assistant_thread": {
-        "user_id": ALICE, "channel_id": DM, "thread_ts": thread_ts, "context": {}}})
+    status = await app.event(
+        {
+            "type": "assistant_thread_started",
+            "event_ts": thread_ts,
+            "assistant_thread": {"user_id": ALICE, "channel_id": DM, "thread_ts": thread_ts, "context": {}},
+        }
+    )
     await app.settle()
     assert status == 200
     prompts = slack.assistant_threads[(DM, thread_ts)]["prompts"]
@@ -62,6 +74,8 @@ async def test_a_question_in_the_pane_gets_status_title_and_a_streamed_answer(
     assert len(slack.calls_to("assistant.threads.setTitle")) == 1
 
 
-def test_more_prompts_than_the_pane_shows_are_refused_plainly(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI) -> None:
+def test_more_prompts_than_the_pane_shows_are_refused_plainly(
+    tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     with pytest.raises(ValueError, match="1 to 4 prompts"):
         make_settings(tmp_path, slack, oai, TUNELOOP_SUGGESTED_PROMPTS="a|b|c|d|e")

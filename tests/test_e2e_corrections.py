@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 
-from tests.capture_helpers import answered_question, example, shortcut, submission
-from tests.conftest import ADMIN, ALICE, BOB, GENERAL, Harness
 from bot.fakes import FakeSlack
-
-from tests.conftest import BOTH_DATABASES
+from tests.capture_helpers import answered_question, example, shortcut, submission
+from tests.conftest import ADMIN, ALICE, BOB, BOTH_DATABASES, GENERAL, Harness
 
 pytestmark = BOTH_DATABASES
 
@@ -69,7 +67,9 @@ async def test_empty_or_unchanged_text_is_refused_inside_the_modal(app: Harness,
     assert await example(app, answer_ts) is None
 
 
-async def test_correcting_again_replaces_the_earlier_correction_and_keeps_history(app: Harness, slack: FakeSlack) -> None:
+async def test_correcting_again_replaces_the_earlier_correction_and_keeps_history(
+    app: Harness, slack: FakeSlack
+) -> None:
     answer_ts = await answered_question(app, slack)
     view = await open_modal(app, slack, user=BOB, ts=answer_ts)
     await app.interact(submission(view, user=BOB, text="First try."))
@@ -79,7 +79,10 @@ async def test_correcting_again_replaces_the_earlier_correction_and_keeps_histor
     row = await example(app, answer_ts)
     assert row["corrected"] == "Second, better try."
     history = await app.db.fetchall("SELECT text, replaced_at FROM corrections ORDER BY id")
-    assert [(r["text"], r["replaced_at"] is not None) for r in history] == [("First try.", True), ("Second, better try.", False)]
+    assert [(r["text"], r["replaced_at"] is not None) for r in history] == [
+        ("First try.", True),
+        ("Second, better try.", False),
+    ]
 
 
 async def test_corrections_are_scrubbed(app: Harness, slack: FakeSlack) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.capture_helpers import answered_question, button
 from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
-from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.lifecycle_helpers import scripted
 from tests.test_e2e_jobs import card_text, dataset, job_row, preflight, start
 from tuning.training.jobs import monitor
@@ -25,8 +25,15 @@ def fast_cards(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeTogether) -> AsyncIterator[Harness]:
-    settings = make_settings(tmp_path, slack, oai, together=together, TUNELOOP_POLL_SECONDS="3600",
-                             TUNELOOP_JUDGE_MODEL="gpt-4.1", TUNELOOP_ENDPOINT_IDLE_MINUTES="30")
+    settings = make_settings(
+        tmp_path,
+        slack,
+        oai,
+        together=together,
+        TUNELOOP_POLL_SECONDS="3600",
+        TUNELOOP_JUDGE_MODEL="gpt-4.1",
+        TUNELOOP_ENDPOINT_IDLE_MINUTES="30",
+    )
     async with served(settings, slack) as harness:
         yield harness
 
@@ -80,12 +87,22 @@ async def test_deploy_lists_hardware_with_prices_creates_an_endpoint_and_evaluat
     deployed = await deploy(app, job)
     assert "$3.99/h" in str(deployed["choices"]["blocks"]) and "$5.49/h" in str(deployed["choices"]["blocks"])
     created = together.calls_to("POST /v1/endpoints")[0].args
-    assert created == {"model": job["fine_tuned_model"], "hardware": H100, "display_name": f"tuneloop {job['id']}",
-                       "autoscaling": {"min_replicas": 1, "max_replicas": 1}, "inactive_timeout": 30,
-                       "state": "STARTED"}
+    assert created == {
+        "model": job["fine_tuned_model"],
+        "hardware": H100,
+        "display_name": f"tuneloop {job['id']}",
+        "autoscaling": {"min_replicas": 1, "max_replicas": 1},
+        "inactive_timeout": 30,
+        "state": "STARTED",
+    }
     row = deployed["row"]
     endpoint = together.endpoint(row["id"])
-    assert (row["name"], row["job_id"], row["usd_per_hour"], row["state"]) == (endpoint.name, job["id"], 3.99, "PENDING")
+    assert (row["name"], row["job_id"], row["usd_per_hour"], row["state"]) == (
+        endpoint.name,
+        job["id"],
+        3.99,
+        "PENDING",
+    )
 
     together.reply_with("I have no idea.")  # the tuned model answers worse than the answering model
     oai.reply_with(scripted({}))
@@ -213,8 +230,9 @@ dedicated_endpoint = false
 @pytest.fixture
 async def operated(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeTogether) -> AsyncIterator[Harness]:
     (tmp_path / "models.toml").write_text(OPERATOR_MODELS)
-    settings = make_settings(tmp_path, slack, oai, together=together, TUNELOOP_POLL_SECONDS="3600",
-                             TUNELOOP_JUDGE_MODEL="gpt-4.1")
+    settings = make_settings(
+        tmp_path, slack, oai, together=together, TUNELOOP_POLL_SECONDS="3600", TUNELOOP_JUDGE_MODEL="gpt-4.1"
+    )
     async with served(settings, slack) as harness:
         yield harness
 

@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+from bot.fakes import FakeSlack
 from tests.capture_helpers import (
     answered_question,
     example,
@@ -13,27 +14,39 @@ from tests.capture_helpers import (
     shortcut,
     submission,
 )
-from tests.conftest import ALICE, BOB, BOT, GENERAL, Harness
-from bot.fakes import FakeSlack
+from tests.conftest import ALICE, BOB, BOT, BOTH_DATABASES, GENERAL, Harness
 from tests.waiting import eventually
-
-from tests.conftest import BOTH_DATABASES
 
 pytestmark = BOTH_DATABASES
 
 
-def click(slack: FakeSlack, answer_ts: str, value: str, *, user: str, at: str, action_id: str = "answer_feedback",
-          kind: str = "feedback_buttons") -> dict[str, Any]:
+def click(
+    slack: FakeSlack,
+    answer_ts: str,
+    value: str,
+    *,
+    user: str,
+    at: str,
+    action_id: str = "answer_feedback",
+    kind: str = "feedback_buttons",
+) -> dict[str, Any]:
     """A block_actions payload for a click under an answer, shaped as Slack sends it."""
     message = {"type": "message", "ts": answer_ts, "user": BOT, "bot_id": "B0BOT", "text": "…"}
     action = {"type": kind, "action_id": action_id, "block_id": "fb", "action_ts": at} | (
-        {"value": value} if value else {})
+        {"value": value} if value else {}
+    )
     return {
-        "type": "block_actions", "team": {"id": "T0001", "domain": "fake"},
-        "user": {"id": user, "username": user.lower(), "team_id": "T0001"}, "api_app_id": "A0001", "token": "x",
-        "trigger_id": "trig-9", "response_url": slack.response_url(f"fb-{user}-{at}"),
+        "type": "block_actions",
+        "team": {"id": "T0001", "domain": "fake"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
+        "api_app_id": "A0001",
+        "token": "x",
+        "trigger_id": "trig-9",
+        "response_url": slack.response_url(f"fb-{user}-{at}"),
         "container": {"type": "message", "message_ts": answer_ts, "channel_id": GENERAL, "is_ephemeral": False},
-        "channel": {"id": GENERAL, "name": "general"}, "message": message, "actions": [action],
+        "channel": {"id": GENERAL, "name": "general"},
+        "message": message,
+        "actions": [action],
     }
 
 
@@ -91,8 +104,7 @@ async def test_the_bots_own_click_and_unknown_values_do_not_count(app: Harness, 
 
 async def test_the_correct_button_opens_the_correction_form(app: Harness, slack: FakeSlack) -> None:
     answer_ts = await answered_question(app, slack)
-    payload = click(slack, answer_ts, "", user=BOB, at="1900000000.000100", action_id="answer_correct",
-                    kind="button")
+    payload = click(slack, answer_ts, "", user=BOB, at="1900000000.000100", action_id="answer_correct", kind="button")
     status, _ = await app.interact(payload)
     await app.settle()
     assert status == 200

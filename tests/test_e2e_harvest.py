@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bot.fakes import FakeSlack
 from handlers import slack_reader
 from tests.capture_helpers import example
 from tests.conftest import ADMIN, ALICE, BOB, BOT, GENERAL, Harness
-from bot.fakes import FakeSlack
 
 
 def seed(slack: FakeSlack) -> dict[str, str]:
@@ -61,8 +61,15 @@ async def test_harvesting_twice_adds_nothing(app: Harness, slack: FakeSlack) -> 
 
 async def test_harvest_after_live_votes_does_not_double_count(app: Harness, slack: FakeSlack) -> None:
     ts = seed(slack)
-    await app.event({"type": "reaction_added", "user": ALICE, "reaction": "+1", "item_user": BOB,
-                     "item": {"type": "message", "channel": GENERAL, "ts": ts["good"]}})
+    await app.event(
+        {
+            "type": "reaction_added",
+            "user": ALICE,
+            "reaction": "+1",
+            "item_user": BOB,
+            "item": {"type": "message", "channel": GENERAL, "ts": ts["good"]},
+        }
+    )
     await app.settle()
     await harvest(app)
     assert (await example(app, ts["good"]))["up_votes"] == 2

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.capture_helpers import button
 from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
-from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.dataset_helpers import add_many
 from tuning.training.datasets.specs import BuildRequest
 from tuning.training.jobs import monitor
@@ -59,19 +59,30 @@ async def test_preflight_card_shows_the_plan_with_start_and_cancel(app: Harness,
     await dataset(app)
     job = await preflight(app, "train support epochs:2")
     text = card_text(slack, job)
-    for expected in ("support@1", "openai", "gpt-4.1-mini-2025-04-14", "SFT", "Epochs", "estimate", "job_start",
-                     "job_dismiss"):
+    for expected in (
+        "support@1",
+        "openai",
+        "gpt-4.1-mini-2025-04-14",
+        "SFT",
+        "Epochs",
+        "estimate",
+        "job_start",
+        "job_dismiss",
+    ):
         assert expected in text
     assert (job["state"], job["epochs"], job["examples"]) == ("preflight", 2, 10)
     assert job["estimated_cost"] > 0
 
 
-@pytest.mark.parametrize(("command", "user", "fragment"), [
-    ("train support", ALICE, "Only Tuneloop admins"),
-    ("train nothing", ADMIN, "nothing"),
-    ("train support model:gpt-3.5-turbo", ADMIN, "gpt-4.1-mini-2025-04-14"),
-    ("train support model:gpt-4o-mini-2024-07-18 trainer:openai", ADMIN, None),
-])
+@pytest.mark.parametrize(
+    ("command", "user", "fragment"),
+    [
+        ("train support", ALICE, "Only Tuneloop admins"),
+        ("train nothing", ADMIN, "nothing"),
+        ("train support model:gpt-3.5-turbo", ADMIN, "gpt-4.1-mini-2025-04-14"),
+        ("train support model:gpt-4o-mini-2024-07-18 trainer:openai", ADMIN, None),
+    ],
+)
 async def test_refusals_are_ephemeral_and_start_nothing(
     app: Harness, slack: FakeSlack, oai: FakeOpenAI, command: str, user: str, fragment: str | None
 ) -> None:
@@ -173,8 +184,14 @@ async def test_progress_success_and_loss_curve_on_openai(app: Harness, slack: Fa
     assert any("Evaluation results" in str(m.get("blocks")) for m in thread)
     evaluation = await app.db.fetchone("SELECT * FROM evaluations")
     assert (evaluation["candidate"], evaluation["baseline"], evaluation["job_id"]) == (
-        done["fine_tuned_model"], "gpt-4.1-mini", job["id"])
-    assert {f.filename.rsplit(".", 1)[1] for f in slack.files if f.filename.startswith("evaluation-")} == {"png", "jsonl"}
+        done["fine_tuned_model"],
+        "gpt-4.1-mini",
+        job["id"],
+    )
+    assert {f.filename.rsplit(".", 1)[1] for f in slack.files if f.filename.startswith("evaluation-")} == {
+        "png",
+        "jsonl",
+    }
 
 
 async def test_failure_shows_the_providers_reason(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
@@ -189,7 +206,9 @@ async def test_failure_shows_the_providers_reason(app: Harness, slack: FakeSlack
     assert row["error_code"] in card_text(slack, job) and "stopped the job" in card_text(slack, job)
 
 
-async def test_provider_refusal_at_start_says_so_and_suggests_together(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+async def test_provider_refusal_at_start_says_so_and_suggests_together(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     await dataset(app)
     oai.refuse_fine_tuning()
     job = await preflight(app, "train support")
@@ -258,7 +277,9 @@ async def test_together_end_to_end(app: Harness, slack: FakeSlack, together: Fak
     assert [f for f in slack.files if f.filename.endswith("-loss.png")]
     losses = await app.db.fetchall("SELECT step, train_loss FROM job_metrics WHERE job_id = ?", (job["id"],))
     fake_rows = together.fine_tunes.get(row["provider_job_id"]).metrics
-    assert [(r["step"], r["train_loss"]) for r in losses] == [(m["train/global_step"], m["train/loss"]) for m in fake_rows]
+    assert [(r["step"], r["train_loss"]) for r in losses] == [
+        (m["train/global_step"], m["train/loss"]) for m in fake_rows
+    ]
     assert row["train_loss"] == fake_rows[-1]["train/loss"] is not None
     assert "train –" not in card_text(slack, job)  # the card shows Together's losses
     await app.command(f"status {row['provider_job_id']}", user=ALICE)
@@ -324,7 +345,9 @@ async def test_a_restart_mid_job_resumes_on_the_same_card_and_finishes_once(
     assert len(texts) == len(set(texts)) and len(texts) > thread_before - 1
     card_updates = [c for c in slack.calls_to("chat.update") if c.args["text"].startswith(job["id"])]
     assert card_updates and {c.args["ts"] for c in card_updates} == {job["card_ts"]}
-    assert len([c for c in slack.calls_to("chat.postMessage") if c.args.get("blocks")]) == 1  # one card, never re-posted
+    assert (
+        len([c for c in slack.calls_to("chat.postMessage") if c.args.get("blocks")]) == 1
+    )  # one card, never re-posted
 
 
 class RecordingPublisher:
@@ -350,8 +373,9 @@ async def test_one_card_is_updated_at_most_once_per_interval_but_always_at_the_e
     await start(app, job)
     provider_id = (await job_row(app, job["id"]))["provider_job_id"]
     publisher = RecordingPublisher()
-    watcher = monitor.JobMonitor(app.db, app.runtime.services.jobs, app.runtime.trainers, publisher,
-                                 poll_seconds=3600, card_interval=0.5)
+    watcher = monitor.JobMonitor(
+        app.db, app.runtime.services.jobs, app.runtime.trainers, publisher, poll_seconds=3600, card_interval=0.5
+    )
     for _ in range(6):  # six polls in quick succession while the job runs
         oai.advance(provider_id)
         await watcher.tick()

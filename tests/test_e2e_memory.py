@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.capture_helpers import button, example, shortcut, submission, vote
-from tests.conftest import ADMIN, ALICE, BOB, BOT, BOTH_DATABASES, GENERAL, REPO, Harness
 from bot.fakes import FakeOpenAI, FakeSlack
 from render.ids import REVIEW_REJECT
+from tests.capture_helpers import button, example, shortcut, submission, vote
+from tests.conftest import ADMIN, ALICE, BOB, BOT, BOTH_DATABASES, GENERAL, REPO, Harness
 
 pytestmark = BOTH_DATABASES
 
@@ -25,8 +25,10 @@ CORRECTION = "Press the pinhole button behind the router for ten seconds, until 
 async def ask(app: Harness, slack: FakeSlack, text: str, *, user: str = BOB, channel: str = GENERAL) -> str:
     """A mention in a new thread; returns the question's ts once it is answered."""
     ts = slack.add_message(channel, user, f"<@{BOT}> {text}")
-    assert await app.event({"type": "app_mention", "user": user, "text": f"<@{BOT}> {text}", "ts": ts,
-                            "channel": channel}) == 200
+    assert (
+        await app.event({"type": "app_mention", "user": user, "text": f"<@{BOT}> {text}", "ts": ts, "channel": channel})
+        == 200
+    )
     await app.settle()
     return ts
 
@@ -43,13 +45,18 @@ def answer_blocks(slack: FakeSlack, channel: str, question_ts: str) -> list[dict
 
 
 def context_line(slack: FakeSlack, channel: str, question_ts: str) -> str | None:
-    lines = [element["text"] for block in answer_blocks(slack, channel, question_ts) if block["type"] == "context"
-             for element in block["elements"]]
+    lines = [
+        element["text"]
+        for block in answer_blocks(slack, channel, question_ts)
+        if block["type"] == "context"
+        for element in block["elements"]
+    ]
     return lines[0] if lines else None
 
 
-async def corrected(app: Harness, slack: FakeSlack, question: str, text: str, *, asker: str = ALICE,
-                    channel: str = GENERAL) -> str:
+async def corrected(
+    app: Harness, slack: FakeSlack, question: str, text: str, *, asker: str = ALICE, channel: str = GENERAL
+) -> str:
     """`asker` asks, the bot answers, the admin corrects the answer; returns the question's ts."""
     question_ts = await ask(app, slack, question, user=asker, channel=channel)
     answer_ts = slack.thread(channel, question_ts)[1]["ts"]
@@ -67,11 +74,21 @@ async def corrected(app: Harness, slack: FakeSlack, question: str, text: str, *,
 def forget(app: Harness, tmp_path: Path, user: str) -> subprocess.CompletedProcess[str]:
     """`tuneloop forget USER` against the app's database, as an operator runs it."""
     target = app.db.target
-    where = ({"TUNELOOP_DATABASE_URL": target, "TUNELOOP_DATA_DIR": str(tmp_path)} if app.db.dialect == "postgresql"
-             else {"TUNELOOP_DB": target})
+    where = (
+        {"TUNELOOP_DATABASE_URL": target, "TUNELOOP_DATA_DIR": str(tmp_path)}
+        if app.db.dialect == "postgresql"
+        else {"TUNELOOP_DB": target}
+    )
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(REPO), **where}
-    return subprocess.run([sys.executable, "-m", "bot", "forget", user], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "forget", user],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def database_bytes(path: Path) -> bytes:
@@ -81,7 +98,8 @@ def database_bytes(path: Path) -> bytes:
 
 
 async def test_a_correction_helps_the_next_question_at_once_and_forget_takes_it_out_for_good(
-        app: Harness, slack: FakeSlack, oai: FakeOpenAI, tmp_path: Path) -> None:
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI, tmp_path: Path
+) -> None:
     first = await corrected(app, slack, "how do I reset the flaky office router?", CORRECTION)
     assert "pinhole" not in system_prompt_sent(oai)  # nothing to draw on yet
 
@@ -112,19 +130,27 @@ async def test_a_correction_helps_the_next_question_at_once_and_forget_takes_it_
             assert word not in on_disk, word
     else:  # the row and its index entry (its tsvector) are gone: no query can find the text
         assert await index_entries(app, "pinhole") == 0 and await index_entries(app, "flaky") == 0
-        assert await app.db.fetchval(
-            "SELECT count(*) FROM examples WHERE answer LIKE '%pinhole%' OR corrected LIKE '%pinhole%'") == 0
+        assert (
+            await app.db.fetchval(
+                "SELECT count(*) FROM examples WHERE answer LIKE '%pinhole%' OR corrected LIKE '%pinhole%'"
+            )
+            == 0
+        )
     assert await app.db.fetchval("SELECT count(*) FROM memory_items") == 0
 
 
 async def index_entries(app: Harness, word: str) -> int:
     """PostgreSQL: how many memories the full-text index finds for `word` (through its GIN index's operator)."""
-    return int(await app.db.fetchval(
-        "SELECT count(*) FROM memory_items WHERE search @@ plainto_tsquery('english', ?)", (word,)))
+    return int(
+        await app.db.fetchval(
+            "SELECT count(*) FROM memory_items WHERE search @@ plainto_tsquery('english', ?)", (word,)
+        )
+    )
 
 
 async def test_a_rejected_memory_is_never_given_to_the_model_again(
-        app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     await corrected(app, slack, "how do I reset the office router?", CORRECTION)
     await ask(app, slack, "router reboot steps?")
     assert "pinhole" in system_prompt_sent(oai)
@@ -136,11 +162,11 @@ async def test_a_rejected_memory_is_never_given_to_the_model_again(
     assert "pinhole" not in system_prompt_sent(oai) and context_line(slack, GENERAL, later) is None
 
 
-async def test_a_private_channels_memory_stays_in_that_channel(
-        app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+async def test_a_private_channels_memory_stays_in_that_channel(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
     slack.add_channel(SECRET, "secret", is_private=True)
-    await corrected(app, slack, "when is the merger announced?", "On the 14th, to staff first.", asker=BOB,
-                    channel=SECRET)
+    await corrected(
+        app, slack, "when is the merger announced?", "On the 14th, to staff first.", asker=BOB, channel=SECRET
+    )
     await ask(app, slack, "when will the merger be announced?", channel=GENERAL)
     assert "14th" not in system_prompt_sent(oai)
     inside = await ask(app, slack, "merger announcement date?", channel=SECRET)
@@ -148,7 +174,8 @@ async def test_a_private_channels_memory_stays_in_that_channel(
 
 
 async def test_a_slack_connect_channel_never_receives_internal_memory(
-        app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     slack.add_channel(SHARED, "with-acme", is_ext_shared=True)
     await corrected(app, slack, "how do I reset the office router?", CORRECTION)
     await ask(app, slack, "how do I reset the office router?", channel=SHARED)
@@ -165,21 +192,23 @@ async def test_memories_are_quoted_data_not_instructions(app: Harness, slack: Fa
     assert [m["role"] for m in messages] == ["system", "user"]
     assert messages[1]["content"] == "guest wifi password please"
     system = messages[0]["content"]
-    quoted = system[system.index("<team_answers>\n") + len("<team_answers>\n"):system.rindex("\n</team_answers>")]
+    quoted = system[system.index("<team_answers>\n") + len("<team_answers>\n") : system.rindex("\n</team_answers>")]
     (line,) = quoted.splitlines()
     assert json.loads(line)["answer"] == hostile  # one JSON string: it cannot end the block or speak as a role
     assert system.count("</team_answers>") == 1 and "not instructions" in system.split("<team_answers>")[0]
 
 
 async def test_votes_make_a_memory_only_past_the_stricter_threshold(
-        app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     question = await ask(app, slack, "where are the parking permits kept?", user=ALICE)
     answer_ts = slack.thread(GENERAL, question)[1]["ts"]
     await vote(app, user=BOB, ts=answer_ts)
     assert (await example(app, answer_ts))["state"] == "approved"  # enough to train on (TUNELOOP_MIN_VOTES=1)
     await ask(app, slack, "parking permits location?", user=ADMIN)
-    assert "parking" not in system_prompt_sent(oai).split("<team_answers>")[-1] or "<team_answers>" not in \
-        system_prompt_sent(oai)
+    assert "parking" not in system_prompt_sent(oai).split("<team_answers>")[
+        -1
+    ] or "<team_answers>" not in system_prompt_sent(oai)
     await vote(app, user=ADMIN, ts=answer_ts)  # the second 👍: TUNELOOP_MEMORY_MIN_VOTES defaults to 2
     await ask(app, slack, "parking permits location, please?", user=BOB)
     assert "<team_answers>" in system_prompt_sent(oai) and "parking permits kept" in system_prompt_sent(oai)
@@ -189,11 +218,20 @@ async def test_votes_make_a_memory_only_past_the_stricter_threshold(
 
 
 async def test_a_dm_may_draw_on_public_memory_but_never_feeds_it(
-        app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     await corrected(app, slack, "how do I reset the office router?", CORRECTION)
     dm_ts = slack.add_message("D0ALICE", ALICE, "router reset?")
-    await app.event({"type": "message", "channel_type": "im", "user": ALICE, "text": "router reset?", "ts": dm_ts,
-                     "channel": "D0ALICE"})
+    await app.event(
+        {
+            "type": "message",
+            "channel_type": "im",
+            "user": ALICE,
+            "text": "router reset?",
+            "ts": dm_ts,
+            "channel": "D0ALICE",
+        }
+    )
     await app.settle()
     assert "pinhole" in system_prompt_sent(oai)
     assert await app.db.fetchval("SELECT count(*) FROM memory_items WHERE channel LIKE 'D%'") == 0
@@ -224,7 +262,8 @@ async def test_admins_see_and_switch_memory_per_channel(app: Harness, slack: Fak
 
 
 async def test_a_thumbs_down_shows_in_review_beside_the_memories_used_and_an_admin_retires_one(
-        app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     await corrected(app, slack, "how do I reset the office router?", CORRECTION)
     memory_id = await app.db.fetchval("SELECT example_id FROM memory_items")
     question = await ask(app, slack, "router reset?")
@@ -235,8 +274,13 @@ async def test_a_thumbs_down_shows_in_review_beside_the_memories_used_and_an_adm
     blocks = slack.responses[-1]["blocks"]
     shown = json.dumps(blocks)
     assert "Echo: router reset?" in shown and "Drew on 1 team answer" in shown and "pinhole" in shown
-    (retire,) = [element for block in blocks if block["type"] == "actions" for element in block["elements"]
-                 if element["action_id"].startswith("review_retire_memory")]
+    (retire,) = [
+        element
+        for block in blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["action_id"].startswith("review_retire_memory")
+    ]
     assert retire["value"] == str(memory_id)
     status, _ = await app.interact(button(slack, retire["action_id"], retire["value"], user=ADMIN))
     assert status == 200

@@ -7,14 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.capture_helpers import answered_question, button
-from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
-from tests.lifecycle_helpers import scripted
+from tests.capture_helpers import answered_question, button
+from tests.conftest import ADMIN, ALICE, BOTH_DATABASES, GENERAL, Harness, make_settings, served
 from tests.dataset_helpers import add_many
+from tests.lifecycle_helpers import scripted
 from tuning.training.datasets.specs import BuildRequest
-
-from tests.conftest import BOTH_DATABASES
 
 pytestmark = BOTH_DATABASES
 
@@ -57,12 +55,18 @@ async def test_base_evaluation_scores_the_answering_model_against_the_references
     assert {f.filename.rsplit(".", 1)[1] for f in slack.files} == {"png", "jsonl"}
 
 
-async def test_a_model_against_another_uses_the_judge_in_both_orders(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+async def test_a_model_against_another_uses_the_judge_in_both_orders(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     ref = await dataset(app)
     oai.add_model("gpt-4o-mini")
     await run(app, f"eval gpt-4o-mini against:gpt-4.1-mini dataset:{ref}")
     evaluation = await app.db.fetchone("SELECT * FROM evaluations")
-    assert (evaluation["candidate"], evaluation["baseline"], evaluation["judge"]) == ("gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1")
+    assert (evaluation["candidate"], evaluation["baseline"], evaluation["judge"]) == (
+        "gpt-4o-mini",
+        "gpt-4.1-mini",
+        "gpt-4.1",
+    )
     judge_calls = [c for c in oai.calls_to("POST /v1/chat/completions") if c.args["model"] == "gpt-4.1"]
     assert len(judge_calls) == 2 * evaluation["items"]
 
@@ -78,8 +82,10 @@ async def test_promotion_changes_the_model_of_the_next_answer_and_rollback_retur
     await run(app, "promote ft:gpt-4.1-mini-2025-04-14:acme:support:abc12345 force:yes reason:smoke-test")
     assert "promoted `ft:gpt-4.1-mini-2025-04-14:acme:support:abc12345`" in announcements(slack)[0]
     await answered_question(app, slack, "who answers now?")
-    assert await app.db.fetchval("SELECT model FROM answers ORDER BY id DESC LIMIT 1") == \
-        "ft:gpt-4.1-mini-2025-04-14:acme:support:abc12345"
+    assert (
+        await app.db.fetchval("SELECT model FROM answers ORDER BY id DESC LIMIT 1")
+        == "ft:gpt-4.1-mini-2025-04-14:acme:support:abc12345"
+    )
     assert oai.calls_to("POST /v1/chat/completions")[-1].args["model"].startswith("ft:")
 
     await run(app, "rollback")
@@ -100,7 +106,9 @@ async def test_promoting_a_job_names_its_model_and_the_latest_evaluation(
         "INSERT INTO jobs (id, dataset_id, dataset, trainer, base_model, method, options, examples, tokens, epochs,"
         " state, provider_job_id, fine_tuned_model, channel, requested_by) VALUES ('jdone01', 1, 'support@1', 'openai',"
         " 'gpt-4.1-mini-2025-04-14', 'sft', '{}', 14, 500, 3, 'succeeded', 'ftjob-1',"
-        " 'ft:gpt-4.1-mini-2025-04-14:acme:x:1', ?, ?)", (GENERAL, ADMIN))
+        " 'ft:gpt-4.1-mini-2025-04-14:acme:x:1', ?, ?)",
+        (GENERAL, ADMIN),
+    )
     oai.add_model("ft:gpt-4.1-mini-2025-04-14:acme:x:1")
     await run(app, "eval jdone01 against:gpt-4.1-mini")
     await run(app, "promote jdone01")
@@ -119,17 +127,26 @@ async def test_a_together_model_with_no_endpoint_is_refused_with_what_to_do(
         "INSERT INTO jobs (id, dataset_id, dataset, trainer, base_model, method, options, examples, tokens, epochs,"
         " state, provider_job_id, fine_tuned_model, channel, requested_by) VALUES ('jtg0001', 1, 'support@1',"
         " 'together', 'Qwen/Qwen2.5-7B-Instruct', 'sft', '{}', 14, 500, 3, 'succeeded', 'ft-1',"
-        " 'acme/Qwen2.5-7B-Instruct:support:ft-1', ?, ?)", (GENERAL, ADMIN))
+        " 'acme/Qwen2.5-7B-Instruct:support:ft-1', ?, ?)",
+        (GENERAL, ADMIN),
+    )
     reply = await run(app, "promote acme/Qwen2.5-7B-Instruct:support:ft-1 force:yes")
     assert "did not answer" in reply and "endpoint" in reply
     assert await app.db.fetchval("SELECT count(*) FROM model_changes") == 0
-    endpoint = together.endpoints.create({"model": "Qwen/Qwen2.5-7B-Instruct", "hardware": "1x_nvidia_h100_80gb_sxm",
-                                          "autoscaling": {"min_replicas": 1, "max_replicas": 1}})
+    endpoint = together.endpoints.create(
+        {
+            "model": "Qwen/Qwen2.5-7B-Instruct",
+            "hardware": "1x_nvidia_h100_80gb_sxm",
+            "autoscaling": {"min_replicas": 1, "max_replicas": 1},
+        }
+    )
     together.advance_endpoint(endpoint.id)
     together.advance_endpoint(endpoint.id)
     await app.db.execute(  # as Deploy records it
         "INSERT INTO endpoints (id, name, model, job_id, hardware, state, created_by) VALUES (?, ?, ?, 'jtg0001',"
-        " '1x_nvidia_h100_80gb_sxm', 'STARTED', ?)", (endpoint.id, endpoint.name, endpoint.model, ADMIN))
+        " '1x_nvidia_h100_80gb_sxm', 'STARTED', ?)",
+        (endpoint.id, endpoint.name, endpoint.model, ADMIN),
+    )
     await run(app, f"promote {endpoint.name} force:yes")
     await answered_question(app, slack, "llama?")
     assert together.calls_to("POST /v1/chat/completions")[-1].args["model"] == endpoint.name
@@ -137,7 +154,9 @@ async def test_a_together_model_with_no_endpoint_is_refused_with_what_to_do(
 
 async def test_only_admins_promote_or_roll_back(app: Harness, oai: FakeOpenAI) -> None:
     oai.add_model("ft:gpt-4.1-mini-2025-04-14:acme:support:abc12345")
-    assert "Only Tuneloop admins" in await run(app, "promote ft:gpt-4.1-mini-2025-04-14:acme:support:abc12345", user=ALICE)
+    assert "Only Tuneloop admins" in await run(
+        app, "promote ft:gpt-4.1-mini-2025-04-14:acme:support:abc12345", user=ALICE
+    )
     assert "Only Tuneloop admins" in await run(app, "rollback", user=ALICE)
     assert await app.db.fetchval("SELECT count(*) FROM model_changes") == 0
 
@@ -172,11 +191,19 @@ async def test_a_fresh_job_is_promoted_on_its_automatic_evaluation(
     evaluation = await app.db.fetchone("SELECT * FROM evaluations")
     tuned = await app.db.fetchval("SELECT fine_tuned_model FROM jobs")
     assert (evaluation["candidate"], evaluation["baseline"], evaluation["dataset"], evaluation["state"]) == (
-        tuned, "gpt-4.1-mini", sft, "done") and prefs != sft
+        tuned,
+        "gpt-4.1-mini",
+        sft,
+        "done",
+    ) and prefs != sft
     assert "Not promoting" not in await run(app, f"promote {job['id']}")
     change = await app.db.fetchone("SELECT * FROM model_changes")
     assert (change["model"], change["job_id"], change["evaluation_id"], change["forced"]) == (
-        tuned, job["id"], evaluation["id"], 0)
+        tuned,
+        job["id"],
+        evaluation["id"],
+        0,
+    )
 
 
 async def test_the_gate_asks_for_the_newest_version_of_the_jobs_own_dataset(app: Harness, oai: FakeOpenAI) -> None:
@@ -187,6 +214,8 @@ async def test_the_gate_asks_for_the_newest_version_of_the_jobs_own_dataset(app:
         "INSERT INTO jobs (id, dataset_id, dataset, trainer, base_model, method, options, examples, tokens, epochs,"
         " state, provider_job_id, fine_tuned_model, channel, requested_by) VALUES ('jdone02', 1, 'support@1', 'openai',"
         " 'gpt-4.1-mini-2025-04-14', 'sft', '{}', 14, 500, 3, 'succeeded', 'ftjob-2',"
-        " 'ft:gpt-4.1-mini-2025-04-14:acme:x:2', ?, ?)", (GENERAL, ADMIN))
+        " 'ft:gpt-4.1-mini-2025-04-14:acme:x:2', ?, ?)",
+        (GENERAL, ADMIN),
+    )
     reply = await run(app, "promote jdone02")
     assert f"dataset:{newer}" in reply and newer == "support@2"

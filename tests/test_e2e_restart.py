@@ -12,9 +12,9 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.fakes import FakeOpenAI, FakeSlack
 from storage import migrate, open_database
 from tests.conftest import ALICE, BOT, GENERAL, REPO, SIGNING_SECRET, make_settings, served
-from bot.fakes import FakeOpenAI, FakeSlack
 from tests.waiting import eventually, listening
 
 
@@ -26,8 +26,10 @@ async def test_events_stored_but_not_processed_are_replayed_at_start_up(
     event = {"type": "app_mention", "user": ALICE, "text": f"<@{BOT}> still there?", "ts": ts, "channel": GENERAL}
     db = await open_database(settings.db_path)  # the state a crash right after the 200 leaves behind
     await migrate(db)
-    await db.execute("INSERT INTO inbox (event_id, event_type, body) VALUES (?, ?, ?)",
-                     ("Ev0CRASH", "app_mention", json.dumps(slack.event_callback(event, event_id="Ev0CRASH"))))
+    await db.execute(
+        "INSERT INTO inbox (event_id, event_type, body) VALUES (?, ?, ?)",
+        ("Ev0CRASH", "app_mention", json.dumps(slack.event_callback(event, event_id="Ev0CRASH"))),
+    )
     await db.close()
     async with served(settings, slack) as app:
         await app.settle()
@@ -44,10 +46,14 @@ async def test_an_answer_interrupted_after_its_placeholder_is_resumed_in_place(
     event = {"type": "app_mention", "user": ALICE, "text": f"<@{BOT}> resume me", "ts": ts, "channel": GENERAL}
     db = await open_database(settings.db_path)
     await migrate(db)
-    await db.execute("INSERT INTO inbox (event_id, event_type, body, attempts) VALUES (?, ?, ?, 1)",
-                     ("Ev0HALF", "app_mention", json.dumps(slack.event_callback(event, event_id="Ev0HALF"))))
-    await db.execute("INSERT INTO answers (channel, thread_ts, question_ts, asked_by, model, answer_ts) VALUES (?, ?, ?, ?, ?, ?)",
-                     (GENERAL, ts, ts, ALICE, "gpt-4.1-mini", placeholder))
+    await db.execute(
+        "INSERT INTO inbox (event_id, event_type, body, attempts) VALUES (?, ?, ?, 1)",
+        ("Ev0HALF", "app_mention", json.dumps(slack.event_callback(event, event_id="Ev0HALF"))),
+    )
+    await db.execute(
+        "INSERT INTO answers (channel, thread_ts, question_ts, asked_by, model, answer_ts) VALUES (?, ?, ?, ?, ?, ?)",
+        (GENERAL, ts, ts, ALICE, "gpt-4.1-mini", placeholder),
+    )
     await db.close()
     async with served(settings, slack) as app:
         await app.settle()
@@ -68,20 +74,38 @@ async def test_sigterm_finishes_work_closes_the_database_and_exits_zero(
     port = free_port()
     db_path = tmp_path / "served.db"
     env = {
-        "PATH": os.environ["PATH"], "HOME": str(tmp_path), "SLACK_BOT_TOKEN": "xoxb-test", "OPENAI_API_KEY": "sk-test-0000",
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.api_url, "OPENAI_BASE_URL": oai.base_url,
-        "TUNELOOP_DB": str(db_path), "PYTHONPATH": str(REPO),
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "OPENAI_API_KEY": "sk-test-0000",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "OPENAI_BASE_URL": oai.base_url,
+        "TUNELOOP_DB": str(db_path),
+        "PYTHONPATH": str(REPO),
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", "--http", "--port", str(port), cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        "--http",
+        "--port",
+        str(port),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     try:
         await wait_listening(port)
         oai.latency = 0.5  # the answer is still being written when SIGTERM arrives
         ts = slack.add_message(GENERAL, ALICE, f"<@{BOT}> quick")
-        body = json.dumps(slack.event_callback(
-            {"type": "app_mention", "user": ALICE, "text": f"<@{BOT}> quick", "ts": ts, "channel": GENERAL}))
+        body = json.dumps(
+            slack.event_callback(
+                {"type": "app_mention", "user": ALICE, "text": f"<@{BOT}> quick", "ts": ts, "channel": GENERAL}
+            )
+        )
         headers = {"Content-Type": "application/json", **FakeSlack.sign(body, SIGNING_SECRET)}
         async with aiohttp.ClientSession() as session:
             async with session.post(f"http://127.0.0.1:{port}/slack/events", data=body, headers=headers) as response:

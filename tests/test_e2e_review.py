@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from tests.capture_helpers import answered_question, button, example, vote
-from tests.conftest import ADMIN, ALICE, BOB, Harness
 from bot.fakes import FakeSlack
-
-from tests.conftest import BOTH_DATABASES
+from tests.capture_helpers import answered_question, button, example, vote
+from tests.conftest import ADMIN, ALICE, BOB, BOTH_DATABASES, Harness
 
 pytestmark = BOTH_DATABASES
 

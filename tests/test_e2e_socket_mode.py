@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.fakes import FakeOpenAI, FakeSlack
 from bot.runtime import Runtime
 from bot.server import socket_mode
 from tests.capture_helpers import shortcut, submission
@@ -15,7 +16,6 @@ from tests.conftest import (
     make_settings,
     strict_openai,
 )
-from bot.fakes import FakeOpenAI, FakeSlack
 from tests.waiting import eventually
 
 
@@ -29,11 +29,19 @@ async def test_an_event_over_the_websocket_is_acked_stored_and_answered(
         async with socket_mode(runtime):
             await slack.wait_socket_connected()
             ts = slack.add_message(GENERAL, ALICE, f"<@{BOT}> over the socket?")
-            event = {"type": "app_mention", "user": ALICE, "text": f"<@{BOT}> over the socket?", "ts": ts, "channel": GENERAL}
+            event = {
+                "type": "app_mention",
+                "user": ALICE,
+                "text": f"<@{BOT}> over the socket?",
+                "ts": ts,
+                "channel": GENERAL,
+            }
             ack = await slack.socket_send(slack.event_callback(event, event_id="Ev0SOCKET"))
             assert ack["envelope_id"]
             assert await runtime.db.fetchval("SELECT count(*) FROM inbox WHERE event_id = 'Ev0SOCKET'") == 1
-            await eventually(lambda: len(slack.thread(GENERAL, ts)) == 2 and "Echo" in slack.thread(GENERAL, ts)[1]["text"])
+            await eventually(
+                lambda: len(slack.thread(GENERAL, ts)) == 2 and "Echo" in slack.thread(GENERAL, ts)[1]["text"]
+            )
             assert slack.thread(GENERAL, ts)[1]["text"] == "Echo: over the socket?"
     finally:
         await runtime.close()
@@ -60,8 +68,9 @@ async def test_a_correction_over_the_websocket_is_acked_while_a_slack_call_it_ne
             assert ack["envelope_id"] and not ack.get("payload")  # accepted: the form closes
             await eventually(lambda: slack.pending_faults < 6)  # the correction now waits on a held call…
             assert await runtime.db.fetchval("SELECT count(*) FROM corrections") == 0  # …which the ack did not
-            await eventually(lambda: any(e["text"].startswith(":white_check_mark:") for e in slack.ephemerals),
-                             timeout=30)
+            await eventually(
+                lambda: any(e["text"].startswith(":white_check_mark:") for e in slack.ephemerals), timeout=30
+            )
         assert await runtime.db.fetchval("SELECT text FROM corrections") == "Port 8443."
     finally:
         await runtime.close()

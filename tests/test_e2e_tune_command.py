@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import handlers
-from tests.conftest import Harness
 from bot.fakes import FakeOpenAI, FakeSlack
-from tests.test_manifest import registered_services
 from handlers.grammar import Grammar
 from providers.registry import known_specs
+from tests.conftest import Harness
+from tests.test_manifest import registered_services
 
 grammar = Grammar([spec.name for spec in known_specs()])  # what bot/ builds
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from tests.capture_helpers import answered_question, example, reaction, vote
-from tests.conftest import ADMIN, ALICE, BOB, BOT, GENERAL, Harness
 from bot.fakes import FakeSlack
-
-from tests.conftest import BOTH_DATABASES
+from tests.capture_helpers import answered_question, example, reaction, vote
+from tests.conftest import ADMIN, ALICE, BOB, BOT, BOTH_DATABASES, GENERAL, Harness
 
 pytestmark = BOTH_DATABASES
 

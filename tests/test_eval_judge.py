@@ -4,10 +4,10 @@ from typing import Any
 import pytest
 
 from bot.fakes import FakeOpenAI
+from providers.chat import ChatClient, eval_openai_client
 from tuning.release.evaluation import EvalItem, EvalResult, evaluate
 from tuning.release.evaluation.judge import combine, judge_messages, parse_pick, summarise_judgements
 from tuning.release.evaluation.results import JudgeOutcome
-from providers.chat import ChatClient, eval_openai_client
 
 CANDIDATE, BASELINE, JUDGE = "gpt-4.1-mini", "gpt-4o-mini", "gpt-4.1"
 CANDIDATE_TEXT, BASELINE_TEXT = "Hold the reset button for ten seconds.", "Try turning it off and on."
@@ -16,15 +16,25 @@ CANDIDATE_TEXT, BASELINE_TEXT = "Hold the reset button for ten seconds.", "Try t
 @pytest.mark.parametrize(
     ("reply", "pick"),
     [
-        ("A", "A"), (" b. ", "B"), ("tie", "TIE"), ("**TIE**", "TIE"), ("[[A]]", "A"), ('"B"', "B"),
-        ("Verdict: B", "B"), ("Final answer - A", "A"), ("Winner: TIE", "TIE"), ("A\nA is closer to the reference.", "A"),
+        ("A", "A"),
+        (" b. ", "B"),
+        ("tie", "TIE"),
+        ("**TIE**", "TIE"),
+        ("[[A]]", "A"),
+        ('"B"', "B"),
+        ("Verdict: B", "B"),
+        ("Final answer - A", "A"),
+        ("Winner: TIE", "TIE"),
+        ("A\nA is closer to the reference.", "A"),
     ],
 )
 def test_a_one_token_verdict_is_read_through_decoration(reply: str, pick: str) -> None:
     assert parse_pick(reply) == pick
 
 
-@pytest.mark.parametrize("reply", ["", "A is better", "Both are fine.", "The answer is B", "C", "AB", "I cannot decide"])
+@pytest.mark.parametrize(
+    "reply", ["", "A is better", "Both are fine.", "The answer is B", "C", "AB", "I cannot decide"]
+)
 def test_anything_else_is_unparseable(reply: str) -> None:
     assert parse_pick(reply) is None
 
@@ -42,7 +52,13 @@ def test_a_verdict_counts_only_when_both_orders_agree() -> None:
 
 def outcome(verdict: str, *, disagreed: bool = False, unsure: bool = False) -> JudgeOutcome:
     return JudgeOutcome(
-        first_reply="", second_reply="", first=None, second=None, verdict=verdict, disagreed=disagreed, unsure=unsure  # type: ignore[arg-type]
+        first_reply="",
+        second_reply="",
+        first=None,
+        second=None,
+        verdict=verdict,
+        disagreed=disagreed,
+        unsure=unsure,  # type: ignore[arg-type]
     )
 
 
@@ -53,7 +69,10 @@ def test_ties_count_half_in_the_win_rate() -> None:
     assert (summary.wins, summary.ties, summary.losses) == (6, 2, 2)
     assert (summary.disagreed, summary.unsure, summary.not_judged, summary.judged) == (1, 1, 1, 10)
     assert summary.win_rate == pytest.approx(0.7)  # (6 + 2/2) / 10
-    assert (summary.win_rate_low, summary.win_rate_high) == (pytest.approx(0.397, abs=5e-4), pytest.approx(0.892, abs=5e-4))
+    assert (summary.win_rate_low, summary.win_rate_high) == (
+        pytest.approx(0.397, abs=5e-4),
+        pytest.approx(0.892, abs=5e-4),
+    )
 
 
 def test_all_ties_is_an_even_win_rate_and_no_judgements_is_none() -> None:
@@ -63,8 +82,11 @@ def test_all_ties_is_an_even_win_rate_and_no_judgements_is_none() -> None:
 
 
 def test_the_prompt_holds_the_conversation_reference_and_both_answers_but_not_the_system_prompt() -> None:
-    item = EvalItem(id="1", messages=[{"role": "system", "content": "SECRET PERSONA"}, {"role": "user", "content": "How?"}],
-                    reference="Like so.")
+    item = EvalItem(
+        id="1",
+        messages=[{"role": "system", "content": "SECRET PERSONA"}, {"role": "user", "content": "How?"}],
+        reference="Like so.",
+    )
     messages = judge_messages(item, "first", "second")
     prompt = messages[-1]["content"]
     assert "[user] How?" in prompt and "<reference>\nLike so.\n</reference>" in prompt
@@ -99,22 +121,33 @@ def prefers_candidate(prompt: str) -> str:
 
 
 ITEMS = [
-    EvalItem(id=str(n), messages=[{"role": "system", "content": "S"}, {"role": "user", "content": f"Question {n}, long form?"}],
-             reference=f"Hold the reset button for ten seconds, case {n}.")
+    EvalItem(
+        id=str(n),
+        messages=[{"role": "system", "content": "S"}, {"role": "user", "content": f"Question {n}, long form?"}],
+        reference=f"Hold the reset button for ten seconds, case {n}.",
+    )
     for n in range(4)
 ]
 
 
 async def run(oai: FakeOpenAI) -> EvalResult:
-    async with eval_openai_client(api_key="sk-test", base_url=oai.base_url, max_retries=0,
-                                  _strict_response_validation=True) as llm:
+    async with eval_openai_client(
+        api_key="sk-test", base_url=oai.base_url, max_retries=0, _strict_response_validation=True
+    ) as llm:
         client = ChatClient(llm)
-        return await evaluate(ITEMS, candidate=CANDIDATE, baseline=BASELINE, judge_model=JUDGE,
-                              clients={CANDIDATE: client, BASELINE: client, JUDGE: client})
+        return await evaluate(
+            ITEMS,
+            candidate=CANDIDATE,
+            baseline=BASELINE,
+            judge_model=JUDGE,
+            clients={CANDIDATE: client, BASELINE: client, JUDGE: client},
+        )
 
 
 def judge_prompts(oai: FakeOpenAI) -> list[str]:
-    return [c.args["messages"][-1]["content"] for c in oai.calls_to("POST /v1/chat/completions") if c.args["model"] == JUDGE]
+    return [
+        c.args["messages"][-1]["content"] for c in oai.calls_to("POST /v1/chat/completions") if c.args["model"] == JUDGE
+    ]
 
 
 async def test_the_judge_is_asked_twice_with_the_answers_swapped(oai: FakeOpenAI) -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ADMIN, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack
+from tests.conftest import ADMIN, GENERAL, Harness, make_settings, served
 from tests.dataset_helpers import add_example
-from tuning.training.datasets.specs import BuildRequest
 from tuning.release.evaluation.results import EvalSummary, ModelMetrics
 from tuning.release.gate import memory_mode
+from tuning.training.datasets.specs import BuildRequest
 
 
 @pytest.fixture
@@ -28,10 +28,22 @@ async def team_with_siblings(app: Harness) -> str:
     await app.db.execute("INSERT INTO memory_channels (channel, kind) VALUES (?, 'public')", (GENERAL,))
     for i in range(20):
         thread = f"17000000{i:02d}.000100"
-        await add_example(app.db, question=f"Which port does service {i} use?", answer=f"Service {i} uses port 80{i:02d}.",
-                          channel=GENERAL, thread_ts=thread, up=3)
-        await add_example(app.db, question=f"And the port of service {i} in staging?",
-                          answer=f"Service {i} uses port 80{i:02d}.", channel=GENERAL, thread_ts=thread, up=3)
+        await add_example(
+            app.db,
+            question=f"Which port does service {i} use?",
+            answer=f"Service {i} uses port 80{i:02d}.",
+            channel=GENERAL,
+            thread_ts=thread,
+            up=3,
+        )
+        await add_example(
+            app.db,
+            question=f"And the port of service {i} in staging?",
+            answer=f"Service {i} uses port 80{i:02d}.",
+            channel=GENERAL,
+            thread_ts=thread,
+            up=3,
+        )
     await app.runtime.services.memory.configure(min_votes=2)  # indexes what was inserted behind its back
     assert await app.db.fetchval("SELECT count(*) FROM memory_items") == 40
     return (await app.runtime.services.datasets.build(BuildRequest(name="ports", val=0.3))).ref
@@ -47,11 +59,13 @@ async def evaluate(app: Harness, oai: FakeOpenAI, text: str) -> list[list[dict]]
 
 
 async def test_memory_on_gives_each_item_memories_but_none_from_any_validation_thread(
-        app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     ref = await team_with_siblings(app)
     requests = await evaluate(app, oai, f"eval base memory:on dataset:{ref}")
     validation = await app.db.fetchall(
-        "SELECT e.thread_ts FROM dataset_members m JOIN examples e ON e.id = m.example_id WHERE m.split = 'validation'")
+        "SELECT e.thread_ts FROM dataset_members m JOIN examples e ON e.id = m.example_id WHERE m.split = 'validation'"
+    )
     assert len(requests) == len(validation) >= 3
     excluded = {row[0] for row in validation}
     leaked, with_memory = [], 0
@@ -69,15 +83,20 @@ async def test_memory_on_gives_each_item_memories_but_none_from_any_validation_t
 
 
 async def test_memory_off_gives_none_and_the_default_follows_the_workspace_switch(
-        app: Harness, oai: FakeOpenAI) -> None:
+    app: Harness, oai: FakeOpenAI
+) -> None:
     ref = await team_with_siblings(app)
-    assert all("<team_answers>" not in m[0]["content"] for m in await evaluate(app, oai, f"eval base memory:off dataset:{ref}"))
+    assert all(
+        "<team_answers>" not in m[0]["content"] for m in await evaluate(app, oai, f"eval base memory:off dataset:{ref}")
+    )
     assert any("<team_answers>" in m[0]["content"] for m in await evaluate(app, oai, f"eval base dataset:{ref}"))
     await app.command("memory off", user=ADMIN)
     await app.settle()
     assert all("<team_answers>" not in m[0]["content"] for m in await evaluate(app, oai, f"eval base dataset:{ref}"))
-    modes = [EvalSummary.model_validate_json(row[0]).memory for row in
-             await app.db.fetchall("SELECT summary FROM evaluations ORDER BY id")]
+    modes = [
+        EvalSummary.model_validate_json(row[0]).memory
+        for row in await app.db.fetchall("SELECT summary FROM evaluations ORDER BY id")
+    ]
     assert modes == [False, True, False]
 
 

@@ -14,8 +14,8 @@ from tuning.release.evaluation.metrics import (
     token_f1,
     wilson_interval,
 )
-from tuning.release.evaluation.summary import model_metrics
 from tuning.release.evaluation.results import ModelAnswer
+from tuning.release.evaluation.summary import model_metrics
 
 # -- normalisation, exact match, token F1 ------------------------------------------
 
@@ -168,8 +168,13 @@ def answer(text: str | None, reference: str, latency: int = 100, error: str | No
     if error:
         return ModelAnswer(model="m", error=error)
     return ModelAnswer(
-        model="m", text=text, latency_ms=latency, prompt_tokens=1000, completion_tokens=10,
-        exact_match=exact_match(text or "", reference), token_f1=token_f1(text or "", reference),
+        model="m",
+        text=text,
+        latency_ms=latency,
+        prompt_tokens=1000,
+        completion_tokens=10,
+        exact_match=exact_match(text or "", reference),
+        token_f1=token_f1(text or "", reference),
     )
 
 

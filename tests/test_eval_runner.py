@@ -7,9 +7,9 @@ import openai
 import pytest
 
 from bot.fakes import FakeOpenAI
+from providers.chat import ChatClient, eval_openai_client
 from tuning.errors import ModelError, TuningError
 from tuning.release.evaluation import EvalItem, ModelPrice, evaluate, results_jsonl
-from providers.chat import ChatClient, eval_openai_client
 from tuning.values import ChatReply
 
 CANDIDATE, BASELINE, JUDGE = "gpt-4.1-mini", "gpt-4o-mini", "gpt-4.1"
@@ -19,8 +19,11 @@ CHAT = "POST /v1/chat/completions"
 
 def items(n: int, reference: str = "Hold the reset button for ten seconds and wait.") -> list[EvalItem]:
     return [
-        EvalItem(id=f"q{i}", messages=[{"role": "system", "content": "S"}, {"role": "user", "content": f"How do I reset box {i}?"}],
-                 reference=reference)
+        EvalItem(
+            id=f"q{i}",
+            messages=[{"role": "system", "content": "S"}, {"role": "user", "content": f"How do I reset box {i}?"}],
+            reference=reference,
+        )
         for i in range(n)
     ]
 
@@ -35,8 +38,11 @@ async def client() -> AsyncIterator[MakeClient]:
     made: list[openai.AsyncOpenAI] = []
 
     def make(fake: FakeOpenAI, max_retries: int = 0) -> ChatClient:
-        made.append(eval_openai_client(api_key="sk-test", base_url=fake.base_url, max_retries=max_retries,
-                                       _strict_response_validation=True))
+        made.append(
+            eval_openai_client(
+                api_key="sk-test", base_url=fake.base_url, max_retries=max_retries, _strict_response_validation=True
+            )
+        )
         return ChatClient(made[-1])
 
     yield make
@@ -65,7 +71,9 @@ def chat_calls(oai: FakeOpenAI, model: str | None = None) -> list[Any]:
 
 def test_an_item_must_end_with_a_question() -> None:
     with pytest.raises(ValueError, match="user turn"):
-        EvalItem(id="x", messages=[{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}], reference="A")
+        EvalItem(
+            id="x", messages=[{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}], reference="A"
+        )
 
 
 # -- concurrency ---------------------------------------------------------------------------
@@ -73,8 +81,9 @@ def test_an_item_must_end_with_a_question() -> None:
 
 async def test_calls_in_flight_never_exceed_the_limit_and_reach_it(oai: FakeOpenAI, same_client: SameClient) -> None:
     oai.latency = 0.03
-    result = await evaluate(items(12), candidate=CANDIDATE, baseline=BASELINE, judge_model=JUDGE,
-                            clients=same_client(oai), concurrency=3)
+    result = await evaluate(
+        items(12), candidate=CANDIDATE, baseline=BASELINE, judge_model=JUDGE, clients=same_client(oai), concurrency=3
+    )
     assert len(chat_calls(oai)) == 12 * 4  # candidate, baseline, and the judge twice
     assert oai.max_concurrent_chat == 3  # the limit holds across models and the judge, and is used
     assert result.summary.failed_items == 0
@@ -100,8 +109,7 @@ class FailsOn:
     def __init__(self, inner: ChatClient, item_text: str) -> None:
         self.inner, self.item_text = inner, item_text
 
-    async def complete(self, model: str, messages: list[dict[str, str]], *,
-                       max_tokens: int | None = None) -> ChatReply:
+    async def complete(self, model: str, messages: list[dict[str, str]], *, max_tokens: int | None = None) -> ChatReply:
         if self.item_text in messages[-1]["content"]:
             raise ModelError("The model's API failed (HTTP 503). Please try again later.")
         return await self.inner.complete(model, messages, max_tokens=max_tokens)
@@ -139,8 +147,9 @@ async def test_a_judge_failure_leaves_the_item_unjudged(oai: FakeOpenAI, client:
     # The fake does not know this model: every judge call gets 404 model_not_found.
     shared = client(oai)
     clients = {CANDIDATE: shared, BASELINE: shared, "judge-that-is-gone": shared}
-    result = await evaluate(items(2), candidate=CANDIDATE, baseline=BASELINE, judge_model="judge-that-is-gone",
-                            clients=clients)
+    result = await evaluate(
+        items(2), candidate=CANDIDATE, baseline=BASELINE, judge_model="judge-that-is-gone", clients=clients
+    )
     assert all(item.judge is None and item.judge_error for item in result.items)
     assert result.summary.failed_items == 0
     assert result.summary.judge.not_judged == 2
@@ -224,14 +233,18 @@ async def test_base_mode_scores_one_model_against_the_references(oai: FakeOpenAI
 
 async def test_a_label_task_scores_accuracy_and_skips_the_judge(oai: FakeOpenAI, same_client: SameClient) -> None:
     labels = ["positive", "negative"] * 3
-    questions = [EvalItem(id=str(i), messages=[{"role": "user", "content": f"Review {i}: sentiment?"}], reference=label)
-                 for i, label in enumerate(labels)]
+    questions = [
+        EvalItem(id=str(i), messages=[{"role": "user", "content": f"Review {i}: sentiment?"}], reference=label)
+        for i, label in enumerate(labels)
+    ]
     oai.reply_with(by_model({CANDIDATE: "Positive.", BASELINE: "I am not sure"}))
+
     def prices(model: str) -> ModelPrice | None:
         return ModelPrice(0.4, 1.6) if model == CANDIDATE else None
 
-    result = await evaluate(questions, candidate=CANDIDATE, baseline=BASELINE, judge_model=JUDGE,
-                            clients=same_client(oai), prices=prices)
+    result = await evaluate(
+        questions, candidate=CANDIDATE, baseline=BASELINE, judge_model=JUDGE, clients=same_client(oai), prices=prices
+    )
     summary = result.summary
     assert (summary.task, summary.labels) == ("labels", ["negative", "positive"])
     assert chat_calls(oai, JUDGE) == []
@@ -247,8 +260,9 @@ async def test_a_label_task_scores_accuracy_and_skips_the_judge(oai: FakeOpenAI,
 
 async def test_free_text_headline_has_token_f1_and_the_win_rate(oai: FakeOpenAI, same_client: SameClient) -> None:
     oai.reply_with(by_model({CANDIDATE: "Hold the reset button.", BASELINE: "Unplug it.", JUDGE: "TIE"}))
-    summary = (await evaluate(items(4), candidate=CANDIDATE, baseline=BASELINE, judge_model=JUDGE,
-                              clients=same_client(oai))).summary
+    summary = (
+        await evaluate(items(4), candidate=CANDIDATE, baseline=BASELINE, judge_model=JUDGE, clients=same_client(oai))
+    ).summary
     headline = summary.headline()
     assert [(m.name, m.candidate, m.baseline) for m in headline.metrics][1] == ("win rate", 0.5, 0.5)
     # 3 of 8 reference tokens, all 3 answer tokens: F1 = 6/11; 4 ties = 2 of 4 → Wilson [0.150, 0.850].
@@ -266,12 +280,15 @@ async def test_results_export_as_one_json_line_per_item(oai: FakeOpenAI, same_cl
     assert results_jsonl([]) == b""
 
 
-async def test_evaluated_answers_are_bounded_and_a_rambling_one_is_cut(oai: FakeOpenAI, same_client: SameClient) -> None:
+async def test_evaluated_answers_are_bounded_and_a_rambling_one_is_cut(
+    oai: FakeOpenAI, same_client: SameClient
+) -> None:
     from tuning.release.evaluation.runner import ANSWER_MAX_TOKENS
 
     oai.reply_with(by_model({CANDIDATE: "word " * (ANSWER_MAX_TOKENS + 50), BASELINE: "Hold it."}))
-    result = await evaluate(items(2), candidate=CANDIDATE, baseline=BASELINE, judge_model=JUDGE,
-                            clients=same_client(oai))
+    result = await evaluate(
+        items(2), candidate=CANDIDATE, baseline=BASELINE, judge_model=JUDGE, clients=same_client(oai)
+    )
     answered = chat_calls(oai, CANDIDATE) + chat_calls(oai, BASELINE)
     assert answered and {c.args.get("max_completion_tokens") for c in answered} == {ANSWER_MAX_TOKENS}
     assert all(len((item.candidate.text or "").split()) == ANSWER_MAX_TOKENS for item in result.items)

@@ -22,12 +22,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bot.fakes import FakeOpenAI, FakeSlack
 from storage import Database, migrate, open_database
 from tests.capture_helpers import button
 from tests.conftest import ADMIN, ALICE, BOB, BOT, GENERAL, SIGNING_SECRET
-from bot.fakes import FakeOpenAI, FakeSlack
-from tests.pg_server import PostgresServer
 from tests.dataset_helpers import add_many
+from tests.pg_server import PostgresServer
 from tests.test_durability import Server
 from tuning.training.datasets import BuildRequest, DatasetService
 
@@ -43,8 +43,12 @@ class Replica(Server):
         folder = tmp_path / name
         folder.mkdir()
         super().__init__(folder, slack, oai)
-        self._env |= {"TUNELOOP_DATABASE_URL": url, "TUNELOOP_DATA_DIR": str(tmp_path / "shared"),
-                      "TUNELOOP_MODEL": "gpt-4.1-mini", **env}
+        self._env |= {
+            "TUNELOOP_DATABASE_URL": url,
+            "TUNELOOP_DATA_DIR": str(tmp_path / "shared"),
+            "TUNELOOP_MODEL": "gpt-4.1-mini",
+            **env,
+        }
 
     async def metric(self, session: aiohttp.ClientSession, name: str) -> float | None:
         with contextlib.suppress(aiohttp.ClientError):
@@ -87,8 +91,9 @@ class Proxy:
             self._next += 1
             try:
                 async with self._session.post(replica.url, data=body, headers=headers) as response:
-                    return web.Response(status=response.status, body=await response.read(),
-                                        content_type=response.content_type)
+                    return web.Response(
+                        status=response.status, body=await response.read(), content_type=response.content_type
+                    )
             except aiohttp.ClientConnectionError:
                 continue  # that replica is down: the next one
         return web.Response(status=502)
@@ -119,10 +124,21 @@ def mention_body(slack: FakeSlack, user: str, n: int) -> tuple[str, str]:
 
 
 def command_body(slack: FakeSlack, n: int, *, user: str = ALICE, text: str = "stats") -> str:
-    return urlencode({"token": "x", "team_id": "T0001", "channel_id": GENERAL, "channel_name": "general",
-                      "user_id": user, "user_name": user.lower(), "command": "/tune", "text": text,
-                      "api_app_id": "A0001", "response_url": slack.response_url(f"cmd-{n}"),
-                      "trigger_id": f"trigger-{n}"})
+    return urlencode(
+        {
+            "token": "x",
+            "team_id": "T0001",
+            "channel_id": GENERAL,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/tune",
+            "text": text,
+            "api_app_id": "A0001",
+            "response_url": slack.response_url(f"cmd-{n}"),
+            "trigger_id": f"trigger-{n}",
+        }
+    )
 
 
 async def until(predicate, what: str, timeout: float = TIMEOUT) -> None:  # type: ignore[no-untyped-def]
@@ -134,7 +150,8 @@ async def until(predicate, what: str, timeout: float = TIMEOUT) -> None:  # type
 
 
 async def test_a_replica_killed_mid_answer_loses_nothing_and_answers_nothing_twice(
-        tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, shared_db: tuple[str, Database]) -> None:
+    tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, shared_db: tuple[str, Database]
+) -> None:
     url, db = shared_db
     for voter in VOTERS:
         slack.add_user(voter, voter.lower())
@@ -159,20 +176,32 @@ async def test_a_replica_killed_mid_answer_loses_nothing_and_answers_nothing_twi
                 ts, body = mention_body(slack, ALICE if n % 2 else BOB, n)
                 asked.append(ts)
                 statuses.append(await post(session, proxy.url, body, "application/json"))
-                statuses.append(await post(session, proxy.url, command_body(slack, n),
-                                           "application/x-www-form-urlencoded"))
+                statuses.append(
+                    await post(session, proxy.url, command_body(slack, n), "application/x-www-form-urlencoded")
+                )
             for voter in VOTERS:
-                event = {"type": "reaction_added", "user": voter, "reaction": "+1", "item_user": BOT,
-                         "item": {"type": "message", "channel": GENERAL, "ts": answer_ts}}
-                statuses.append(await post(session, proxy.url, json.dumps(slack.event_callback(event)),
-                                           "application/json"))
+                event = {
+                    "type": "reaction_added",
+                    "user": voter,
+                    "reaction": "+1",
+                    "item_user": BOT,
+                    "item": {"type": "message", "channel": GENERAL, "ts": answer_ts},
+                }
+                statuses.append(
+                    await post(session, proxy.url, json.dumps(slack.event_callback(event)), "application/json")
+                )
             assert statuses == [200] * len(statuses)
 
             leader_name = await db.fetchval("SELECT holder FROM leader_lease")
             await until(lambda: _mid_answer(db, leader_name), "the leader holds a claim mid-answer")
-            half_written = {row[0]: row[1] for row in await db.fetchall(
-                "SELECT id, answer_ts FROM answers WHERE status = 'pending' AND answer_ts IS NOT NULL"
-                " AND claimed_by = ?", (leader_name,))}
+            half_written = {
+                row[0]: row[1]
+                for row in await db.fetchall(
+                    "SELECT id, answer_ts FROM answers WHERE status = 'pending' AND answer_ts IS NOT NULL"
+                    " AND claimed_by = ?",
+                    (leader_name,),
+                )
+            }
             first.kill()  # the leader: started first, so it won the lease
             assert await first.wait_exit() == -9
             killed_at = time.monotonic()
@@ -185,10 +214,15 @@ async def test_a_replica_killed_mid_answer_loses_nothing_and_answers_nothing_twi
         for ts in [warm_ts, *asked]:
             replies = [m for m in slack.thread(GENERAL, ts)[1:] if m.get("user") == BOT or m.get("bot_id")]
             assert len(replies) == 1, f"question {ts}: {len(replies)} answers in its thread"
-        finished = {row[0]: row[1] for row in await db.fetchall(
-            "SELECT id, answer_ts FROM answers WHERE status = 'answered' AND claimed_by != ?", (leader_name,))}
-        assert half_written and all(finished.get(i) == ts for i, ts in half_written.items()), \
+        finished = {
+            row[0]: row[1]
+            for row in await db.fetchall(
+                "SELECT id, answer_ts FROM answers WHERE status = 'answered' AND claimed_by != ?", (leader_name,)
+            )
+        }
+        assert half_written and all(finished.get(i) == ts for i, ts in half_written.items()), (
             "the survivor finished each half-written answer in its own message"
+        )
         answers = await db.fetchall("SELECT question_ts, status FROM answers")
         assert sorted(row[0] for row in answers) == sorted([warm_ts, *asked])  # one row per question
         assert await db.fetchval("SELECT up_votes FROM examples WHERE message_ts = ?", (answer_ts,)) == len(VOTERS)
@@ -207,8 +241,9 @@ async def _is(value, expected: float) -> bool:  # type: ignore[no-untyped-def]
 
 async def _answered(db: Database, question_ts: list[str]) -> bool:
     marks = ", ".join("?" * len(question_ts))
-    done = await db.fetchval(f"SELECT count(*) FROM answers WHERE status = 'answered' AND question_ts IN ({marks})",
-                             question_ts)
+    done = await db.fetchval(
+        f"SELECT count(*) FROM answers WHERE status = 'answered' AND question_ts IN ({marks})", question_ts
+    )
     return bool(done == len(question_ts))
 
 
@@ -217,13 +252,17 @@ async def _processed(db: Database) -> bool:
 
 
 async def _mid_answer(db: Database, replica: str) -> bool:
-    return bool(await db.fetchval(
-        "SELECT count(*) FROM answers WHERE status = 'pending' AND answer_ts IS NOT NULL AND claimed_by = ?",
-        (replica,)))
+    return bool(
+        await db.fetchval(
+            "SELECT count(*) FROM answers WHERE status = 'pending' AND answer_ts IS NOT NULL AND claimed_by = ?",
+            (replica,),
+        )
+    )
 
 
 async def test_the_survivor_keeps_a_running_jobs_card_up_to_date(
-        tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, shared_db: tuple[str, Database]) -> None:
+    tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, shared_db: tuple[str, Database]
+) -> None:
     """The job monitor runs on the leader; killed, its job's card is updated by the replica that leads next."""
     url, db = shared_db
     await add_many(db, 12, channel=GENERAL)
@@ -242,15 +281,19 @@ async def test_the_survivor_keeps_a_running_jobs_card_up_to_date(
             job_id = await db.fetchval("SELECT id FROM jobs")
             click = urlencode({"payload": json.dumps(button(slack, "job_start", job_id, user=ADMIN))})
             assert await post(session, proxy.url, click, "application/x-www-form-urlencoded") == 200
-            await until(lambda: _has(db, "SELECT count(*) FROM jobs WHERE provider_job_id IS NOT NULL"), "the job starts")
+            await until(
+                lambda: _has(db, "SELECT count(*) FROM jobs WHERE provider_job_id IS NOT NULL"), "the job starts"
+            )
             provider_id, card_ts = (await db.fetchone("SELECT provider_job_id, card_ts FROM jobs")) or ("", "")
 
             first.kill()  # the leader, whose monitor was following the job
             assert await first.wait_exit() == -9
             oai.run_to_end(provider_id)
             await until(lambda: _is(second.metric(session, "tuneloop_leader"), 1.0), "the survivor leads")
-            await until(lambda: _has(db, "SELECT count(*) FROM jobs WHERE state = 'succeeded'"),
-                        "the survivor's monitor follows the job to its end")
+            await until(
+                lambda: _has(db, "SELECT count(*) FROM jobs WHERE state = 'succeeded'"),
+                "the survivor's monitor follows the job to its end",
+            )
 
             async def card_says_succeeded() -> bool:
                 return ":white_check_mark:" in str(slack.message(GENERAL, card_ts))

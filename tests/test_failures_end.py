@@ -8,9 +8,9 @@ import asyncio
 import pytest
 
 from bot import worker
+from bot.fakes import FakeSlack
 from tests.capture_helpers import reaction
 from tests.conftest import ALICE, BOB, GENERAL, Harness
-from bot.fakes import FakeSlack
 from tests.waiting import eventually
 
 
@@ -40,7 +40,8 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("code", ["not_in_channel", "channel_not_found"])
 async def test_a_vote_where_tuneloop_is_not_a_member_is_closed_after_one_try_and_told_once(
-        app: Harness, slack: FakeSlack, quick_retries: None, code: str) -> None:
+    app: Harness, slack: FakeSlack, quick_retries: None, code: str
+) -> None:
     slack.fail("conversations.replies", error=code, times=5)
     await thumbs_up(app, slack)
     await app.settle()
@@ -51,7 +52,8 @@ async def test_a_vote_where_tuneloop_is_not_a_member_is_closed_after_one_try_and
 
 
 async def test_a_slack_error_that_will_not_change_is_closed_with_its_code(
-        app: Harness, slack: FakeSlack, quick_retries: None) -> None:
+    app: Harness, slack: FakeSlack, quick_retries: None
+) -> None:
     slack.fail("conversations.replies", error="is_archived", times=5)
     await thumbs_up(app, slack)
     await app.settle()
@@ -60,7 +62,8 @@ async def test_a_slack_error_that_will_not_change_is_closed_with_its_code(
 
 
 async def test_a_transient_failure_is_retried_while_running_and_nobody_is_told(
-        app: Harness, slack: FakeSlack, quick_retries: None) -> None:
+    app: Harness, slack: FakeSlack, quick_retries: None
+) -> None:
     slack.fail("conversations.replies", error="internal_error", times=1)  # ok:false: the client does not retry it
     ts = await thumbs_up(app, slack)
     await app.settle()
@@ -70,7 +73,8 @@ async def test_a_transient_failure_is_retried_while_running_and_nobody_is_told(
 
 
 async def test_a_failure_that_lasts_gives_up_after_its_tries_and_tells_once(
-        app: Harness, slack: FakeSlack, quick_retries: None) -> None:
+    app: Harness, slack: FakeSlack, quick_retries: None
+) -> None:
     slack.fail("conversations.replies", error="internal_error", times=10)
     await thumbs_up(app, slack)
     await app.settle()
@@ -80,7 +84,8 @@ async def test_a_failure_that_lasts_gives_up_after_its_tries_and_tells_once(
 
 
 async def test_a_pending_retry_does_not_hold_up_shutdown(
-        app: Harness, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Harness, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(worker, "RETRY_BASE_SECONDS", 3600)
     slack.fail("conversations.replies", error="internal_error", times=1)
     await thumbs_up(app, slack)

@@ -133,9 +133,7 @@ async def test_auth_test_and_token_recording(slack: FakeSlack, web: AsyncWebClie
 
 
 @pytest.mark.asyncio
-async def test_post_reply_update_and_delete_are_reflected_in_the_thread(
-    slack: FakeSlack, web: AsyncWebClient
-) -> None:
+async def test_post_reply_update_and_delete_are_reflected_in_the_thread(slack: FakeSlack, web: AsyncWebClient) -> None:
     root = slack.add_message("C1", "U1", "how do I deploy?")
     posted = await web.chat_postMessage(channel="C1", text="like this", thread_ts=root)
     assert posted["message"]["bot_id"] == "B0BOT"
@@ -213,9 +211,7 @@ async def test_history_is_newest_first_filtered_and_paginated(slack: FakeSlack, 
 
     window = await web.conversations_history(channel="C1", oldest=stamps[1], latest=stamps[3])
     assert [m["text"] for m in window["messages"]] == ["m2"]
-    inclusive = await web.conversations_history(
-        channel="C1", oldest=stamps[1], latest=stamps[3], inclusive=True
-    )
+    inclusive = await web.conversations_history(channel="C1", oldest=stamps[1], latest=stamps[3], inclusive=True)
     assert [m["text"] for m in inclusive["messages"]] == ["m3", "m2", "m1"]
 
     pages = [
@@ -226,14 +222,10 @@ async def test_history_is_newest_first_filtered_and_paginated(slack: FakeSlack, 
 
 
 @pytest.mark.asyncio
-async def test_replies_paginate_and_a_reply_ts_gives_that_reply_alone(
-    slack: FakeSlack, web: AsyncWebClient
-) -> None:
+async def test_replies_paginate_and_a_reply_ts_gives_that_reply_alone(slack: FakeSlack, web: AsyncWebClient) -> None:
     root = slack.add_message("C1", "U1", "root", reactions={"+1": ["U2"]})
     replies = [slack.add_message("C1", "U2", f"r{i}", thread_ts=root) for i in range(3)]
-    pages = [
-        page["messages"] async for page in await web.conversations_replies(channel="C1", ts=root, limit=2)
-    ]
+    pages = [page["messages"] async for page in await web.conversations_replies(channel="C1", ts=root, limit=2)]
     assert [[m["text"] for m in messages] for messages in pages] == [["root", "r0"], ["r1", "r2"]]
     assert pages[0][0]["reactions"] == [{"name": "+1", "users": ["U2"], "count": 1}]
     assert pages[0][1]["parent_user_id"] == "U1"
@@ -282,9 +274,7 @@ async def test_conversations_info_members_and_join(slack: FakeSlack, web: AsyncW
 
 
 @pytest.mark.asyncio
-async def test_conversations_list_filters_by_type_and_paginates(
-    slack: FakeSlack, web: AsyncWebClient
-) -> None:
+async def test_conversations_list_filters_by_type_and_paginates(slack: FakeSlack, web: AsyncWebClient) -> None:
     slack.add_channel("G1", "secret", is_private=True)
     slack.add_channel("G2", "hidden", is_private=True, is_member=False)
     public = [[c["id"] for c in page["channels"]] async for page in await web.conversations_list(limit=1)]
@@ -391,9 +381,7 @@ async def test_views_open_push_update_and_publish(slack: FakeSlack, web: AsyncWe
 
 
 @pytest.mark.asyncio
-async def test_files_upload_v2_stores_bytes_and_shares_into_the_thread(
-    slack: FakeSlack, web: AsyncWebClient
-) -> None:
+async def test_files_upload_v2_stores_bytes_and_shares_into_the_thread(slack: FakeSlack, web: AsyncWebClient) -> None:
     root = slack.add_message("C1", "U1", "export please")
     response = await web.files_upload_v2(
         channel="C1",
@@ -649,9 +637,7 @@ async def test_chat_completion_echoes_by_default(oai: FakeOpenAI, client: AsyncO
     assert completion.choices[0].finish_reason == "stop"
     assert completion.usage is not None
     assert completion.usage.prompt_tokens > 0
-    assert (
-        completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
-    )
+    assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
     [call] = oai.calls_to("POST /v1/chat/completions")
     assert call.token == "sk-test"
     assert call.args["messages"][1]["content"] == "hello there"
@@ -710,9 +696,7 @@ async def test_streaming_with_usage(oai: FakeOpenAI, client: AsyncOpenAI) -> Non
 async def test_latency_does_not_serialise_concurrent_requests(oai: FakeOpenAI, client: AsyncOpenAI) -> None:
     oai.latency = 0.2
     messages: Any = [{"role": "user", "content": "q"}]
-    await asyncio.gather(
-        *(client.chat.completions.create(model="gpt-4o", messages=messages) for _ in range(5))
-    )
+    await asyncio.gather(*(client.chat.completions.create(model="gpt-4o", messages=messages) for _ in range(5)))
     assert oai.max_concurrent_chat == 5
 
 
@@ -758,9 +742,7 @@ async def test_openai_errors_have_openai_shape(oai: FakeOpenAI) -> None:
         async with session.get(f"{oai.base_url}/models") as response:
             assert response.status == 401
             assert set((await response.json())["error"]) == {"message", "type", "param", "code"}
-        async with session.get(
-            f"{oai.base_url}/nothing", headers={"Authorization": "Bearer sk-x"}
-        ) as response:
+        async with session.get(f"{oai.base_url}/nothing", headers={"Authorization": "Bearer sk-x"}) as response:
             assert response.status == 404
             assert (await response.json())["error"]["message"] == "Invalid URL (GET /v1/nothing)"
             assert response.headers["x-request-id"].startswith("req_")
@@ -770,9 +752,7 @@ async def test_openai_errors_have_openai_shape(oai: FakeOpenAI) -> None:
 async def test_rate_limit_is_retried_once(oai: FakeOpenAI) -> None:
     oai.fail("POST /v1/chat/completions", status=429, retry_after=0)
     async with openai_client(oai, max_retries=1) as retrying:
-        completion = await retrying.chat.completions.create(
-            model="gpt-4o", messages=[{"role": "user", "content": "q"}]
-        )
+        completion = await retrying.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "q"}])
     assert completion.choices[0].message.content == "Echo: q"
     assert len(oai.calls_to("POST /v1/chat/completions")) == 2
 
@@ -794,10 +774,7 @@ async def test_openai_server_error_and_timeout(oai: FakeOpenAI) -> None:
     async with openai_client(oai, timeout=0.2) as c:
         with pytest.raises(openai.APITimeoutError):
             await c.models.list()
-    assert (
-        oai.calls_to("GET /v1/fine_tuning/jobs/{job_id}")[0].method
-        == "GET /v1/fine_tuning/jobs/ftjob-anything"
-    )
+    assert oai.calls_to("GET /v1/fine_tuning/jobs/{job_id}")[0].method == "GET /v1/fine_tuning/jobs/ftjob-anything"
 
 
 # -- OpenAI: fine-tuning -----------------------------------------------------------------
@@ -857,9 +834,7 @@ async def test_job_advances_stage_by_stage_to_success(oai: FakeOpenAI, client: A
     assert len(results.splitlines()) == 5
 
     metrics = [
-        e.data
-        for e in reversed([e async for e in client.fine_tuning.jobs.list_events(job.id)])
-        if e.type == "metrics"
+        e.data for e in reversed([e async for e in client.fine_tuning.jobs.list_events(job.id)]) if e.type == "metrics"
     ]
     assert [m["step"] for m in metrics] == [1, 2, 3, 4]  # type: ignore[index]
     losses = [m["train_loss"] for m in metrics]  # type: ignore[index]
@@ -876,9 +851,7 @@ async def test_job_advances_stage_by_stage_to_success(oai: FakeOpenAI, client: A
 async def test_advance_on_retrieve_moves_a_polled_job(oai: FakeOpenAI, client: AsyncOpenAI) -> None:
     oai.advance_on_retrieve = True
     oai.script_job(total_steps=1)
-    job = await client.fine_tuning.jobs.create(
-        model="gpt-4o-mini", training_file=await upload_training_file(client)
-    )
+    job = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=await upload_training_file(client))
     statuses = [(await client.fine_tuning.jobs.retrieve(job.id)).status for _ in range(5)]
     assert statuses == ["queued", "running", "running", "succeeded", "succeeded"]
 
@@ -927,9 +900,7 @@ async def test_scripted_failure_and_cancellation(oai: FakeOpenAI, client: AsyncO
 
 @pytest.mark.asyncio
 async def test_cancel_is_immediate_and_only_once(oai: FakeOpenAI, client: AsyncOpenAI) -> None:
-    job = await client.fine_tuning.jobs.create(
-        model="gpt-4o-mini", training_file=await upload_training_file(client)
-    )
+    job = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=await upload_training_file(client))
     oai.advance(job.id)
     cancelled = await client.fine_tuning.jobs.cancel(job.id)
     assert cancelled.status == "cancelled"
@@ -1096,8 +1067,9 @@ def test_install_and_uninstall_are_idempotent() -> None:
 
 async def _stream(web: AsyncWebClient, slack: FakeSlack) -> str:
     root = slack.add_message("C1", "U1", "question")
-    started = await web.chat_startStream(channel="C1", thread_ts=root, recipient_team_id="T0001",
-                                         recipient_user_id="U1", markdown_text="hi")
+    started = await web.chat_startStream(
+        channel="C1", thread_ts=root, recipient_team_id="T0001", recipient_user_id="U1", markdown_text="hi"
+    )
     return str(started["ts"])
 
 

@@ -25,16 +25,15 @@ from typing import Any
 
 import openai
 import pytest
-
 from slack_sdk.webhook import WebhookResponse
 
+from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
+from bot.fakes.openai_state import OpenAIFailure
 from bot.settings import Settings
 from handlers import respond
 from render.answers import THINKING
 from tests.capture_helpers import answered_question, button, shortcut
 from tests.conftest import ADMIN, ALICE, BOT, GENERAL, OPENAI_KEY, Harness, make_settings, served
-from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
-from bot.fakes.openai_state import OpenAIFailure
 from tests.dataset_helpers import add_example, add_many
 from tuning.training.datasets.specs import BuildRequest
 from tuning.training.jobs import monitor
@@ -44,8 +43,13 @@ MODEL_TIMEOUT = 1.0
 
 def serving(settings: Settings, slack: FakeSlack) -> served:
     """conftest's `served`, with a model client that gives up quickly (one retry, a 1 s timeout)."""
-    llm = openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url=settings.openai_base_url, max_retries=1,
-                             timeout=MODEL_TIMEOUT, _strict_response_validation=True)
+    llm = openai.AsyncOpenAI(
+        api_key=OPENAI_KEY,
+        base_url=settings.openai_base_url,
+        max_retries=1,
+        timeout=MODEL_TIMEOUT,
+        _strict_response_validation=True,
+    )
     return served(settings, slack, llm=llm)
 
 
@@ -195,16 +199,20 @@ async def test_a_reply_refused_twice_arrives_once_on_the_third_send(app: Harness
     assert len(slack.calls_to("response_url")) == 3 and len(slack.responses) == 1
 
 
-@pytest.mark.parametrize(("status", "headers", "wait"), [
-    (429, {"Retry-After": "7"}, 7.0),
-    (429, {"retry-after": "120"}, respond.MAX_RETRY_AFTER_SECONDS),
-    (429, {}, 1.0),
-    (502, {}, respond.BACKOFF_SECONDS * 4),
-    (400, {}, None),
-    (200, {}, None),
-])
-def test_a_reply_waits_what_slack_asks_before_sending_again(status: int, headers: dict[str, str],
-                                                              wait: float | None) -> None:
+@pytest.mark.parametrize(
+    ("status", "headers", "wait"),
+    [
+        (429, {"Retry-After": "7"}, 7.0),
+        (429, {"retry-after": "120"}, respond.MAX_RETRY_AFTER_SECONDS),
+        (429, {}, 1.0),
+        (502, {}, respond.BACKOFF_SECONDS * 4),
+        (400, {}, None),
+        (200, {}, None),
+    ],
+)
+def test_a_reply_waits_what_slack_asks_before_sending_again(
+    status: int, headers: dict[str, str], wait: float | None
+) -> None:
     response = WebhookResponse(url="https://hooks.example/x", status_code=status, body="", headers=headers)
     assert respond.wait_before_next(response, attempt=2) == wait
 
@@ -238,14 +246,23 @@ async def test_a_modal_slack_will_not_open_is_explained_to_the_person(
 # -- OpenAI while answering -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fault", "says", "cause"), [
-    ({"status": 429, "retry_after": 0}, "rate-limited", openai.RateLimitError),
-    ({"status": 500}, "HTTP 500", openai.InternalServerError),
-    ({"status": 503}, "HTTP 503", openai.InternalServerError),
-    ({"delay": MODEL_TIMEOUT * 3}, "took too long", openai.APITimeoutError),
-], ids=["429", "500", "503", "timeout"])
+@pytest.mark.parametrize(
+    ("fault", "says", "cause"),
+    [
+        ({"status": 429, "retry_after": 0}, "rate-limited", openai.RateLimitError),
+        ({"status": 500}, "HTTP 500", openai.InternalServerError),
+        ({"status": 503}, "HTTP 503", openai.InternalServerError),
+        ({"delay": MODEL_TIMEOUT * 3}, "took too long", openai.APITimeoutError),
+    ],
+    ids=["429", "500", "503", "timeout"],
+)
 async def test_a_model_that_keeps_failing_turns_the_placeholder_into_a_warning(
-    app: Harness, slack: FakeSlack, oai: FakeOpenAI, caplog: pytest.LogCaptureFixture, fault: dict, says: str,
+    app: Harness,
+    slack: FakeSlack,
+    oai: FakeOpenAI,
+    caplog: pytest.LogCaptureFixture,
+    fault: dict,
+    says: str,
     cause: type[Exception],
 ) -> None:
     oai.fail("POST /v1/chat/completions", times=2, **fault)  # the first try and the one retry
@@ -261,8 +278,11 @@ async def test_a_model_that_keeps_failing_turns_the_placeholder_into_a_warning(
     assert logged and isinstance(logged[-1].exc_info[1], cause)
 
 
-@pytest.mark.parametrize("fault", [{"status": 429, "retry_after": 0}, {"status": 500}, {"delay": MODEL_TIMEOUT * 3}],
-                         ids=["429", "500", "timeout"])
+@pytest.mark.parametrize(
+    "fault",
+    [{"status": 429, "retry_after": 0}, {"status": 500}, {"delay": MODEL_TIMEOUT * 3}],
+    ids=["429", "500", "timeout"],
+)
 async def test_a_single_model_failure_is_retried_and_the_answer_arrives_once(
     app: Harness, slack: FakeSlack, oai: FakeOpenAI, fault: dict
 ) -> None:
@@ -306,8 +326,9 @@ async def job_state(app: Harness, job_id: str) -> str:
     return await app.db.fetchval("SELECT state FROM jobs WHERE id = ?", (job_id,))
 
 
-async def backs_off_then_finishes(app: Harness, job: dict, fail, run_to_end, retrieve_calls, clock: _Clock,
-                                  caplog: pytest.LogCaptureFixture) -> None:
+async def backs_off_then_finishes(
+    app: Harness, job: dict, fail, run_to_end, retrieve_calls, clock: _Clock, caplog: pytest.LogCaptureFixture
+) -> None:
     """Polling fails: the job stays active and is not polled again at once; later it finishes."""
     fail()
     await app.runtime.monitor.tick()
@@ -325,16 +346,25 @@ async def backs_off_then_finishes(app: Harness, job: dict, fail, run_to_end, ret
     assert "Succeeded" in card or "succeeded" in card
 
 
-@pytest.mark.parametrize("fault", [{"status": 429, "retry_after": 0}, {"status": 500}, {"delay": MODEL_TIMEOUT * 3}],
-                         ids=["429", "500", "timeout"])
+@pytest.mark.parametrize(
+    "fault",
+    [{"status": 429, "retry_after": 0}, {"status": 500}, {"delay": MODEL_TIMEOUT * 3}],
+    ids=["429", "500", "timeout"],
+)
 async def test_openai_failing_while_a_job_runs_makes_the_monitor_back_off_and_the_job_finishes_later(
     app: Harness, oai: FakeOpenAI, clock: _Clock, caplog: pytest.LogCaptureFixture, fault: dict
 ) -> None:
     job = await started_job(app)
     retrieve = "GET /v1/fine_tuning/jobs/{id}"
     await backs_off_then_finishes(
-        app, job, lambda: oai.fail(retrieve, times=2, **fault), lambda: oai.run_to_end(job["provider_job_id"]),
-        lambda: oai.calls_to(retrieve), clock, caplog)
+        app,
+        job,
+        lambda: oai.fail(retrieve, times=2, **fault),
+        lambda: oai.run_to_end(job["provider_job_id"]),
+        lambda: oai.calls_to(retrieve),
+        clock,
+        caplog,
+    )
 
 
 @pytest.mark.parametrize("fault", [{"status": 429, "retry_after": 0}, {"status": 500}], ids=["429", "500"])
@@ -345,8 +375,14 @@ async def test_together_failing_while_a_job_runs_makes_the_monitor_back_off_and_
     assert job["provider_job_id"]
     retrieve = "GET /v1/fine-tunes/{id}"
     await backs_off_then_finishes(
-        app, job, lambda: together.fail(retrieve, times=4, **fault),
-        lambda: together.run_to_end(job["provider_job_id"]), lambda: together.calls_to(retrieve), clock, caplog)
+        app,
+        job,
+        lambda: together.fail(retrieve, times=4, **fault),
+        lambda: together.run_to_end(job["provider_job_id"]),
+        lambda: together.calls_to(retrieve),
+        clock,
+        caplog,
+    )
 
 
 @pytest.mark.parametrize("trainer", ["openai", "together"])

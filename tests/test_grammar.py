@@ -1,7 +1,8 @@
 from datetime import date
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from handlers.grammar import Grammar
 from providers.registry import known_specs
@@ -20,7 +21,10 @@ def test_positional_arguments_and_options_are_typed() -> None:
     assert command.name == "dataset build"
     assert command.args == {"NAME": "support"}
     assert command.options == {
-        "since": date(2026, 1, 2), "channel": ChannelRef("C123", "help-desk"), "format": "dpo", "val": 0.2,
+        "since": date(2026, 1, 2),
+        "channel": ChannelRef("C123", "help-desk"),
+        "format": "dpo",
+        "val": 0.2,
     }
 
 

@@ -9,15 +9,13 @@ from pathlib import Path
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.fakes import FakeOpenAI, FakeSlack
 from bot.health import side_server
 from bot.server import EVENTS_PATH
 from tests.capture_helpers import reaction
-from tests.conftest import ALICE, BOB, Harness, make_settings, served
-from bot.fakes import FakeOpenAI, FakeSlack
+from tests.conftest import ALICE, BOB, BOTH_DATABASES, Harness, database_settings, make_settings, served
 from tests.test_e2e_answering import mention
 from tests.test_startup import Serve
-
-from tests.conftest import BOTH_DATABASES, database_settings
 
 pytestmark = BOTH_DATABASES
 
@@ -28,8 +26,11 @@ async def get(app: Harness, path: str) -> tuple[int, str]:
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 async def test_alive_and_ready(app: Harness) -> None:
@@ -39,8 +40,11 @@ async def test_alive_and_ready(app: Harness) -> None:
 
 
 async def test_not_ready_when_slack_is_unreachable_or_the_inbox_backs_up(
-        tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, database: str) -> None:
-    settings = make_settings(tmp_path, slack, oai, **database_settings(database, tmp_path), TUNELOOP_READY_MAX_BACKLOG="0")
+    tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, database: str
+) -> None:
+    settings = make_settings(
+        tmp_path, slack, oai, **database_settings(database, tmp_path), TUNELOOP_READY_MAX_BACKLOG="0"
+    )
     async with served(settings, slack) as app:
         slack.fail("auth.test", error="token_revoked", times=5)
         await app.runtime.worker.stop(timeout=5)  # nothing may process the row below before /readyz is read
@@ -91,7 +95,8 @@ async def test_metrics_count_the_model_providers_retries(app: Harness, slack: Fa
 
 
 async def test_metrics_count_only_the_retries_made_and_then_the_model_error(
-        app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     oai.fail("POST /v1/chat/completions", status=503, times=3)  # the tests' client retries twice, then gives up
     assert await app.event(mention(slack, "what is up?")) == 200
     await app.settle()

@@ -29,19 +29,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.fakes import FakeOpenAI, FakeSlack
+from handlers.grammar import Command, Grammar
+from providers.registry import known_specs
 from render.answers import THINKING
 from tests.capture_helpers import answered_question, button, shortcut, submission
 from tests.conftest import ADMIN, ALICE, BOB, BOT, DM, GENERAL, SIGNING_SECRET, Harness
-from bot.fakes import FakeOpenAI, FakeSlack
 from tests.dataset_helpers import add_example
 from tests.waiting import eventually
-from handlers.grammar import Command, Grammar
-from providers.registry import known_specs
 from tuning.errors import UsageError
 
 # One served app per test, examples one after another on its loop (see the module docstring).
 SERVED = settings(
-    max_examples=40, deadline=None,
+    max_examples=40,
+    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -63,8 +64,10 @@ class _Problems(logging.Handler):
             self.records.append(record)
 
     def since(self, mark: int) -> list[str]:
-        return [f"{r.name}: {r.getMessage()} {r.exc_info[1]!r}" if r.exc_info else f"{r.name}: {r.getMessage()}"
-                for r in self.records[mark:]]
+        return [
+            f"{r.name}: {r.getMessage()} {r.exc_info[1]!r}" if r.exc_info else f"{r.name}: {r.getMessage()}"
+            for r in self.records[mark:]
+        ]
 
 
 @pytest.fixture
@@ -80,6 +83,7 @@ def problems() -> Iterator[_Problems]:
 
 async def quiet(app: Harness) -> None:
     """Every stored event attempted, the inbox worker and background work idle (a failed event stays visible)."""
+
     async def attempted() -> bool:
         waiting = await app.db.fetchval("SELECT count(*) FROM inbox WHERE attempts = 0 AND processed_at IS NULL")
         return bool(waiting == 0 and app.runtime.worker.idle and app.runtime.tasks.idle)
@@ -90,7 +94,8 @@ async def quiet(app: Harness) -> None:
 async def unprocessed(app: Harness, event_id: str) -> list[dict]:
     """The inbox row of this event if it was stored and is not marked processed (a listener raised)."""
     rows = await app.db.fetchall(
-        "SELECT event_id, attempts, error FROM inbox WHERE event_id = ? AND processed_at IS NULL", (event_id,))
+        "SELECT event_id, attempts, error FROM inbox WHERE event_id = ? AND processed_at IS NULL", (event_id,)
+    )
     return [dict(row) for row in rows]
 
 
@@ -100,46 +105,134 @@ def clean_status(status: int) -> bool:
 
 def replies(slack: FakeSlack) -> int:
     """Everything that can reach a person: response_url posts, ephemerals, bot posts and opened modals."""
-    return len(slack.responses) + len(slack.ephemerals) + len(slack.calls_to("chat.postMessage")) + len(
-        slack.calls_to("views.open"))
+    return (
+        len(slack.responses)
+        + len(slack.ephemerals)
+        + len(slack.calls_to("chat.postMessage"))
+        + len(slack.calls_to("views.open"))
+    )
 
 
 # -- strategies -------------------------------------------------------------------------------------------
 
 ODD_PIECES = [
-    "\u200b", "\u200d", "\u202e", "\u2066", "\ufeff", "\u0000", "\x1c", "\u3000", "\u00a0", "\r\n", "\t",
-    "\U0001F44D", "\U0001F44D\U0001F3FD", "e\u0301\u0301\u0301", "\ufdfd", "\U00012000", "\U0010FFFF", "İ", "ß",
-    "<@U0BOT>", "<@U0ADMIN>", "<#C0GENERAL|general>", "<!channel>", "<!subteam^S1|team>", "```", "`", "*", "_",
-    "&lt;&amp;&gt;", "%s", "%(x)s", "{}", "{0}", "'; DROP TABLE examples;--", "\\", "\"", "ft:", "key:value",
-    "train", "cancel", "dataset", "support@1", "#general", "ﾃｽﾄ", "٣٤", "２０２６-０１-０１",
+    "\u200b",
+    "\u200d",
+    "\u202e",
+    "\u2066",
+    "\ufeff",
+    "\u0000",
+    "\x1c",
+    "\u3000",
+    "\u00a0",
+    "\r\n",
+    "\t",
+    "\U0001f44d",
+    "\U0001f44d\U0001f3fd",
+    "e\u0301\u0301\u0301",
+    "\ufdfd",
+    "\U00012000",
+    "\U0010ffff",
+    "İ",
+    "ß",
+    "<@U0BOT>",
+    "<@U0ADMIN>",
+    "<#C0GENERAL|general>",
+    "<!channel>",
+    "<!subteam^S1|team>",
+    "```",
+    "`",
+    "*",
+    "_",
+    "&lt;&amp;&gt;",
+    "%s",
+    "%(x)s",
+    "{}",
+    "{0}",
+    "'; DROP TABLE examples;--",
+    "\\",
+    '"',
+    "ft:",
+    "key:value",
+    "train",
+    "cancel",
+    "dataset",
+    "support@1",
+    "#general",
+    "ﾃｽﾄ",
+    "٣٤",
+    "２０２６-０１-０１",
 ]
 odd_text = st.one_of(
     st.text(max_size=200),
     st.lists(st.one_of(st.sampled_from(ODD_PIECES), st.text(max_size=4)), max_size=30).map("".join),
-    st.builds(lambda piece, n: piece * n, st.sampled_from(ODD_PIECES) | st.text(min_size=1, max_size=6),
-              st.integers(500, 9000)),  # oversized
+    st.builds(
+        lambda piece, n: piece * n,
+        st.sampled_from(ODD_PIECES) | st.text(min_size=1, max_size=6),
+        st.integers(500, 9000),
+    ),  # oversized
 )
 JUNK = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(),
-    st.text(max_size=20), st.just(""), st.lists(st.integers(), max_size=3),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(),
+    st.text(max_size=20),
+    st.just(""),
+    st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2),
 )
 
 SUBCOMMAND_NAMES = [spec.name for spec in grammar.subcommands]
 OPTION_KEYS = sorted({option.name for spec in grammar.subcommands for option in spec.options}) + ["x", "Days", "ft"]
 ODD_VALUES = [
-    "", "0", "-1", "1", "25", "26", "366", "0.5", "0.51", "1e400", "-0", "nan", "NaN", "inf", "-inf", "1_0", "٣",
-    "²", "0x10", "9" * 5000, "2026-02-30", "0000-01-01", "２０２６-０１-０１", "#general", "<#C0GENERAL|general>",
-    "<#C0X>", "#-bad", "sft", "DPO", "openai", "Together", "support@0", "support@1", "a" * 300, "ft:gpt-4.1:x:y",
+    "",
+    "0",
+    "-1",
+    "1",
+    "25",
+    "26",
+    "366",
+    "0.5",
+    "0.51",
+    "1e400",
+    "-0",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "1_0",
+    "٣",
+    "²",
+    "0x10",
+    "9" * 5000,
+    "2026-02-30",
+    "0000-01-01",
+    "２０２６-０１-０１",
+    "#general",
+    "<#C0GENERAL|general>",
+    "<#C0X>",
+    "#-bad",
+    "sft",
+    "DPO",
+    "openai",
+    "Together",
+    "support@0",
+    "support@1",
+    "a" * 300,
+    "ft:gpt-4.1:x:y",
 ]
 odd_word = st.one_of(st.sampled_from(ODD_VALUES), st.text(min_size=1, max_size=12).filter(lambda w: not w.isspace()))
 option_word = st.builds(lambda key, value: f"{key}:{value}", st.sampled_from(OPTION_KEYS), odd_word)
 SEPARATORS = [" ", "  ", "\t", "\u3000", "\n", "\u00a0"]
 command_text = st.one_of(
     odd_text,
-    st.builds(lambda name, words, sep: sep.join([name, *words]),
-              st.sampled_from(SUBCOMMAND_NAMES).map(lambda n: n.upper() if len(n) % 2 else n),
-              st.lists(st.one_of(odd_word, option_word), max_size=6), st.sampled_from(SEPARATORS)),
+    st.builds(
+        lambda name, words, sep: sep.join([name, *words]),
+        st.sampled_from(SUBCOMMAND_NAMES).map(lambda n: n.upper() if len(n) % 2 else n),
+        st.lists(st.one_of(odd_word, option_word), max_size=6),
+        st.sampled_from(SEPARATORS),
+    ),
 )
 
 
@@ -198,13 +291,57 @@ async def test_tune_with_any_text_answers_the_person_and_never_crashes(
 TS_KEYS = frozenset({"ts", "thread_ts", "message_ts", "event_ts", "action_ts"})
 ts_text = st.from_regex(r"1[0-9]{9}\.[0-9]{6}", fullmatch=True)
 KNOWN_KINDS = ["app_mention", "message", "message_im", "reaction_added", "reaction_removed", "app_home_opened"]
-UNKNOWN_KINDS = ["channel_rename", "team_join", "emoji_changed", "message_metadata_posted", "link_shared",
-                 "tokens_revoked", "app_uninstalled", "", "APP_MENTION"]
-REACTIONS = ["+1", "thumbsup", "-1", "thumbsdown", "+1::skin-tone-3", "thumbsup::skin-tone-9", "-1::",
-             "::", "heart", "", "+1 ", "THUMBSUP", "\U0001F44D"]
-EVENT_KEYS = ["type", "user", "text", "ts", "channel", "channel_type", "thread_ts", "subtype", "bot_id",
-              "item", "reaction", "item_user", "event_ts", "tab", "reactions", "reply_count", "message",
-              "previous_message", "files", "blocks", "team", "edited", "hidden"]
+UNKNOWN_KINDS = [
+    "channel_rename",
+    "team_join",
+    "emoji_changed",
+    "message_metadata_posted",
+    "link_shared",
+    "tokens_revoked",
+    "app_uninstalled",
+    "",
+    "APP_MENTION",
+]
+REACTIONS = [
+    "+1",
+    "thumbsup",
+    "-1",
+    "thumbsdown",
+    "+1::skin-tone-3",
+    "thumbsup::skin-tone-9",
+    "-1::",
+    "::",
+    "heart",
+    "",
+    "+1 ",
+    "THUMBSUP",
+    "\U0001f44d",
+]
+EVENT_KEYS = [
+    "type",
+    "user",
+    "text",
+    "ts",
+    "channel",
+    "channel_type",
+    "thread_ts",
+    "subtype",
+    "bot_id",
+    "item",
+    "reaction",
+    "item_user",
+    "event_ts",
+    "tab",
+    "reactions",
+    "reply_count",
+    "message",
+    "previous_message",
+    "files",
+    "blocks",
+    "team",
+    "edited",
+    "hidden",
+]
 # What a person can make differ in a real event (and what a deletion or a removal makes point at nothing).
 SEMANTIC_EVENT_KEYS = ["text", "ts", "thread_ts", "user", "subtype", "channel"]
 OUTSIDE = "C0OUTSIDE"  # a channel Tuneloop is not a member of
@@ -221,14 +358,26 @@ def _event_of(slack: FakeSlack, kind: str, text: str, answer_ts: str) -> dict[st
         return {"type": kind, "user": ALICE, "text": f"<@{BOT}> {text}", "ts": ts, "channel": GENERAL}
     if kind == "message":
         ts = slack.add_message(GENERAL, BOB, text, thread_ts=answer_ts or None)
-        return {"type": "message", "channel_type": "channel", "user": BOB, "text": text, "ts": ts,
-                "thread_ts": answer_ts, "channel": GENERAL}
+        return {
+            "type": "message",
+            "channel_type": "channel",
+            "user": BOB,
+            "text": text,
+            "ts": ts,
+            "thread_ts": answer_ts,
+            "channel": GENERAL,
+        }
     if kind == "message_im":
         ts = slack.add_message(DM, ALICE, text)
         return {"type": "message", "channel_type": "im", "user": ALICE, "text": text, "ts": ts, "channel": DM}
     if kind in ("reaction_added", "reaction_removed"):
-        return {"type": kind, "user": BOB, "reaction": "+1", "item_user": BOT,
-                "item": {"type": "message", "channel": GENERAL, "ts": answer_ts}}
+        return {
+            "type": kind,
+            "user": BOB,
+            "reaction": "+1",
+            "item_user": BOT,
+            "item": {"type": "message", "channel": GENERAL, "ts": answer_ts},
+        }
     if kind == "app_home_opened":
         return {"type": kind, "user": ALICE, "channel": "D0HOME", "tab": "home"}
     return {"type": kind, "user": ALICE, "text": text, "channel": GENERAL}
@@ -278,8 +427,11 @@ async def send_event(app: Harness, slack: FakeSlack, event: Any) -> tuple[int, s
 
 
 def draw_event(data: st.DataObject, slack: FakeSlack, answer_ts: str, *, structural: bool) -> dict[str, Any]:
-    kinds = st.sampled_from(KNOWN_KINDS + UNKNOWN_KINDS) | st.text(max_size=15) if structural else \
-        st.sampled_from(KNOWN_KINDS)
+    kinds = (
+        st.sampled_from(KNOWN_KINDS + UNKNOWN_KINDS) | st.text(max_size=15)
+        if structural
+        else st.sampled_from(KNOWN_KINDS)
+    )
     base = base_event(slack, data.draw(kinds, label="kind"), data.draw(odd_text, label="text"), answer_ts)
     if base["type"] in ("reaction_added", "reaction_removed"):
         base["reaction"] = data.draw(st.sampled_from(REACTIONS) | st.text(max_size=10), label="reaction")
@@ -287,10 +439,13 @@ def draw_event(data: st.DataObject, slack: FakeSlack, answer_ts: str, *, structu
             base["item"] = data.draw(mutated(base["item"], ["type", "channel", "ts"], structural=True), label="item")
         elif data.draw(st.booleans(), label="deleted message"):
             base["item"] = {**base["item"], "ts": data.draw(ts_text, label="item ts")}
-        return data.draw(mutated(base, EVENT_KEYS if structural else ["user", "item_user", "event_ts"],
-                                 structural=structural), label="event")
-    return data.draw(mutated(base, EVENT_KEYS if structural else SEMANTIC_EVENT_KEYS, structural=structural),
-                     label="event")
+        return data.draw(
+            mutated(base, EVENT_KEYS if structural else ["user", "item_user", "event_ts"], structural=structural),
+            label="event",
+        )
+    return data.draw(
+        mutated(base, EVENT_KEYS if structural else SEMANTIC_EVENT_KEYS, structural=structural), label="event"
+    )
 
 
 @settings(SERVED, max_examples=80)  # both kinds of damage, as many examples as two tests had
@@ -312,8 +467,22 @@ async def test_any_event_gets_a_clean_answer_and_is_processed_to_the_end(
     assert placeholders == [], "an answer was left at its placeholder"
 
 
-ENVELOPE_KEYS = ["event", "type", "event_id", "team_id", "api_app_id", "authorizations", "event_time", "token",
-                 "is_ext_shared_channel", "event_context", "challenge", "enterprise", "team", "user"]
+ENVELOPE_KEYS = [
+    "event",
+    "type",
+    "event_id",
+    "team_id",
+    "api_app_id",
+    "authorizations",
+    "event_time",
+    "token",
+    "is_ext_shared_channel",
+    "event_context",
+    "challenge",
+    "enterprise",
+    "team",
+    "user",
+]
 
 
 @SERVED
@@ -322,16 +491,34 @@ async def test_any_envelope_gets_200_or_a_clean_4xx(
     app: Harness, slack: FakeSlack, problems: _Problems, data: st.DataObject
 ) -> None:
     ts = slack.add_message(GENERAL, ALICE, f"<@{BOT}> hi")
-    envelope = slack.event_callback({"type": "app_mention", "user": ALICE, "text": f"<@{BOT}> hi", "ts": ts,
-                                     "channel": GENERAL})
+    envelope = slack.event_callback(
+        {"type": "app_mention", "user": ALICE, "text": f"<@{BOT}> hi", "ts": ts, "channel": GENERAL}
+    )
     envelope = data.draw(mutated(envelope, ENVELOPE_KEYS, structural=True), label="envelope")
     if data.draw(st.booleans(), label="odd type"):
-        envelope["type"] = data.draw(st.sampled_from(["url_verification", "app_rate_limited", "block_actions",
-                                                      "view_submission", "shortcut", "message_action",
-                                                      "event_callback"]), label="type")
-    body = data.draw(st.one_of(st.just(json.dumps(envelope)), st.sampled_from(
-        ["", "null", "[]", "5", '"x"', "{", "{}", "\u0000", '{"type": "event_callback"}', "[" * 5000])),
-        label="body")
+        envelope["type"] = data.draw(
+            st.sampled_from(
+                [
+                    "url_verification",
+                    "app_rate_limited",
+                    "block_actions",
+                    "view_submission",
+                    "shortcut",
+                    "message_action",
+                    "event_callback",
+                ]
+            ),
+            label="type",
+        )
+    body = data.draw(
+        st.one_of(
+            st.just(json.dumps(envelope)),
+            st.sampled_from(
+                ["", "null", "[]", "5", '"x"', "{", "{}", "\u0000", '{"type": "event_callback"}', "[" * 5000]
+            ),
+        ),
+        label="body",
+    )
     mark = len(problems.records)
     status, _ = await app.post(body, "application/json")
     assert clean_status(status), status
@@ -362,14 +549,26 @@ async def test_a_mention_or_dm_with_any_text_gets_an_answer_not_a_stuck_placehol
 
 # -- interactivity: the shortcut, buttons and the modal ---------------------------------------------------------
 
-SHORTCUT_KEYS = ["type", "callback_id", "trigger_id", "user", "team", "channel", "message", "message_ts",
-                 "response_url", "token", "action_ts"]
+SHORTCUT_KEYS = [
+    "type",
+    "callback_id",
+    "trigger_id",
+    "user",
+    "team",
+    "channel",
+    "message",
+    "message_ts",
+    "response_url",
+    "token",
+    "action_ts",
+]
 MESSAGE_KEYS = ["type", "text", "ts", "user", "thread_ts", "reactions", "reply_count", "subtype", "bot_id", "blocks"]
 SEMANTIC_MESSAGE_KEYS = ["text", "ts", "user", "thread_ts", "subtype"]
 
 
-async def interact(app: Harness, slack: FakeSlack, problems: _Problems, payload: dict[str, Any],
-                   *, structural: bool) -> tuple[int, dict[str, Any], int]:
+async def interact(
+    app: Harness, slack: FakeSlack, problems: _Problems, payload: dict[str, Any], *, structural: bool
+) -> tuple[int, dict[str, Any], int]:
     """Send the payload; check the status and the log. Returns the status, the body and how many replies came."""
     mark, before = len(problems.records), replies(slack)
     status, body = await app.interact(payload)
@@ -389,8 +588,12 @@ async def test_any_correct_this_answer_shortcut_opens_the_modal_or_explains(
     if target == "answer":
         ts = answer_ts
     else:
-        ts = slack.add_message(channel, BOB if target == "reply" else ALICE, data.draw(odd_text, label="message"),
-                               thread_ts=answer_ts if target == "reply" else None)
+        ts = slack.add_message(
+            channel,
+            BOB if target == "reply" else ALICE,
+            data.draw(odd_text, label="message"),
+            thread_ts=answer_ts if target == "reply" else None,
+        )
     payload = shortcut(slack, user=data.draw(st.sampled_from([ALICE, ADMIN]), label="user"), channel=channel, ts=ts)
     if data.draw(st.booleans(), label="change the message"):
         keys = MESSAGE_KEYS if structural else SEMANTIC_MESSAGE_KEYS
@@ -402,8 +605,20 @@ async def test_any_correct_this_answer_shortcut_opens_the_modal_or_explains(
         assert replied, "neither a modal nor an explanation"
 
 
-BUTTON_KEYS = ["type", "user", "team", "actions", "response_url", "trigger_id", "container", "channel",
-               "api_app_id", "token", "message", "state"]
+BUTTON_KEYS = [
+    "type",
+    "user",
+    "team",
+    "actions",
+    "response_url",
+    "trigger_id",
+    "container",
+    "channel",
+    "api_app_id",
+    "token",
+    "message",
+    "state",
+]
 ACTION_KEYS = ["action_id", "value", "block_id", "type", "action_ts"]
 ACTION_IDS = ["review_approve", "review_reject", "review_edit", "job_start", "job_dismiss", "job_cancel"]
 
@@ -415,14 +630,20 @@ async def test_any_button_click_is_answered_and_never_crashes(
 ) -> None:
     action_ids = st.sampled_from(ACTION_IDS) | st.text(max_size=12) if structural else st.sampled_from(ACTION_IDS)
     action_id = data.draw(action_ids, label="action_id")
-    value = data.draw(st.one_of(st.sampled_from(["1", "0", "-1", "999999", "9" * 30, "j000000", "", " 1 ", "1.5",
-                                                 "١", "ft:gpt-4.1:x"]), odd_text), label="value")
+    value = data.draw(
+        st.one_of(
+            st.sampled_from(["1", "0", "-1", "999999", "9" * 30, "j000000", "", " 1 ", "1.5", "١", "ft:gpt-4.1:x"]),
+            odd_text,
+        ),
+        label="value",
+    )
     payload = button(slack, action_id, value, user=data.draw(st.sampled_from([ALICE, ADMIN]), label="user"))
     payload["response_url"] = slack.response_url(f"click-{time.monotonic_ns()}")  # the value would make it too long
     if structural:
         if data.draw(st.booleans(), label="mangle action"):
-            payload["actions"] = [data.draw(mutated(payload["actions"][0], ACTION_KEYS, structural=True),
-                                            label="action")]
+            payload["actions"] = [
+                data.draw(mutated(payload["actions"][0], ACTION_KEYS, structural=True), label="action")
+            ]
         payload = data.draw(mutated(payload, BUTTON_KEYS, structural=True), label="payload")
     status, _, replied = await interact(app, slack, problems, payload, structural=structural)
     if status == 200:
@@ -440,12 +661,18 @@ async def test_a_click_or_command_whose_response_url_is_not_a_url_is_refused_and
     status, _ = await app.interact(payload)
     assert status == 400
     assert await app.db.fetchval("SELECT state FROM examples WHERE id = ?", (example,)) == "candidate"
-    command = {"team_id": "T0001", "channel_id": GENERAL, "user_id": ADMIN, "command": "/tune",
-               "text": "review", "response_url": response_url, "trigger_id": "t"}
+    command = {
+        "team_id": "T0001",
+        "channel_id": GENERAL,
+        "user_id": ADMIN,
+        "command": "/tune",
+        "text": "review",
+        "response_url": response_url,
+        "trigger_id": "t",
+    }
     status, _ = await app.post(urlencode(command), "application/x-www-form-urlencoded")
     assert status == 400
     assert await app.db.fetchval("SELECT state FROM examples WHERE id = ?", (example,)) == "candidate"
-
 
 
 @pytest.mark.parametrize("author", [{}, {"id": ALICE}, ["U1"], 5])
@@ -477,13 +704,28 @@ async def test_a_message_shortcut_without_a_response_url_is_refused(
     assert status == 400
     assert slack.calls_to("views.open") == slack.calls_to("chat.postEphemeral") == []
 
+
 VIEW_KEYS = ["type", "user", "team", "view", "api_app_id", "token", "trigger_id", "response_urls"]
 VIEW_INNER_KEYS = ["callback_id", "private_metadata", "state", "id", "type", "hash", "title", "blocks"]
-ODD_METADATA = ["", "{}", "[]", "null", "1", '"x"', "{", '{"example_id": "x"}', '{"example_id": 99999}',
-                '{"example_id": 99999999999999999999999}', '{"example_id": true}', '{"example_id": -1}',
-                '{"channel": 5, "ts": null}', '{"channel": "C0GENERAL", "ts": "1.0"}',
-                '{"channel": "C0GENERAL", "ts": "1700000000.000100"}', '{"channel": "C0OUTSIDE", "ts": "1.000001"}',
-                '{"channel": "C0GENERAL", "ts": "abc", "fp": 3}']
+ODD_METADATA = [
+    "",
+    "{}",
+    "[]",
+    "null",
+    "1",
+    '"x"',
+    "{",
+    '{"example_id": "x"}',
+    '{"example_id": 99999}',
+    '{"example_id": 99999999999999999999999}',
+    '{"example_id": true}',
+    '{"example_id": -1}',
+    '{"channel": 5, "ts": null}',
+    '{"channel": "C0GENERAL", "ts": "1.0"}',
+    '{"channel": "C0GENERAL", "ts": "1700000000.000100"}',
+    '{"channel": "C0OUTSIDE", "ts": "1.000001"}',
+    '{"channel": "C0GENERAL", "ts": "abc", "fp": 3}',
+]
 
 
 @SERVED
@@ -520,27 +762,42 @@ def _event_body(slack: FakeSlack) -> tuple[str, str]:
 
 
 def _command_body(slack: FakeSlack) -> tuple[str, str]:
-    form = {"token": "x", "team_id": "T0001", "channel_id": GENERAL, "user_id": ADMIN, "command": "/tune",
-            "text": "rollback", "response_url": slack.response_url("forged"), "trigger_id": "t"}
+    form = {
+        "token": "x",
+        "team_id": "T0001",
+        "channel_id": GENERAL,
+        "user_id": ADMIN,
+        "command": "/tune",
+        "text": "rollback",
+        "response_url": slack.response_url("forged"),
+        "trigger_id": "t",
+    }
     return urlencode(form), "application/x-www-form-urlencoded"
 
 
 def _button_body(slack: FakeSlack) -> tuple[str, str]:
-    return urlencode({"payload": json.dumps(button(slack, "review_approve", "1", user=ADMIN))}), \
-        "application/x-www-form-urlencoded"
+    return urlencode(
+        {"payload": json.dumps(button(slack, "review_approve", "1", user=ADMIN))}
+    ), "application/x-www-form-urlencoded"
 
 
 def _shortcut_body(slack: FakeSlack) -> tuple[str, str]:
     ts = slack.add_message(GENERAL, ALICE, "forged")
-    return urlencode({"payload": json.dumps(shortcut(slack, user=ADMIN, channel=GENERAL, ts=ts))}), \
-        "application/x-www-form-urlencoded"
+    return urlencode(
+        {"payload": json.dumps(shortcut(slack, user=ADMIN, channel=GENERAL, ts=ts))}
+    ), "application/x-www-form-urlencoded"
 
 
 def _submission_body(slack: FakeSlack) -> tuple[str, str]:
-    view = {"id": "V1", "type": "modal", "callback_id": "correction_modal",
-            "private_metadata": json.dumps({"example_id": 1, "fp": "0"})}
-    return urlencode({"payload": json.dumps(submission(view, user=ADMIN, text="forged text"))}), \
-        "application/x-www-form-urlencoded"
+    view = {
+        "id": "V1",
+        "type": "modal",
+        "callback_id": "correction_modal",
+        "private_metadata": json.dumps({"example_id": 1, "fp": "0"}),
+    }
+    return urlencode(
+        {"payload": json.dumps(submission(view, user=ADMIN, text="forged text"))}
+    ), "application/x-www-form-urlencoded"
 
 
 def _bad_signature(body: str) -> dict[str, str]:
@@ -564,8 +821,10 @@ def _garbage_headers(body: str) -> dict[str, str]:
 
 
 async def _everything(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> tuple:
-    tables = [row["name"] for row in await app.db.fetchall(
-        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    tables = [
+        row["name"]
+        for row in await app.db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    ]
     rows = {table: [tuple(r) for r in await app.db.fetchall(f"SELECT * FROM {table}")] for table in tables}
     return rows, len(slack.calls), len(slack.responses), len(oai.calls)
 
@@ -597,8 +856,11 @@ async def test_the_same_requests_correctly_signed_are_accepted(app: Harness, sla
     await app.settle()
     kinds = [row["event_type"] for row in await app.db.fetchall("SELECT event_type FROM inbox ORDER BY id")]
     assert kinds == ["app_mention", "view_submission"]  # the event, and the form (saved when replayed)
-    texts = [r.get("text", "") for r in slack.responses] + [e["text"] for e in slack.ephemerals] + [
-        json.dumps(c.args["view"]) for c in slack.calls_to("views.update")]
+    texts = (
+        [r.get("text", "") for r in slack.responses]
+        + [e["text"] for e in slack.ephemerals]
+        + [json.dumps(c.args["view"]) for c in slack.calls_to("views.update")]
+    )
     assert any("Nothing to roll back" in text for text in texts)  # the command
     assert any("Example 1 does not exist" in text for text in texts)  # the button
     assert any("Only answers can be corrected" in text for text in texts)  # the shortcut

@@ -98,9 +98,9 @@ async def test_settled_waits_for_the_acknowledgements_in_flight(db: Database, he
     assert await accepting is not None
 
 
-async def worker_during_a_burst(db: Database, held: HeldCommits, arriving: str) -> tuple[
-    RecordingApp, InboxWorker, asyncio.Task[None], asyncio.Task[int | None], WatchedInbox
-]:
+async def worker_during_a_burst(
+    db: Database, held: HeldCommits, arriving: str
+) -> tuple[RecordingApp, InboxWorker, asyncio.Task[None], asyncio.Task[int | None], WatchedInbox]:
     """EvOld stored; `arriving` waiting for its commit (a burst in progress); a worker started on the inbox."""
     inbox = WatchedInbox(db)
     held.released.set()
@@ -134,4 +134,3 @@ async def test_a_steady_stream_of_acknowledgements_slows_the_worker_but_never_st
     await running
     held.released.set()
     await never_committed
-

@@ -8,18 +8,20 @@ from pathlib import Path
 
 import pytest
 
+from bot.fakes import FakeOpenAI, FakeSlack
 from tests.capture_helpers import answered_question, vote
 from tests.conftest import (
     ADMIN,
     ALICE,
     BOB,
     BOT,
+    BOTH_DATABASES,
     GENERAL,
     Harness,
+    database_settings,
     make_settings,
     served,
 )
-from bot.fakes import FakeOpenAI, FakeSlack
 from tests.lifecycle_helpers import (
     CURRENT,
     JUDGE,
@@ -33,14 +35,19 @@ from tests.waiting import eventually
 from tuning.release.evaluation.metrics import wilson_interval
 from tuning.release.lifecycle.canary import in_canary
 
-from tests.conftest import BOTH_DATABASES, database_settings
-
 pytestmark = BOTH_DATABASES
 
 
 @pytest.fixture
 async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, database: str) -> AsyncIterator[Harness]:
-    settings = make_settings(tmp_path, slack, oai, **database_settings(database, tmp_path), TUNELOOP_ANNOUNCE_CHANNEL=GENERAL, TUNELOOP_JUDGE_MODEL=JUDGE)
+    settings = make_settings(
+        tmp_path,
+        slack,
+        oai,
+        **database_settings(database, tmp_path),
+        TUNELOOP_ANNOUNCE_CHANNEL=GENERAL,
+        TUNELOOP_JUDGE_MODEL=JUDGE,
+    )
     async with served(settings, slack) as harness:
         # Today's lifecycle run is over: a canary started before it would get today's card as well (a race
         # that showed as a third card in the once-a-day test on a loaded machine).
@@ -52,7 +59,8 @@ async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, database: str) 
 async def model_of(app: Harness, answer_ts: str) -> str:
     return await app.db.fetchval(
         "SELECT a.model FROM answers a JOIN messages m ON m.answer_id = a.id WHERE m.channel = ? AND m.ts = ?",
-        (GENERAL, answer_ts))
+        (GENERAL, answer_ts),
+    )
 
 
 @pytest.mark.parametrize("share", [0.2, 0.5])
@@ -63,9 +71,7 @@ def test_assignment_is_stable_and_holds_the_share_over_many_threads(share: float
     assert abs(sum(picked) / len(picked) - share) < 0.02
 
 
-async def test_a_canary_splits_new_threads_and_a_conversation_keeps_its_model(
-    app: Harness, slack: FakeSlack
-) -> None:
+async def test_a_canary_splits_new_threads_and_a_conversation_keeps_its_model(app: Harness, slack: FakeSlack) -> None:
     await run(app, f"canary {TUNED} share:50%")
     # Any post, not the newest: the lifecycle watch's first daily check may run after the command (it starts
     # once this replica leads) and post the day's canary card on top.
@@ -78,8 +84,16 @@ async def test_a_canary_splits_new_threads_and_a_conversation_keeps_its_model(
         root = slack.message(GENERAL, answer_ts)["thread_ts"]
         slack.add_message(GENERAL, ALICE, f"<@{BOT}> and then?", thread_ts=root)
         reply = slack.thread(GENERAL, root)[-1]
-        await app.event({"type": "app_mention", "user": ALICE, "text": f"<@{BOT}> and then?", "ts": reply["ts"],
-                         "thread_ts": root, "channel": GENERAL})
+        await app.event(
+            {
+                "type": "app_mention",
+                "user": ALICE,
+                "text": f"<@{BOT}> and then?",
+                "ts": reply["ts"],
+                "thread_ts": root,
+                "channel": GENERAL,
+            }
+        )
         await app.settle()
         follow_up = await app.db.fetchval("SELECT model FROM answers WHERE question_ts = ?", (reply["ts"],))
         assert follow_up == model
@@ -100,8 +114,9 @@ async def test_per_model_counts_rate_interval_latency_and_cost(app: Harness, sla
     await vote(app, user=BOB, ts=by_model[TUNED][3], reaction_name="-1")
     await vote(app, user=BOB, ts=by_model[CURRENT][0], reaction_name="-1")
     example = await app.db.fetchval("SELECT id FROM examples WHERE answer_id IS NOT NULL LIMIT 1")
-    await app.db.execute("INSERT INTO corrections (example_id, corrector, text) VALUES (?, ?, 'better')",
-                         (example, ALICE))
+    await app.db.execute(
+        "INSERT INTO corrections (example_id, corrector, text) VALUES (?, ?, 'better')", (example, ALICE)
+    )
     report = await app.runtime.services.lifecycle.canary.report()
     assert report is not None
     candidate, current = report.candidate, report.current
@@ -128,7 +143,9 @@ async def test_the_daily_card_is_posted_once_a_day(app: Harness, slack: FakeSlac
     assert len(cards) == 2
 
 
-async def test_canary_promote_goes_through_the_gate_and_stop_ends_it(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+async def test_canary_promote_goes_through_the_gate_and_stop_ends_it(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     ref = await dataset(app)
     await run(app, f"canary {TUNED} share:20%")
     assert "no evaluation" in await run(app, "canary promote")

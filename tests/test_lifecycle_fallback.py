@@ -8,10 +8,10 @@ from pathlib import Path
 import openai
 import pytest
 
+from bot.fakes import FakeOpenAI, FakeSlack
 from providers import ChatClient
 from tests.capture_helpers import answered_question
 from tests.conftest import GENERAL, Harness, make_settings, served
-from bot.fakes import FakeOpenAI, FakeSlack
 from tests.lifecycle_helpers import CURRENT, TUNED, announcements, run
 from tuning.errors import ModelError, ModelGone
 
@@ -65,13 +65,17 @@ async def older_then_tuned(app: Harness, oai: FakeOpenAI) -> None:
     oai.retire_model(TUNED)
 
 
-async def test_the_previous_promoted_model_is_preferred_to_the_base(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+async def test_the_previous_promoted_model_is_preferred_to_the_base(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     await older_then_tuned(app, oai)
     await answered_question(app, slack, "who now?")
     assert (await last_answer(app))["model"] == OLDER
 
 
-async def test_when_the_previous_model_is_gone_too_the_base_answers(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+async def test_when_the_previous_model_is_gone_too_the_base_answers(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     await older_then_tuned(app, oai)
     oai.retire_model(OLDER)
     await answered_question(app, slack, "anyone?")
@@ -91,10 +95,18 @@ async def test_a_503_keeps_the_warning_and_changes_nothing(app: Harness, slack: 
     assert (await last_answer(app))["model"] == TUNED and (await last_answer(app))["status"] == "answered"
 
 
-@pytest.mark.parametrize(("status", "code", "gone"), [
-    (404, "model_not_found", True), (404, None, True), (400, "model_not_found", True),
-    (503, None, False), (429, "rate_limit_exceeded", False), (500, None, False), (401, "invalid_api_key", False),
-])
+@pytest.mark.parametrize(
+    ("status", "code", "gone"),
+    [
+        (404, "model_not_found", True),
+        (404, None, True),
+        (400, "model_not_found", True),
+        (503, None, False),
+        (429, "rate_limit_exceeded", False),
+        (500, None, False),
+        (401, "invalid_api_key", False),
+    ],
+)
 async def test_only_a_missing_model_counts_as_gone(oai: FakeOpenAI, status: int, code: str | None, gone: bool) -> None:
     """Through the real SDK against the fake's error bodies: only "this model does not exist" is gone."""
     client = openai.AsyncOpenAI(api_key="sk-test-key-0000", base_url=oai.base_url, max_retries=0)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ADMIN, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack
+from tests.conftest import ADMIN, Harness, make_settings, served
 from tests.lifecycle_helpers import (
     CURRENT,
     JUDGE,
@@ -70,7 +70,9 @@ async def test_force_promotes_past_the_gate_and_records_who_and_why(
     assert "forced past the gate: judge-is-miscalibrated" in await run(app, "model")
 
 
-async def test_an_equal_or_better_candidate_passes_without_force(app: Harness, slack: FakeSlack, oai: FakeOpenAI) -> None:
+async def test_an_equal_or_better_candidate_passes_without_force(
+    app: Harness, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     ref = await dataset(app)
     oai.reply_with(scripted({CURRENT: "Maybe.", TUNED: "right"}))
     await run(app, f"eval {TUNED} against:{CURRENT} dataset:{ref}")
@@ -100,13 +102,21 @@ def _item(number: int, candidate: bool, baseline: bool) -> ItemResult:
     def answer(model: str, right: bool) -> ModelAnswer:
         return ModelAnswer(model=model, text="yes" if right else "no", label_correct=right)
 
-    return ItemResult(item_id=f"{number:05d}", reference="yes", candidate=answer("c", candidate),
-                      baseline=answer("b", baseline))
+    return ItemResult(
+        item_id=f"{number:05d}", reference="yes", candidate=answer("c", candidate), baseline=answer("b", baseline)
+    )
 
 
 def test_labels_are_gated_on_accuracy_paired_by_item() -> None:
-    summary = EvalSummary(candidate_model="c", baseline_model="b", items=30, task="labels", labels=["no", "yes"],
-                          candidate=ModelMetrics(model="c"), baseline=ModelMetrics(model="b"))
+    summary = EvalSummary(
+        candidate_model="c",
+        baseline_model="b",
+        items=30,
+        task="labels",
+        labels=["no", "yes"],
+        candidate=ModelMetrics(model="c"),
+        baseline=ModelMetrics(model="b"),
+    )
     worse = [_item(i, candidate=i % 3 == 0, baseline=True) for i in range(30)]
     (accuracy,) = differences(summary, worse)
     assert accuracy.metric == "accuracy" and round(accuracy.candidate, 3) == 0.333 and accuracy.current == 1.0

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.capture_helpers import button
 from tests.conftest import ADMIN, ALICE, GENERAL, Harness, make_settings, served
-from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.lifecycle_helpers import JUDGE, TUNED, announcements, dataset, run, scripted
 
 H100 = "1x_nvidia_h100_80gb_sxm"
@@ -18,15 +18,17 @@ H100 = "1x_nvidia_h100_80gb_sxm"
 
 @pytest.fixture
 async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeTogether) -> AsyncIterator[Harness]:
-    settings = make_settings(tmp_path, slack, oai, together=together, TUNELOOP_JUDGE_MODEL=JUDGE,
-                             TUNELOOP_POLL_SECONDS="3600")
+    settings = make_settings(
+        tmp_path, slack, oai, together=together, TUNELOOP_JUDGE_MODEL=JUDGE, TUNELOOP_POLL_SECONDS="3600"
+    )
     async with served(settings, slack) as harness:
         ref = await dataset(harness)
         await harness.db.execute(
             "INSERT INTO jobs (id, dataset_id, dataset, trainer, base_model, method, options, examples, tokens, epochs,"
             " state, provider_job_id, fine_tuned_model, channel, requested_by) VALUES ('jsource1', 1, ?, 'openai',"
             " 'gpt-4.1-mini-2025-04-14', 'sft', ?, 14, 500, 3, 'succeeded', 'ftjob-1', ?, ?, ?)",
-            (ref, json.dumps({"learning_rate": 0.2, "batch_size": 4, "seed": 7}), TUNED, GENERAL, ADMIN))
+            (ref, json.dumps({"learning_rate": 0.2, "batch_size": 4, "seed": 7}), TUNED, GENERAL, ADMIN),
+        )
         oai.add_model(TUNED)
         await run(harness, f"promote {TUNED} force:yes")
         yield harness

@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.lifecycle_watch import DailyWatch
-from tests.conftest import ADMIN, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
+from bot.lifecycle_watch import DailyWatch
+from tests.conftest import ADMIN, BOTH_DATABASES, GENERAL, Harness, database_settings, make_settings, served
 from tests.lifecycle_helpers import TUNED, announcements, dataset, run
 from tests.waiting import eventually
-
-from tests.conftest import BOTH_DATABASES, database_settings
 
 pytestmark = BOTH_DATABASES
 
@@ -23,7 +21,9 @@ SHUTDOWN = date(2027, 1, 14)  # gpt-4.1-mini and its fine-tunes, in tuning/catal
 
 @pytest.fixture
 async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, database: str) -> AsyncIterator[Harness]:
-    settings = make_settings(tmp_path, slack, oai, **database_settings(database, tmp_path), TUNELOOP_ANNOUNCE_CHANNEL=GENERAL)
+    settings = make_settings(
+        tmp_path, slack, oai, **database_settings(database, tmp_path), TUNELOOP_ANNOUNCE_CHANNEL=GENERAL
+    )
     async with served(settings, slack) as harness:
         await eventually(lambda: harness.runtime.watch.last_run is not None)  # today's run is done
         oai.add_model(TUNED)
@@ -91,14 +91,20 @@ async def test_the_daily_watch_runs_once_a_day_by_its_clock(app: Harness, slack:
 
 
 @pytest.fixture
-async def closing(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeTogether, database: str) -> AsyncIterator[Harness]:
-    (tmp_path / "models.toml").write_text('[backends.together]\ncloses_on = 2027-03-01\n')
-    settings = make_settings(tmp_path, slack, oai, **database_settings(database, tmp_path), together=together, TUNELOOP_POLL_SECONDS="3600")
+async def closing(
+    tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeTogether, database: str
+) -> AsyncIterator[Harness]:
+    (tmp_path / "models.toml").write_text("[backends.together]\ncloses_on = 2027-03-01\n")
+    settings = make_settings(
+        tmp_path, slack, oai, **database_settings(database, tmp_path), together=together, TUNELOOP_POLL_SECONDS="3600"
+    )
     async with served(settings, slack) as harness:
         yield harness
 
 
-async def test_a_back_end_past_its_closes_on_date_is_refused_before_any_cost(closing: Harness, slack: FakeSlack) -> None:
+async def test_a_back_end_past_its_closes_on_date_is_refused_before_any_cost(
+    closing: Harness, slack: FakeSlack
+) -> None:
     ref = await dataset(closing)
     jobs = closing.runtime.services.jobs
     jobs._today = lambda: date(2027, 3, 1)

@@ -39,13 +39,16 @@ def test_a_changed_range_a_new_dependency_and_a_dropped_one_are_each_caught(tmp_
     pinned = read_lock(REQUIREMENTS / "base.txt")["slack-bolt"].version
     moved = changed(tmp_path, bolt, f'    "slack-bolt>{pinned},<3",')
     assert drift(moved, REQUIREMENTS / "base.txt", False) == [
-        f"base.txt pins slack-bolt=={pinned}, outside pyproject.toml's {Requirement(f'slack-bolt>{pinned},<3')}"]
+        f"base.txt pins slack-bolt=={pinned}, outside pyproject.toml's {Requirement(f'slack-bolt>{pinned},<3')}"
+    ]
     added = changed(tmp_path, bolt, bolt + '\n    "asyncpg>=0.31,<0.32",')
     assert drift(added, REQUIREMENTS / "test.txt", True) == [
-        f"test.txt has no asyncpg, which pyproject.toml asks for ({Requirement('asyncpg>=0.31,<0.32')})"]
+        f"test.txt has no asyncpg, which pyproject.toml asks for ({Requirement('asyncpg>=0.31,<0.32')})"
+    ]
     dropped = changed(tmp_path, bolt, "")
     assert drift(dropped, REQUIREMENTS / "test-cpu.txt", True) == [
-        "test-cpu.txt pins slack-bolt for pyproject.toml, which no longer asks for it"]
+        "test-cpu.txt pins slack-bolt for pyproject.toml, which no longer asks for it"
+    ]
 
 
 def test_the_bots_lock_holds_no_training_library_and_the_test_locks_differ_only_in_torch() -> None:
@@ -70,8 +73,14 @@ def test_the_dockerfile_and_make_install_the_locks() -> None:
 def test_make_picks_the_cpu_lock_only_where_pip_finds_the_cpu_wheel(tmp_path: Path) -> None:
     def test_lock(find_links: Path) -> str:
         env = {**machine_env(), "PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": str(find_links)}
-        run = subprocess.run(["make", "-s", "-n", "-C", str(REPO), "-W", "requirements/test.txt", TESTS_STAMP],
-                             env=env, capture_output=True, text=True, timeout=120, check=True)
+        run = subprocess.run(
+            ["make", "-s", "-n", "-C", str(REPO), "-W", "requirements/test.txt", TESTS_STAMP],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
         return re.findall(r"-r (requirements/test\S*\.txt)", run.stdout)[-1]
 
     empty, wheels = tmp_path / "empty", tmp_path / "wheels"
@@ -80,7 +89,9 @@ def test_make_picks_the_cpu_lock_only_where_pip_finds_the_cpu_wheel(tmp_path: Pa
     with zipfile.ZipFile(wheels / f"torch-{cpu}-py3-none-any.whl", "w") as wheel:  # what pip reads of a wheel
         info = f"torch-{cpu}.dist-info"
         wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: torch\nVersion: {cpu}\n")
-        wheel.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        wheel.writestr(
+            f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
         wheel.writestr(f"{info}/RECORD", "")
     assert test_lock(empty) == "requirements/test.txt"
     assert test_lock(wheels) == "requirements/test-cpu.txt"
@@ -97,12 +108,17 @@ def test_the_bots_lock_resolves_from_the_public_registry_and_a_local_build_does_
 
 
 def test_the_public_check_catches_a_file_the_lock_does_not_hash_and_a_dependency_it_does_not_pin(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     base = read_lock(REQUIREMENTS / "base.txt")
     alone = tmp_path / "alone.txt"  # aiosignal needs frozenlist (and typing-extensions before Python 3.13)
     alone.write_text(f"aiosignal=={base['aiosignal'].version} \\\n    --hash=sha256:{'0' * 64}\n")
     problems = public_resolution(alone, tmp_path)
-    (picked,) = re.findall(rf"^pip picked a file of aiosignal=={base['aiosignal'].version} \(sha256 (\w+)\) "
-                           r"whose hash alone.txt lacks$", "\n".join(problems), re.MULTILINE)
+    (picked,) = re.findall(
+        rf"^pip picked a file of aiosignal=={base['aiosignal'].version} \(sha256 (\w+)\) "
+        r"whose hash alone.txt lacks$",
+        "\n".join(problems),
+        re.MULTILINE,
+    )
     assert picked in base["aiosignal"].hashes  # the real file's hash, which base.txt carries
     assert f"pip also installs frozenlist=={base['frozenlist'].version}, which alone.txt does not pin" in problems

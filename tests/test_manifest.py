@@ -11,12 +11,12 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
+from bot.fakes import FakeOpenAI, FakeSlack
 from bot.runtime import build_services, model_router, trainers_for
-from handlers.services import Services
 from handlers.lifecycle import SlackLifecyclePublisher
+from handlers.services import Services
 from storage import migrate, open_database
 from tests.conftest import make_settings, strict_openai
-from bot.fakes import FakeOpenAI, FakeSlack
 
 MANIFEST = yaml.safe_load((Path(__file__).parents[1] / "manifest.yml").read_text())
 
@@ -50,8 +50,14 @@ async def registered_services(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI)
     db = await open_database(settings.db_path)
     await migrate(db)
     llm = strict_openai(settings)
-    services = build_services(settings, db, model_router(settings, llm, None), trainers_for(settings, llm), asyncio.Event(),
-                              publisher=SlackLifecyclePublisher(AsyncWebClient(token="xoxb-test-token")))
+    services = build_services(
+        settings,
+        db,
+        model_router(settings, llm, None),
+        trainers_for(settings, llm),
+        asyncio.Event(),
+        publisher=SlackLifecyclePublisher(AsyncWebClient(token="xoxb-test-token")),
+    )
     await db.close()
     return services
 
@@ -81,10 +87,21 @@ def test_manifest_follows_the_interface() -> None:
     (command,) = MANIFEST["features"]["slash_commands"]
     assert command["command"] == "/tune" and command["should_escape"] is True
     (shortcut,) = MANIFEST["features"]["shortcuts"]
-    assert (shortcut["name"], shortcut["type"], shortcut["callback_id"]) == ("Correct this answer", "message", "correct_answer")
+    assert (shortcut["name"], shortcut["type"], shortcut["callback_id"]) == (
+        "Correct this answer",
+        "message",
+        "correct_answer",
+    )
     assert set(MANIFEST["settings"]["event_subscriptions"]["bot_events"]) == {
-        "app_mention", "message.im", "message.mpim", "message.channels", "message.groups", "reaction_added",
-        "reaction_removed", "app_home_opened", "assistant_thread_started",
+        "app_mention",
+        "message.im",
+        "message.mpim",
+        "message.channels",
+        "message.groups",
+        "reaction_added",
+        "reaction_removed",
+        "app_home_opened",
+        "assistant_thread_started",
     }
     assert MANIFEST["features"]["assistant_view"]["assistant_description"]
     assert "assistant:write" in MANIFEST["oauth_config"]["scopes"]["bot"]
@@ -93,6 +110,9 @@ def test_manifest_follows_the_interface() -> None:
     assert {"im:history", "mpim:history", "channels:history", "groups:history"} <= scopes
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
     assert MANIFEST["settings"]["socket_mode_enabled"] is True
-    for url in (command["url"], MANIFEST["settings"]["event_subscriptions"]["request_url"],
-                MANIFEST["settings"]["interactivity"]["request_url"]):
+    for url in (
+        command["url"],
+        MANIFEST["settings"]["event_subscriptions"]["request_url"],
+        MANIFEST["settings"]["interactivity"]["request_url"],
+    ):
         assert url.endswith("/slack/events")

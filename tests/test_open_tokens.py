@@ -8,7 +8,13 @@ from pathlib import Path
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from tests.trainer_helpers import DPO_LINE, SFT_LINE
-from tuning.training.jobs.open_tokens import PER_MESSAGE, count_file, count_file_with_folder, folder_tokenizer, tokenizer_file
+from tuning.training.jobs.open_tokens import (
+    PER_MESSAGE,
+    count_file,
+    count_file_with_folder,
+    folder_tokenizer,
+    tokenizer_file,
+)
 
 MODEL = "Qwen/Qwen2.5-7B-Instruct"
 
@@ -46,8 +52,9 @@ def _templated(tiny_model: Path, conversation: list[dict[str, str]]) -> int:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model), local_files_only=True)
-    return len(tokenizer(tokenizer.apply_chat_template(conversation, tokenize=False), add_special_tokens=False)
-               ["input_ids"])
+    return len(
+        tokenizer(tokenizer.apply_chat_template(conversation, tokenize=False), add_special_tokens=False)["input_ids"]
+    )
 
 
 def test_a_local_model_folder_is_its_own_tokenizer_only_when_it_holds_one(tiny_model: Path, tmp_path: Path) -> None:
@@ -61,8 +68,11 @@ def test_a_local_model_counts_each_conversation_through_its_chat_template(tiny_m
     data = tmp_path / "train.jsonl"
     data.write_text(json.dumps(SFT_LINE) + "\n" + json.dumps(DPO_LINE) + "\nnot json\n")
     prompt = DPO_LINE["input"]["messages"]
-    expected = (_templated(tiny_model, SFT_LINE["messages"]) + _templated(tiny_model, prompt + DPO_LINE["preferred_output"])
-                + _templated(tiny_model, prompt + DPO_LINE["non_preferred_output"]))
+    expected = (
+        _templated(tiny_model, SFT_LINE["messages"])
+        + _templated(tiny_model, prompt + DPO_LINE["preferred_output"])
+        + _templated(tiny_model, prompt + DPO_LINE["non_preferred_output"])
+    )
     assert count_file_with_folder(tiny_model, data) == expected > 0
 
 

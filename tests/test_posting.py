@@ -6,10 +6,10 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.fakes import FakeSlack
 from handlers.posting import post_once, tag
 from handlers.slack_retries import slack_retry_handlers
 from tests.conftest import ALICE, GENERAL
-from bot.fakes import FakeSlack
 
 
 def client(slack: FakeSlack) -> AsyncWebClient:
@@ -20,8 +20,9 @@ async def test_a_post_answered_with_500_after_it_was_made_is_not_repeated(slack:
     root = slack.add_message(GENERAL, ALICE, "question")
     metadata = tag("tuneloop_answer", "7:1")
     # What Slack did before its 500 reached us: the message is in the thread, with its metadata.
-    slack.workspace.add_message(GENERAL, "U0BOT", "part two", thread_ts=root, bot_id="B0BOT",
-                                metadata=metadata.to_dict())
+    slack.workspace.add_message(
+        GENERAL, "U0BOT", "part two", thread_ts=root, bot_id="B0BOT", metadata=metadata.to_dict()
+    )
     slack.fail("chat.postMessage", status=500)
     ts = await post_once(client(slack), channel=GENERAL, thread_ts=root, metadata=metadata, text="part two")
     assert len(slack.calls_to("chat.postMessage")) == 1  # not sent again
@@ -64,8 +65,9 @@ async def test_the_look_up_follows_the_replies_cursor_through_a_long_thread(slac
     for n in range(450):
         slack.add_message(GENERAL, ALICE, f"reply {n}", thread_ts=root)
     metadata = tag("tuneloop_answer", "9:0")
-    slack.workspace.add_message(GENERAL, "U0BOT", "the answer", thread_ts=root, bot_id="B0BOT",
-                                metadata=metadata.to_dict())
+    slack.workspace.add_message(
+        GENERAL, "U0BOT", "the answer", thread_ts=root, bot_id="B0BOT", metadata=metadata.to_dict()
+    )
     slack.fail("chat.postMessage", status=500)
     ts = await post_once(client(slack), channel=GENERAL, thread_ts=root, metadata=metadata, text="the answer")
     assert len(slack.calls_to("chat.postMessage")) == 1  # found, not sent again

@@ -6,15 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.capture_helpers import answered_question, vote
-from tests.conftest import ADMIN, ALICE, BOB, GENERAL, Harness, database_settings
 from bot.fakes import FakeSlack
+from tests.capture_helpers import answered_question, vote
+from tests.conftest import ADMIN, ALICE, BOB, BOTH_DATABASES, GENERAL, Harness, database_settings
 from tests.dataset_helpers import add_many
 from tests.test_cli import tuneloop
-from tuning.training.datasets.specs import BuildRequest
 from tuning.errors import TuningError
-
-from tests.conftest import BOTH_DATABASES
+from tuning.training.datasets.specs import BuildRequest
 
 pytestmark = BOTH_DATABASES
 
@@ -22,8 +20,10 @@ pytestmark = BOTH_DATABASES
 async def everything(app: Harness) -> str:
     """Every value in every table, as one text to search."""
     catalogue = (
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'" if app.db.dialect == "sqlite"
-        else "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        if app.db.dialect == "sqlite"
+        else "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+    )
     tables = [row[0] for row in await app.db.fetchall(catalogue)]
     assert "messages" in tables and "inbox" in tables
     rows = [row for table in tables for row in await app.db.fetchall(f"SELECT * FROM {table}")]
@@ -40,7 +40,8 @@ async def alices_example_in_a_dataset(app: Harness, slack: FakeSlack) -> str:
 
 
 async def test_tune_forget_erases_a_person_and_flags_the_datasets_built_with_them(
-        app: Harness, slack: FakeSlack) -> None:
+    app: Harness, slack: FakeSlack
+) -> None:
     await alices_example_in_a_dataset(app, slack)
     assert ALICE in await everything(app) and "vpn config" in await everything(app)
     status, _ = await app.command(f"forget <@{ALICE}|alice>", user=ADMIN)
@@ -73,10 +74,13 @@ async def test_forget_flags_the_jobs_trained_on_a_dataset_built_with_them(app: H
 
 
 async def test_tuneloop_forget_on_the_command_line(
-        app: Harness, slack: FakeSlack, tmp_path: Path, database: str) -> None:
+    app: Harness, slack: FakeSlack, tmp_path: Path, database: str
+) -> None:
     await alices_example_in_a_dataset(app, slack)
     where = database_settings(database, tmp_path)
-    result = tuneloop(tmp_path, "forget", BOB, env=where)  # the server holds the lease; forget is one transaction beside it
+    result = tuneloop(
+        tmp_path, "forget", BOB, env=where
+    )  # the server holds the lease; forget is one transaction beside it
     assert result.returncode == 0, result.stderr
     assert "Erased U0BOB's data" in result.stdout and "1 vote" in result.stdout
     assert BOB not in await everything(app)
@@ -86,10 +90,17 @@ async def test_tuneloop_forget_on_the_command_line(
 
 
 async def test_a_message_deleted_in_slack_takes_its_example_out_of_future_datasets(
-        app: Harness, slack: FakeSlack) -> None:
+    app: Harness, slack: FakeSlack
+) -> None:
     answer_ts = await alices_example_in_a_dataset(app, slack)
-    deleted = {"type": "message", "subtype": "message_deleted", "hidden": True, "channel": GENERAL,
-               "ts": "1800000000.000100", "deleted_ts": answer_ts}
+    deleted = {
+        "type": "message",
+        "subtype": "message_deleted",
+        "hidden": True,
+        "channel": GENERAL,
+        "ts": "1800000000.000100",
+        "deleted_ts": answer_ts,
+    }
     assert await app.event(deleted) == 200
     await app.settle()
     row = await app.db.fetchone("SELECT state, answer, conversation FROM examples")
@@ -102,9 +113,14 @@ async def test_a_message_deleted_in_slack_takes_its_example_out_of_future_datase
 async def test_a_message_edited_in_slack_is_updated(app: Harness, slack: FakeSlack) -> None:
     answer_ts = await answered_question(app, slack, "what is the wifi password?")
     (question_ts,) = [row[0] for row in await app.db.fetchall("SELECT ts FROM messages WHERE user_id = ?", (ALICE,))]
-    changed = {"type": "message", "subtype": "message_changed", "hidden": True, "channel": GENERAL,
-               "ts": "1800000000.000200",
-               "message": {"type": "message", "user": ALICE, "text": "never mind", "ts": question_ts}}
+    changed = {
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": True,
+        "channel": GENERAL,
+        "ts": "1800000000.000200",
+        "message": {"type": "message", "user": ALICE, "text": "never mind", "ts": question_ts},
+    }
     assert await app.event(changed) == 200
     await app.settle()
     assert await app.db.fetchval("SELECT text FROM messages WHERE ts = ?", (question_ts,)) == "never mind"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.fakes import FakeOpenAI, FakeSlack
 from bot.settings import Settings
 from tests.conftest import ADMIN, GENERAL, Harness, make_settings
-from bot.fakes import FakeOpenAI, FakeSlack
 
 ANNOUNCE = GENERAL
 
@@ -27,20 +27,46 @@ async def seed(app: Harness, goods: list[bool], *, failed: int = 0, model: str =
     rows, votes = [], []
     for i, good in enumerate([*goods, *([None] * failed)], start=start):
         ts = f"1700{i:06d}.000100"
-        rows.append((GENERAL, ts, ts, "U0ASKER", None if good is None else f"1700{i:06d}.000200", model,
-                     "failed" if good is None else "answered"))
+        rows.append(
+            (
+                GENERAL,
+                ts,
+                ts,
+                "U0ASKER",
+                None if good is None else f"1700{i:06d}.000200",
+                model,
+                "failed" if good is None else "answered",
+            )
+        )
         if good is not None:
-            votes.append((GENERAL, f"1700{i:06d}.000200", "U0VOTER", "+1" if good else "-1", 1 if good else -1,
-                          f"1800{i:06d}.000100"))
-    await app.db.executemany("INSERT INTO answers (channel, thread_ts, question_ts, asked_by, answer_ts, model, status)"
-                             " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-    await app.db.executemany("INSERT INTO reaction_events (channel, ts, voter, reaction, direction, added, event_ts)"
-                             " VALUES (?, ?, ?, ?, ?, 1, ?)", votes)
+            votes.append(
+                (
+                    GENERAL,
+                    f"1700{i:06d}.000200",
+                    "U0VOTER",
+                    "+1" if good else "-1",
+                    1 if good else -1,
+                    f"1800{i:06d}.000100",
+                )
+            )
+    await app.db.executemany(
+        "INSERT INTO answers (channel, thread_ts, question_ts, asked_by, answer_ts, model, status)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    await app.db.executemany(
+        "INSERT INTO reaction_events (channel, ts, voter, reaction, direction, added, event_ts)"
+        " VALUES (?, ?, ?, ?, ?, 1, ?)",
+        votes,
+    )
 
 
 def posted_alerts(slack: FakeSlack) -> list[str]:
-    return [c.args["text"] for c in slack.calls_to("chat.postMessage") if c.args["channel"] == ANNOUNCE
-            and "Answer" in c.args.get("text", "")]
+    return [
+        c.args["text"]
+        for c in slack.calls_to("chat.postMessage")
+        if c.args["channel"] == ANNOUNCE and "Answer" in c.args.get("text", "")
+    ]
 
 
 async def test_a_falling_thumbs_up_rate_raises_one_alert_with_numbers_and_links(app: Harness, slack: FakeSlack) -> None:

@@ -49,7 +49,8 @@ async def test_replicas_claiming_at_once_share_the_events_without_overlap(two: t
 
 
 async def test_a_dead_replicas_claim_is_taken_over_once_it_expires_and_a_live_one_is_not(
-        two: tuple[Database, Database]) -> None:
+    two: tuple[Database, Database],
+) -> None:
     a, b = two
     await stored(a, 2)
     mine = await claims.claim_events(a, "a", ttl=0.5, limit=1)
@@ -65,10 +66,17 @@ async def test_a_dead_replicas_claim_is_taken_over_once_it_expires_and_a_live_on
 
 
 async def test_an_answer_is_written_by_one_replica_and_finished_by_another_if_it_dies(
-        two: tuple[Database, Database]) -> None:
+    two: tuple[Database, Database],
+) -> None:
     a, b = two
-    question = {"team_id": "T1", "channel": "C1", "thread_ts": "1.0", "question_ts": "1.0", "asked_by": "U1",
-                "model": "m"}
+    question = {
+        "team_id": "T1",
+        "channel": "C1",
+        "thread_ts": "1.0",
+        "question_ts": "1.0",
+        "asked_by": "U1",
+        "model": "m",
+    }
     now = time.time()
     first = await answers.claim(a, **question, replica="a", expires=now + 0.5)
     assert first is not None
@@ -80,9 +88,12 @@ async def test_an_answer_is_written_by_one_replica_and_finished_by_another_if_it
     assert taken == answers.TakenOver(first, "2.0", "m")  # the survivor edits "a"'s message, not a second one
     # Both replicas trying at once after expiry: one wins.
     await b.execute("UPDATE answers SET claim_expires = 0")
-    results = await asyncio.gather(*(
-        answers.take_over(db, "C1", "1.0", replica=name, now=time.time(), expires=time.time() + 30)
-        for db, name in ((a, "a"), (b, "b"))))
+    results = await asyncio.gather(
+        *(
+            answers.take_over(db, "C1", "1.0", replica=name, now=time.time(), expires=time.time() + 30)
+            for db, name in ((a, "a"), (b, "b"))
+        )
+    )
     assert sum(result is not None for result in results) == 1
 
 
@@ -100,7 +111,8 @@ async def test_leadership_moves_when_the_leader_stops_renewing(two: tuple[Databa
 
 
 async def test_periodic_work_runs_on_one_replica_and_moves_when_it_dies(
-        two: tuple[Database, Database], monkeypatch: pytest.MonkeyPatch) -> None:
+    two: tuple[Database, Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("bot.replicas.LEAD_RENEW_SECONDS", 0.05)
     monkeypatch.setattr("bot.replicas.LEAD_TTL_SECONDS", 0.3)
     a, b = two
@@ -111,6 +123,7 @@ async def test_periodic_work_runs_on_one_replica_and_moves_when_it_dies(
             while True:
                 ticks.append(name)
                 await asyncio.sleep(0.02)
+
         return [("tick", tick)]
 
     first, second = Replica(a, "a"), Replica(b, "b")

@@ -11,11 +11,36 @@ from hypothesis import strategies as st
 from render import safe_text
 
 # Fragments Slack gives meaning to, mixed into ordinary text so generated strings hit them often.
-PIECES = st.sampled_from([
-    "<!channel>", "<!here>", "<!everyone>", "<!subteam^S0123|@team>", "<@U0ALICE>", "<@W123|bob>", "<#C0GENERAL>",
-    "<", ">", "&", "!", "@", "#", "^", "|", "@channel", "@here", "@everyone", "&lt;", "&amp;", "**bold**", "> quote",
-    "\n", " ", "`code`", "<https://example.com|link>",
-])
+PIECES = st.sampled_from(
+    [
+        "<!channel>",
+        "<!here>",
+        "<!everyone>",
+        "<!subteam^S0123|@team>",
+        "<@U0ALICE>",
+        "<@W123|bob>",
+        "<#C0GENERAL>",
+        "<",
+        ">",
+        "&",
+        "!",
+        "@",
+        "#",
+        "^",
+        "|",
+        "@channel",
+        "@here",
+        "@everyone",
+        "&lt;",
+        "&amp;",
+        "**bold**",
+        "> quote",
+        "\n",
+        " ",
+        "`code`",
+        "<https://example.com|link>",
+    ]
+)
 TEXT = st.lists(st.one_of(PIECES, st.text(max_size=5)), max_size=30).map("".join)
 TOKEN = re.compile(r"<[!@#]")
 BARE_BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
@@ -53,9 +78,17 @@ def test_a_correction_shown_for_review_pings_nobody() -> None:
     from tuning.values import ExampleView
 
     example = ExampleView.model_construct(
-        id=1, source="bot_answer", state="candidate", channel="C0GENERAL", message_ts="1.000100", thread_ts=None,
-        question="<!here> why?", answer="old", corrected="<!channel> do it <@U0BOB> & <!subteam^S1>",
-        up_votes=0, down_votes=0,
+        id=1,
+        source="bot_answer",
+        state="candidate",
+        channel="C0GENERAL",
+        message_ts="1.000100",
+        thread_ts=None,
+        question="<!here> why?",
+        answer="old",
+        corrected="<!channel> do it <@U0BOB> & <!subteam^S1>",
+        up_votes=0,
+        down_votes=0,
     )
     blocks, _ = review_queue([example], 1, frozenset())
     text = blocks[1].to_dict()["text"]["text"]

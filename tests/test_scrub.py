@@ -68,23 +68,114 @@ NAMED = Scrubber(NAMES)
 # Pieces of the formats the scrubber knows, so that random concatenations
 # land near pattern boundaries far more often than arbitrary text would.
 FRAGMENTS = [
-    "ada", "Ada", "Lovelace", "AL", "al", "josé", "田中", "O’Brien", "user", "USER",
-    "@", "example.com", "a.b", "mailto:", "git@github.com:", "https://", "://",
-    "user:pass", "@host.io/", "+", "+44", "+1", "(0)", "00", "0", "020", "7946",
-    "0958", "(415)", "555", "0132", "07700", "900123", "4111", "1111", "4242",
-    "5555", "4444", "3782", "822463", "10005", "1234567890123", "4111111111111111",
-    "call me at ", "phone: ", "my number is ", "xoxb-", "xapp-1-", "sk-", "sk-proj-",
-    "abc123DEF456ghi789JKL", "AKIA", "IOSFODNN7EXAMPLE", "ghp_", "github_pat_",
-    "aws_secret_access_key=", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-    "Authorization: ", "Bearer ", "Basic ", "eyJhbGciOiJIUzI1NiJ9", "eyJ",
-    "-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----", "MIIEvQIBADAN",
-    "<@U123ABC>", "<@U1|ada>", "<#C1|general>", "<#C2>", "<!here>", "<", ">", "|",
-    "[USER]", "[EMAIL]", "[PHONE]", "[CARD]", "[SECRET]", "[", "]", "#",
-    "hooks.slack.com/services/T1/B2/x", "2024-03-15", "10:30", "v1.2.3", "\n",
-    "030/", "0171/", "12345678", "1234-5678", "01.23", ".45.67.89", "06", "98765",
-    "43210", "\u00a0", "\u202f", "_", "*", "~", "_ada@example.com_", "called ", " times",
-    "-----BEGIN PGP PRIVATE KEY BLOCK-----", "-----END PGP PRIVATE KEY BLOCK-----",
-    "Version: GnuPG", "12.03.2024", "192.168.1.10",
+    "ada",
+    "Ada",
+    "Lovelace",
+    "AL",
+    "al",
+    "josé",
+    "田中",
+    "O’Brien",
+    "user",
+    "USER",
+    "@",
+    "example.com",
+    "a.b",
+    "mailto:",
+    "git@github.com:",
+    "https://",
+    "://",
+    "user:pass",
+    "@host.io/",
+    "+",
+    "+44",
+    "+1",
+    "(0)",
+    "00",
+    "0",
+    "020",
+    "7946",
+    "0958",
+    "(415)",
+    "555",
+    "0132",
+    "07700",
+    "900123",
+    "4111",
+    "1111",
+    "4242",
+    "5555",
+    "4444",
+    "3782",
+    "822463",
+    "10005",
+    "1234567890123",
+    "4111111111111111",
+    "call me at ",
+    "phone: ",
+    "my number is ",
+    "xoxb-",
+    "xapp-1-",
+    "sk-",
+    "sk-proj-",
+    "abc123DEF456ghi789JKL",
+    "AKIA",
+    "IOSFODNN7EXAMPLE",
+    "ghp_",
+    "github_pat_",
+    "aws_secret_access_key=",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "Authorization: ",
+    "Bearer ",
+    "Basic ",
+    "eyJhbGciOiJIUzI1NiJ9",
+    "eyJ",
+    "-----BEGIN PRIVATE KEY-----",
+    "-----END PRIVATE KEY-----",
+    "MIIEvQIBADAN",
+    "<@U123ABC>",
+    "<@U1|ada>",
+    "<#C1|general>",
+    "<#C2>",
+    "<!here>",
+    "<",
+    ">",
+    "|",
+    "[USER]",
+    "[EMAIL]",
+    "[PHONE]",
+    "[CARD]",
+    "[SECRET]",
+    "[",
+    "]",
+    "#",
+    "hooks.slack.com/services/T1/B2/x",
+    "2024-03-15",
+    "10:30",
+    "v1.2.3",
+    "\n",
+    "030/",
+    "0171/",
+    "12345678",
+    "1234-5678",
+    "01.23",
+    ".45.67.89",
+    "06",
+    "98765",
+    "43210",
+    "\u00a0",
+    "\u202f",
+    "_",
+    "*",
+    "~",
+    "_ada@example.com_",
+    "called ",
+    " times",
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----",
+    "-----END PGP PRIVATE KEY BLOCK-----",
+    "Version: GnuPG",
+    "12.03.2024",
+    "192.168.1.10",
 ]
 SEPARATORS = ["", " ", "-", ".", "@", ":", "/", "\n", "  ", ", ", "_", "'", "\u00a0", "*"]
 
@@ -176,9 +267,7 @@ def uk_number_with_no_break_spaces(draw: st.DrawFn) -> str:
     return sep.join(["020", draw(_digits(4)), draw(_digits(4))])
 
 
-national_phone = st.one_of(
-    german_slash_number(), french_number(), five_five_mobile(), uk_number_with_no_break_spaces()
-)
+national_phone = st.one_of(german_slash_number(), french_number(), five_five_mobile(), uk_number_with_no_break_spaces())
 
 
 @settings(max_examples=400, deadline=None)
@@ -199,9 +288,9 @@ _DAY, _MONTH, _YEAR = _padded(1, 31), _padded(1, 12), _padded(1990, 2039, 4)
 _DOTTED_DATE = _joined(".", _DAY, _MONTH, _YEAR)
 _DOTTED_TIME = _joined(".", _padded(0, 23), _padded(0, 59))
 # Realistic versions have a small major and minor: "10.0.19045.3693".
-_VERSION = st.tuples(
-    _padded(0, 30, 1), _padded(0, 99, 1), st.lists(_padded(0, 99999, 1), min_size=1, max_size=2)
-).map(lambda t: ".".join([t[0], t[1], *t[2]]))
+_VERSION = st.tuples(_padded(0, 30, 1), _padded(0, 99, 1), st.lists(_padded(0, 99999, 1), min_size=1, max_size=2)).map(
+    lambda t: ".".join([t[0], t[1], *t[2]])
+)
 _IPV4 = st.tuples(st.lists(st.integers(0, 255), min_size=4, max_size=4), st.sampled_from([1, 3]))
 _THOUSANDS = st.tuples(
     st.sampled_from([".", *DIGIT_SPACES]),
@@ -228,9 +317,7 @@ number_that_is_not_a_phone = st.one_of(
 
 @settings(max_examples=600, deadline=None)
 @given(st.sampled_from(BEFORE), number_that_is_not_a_phone, st.sampled_from(AFTER))
-def test_dates_times_versions_ips_and_amounts_survive(
-    before: str, number: str, after: str
-) -> None:
+def test_dates_times_versions_ips_and_amounts_survive(before: str, number: str, after: str) -> None:
     text = before + number + after
     assert scrub(text) == text
 
@@ -240,13 +327,9 @@ def test_dates_times_versions_ips_and_amounts_survive(
     st.sampled_from(["called", "call", "phoned", "dialled", "texted", "rang", "call it"]),
     st.integers(1, 10**12 - 1),  # 13+ Luhn-valid digits may be a card whatever follows
     st.sampled_from(["", " "]),
-    st.sampled_from(
-        ["times", "more times", "calls", "requests", "users", "ms", "%", "times a day"]
-    ),
+    st.sampled_from(["times", "more times", "calls", "requests", "users", "ms", "%", "times a day"]),
 )
-def test_a_count_after_a_phone_word_is_not_a_phone(
-    cue: str, count: int, grouped: str, unit: str
-) -> None:
+def test_a_count_after_a_phone_word_is_not_a_phone(cue: str, count: int, grouped: str, unit: str) -> None:
     number = f"{count:,}".replace(",", " ") if grouped else str(count)
     space = "" if unit == "%" else " "
     text = f"the webhook was {cue} {number}{space}{unit} yesterday"
@@ -264,9 +347,7 @@ def test_a_count_after_a_phone_word_is_not_a_phone(
     st.from_regex(r"[a-z][a-z0-9._+-]{0,12}", fullmatch=True),
     st.from_regex(r"[a-z][a-z0-9]{0,8}\.(com|org|io|co\.uk)", fullmatch=True),
 )
-def test_email_inside_slack_formatting_keeps_the_markers(
-    markers: list[str], local: str, domain: str
-) -> None:
+def test_email_inside_slack_formatting_keeps_the_markers(markers: list[str], local: str, domain: str) -> None:
     opening, closing = "".join(markers), "".join(reversed(markers))
     text = f"mail {opening}{local}@{domain}{closing} today"
     assert scrub(text) == f"mail {opening}[EMAIL]{closing} today"

@@ -21,10 +21,10 @@ import openai
 import pytest
 
 from bot import logs
+from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from bot.settings import Settings
 from tests.capture_helpers import answered_question, button
 from tests.conftest import ADMIN, ALICE, BOT, GENERAL, Harness, make_settings, served
-from bot.fakes import FakeOpenAI, FakeSlack, FakeTogether
 from tests.dataset_helpers import add_many
 from tuning.training.datasets.specs import BuildRequest
 from tuning.training.jobs import monitor
@@ -42,8 +42,9 @@ SECRETS = {
 class SignedWithOurSecret(Harness):
     """The conftest harness signs with the shared test secret; this app has its own."""
 
-    async def post(self, body: str, content_type: str, headers: dict[str, str] | None = None,
-                   signed: bool = True) -> tuple[int, str]:
+    async def post(
+        self, body: str, content_type: str, headers: dict[str, str] | None = None, signed: bool = True
+    ) -> tuple[int, str]:
         signature = FakeSlack.sign(body, SECRETS["SLACK_SIGNING_SECRET"]) if signed else {}
         return await super().post(body, content_type, {**signature, **(headers or {})}, signed=False)
 
@@ -71,13 +72,25 @@ async def together() -> AsyncIterator[FakeTogether]:
 
 
 @pytest.fixture
-async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeTogether,
-              log_output: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Harness]:
+async def app(
+    tmp_path: Path,
+    slack: FakeSlack,
+    oai: FakeOpenAI,
+    together: FakeTogether,
+    log_output: io.StringIO,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Harness]:
     monkeypatch.setattr(monitor, "CARD_INTERVAL_SECONDS", 0.0)
-    settings: Settings = make_settings(tmp_path, slack, oai, TOGETHER_BASE_URL=together.base_url,
-                                       TUNELOOP_POLL_SECONDS="3600", **SECRETS)
-    llm = openai.AsyncOpenAI(api_key=SECRETS["OPENAI_API_KEY"], base_url=settings.openai_base_url, max_retries=1,
-                             timeout=5.0, _strict_response_validation=True)
+    settings: Settings = make_settings(
+        tmp_path, slack, oai, TOGETHER_BASE_URL=together.base_url, TUNELOOP_POLL_SECONDS="3600", **SECRETS
+    )
+    llm = openai.AsyncOpenAI(
+        api_key=SECRETS["OPENAI_API_KEY"],
+        base_url=settings.openai_base_url,
+        max_retries=1,
+        timeout=5.0,
+        _strict_response_validation=True,
+    )
     async with served(settings, slack, llm=llm, harness=SignedWithOurSecret) as harness:
         yield harness
 
@@ -85,9 +98,13 @@ async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, together: FakeT
 def what_slack_received(slack: FakeSlack) -> str:
     """Every argument of every call, every response_url post, every file and view: all but the auth header."""
     parts: list[Any] = [
-        [(call.method, call.args, {k: v for k, v in call.headers.items() if k != "authorization"})
-         for call in slack.calls],
-        slack.responses, slack.views, slack.ephemerals,
+        [
+            (call.method, call.args, {k: v for k, v in call.headers.items() if k != "authorization"})
+            for call in slack.calls
+        ],
+        slack.responses,
+        slack.views,
+        slack.ephemerals,
     ]
     text = json.dumps(parts, default=repr, ensure_ascii=False)
     return text + "".join(f.content.decode("utf-8", "replace") for f in slack.files)
@@ -130,8 +147,9 @@ async def test_no_secret_reaches_the_logs_or_slack(
     refused = await app.db.fetchone("SELECT * FROM jobs WHERE trainer = 'together'")
     await app.interact(button(slack, "job_start", refused["id"], user=ADMIN))
     await app.settle()
-    assert together.calls and all(call.headers["authorization"].endswith(SECRETS["TOGETHER_API_KEY"])
-                                  for call in together.calls)
+    assert together.calls and all(
+        call.headers["authorization"].endswith(SECRETS["TOGETHER_API_KEY"]) for call in together.calls
+    )
     assert slack.responses[-1]["text"].startswith(":warning:")
 
     written = log_output.getvalue()

@@ -16,7 +16,9 @@ from tests.selfhost_helpers import SYSTEM, dpo_lines, kto_lines, sft_lines, writ
 def test_dpo_lines_become_trl_prompt_chosen_rejected(tmp_path: Path) -> None:
     rows = read_rows(write_jsonl(tmp_path / "t.jsonl", dpo_lines(2)), "dpo")
     assert rows[0]["prompt"][-1] == {"role": "user", "content": "How do I reset my password?"}
-    assert rows[0]["chosen"] == [{"role": "assistant", "content": "Open settings, choose security, then reset password."}]
+    assert rows[0]["chosen"] == [
+        {"role": "assistant", "content": "Open settings, choose security, then reset password."}
+    ]
     assert rows[0]["rejected"] == [{"role": "assistant", "content": "I do not know."}]
 
 
@@ -25,12 +27,17 @@ def test_sft_lines_become_the_thread_as_prompt_and_the_rated_answer_as_completio
     line["messages"][2]["weight"] = 1
     line["messages"][1:1] = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello."}]
     rows = read_rows(write_jsonl(tmp_path / "t.jsonl", [line]), "sft")
-    assert rows == [{
-        "prompt": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "hi"},
-                   {"role": "assistant", "content": "Hello."},
-                   {"role": "user", "content": "How do I reset my password?"}],
-        "completion": [{"role": "assistant", "content": "Open settings, choose security, then reset password."}],
-    }]  # role and content only; the earlier answer is context, not a target
+    assert rows == [
+        {
+            "prompt": [
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "Hello."},
+                {"role": "user", "content": "How do I reset my password?"},
+            ],
+            "completion": [{"role": "assistant", "content": "Open settings, choose security, then reset password."}],
+        }
+    ]  # role and content only; the earlier answer is context, not a target
 
 
 def test_kto_lines_are_trl_prompt_completion_label(tmp_path: Path) -> None:
@@ -40,24 +47,30 @@ def test_kto_lines_are_trl_prompt_completion_label(tmp_path: Path) -> None:
     assert rows[1]["completion"] == [{"role": "assistant", "content": "I do not know."}]
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    ({"label": "yes"}, "`label` must be true"),
-    ({"completion": [{"role": "user", "content": "x"}]}, "`completion` must be one assistant message"),
-    ({"prompt": []}, "`prompt` must be a non-empty list"),
-])
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"label": "yes"}, "`label` must be true"),
+        ({"completion": [{"role": "user", "content": "x"}]}, "`completion` must be one assistant message"),
+        ({"prompt": []}, "`prompt` must be a non-empty list"),
+    ],
+)
 def test_a_bad_kto_line_is_named(tmp_path: Path, change: dict, reason: str) -> None:
     with pytest.raises(DataError, match=f"line 1: {reason}"):
         read_rows(write_jsonl(tmp_path / "t.jsonl", [{**kto_lines(1)[0], **change}]), "kto")
 
 
-@pytest.mark.parametrize(("text", "reason"), [
-    ("{not json\n", "line 2: not valid JSON"),
-    ('{"messages": []}\n', "line 2: `messages` must be a non-empty list"),
-    ('{"messages": [{"role": "user", "content": "hi"}]}\n', "line 2: an SFT example must end with the assistant's"),
-    ('{"messages": [{"role": "assistant", "content": "hi"}]}\n', "line 2: an SFT example needs the thread before"),
-    ('{"messages": [{"role": "robot", "content": "hi"}]}\n', "line 2: every message in `messages` needs a role"),
-    ('{"chat": 1}\n', "line 2: the key 'messages' is missing"),
-])
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("{not json\n", "line 2: not valid JSON"),
+        ('{"messages": []}\n', "line 2: `messages` must be a non-empty list"),
+        ('{"messages": [{"role": "user", "content": "hi"}]}\n', "line 2: an SFT example must end with the assistant's"),
+        ('{"messages": [{"role": "assistant", "content": "hi"}]}\n', "line 2: an SFT example needs the thread before"),
+        ('{"messages": [{"role": "robot", "content": "hi"}]}\n', "line 2: every message in `messages` needs a role"),
+        ('{"chat": 1}\n', "line 2: the key 'messages' is missing"),
+    ],
+)
 def test_a_bad_sft_line_is_named_by_number(tmp_path: Path, text: str, reason: str) -> None:
     path = tmp_path / "t.jsonl"
     path.write_text(json.dumps(sft_lines(1)[0]) + "\n" + text)
@@ -80,8 +93,10 @@ def _run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int,
 
 
 def test_a_missing_dataset_file_is_one_error_line_and_exit_2(tmp_path: Path, capsys) -> None:
-    code, lines = _run_main(["--base-model", "x", "--train-file", str(tmp_path / "nope.jsonl"),
-                             "--output-dir", str(tmp_path / "out")], capsys)
+    code, lines = _run_main(
+        ["--base-model", "x", "--train-file", str(tmp_path / "nope.jsonl"), "--output-dir", str(tmp_path / "out")],
+        capsys,
+    )
     assert code == 2
     assert lines == [{"kind": "error", "error": f"There is no dataset file at {tmp_path / 'nope.jsonl'}."}]
     assert not (tmp_path / "out").exists()
@@ -95,21 +110,25 @@ def test_bad_jsonl_is_one_error_line_and_exit_2(tmp_path: Path, capsys) -> None:
     assert lines[0]["error"] == "t.jsonl line 1: `messages` must be a non-empty list of messages."
 
 
-@pytest.mark.parametrize(("flags", "reason"), [
-    (["--epochs", "0"], "--epochs must be at least 1"),
-    (["--lora-dropout", "1.5"], "--lora-dropout must be from 0"),
-    (["--method", "ppo"], "invalid choice: 'ppo'"),
-    (["--learning-rate", "fast"], "invalid float value: 'fast'"),
-    (["--save-steps", "0"], "--save-steps must be at least 1"),
-    (["--gradient-accumulation-steps", "0"], "--gradient-accumulation-steps must be at least 1"),
-    (["--precision", "fp8"], "invalid choice: 'fp8'"),
-    (["--method", "kto", "--batch-size", "1"], "--batch-size must be at least 2 for KTO"),
-    (["--method", "dpo", "--packing"], "--packing is for SFT only"),
-])
+@pytest.mark.parametrize(
+    ("flags", "reason"),
+    [
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--lora-dropout", "1.5"], "--lora-dropout must be from 0"),
+        (["--method", "ppo"], "invalid choice: 'ppo'"),
+        (["--learning-rate", "fast"], "invalid float value: 'fast'"),
+        (["--save-steps", "0"], "--save-steps must be at least 1"),
+        (["--gradient-accumulation-steps", "0"], "--gradient-accumulation-steps must be at least 1"),
+        (["--precision", "fp8"], "invalid choice: 'fp8'"),
+        (["--method", "kto", "--batch-size", "1"], "--batch-size must be at least 2 for KTO"),
+        (["--method", "dpo", "--packing"], "--packing is for SFT only"),
+    ],
+)
 def test_bad_flags_are_one_error_line(tmp_path: Path, capsys, flags: list[str], reason: str) -> None:
     path = write_jsonl(tmp_path / "t.jsonl", sft_lines(1))
-    code, lines = _run_main(["--base-model", "x", "--train-file", str(path), "--output-dir", str(tmp_path),
-                             *flags], capsys)
+    code, lines = _run_main(
+        ["--base-model", "x", "--train-file", str(path), "--output-dir", str(tmp_path), *flags], capsys
+    )
     assert code == 2 and len(lines) == 1
     assert reason in lines[0]["error"]
 
@@ -117,12 +136,24 @@ def test_bad_flags_are_one_error_line(tmp_path: Path, capsys, flags: list[str], 
 def test_a_folder_that_is_not_a_model_is_refused(tmp_path: Path, capsys) -> None:
     path = write_jsonl(tmp_path / "t.jsonl", sft_lines(1))
     (tmp_path / "empty-model").mkdir()
-    code, lines = _run_main(["--base-model", str(tmp_path / "empty-model"), "--train-file", str(path),
-                             "--output-dir", str(tmp_path / "out")], capsys)
+    code, lines = _run_main(
+        [
+            "--base-model",
+            str(tmp_path / "empty-model"),
+            "--train-file",
+            str(path),
+            "--output-dir",
+            str(tmp_path / "out"),
+        ],
+        capsys,
+    )
     assert code == 2
-    assert lines == [{"kind": "error",
-                      "error": f"The base model folder {tmp_path / 'empty-model'} has no config.json: "
-                               "it is not a model folder."}]
+    assert lines == [
+        {
+            "kind": "error",
+            "error": f"The base model folder {tmp_path / 'empty-model'} has no config.json: it is not a model folder.",
+        }
+    ]
 
 
 def test_parse_line_ignores_what_is_not_a_program_line() -> None:

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from bot.fakes import FakeOpenAI, FakeSlack
 from tests.capture_helpers import answered_question
 from tests.conftest import ADMIN, GENERAL, Harness, make_settings, served
-from bot.fakes import FakeOpenAI, FakeSlack
 from tests.selfhost_helpers import ModelServer, offline_env
-from tests.waiting import REAL_WAIT, eventually
 from tests.test_e2e_jobs import card_text, dataset, job_row, preflight, start
+from tests.waiting import REAL_WAIT, eventually
 from tuning.training.jobs import monitor
 
 
@@ -28,8 +28,14 @@ def fast_cards_offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI) -> AsyncIterator[Harness]:
-    settings = make_settings(tmp_path, slack, oai, TUNELOOP_POLL_SECONDS="3600",
-                             TUNELOOP_ARTIFACTS=str(tmp_path / "artifacts"), TUNELOOP_GPU_HOUR_USD="2.5")
+    settings = make_settings(
+        tmp_path,
+        slack,
+        oai,
+        TUNELOOP_POLL_SECONDS="3600",
+        TUNELOOP_ARTIFACTS=str(tmp_path / "artifacts"),
+        TUNELOOP_GPU_HOUR_USD="2.5",
+    )
     async with served(settings, slack) as harness:
         yield harness
 
@@ -58,12 +64,17 @@ async def test_train_with_the_local_trainer_to_succeeded_with_a_loss_curve(
     assert done["train_loss"] > 0 and done["valid_loss"] > 0
     assert done["fine_tuned_model"] in card_text(slack, job)
     # The run's own time beside the estimate (one GPU per job by default: wall-clock hours here).
-    started, finished = (datetime.fromisoformat(done[key].replace("Z", "+00:00")) for key in ("created_at", "finished_at"))
+    started, finished = (
+        datetime.fromisoformat(done[key].replace("Z", "+00:00")) for key in ("created_at", "finished_at")
+    )
     assert 0 < done["gpu_hours"] <= (finished - started).total_seconds() / 3600 + 1e-6
     assert f"{done['gpu_hours']:.3g} GPU-hours measured" in card_text(slack, job) and done["serving_note"] is None
     published = Path(app.runtime.settings.artifacts_root) / "adapters" / done["fine_tuned_model"]
     assert (published / "adapter_config.json").is_file() and published.resolve().parts[-3:] == (
-        job["id"], "out", "adapter")
+        job["id"],
+        "out",
+        "adapter",
+    )
     (curve,) = [f for f in slack.files if f.filename.endswith("-loss.png")]
     assert curve.content.startswith(b"\x89PNG") and curve.thread_ts == job["card_ts"]
     points = await app.db.fetchall("SELECT step, train_loss FROM job_metrics WHERE job_id = ?", (job["id"],))
@@ -80,8 +91,10 @@ async def test_a_local_model_folder_counts_tokens_exactly_a_catalogue_model_esti
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model), local_files_only=True)
     train = {f.split: f.path for f in (await app.runtime.services.datasets.show(ref)).files}["train"]
     conversations = [json.loads(line)["messages"] for line in train.read_text().splitlines()]
-    expected = sum(len(tokenizer(tokenizer.apply_chat_template(c, tokenize=False), add_special_tokens=False)
-                       ["input_ids"]) for c in conversations)
+    expected = sum(
+        len(tokenizer(tokenizer.apply_chat_template(c, tokenize=False), add_special_tokens=False)["input_ids"])
+        for c in conversations
+    )
     assert job["tokens"] == expected and job["tokens_note"] == "exact: counted with the model's own tokenizer"
     assert "exact: counted with the model" in card_text(slack, job)
     catalogued = await preflight(app, "train support trainer:local")
@@ -111,8 +124,15 @@ async def test_a_local_adapter_is_served_evaluated_promoted_and_answers_after_a_
     tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, tiny_model: Path, model_server: ModelServer
 ) -> None:
     serve_url = model_server.url
-    settings = make_settings(tmp_path, slack, oai, TUNELOOP_POLL_SECONDS="3600", TUNELOOP_SERVE_URL=serve_url,
-                             TUNELOOP_ARTIFACTS=str(tmp_path / "artifacts"), TUNELOOP_JUDGE_MODEL="gpt-4.1")
+    settings = make_settings(
+        tmp_path,
+        slack,
+        oai,
+        TUNELOOP_POLL_SECONDS="3600",
+        TUNELOOP_SERVE_URL=serve_url,
+        TUNELOOP_ARTIFACTS=str(tmp_path / "artifacts"),
+        TUNELOOP_JUDGE_MODEL="gpt-4.1",
+    )
     async with served(settings, slack) as app:
         await dataset(app)
         job = await preflight(app, f"train support trainer:local model:{tiny_model} epochs:1 batch:4")
@@ -127,7 +147,10 @@ async def test_a_local_adapter_is_served_evaluated_promoted_and_answers_after_a_
         adapter = f"tuneloop-{job['id']}"
         evaluation = await app.db.fetchone("SELECT * FROM evaluations")
         assert (evaluation["candidate"], evaluation["baseline"], evaluation["state"]) == (
-            adapter, "gpt-4.1-mini", "done")  # the answering model, as the promotion gate asks
+            adapter,
+            "gpt-4.1-mini",
+            "done",
+        )  # the answering model, as the promotion gate asks
         async with aiohttp.ClientSession() as session, session.get(f"{serve_url}/models") as response:
             served_models = {card["id"]: card for card in (await response.json())["data"]}
         assert served_models[adapter]["parent"] == str(tiny_model)
@@ -173,7 +196,9 @@ async def test_without_a_serve_url_a_self_hosted_model_cannot_be_promoted_and_sa
         "INSERT INTO jobs (id, dataset_id, dataset, trainer, base_model, method, options, examples, tokens, epochs,"
         " state, provider_job_id, fine_tuned_model, channel, requested_by) VALUES ('jabcdef', 1, ?, 'local',"
         " 'HuggingFaceTB/SmolLM2-135M-Instruct', 'sft', '{}', 14, 500, 1, 'succeeded', 'jabcdef', 'tuneloop-jabcdef',"
-        " ?, ?)", (ref, GENERAL, ADMIN))
+        " ?, ?)",
+        (ref, GENERAL, ADMIN),
+    )
     status, _ = await app.command("promote tuneloop-jabcdef force:yes reason:test", user=ADMIN)
     await app.settle()
     assert status == 200 and "TUNELOOP_SERVE_URL is not set" in slack.responses[-1]["text"]

@@ -26,16 +26,25 @@ def _options(*flags: str, tmp: Path):
     return parse_options(["--base-model", "m", "--train-file", str(train), "--output-dir", str(tmp / "out"), *flags])
 
 
-@pytest.mark.parametrize(("requested", "hardware", "expected"), [
-    ("auto", AMPERE, "bf16"), ("auto", TURING, "fp16"), ("auto", CPU, "fp32"),
-    ("fp32", AMPERE, "fp32"), ("fp16", AMPERE, "fp16"), ("bf16", CPU, "bf16"),
-])
+@pytest.mark.parametrize(
+    ("requested", "hardware", "expected"),
+    [
+        ("auto", AMPERE, "bf16"),
+        ("auto", TURING, "fp16"),
+        ("auto", CPU, "fp32"),
+        ("fp32", AMPERE, "fp32"),
+        ("fp16", AMPERE, "fp16"),
+        ("bf16", CPU, "bf16"),
+    ],
+)
 def test_precision_follows_what_the_hardware_supports(requested: str, hardware: Hardware, expected: str) -> None:
     assert choose_precision(requested, hardware) == expected
 
 
-@pytest.mark.parametrize(("requested", "hardware", "reason"), [
-    ("bf16", TURING, "this GPU has no bf16"), ("fp16", CPU, "--precision fp16 needs a CUDA GPU")])
+@pytest.mark.parametrize(
+    ("requested", "hardware", "reason"),
+    [("bf16", TURING, "this GPU has no bf16"), ("fp16", CPU, "--precision fp16 needs a CUDA GPU")],
+)
 def test_a_precision_the_hardware_lacks_is_refused(requested: str, hardware: Hardware, reason: str) -> None:
     with pytest.raises(InputError, match=reason):
         choose_precision(requested, hardware)
@@ -99,8 +108,7 @@ def test_a_half_written_checkpoint_is_not_resumed_from(tmp_path: Path) -> None:
 def test_a_run_killed_mid_way_resumes_from_its_last_checkpoint_and_finishes(tiny_model: Path, tmp_path: Path) -> None:
     train = write_jsonl(tmp_path / "train.jsonl", sft_lines(4))
     command = train_command(tiny_model, train, tmp_path / "out", "--max-steps", "60", "--save-steps", "2")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               env=offline_env())
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=offline_env())
     assert process.stdout is not None
     for text in process.stdout:  # kill it as soon as it has saved a checkpoint, as a crash would
         if json.loads(text).get("message", "").startswith("Saved a checkpoint"):
@@ -120,8 +128,9 @@ def test_a_run_killed_mid_way_resumes_from_its_last_checkpoint_and_finishes(tiny
 
 def test_two_processes_train_under_accelerate_launch_with_gloo(tiny_model: Path, tmp_path: Path) -> None:
     train = write_jsonl(tmp_path / "train.jsonl", sft_lines(8))
-    code, lines, stderr = run_training(train_command(
-        tiny_model, train, tmp_path / "out", "--num-processes", "2", "--epochs", "1"))
+    code, lines, stderr = run_training(
+        train_command(tiny_model, train, tmp_path / "out", "--num-processes", "2", "--epochs", "1")
+    )
     assert code == 0, stderr[-3000:]
     messages = [line["message"] for line in lines if line["kind"] == "event"]
     assert messages[0] == "Starting 2 training processes with accelerate launch."
@@ -135,8 +144,11 @@ def test_two_processes_train_under_accelerate_launch_with_gloo(tiny_model: Path,
 
 def test_kto_trains_on_desirable_and_undesirable_answers(tiny_model: Path, tmp_path: Path) -> None:
     train = write_jsonl(tmp_path / "train.jsonl", kto_lines(6))
-    code, lines, stderr = run_training(train_command(
-        tiny_model, train, tmp_path / "out", "--max-steps", "2", "--undesirable-weight", "1.5", method="kto"))
+    code, lines, stderr = run_training(
+        train_command(
+            tiny_model, train, tmp_path / "out", "--max-steps", "2", "--undesirable-weight", "1.5", method="kto"
+        )
+    )
     assert code == 0, stderr[-2000:]
     progress = [line for line in lines if line["kind"] == "progress"]
     assert [line["step"] for line in progress] == [1, 2]

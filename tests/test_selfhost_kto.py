@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ADMIN, GENERAL, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack
-from tests.selfhost_helpers import offline_env
-from tests.waiting import REAL_WAIT, eventually
+from tests.conftest import ADMIN, GENERAL, Harness, make_settings, served
 from tests.dataset_helpers import add_example
+from tests.selfhost_helpers import offline_env
 from tests.test_e2e_jobs import card_text, job_row, preflight, start
+from tests.waiting import REAL_WAIT, eventually
 from tuning.training.datasets.specs import BuildRequest
 from tuning.training.jobs import monitor
 
@@ -27,19 +27,33 @@ def fast_cards_offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI) -> AsyncIterator[Harness]:
-    settings = make_settings(tmp_path, slack, oai, TUNELOOP_POLL_SECONDS="3600", TUNELOOP_GPUS_PER_JOB="0",
-                             TUNELOOP_ARTIFACTS=str(tmp_path / "artifacts"))
+    settings = make_settings(
+        tmp_path,
+        slack,
+        oai,
+        TUNELOOP_POLL_SECONDS="3600",
+        TUNELOOP_GPUS_PER_JOB="0",
+        TUNELOOP_ARTIFACTS=str(tmp_path / "artifacts"),
+    )
     async with served(settings, slack) as harness:
         yield harness
 
 
 async def kto_dataset(app: Harness) -> str:
     for index in range(8):
-        await add_example(app.db, question=f"How do I do task {index}?", answer=f"Open the wiki page {index}.",
-                          channel=GENERAL)
+        await add_example(
+            app.db, question=f"How do I do task {index}?", answer=f"Open the wiki page {index}.", channel=GENERAL
+        )
     for index in range(6):
-        await add_example(app.db, question=f"How do I do chore {index}?", answer="No idea, sorry.",
-                          state="candidate", up=0, down=2, channel=GENERAL)
+        await add_example(
+            app.db,
+            question=f"How do I do chore {index}?",
+            answer="No idea, sorry.",
+            state="candidate",
+            up=0,
+            down=2,
+            channel=GENERAL,
+        )
     summary = await app.runtime.services.datasets.build(BuildRequest(name="votes", format="kto", val=0.2))
     assert summary.kto is not None and summary.kto.desirable and summary.kto.undesirable
     return summary.ref
@@ -61,8 +75,11 @@ async def test_a_kto_job_trains_with_the_cards_weights_on_the_cpu(
     await eventually(finished, timeout=REAL_WAIT, what="the KTO job ending")
     done = await job_row(app, job["id"])
     assert done["state"] == "succeeded", done["error_message"]
-    manifest = json.loads((Path(app.runtime.settings.artifacts_root) / "adapters" / done["fine_tuned_model"]
-                           / "manifest.json").read_text())
+    manifest = json.loads(
+        (
+            Path(app.runtime.settings.artifacts_root) / "adapters" / done["fine_tuned_model"] / "manifest.json"
+        ).read_text()
+    )
     assert manifest["hyperparameters"]["method"] == "kto"
     assert manifest["hyperparameters"]["desirable_weight"] == summary.kto.desirable_weight
     assert manifest["hyperparameters"]["undesirable_weight"] == summary.kto.undesirable_weight

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ADMIN, Harness, make_settings, served
 from bot.fakes import FakeOpenAI, FakeSlack
+from tests.conftest import ADMIN, Harness, make_settings, served
 from tests.test_e2e_jobs import card_text, dataset, preflight
 
 TEMPLATES = Path(__file__).parent / "data" / "chat_templates"
@@ -24,7 +24,9 @@ async def app(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI) -> AsyncIterato
     (tmp_path / "models.toml").write_text(
         f'[models."{BAD_BASE}"]\nprovider = "huggingface"\ntrain = {{ local = ["sft"] }}\nparameters_billion = 1.5\n'
         f"chat_template = {json.dumps(template)}\n"
-        'chat_template_source = "trl 1.16.0 trl/chat_templates/deepseek_r1_distill.jinja"\n', encoding="utf-8")
+        'chat_template_source = "trl 1.16.0 trl/chat_templates/deepseek_r1_distill.jinja"\n',
+        encoding="utf-8",
+    )
     settings = make_settings(tmp_path, slack, oai, TUNELOOP_ARTIFACTS=str(tmp_path / "artifacts"))
     async with served(settings, slack) as harness:
         yield harness
@@ -58,10 +60,15 @@ def test_every_offered_self_hosted_base_passes_on_each_format(tmp_path: Path) ->
     assert bases and all(catalogue.facts(base).chat_template for base in bases)
     thread = [{"role": "system", "content": "S"}, {"role": "user", "content": "Where is the guide?"}]
     answer = [{"role": "assistant", "content": "In the wiki."}]
-    lines = {"sft": {"messages": thread + answer},
-             "dpo": {"input": {"messages": thread}, "preferred_output": answer,
-                     "non_preferred_output": [{"role": "assistant", "content": "No idea."}]},
-             "kto": {"prompt": thread, "completion": answer, "label": False}}
+    lines = {
+        "sft": {"messages": thread + answer},
+        "dpo": {
+            "input": {"messages": thread},
+            "preferred_output": answer,
+            "non_preferred_output": [{"role": "assistant", "content": "No idea."}],
+        },
+        "kto": {"prompt": thread, "completion": answer, "label": False},
+    }
     for fmt, line in lines.items():
         path = tmp_path / f"{fmt}.jsonl"
         path.write_text(json.dumps(line) + "\n", encoding="utf-8")

@@ -83,8 +83,9 @@ async def test_a_reload_that_fails_is_the_model_gone(
     assert raised.value.provider_error.startswith("reload failed: ") and ADAPTER in str(raised.value)
 
 
-async def test_the_served_base_is_compared_by_id_or_root(server: ModelServer, client: AdapterChatClient,
-                                                         sft_run: TrainedRun) -> None:
+async def test_the_served_base_is_compared_by_id_or_root(
+    server: ModelServer, client: AdapterChatClient, sft_run: TrainedRun
+) -> None:
     await client.check_base(str(sft_run.model))
     await client.check_base(str(sft_run.model) + "/")
     with pytest.raises(TuningError) as raised:

@@ -29,10 +29,13 @@ from tests.selfhost_helpers import (
 from tuning.catalogue.entries import packaged_catalogue
 
 FAMILIES = sorted(set(BASE_TEMPLATES.values()))
-THREAD = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Who owns the billing service?"},
-          {"role": "assistant", "content": "Ask in the payments channel."},
-          {"role": "user", "content": "Which team exactly?"},
-          {"role": "assistant", "content": "The payments team owns the billing service."}]
+THREAD = [
+    {"role": "system", "content": SYSTEM},
+    {"role": "user", "content": "Who owns the billing service?"},
+    {"role": "assistant", "content": "Ask in the payments channel."},
+    {"role": "user", "content": "Which team exactly?"},
+    {"role": "assistant", "content": "The payments team owns the billing service."},
+]
 
 
 def _tokens(family: str) -> dict[str, str]:
@@ -54,7 +57,9 @@ def test_every_self_hosted_base_in_the_catalogue_carries_its_real_template() -> 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_each_catalogue_template_can_train_prompt_completion(family: str) -> None:
     assert template_problem(chat_template(family), THREAD[:-1], THREAD[-1:], _tokens(family)) is None
-    assert template_problem(chat_template(family), special_tokens=_tokens(family)) is None  # the pre-flight's own sample
+    assert (
+        template_problem(chat_template(family), special_tokens=_tokens(family)) is None
+    )  # the pre-flight's own sample
 
 
 def test_a_known_bad_template_is_refused_with_the_reason() -> None:
@@ -64,32 +69,55 @@ def test_a_known_bad_template_is_refused_with_the_reason() -> None:
     assert "<think>" in problem
 
 
-@pytest.mark.parametrize(("template", "reason"), [
-    (None, "the model has no chat template"),
-    ("{% for m in messages %}{{ m['content'] }}\n{% endfor %}", "ignores add_generation_prompt"),
-    ("{{ raise_exception('System role not supported') }}", "refuses this conversation: System role not supported"),
-    ("{% for m in messages %}{{ m['content'] }", "cannot be rendered (TemplateSyntaxError"),
-    ("{% for m in messages %}{% if m['role'] != 'assistant' %}{{ m['content'] }}{% endif %}{% endfor %}"
-     "{% if add_generation_prompt %}A:{% endif %}", "renders the thread differently"),
-])
+@pytest.mark.parametrize(
+    ("template", "reason"),
+    [
+        (None, "the model has no chat template"),
+        ("{% for m in messages %}{{ m['content'] }}\n{% endfor %}", "ignores add_generation_prompt"),
+        ("{{ raise_exception('System role not supported') }}", "refuses this conversation: System role not supported"),
+        ("{% for m in messages %}{{ m['content'] }", "cannot be rendered (TemplateSyntaxError"),
+        (
+            "{% for m in messages %}{% if m['role'] != 'assistant' %}{{ m['content'] }}{% endif %}{% endfor %}"
+            "{% if add_generation_prompt %}A:{% endif %}",
+            "renders the thread differently",
+        ),
+    ],
+)
 def test_templates_that_cannot_train_say_why(template: str | None, reason: str) -> None:
     problem = template_problem(template)
     assert problem is not None and reason in problem
 
 
 def _sft_trainer(model: Path, tmp_path: Path) -> Any:
+    from datasets import Dataset  # type: ignore[import-untyped]
+
     from selfhost.modeling import load_for_training, load_tokenizer
     from selfhost.progress import ProgressLines
     from selfhost.train import _trainer
 
-    from datasets import Dataset  # type: ignore[import-untyped]
-
     train = write_jsonl(tmp_path / "train.jsonl", [{"messages": THREAD}])
-    options = parse_options(["--base-model", str(model), "--train-file", str(train), "--output-dir",
-                             str(tmp_path / "out"), "--max-length", "512"])
+    options = parse_options(
+        [
+            "--base-model",
+            str(model),
+            "--train-file",
+            str(train),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--max-length",
+            "512",
+        ]
+    )
     plan = make_plan(options, Hardware(cuda=False))
-    return _trainer(options, plan, load_for_training(options, plan), load_tokenizer(str(model)),
-                    Dataset.from_list(read_rows(train, "sft")), None, ProgressLines())
+    return _trainer(
+        options,
+        plan,
+        load_for_training(options, plan),
+        load_tokenizer(str(model)),
+        Dataset.from_list(read_rows(train, "sft")),
+        None,
+        ProgressLines(),
+    )
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -102,7 +130,7 @@ def test_the_loss_covers_the_rated_answer_only(family: str, tmp_path: Path) -> N
     counted = trainer.processing_class.decode(labels[labels != -100])
     tokens = _tokens(family)
     prompt_text = render(chat_template(family), THREAD[:-1], True, **tokens)
-    answer_text = render(chat_template(family), THREAD, False, **tokens)[len(prompt_text):]
+    answer_text = render(chat_template(family), THREAD, False, **tokens)[len(prompt_text) :]
     assert counted == answer_text
     assert counted.startswith("The payments team owns the billing service.")
     assert "Ask in the payments channel." not in counted  # an earlier answer in the thread is context only
@@ -134,8 +162,17 @@ def test_the_template_check_and_the_plan_load_without_torch() -> None:
 
     from tests.selfhost_helpers import ROOT, offline_env
 
-    probe = ("import sys, selfhost.chat_template, selfhost.plan; "
-             "print(sorted(m for m in ('torch', 'transformers', 'trl') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=offline_env(), capture_output=True,
-                          text=True, timeout=60, check=True)
+    probe = (
+        "import sys, selfhost.chat_template, selfhost.plan; "
+        "print(sorted(m for m in ('torch', 'transformers', 'trl') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert done.stdout.strip() == "[]"

@@ -51,8 +51,9 @@ def test_the_manifest_records_what_was_trained_on_what_and_how(sft_run: TrainedR
 
 def test_dpo_trains_on_preference_pairs(tiny_model: Path, tmp_path: Path) -> None:
     train = write_jsonl(tmp_path / "train.jsonl", dpo_lines(4))
-    code, lines, stderr = run_training(train_command(
-        tiny_model, train, tmp_path / "out", "--max-steps", "2", "--beta", "0.2", method="dpo"))
+    code, lines, stderr = run_training(
+        train_command(tiny_model, train, tmp_path / "out", "--max-steps", "2", "--beta", "0.2", method="dpo")
+    )
     assert code == 0, stderr[-2000:]
     progress = _progress(lines)
     assert [line["step"] for line in progress] == [1, 2]
@@ -64,8 +65,9 @@ def test_dpo_trains_on_preference_pairs(tiny_model: Path, tmp_path: Path) -> Non
 
 def test_an_unreadable_base_model_fails_with_an_error_line(tmp_path: Path) -> None:
     train = write_jsonl(tmp_path / "train.jsonl", dpo_lines(1))
-    code, lines, _ = run_training(train_command(
-        Path("no-such-org/no-such-model"), train, tmp_path / "out", method="dpo"))
+    code, lines, _ = run_training(
+        train_command(Path("no-such-org/no-such-model"), train, tmp_path / "out", method="dpo")
+    )
     assert code == 2
     assert lines[-1]["kind"] == "error"
     assert lines[-1]["error"].startswith("The base model `no-such-org/no-such-model` cannot be loaded")

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.fakes import FakeOpenAI, FakeSlack
 from bot.preflight import REQUIRED_BOT_SCOPES
 from bot.settings import missing_settings_message
 from storage import DatabaseUnavailable, open_database
 from tests.conftest import ADMIN, SIGNING_SECRET
-from bot.fakes import FakeOpenAI, FakeSlack
 from tests.test_cli import tuneloop
 from tests.waiting import eventually, listening
 
@@ -44,10 +44,17 @@ class Serve:
         self.db_path = tmp_path / "tuneloop.db"
         self.port = free_port()
         self.env = {
-            "PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(REPO),
-            "SLACK_BOT_TOKEN": "xoxb-test-start", "OPENAI_API_KEY": "sk-test-0000", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": slack.api_url, "OPENAI_BASE_URL": oai.base_url, "TUNELOOP_DB": str(self.db_path),
-            "TUNELOOP_ADMINS": ADMIN, **env,
+            "PATH": os.environ["PATH"],
+            "HOME": str(tmp_path),
+            "PYTHONPATH": str(REPO),
+            "SLACK_BOT_TOKEN": "xoxb-test-start",
+            "OPENAI_API_KEY": "sk-test-0000",
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "OPENAI_BASE_URL": oai.base_url,
+            "TUNELOOP_DB": str(self.db_path),
+            "TUNELOOP_ADMINS": ADMIN,
+            **env,
         }
         self.cwd = tmp_path
         self.process: asyncio.subprocess.Process | None = None
@@ -55,7 +62,8 @@ class Serve:
     async def start(self, *args: str) -> None:
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "serve", *args, cwd=self.cwd, env=self.env, stdout=log, stderr=log)
+                sys.executable, "-m", "bot", "serve", *args, cwd=self.cwd, env=self.env, stdout=log, stderr=log
+            )
 
     async def start_http(self) -> None:
         await self.start("--http", "--port", str(self.port))
@@ -68,12 +76,24 @@ class Serve:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     async def wait_listening(self) -> None:
-        await eventually(lambda: listening(self.port), timeout=TIMEOUT, interval=0.05, what="listening",
-                         give_up=self.exited, detail=self.output)
+        await eventually(
+            lambda: listening(self.port),
+            timeout=TIMEOUT,
+            interval=0.05,
+            what="listening",
+            give_up=self.exited,
+            detail=self.output,
+        )
 
     async def wait_for_log(self, text: str) -> None:
-        await eventually(lambda: text in self.output(), timeout=TIMEOUT, interval=0.05, what=f"{text!r} logged",
-                         give_up=self.exited, detail=self.output)
+        await eventually(
+            lambda: text in self.output(),
+            timeout=TIMEOUT,
+            interval=0.05,
+            what=f"{text!r} logged",
+            give_up=self.exited,
+            detail=self.output,
+        )
 
     def exited(self) -> bool:
         return self.process is None or self.process.returncode is not None
@@ -106,7 +126,8 @@ def one_line_reason(output: str) -> str:
 
 @pytest.mark.parametrize("code", ["token_revoked", "invalid_auth", "account_inactive"])
 async def test_a_refused_bot_token_stops_start_up_with_the_fix(
-        tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, code: str) -> None:
+    tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, code: str
+) -> None:
     slack.fail("auth.test", error=code)
     async with serving(tmp_path, slack, oai) as server:
         await server.start_http()
@@ -132,7 +153,9 @@ def test_the_required_scopes_are_the_manifests() -> None:
 
 
 @pytest.mark.parametrize("kind", ["not a database", "a directory", "under a file"])
-async def test_an_unusable_database_stops_start_up(tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, kind: str) -> None:
+async def test_an_unusable_database_stops_start_up(
+    tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI, kind: str
+) -> None:
     path = tmp_path / "bad.db"
     if kind == "not a database":
         path.write_bytes(b"this is not SQLite" * 100)
@@ -158,7 +181,8 @@ async def test_a_busy_port_is_one_line(tmp_path: Path, slack: FakeSlack, oai: Fa
 
 
 async def test_a_second_server_on_the_same_database_is_refused_naming_the_first(
-        tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI) -> None:
+    tmp_path: Path, slack: FakeSlack, oai: FakeOpenAI
+) -> None:
     first = Serve(tmp_path, slack, oai, name="first")
     second = Serve(tmp_path, slack, oai, name="second")
     try:
@@ -184,16 +208,21 @@ async def test_sigterm_during_start_up_ends_it(tmp_path: Path, slack: FakeSlack,
     slack.fail("auth.test", delay=3600)  # Slack never answers
     async with serving(tmp_path, slack, oai) as server:
         await server.start_http()
-        await eventually(lambda: slack.calls_to("auth.test"), timeout=TIMEOUT, interval=0.05, what="auth.test asked",
-                         give_up=server.exited, detail=server.output)
+        await eventually(
+            lambda: slack.calls_to("auth.test"),
+            timeout=TIMEOUT,
+            interval=0.05,
+            what="auth.test asked",
+            give_up=server.exited,
+            detail=server.output,
+        )
         assert server.process is not None
         server.process.send_signal(signal.SIGTERM)
         assert await server.exit_code() == 0
     assert "stopped before it finished starting" in server.output()
 
 
-async def test_sigterm_ends_socket_mode_while_slack_is_unreachable(
-        tmp_path: Path, oai: FakeOpenAI) -> None:
+async def test_sigterm_ends_socket_mode_while_slack_is_unreachable(tmp_path: Path, oai: FakeOpenAI) -> None:
     slack = FakeSlack()
     await slack.start()
     try:
@@ -229,6 +258,7 @@ def test_export_to_a_file_is_a_clear_error(tmp_path: Path) -> None:
 async def test_a_failed_open_leaves_no_thread_behind(tmp_path: Path) -> None:
     path = tmp_path / "garbage.db"
     path.write_bytes(b"not a database at all" * 100)
+
     def sqlite_threads() -> list[threading.Thread]:
         return [t for t in threading.enumerate() if "_connection_worker_thread" in t.name and t.is_alive()]
 

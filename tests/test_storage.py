@@ -7,14 +7,35 @@ from pathlib import Path
 
 import pytest
 
-from storage import MIGRATIONS, migrate, open_database
-from storage import datasets as dataset_rows, examples as example_rows, inbox as inbox_rows, migrations
+from storage import MIGRATIONS, migrate, migrations, open_database
+from storage import datasets as dataset_rows
+from storage import examples as example_rows
+from storage import inbox as inbox_rows
 from tests.dataset_helpers import add_example
 
 _VERSION_REQUIRED = (
-    "name", "version", "format", "filters", "val_fraction", "train_count", "validation_count", "dropped", "token_model",
-    "encoding", "tokens_total", "tokens_train", "tokens_median", "tokens_p90", "tokens_max", "train_path",
-    "train_sha256", "validation_path", "validation_sha256", "default_epochs", "billed_tokens", "cost_trainer",
+    "name",
+    "version",
+    "format",
+    "filters",
+    "val_fraction",
+    "train_count",
+    "validation_count",
+    "dropped",
+    "token_model",
+    "encoding",
+    "tokens_total",
+    "tokens_train",
+    "tokens_median",
+    "tokens_p90",
+    "tokens_max",
+    "train_path",
+    "train_sha256",
+    "validation_path",
+    "validation_sha256",
+    "default_epochs",
+    "billed_tokens",
+    "cost_trainer",
     "cost_model",
 )
 SCHEMA_SNAPSHOT = Path(__file__).parent / "data" / "schema.sql"
@@ -90,7 +111,9 @@ async def test_migration_names_are_unique_and_ordered() -> None:
 async def test_inbox_stores_an_event_once(tmp_path: Path) -> None:
     db = await open_database(tmp_path / "t.db")
     await migrate(db)
-    first = await inbox_rows.add_many(db, [("Ev1", "message", "{}"), ("Ev2", "message", "{}"), ("Ev1", "message", "{}")])
+    first = await inbox_rows.add_many(
+        db, [("Ev1", "message", "{}"), ("Ev2", "message", "{}"), ("Ev1", "message", "{}")]
+    )
     again = await inbox_rows.add_many(db, [("Ev2", "message", "{}")])
     assert first[0] is not None and first[1] is not None and first[2] is None  # a repeat within the batch
     assert again == [None]  # and in a later one
@@ -129,8 +152,10 @@ async def test_reactions_logged_before_feedback_buttons_stay_reactions(
     db = await open_database(tmp_path / "t.db")
     monkeypatch.setattr(migrations, "MIGRATIONS", [(n, sql) for n, sql in MIGRATIONS if n < "0009"])
     await migrate(db)
-    await db.execute("INSERT INTO reaction_events (channel, ts, voter, reaction, direction, added, event_ts)"
-                     " VALUES ('C1', '1.000100', 'U1', '+1', 1, 1, '2.0')")
+    await db.execute(
+        "INSERT INTO reaction_events (channel, ts, voter, reaction, direction, added, event_ts)"
+        " VALUES ('C1', '1.000100', 'U1', '+1', 1, 1, '2.0')"
+    )
     monkeypatch.undo()
     assert (await migrate(db))[:1] == ["0009_feedback_buttons_and_streaming"]
     assert await db.fetchval("SELECT source FROM reaction_events") == "reaction"
@@ -150,12 +175,38 @@ async def test_members_keep_their_rows_when_the_line_column_goes(
     columns, marks = ", ".join(_VERSION_REQUIRED), ", ".join("?" * len(_VERSION_REQUIRED))
     dataset_id = await db.insert(
         f"INSERT INTO dataset_versions ({columns}) VALUES ({marks})",
-        ["faq", 1, "sft", "{}", 0.1, 2, 1, "{}", "gpt-4.1-mini", "o200k_base", 90, 60, 30, 30, 30, "t", "a", "v", "b",
-         3, 180, "openai", "gpt-4.1-mini"],
+        [
+            "faq",
+            1,
+            "sft",
+            "{}",
+            0.1,
+            2,
+            1,
+            "{}",
+            "gpt-4.1-mini",
+            "o200k_base",
+            90,
+            60,
+            30,
+            30,
+            30,
+            "t",
+            "a",
+            "v",
+            "b",
+            3,
+            180,
+            "openai",
+            "gpt-4.1-mini",
+        ],
     )
     for example_id, split, line in [(ids[2], "train", 2), (ids[0], "train", 1), (ids[1], "validation", 1)]:
-        await db.execute("INSERT INTO dataset_members (dataset_id, example_id, split, line, rejected_id, tokens)"
-                         " VALUES (?, ?, ?, ?, NULL, 30)", (dataset_id, example_id, split, line))
+        await db.execute(
+            "INSERT INTO dataset_members (dataset_id, example_id, split, line, rejected_id, tokens)"
+            " VALUES (?, ?, ?, ?, NULL, 30)",
+            (dataset_id, example_id, split, line),
+        )
     monkeypatch.undo()
     assert (await migrate(db))[:1] == ["0007_members_in_id_order"]
     assert await dataset_rows.member_ids(db, dataset_id, "train") == [(ids[0], None), (ids[2], None)]
@@ -168,8 +219,17 @@ async def test_an_examples_corrections_and_history_read_back_as_rows(tmp_path: P
     db = await open_database(tmp_path / "t.db")
     await migrate(db)
     new = example_rows.NewExample(
-        source="bot_answer", team_id="T1", channel="C1", thread_ts="1.0001", message_ts="2.0001", author="U0BOT",
-        answer_id=None, model="m", conversation=[{"role": "user", "content": "Q?"}], question="Q?", answer="A.",
+        source="bot_answer",
+        team_id="T1",
+        channel="C1",
+        thread_ts="1.0001",
+        message_ts="2.0001",
+        author="U0BOT",
+        answer_id=None,
+        model="m",
+        conversation=[{"role": "user", "content": "Q?"}],
+        question="Q?",
+        answer="A.",
     )
     async with db.transaction() as tx:
         example_id = await example_rows.create(tx, new, actor="U1")
@@ -180,7 +240,10 @@ async def test_an_examples_corrections_and_history_read_back_as_rows(tmp_path: P
     assert (first.text, first.replaced_at is not None) == ("First fix.", True)
     assert (second.corrector, second.text, second.replaced_at) == ("U2", "Second fix.", None)
     events = await example_rows.events(db, example_id)
-    assert [(e.action, e.actor, e.state) for e in events] == [("created", "U1", "candidate"), ("approve", "U3", "approved")]
+    assert [(e.action, e.actor, e.state) for e in events] == [
+        ("created", "U1", "candidate"),
+        ("approve", "U3", "approved"),
+    ]
     await db.close()
 
 
@@ -193,22 +256,52 @@ async def test_kto_widens_both_checks_and_keeps_every_row_and_reference(
     await migrate(db)
     example = await add_example(db, question="Q?")
     columns, marks = ", ".join(_VERSION_REQUIRED), ", ".join("?" * len(_VERSION_REQUIRED))
-    values = ["faq", 1, "sft", "{}", 0.1, 2, 1, "{}", "gpt-4.1-mini", "o200k_base", 90, 60, 30, 30, 30, "t", "a", "v",
-              "b", 3, 180, "openai", "gpt-4.1-mini"]
+    values = [
+        "faq",
+        1,
+        "sft",
+        "{}",
+        0.1,
+        2,
+        1,
+        "{}",
+        "gpt-4.1-mini",
+        "o200k_base",
+        90,
+        60,
+        30,
+        30,
+        30,
+        "t",
+        "a",
+        "v",
+        "b",
+        3,
+        180,
+        "openai",
+        "gpt-4.1-mini",
+    ]
     dataset_id = await db.insert(f"INSERT INTO dataset_versions ({columns}) VALUES ({marks})", values)
-    await db.execute("INSERT INTO dataset_members (dataset_id, example_id, split, rejected_id, tokens)"
-                     " VALUES (?, ?, 'train', NULL, 30)", (dataset_id, example))
+    await db.execute(
+        "INSERT INTO dataset_members (dataset_id, example_id, split, rejected_id, tokens)"
+        " VALUES (?, ?, 'train', NULL, 30)",
+        (dataset_id, example),
+    )
     job = ("j1", dataset_id, "faq@1", "local", "m", "sft", "{}", 2, 90, 1, "preflight", "C1", "U1")
-    await db.execute("INSERT INTO jobs (id, dataset_id, dataset, trainer, base_model, method, options, examples,"
-                     " tokens, epochs, state, channel, requested_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", job)
+    await db.execute(
+        "INSERT INTO jobs (id, dataset_id, dataset, trainer, base_model, method, options, examples,"
+        " tokens, epochs, state, channel, requested_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        job,
+    )
     await db.execute("INSERT INTO job_metrics (job_id, step) VALUES ('j1', 1)")
     monkeypatch.undo()
     assert (await migrate(db))[:1] == ["0017_kto"]
     assert await db.fetchval("SELECT count(*) FROM jobs JOIN dataset_versions d ON d.id = jobs.dataset_id") == 1
     assert await db.fetchval("SELECT kto_labels FROM dataset_versions") is None
     assert await db.fetchval("PRAGMA foreign_keys") == 1
-    await db.execute("INSERT INTO dataset_versions ({}) VALUES ({})".format(columns, marks),
-                     ["votes", 1, "kto", *values[3:]])
+    await db.execute(
+        "INSERT INTO dataset_versions ({}) VALUES ({})".format(columns, marks), ["votes", 1, "kto", *values[3:]]
+    )
     with pytest.raises(Exception, match="CHECK"):
         await db.execute("UPDATE jobs SET method = 'orpo' WHERE id = 'j1'")
     with pytest.raises(Exception, match="FOREIGN KEY"):

@@ -7,11 +7,11 @@ import asyncio
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.fakes import FakeOpenAI, FakeSlack
 from handlers.answer_writer import AnswerClient, AnswerWriter
 from handlers.stream_budget import LocalStreamBudget
 from render.answers import THINKING
 from tests.conftest import ALICE, BOT, GENERAL, Harness
-from bot.fakes import FakeOpenAI, FakeSlack
 from tuning.values import AnswerClaim, SlackMessage
 
 
@@ -46,8 +46,9 @@ async def test_thirty_questions_at_once_are_each_answered_once_without_a_429(
     events = []
     for n in range(30):
         ts = slack.add_message(GENERAL, ALICE, f"<@{BOT}> question {n}?")
-        events.append({"type": "app_mention", "user": ALICE, "text": f"<@{BOT}> question {n}?", "ts": ts,
-                       "channel": GENERAL})
+        events.append(
+            {"type": "app_mention", "user": ALICE, "text": f"<@{BOT}> question {n}?", "ts": ts, "channel": GENERAL}
+        )
     await asyncio.gather(*(app.event(event) for event in events))
     await app.settle(timeout=60)
     for event in events:

@@ -19,6 +19,7 @@ from storage.db import Database
 from tests.conftest import ALICE, BOT, BOTH_DATABASES, GENERAL, Harness
 from tests.dataset_helpers import new_db
 
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1_000_000.0
@@ -57,8 +58,7 @@ async def test_replicas_share_one_budget_per_workspace_and_method(replicas: tupl
 
 
 @BOTH_DATABASES
-async def test_a_burst_from_two_replicas_at_once_takes_exactly_the_budget(
-        replicas: tuple[Database, Database]) -> None:
+async def test_a_burst_from_two_replicas_at_once_takes_exactly_the_budget(replicas: tuple[Database, Database]) -> None:
     takes = [rate_buckets.take(db, "T1", START, 18.0, 1_000_000.0) for _ in range(30) for db in replicas]
     granted = await asyncio.gather(*takes)
     assert granted.count(True) == 18
@@ -100,10 +100,23 @@ async def test_replicas_tell_the_admins_once(replicas: tuple[Database, Database]
 async def test_the_app_uses_the_shared_budget_on_postgresql(app: Harness, slack: FakeSlack) -> None:
     assert isinstance(stream_budget(app.db), DbStreamBudget if app.db.dialect == "postgresql" else LocalStreamBudget)
     ts = slack.add_message(GENERAL, ALICE, f"<@{BOT}> how do I reset the router?")
-    assert await app.event({"type": "app_mention", "user": ALICE, "text": f"<@{BOT}> how do I reset the router?",
-                            "ts": ts, "channel": GENERAL}) == 200
+    assert (
+        await app.event(
+            {
+                "type": "app_mention",
+                "user": ALICE,
+                "text": f"<@{BOT}> how do I reset the router?",
+                "ts": ts,
+                "channel": GENERAL,
+            }
+        )
+        == 200
+    )
     await app.settle()
     assert len(slack.calls_to("chat.startStream")) == 1
     taken = {row[0] for row in await app.db.fetchall("SELECT method FROM rate_buckets")}
-    assert taken == ({START} | ({APPEND} if slack.calls_to("chat.appendStream") else set())
-                     if app.db.dialect == "postgresql" else set())
+    assert taken == (
+        {START} | ({APPEND} if slack.calls_to("chat.appendStream") else set())
+        if app.db.dialect == "postgresql"
+        else set()
+    )

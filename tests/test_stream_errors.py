@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import pytest
 
+from bot.fakes import FakeOpenAI, FakeSlack
 from handlers.stream_errors import StreamFailure, classify
 from render.answers import THINKING
 from tests.conftest import ADMIN, GENERAL, Harness
-from bot.fakes import FakeOpenAI, FakeSlack
 from tests.test_e2e_answering import answers, mention
 
 LONG = " ".join(f"word{i}" for i in range(90))
 
 
-@pytest.mark.parametrize(("code", "kind"), [
-    ("channel_type_not_supported", StreamFailure.REFUSED),
-    ("method_not_supported_for_channel_type", StreamFailure.REFUSED),  # the older code
-    ("missing_scope", StreamFailure.SETUP), ("missing_recipient_user_id", StreamFailure.SETUP),
-    ("not_in_channel", StreamFailure.NOWHERE), ("channel_not_found", StreamFailure.NOWHERE),
-    ("ratelimited", StreamFailure.PASSING), ("fatal_error", StreamFailure.PASSING),
-    ("service_unavailable", StreamFailure.PASSING), ("request_timeout", StreamFailure.PASSING),
-    ("HTTP 502", StreamFailure.PASSING), ("message_not_in_streaming_state", StreamFailure.PASSING),
-])
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("channel_type_not_supported", StreamFailure.REFUSED),
+        ("method_not_supported_for_channel_type", StreamFailure.REFUSED),  # the older code
+        ("missing_scope", StreamFailure.SETUP),
+        ("missing_recipient_user_id", StreamFailure.SETUP),
+        ("not_in_channel", StreamFailure.NOWHERE),
+        ("channel_not_found", StreamFailure.NOWHERE),
+        ("ratelimited", StreamFailure.PASSING),
+        ("fatal_error", StreamFailure.PASSING),
+        ("service_unavailable", StreamFailure.PASSING),
+        ("request_timeout", StreamFailure.PASSING),
+        ("HTTP 502", StreamFailure.PASSING),
+        ("message_not_in_streaming_state", StreamFailure.PASSING),
+    ],
+)
 def test_stream_errors_are_classified_by_slacks_documented_codes(code: str, kind: StreamFailure) -> None:
     assert classify(code) is kind
 
@@ -59,7 +67,7 @@ async def test_a_failed_append_is_followed_by_stop_stream_then_an_edit_and_the_a
     slack.fail("chat.appendStream", error="fatal_error")
     event = await ask(app, slack, "tell me")
     failed_at = next(i for i, c in enumerate(slack.calls) if c.method == "chat.appendStream")
-    after = [c.method for c in slack.calls[failed_at + 1:] if c.method.startswith("chat.")]
+    after = [c.method for c in slack.calls[failed_at + 1 :] if c.method.startswith("chat.")]
     assert after[:2] == ["chat.stopStream", "chat.update"]
     (reply,) = slack.thread(GENERAL, event["ts"])[1:]
     assert reply["text"] == LONG and "context_actions" in str(reply["blocks"])

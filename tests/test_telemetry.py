@@ -10,11 +10,11 @@ import pytest
 from opentelemetry import trace
 
 from bot import telemetry as setup
+from bot.fakes import FakeOpenAI, FakeSlack
 from bot.settings import Settings
 from providers.chat import ChatClient, eval_openai_client
 from tests.capture_helpers import answered_question, shortcut, submission, vote
 from tests.conftest import ADMIN, BOB, GENERAL, served
-from bot.fakes import FakeOpenAI, FakeSlack
 from tests.otlp_receiver import Receiver, otlp_receiver
 from tuning import telemetry
 from tuning.release.evaluation import EvalItem, evaluate
@@ -130,9 +130,16 @@ async def test_a_finished_job_is_one_span_from_its_creation(receiver: Receiver) 
     configured = setup.configure()
     assert configured is not None
     telemetry.training_job_span(
-        job_id="job-1", trainer="local", base_model="base-model", method="sft", state="succeeded",
-        created_at="2026-12-01T10:00:00.000Z", finished_at="2026-12-01T12:30:00.000Z",
-        fine_tuned_model="tuned-model", trained_tokens=1234, error=None,
+        job_id="job-1",
+        trainer="local",
+        base_model="base-model",
+        method="sft",
+        state="succeeded",
+        created_at="2026-12-01T10:00:00.000Z",
+        finished_at="2026-12-01T12:30:00.000Z",
+        fine_tuned_model="tuned-model",
+        trained_tokens=1234,
+        error=None,
     )
     await exported(configured)
     (job,) = receiver.named("fine_tuning ")
@@ -146,10 +153,15 @@ async def test_each_evaluation_item_is_a_span_over_its_model_calls(receiver: Rec
     assert configured is not None
     llm = eval_openai_client(api_key="sk-test", base_url=oai.base_url, max_retries=0)
     client = ChatClient(llm)
-    questions = [EvalItem(id=f"q{i}", messages=[{"role": "user", "content": f"question {i}?"}], reference="A")
-                 for i in range(3)]
-    await evaluate(questions, candidate="gpt-4.1-mini", baseline="gpt-4o-mini",
-                   clients={"gpt-4.1-mini": client, "gpt-4o-mini": client})
+    questions = [
+        EvalItem(id=f"q{i}", messages=[{"role": "user", "content": f"question {i}?"}], reference="A") for i in range(3)
+    ]
+    await evaluate(
+        questions,
+        candidate="gpt-4.1-mini",
+        baseline="gpt-4o-mini",
+        clients={"gpt-4.1-mini": client, "gpt-4o-mini": client},
+    )
     await llm.close()
     await exported(configured)
     item_spans = receiver.named("evaluate item")

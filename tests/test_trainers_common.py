@@ -12,12 +12,13 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from bot.fakes import FakeOpenAI, FakeTogether
-from tests.trainer_helpers import Sleeps
-from tuning.errors import TuningError
 from providers import OpenAITrainer, TogetherTrainer, build_trainers
 from providers.registry import unconfigured_hints
+from providers.retry import RetryPolicy, Transient, retry_after, retrying
 from providers.spec import BuildContext
+from tests.trainer_helpers import Sleeps
 from tuning.catalogue.entries import load_catalogue
+from tuning.errors import TuningError
 from tuning.training.trainers import (
     LINK_KEY,
     Capabilities,
@@ -32,7 +33,6 @@ from tuning.training.trainers import (
     get_trainer,
 )
 from tuning.training.trainers.errors import redact
-from providers.retry import RetryPolicy, Transient, retry_after, retrying
 
 # -- types ------------------------------------------------------------------------------
 
@@ -145,8 +145,10 @@ def test_retry_after_headers() -> None:
 
 
 def test_redact_removes_keys_and_key_shaped_strings() -> None:
-    text = redact("Incorrect API key provided: sk-proj-abc123XYZ. Header: Bearer tg-secret-1. Key tgp_v1_AbC_9",
-                  secrets=["tg-secret-1"])
+    text = redact(
+        "Incorrect API key provided: sk-proj-abc123XYZ. Header: Bearer tg-secret-1. Key tgp_v1_AbC_9",
+        secrets=["tg-secret-1"],
+    )
     assert "sk-proj" not in text and "tg-secret-1" not in text and "tgp_v1" not in text
     assert text.startswith("Incorrect API key provided: [redacted]")
     assert redact("x" * 1000).endswith("…") and len(redact("x" * 1000)) == 300
@@ -158,14 +160,16 @@ def test_redact_removes_keys_and_key_shaped_strings() -> None:
 async def test_build_trainers_adds_together_only_with_a_key() -> None:
     async with FakeOpenAI() as oai, FakeTogether() as together:
         async with openai.AsyncOpenAI(base_url=oai.base_url, api_key="sk-test") as client:
+
             def context(values: dict[str, object], day: date) -> BuildContext:
                 return BuildContext(values, client, load_catalogue(None), "./artifacts", lambda: day)
 
             only_openai = build_trainers(context({}, date(2026, 11, 21)))
             assert list(only_openai) == ["openai", "local"] and isinstance(only_openai["openai"], OpenAITrainer)
 
-            both = build_trainers(context({"TOGETHER_API_KEY": "tg-key", "TOGETHER_BASE_URL": together.base_url},
-                                          date(2027, 2, 1)))
+            both = build_trainers(
+                context({"TOGETHER_API_KEY": "tg-key", "TOGETHER_BASE_URL": together.base_url}, date(2027, 2, 1))
+            )
             assert list(both) == ["openai", "together", "local"]
             assert all(isinstance(t, Trainer) for t in both.values())
             assert isinstance(get_trainer(both, "Together"), TogetherTrainer)

@@ -128,8 +128,10 @@ async def test_a_key_the_provider_does_not_accept_is_a_refusal_wherever_it_is_me
     request = await served.request("jcontract7")
     wrong = served.with_key(WRONG)
     calls: list[Callable[[], Awaitable[Any]]] = [
-        lambda: wrong.create_job(request), lambda: wrong.get_job(job_id),
-        lambda: wrong.events_since(job_id, None), lambda: wrong.cancel(job_id),
+        lambda: wrong.create_job(request),
+        lambda: wrong.get_job(job_id),
+        lambda: wrong.events_since(job_id, None),
+        lambda: wrong.cancel(job_id),
     ]
     for call in calls:
         with pytest.raises(ProviderRefused) as refused:

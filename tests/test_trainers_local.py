@@ -4,9 +4,9 @@ What every back-end does is in test_trainers_contract.py; here is what only this
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,9 @@ import pytest
 from providers.local_trainer import OUTPUT, RECORD, LocalTrainer
 from providers.selfhost_jobs import SAVE_STEPS, training_args
 from selfhost.options import parse_options
-from tuning.training.trainers import LoraSettings
 from tests.selfhost_helpers import offline_env, sft_lines, write_jsonl
 from tests.waiting import REAL_WAIT, eventually
-from tuning.training.trainers import LINK_KEY, JobRequest, JobState, UnknownModel
+from tuning.training.trainers import LINK_KEY, JobRequest, JobState, LoraSettings, UnknownModel
 
 SMALL = LoraSettings(r=4, alpha=8)
 
@@ -34,12 +33,19 @@ def trainer(tmp_path: Path, **options: Any) -> LocalTrainer:
     return LocalTrainer(tmp_path / "artifacts", python=sys.executable, lora=SMALL, max_length=96, **options)
 
 
-async def request(local: LocalTrainer, tmp_path: Path, tiny_model: Path, link: str, *, epochs: int = 1,
-                  lines: int = 4) -> JobRequest:
+async def request(
+    local: LocalTrainer, tmp_path: Path, tiny_model: Path, link: str, *, epochs: int = 1, lines: int = 4
+) -> JobRequest:
     train = await local.upload(write_jsonl(tmp_path / "train.jsonl", sft_lines(lines)))
     validation = await local.upload(write_jsonl(tmp_path / "validation.jsonl", sft_lines(2)))
-    return JobRequest(base_model=str(tiny_model), training_file_id=train, validation_file_id=validation,
-                      epochs=epochs, batch_size=2, metadata={LINK_KEY: link, "tuneloop_dataset": "faq@1"})
+    return JobRequest(
+        base_model=str(tiny_model),
+        training_file_id=train,
+        validation_file_id=validation,
+        epochs=epochs,
+        batch_size=2,
+        metadata={LINK_KEY: link, "tuneloop_dataset": "faq@1"},
+    )
 
 
 def test_every_run_checkpoints_and_resumes_from_its_own_output_folder(tmp_path: Path) -> None:
@@ -89,8 +95,9 @@ async def test_a_killed_process_is_relaunched_and_resumes_from_its_checkpoint(tm
     local = trainer(tmp_path, extra_args=("--max-steps", "60", "--save-steps", "2"))
     await local.create_job(await request(local, tmp_path, tiny_model, "jloc6"))
     output = tmp_path / "artifacts" / "jobs" / "jloc6" / OUTPUT
-    await eventually(lambda: "Saved a checkpoint" in _text(output), timeout=REAL_WAIT, interval=0.05,
-                     what="a first checkpoint")
+    await eventually(
+        lambda: "Saved a checkpoint" in _text(output), timeout=REAL_WAIT, interval=0.05, what="a first checkpoint"
+    )
     first = json.loads((output.parent / RECORD).read_text())["pid"]
     os.killpg(first, signal.SIGKILL)  # as the machine would (OOM, reboot)
     seen: list[str] = []
@@ -113,9 +120,7 @@ async def test_a_killed_process_is_relaunched_and_resumes_from_its_checkpoint(tm
     assert checkpoint >= 2 and steps[0] == checkpoint + 1 and steps[-1] == 60
 
 
-async def test_a_process_that_keeps_dying_fails_after_its_restarts_saying_so(
-    tmp_path: Path, tiny_model: Path
-) -> None:
+async def test_a_process_that_keeps_dying_fails_after_its_restarts_saying_so(tmp_path: Path, tiny_model: Path) -> None:
     """A stand-in interpreter that dies at once, as a program killed on every start would."""
     python = tmp_path / "python"
     python.write_text(f"#!{sys.executable}\nimport sys\nprint('Killed', file=sys.stderr)\nsys.exit(137)\n")
@@ -125,7 +130,9 @@ async def test_a_process_that_keeps_dying_fails_after_its_restarts_saying_so(
     await eventually(lambda: _terminal(local, "jloc7"), timeout=REAL_WAIT, what="the job giving up")
     failed = await local.get_job("jloc7")
     assert failed.state == JobState.FAILED and failed.error_code == "process_died"
-    assert "without finishing (resumed 2 times from its checkpoint). Its last words: Killed" in (failed.error_message or "")
+    assert "without finishing (resumed 2 times from its checkpoint). Its last words: Killed" in (
+        failed.error_message or ""
+    )
     assert len(local._children) == 3  # the first start and two relaunches
 
 
@@ -137,8 +144,9 @@ async def test_bad_training_data_fails_with_the_programs_reason(tmp_path: Path, 
     local = trainer(tmp_path)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"messages": [{"role": "user", "content": "no answer"}]}\n')
-    job = await local.create_job(JobRequest(base_model=str(tiny_model), training_file_id=await local.upload(bad),
-                                            metadata={LINK_KEY: "jloc4"}))
+    job = await local.create_job(
+        JobRequest(base_model=str(tiny_model), training_file_id=await local.upload(bad), metadata={LINK_KEY: "jloc4"})
+    )
     assert job.provider_job_id == "jloc4"
     await eventually(lambda: _terminal(local, "jloc4"), timeout=REAL_WAIT, interval=0.2)
     failed = await local.get_job("jloc4")
@@ -149,8 +157,9 @@ async def test_bad_training_data_fails_with_the_programs_reason(tmp_path: Path, 
 async def test_a_model_neither_known_nor_a_local_folder_is_refused_before_anything_starts(tmp_path: Path) -> None:
     local = trainer(tmp_path)
     with pytest.raises(UnknownModel, match="or a readable local folder holding a Hugging Face model"):
-        await local.create_job(JobRequest(base_model="someone/unknown-7b", training_file_id="x",
-                                          metadata={LINK_KEY: "jloc5"}))
+        await local.create_job(
+            JobRequest(base_model="someone/unknown-7b", training_file_id="x", metadata={LINK_KEY: "jloc5"})
+        )
     assert not (tmp_path / "artifacts" / "jobs" / "jloc5").exists()
 
 
@@ -161,9 +170,11 @@ async def test_zero_gpus_per_job_hides_every_gpu_from_the_program(
     """A stand-in interpreter records the environment the program would get, then ends like the program."""
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     python = tmp_path / "python"
-    python.write_text(f"#!{sys.executable}\nimport json, os\n"
-                      "print(json.dumps({'kind': 'error', 'time': '2026-12-05T00:00:00+00:00',"
-                      " 'error': 'CUDA_VISIBLE_DEVICES=' + repr(os.environ.get('CUDA_VISIBLE_DEVICES'))}))\n")
+    python.write_text(
+        f"#!{sys.executable}\nimport json, os\n"
+        "print(json.dumps({'kind': 'error', 'time': '2026-12-05T00:00:00+00:00',"
+        " 'error': 'CUDA_VISIBLE_DEVICES=' + repr(os.environ.get('CUDA_VISIBLE_DEVICES'))}))\n"
+    )
     python.chmod(0o755)
     local = LocalTrainer(tmp_path / "artifacts", python=str(python), lora=SMALL, gpus_per_job=gpus)
     await local.create_job(await request(local, tmp_path, tiny_model, f"jgpu{gpus}"))

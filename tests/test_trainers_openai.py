@@ -13,10 +13,11 @@ from aiohttp import web
 from openai.types.fine_tuning import FineTuningJob
 
 from bot.fakes import FakeOpenAI
-from tests.trainer_helpers import DPO_LINE, SFT_LINE, Sleeps, uploaded, write_jsonl
 from bot.fakes.server import Fault, FaultPlan, Handler
-from tuning.errors import TuningError
 from providers import OpenAITrainer
+from providers.retry import RetryPolicy, Transient
+from tests.trainer_helpers import DPO_LINE, SFT_LINE, Sleeps, uploaded, write_jsonl
+from tuning.errors import TuningError
 from tuning.training.trainers import (
     LINK_KEY,
     JobRequest,
@@ -27,7 +28,6 @@ from tuning.training.trainers import (
     ProviderUnavailable,
     Trainer,
 )
-from providers.retry import RetryPolicy, Transient
 
 API_KEY = "sk-test-openai-trainer-key"
 TODAY = date(2026, 11, 21)
@@ -91,7 +91,10 @@ def test_is_a_trainer_with_the_documented_models(trainer: OpenAITrainer) -> None
     assert caps.name == trainer.name == "openai"
     assert caps.methods == {"sft", "dpo"}
     assert set(caps.models) == {
-        "gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14", "gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18"
+        "gpt-4.1-2025-04-14",
+        "gpt-4.1-mini-2025-04-14",
+        "gpt-4o-2024-08-06",
+        "gpt-4o-mini-2024-07-18",
     }
     assert caps.models_for("dpo") == ["gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14"]
     assert caps.default_model in caps.models
@@ -113,8 +116,16 @@ async def test_sft_job_sends_exactly_the_documented_payload(
 ) -> None:
     training = await uploaded(trainer, tmp_path)
     validation = await uploaded(trainer, tmp_path, name="valid")
-    request = sft(training, validation_file_id=validation, epochs=3, batch_size=4, learning_rate=1.8,
-                  suffix="support", seed=7, metadata={LINK_KEY: "j7"})
+    request = sft(
+        training,
+        validation_file_id=validation,
+        epochs=3,
+        batch_size=4,
+        learning_rate=1.8,
+        suffix="support",
+        seed=7,
+        metadata={LINK_KEY: "j7"},
+    )
 
     job = await trainer.create_job(request)
 
@@ -125,9 +136,10 @@ async def test_sft_job_sends_exactly_the_documented_payload(
         "suffix": "support",
         "seed": 7,
         "metadata": {LINK_KEY: "j7"},
-        "method": {"type": "supervised",
-                   "supervised": {"hyperparameters": {
-                       "n_epochs": 3, "batch_size": 4, "learning_rate_multiplier": 1.8}}},
+        "method": {
+            "type": "supervised",
+            "supervised": {"hyperparameters": {"n_epochs": 3, "batch_size": 4, "learning_rate_multiplier": 1.8}},
+        },
     }
     assert (job.provider, job.state, job.raw_status) == ("openai", JobState.PENDING, "validating_files")
     assert job.base_model == "gpt-4.1-mini-2025-04-14" and job.fine_tuned_model is None
@@ -137,13 +149,23 @@ async def test_dpo_job_sends_beta_and_auto_for_what_is_unset(
     trainer: OpenAITrainer, oai: FakeOpenAI, tmp_path: Path
 ) -> None:
     training = await uploaded(trainer, tmp_path, DPO_LINE)
-    await trainer.create_job(JobRequest(base_model="gpt-4.1-2025-04-14", method="dpo", training_file_id=training,
-                                        beta=0.2))
+    await trainer.create_job(
+        JobRequest(base_model="gpt-4.1-2025-04-14", method="dpo", training_file_id=training, beta=0.2)
+    )
     assert oai.calls_to(CREATE)[0].args == {
         "model": "gpt-4.1-2025-04-14",
         "training_file": training,
-        "method": {"type": "dpo", "dpo": {"hyperparameters": {
-            "n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto", "beta": 0.2}}},
+        "method": {
+            "type": "dpo",
+            "dpo": {
+                "hyperparameters": {
+                    "n_epochs": "auto",
+                    "batch_size": "auto",
+                    "learning_rate_multiplier": "auto",
+                    "beta": 0.2,
+                }
+            },
+        },
     }
 
 
@@ -196,14 +218,29 @@ async def test_a_job_cancelled_by_the_provider_is_cancelled(
 
 @pytest.mark.parametrize(
     ("status", "state"),
-    [("validating_files", JobState.PENDING), ("queued", JobState.PENDING), ("running", JobState.RUNNING),
-     ("succeeded", JobState.SUCCEEDED), ("failed", JobState.FAILED), ("cancelled", JobState.CANCELLED),
-     ("pausing", JobState.RUNNING), ("paused", JobState.RUNNING), ("something_new", JobState.RUNNING)],
+    [
+        ("validating_files", JobState.PENDING),
+        ("queued", JobState.PENDING),
+        ("running", JobState.RUNNING),
+        ("succeeded", JobState.SUCCEEDED),
+        ("failed", JobState.FAILED),
+        ("cancelled", JobState.CANCELLED),
+        ("pausing", JobState.RUNNING),
+        ("paused", JobState.RUNNING),
+        ("something_new", JobState.RUNNING),
+    ],
 )
 def test_every_status_maps_and_the_raw_one_is_kept(trainer: OpenAITrainer, status: str, state: JobState) -> None:
     raw = FineTuningJob.model_construct(
-        id="ftjob-1", created_at=1_790_000_000, error=None, fine_tuned_model=None, finished_at=None,
-        model="gpt-4o-mini-2024-07-18", status=status, trained_tokens=None, estimated_finish=None,
+        id="ftjob-1",
+        created_at=1_790_000_000,
+        error=None,
+        fine_tuned_model=None,
+        finished_at=None,
+        model="gpt-4o-mini-2024-07-18",
+        status=status,
+        trained_tokens=None,
+        estimated_finish=None,
     )
     job = trainer._job(raw)
     assert (job.state, job.raw_status) == (state, status)
@@ -296,8 +333,9 @@ async def test_a_400_refusal_naming_the_organisation_is_a_refusal(
     trainer: OpenAITrainer, oai: FakeOpenAI, tmp_path: Path
 ) -> None:
     training = await uploaded(trainer, tmp_path)
-    oai.refuse_fine_tuning(status=400, code="invalid_request",
-                           message="Your organization is not allowed to create fine-tuning jobs.")
+    oai.refuse_fine_tuning(
+        status=400, code="invalid_request", message="Your organization is not allowed to create fine-tuning jobs."
+    )
     with pytest.raises(ProviderRefused, match="will not let this organisation start fine-tuning jobs"):
         await trainer.create_job(sft(training))
 
@@ -323,9 +361,7 @@ async def test_the_day_before_the_cut_off_still_trains(client: openai.AsyncOpenA
     assert job.state is JobState.PENDING
 
 
-async def test_azure_style_deployments_can_turn_the_cut_off_off(
-    client: openai.AsyncOpenAI, tmp_path: Path
-) -> None:
+async def test_azure_style_deployments_can_turn_the_cut_off_off(client: openai.AsyncOpenAI, tmp_path: Path) -> None:
     trainer = OpenAITrainer(client, today=lambda: date(2027, 2, 1), closes_on=None, name="azure", label="Azure OpenAI")
     job = await trainer.create_job(sft(await uploaded(trainer, tmp_path)))
     assert job.provider == "azure"

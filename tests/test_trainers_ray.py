@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.fakes import FakeRayJobs
 from providers.ray_trainer import RayTrainer
 from providers.selfhost_jobs import SAVE_STEPS
-from bot.fakes import FakeRayJobs
 from tests.selfhost_helpers import sft_lines, write_jsonl
 from tests.trainer_backends import ray_head_process, worker_env
 from tests.waiting import REAL_WAIT, eventually
-from tuning.training.trainers import LINK_KEY, JobRequest, JobState, ProviderUnavailable
-from tuning.training.trainers import LoraSettings
+from tuning.training.trainers import LINK_KEY, JobRequest, JobState, LoraSettings, ProviderUnavailable
 from tuning.training.trainers.open_models import served_name
 
 SMALL = LoraSettings(r=4, alpha=8)
@@ -31,9 +30,24 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def progress(step: int, total: int = 4, loss: float = 2.0) -> str:
-    return json.dumps({"kind": "progress", "time": "2026-12-02T20:00:00+00:00", "step": step, "total_steps": total,
-                       "epoch": step / total, "train_loss": loss, "valid_loss": None, "token_accuracy": 0.5,
-                       "learning_rate": 1e-4, "tokens_seen": 100 * step, "extra": {}}) + "\n"
+    return (
+        json.dumps(
+            {
+                "kind": "progress",
+                "time": "2026-12-02T20:00:00+00:00",
+                "step": step,
+                "total_steps": total,
+                "epoch": step / total,
+                "train_loss": loss,
+                "valid_loss": None,
+                "token_accuracy": 0.5,
+                "learning_rate": 1e-4,
+                "tokens_seen": 100 * step,
+                "extra": {},
+            }
+        )
+        + "\n"
+    )
 
 
 @pytest.fixture
@@ -43,8 +57,12 @@ async def ray_api() -> AsyncIterator[FakeRayJobs]:
 
 
 def request(link: str, base: str = "Qwen/Qwen2.5-0.5B-Instruct") -> JobRequest:
-    return JobRequest(base_model=base, training_file_id="/shared/files/abc.jsonl", epochs=2,
-                      metadata={LINK_KEY: link, "tuneloop_dataset": "faq@3"})
+    return JobRequest(
+        base_model=base,
+        training_file_id="/shared/files/abc.jsonl",
+        epochs=2,
+        metadata={LINK_KEY: link, "tuneloop_dataset": "faq@3"},
+    )
 
 
 async def test_submission_uses_tuneloops_job_id_and_a_retried_start_makes_no_second_job(
@@ -91,12 +109,17 @@ async def test_logs_are_read_incrementally_and_a_failed_job_reports_the_tracebac
     assert [point.step for point in second.metrics] == [3]
     running = await trainer.get_job("jray4")
     assert (running.state, running.total_steps, running.trained_tokens) == (JobState.RUNNING, 4, 300)
-    ray_api.crash("jray4", '", "total_steps": 4}\nTraceback (most recent call last):\n  File "train.py", line 9\n'
-                  "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n")
+    ray_api.crash(
+        "jray4",
+        '", "total_steps": 4}\nTraceback (most recent call last):\n  File "train.py", line 9\n'
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n",
+    )
     failed = await trainer.get_job("jray4")
     assert failed.state == JobState.FAILED and failed.error_code == "JOB_ENTRYPOINT_COMMAND_ERROR"
-    assert failed.error_message == ("The training program failed on the cluster: torch.OutOfMemoryError: CUDA out"
-                                    " of memory. Tried to allocate 2.00 GiB")
+    assert failed.error_message == (
+        "The training program failed on the cluster: torch.OutOfMemoryError: CUDA out"
+        " of memory. Tried to allocate 2.00 GiB"
+    )
     await trainer.close()
 
 
@@ -174,8 +197,10 @@ async def test_a_job_that_crashes_again_after_its_resubmission_fails_saying_so(
     ray_api.crash("jray11-r1", OOM)
     failed = await trainer.get_job("jray11")
     assert failed.state == JobState.FAILED and list(ray_api.jobs) == ["jray11", "jray11-r1"]
-    assert failed.error_message == ("The training program failed on the cluster: torch.OutOfMemoryError: CUDA out"
-                                    " of memory. (it crashed again after 1 resubmission)")
+    assert failed.error_message == (
+        "The training program failed on the cluster: torch.OutOfMemoryError: CUDA out"
+        " of memory. (it crashed again after 1 resubmission)"
+    )
     await trainer.close()
 
 
@@ -199,10 +224,15 @@ async def test_the_operators_ray_settings_reach_the_job_and_paths_are_absolute(
     from bot.settings import Settings
 
     monkeypatch.chdir(tmp_path)
-    settings = Settings(_env_file=None, TUNELOOP_RAY_ADDRESS=ray_api.address, TUNELOOP_RAY_TOKEN=TOKEN,
-                        TUNELOOP_ARTIFACTS="shared", TUNELOOP_GPUS_PER_JOB="0",
-                        TUNELOOP_RAY_PYTHON="/opt/tuneloop/bin/python",
-                        TUNELOOP_RAY_RUNTIME_ENV='{"env_vars": {"HF_TOKEN": "hf_test"}, "pip": ["tuneloop[train]"]}')
+    settings = Settings(
+        _env_file=None,
+        TUNELOOP_RAY_ADDRESS=ray_api.address,
+        TUNELOOP_RAY_TOKEN=TOKEN,
+        TUNELOOP_ARTIFACTS="shared",
+        TUNELOOP_GPUS_PER_JOB="0",
+        TUNELOOP_RAY_PYTHON="/opt/tuneloop/bin/python",
+        TUNELOOP_RAY_RUNTIME_ENV='{"env_vars": {"HF_TOKEN": "hf_test"}, "pip": ["tuneloop[train]"]}',
+    )
     trainer = trainers_for(settings, openai.AsyncOpenAI(api_key="sk-unused", base_url="http://127.0.0.1:9"))["ray"]
     train = await trainer.upload(write_jsonl(tmp_path / "train.jsonl", sft_lines(2)))
     assert train.startswith(f"{tmp_path}/shared/files/")
@@ -215,8 +245,10 @@ async def test_the_operators_ray_settings_reach_the_job_and_paths_are_absolute(
     assert "--num-processes" not in submitted["entrypoint"]
 
     ray_api.run("jray9")
-    ray_api.write("jray9", progress(1, 1) + json.dumps({"kind": "done", "time": "2026-12-02T20:01:00+00:00",
-                                                         "adapter": "x"}) + "\n")
+    ray_api.write(
+        "jray9",
+        progress(1, 1) + json.dumps({"kind": "done", "time": "2026-12-02T20:01:00+00:00", "adapter": "x"}) + "\n",
+    )
     ray_api.finish("jray9")
     done = await trainer.get_job("jray9")
     assert done.state == JobState.SUCCEEDED and done.gpu_hours == 0  # no GPU held, no GPU-hours
@@ -224,12 +256,15 @@ async def test_the_operators_ray_settings_reach_the_job_and_paths_are_absolute(
     await trainer.close()
 
 
-@pytest.mark.parametrize(("name", "value", "words"), [
-    ("TUNELOOP_ARTIFACTS", "s3://bucket/tuneloop", "object stores such as s3:// are not supported"),
-    ("TUNELOOP_RAY_RUNTIME_ENV", '["not", "an", "object"]', "must be a JSON object"),
-    ("TUNELOOP_RAY_RUNTIME_ENV", '{"env_vars": ', "must be a JSON object"),
-    ("TUNELOOP_GPUS_PER_JOB", "-1", "greater than or equal to 0"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("TUNELOOP_ARTIFACTS", "s3://bucket/tuneloop", "object stores such as s3:// are not supported"),
+        ("TUNELOOP_RAY_RUNTIME_ENV", '["not", "an", "object"]', "must be a JSON object"),
+        ("TUNELOOP_RAY_RUNTIME_ENV", '{"env_vars": ', "must be a JSON object"),
+        ("TUNELOOP_GPUS_PER_JOB", "-1", "greater than or equal to 0"),
+    ],
+)
 def test_bad_self_hosted_settings_are_refused_with_what_is_wrong(name: str, value: str, words: str) -> None:
     from pydantic import ValidationError
 
@@ -260,9 +295,16 @@ async def test_an_operator_trains_through_slack_on_a_real_ray_head_with_the_sett
     monkeypatch.setattr(monitor, "CARD_INTERVAL_SECONDS", 0.0)
     monkeypatch.chdir(tmp_path)
     settings = make_settings(
-        tmp_path, slack, oai, TUNELOOP_POLL_SECONDS="3600", TUNELOOP_RAY_ADDRESS=ray_head, TUNELOOP_ARTIFACTS="shared",
-        TUNELOOP_GPUS_PER_JOB="0", TUNELOOP_RAY_PYTHON=sys.executable,
-        TUNELOOP_RAY_RUNTIME_ENV=json.dumps({"env_vars": worker_env()}))
+        tmp_path,
+        slack,
+        oai,
+        TUNELOOP_POLL_SECONDS="3600",
+        TUNELOOP_RAY_ADDRESS=ray_head,
+        TUNELOOP_ARTIFACTS="shared",
+        TUNELOOP_GPUS_PER_JOB="0",
+        TUNELOOP_RAY_PYTHON=sys.executable,
+        TUNELOOP_RAY_RUNTIME_ENV=json.dumps({"env_vars": worker_env()}),
+    )
     async with served(settings, slack) as app:
         await dataset(app)
         job = await preflight(app, f"train support trainer:ray model:{tiny_model} epochs:1 batch:4")

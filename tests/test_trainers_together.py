@@ -13,21 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.fakes import FakeTogether
-from tests.trainer_helpers import DPO_LINE, SFT_LINE, Sleeps, uploaded, write_jsonl
-from tuning.catalogue.entries import packaged_catalogue
-from tuning.errors import TuningError
 from providers import TogetherTrainer
-from tuning.training.trainers import LoraSettings
-from tuning.training.trainers import (
-    LINK_KEY,
-    JobRequest,
-    JobState,
-    MethodNotSupported,
-    ProviderRefused,
-    ProviderRejected,
-    ProviderUnavailable,
-    Trainer,
-)
 from providers.retry import RetryPolicy, Transient
 from providers.together_trainer import (
     MAX_SUFFIX,
@@ -35,6 +21,20 @@ from providers.together_trainer import (
     fingerprint,
     links_to,
     together_suffix,
+)
+from tests.trainer_helpers import DPO_LINE, SFT_LINE, Sleeps, uploaded, write_jsonl
+from tuning.catalogue.entries import packaged_catalogue
+from tuning.errors import TuningError
+from tuning.training.trainers import (
+    LINK_KEY,
+    JobRequest,
+    JobState,
+    LoraSettings,
+    MethodNotSupported,
+    ProviderRefused,
+    ProviderRejected,
+    ProviderUnavailable,
+    Trainer,
 )
 
 API_KEY = "tg-test-key-0123456789abcdef"
@@ -107,7 +107,10 @@ async def test_upload_is_multipart_with_the_documented_fields(
     assert call.token == API_KEY
     assert (call.args["file"].filename, call.args["file"].content) == ("train.jsonl", path.read_bytes())
     assert {k: call.args[k] for k in ("file_name", "purpose", "file_type")} == {
-        "file_name": "train.jsonl", "purpose": "fine-tune", "file_type": "jsonl"}
+        "file_name": "train.jsonl",
+        "purpose": "fine-tune",
+        "file_type": "jsonl",
+    }
     assert together.files[file_id].to_dict()["LineCount"] == 3
 
 
@@ -116,8 +119,16 @@ async def test_sft_job_sends_exactly_the_documented_payload(
 ) -> None:
     training = await uploaded(trainer, tmp_path)
     validation = await uploaded(trainer, tmp_path, name="valid")
-    request = sft(training, validation_file_id=validation, epochs=3, batch_size=8, learning_rate=2e-5,
-                  suffix="support bot", seed=7, metadata={LINK_KEY: "j7", "dataset": "faq@2"})
+    request = sft(
+        training,
+        validation_file_id=validation,
+        epochs=3,
+        batch_size=8,
+        learning_rate=2e-5,
+        suffix="support bot",
+        seed=7,
+        metadata={LINK_KEY: "j7", "dataset": "faq@2"},
+    )
 
     job = await trainer.create_job(request)
 
@@ -131,17 +142,20 @@ async def test_sft_job_sends_exactly_the_documented_payload(
         "learning_rate": 2e-5,
         "suffix": "support-bot-tl-j7",
         "random_seed": 7,
-        "training_type": {"type": "Lora", "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
-                          "lora_trainable_modules": "all-linear"},
+        "training_type": {
+            "type": "Lora",
+            "lora_r": 16,
+            "lora_alpha": 32,
+            "lora_dropout": 0.05,
+            "lora_trainable_modules": "all-linear",
+        },
         "training_method": {"method": "sft", "train_on_inputs": "auto"},
     }
     assert (job.provider, job.state, job.raw_status, job.base_model) == ("together", JobState.PENDING, "pending", LLAMA)
     assert job.provider_job_id.startswith("ft-") and job.fine_tuned_model is None
 
 
-async def test_dpo_job_sends_dpo_beta_and_leaves_the_rest_to_together(
-    together: FakeTogether, tmp_path: Path
-) -> None:
+async def test_dpo_job_sends_dpo_beta_and_leaves_the_rest_to_together(together: FakeTogether, tmp_path: Path) -> None:
     trainer = TogetherTrainer(API_KEY, together.base_url, lora=LoraSettings(r=8, alpha=16, dropout=0.0))
     training = await uploaded(trainer, tmp_path, DPO_LINE)
     await trainer.create_job(JobRequest(base_model=QWEN, method="dpo", training_file_id=training, beta=0.2))
@@ -149,16 +163,24 @@ async def test_dpo_job_sends_dpo_beta_and_leaves_the_rest_to_together(
     assert together.calls_to(CREATE)[0].args == {
         "model": QWEN,
         "training_file": training,
-        "training_type": {"type": "Lora", "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0,
-                          "lora_trainable_modules": "all-linear"},
+        "training_type": {
+            "type": "Lora",
+            "lora_r": 8,
+            "lora_alpha": 16,
+            "lora_dropout": 0.0,
+            "lora_trainable_modules": "all-linear",
+        },
         "training_method": {"method": "dpo", "dpo_beta": 0.2},
     }
 
 
-@pytest.mark.parametrize(("method", "param"), [
-    ({"method": "sft"}, "training_method.train_on_inputs"),
-    ({"train_on_inputs": "auto"}, "training_method.method"),
-])
+@pytest.mark.parametrize(
+    ("method", "param"),
+    [
+        ({"method": "sft"}, "training_method.train_on_inputs"),
+        ({"train_on_inputs": "auto"}, "training_method.method"),
+    ],
+)
 async def test_the_fake_refuses_a_payload_missing_what_the_spec_requires(
     trainer: TogetherTrainer, together: FakeTogether, tmp_path: Path, method: dict[str, Any], param: str
 ) -> None:
@@ -382,8 +404,9 @@ async def test_dpo_on_a_model_configured_without_dpo_is_refused(together: FakeTo
     models = {LLAMA: frozenset({"sft", "dpo"}), "togethercomputer/llama-2-7b-chat": frozenset({"sft"})}
     trainer = TogetherTrainer(API_KEY, together.base_url, models=models)
     with pytest.raises(MethodNotSupported) as refused:
-        await trainer.create_job(JobRequest(base_model="togethercomputer/llama-2-7b-chat", method="dpo",
-                                            training_file_id="file-1"))
+        await trainer.create_job(
+            JobRequest(base_model="togethercomputer/llama-2-7b-chat", method="dpo", training_file_id="file-1")
+        )
     await trainer.close()
     assert LLAMA in str(refused.value)
     assert together.calls_to(CREATE) == []
@@ -439,10 +462,17 @@ async def test_estimate_price_asks_together(trainer: TogetherTrainer, together: 
     price = await trainer.estimate_price(sft(training, epochs=2))
     assert price is not None and price > 0
     assert together.calls_to("POST /v1/fine-tunes/estimate-price")[0].args == {
-        "training_file": training, "model": LLAMA, "n_epochs": 2,
+        "training_file": training,
+        "model": LLAMA,
+        "n_epochs": 2,
         "training_method": {"method": "sft", "train_on_inputs": "auto"},
-        "training_type": {"type": "Lora", "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
-                          "lora_trainable_modules": "all-linear"},
+        "training_type": {
+            "type": "Lora",
+            "lora_r": 16,
+            "lora_alpha": 32,
+            "lora_dropout": 0.05,
+            "lora_trainable_modules": "all-linear",
+        },
     }
 
 
@@ -466,10 +496,12 @@ async def test_chat_answers_for_a_started_endpoints_name_only(
 ) -> None:
     job = await trainer.create_job(JobRequest(base_model=QWEN, training_file_id=await uploaded(trainer, tmp_path)))
     output = together.run_to_end(job.provider_job_id)["model_output_name"]
-    endpoint = together.endpoints.create({"model": output, "hardware": "1x_nvidia_h100_80gb_sxm",
-                                          "autoscaling": {"min_replicas": 1, "max_replicas": 1}})
-    async with openai.AsyncOpenAI(base_url=together.base_url, api_key=API_KEY, max_retries=0,
-                                  _strict_response_validation=True) as client:
+    endpoint = together.endpoints.create(
+        {"model": output, "hardware": "1x_nvidia_h100_80gb_sxm", "autoscaling": {"min_replicas": 1, "max_replicas": 1}}
+    )
+    async with openai.AsyncOpenAI(
+        base_url=together.base_url, api_key=API_KEY, max_retries=0, _strict_response_validation=True
+    ) as client:
         messages: list[Any] = [{"role": "user", "content": "ping"}]
         for model in (output, endpoint.name):  # the output name never answers; the endpoint not yet
             with pytest.raises(openai.BadRequestError) as refused:
@@ -482,8 +514,10 @@ async def test_chat_answers_for_a_started_endpoints_name_only(
         assert answer.choices[0].message.content == "pong"
         together.reply_with("pong, streamed")  # the bot streams its answers: the endpoint does too
         stream = await client.chat.completions.create(model=endpoint.name, messages=messages, stream=True)
-        assert "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices]) \
+        assert (
+            "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
             == "pong, streamed"
+        )
         together.idle_stop(endpoint.id)
         with pytest.raises(openai.BadRequestError):
             await client.chat.completions.create(model=endpoint.name, messages=messages)

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.fakes import FakeSlack
 from tests.capture_helpers import answered_question, button, example, vote
 from tests.conftest import ADMIN, ALICE, BOB, GENERAL, Harness
-from bot.fakes import FakeSlack
 from tests.test_e2e_feedback import click
 
-REASONS = ["feedback_reason:wrong", "feedback_reason:outdated", "feedback_reason:incomplete",
-           "feedback_reason:unclear", "feedback_reason:other", "feedback_fix"]
+REASONS = [
+    "feedback_reason:wrong",
+    "feedback_reason:outdated",
+    "feedback_reason:incomplete",
+    "feedback_reason:unclear",
+    "feedback_reason:other",
+    "feedback_fix",
+]
 
 
 def asked(slack: FakeSlack, user: str) -> list[dict[str, Any]]:
@@ -20,17 +26,33 @@ def asked(slack: FakeSlack, user: str) -> list[dict[str, Any]]:
 
 
 def action_ids(ephemeral: dict[str, Any]) -> list[str]:
-    return [element["action_id"] for block in ephemeral["blocks"] if block["type"] == "actions"
-            for element in block["elements"]]
+    return [
+        element["action_id"]
+        for block in ephemeral["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
 
 
 def submitted(view: dict[str, Any], *, user: str, reason: str, fix: str | None) -> dict[str, Any]:
-    values = {"reason": {"pick": {"type": "static_select", "selected_option": {
-                  "text": {"type": "plain_text", "text": reason.title()}, "value": reason}}},
-              "fix": {"text": {"type": "plain_text_input", "value": fix}}}
-    return {"type": "view_submission", "team": {"id": "T0001", "domain": "fake"},
-            "user": {"id": user, "username": user.lower(), "team_id": "T0001"}, "api_app_id": "A0001",
-            "token": "x", "trigger_id": "trig-5", "view": {**view, "id": "V0REASON", "state": {"values": values}}}
+    values = {
+        "reason": {
+            "pick": {
+                "type": "static_select",
+                "selected_option": {"text": {"type": "plain_text", "text": reason.title()}, "value": reason},
+            }
+        },
+        "fix": {"text": {"type": "plain_text_input", "value": fix}},
+    }
+    return {
+        "type": "view_submission",
+        "team": {"id": "T0001", "domain": "fake"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
+        "api_app_id": "A0001",
+        "token": "x",
+        "trigger_id": "trig-5",
+        "view": {**view, "id": "V0REASON", "state": {"values": values}},
+    }
 
 
 async def test_a_thumbs_down_click_offers_reasons_and_the_reason_shows_in_review_stats_and_home(
@@ -80,7 +102,10 @@ async def test_a_thumbs_down_reaction_offers_a_form_whose_fix_becomes_a_correcti
     status, body = await app.interact(submitted(form, user=BOB, reason="wrong", fix="Hold it for ten seconds."))
     await app.settle()
     assert status == 200 and not body.get("errors")
-    assert tuple(await app.db.fetchone("SELECT reason, note FROM vote_reasons")) == ("wrong", "Hold it for ten seconds.")
+    assert tuple(await app.db.fetchone("SELECT reason, note FROM vote_reasons")) == (
+        "wrong",
+        "Hold it for ten seconds.",
+    )
     drafted = await example(app, answer_ts)
     assert drafted["corrected"] == "Hold it for ten seconds." and drafted["state"] == "candidate"
     assert "waiting for an admin's review" in slack.ephemerals[-1]["text"]

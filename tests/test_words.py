@@ -25,7 +25,12 @@ def test_a_domain_error_reaches_slack_in_slack_words() -> None:
 
 
 def test_the_domain_writes_no_slack_command_or_mention() -> None:
-    found = subprocess.run(["git", "grep", "-n", "--untracked", "-E", r"/tune\b|<@\{", "--", "tuning"], cwd=ROOT,
-                           capture_output=True, text=True, check=False).stdout.splitlines()
+    found = subprocess.run(
+        ["git", "grep", "-n", "--untracked", "-E", r"/tune\b|<@\{", "--", "tuning"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.splitlines()
     # scrub.py recognises Slack markup in what people wrote; it writes none.
     assert [line for line in found if not line.startswith("tuning/scrub.py:")] == []

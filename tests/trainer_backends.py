@@ -23,23 +23,25 @@ from pathlib import Path
 import openai
 import pytest
 
+from bot.fakes import FakeOpenAI, FakeRayJobs, FakeTogether
+from bot.fakes.server import FakeServer
 from providers import OpenAITrainer, TogetherTrainer
 from providers.local_trainer import LocalTrainer
 from providers.ray_trainer import RayTrainer
 from providers.retry import RetryPolicy
-from tuning.training.trainers import LoraSettings
-from bot.fakes import FakeOpenAI, FakeRayJobs, FakeTogether
-from bot.fakes.server import FakeServer
 from tests.selfhost_helpers import answers, free_port, offline_env, sft_lines, write_jsonl
 from tests.trainer_helpers import SFT_LINE, Sleeps
 from tests.trainer_helpers import write_jsonl as write_lines
 from tests.waiting import REAL_WAIT, eventually, until
-from tuning.training.trainers import LINK_KEY, JobRequest, Trainer, TrainerJob
+from tuning.training.trainers import LINK_KEY, JobRequest, LoraSettings, Trainer, TrainerJob
 
 SMALL = LoraSettings(r=4, alpha=8)
 SHORT = 96  # tokens an example is cut to: the tiny model trains in seconds
-SECRET = {"openai": "sk-contract-key-0123456789", "together": "tg-contract-key-0123456789",
-          "ray": "ray-contract-token-0123456789"}
+SECRET = {
+    "openai": "sk-contract-key-0123456789",
+    "together": "tg-contract-key-0123456789",
+    "ray": "ray-contract-token-0123456789",
+}
 WRONG = "wrong-contract-key-9876543210"
 
 
@@ -129,8 +131,11 @@ class TogetherBackend(Served):
     async def request(self, link: str, *, long: bool = False) -> JobRequest:
         self.fake.script_job(total_steps=1000 if long else 6)
         training = await self.trainer.upload(write_lines(self._tmp / f"{link}.jsonl", SFT_LINE))
-        return JobRequest(base_model="meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", training_file_id=training,
-                          metadata={LINK_KEY: link})
+        return JobRequest(
+            base_model="meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+            training_file_id=training,
+            metadata={LINK_KEY: link},
+        )
 
     async def run_a_while(self, job_id: str) -> None:
         await _advance_until_metrics(self, lambda: self.fake.advance(job_id, steps=2), job_id)
@@ -162,9 +167,14 @@ class SelfHosted(Backend):
     async def request(self, link: str, *, long: bool = False) -> JobRequest:
         training = await self.trainer.upload(write_jsonl(self._tmp / f"{link}.jsonl", sft_lines(4)))
         validation = await self.trainer.upload(write_jsonl(self._tmp / f"{link}-v.jsonl", sft_lines(2)))
-        return JobRequest(base_model=str(self._model), training_file_id=training, validation_file_id=validation,
-                          epochs=200 if long else 1, batch_size=2,
-                          metadata={LINK_KEY: link, "tuneloop_dataset": "faq@1"})
+        return JobRequest(
+            base_model=str(self._model),
+            training_file_id=training,
+            validation_file_id=validation,
+            epochs=200 if long else 1,
+            batch_size=2,
+            metadata={LINK_KEY: link, "tuneloop_dataset": "faq@1"},
+        )
 
     async def run_a_while(self, job_id: str) -> None:
         async def reported() -> bool:
@@ -210,8 +220,15 @@ class RayBackend(SelfHosted):
         self._head = head
 
     async def start(self) -> None:
-        self.trainer = RayTrainer(self._head, str(self._artifacts), gpus_per_job=0, python=sys.executable,
-                                  runtime_env={"env_vars": worker_env()}, lora=SMALL, max_length=SHORT)
+        self.trainer = RayTrainer(
+            self._head,
+            str(self._artifacts),
+            gpus_per_job=0,
+            python=sys.executable,
+            runtime_env={"env_vars": worker_env()},
+            lora=SMALL,
+            max_length=SHORT,
+        )
 
     @property
     def _artifacts(self) -> Path:
@@ -237,8 +254,11 @@ class FakeRayBackend(Served):
         return trainer
 
     async def request(self, link: str, *, long: bool = False) -> JobRequest:
-        return JobRequest(base_model="Qwen/Qwen2.5-0.5B-Instruct", training_file_id="/shared/files/abc.jsonl",
-                          metadata={LINK_KEY: link})
+        return JobRequest(
+            base_model="Qwen/Qwen2.5-0.5B-Instruct",
+            training_file_id="/shared/files/abc.jsonl",
+            metadata={LINK_KEY: link},
+        )
 
     async def run_a_while(self, job_id: str) -> None:
         self.fake.run(job_id)
@@ -302,14 +322,40 @@ def ray_head_process(temp: Path) -> Iterator[str]:
     dashboard, gcs = free_port(), free_port()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     head = subprocess.Popen(
-        [RAY, "start", "--head", "--block", "--num-cpus", "1", "--include-dashboard", "true",
-         "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard), "--port", str(gcs),
-         "--node-ip-address", "127.0.0.1", "--temp-dir", str(temp)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True)
+        [
+            RAY,
+            "start",
+            "--head",
+            "--block",
+            "--num-cpus",
+            "1",
+            "--include-dashboard",
+            "true",
+            "--dashboard-host",
+            "127.0.0.1",
+            "--dashboard-port",
+            str(dashboard),
+            "--port",
+            str(gcs),
+            "--node-ip-address",
+            "127.0.0.1",
+            "--temp-dir",
+            str(temp),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
     address = f"http://127.0.0.1:{dashboard}"
     try:
-        until(lambda: answers(f"{address}/api/version"), timeout=120, what="the Ray head answering",
-              give_up=lambda: head.poll() is not None, detail=lambda: _stderr_tail(head))
+        until(
+            lambda: answers(f"{address}/api/version"),
+            timeout=120,
+            what="the Ray head answering",
+            give_up=lambda: head.poll() is not None,
+            detail=lambda: _stderr_tail(head),
+        )
         yield address
     finally:
         os.killpg(head.pid, signal.SIGTERM)
@@ -328,5 +374,14 @@ def _stderr_tail(process: subprocess.Popen[bytes]) -> str:
 
 def worker_env() -> dict[str, str]:
     env = offline_env()
-    return {key: env[key] for key in ("PYTHONPATH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE",
-                                      "TOKENIZERS_PARALLELISM", "OMP_NUM_THREADS")}
+    return {
+        key: env[key]
+        for key in (
+            "PYTHONPATH",
+            "HF_HUB_OFFLINE",
+            "TRANSFORMERS_OFFLINE",
+            "HF_DATASETS_OFFLINE",
+            "TOKENIZERS_PARALLELISM",
+            "OMP_NUM_THREADS",
+        )
+    }

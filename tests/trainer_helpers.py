@@ -8,11 +8,17 @@ from typing import Any
 
 from tuning.training.trainers import Trainer
 
-SFT_LINE = {"messages": [{"role": "user", "content": "How do I reset my VPN?"},
-                         {"role": "assistant", "content": "Open the portal and press Reset."}]}
-DPO_LINE = {"input": {"messages": [{"role": "user", "content": "Where are the docs?"}]},
-            "preferred_output": [{"role": "assistant", "content": "In the wiki, under Handbook."}],
-            "non_preferred_output": [{"role": "assistant", "content": "Somewhere."}]}
+SFT_LINE = {
+    "messages": [
+        {"role": "user", "content": "How do I reset my VPN?"},
+        {"role": "assistant", "content": "Open the portal and press Reset."},
+    ]
+}
+DPO_LINE = {
+    "input": {"messages": [{"role": "user", "content": "Where are the docs?"}]},
+    "preferred_output": [{"role": "assistant", "content": "In the wiki, under Handbook."}],
+    "non_preferred_output": [{"role": "assistant", "content": "Somewhere."}],
+}
 
 
 class Sleeps:

@@ -19,16 +19,30 @@ Check = Callable[[], bool | Awaitable[bool]]
 REAL_WAIT = 300.0  # for a real training program or model server on a shared CPU
 
 
-async def eventually(check: Check, *, timeout: float = 10.0, interval: float = 0.02, what: str = "condition",
-                     give_up: Callable[[], bool] | None = None, detail: Callable[[], str] | None = None) -> None:
+async def eventually(
+    check: Check,
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    what: str = "condition",
+    give_up: Callable[[], bool] | None = None,
+    detail: Callable[[], str] | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while not await _holds(check):
         _fail_if_over(deadline, timeout, what, give_up, detail)
         await asyncio.sleep(interval)
 
 
-def until(check: Callable[[], bool], *, timeout: float = 10.0, interval: float = 0.05, what: str = "condition",
-          give_up: Callable[[], bool] | None = None, detail: Callable[[], str] | None = None) -> None:
+def until(
+    check: Callable[[], bool],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    what: str = "condition",
+    give_up: Callable[[], bool] | None = None,
+    detail: Callable[[], str] | None = None,
+) -> None:
     """`eventually` for a synchronous fixture, which has no event loop to wait in."""
     deadline = time.monotonic() + timeout
     while not check():
@@ -41,8 +55,9 @@ async def _holds(check: Check) -> bool:
     return bool(await result) if inspect.isawaitable(result) else bool(result)
 
 
-def _fail_if_over(deadline: float, timeout: float, what: str, give_up: Callable[[], bool] | None,
-                  detail: Callable[[], str] | None) -> None:
+def _fail_if_over(
+    deadline: float, timeout: float, what: str, give_up: Callable[[], bool] | None, detail: Callable[[], str] | None
+) -> None:
     gone = give_up is not None and give_up()
     if gone or time.monotonic() > deadline:
         why = "can no longer happen" if gone else f"not within {timeout:g} s"

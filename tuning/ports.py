@@ -51,8 +51,9 @@ class ServesAdapters(Protocol):
 class ChatModel(Protocol):
     """One chat completion; raises `tuning.errors.ModelError` (a TuningError) when no answer comes."""
 
-    async def complete(self, model: str, messages: list[dict[str, str]], *,
-                       max_tokens: int | None = None) -> ChatReply: ...
+    async def complete(
+        self, model: str, messages: list[dict[str, str]], *, max_tokens: int | None = None
+    ) -> ChatReply: ...
 
     async def stream(self, model: str, messages: list[dict[str, str]], on_text: OnText) -> ChatReply:
         """Like complete(), calling `on_text` with each piece of text as the model writes it."""

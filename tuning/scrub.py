@@ -44,9 +44,7 @@ __all__ = ["PLACEHOLDERS", "Scrubber", "scrub", "luhn_valid"]
 # Scripts written without spaces between words (CJK, kana, Hangul, Thai).
 # Next to them a token is not glued to a longer word: "電話03-1234-5678まで"
 # holds a phone number, "Adaさん" a name.
-_SPACELESS_RANGES = (
-    "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f\uf900-\ufaff"
-)
+_SPACELESS_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f\uf900-\ufaff"
 _SPACELESS_SCRIPT = re.compile(f"[{_SPACELESS_RANGES}]")
 
 # The "word character" of every boundary check below (instead of \w): a
@@ -83,9 +81,7 @@ _PRIVATE_KEY = re.compile(
 )
 
 # Incoming-webhook URLs carry their secret in the path, not in userinfo.
-_SLACK_WEBHOOK = re.compile(
-    r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/)[A-Za-z0-9/_-]++"
-)
+_SLACK_WEBHOOK = re.compile(r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/)[A-Za-z0-9/_-]++")
 
 # scheme://userinfo@host — userinfo may itself contain "@" (unencoded
 # passwords), so it runs up to the last "@" before the path starts.
@@ -138,9 +134,7 @@ _AUTH_HEADER = re.compile(
 
 # A bare "Bearer <value>" outside a header is only a token if it looks like
 # one, so "bearer tokens expire" and "Bearer Authentication" survive.
-_BEARER = re.compile(
-    rf"(?P<label>(?<!{_W})(?i:bearer)\s++)(?P<token>{_TOKEN_CHARS}{{8,}}+=*+)"
-)
+_BEARER = re.compile(rf"(?P<label>(?<!{_W})(?i:bearer)\s++)(?P<token>{_TOKEN_CHARS}{{8,}}+=*+)")
 
 # Constants and code references are not secrets: "Bearer YOUR_TOKEN",
 # "token=settings.SLACK_TOKEN". Keeping them lets code snippets survive.
@@ -281,9 +275,7 @@ def _is_card(groups: list[str]) -> bool:
 def _can_start_card(digits: str) -> bool:
     # Cheap filter so long runs of short groups are not searched at all.
     length = len(digits)
-    return digits[0] in "23456" and (
-        length == 4 or _CARD_MIN_DIGITS <= length <= _CARD_MAX_DIGITS
-    )
+    return digits[0] in "23456" and (length == 4 or _CARD_MIN_DIGITS <= length <= _CARD_MAX_DIGITS)
 
 
 def _longest_card_at(groups: list[tuple[str, str]], start: int) -> int | None:
@@ -411,9 +403,7 @@ _PHONE_AFTER_CUE = re.compile(
 
 # "a call on 2024-03-15 at 10:30" and "call on 15.03.2024 14.00" name a day,
 # not a number to call: a cued number that starts with a date is kept.
-_DATE_LIKE = re.compile(
-    r"(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})(?!\d)"
-)
+_DATE_LIKE = re.compile(r"(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})(?!\d)")
 # Dotted numbers after a phone word are more often addresses, versions or
 # amounts: "call 192.168.1.10", "called 10.0.19045", "Tel. 1.234.567,89".
 _IPV4_SHAPE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
@@ -457,11 +447,7 @@ def _dotted_but_not_a_phone(number: str, after: str) -> bool:
 def _scrub_cued_phone(match: re.Match[str]) -> str:
     number = match["number"]
     after = match.string[match.end() : match.end() + 2]
-    if (
-        _DATE_LIKE.match(number)
-        or not 7 <= _digit_count(number) <= 15
-        or _dotted_but_not_a_phone(number, after)
-    ):
+    if _DATE_LIKE.match(number) or not 7 <= _digit_count(number) <= 15 or _dotted_but_not_a_phone(number, after):
         return match[0]
     return match["cue"] + PHONE
 
@@ -504,9 +490,7 @@ _COMMON_WORDS = frozenset(
 
 # Honorifics and suffixes are not names; skip them when picking the first
 # and last word ("Dr. Ada Lovelace PhD" -> "Ada", "Lovelace").
-_NOT_NAME_PARTS = frozenset(
-    "mr mrs ms miss mx dr prof sir dame rev jr sr ii iii iv phd md".split()
-)
+_NOT_NAME_PARTS = frozenset("mr mrs ms miss mx dr prof sir dame rev jr sr ii iii iv phd md".split())
 
 _NAME_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 # Display names often carry a suffix: "Ada Lovelace (she/her)",
@@ -575,7 +559,7 @@ def _trie_regex(node: dict[object, dict[object, Any]]) -> str:
         # points keeps the depth far below Python's limit.
         atoms, child = [_atom(key)], node[key]
         while len(child) == 1 and None not in child:
-            (next_key, next_child), = child.items()
+            ((next_key, next_child),) = child.items()
             atoms.append(_atom(next_key))
             child = next_child
         branches.append("".join(atoms) + _trie_regex(child))

@@ -34,8 +34,9 @@ _events: _logs.Logger = _NO_LOGGER
 _state = {"enabled": False, "content": False}
 
 
-def enable(tracer_provider: trace.TracerProvider, logger_provider: _logs.LoggerProvider, *,
-           capture_content: bool) -> None:
+def enable(
+    tracer_provider: trace.TracerProvider, logger_provider: _logs.LoggerProvider, *, capture_content: bool
+) -> None:
     """Called by bot/telemetry.py with the providers it built around its exporters."""
     global _tracer, _events
     _tracer = tracer_provider.get_tracer("tuneloop", schema_url=SCHEMA_URL)
@@ -65,8 +66,9 @@ class TraceRef:
     span_id: str  # 16 hex digits
 
     def context(self) -> Any:
-        parent = SpanContext(int(self.trace_id, 16), int(self.span_id, 16), is_remote=True,
-                             trace_flags=TraceFlags(TraceFlags.SAMPLED))
+        parent = SpanContext(
+            int(self.trace_id, 16), int(self.span_id, 16), is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)
+        )
         return trace.set_span_in_context(NonRecordingSpan(parent))
 
 
@@ -82,8 +84,11 @@ def current_ref() -> TraceRef | None:
 def answer_span(*, channel: str, thread_ts: str, model: str) -> Iterator[None]:
     """The whole answer to one Slack question: retrieval (if any) and the model call are its children."""
     attributes = {
-        "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": AGENT, "gen_ai.request.model": model,
-        "gen_ai.conversation.id": f"{channel}:{thread_ts}", "slack.channel.id": channel,
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": AGENT,
+        "gen_ai.request.model": model,
+        "gen_ai.conversation.id": f"{channel}:{thread_ts}",
+        "slack.channel.id": channel,
     }
     with _tracer.start_as_current_span(f"invoke_agent {AGENT}", kind=SpanKind.INTERNAL, attributes=attributes):
         yield
@@ -99,14 +104,18 @@ def retrieval_span(*, source: str) -> Iterator[Any]:
 
 def retrieval_result(span: Any, example_ids: Sequence[int]) -> None:
     if span.is_recording():
-        span.set_attributes({"tuneloop.memory.hits": len(example_ids), "tuneloop.memory.example_ids": list(example_ids)})
+        span.set_attributes(
+            {"tuneloop.memory.hits": len(example_ids), "tuneloop.memory.example_ids": list(example_ids)}
+        )
 
 
 @contextmanager
 def chat_span(*, provider: str, model: str, messages: Sequence[dict[str, Any]]) -> Iterator[Any]:
     """One call to a chat model (`chat {model}`, kind CLIENT); the caller adds the response with `chat_result`."""
     attributes: dict[str, Any] = {
-        "gen_ai.operation.name": "chat", "gen_ai.provider.name": provider, "gen_ai.request.model": model,
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": model,
     }
     if captures_content():
         attributes["gen_ai.input.messages"] = json.dumps(_as_semconv_messages(messages))
@@ -114,19 +123,35 @@ def chat_span(*, provider: str, model: str, messages: Sequence[dict[str, Any]]) 
         yield span
 
 
-def chat_result(span: Any, *, response_model: str | None, response_id: str | None, finish_reasons: Sequence[str],
-                input_tokens: int | None, output_tokens: int | None, text: str) -> None:
+def chat_result(
+    span: Any,
+    *,
+    response_model: str | None,
+    response_id: str | None,
+    finish_reasons: Sequence[str],
+    input_tokens: int | None,
+    output_tokens: int | None,
+    text: str,
+) -> None:
     if not span.is_recording():
         return
     values = {
-        "gen_ai.response.model": response_model, "gen_ai.response.id": response_id,
+        "gen_ai.response.model": response_model,
+        "gen_ai.response.id": response_id,
         "gen_ai.response.finish_reasons": list(finish_reasons) or None,
-        "gen_ai.usage.input_tokens": input_tokens, "gen_ai.usage.output_tokens": output_tokens,
+        "gen_ai.usage.input_tokens": input_tokens,
+        "gen_ai.usage.output_tokens": output_tokens,
     }
     if captures_content():
         values["gen_ai.output.messages"] = json.dumps(
-            [{"role": "assistant", "parts": [{"type": "text", "content": text}],
-              "finish_reason": (list(finish_reasons) or ["stop"])[0]}])
+            [
+                {
+                    "role": "assistant",
+                    "parts": [{"type": "text", "content": text}],
+                    "finish_reason": (list(finish_reasons) or ["stop"])[0],
+                }
+            ]
+        )
     span.set_attributes({key: value for key, value in values.items() if value is not None})
 
 
@@ -134,7 +159,8 @@ def chat_result(span: Any, *, response_model: str | None, response_id: str | Non
 def evaluation_item_span(*, item_id: str, candidate: str, baseline: str | None) -> Iterator[None]:
     """One held-out item: the candidate's (and baseline's) chat calls and the judge's are its children."""
     attributes = {
-        "gen_ai.operation.name": "invoke_workflow", "tuneloop.evaluation.item": item_id,
+        "gen_ai.operation.name": "invoke_workflow",
+        "tuneloop.evaluation.item": item_id,
         "tuneloop.evaluation.candidate": candidate,
         **({"tuneloop.evaluation.baseline": baseline} if baseline else {}),
     }
@@ -142,23 +168,41 @@ def evaluation_item_span(*, item_id: str, candidate: str, baseline: str | None) 
         yield
 
 
-def training_job_span(*, job_id: str, trainer: str, base_model: str, method: str, state: str, created_at: str,
-                      finished_at: str | None, fine_tuned_model: str | None, trained_tokens: int | None,
-                      error: str | None) -> None:
+def training_job_span(
+    *,
+    job_id: str,
+    trainer: str,
+    base_model: str,
+    method: str,
+    state: str,
+    created_at: str,
+    finished_at: str | None,
+    fine_tuned_model: str | None,
+    trained_tokens: int | None,
+    error: str | None,
+) -> None:
     """A finished job's whole life as one span, from its creation: exported once, when it ends (a job outlives
     restarts, so no span is held open while it runs)."""
     if not enabled():
         return
     attributes: dict[str, Any] = {
-        "gen_ai.operation.name": "fine_tuning", "gen_ai.provider.name": trainer, "gen_ai.request.model": base_model,
-        "tuneloop.job.id": job_id, "tuneloop.job.method": method, "tuneloop.job.state": state,
+        "gen_ai.operation.name": "fine_tuning",
+        "gen_ai.provider.name": trainer,
+        "gen_ai.request.model": base_model,
+        "tuneloop.job.id": job_id,
+        "tuneloop.job.method": method,
+        "tuneloop.job.state": state,
     }
     if fine_tuned_model:
         attributes["gen_ai.response.model"] = fine_tuned_model
     if trained_tokens is not None:
         attributes["gen_ai.usage.input_tokens"] = trained_tokens
-    span = _tracer.start_span(f"fine_tuning {base_model}", start_time=_nanos(created_at), attributes=attributes,
-                              context=trace.set_span_in_context(trace.INVALID_SPAN))
+    span = _tracer.start_span(
+        f"fine_tuning {base_model}",
+        start_time=_nanos(created_at),
+        attributes=attributes,
+        context=trace.set_span_in_context(trace.INVALID_SPAN),
+    )
     if error:
         span.set_status(trace.Status(trace.StatusCode.ERROR, error))
     span.end(end_time=_nanos(finished_at) if finished_at else None)

@@ -185,8 +185,12 @@ class FakeOpenAI(FakeServer):
             )
         if self.api_key is not None and key != self.api_key:
             # OpenAI's wording (platform docs, "Error codes": 401 Invalid Authentication / Incorrect API key).
-            raise OpenAIFailure(401, f"Incorrect API key provided: {key[:3]}***{key[-4:]}. You can find your API "
-                                "key at https://platform.openai.com/account/api-keys.", code="invalid_api_key")
+            raise OpenAIFailure(
+                401,
+                f"Incorrect API key provided: {key[:3]}***{key[-4:]}. You can find your API "
+                "key at https://platform.openai.com/account/api-keys.",
+                code="invalid_api_key",
+            )
         return await handler(request)
 
     async def _parse_args(self, request: web.Request) -> Json:
@@ -225,9 +229,7 @@ class FakeOpenAI(FakeServer):
                 code="model_not_found",
             )
         if not isinstance(body.get("messages"), list) or not body["messages"]:
-            raise OpenAIFailure(
-                400, "'messages' must be a non-empty array.", param="messages", code="invalid_value"
-            )
+            raise OpenAIFailure(400, "'messages' must be a non-empty array.", param="messages", code="invalid_value")
 
     # -- embeddings ----------------------------------------------------------
 
@@ -237,25 +239,34 @@ class FakeOpenAI(FakeServer):
         if not model:
             raise OpenAIFailure(400, "you must provide a model parameter", param="model")
         if model not in EMBEDDING_DIMENSIONS:
-            raise OpenAIFailure(404, f"The model `{model}` does not exist or you do not have access to it.",
-                                code="model_not_found")
+            raise OpenAIFailure(
+                404, f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found"
+            )
         texts = _embedding_inputs(body.get("input"))
         dimensions = body.get("dimensions")
-        if dimensions is not None and (not model.startswith("text-embedding-3") or not isinstance(dimensions, int)
-                                       or not 1 <= dimensions <= EMBEDDING_DIMENSIONS[model]):
-            raise OpenAIFailure(400, f"This model does not support specifying dimensions={dimensions}.",
-                                param="dimensions")
+        if dimensions is not None and (
+            not model.startswith("text-embedding-3")
+            or not isinstance(dimensions, int)
+            or not 1 <= dimensions <= EMBEDDING_DIMENSIONS[model]
+        ):
+            raise OpenAIFailure(
+                400, f"This model does not support specifying dimensions={dimensions}.", param="dimensions"
+            )
         size = dimensions or EMBEDDING_DIMENSIONS[model]
         encoding = body.get("encoding_format", "float")
         if encoding not in ("float", "base64"):
-            raise OpenAIFailure(400, f"'{encoding}' is not one of ['float', 'base64'] - 'encoding_format'",
-                                param="encoding_format")
+            raise OpenAIFailure(
+                400, f"'{encoding}' is not one of ['float', 'base64'] - 'encoding_format'", param="encoding_format"
+            )
         self.embedded += texts
-        data = [{"object": "embedding", "index": i, "embedding": _encode(hashed_vector(text, size), encoding)}
-                for i, text in enumerate(texts)]
+        data = [
+            {"object": "embedding", "index": i, "embedding": _encode(hashed_vector(text, size), encoding)}
+            for i, text in enumerate(texts)
+        ]
         tokens = sum(count_tokens(text) for text in texts)
-        return web.json_response({"object": "list", "data": data, "model": model,
-                                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+        return web.json_response(
+            {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        )
 
     async def _reply_text(self, body: Json) -> str:
         if isinstance(self._reply, str):
@@ -292,11 +303,7 @@ class FakeOpenAI(FakeServer):
 
     async def _list_files(self, request: web.Request) -> web.Response:
         args = request[ARGS]
-        files = [
-            f.to_dict()
-            for f in self.files.values()
-            if not args.get("purpose") or f.purpose == args["purpose"]
-        ]
+        files = [f.to_dict() for f in self.files.values() if not args.get("purpose") or f.purpose == args["purpose"]]
         if args.get("order", "desc") == "desc":
             files.reverse()
         return _list_response(files, args, default_limit=10_000)
@@ -325,9 +332,7 @@ class FakeOpenAI(FakeServer):
     async def _list_jobs(self, request: web.Request) -> web.Response:
         args = request[ARGS]
         metadata = {
-            k[len("metadata[") : -1]: v
-            for k, v in args.items()
-            if k.startswith("metadata[") and k.endswith("]")
+            k[len("metadata[") : -1]: v for k, v in args.items() if k.startswith("metadata[") and k.endswith("]")
         }
         jobs = self.fine_tuning.list_jobs(metadata, only_without_metadata=args.get("metadata") == "null")
         return _list_response(jobs, args, default_limit=20)
@@ -384,9 +389,7 @@ class Completion:
         self, request: web.Request, sleep: Callable[[float], Awaitable[None]], token_seconds: float
     ) -> web.StreamResponse:
         """Server-sent events, `data: {chunk}` then `data: [DONE]`, as openai-python's Stream reads them."""
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         try:
             await response.prepare(request)
             for chunk in self.chunks():
@@ -551,8 +554,6 @@ async def _openai_errors(request: web.Request, handler: Handler) -> web.StreamRe
             "code": None,
         }
         return web.json_response({"error": error}, status=missing.status)
-
-
 
 
 async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:

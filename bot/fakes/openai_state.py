@@ -110,8 +110,13 @@ class Model:
     shutdown_date: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "object": "model", "created": self.created, "owned_by": self.owned_by,
-                "shutdown_date": self.shutdown_date}
+        return {
+            "id": self.id,
+            "object": "model",
+            "created": self.created,
+            "owned_by": self.owned_by,
+            "shutdown_date": self.shutdown_date,
+        }
 
 
 def page(items: list[dict[str, Any]], after: str | None, limit: int) -> tuple[list[dict[str, Any]], bool]:
@@ -356,9 +361,7 @@ class FineTuning:
         tokens = job.dataset.tokens if job.dataset else 0
         job.trained_tokens = max(1, tokens * job.n_epochs)
         job.result_files = [self._results_file(job).id]
-        self.models[job.fine_tuned_model] = Model(
-            job.fine_tuned_model, owned_by=ORGANIZATION_ID, created=now()
-        )
+        self.models[job.fine_tuned_model] = Model(job.fine_tuned_model, owned_by=ORGANIZATION_ID, created=now())
         self._finish(job, "succeeded")
         self._event(job, f"New fine-tuned model created: {job.fine_tuned_model}")
         self._event(job, "The job has successfully completed")
@@ -471,9 +474,7 @@ class FineTuning:
                     f"{m['step']},{m['train_loss']},{m['train_mean_token_accuracy']},"
                     f"{m.get('valid_loss', '')},{m.get('valid_mean_token_accuracy', '')}"
                 )
-        stored = StoredFile(
-            new_id("file"), "step_metrics.csv", "fine-tune-results", ("\n".join(rows) + "\n").encode()
-        )
+        stored = StoredFile(new_id("file"), "step_metrics.csv", "fine-tune-results", ("\n".join(rows) + "\n").encode())
         self.files[stored.id] = stored
         return stored
 

@@ -30,8 +30,18 @@ from aiohttp import web
 from .server import ARGS, FakeServer, Fault
 
 STATUSES = ("PENDING", "RUNNING", "STOPPED", "SUCCEEDED", "FAILED")
-_FIELDS = {"entrypoint", "submission_id", "job_id", "runtime_env", "metadata", "entrypoint_num_cpus",
-           "entrypoint_num_gpus", "entrypoint_memory", "entrypoint_resources", "entrypoint_label_selector"}
+_FIELDS = {
+    "entrypoint",
+    "submission_id",
+    "job_id",
+    "runtime_env",
+    "metadata",
+    "entrypoint_num_cpus",
+    "entrypoint_num_gpus",
+    "entrypoint_memory",
+    "entrypoint_resources",
+    "entrypoint_label_selector",
+}
 
 
 @dataclass
@@ -42,8 +52,10 @@ class RayJob:
     runtime_env: dict[str, Any] | None
     num_gpus: float | None
     status: str = "PENDING"
-    message: str = "Job has not started yet. It may be waiting for resources (CPUs, GPUs, memory, custom resources)" \
-                   " to become available. It may be waiting for the runtime environment to be set up."
+    message: str = (
+        "Job has not started yet. It may be waiting for resources (CPUs, GPUs, memory, custom resources)"
+        " to become available. It may be waiting for the runtime environment to be set up."
+    )
     error_type: str | None = None
     logs: str = ""
     start_time: int = field(default_factory=lambda: int(time.time() * 1000))
@@ -51,15 +63,27 @@ class RayJob:
     exit_code: int | None = None
 
     def details(self) -> dict[str, Any]:
-        return {"type": "SUBMISSION", "job_id": None, "submission_id": self.submission_id, "driver_info": None,
-                "status": self.status, "entrypoint": self.entrypoint, "message": self.message,
-                "error_type": self.error_type, "start_time": self.start_time, "end_time": self.end_time,
-                "metadata": self.metadata, "runtime_env": self.runtime_env, "driver_agent_http_address": None,
-                "driver_node_id": None, "driver_exit_code": self.exit_code}
+        return {
+            "type": "SUBMISSION",
+            "job_id": None,
+            "submission_id": self.submission_id,
+            "driver_info": None,
+            "status": self.status,
+            "entrypoint": self.entrypoint,
+            "message": self.message,
+            "error_type": self.error_type,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "metadata": self.metadata,
+            "runtime_env": self.runtime_env,
+            "driver_agent_http_address": None,
+            "driver_node_id": None,
+            "driver_exit_code": self.exit_code,
+        }
 
 
 def _traceback(error: str) -> str:
-    return f"Traceback (most recent call last):\n  File \"job_head.py\", line 410, in submit_job\n{error}\n"
+    return f'Traceback (most recent call last):\n  File "job_head.py", line 410, in submit_job\n{error}\n'
 
 
 class FakeRayJobs(FakeServer):
@@ -93,8 +117,14 @@ class FakeRayJobs(FakeServer):
 
     def crash(self, job_id: str, traceback: str, exit_code: int = 1) -> None:
         self.jobs[job_id].logs += traceback
-        self._end(job_id, "FAILED", f"Job entrypoint command failed with exit code {exit_code}, last available"
-                  f" logs (truncated to 20,000 chars):\n{traceback}", exit_code, "JOB_ENTRYPOINT_COMMAND_ERROR")
+        self._end(
+            job_id,
+            "FAILED",
+            f"Job entrypoint command failed with exit code {exit_code}, last available"
+            f" logs (truncated to 20,000 chars):\n{traceback}",
+            exit_code,
+            "JOB_ENTRYPOINT_COMMAND_ERROR",
+        )
 
     def _end(self, job_id: str, status: str, message: str, code: int, error_type: str | None = None) -> None:
         job = self.jobs[job_id]
@@ -147,10 +177,15 @@ class FakeRayJobs(FakeServer):
             return web.Response(status=400, text=_traceback(problem))
         job_id = body.get("submission_id") or f"raysubmit_{len(self.jobs) + 1:016d}"
         if job_id in self.jobs:
-            return web.Response(status=400, text=_traceback(
-                f"ValueError: Job with submission_id {job_id} already exists. Please use a different submission_id."))
-        self.jobs[job_id] = RayJob(job_id, body["entrypoint"], body.get("metadata"), body.get("runtime_env"),
-                                   body.get("entrypoint_num_gpus"))
+            return web.Response(
+                status=400,
+                text=_traceback(
+                    f"ValueError: Job with submission_id {job_id} already exists. Please use a different submission_id."
+                ),
+            )
+        self.jobs[job_id] = RayJob(
+            job_id, body["entrypoint"], body.get("metadata"), body.get("runtime_env"), body.get("entrypoint_num_gpus")
+        )
         return web.json_response({"job_id": job_id, "submission_id": job_id})
 
     def _job(self, request: web.Request) -> RayJob | web.Response:

@@ -259,8 +259,11 @@ class FakeSlack(FakeServer):
         authorization = request.headers.get("Authorization", "")
         retry_after = self.rate_tiers.retry_after(TEAM_ID, request.match_info["method"])
         if retry_after is not None:
-            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
-                                     headers={"Retry-After": str(retry_after), "X-OAuth-Scopes": self.scopes})
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": str(retry_after), "X-OAuth-Scopes": self.scopes},
+            )
         body = self._api_methods.call(request.match_info["method"], request[ARGS], authorization)
         return web.json_response(body, headers={"X-OAuth-Scopes": self.scopes})
 

@@ -204,8 +204,9 @@ class WebApi:
         channel = self._post_target(_required(args, "channel"))
         thread_ts = args.get("thread_ts") or None
         if channel.is_im and thread_ts is None:
-            raise SlackError("invalid_arguments",
-                             response_metadata={"messages": ["[ERROR] thread_ts is required in a DM"]})
+            raise SlackError(
+                "invalid_arguments", response_metadata={"messages": ["[ERROR] thread_ts is required in a DM"]}
+            )
         if not channel.is_im:
             for name in ("recipient_team_id", "recipient_user_id"):
                 if not args.get(name):
@@ -214,16 +215,24 @@ class WebApi:
             raise SlackError(self.workspace.streaming_refused[channel.id])
         if thread_ts is not None:
             self.workspace.message(channel.id, thread_ts, error="thread_not_found")
-        message = self.workspace.add_message(channel.id, BOT_USER_ID, _stream_text(args), thread_ts=thread_ts,
-                                             bot_id=BOT_ID, stream="streaming", stream_heard=time.monotonic())
+        message = self.workspace.add_message(
+            channel.id,
+            BOT_USER_ID,
+            _stream_text(args),
+            thread_ts=thread_ts,
+            bot_id=BOT_ID,
+            stream="streaming",
+            stream_heard=time.monotonic(),
+        )
         self._bot_replied(channel.id, thread_ts)
         return {"ok": True, "channel": channel.id, "ts": message.ts}
 
     def _chat_append_stream(self, args: Args) -> Args:
         message = self._streaming_message(args)
         if not args.get("markdown_text") and not args.get("chunks"):
-            raise SlackError("invalid_arguments",
-                             response_metadata={"messages": ["[ERROR] markdown_text or chunks is required"]})
+            raise SlackError(
+                "invalid_arguments", response_metadata={"messages": ["[ERROR] markdown_text or chunks is required"]}
+            )
         message.text += _stream_text(args)
         return {"ok": True, "channel": message.channel, "ts": message.ts}
 
@@ -264,10 +273,15 @@ class WebApi:
         thread = self._assistant_thread(args)
         prompts = _required(args, "prompts")
         valid = isinstance(prompts, list) and all(
-            isinstance(p, dict) and p.get("title") and p.get("message") for p in prompts)
+            isinstance(p, dict) and p.get("title") and p.get("message") for p in prompts
+        )
         if not valid or not 0 < len(prompts) <= MAX_SUGGESTED_PROMPTS:
-            raise SlackError("invalid_arguments", response_metadata={
-                "messages": [f"[ERROR] prompts: 1 to {MAX_SUGGESTED_PROMPTS} objects with title and message"]})
+            raise SlackError(
+                "invalid_arguments",
+                response_metadata={
+                    "messages": [f"[ERROR] prompts: 1 to {MAX_SUGGESTED_PROMPTS} objects with title and message"]
+                },
+            )
         thread["prompts"] = prompts
         thread["prompts_title"] = args.get("title")
         return {"ok": True}
@@ -631,8 +645,11 @@ def _metadata(args: Args) -> Args | None:
     metadata = args.get("metadata")
     if metadata is None:
         return None
-    if not (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
-            and isinstance(metadata.get("event_payload"), dict)):
+    if not (
+        isinstance(metadata, dict)
+        and isinstance(metadata.get("event_type"), str)
+        and isinstance(metadata.get("event_payload"), dict)
+    ):
         raise SlackError("invalid_metadata_format")
     return {"event_type": metadata["event_type"], "event_payload": metadata["event_payload"]}
 
@@ -674,9 +691,7 @@ def _check_view(view: Args) -> None:
             f"must be less than {MAX_PRIVATE_METADATA + 1} characters [json-pointer:/view/private_metadata]"
         )
     if problems:
-        raise SlackError(
-            "invalid_arguments", response_metadata={"messages": [f"[ERROR] {p}" for p in problems]}
-        )
+        raise SlackError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {p}" for p in problems]})
 
 
 def _kind(channel: Channel) -> str:

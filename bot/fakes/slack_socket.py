@@ -75,9 +75,7 @@ class SocketModeHub:
 
     async def disconnect(self, reason: str = "refresh_requested") -> None:
         """Ask the client to reconnect, as Slack does every few hours."""
-        await self._newest().send_json(
-            {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake"}}
-        )
+        await self._newest().send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake"}})
 
     async def wait_connected(self, timeout: float = 5.0) -> None:
         try:

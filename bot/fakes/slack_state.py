@@ -373,9 +373,7 @@ class Workspace:
         }
 
     def _replies(self, root: Message) -> list[Message]:
-        replies = [
-            m for m in self._messages_of(root.channel).values() if m.is_reply and m.thread_ts == root.ts
-        ]
+        replies = [m for m in self._messages_of(root.channel).values() if m.is_reply and m.thread_ts == root.ts]
         return sorted(replies, key=lambda m: ts_key(m.ts))
 
     def _messages_of(self, channel_id: str) -> dict[str, Message]:
@@ -405,9 +403,7 @@ def _optional_fields(message: Message) -> dict[str, Any]:
         fields["blocks"] = message.blocks
     if message.reactions:
         fields["reactions"] = [
-            {"name": name, "users": users, "count": len(users)}
-            for name, users in message.reactions.items()
-            if users
+            {"name": name, "users": users, "count": len(users)} for name, users in message.reactions.items() if users
         ]
     if message.edited is not None:
         fields["edited"] = message.edited

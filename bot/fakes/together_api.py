@@ -150,8 +150,11 @@ class FakeTogether(FakeServer):
         elif status >= 500:
             error = {"message": "Internal server error", "type": "server_error", "code": fault.error}
         else:
-            error = {"message": f"Injected error ({fault.error or status})", "type": "invalid_request_error",
-                     "code": fault.error}
+            error = {
+                "message": f"Injected error ({fault.error or status})",
+                "type": "invalid_request_error",
+                "code": fault.error,
+            }
         return web.json_response({"error": {**error, "param": None}}, status=status, headers=retry_after_headers(fault))
 
     @web.middleware
@@ -159,8 +162,9 @@ class FakeTogether(FakeServer):
         key = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not key or (self.api_key is not None and key != self.api_key):
             # Echoes the key on purpose: a client that passes provider messages on must redact them.
-            raise TogetherFailure(401, f"Invalid API key provided: {key}", type="invalid_api_key",
-                                  code="invalid_api_key")
+            raise TogetherFailure(
+                401, f"Invalid API key provided: {key}", type="invalid_api_key", code="invalid_api_key"
+            )
         return await handler(request)
 
     @web.middleware
@@ -313,7 +317,10 @@ async def _together_errors(request: web.Request, handler: Handler) -> web.Stream
     except TogetherFailure as failure:
         return web.json_response(failure.body(), status=failure.status)
     except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as missing:
-        error = {"message": f"Not found: {request.method} {request.path}", "type": "invalid_request_error",
-                 "param": None, "code": None}
+        error = {
+            "message": f"Not found: {request.method} {request.path}",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
         return web.json_response({"error": error}, status=missing.status)
-

@@ -39,10 +39,12 @@ HARDWARE: dict[str, tuple[str, float, float]] = {
     "1x_nvidia_b200_180gb_sxm": ("b200-180gb", 180, 995 / 60),
 }
 # Bases Together fine-tunes but will not serve on a dedicated endpoint (nor their tuned models).
-NOT_DEPLOYABLE = frozenset({
-    "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
-    "meta-llama/Meta-Llama-3.1-70B-Instruct-Reference",
-})
+NOT_DEPLOYABLE = frozenset(
+    {
+        "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+        "meta-llama/Meta-Llama-3.1-70B-Instruct-Reference",
+    }
+)
 
 
 def hardware_entry(hardware_id: str, *, with_availability: bool) -> dict[str, Any]:
@@ -73,9 +75,17 @@ class Endpoint:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "object": "endpoint", "id": self.id, "name": self.name, "display_name": self.display_name,
-            "model": self.model, "hardware": self.hardware, "type": "dedicated", "owner": ACCOUNT,
-            "state": self.state, "autoscaling": dict(self.autoscaling), "created_at": self.created_at,
+            "object": "endpoint",
+            "id": self.id,
+            "name": self.name,
+            "display_name": self.display_name,
+            "model": self.model,
+            "hardware": self.hardware,
+            "type": "dedicated",
+            "owner": ACCOUNT,
+            "state": self.state,
+            "autoscaling": dict(self.autoscaling),
+            "created_at": self.created_at,
             "inactive_timeout": self.inactive_timeout,
         }
 
@@ -103,16 +113,21 @@ class Endpoints:
         scaling = _autoscaling(params["autoscaling"])
         model, hardware = str(params["model"]), str(params["hardware"])
         if not self.deployable(model):
-            raise _invalid(f"Model {model} cannot be deployed on a dedicated endpoint", "model",
-                           code="model_not_supported")
+            raise _invalid(
+                f"Model {model} cannot be deployed on a dedicated endpoint", "model", code="model_not_supported"
+            )
         if hardware not in HARDWARE:
             raise _invalid(f"Hardware {hardware} is not available for {model}", "hardware")
         state = params.get("state") or "STARTED"
         if state not in ("STARTED", "STOPPED"):
             raise _invalid("state must be STARTED or STOPPED", "state")
         endpoint = Endpoint(
-            id=f"endpoint-{uuid.uuid4()}", name=_endpoint_name(model), model=model, hardware=hardware,
-            autoscaling=scaling, display_name=str(params.get("display_name") or model),
+            id=f"endpoint-{uuid.uuid4()}",
+            name=_endpoint_name(model),
+            model=model,
+            hardware=hardware,
+            autoscaling=scaling,
+            display_name=str(params.get("display_name") or model),
             inactive_timeout=_timeout(params.get("inactive_timeout")),
             state="PENDING" if state == "STARTED" else "STOPPED",
         )
@@ -158,7 +173,8 @@ class Endpoints:
         chosen = [self.get(endpoint_id)] if endpoint_id else list(self.endpoints.values())
         for endpoint in chosen:
             endpoint.state = {"PENDING": "STARTING", "STARTING": "STARTED", "STOPPING": "STOPPED"}.get(
-                endpoint.state, endpoint.state)
+                endpoint.state, endpoint.state
+            )
 
     def idle_stop(self, endpoint_id: str) -> None:
         """The endpoint's `inactive_timeout` ran out: it stopped itself."""

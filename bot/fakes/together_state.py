@@ -318,11 +318,16 @@ class FineTunes:
         if not at_boundary:
             return
         job.epochs_completed += 1
-        self._event(job, "epoch_complete", f"Epoch completed, at step {job.step}", step=job.step,
-                    total_steps=total)
+        self._event(job, "epoch_complete", f"Epoch completed, at step {job.step}", step=job.step, total_steps=total)
         if job.step == total:
-            self._event(job, "checkpoint_save", f"Checkpoint saved at step {job.step}", step=job.step,
-                        total_steps=total, checkpoint_path=f"s3://together/{job.id}/checkpoint-{job.step}")
+            self._event(
+                job,
+                "checkpoint_save",
+                f"Checkpoint saved at step {job.step}",
+                step=job.step,
+                total_steps=total,
+                checkpoint_path=f"s3://together/{job.id}/checkpoint-{job.step}",
+            )
 
     def _conclude(self, job: Job) -> None:
         outcome = job.script.outcome
@@ -369,8 +374,9 @@ class FineTunes:
             self._check_lines(self._check_file(params["validation_file"], "validation_file"), method)
         suffix = params.get("suffix")
         if suffix is not None and (len(suffix) > MAX_SUFFIX or not all(c.isalnum() or c in "-_" for c in suffix)):
-            raise TogetherFailure(400, f"suffix must be at most {MAX_SUFFIX} letters, digits, '-' or '_'",
-                                  param="suffix")
+            raise TogetherFailure(
+                400, f"suffix must be at most {MAX_SUFFIX} letters, digits, '-' or '_'", param="suffix"
+            )
         epochs = params.get("n_epochs", 1)
         if not isinstance(epochs, int) or epochs < 1:
             raise TogetherFailure(400, "n_epochs must be a positive integer", param="n_epochs")
@@ -385,8 +391,9 @@ class FineTunes:
         if not model:
             raise TogetherFailure(400, "model is required", param="model")
         if model not in self.models:
-            raise TogetherFailure(400, f"Model {model} is not supported for fine-tuning", param="model",
-                                  code="model_not_supported")
+            raise TogetherFailure(
+                400, f"Model {model} is not supported for fine-tuning", param="model", code="model_not_supported"
+            )
         if method not in self.models[model]:
             raise TogetherFailure(400, f"Model {model} does not support {method} training", param="model")
 
@@ -407,8 +414,10 @@ class FineTunes:
                 raise TogetherFailure(400, f"Invalid JSON on line {number} of {stored.id}") from None
             if not isinstance(example, dict) or any(key not in example for key in required):
                 raise TogetherFailure(
-                    400, f"Line {number} of {stored.id} is not a {method.upper()} example "
-                    f"(needs {', '.join(required)})", param="training_file")
+                    400,
+                    f"Line {number} of {stored.id} is not a {method.upper()} example (needs {', '.join(required)})",
+                    param="training_file",
+                )
 
 
 def _require(params: Any, names: tuple[str, ...], prefix: str) -> None:
@@ -427,11 +436,19 @@ def _check_method(method: Any) -> str:
     if name == "sft":
         _require(method, ("train_on_inputs",), "training_method.")
         if method["train_on_inputs"] not in (True, False, "auto"):
-            raise TogetherFailure(400, "training_method.train_on_inputs must be a boolean or 'auto'",
-                                  param="training_method.train_on_inputs", code="invalid_request")
+            raise TogetherFailure(
+                400,
+                "training_method.train_on_inputs must be a boolean or 'auto'",
+                param="training_method.train_on_inputs",
+                code="invalid_request",
+            )
     elif name != "dpo":
-        raise TogetherFailure(400, f"training_method.method must be one of sft, dpo (got {name!r})",
-                              param="training_method.method", code="invalid_request")
+        raise TogetherFailure(
+            400,
+            f"training_method.method must be one of sft, dpo (got {name!r})",
+            param="training_method.method",
+            code="invalid_request",
+        )
     return str(name)
 
 
@@ -442,12 +459,12 @@ def _check_training_type(kind: Any) -> None:
     if kind["type"] == "Lora":
         _require(kind, ("lora_r", "lora_alpha"), "training_type.")
     elif kind["type"] != "Full":
-        raise TogetherFailure(400, f"Unknown training_type {kind['type']!r}", param="training_type.type",
-                              code="invalid_request")
+        raise TogetherFailure(
+            400, f"Unknown training_type {kind['type']!r}", param="training_type.type", code="invalid_request"
+        )
 
 
 def _losses(step: int, with_eval: bool) -> dict[str, float]:
     train = round(0.2 + 1.8 * 0.8**step, 4)
     row = {TRAIN_LOSS: train, "train/learning_rate": round(1e-4 * 0.99**step, 8)}
     return row | ({EVAL_LOSS: round(train + 0.05, 4)} if with_eval else {})
-

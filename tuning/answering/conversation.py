@@ -31,8 +31,9 @@ def strip_bot_mention(text: str, bot_user_id: str | None) -> str:
     return _MENTION.sub(lambda m: "" if m.group(1) == bot_user_id else m.group(0), text)
 
 
-def fit_to_context(model: str, messages: ChatMessages, *, reserve_for_answer: int | None = None,
-                   facts: ModelFacts | None = None) -> ChatMessages:
+def fit_to_context(
+    model: str, messages: ChatMessages, *, reserve_for_answer: int | None = None, facts: ModelFacts | None = None
+) -> ChatMessages:
     """Drop the oldest turns (never the system prompt or the newest turn) until the prompt fits. `facts`: the
     model's entry in the process's catalogue (the operator's override included); the packaged one otherwise."""
     info = facts or model_facts(model)

@@ -21,14 +21,20 @@ DEFAULT_PROVIDER = "openai"
 TrainerOf = Callable[[str], Awaitable[str | None]]
 _MISSING = {
     SELF_HOSTED_PROVIDER: "TUNELOOP_SERVE_URL is not set, so it cannot answer. An operator starts vLLM with "
-                          "--enable-lora (or `tuneloop serve-model` on a CPU machine) and sets TUNELOOP_SERVE_URL.",
+    "--enable-lora (or `tuneloop serve-model` on a CPU machine) and sets TUNELOOP_SERVE_URL.",
     "together": "TOGETHER_API_KEY is not set.",
 }
 
 
 class ModelRouter:
-    def __init__(self, clients: Mapping[str, ChatModel], catalogue: Catalogue, *,
-                 trainer_of: TrainerOf | None = None, trainer_providers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        clients: Mapping[str, ChatModel],
+        catalogue: Catalogue,
+        *,
+        trainer_of: TrainerOf | None = None,
+        trainer_providers: Mapping[str, str] | None = None,
+    ) -> None:
         """`clients` by catalogue provider; `trainer_providers`: which provider serves each back-end's tuned
         models (from the back-ends' specs)."""
         self._clients = clients
@@ -59,16 +65,17 @@ class ModelRouter:
     async def resolve(self, model: str) -> ChatModel:
         provider = await self.route(model)
         if provider not in self._clients:
-            raise TuningError(f"`{model}` is served by {provider}, and " + _MISSING.get(
-                provider, f"no client for {provider} is configured."))
+            raise TuningError(
+                f"`{model}` is served by {provider}, and "
+                + _MISSING.get(provider, f"no client for {provider} is configured.")
+            )
         return self._clients[provider]
 
     def client_for(self, model: str) -> ChatModel:
         """A client for `model` that finds its provider at the first call."""
         return _Routed(self)
 
-    async def complete(self, model: str, messages: list[dict[str, str]], *,
-                       max_tokens: int | None = None) -> ChatReply:
+    async def complete(self, model: str, messages: list[dict[str, str]], *, max_tokens: int | None = None) -> ChatReply:
         return await (await self.resolve(model)).complete(model, messages, max_tokens=max_tokens)
 
     async def stream(self, model: str, messages: list[dict[str, str]], on_text: OnText) -> ChatReply:
@@ -86,27 +93,29 @@ class ModelRouter:
             await self.complete(model, PING)
         except ModelError as error:
             provider = await self.route(model)
-            raise TuningError(f"`{model}` did not answer a test request ({error}) " + _ADVICE.get(
-                provider, _CHECK_THE_NAME)) from error
+            raise TuningError(
+                f"`{model}` did not answer a test request ({error}) " + _ADVICE.get(provider, _CHECK_THE_NAME)
+            ) from error
 
 
 class _Routed:
     def __init__(self, router: ModelRouter) -> None:
         self._router = router
 
-    async def complete(self, model: str, messages: list[dict[str, str]], *,
-                       max_tokens: int | None = None) -> ChatReply:
+    async def complete(self, model: str, messages: list[dict[str, str]], *, max_tokens: int | None = None) -> ChatReply:
         return await self._router.complete(model, messages, max_tokens=max_tokens)
 
     async def stream(self, model: str, messages: list[dict[str, str]], on_text: OnText) -> ChatReply:
         return await self._router.stream(model, messages, on_text)
 
 
-_CHECK_THE_NAME = (f"Check the model name ({command('jobs')} shows tuned models; a base model the catalogue does not "
-                   "list goes to OPENAI_BASE_URL unless models.toml beside the database names its `provider`). On "
-                   "Azure OpenAI, deploy the tuned model first and promote the deployment's name.")
+_CHECK_THE_NAME = (
+    f"Check the model name ({command('jobs')} shows tuned models; a base model the catalogue does not "
+    "list goes to OPENAI_BASE_URL unless models.toml beside the database names its `provider`). On "
+    "Azure OpenAI, deploy the tuned model first and promote the deployment's name."
+)
 _ADVICE = {
     "together": "Together answers a tuned model only through a running dedicated endpoint, by the endpoint's name: "
-                f"press *Deploy* on the job's card, wait for \"ready\", then use the job id. {command('endpoints')} "
-                "lists Tuneloop's endpoints.",
+    f'press *Deploy* on the job\'s card, wait for "ready", then use the job id. {command("endpoints")} '
+    "lists Tuneloop's endpoints.",
 }

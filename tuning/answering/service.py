@@ -12,12 +12,12 @@ from storage import messages as message_rows
 from storage import streaming as streaming_rows
 from storage.db import Database
 from tuning import telemetry
-from tuning.catalogue.entries import ModelFacts, model_facts
 from tuning.answering.conversation import fit_to_context, strip_bot_mention, to_chat
-from tuning.errors import ModelError
 from tuning.answering.memory import ChannelKinds, Memory, Recall, with_memory
-from tuning.ports import OnText
 from tuning.answering.routing import ModelRouter
+from tuning.catalogue.entries import ModelFacts, model_facts
+from tuning.errors import ModelError
+from tuning.ports import OnText
 from tuning.values import AnswerClaim, ChatReply, SlackMessage
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,20 @@ Explain = Callable[[str], Awaitable[str | None]]
 
 
 class Answerer:
-    def __init__(self, db: Database, chat: ModelRouter, *, model_for: ModelFor, system_prompt: str,
-                 replacement: Replacement | None = None, explain: Explain | None = None,
-                 memory: Memory | None = None, replica: str = "", claim_seconds: float = 30.0,
-                 facts: Callable[[str], ModelFacts] = model_facts) -> None:
+    def __init__(
+        self,
+        db: Database,
+        chat: ModelRouter,
+        *,
+        model_for: ModelFor,
+        system_prompt: str,
+        replacement: Replacement | None = None,
+        explain: Explain | None = None,
+        memory: Memory | None = None,
+        replica: str = "",
+        claim_seconds: float = 30.0,
+        facts: Callable[[str], ModelFacts] = model_facts,
+    ) -> None:
         """`replica` names this process among those sharing the database; its claim on an answer lasts
         `claim_seconds` unless renewed (bot/replicas.py renews them while the process lives). `facts`: a
         model's context window and tokenizer, from the process's catalogue."""
@@ -56,8 +66,14 @@ class Answerer:
         if message.is_dm or not message.user:
             return
         await message_rows.save_message(
-            self._db, channel=message.channel, ts=message.ts, team_id=message.team_id,
-            thread_ts=message.thread_ts, user_id=message.user, text=message.text, is_bot=message.is_bot,
+            self._db,
+            channel=message.channel,
+            ts=message.ts,
+            team_id=message.team_id,
+            thread_ts=message.thread_ts,
+            user_id=message.user,
+            text=message.text,
+            is_bot=message.is_bot,
         )
 
     async def wants(self, message: SlackMessage) -> bool:
@@ -80,14 +96,21 @@ class Answerer:
         model = await self._model_for(message.channel, message.reply_thread)
         now = time.time()
         answer_id = await answer_rows.claim(
-            self._db, team_id=message.team_id, channel=message.channel, thread_ts=message.reply_thread,
-            question_ts=message.ts, asked_by=message.user or "", model=model,
-            replica=self._replica, expires=now + self._claim_seconds,
+            self._db,
+            team_id=message.team_id,
+            channel=message.channel,
+            thread_ts=message.reply_thread,
+            question_ts=message.ts,
+            asked_by=message.user or "",
+            model=model,
+            replica=self._replica,
+            expires=now + self._claim_seconds,
         )
         placeholder = None
         if answer_id is None:
-            existing = await answer_rows.take_over(self._db, message.channel, message.ts, replica=self._replica,
-                                                   now=now, expires=now + self._claim_seconds)
+            existing = await answer_rows.take_over(
+                self._db, message.channel, message.ts, replica=self._replica, now=now, expires=now + self._claim_seconds
+            )
             if existing is None or existing.id in self._in_flight:
                 return None
             answer_id, placeholder, model = existing.id, existing.answer_ts, existing.model
@@ -117,13 +140,18 @@ class Answerer:
             return Recall()
         with telemetry.retrieval_span(source="team_memory") as span:
             kind = await self.memory.kind(message.channel, kinds)
-            recall = await self.memory.recall(strip_bot_mention(message.text, bot_user_id).strip(), message.channel,
-                                             kind)
+            recall = await self.memory.recall(
+                strip_bot_mention(message.text, bot_user_id).strip(), message.channel, kind
+            )
             telemetry.retrieval_result(span, [hit.example_id for hit in recall.hits])
         return recall
 
     async def generate(
-        self, claim: AnswerClaim, thread: Sequence[SlackMessage], bot_user_id: str | None, on_text: OnText | None = None,
+        self,
+        claim: AnswerClaim,
+        thread: Sequence[SlackMessage],
+        bot_user_id: str | None,
+        on_text: OnText | None = None,
         recall: Recall = Recall(),
     ) -> ChatReply:
         """Ask the model (or its fallback, when it is gone), streaming its text to `on_text` if given; a failure is
@@ -131,8 +159,9 @@ class Answerer:
         the conversation without them, and lists them by reference (answer_memory)."""
         model, fallbacks = claim.model, 0
         while True:
-            sent = fit_to_context(model, to_chat(with_memory(self._system_prompt, recall), thread, bot_user_id),
-                                  facts=self._facts(model))
+            sent = fit_to_context(
+                model, to_chat(with_memory(self._system_prompt, recall), thread, bot_user_id), facts=self._facts(model)
+            )
             messages = [{"role": "system", "content": self._system_prompt}, *sent[1:]]
             try:
                 if on_text is not None:
@@ -158,7 +187,11 @@ class Answerer:
     async def _failed(self, claim: AnswerClaim, messages: list[dict[str, str]], error: ModelError) -> None:
         log.warning("answer %s failed: %s", claim.answer_id, error, exc_info=error.__cause__)
         await answer_rows.fail(
-            self._db, claim.answer_id, request_messages=messages, error=repr(error.__cause__ or error), latency_ms=0,
+            self._db,
+            claim.answer_id,
+            request_messages=messages,
+            error=repr(error.__cause__ or error),
+            latency_ms=0,
             trace=_trace_ids(),
         )
         self._in_flight.discard(claim.answer_id)
@@ -171,18 +204,32 @@ class Answerer:
     async def abandon(self, claim: AnswerClaim, reason: str) -> None:
         """Record an answer that cannot be given for a reason other than the model (e.g. the thread is gone)."""
         log.warning("answer %s abandoned: %s", claim.answer_id, reason)
-        await answer_rows.fail(self._db, claim.answer_id, request_messages=None, error=reason, latency_ms=0,
-                               trace=_trace_ids())
+        await answer_rows.fail(
+            self._db, claim.answer_id, request_messages=None, error=reason, latency_ms=0, trace=_trace_ids()
+        )
         self._in_flight.discard(claim.answer_id)
 
-    async def posted(self, claim: AnswerClaim, reply: ChatReply, part_ts: list[str], bot_user_id: str | None,
-                     recall: Recall = Recall()) -> None:
+    async def posted(
+        self,
+        claim: AnswerClaim,
+        reply: ChatReply,
+        part_ts: list[str],
+        bot_user_id: str | None,
+        recall: Recall = Recall(),
+    ) -> None:
         if self.memory is not None:
             await self.memory.record(claim.answer_id, recall)
         await answer_rows.complete(
-            self._db, claim.answer_id, request_messages=reply.request_messages, text=reply.text,
-            prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
-            latency_ms=reply.latency_ms, part_ts=part_ts, bot_user_id=bot_user_id, trace=_trace_ids(),
+            self._db,
+            claim.answer_id,
+            request_messages=reply.request_messages,
+            text=reply.text,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            latency_ms=reply.latency_ms,
+            part_ts=part_ts,
+            bot_user_id=bot_user_id,
+            trace=_trace_ids(),
         )
         self._in_flight.discard(claim.answer_id)
 

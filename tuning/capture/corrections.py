@@ -9,11 +9,11 @@ from storage import messages as message_rows
 from storage.db import Database
 from storage.states import ExampleState
 from tuning.capture.examples import Capture
-from tuning.errors import NotAdmin, NotFound, TuningError
 from tuning.capture.feedback_traces import FeedbackTraces
 from tuning.capture.members import MemberDirectory
-from tuning.ports import SlackReader
 from tuning.capture.review import view
+from tuning.errors import NotAdmin, NotFound, TuningError
+from tuning.ports import SlackReader
 from tuning.values import CorrectionDraft, ExampleView, SlackMessage
 
 
@@ -32,8 +32,14 @@ def problem_with(new_text: str, original_fingerprint: str) -> str | None:
 
 
 class Corrections:
-    def __init__(self, db: Database, capture: Capture, members: MemberDirectory, admins: frozenset[str],
-                 traces: FeedbackTraces | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        capture: Capture,
+        members: MemberDirectory,
+        admins: frozenset[str],
+        traces: FeedbackTraces | None = None,
+    ) -> None:
         self._db = db
         self._traces = traces
         self._capture = capture
@@ -52,7 +58,9 @@ class Corrections:
             thread = await reader.thread(message.channel, message.thread_ts or message.ts)
             earlier = [m for m in thread if float(m.ts) < float(message.ts) and not m.is_bot and m.text.strip()]
             question = earlier[-1].text if earlier else None
-        return CorrectionDraft(channel=message.channel, ts=ts, original=text, question=question, fingerprint=fingerprint(text))
+        return CorrectionDraft(
+            channel=message.channel, ts=ts, original=text, question=question, fingerprint=fingerprint(text)
+        )
 
     async def _full_text(self, channel: str, ts: str) -> str | None:
         row = await message_rows.get(self._db, channel, ts)

@@ -38,8 +38,15 @@ def derive_state(example: ExampleRow, up: int, down: int, min_votes: int) -> Exa
 
 
 class Capture:
-    def __init__(self, db: Database, members: MemberDirectory, *, system_prompt: str, min_votes: int,
-                 traces: FeedbackTraces | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        members: MemberDirectory,
+        *,
+        system_prompt: str,
+        min_votes: int,
+        traces: FeedbackTraces | None = None,
+    ) -> None:
         self._db = db
         self._traces = traces
         self._members = members
@@ -52,8 +59,14 @@ class Capture:
             return
         ts = await self.canonical_ts(vote.channel, vote.ts)
         await vote_rows.record_reaction(
-            self._db, channel=vote.channel, ts=ts, voter=vote.voter, reaction=vote.reaction,
-            direction=direction, added=vote.added, event_ts=vote.event_ts,
+            self._db,
+            channel=vote.channel,
+            ts=ts,
+            voter=vote.voter,
+            reaction=vote.reaction,
+            direction=direction,
+            added=vote.added,
+            event_ts=vote.event_ts,
             source="button" if vote.is_click else "reaction",
         )
         example = await example_rows.find(self._db, vote.channel, ts)
@@ -73,7 +86,13 @@ class Capture:
         return ts
 
     async def ensure_example(
-        self, channel: str, ts: str, reader: SlackReader, *, allow_teammate: bool = True, actor: str | None = None,
+        self,
+        channel: str,
+        ts: str,
+        reader: SlackReader,
+        *,
+        allow_teammate: bool = True,
+        actor: str | None = None,
         known: tuple[SlackMessage, list[SlackMessage]] | None = None,
     ) -> ExampleRow | None:
         """The example for an answer message, created if needed; None for a message that answers nothing.
@@ -124,12 +143,22 @@ class Capture:
         if context is None:
             return None
         return NewExample(
-            source="bot_answer", team_id=row.team_id, channel=channel, thread_ts=row.thread_ts, message_ts=ts,
-            author=row.user_id, answer_id=row.answer_id, model=context.model, conversation=context.request_messages,
-            question=_last_user_turn(context.request_messages), answer=context.answer_text,
+            source="bot_answer",
+            team_id=row.team_id,
+            channel=channel,
+            thread_ts=row.thread_ts,
+            message_ts=ts,
+            author=row.user_id,
+            answer_id=row.answer_id,
+            model=context.model,
+            conversation=context.request_messages,
+            question=_last_user_turn(context.request_messages),
+            answer=context.answer_text,
         )
 
-    def _from_thread(self, message: SlackMessage, thread: list[SlackMessage], bot_user_id: str | None) -> NewExample | None:
+    def _from_thread(
+        self, message: SlackMessage, thread: list[SlackMessage], bot_user_id: str | None
+    ) -> NewExample | None:
         before = [m for m in thread if float(m.ts) < float(message.ts)]
         conversation = to_chat(self._system_prompt, before, bot_user_id)
         while len(conversation) > 1 and conversation[-1]["role"] == "assistant":
@@ -137,9 +166,16 @@ class Capture:
         if len(conversation) < 2 or not message.text.strip():
             return None
         return NewExample(
-            source="bot_answer" if message.is_bot else "teammate_answer", team_id=message.team_id,
-            channel=message.channel, thread_ts=message.thread_ts, message_ts=message.ts, author=message.user,
-            answer_id=None, model=None, conversation=conversation, question=_last_user_turn(conversation),
+            source="bot_answer" if message.is_bot else "teammate_answer",
+            team_id=message.team_id,
+            channel=message.channel,
+            thread_ts=message.thread_ts,
+            message_ts=message.ts,
+            author=message.user,
+            answer_id=None,
+            model=None,
+            conversation=conversation,
+            question=_last_user_turn(conversation),
             answer=message.text.strip(),
         )
 

@@ -10,8 +10,8 @@ from storage import messages as message_rows
 from storage import vote_reasons
 from storage.db import Database
 from storage.vote_reasons import REASONS, Reason
-from tuning.capture.examples import Capture
 from tuning.capture.corrections import Corrections
+from tuning.capture.examples import Capture
 from tuning.errors import UsageError
 from tuning.ports import SlackReader
 
@@ -35,8 +35,9 @@ class FeedbackReasons:
         row = await message_rows.get(self._db, channel, ts)
         return row.thread_ts if row else None
 
-    async def record(self, *, channel: str, ts: str, voter: str, reason: str, fix: str | None,
-                     reader: SlackReader) -> ReasonSaved:
+    async def record(
+        self, *, channel: str, ts: str, voter: str, reason: str, fix: str | None, reader: SlackReader
+    ) -> ReasonSaved:
         chosen = next((known for known in REASONS if known == reason), None)
         if chosen is None:
             raise UsageError(f"`{reason[:40]}` is not a reason: pick one of {', '.join(REASONS)}.")

@@ -42,7 +42,9 @@ class Harvester:
             report.replies_scanned += 1
             await self._reply(reply, thread, reader, report)
 
-    async def _reply(self, reply: SlackMessage, thread: list[SlackMessage], reader: SlackReader, report: HarvestReport) -> None:
+    async def _reply(
+        self, reply: SlackMessage, thread: list[SlackMessage], reader: SlackReader, report: HarvestReport
+    ) -> None:
         voters = _votes(reply, excluded=(reader.bot_user_id, reply.user))
         if not voters:
             if any(vote_direction(r.name) for r in reply.reactions):
@@ -67,10 +69,18 @@ class Harvester:
         """Reactions seen now; a live event recorded earlier for the same reaction is left as it is."""
         now = f"{time.time():.6f}"
         for voter, reaction, direction in voters:
-            if not await vote_rows.is_present(self._db, channel=reply.channel, ts=reply.ts, voter=voter, reaction=reaction):
+            if not await vote_rows.is_present(
+                self._db, channel=reply.channel, ts=reply.ts, voter=voter, reaction=reaction
+            ):
                 await vote_rows.record_reaction(
-                    self._db, channel=reply.channel, ts=reply.ts, voter=voter, reaction=reaction,
-                    direction=direction, added=True, event_ts=now,
+                    self._db,
+                    channel=reply.channel,
+                    ts=reply.ts,
+                    voter=voter,
+                    reaction=reaction,
+                    direction=direction,
+                    added=True,
+                    event_ts=now,
                 )
 
 

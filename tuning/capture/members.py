@@ -29,9 +29,7 @@ class MemberDirectory:
     async def _refresh(self, reader: SlackReader) -> None:
         try:
             members = await reader.members()
-            await member_rows.replace_all(
-                self._db, [(m.user_id, m.name, m.real_name, m.display_name) for m in members]
-            )
+            await member_rows.replace_all(self._db, [(m.user_id, m.name, m.real_name, m.display_name) for m in members])
         except Exception:  # users.list down: scrub with the names cached last time rather than not at all
             log.warning("could not refresh workspace members; using the cached names", exc_info=True)
         self._scrubber = Scrubber(await member_rows.names(self._db))

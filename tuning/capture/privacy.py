@@ -10,8 +10,8 @@ from storage import memory as memory_rows
 from storage import retention
 from storage.db import Database
 from storage.retention import Erased, Pruned
-from tuning.errors import UsageError
 from tuning.admin import require_admin
+from tuning.errors import UsageError
 
 log = logging.getLogger(__name__)
 DeletionHook = Callable[[str, str, Sequence[str]], Awaitable[None]]  # (channel, ts, the texts removed)
@@ -37,8 +37,12 @@ class Privacy:
     async def prune(self) -> Pruned:
         pruned = await retention.prune(self._db, inbox_days=self._inbox_days, message_days=self._message_days)
         if pruned.inbox or pruned.messages or pruned.answers:
-            log.info("retention: removed %d processed events, blanked %d messages and %d prompts",
-                     pruned.inbox, pruned.messages, pruned.answers)
+            log.info(
+                "retention: removed %d processed events, blanked %d messages and %d prompts",
+                pruned.inbox,
+                pruned.messages,
+                pruned.answers,
+            )
         return pruned
 
     def on_deleted(self, hook: DeletionHook) -> None:

@@ -24,8 +24,9 @@ class Review:
         """Up to ten candidates (most 👍 first) and how many wait in all."""
         rows = await example_rows.candidates(self._db, REVIEW_PAGE)
         why = await vote_reasons.for_messages(self._db, [(row.channel, row.message_ts) for row in rows])
-        views = [view(row).model_copy(update={"why_down": tuple(why.get((row.channel, row.message_ts), ()))})
-                 for row in rows]
+        views = [
+            view(row).model_copy(update={"why_down": tuple(why.get((row.channel, row.message_ts), ()))}) for row in rows
+        ]
         return views, await example_rows.count_candidates(self._db)
 
     async def decide(self, example_id: int, decision: str, actor: str) -> ExampleView:
@@ -46,7 +47,16 @@ class Review:
 
 def view(row: ExampleRow) -> ExampleView:
     return ExampleView(
-        id=row.id, source=row.source, state=row.state, channel=row.channel, thread_ts=row.thread_ts,
-        message_ts=row.message_ts, author=row.author, question=row.question, answer=row.answer,
-        corrected=row.corrected, up_votes=row.up_votes, down_votes=row.down_votes,
+        id=row.id,
+        source=row.source,
+        state=row.state,
+        channel=row.channel,
+        thread_ts=row.thread_ts,
+        message_ts=row.message_ts,
+        author=row.author,
+        question=row.question,
+        answer=row.answer,
+        corrected=row.corrected,
+        up_votes=row.up_votes,
+        down_votes=row.down_votes,
     )

@@ -34,7 +34,9 @@ async def collect(db: Database) -> Stats:
         by_channel[in_channel.channel][in_channel.state] = in_channel.n
     contributors = await stat_rows.contributors(db, TOP_CONTRIBUTORS)
     return Stats(
-        by_state=dict(by_state), by_source=dict(by_source), by_channel=dict(by_channel),
+        by_state=dict(by_state),
+        by_source=dict(by_source),
+        by_channel=dict(by_channel),
         contributors=[(person.user, person.n) for person in contributors],
         down_reasons=await vote_reasons.counts(db),
     )

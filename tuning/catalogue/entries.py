@@ -26,12 +26,29 @@ TokenCounts = Literal["exact", "estimate"]
 PACKAGED = "models.toml"
 OVERRIDE_NAME = "models.toml"
 LEGACY_OVERRIDE_NAME = "prices.toml"  # the older, prices-only shape; still honoured
-MODEL_FIELDS = frozenset({
-    "provider", "train", "snapshots", "context_window", "max_output_tokens", "example_token_limit", "tokenizer",
-    "token_counts", "training_usd_per_million", "inference", "fine_tuned_inference", "shutdown", "source", "checked",
-    "dedicated_endpoint",
-    "parameters_billion", "training_defaults", "chat_template", "chat_template_source",
-})
+MODEL_FIELDS = frozenset(
+    {
+        "provider",
+        "train",
+        "snapshots",
+        "context_window",
+        "max_output_tokens",
+        "example_token_limit",
+        "tokenizer",
+        "token_counts",
+        "training_usd_per_million",
+        "inference",
+        "fine_tuned_inference",
+        "shutdown",
+        "source",
+        "checked",
+        "dedicated_endpoint",
+        "parameters_billion",
+        "training_defaults",
+        "chat_template",
+        "chat_template_source",
+    }
+)
 TRAINING_DEFAULT_FIELDS = frozenset({"max_length", "batch_size", "target_modules"})
 BACKEND_FIELDS = frozenset({"default_model", "closes_on", "learning_rate", "learning_rate_multiplier", "source"})
 
@@ -101,8 +118,14 @@ class UnknownModelName(TuningError):
 
 
 class Catalogue:
-    def __init__(self, models: Mapping[str, ModelFacts], backends: Mapping[str, Backend], fallback: ModelFacts,
-                 checked: str, defaults: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        models: Mapping[str, ModelFacts],
+        backends: Mapping[str, Backend],
+        fallback: ModelFacts,
+        checked: str,
+        defaults: Mapping[str, str] | None = None,
+    ) -> None:
         self.models = dict(models)
         self.defaults = dict(defaults or {})  # answering, judge: the models used before any setting or promotion
         self.backends = dict(backends)
@@ -122,8 +145,10 @@ class Catalogue:
     def require(self, model: str) -> ModelFacts:
         entry = self.entry(model)
         if entry is None:
-            raise UnknownModelName(f"Tuneloop knows nothing about the model `{model}`. Known models: "
-                                   f"{', '.join(f'`{name}`' for name in sorted(self.models))}.")
+            raise UnknownModelName(
+                f"Tuneloop knows nothing about the model `{model}`. Known models: "
+                f"{', '.join(f'`{name}`' for name in sorted(self.models))}."
+            )
         return entry
 
     def training_price(self, model: str) -> Price | None:
@@ -164,18 +189,25 @@ class Catalogue:
         if from_ is None or to is None or from_.learning_rate_multiplier is None:
             return value, f"learning rate {value:g}, as set on the source job"
         if to.learning_rate is None:
-            return None, (f"learning rate: `{target}` has no default rate in the catalogue to map OpenAI's multiplier "
-                          f"{value:g} onto, so its own default is used")
+            return None, (
+                f"learning rate: `{target}` has no default rate in the catalogue to map OpenAI's multiplier "
+                f"{value:g} onto, so its own default is used"
+            )
         rate = to.learning_rate * value / from_.learning_rate_multiplier
-        return rate, (f"learning rate {rate:.2g}: OpenAI's multiplier {value:g} ÷ its default "
-                      f"{from_.learning_rate_multiplier:g} × `{target}`'s default rate {to.learning_rate:g} "
-                      "(an approximation: OpenAI does not publish the rate its multiplier scales)")
+        return rate, (
+            f"learning rate {rate:.2g}: OpenAI's multiplier {value:g} ÷ its default "
+            f"{from_.learning_rate_multiplier:g} × `{target}`'s default rate {to.learning_rate:g} "
+            "(an approximation: OpenAI does not publish the rate its multiplier scales)"
+        )
 
     def trainable(self, backend: str) -> dict[str, frozenset[Method]]:
         """Exact base-model names `backend` accepts, and the methods for each."""
-        return {snapshot: entry.train[backend]
-                for entry in self.models.values() if backend in entry.train
-                for snapshot in entry.snapshots or (entry.name,)}
+        return {
+            snapshot: entry.train[backend]
+            for entry in self.models.values()
+            if backend in entry.train
+            for snapshot in entry.snapshots or (entry.name,)
+        }
 
     def _backend(self, backend: str) -> Backend:
         try:
@@ -247,34 +279,45 @@ def _from_prices_shape(data: dict[str, Any]) -> dict[str, Any]:
         for name, entry in data.get("models", {}).items():
             models.setdefault(name, {}).update(
                 training_usd_per_million=float(entry["usd_per_million"]),
-                **{key: str(entry[key]) for key in ("checked", "source") if key in entry})
+                **{key: str(entry[key]) for key in ("checked", "source") if key in entry},
+            )
         for name, entry in data.get("inference", {}).items():
             key = "fine_tuned_inference" if name.startswith("ft:") else "inference"
-            models.setdefault(name.removeprefix("ft:"), {})[key] = {"input": float(entry["input"]),
-                                                                    "output": float(entry["output"])}
-        backends = {name: {"default_model": str(entry["default_model"])}
-                    for name, entry in data.get("trainers", {}).items()}
+            models.setdefault(name.removeprefix("ft:"), {})[key] = {
+                "input": float(entry["input"]),
+                "output": float(entry["output"]),
+            }
+        backends = {
+            name: {"default_model": str(entry["default_model"])} for name, entry in data.get("trainers", {}).items()
+        }
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise TuningError(
-            f"The price table prices.toml is malformed ({error!r}): each [models.\"NAME\"] needs usd_per_million, "
-            "each [trainers.NAME] needs default_model, each [inference.\"NAME\"] needs input and output."
+            f'The price table prices.toml is malformed ({error!r}): each [models."NAME"] needs usd_per_million, '
+            'each [trainers.NAME] needs default_model, each [inference."NAME"] needs input and output.'
         ) from None
-    return {key: value for key, value in (("checked", data.get("checked")), ("models", models),
-                                          ("backends", backends)) if value}
+    return {
+        key: value
+        for key, value in (("checked", data.get("checked")), ("models", models), ("backends", backends))
+        if value
+    }
 
 
 def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Each override entry replaces the fields it names; a new entry starts from the entry it falls under."""
     checked = str(override.get("checked", base.get("checked", "unknown date")))
-    models = {name: {"checked": str(base.get("checked", "unknown date")), **entry}
-              for name, entry in base.get("models", {}).items()}
+    models = {
+        name: {"checked": str(base.get("checked", "unknown date")), **entry}
+        for name, entry in base.get("models", {}).items()
+    }
     prefixes = sorted(models, key=len, reverse=True)
     for name, entry in override.get("models", {}).items():
         parent = models.get(name) or next((models[p] for p in prefixes if name.startswith(p)), {})
         dated = {"checked": checked} if "training_usd_per_million" in entry else {}
         models[name] = {**parent, **dated, **entry}
-    backends = {name: {**base.get("backends", {}).get(name, {}), **entry}
-                for name, entry in {**base.get("backends", {}), **override.get("backends", {})}.items()}
+    backends = {
+        name: {**base.get("backends", {}).get(name, {}), **entry}
+        for name, entry in {**base.get("backends", {}), **override.get("backends", {})}.items()
+    }
     return {**base, "models": models, "backends": backends}
 
 
@@ -282,7 +325,9 @@ def parse_catalogue(data: dict[str, Any], origin: str) -> Catalogue:
     checked = str(data.get("checked", "unknown date"))
     try:
         fallback = _facts("", data["fallback"], {}, checked)
-        models = {name: _facts(name, entry, data["fallback"], checked) for name, entry in data.get("models", {}).items()}
+        models = {
+            name: _facts(name, entry, data["fallback"], checked) for name, entry in data.get("models", {}).items()
+        }
         backends = {name: _backend(name, entry) for name, entry in data.get("backends", {}).items()}
         defaults = {role: str(model) for role, model in data.get("defaults", {}).items()}
     except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -295,9 +340,14 @@ def parse_catalogue(data: dict[str, Any], origin: str) -> Catalogue:
 
 def _backend(name: str, entry: Mapping[str, Any]) -> Backend:
     _known_fields(name, entry, BACKEND_FIELDS)
-    return Backend(name, str(entry["default_model"]), _date(entry.get("closes_on")),
-                   _number(entry.get("learning_rate")), _number(entry.get("learning_rate_multiplier")),
-                   str(entry.get("source", "")))
+    return Backend(
+        name,
+        str(entry["default_model"]),
+        _date(entry.get("closes_on")),
+        _number(entry.get("learning_rate")),
+        _number(entry.get("learning_rate_multiplier")),
+        str(entry.get("source", "")),
+    )
 
 
 def _number(value: object) -> float | None:
@@ -321,15 +371,22 @@ def _facts(name: str, entry: Mapping[str, Any], fallback: Mapping[str, Any], che
         raise ValueError(f"token_counts of {name or 'fallback'} must be exact or estimate")
     training = entry.get("training_usd_per_million")
     return ModelFacts(
-        name=name, provider=str(get("provider")), context_window=int(get("context_window")),
-        max_output_tokens=int(get("max_output_tokens")), example_token_limit=int(get("example_token_limit")),
-        tokenizer=str(get("tokenizer")), token_counts="exact" if counts == "exact" else "estimate",
+        name=name,
+        provider=str(get("provider")),
+        context_window=int(get("context_window")),
+        max_output_tokens=int(get("max_output_tokens")),
+        example_token_limit=int(get("example_token_limit")),
+        tokenizer=str(get("tokenizer")),
+        token_counts="exact" if counts == "exact" else "estimate",
         train={backend: frozenset(_method(m) for m in methods) for backend, methods in entry.get("train", {}).items()},
         snapshots=tuple(str(s) for s in entry.get("snapshots", ())),
         training=Price(float(training), str(entry.get("checked", checked)), str(entry.get("source", "")))
-        if training is not None else None,
-        inference=_price(entry.get("inference")), fine_tuned_inference=_price(entry.get("fine_tuned_inference")),
-        shutdown=_date(entry.get("shutdown")), source=str(entry.get("source", "")),
+        if training is not None
+        else None,
+        inference=_price(entry.get("inference")),
+        fine_tuned_inference=_price(entry.get("fine_tuned_inference")),
+        shutdown=_date(entry.get("shutdown")),
+        source=str(entry.get("source", "")),
         dedicated_endpoint=bool(entry.get("dedicated_endpoint", True)),
         parameters_billion=float(entry["parameters_billion"]) if "parameters_billion" in entry else None,
         training_defaults=_training_defaults(name, entry.get("training_defaults", {})),
@@ -343,7 +400,8 @@ def _training_defaults(name: str, entry: Mapping[str, Any]) -> TrainingDefaults:
     return TrainingDefaults(
         max_length=int(entry["max_length"]) if "max_length" in entry else None,
         batch_size=int(entry["batch_size"]) if "batch_size" in entry else None,
-        target_modules=tuple(str(module) for module in entry.get("target_modules", ())))
+        target_modules=tuple(str(module) for module in entry.get("target_modules", ())),
+    )
 
 
 def _method(value: object) -> Method:

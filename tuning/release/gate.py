@@ -50,8 +50,10 @@ class Difference:
 
     def text(self) -> str:
         noise = "no noise estimate" if self.half_width is None else f"noise ±{self.half_width:.3f}"
-        return (f"{self.metric} {self.candidate:.3f} vs {self.current:.3f} "
-                f"(difference {self.mean:+.3f}, {noise}, {self.items} items)")
+        return (
+            f"{self.metric} {self.candidate:.3f} vs {self.current:.3f} "
+            f"(difference {self.mean:+.3f}, {noise}, {self.items} items)"
+        )
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,10 @@ def judge_verdict(summary: EvalSummary) -> tuple[str | None, str | None]:
     judge = summary.judge
     if judge is None or judge.win_rate is None or judge.win_rate_low is None or judge.win_rate_high is None:
         return None, None
-    numbers = (f"judge win rate {judge.win_rate:.0%} (95% CI {judge.win_rate_low:.0%}–{judge.win_rate_high:.0%}, "
-               f"{judge.wins} wins, {judge.ties} ties, {judge.losses} losses)")
+    numbers = (
+        f"judge win rate {judge.win_rate:.0%} (95% CI {judge.win_rate_low:.0%}–{judge.win_rate_high:.0%}, "
+        f"{judge.wins} wins, {judge.ties} ties, {judge.losses} losses)"
+    )
     refusal = "the judge prefers the current model: the win rate's 95% interval is entirely below 50%"
     return (refusal if judge.win_rate_high < 0.5 else None), numbers
 
@@ -111,8 +115,9 @@ def verdict(summary: EvalSummary, items: Sequence[ItemResult]) -> tuple[tuple[st
     refusal, judged = judge_verdict(summary)
     found = differences(summary, items)
     reasons = [refusal] if refusal else []
-    reasons += [f"{d.metric} is lower than the current model's by more than its noise"
-                for d in found if d.worse_beyond_noise]
+    reasons += [
+        f"{d.metric} is lower than the current model's by more than its noise" for d in found if d.worse_beyond_noise
+    ]
     return tuple(reasons), (*(d.text() for d in found), *([judged] if judged else []))
 
 
@@ -124,8 +129,14 @@ def memory_mode(summary: EvalSummary) -> str:
 def _no_evidence(candidate: str, current: str, dataset: str | None) -> GateCheck:
     where = f"`{dataset}`" if dataset else f"a dataset (build one with {command('dataset build NAME')})"
     run = command(f"eval {candidate} against:{current}" + (f" dataset:{dataset}" if dataset else ""))
-    return GateCheck(candidate, current, dataset, None, (
-        f"there is no evaluation of `{candidate}` against the current model `{current}` on {where}. Run {run}",), ())
+    return GateCheck(
+        candidate,
+        current,
+        dataset,
+        None,
+        (f"there is no evaluation of `{candidate}` against the current model `{current}` on {where}. Run {run}",),
+        (),
+    )
 
 
 GateDataset = Callable[[str | None], Awaitable[str]]
@@ -141,15 +152,28 @@ class PromotionGate:
 
         `trained_on`: the dataset version the candidate was trained on, when Tuneloop trained it."""
         dataset = await self._dataset(trained_on)
-        evaluation = None if dataset is None else await lifecycle_rows.latest_comparison(
-            self._db, candidate=candidate, baseline=current, dataset=dataset)
+        evaluation = (
+            None
+            if dataset is None
+            else await lifecycle_rows.latest_comparison(
+                self._db, candidate=candidate, baseline=current, dataset=dataset
+            )
+        )
         if evaluation is None or not evaluation.summary:
             return _no_evidence(candidate, current, dataset)
         summary = EvalSummary.model_validate_json(evaluation.summary)
-        items = [ItemResult.model_validate_json(raw) for raw in await evaluation_rows.item_results(self._db, evaluation.id)]
+        items = [
+            ItemResult.model_validate_json(raw) for raw in await evaluation_rows.item_results(self._db, evaluation.id)
+        ]
         reasons, numbers = verdict(summary, items)
-        return GateCheck(candidate, current, dataset, evaluation.id, reasons,
-                         (f"evaluation #{evaluation.id} on `{dataset}`{memory_mode(summary)}:", *numbers))
+        return GateCheck(
+            candidate,
+            current,
+            dataset,
+            evaluation.id,
+            reasons,
+            (f"evaluation #{evaluation.id} on `{dataset}`{memory_mode(summary)}:", *numbers),
+        )
 
     async def _dataset(self, trained_on: str | None) -> str | None:
         try:

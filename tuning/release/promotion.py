@@ -12,22 +12,24 @@ from storage import models as model_rows
 from storage.db import Database
 from storage.models import ModelChangeRow
 from storage.states import ModelAction
-from tuning.errors import TuningError
-from tuning.release.evaluation.results import EvalSummary
-from tuning.training.jobs.service import JobService
-from tuning.release.gate import GateCheck, PromotionGate
-from tuning.training.jobs.view import JobView
 from tuning.admin import require_admin
 from tuning.answering.routing import ModelRouter
+from tuning.errors import TuningError
+from tuning.release.evaluation.results import EvalSummary
+from tuning.release.gate import GateCheck, PromotionGate
+from tuning.training.jobs.service import JobService
+from tuning.training.jobs.view import JobView
 
 
 class PromotionRefused(TuningError):
     """The gate said no; `check` carries the numbers."""
 
     def __init__(self, check: GateCheck) -> None:
-        super().__init__(f"Not promoting `{check.candidate}`: it must not be worse than `{check.current}`, which "
-                         f"answers now.\n{check.text()}\nAn admin can override with `force:yes` "
-                         "(recorded with who and why; add `reason:why`).")
+        super().__init__(
+            f"Not promoting `{check.candidate}`: it must not be worse than `{check.current}`, which "
+            f"answers now.\n{check.text()}\nAn admin can override with `force:yes` "
+            "(recorded with who and why; add `reason:why`)."
+        )
         self.check = check
 
 
@@ -48,9 +50,17 @@ class ModelChange(BaseModel):
 
 
 class Promotions:
-    def __init__(self, db: Database, router: ModelRouter, jobs: JobService, *, default_model: str,
-                 admins: frozenset[str], gate: PromotionGate | None = None,
-                 serving: Callable[[JobView], Awaitable[str]] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        router: ModelRouter,
+        jobs: JobService,
+        *,
+        default_model: str,
+        admins: frozenset[str],
+        gate: PromotionGate | None = None,
+        serving: Callable[[JobView], Awaitable[str]] | None = None,
+    ) -> None:
         # The name a job's model answers by (for Together, its dedicated endpoint's name).
         self._serving = serving
         self._db = db
@@ -69,11 +79,14 @@ class Promotions:
         return stack[-1] if stack else self._default
 
     async def history(self) -> list[ModelChange]:
-        return [ModelChange(**asdict(row), headline=await self._headline(row.evaluation_id))
-                for row in await model_rows.history(self._db)]
+        return [
+            ModelChange(**asdict(row), headline=await self._headline(row.evaluation_id))
+            for row in await model_rows.history(self._db)
+        ]
 
-    async def promote(self, target: str, *, user: str, force: bool = False, reason: str | None = None,
-                      channel: str | None = None) -> ModelChange:
+    async def promote(
+        self, target: str, *, user: str, force: bool = False, reason: str | None = None, channel: str | None = None
+    ) -> ModelChange:
         """Through the gate; `force` promotes past a refusal and records who forced it, why, and the numbers."""
         require_admin(user, self._admins, "promote models")
         model, job = await self._resolve(target)
@@ -86,11 +99,22 @@ class Promotions:
             raise PromotionRefused(check)
         await self._router.ping(model)
         evaluation = await evaluation_rows.latest_for(self._db, model)
-        evaluation_id = check.evaluation_id if check and check.evaluation_id else (evaluation.id if evaluation else None)
+        evaluation_id = (
+            check.evaluation_id if check and check.evaluation_id else (evaluation.id if evaluation else None)
+        )
         overridden = check is not None and not check.passed
         record = "\n".join([reason or "no reason given", check.text()]) if overridden and check else reason
-        await model_rows.record_change(self._db, action="promote", model=model, changed_by=user, job_id=job_id,
-                                       evaluation_id=evaluation_id, forced=overridden, reason=record, channel=channel)
+        await model_rows.record_change(
+            self._db,
+            action="promote",
+            model=model,
+            changed_by=user,
+            job_id=job_id,
+            evaluation_id=evaluation_id,
+            forced=overridden,
+            reason=record,
+            channel=channel,
+        )
         return (await self.history())[-1]
 
     async def check(self, target: str) -> GateCheck | None:
@@ -112,8 +136,15 @@ class Promotions:
         if not stack or stack[-1] != gone:
             return None
         previous = stack[-2] if len(stack) > 1 else self._default
-        await model_rows.record_change(self._db, action="fallback", model=previous, changed_by="tuneloop",
-                                       job_id=None, evaluation_id=None, reason=error)
+        await model_rows.record_change(
+            self._db,
+            action="fallback",
+            model=previous,
+            changed_by="tuneloop",
+            job_id=None,
+            evaluation_id=None,
+            reason=error,
+        )
         return (await self.history())[-1]
 
     async def rollback(self, *, user: str) -> ModelChange:
@@ -122,8 +153,9 @@ class Promotions:
         if not stack:
             raise TuningError(f"Nothing to roll back: Tuneloop answers with its default model `{self._default}`.")
         previous = stack[-2] if len(stack) > 1 else self._default
-        await model_rows.record_change(self._db, action="rollback", model=previous, changed_by=user, job_id=None,
-                                       evaluation_id=None)
+        await model_rows.record_change(
+            self._db, action="rollback", model=previous, changed_by=user, job_id=None, evaluation_id=None
+        )
         return (await self.history())[-1]
 
     async def _resolve(self, target: str) -> tuple[str, JobView | None]:

@@ -84,8 +84,13 @@ class QualityPublisher(Protocol):
 
 
 class QualityAlerts:
-    def __init__(self, db: Database, announcements: Announcements, publisher: QualityPublisher,
-                 settings: QualitySettings | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        announcements: Announcements,
+        publisher: QualityPublisher,
+        settings: QualitySettings | None = None,
+    ) -> None:
         self._db = db
         self._announcements = announcements
         self._publisher = publisher
@@ -94,7 +99,7 @@ class QualityAlerts:
     async def state(self) -> QualityState:
         s = self.settings
         rated = await quality_rows.rated_answers(self._db, s.recent + s.baseline)
-        recent, earlier = rated[:s.recent], rated[s.recent:]
+        recent, earlier = rated[: s.recent], rated[s.recent :]
         enough = len(recent) >= s.min_rated and len(earlier) >= s.min_rated
         finished = await quality_rows.finished_answers(self._db, s.recent)
         failed = [a for a in finished if a.status == "failed"]
@@ -103,8 +108,12 @@ class QualityAlerts:
         for key, at in sorted(sent.items(), key=lambda item: item[1]):
             last[key.split(":")[1]] = at
         return QualityState(
-            settings=s, recent=_window(recent) if enough else None, earlier=_window(earlier) if enough else None,
-            rated=len(rated), failed=len(failed), finished=len(finished),
+            settings=s,
+            recent=_window(recent) if enough else None,
+            earlier=_window(earlier) if enough else None,
+            rated=len(rated),
+            failed=len(failed),
+            finished=len(finished),
             worst=tuple(Link(a.channel, a.answer_ts, a.thread_ts) for a in recent if a.down > a.up)[:LINKS],
             failures=tuple(Link(a.channel, a.question_ts, a.thread_ts, a.error or "") for a in failed)[:LINKS],
             last_sent=last,
@@ -116,6 +125,7 @@ class QualityAlerts:
         day = (today or date.today()).isoformat()
         sent = []
         for cause in state.causes:
+
             async def post(channel: str, cause: str = cause) -> None:
                 await self._publisher.alert(channel, state, cause)
 

@@ -13,11 +13,11 @@ from pydantic import BaseModel, ConfigDict
 from storage import endpoints as endpoint_rows
 from storage.db import Database
 from storage.endpoints import EndpointRow, NewEndpoint
+from tuning.admin import require_admin
 from tuning.catalogue.entries import Catalogue
 from tuning.errors import NotFound, TuningError
 from tuning.training.jobs.service import JobService
 from tuning.training.jobs.view import JobView
-from tuning.admin import require_admin
 from tuning.training.trainers.features import DedicatedEndpoints, EndpointInfo, Hardware
 from tuning.words import command
 
@@ -50,14 +50,23 @@ def start_command(endpoint_id: str) -> str:
 
 def not_running(view: EndpointView) -> str:
     idle = f" (it stops itself after {view.inactive_timeout} idle minutes)" if view.inactive_timeout else ""
-    return (f"Together endpoint `{view.id}` serving `{view.model}` is {view.state.lower()}{idle}. "
-            f"An admin can start it with {start_command(view.id)}; it bills while it runs.")
+    return (
+        f"Together endpoint `{view.id}` serving `{view.model}` is {view.state.lower()}{idle}. "
+        f"An admin can start it with {start_command(view.id)}; it bills while it runs."
+    )
 
 
 class EndpointService:
-    def __init__(self, db: Database, jobs: JobService, client: DedicatedEndpoints | None, *,
-                 admins: frozenset[str], inactive_minutes: int = DEFAULT_INACTIVE_MINUTES,
-                 catalogue: Catalogue) -> None:
+    def __init__(
+        self,
+        db: Database,
+        jobs: JobService,
+        client: DedicatedEndpoints | None,
+        *,
+        admins: frozenset[str],
+        inactive_minutes: int = DEFAULT_INACTIVE_MINUTES,
+        catalogue: Catalogue,
+    ) -> None:
         """`catalogue`: the process's own (the operator's models.toml laid over the packaged one)."""
         self._db = db
         self._catalogue = catalogue
@@ -81,23 +90,38 @@ class EndpointService:
             raise TuningError(f"Together offers no hardware for `{job.fine_tuned_model}` right now; try again later.")
         return job, offers
 
-    async def deploy(self, job_ref: str, hardware: str, *, user: str, channel: str | None,
-                     thread_ts: str | None) -> EndpointView:
+    async def deploy(
+        self, job_ref: str, hardware: str, *, user: str, channel: str | None, thread_ts: str | None
+    ) -> EndpointView:
         job, offers = await self.hardware_for(job_ref, user=user)
         chosen = next((offer for offer in offers if offer.id == hardware), None)
         if chosen is None:
             raise TuningError(f"Together does not offer `{hardware}` for this model; pick one of the listed choices.")
         existing = await endpoint_rows.for_job(self._db, job.id)
         if existing is not None:
-            raise TuningError(f"Job `{job.id}` already has endpoint `{existing.id}` ({existing.state.lower()}). "
-                              f"{command('endpoints')} lists it; delete it first to deploy on other hardware.")
-        info = await self._together().create(str(job.fine_tuned_model), hardware, display_name=f"tuneloop {job.id}",
-                                             inactive_timeout=self._inactive)
-        await endpoint_rows.insert(self._db, NewEndpoint(
-            id=info.id, name=info.name, model=info.model, job_id=job.id, hardware=hardware,
-            usd_per_hour=chosen.usd_per_hour, state=info.state, inactive_timeout=self._inactive, channel=channel,
-            thread_ts=thread_ts, created_by=user,
-        ))
+            raise TuningError(
+                f"Job `{job.id}` already has endpoint `{existing.id}` ({existing.state.lower()}). "
+                f"{command('endpoints')} lists it; delete it first to deploy on other hardware."
+            )
+        info = await self._together().create(
+            str(job.fine_tuned_model), hardware, display_name=f"tuneloop {job.id}", inactive_timeout=self._inactive
+        )
+        await endpoint_rows.insert(
+            self._db,
+            NewEndpoint(
+                id=info.id,
+                name=info.name,
+                model=info.model,
+                job_id=job.id,
+                hardware=hardware,
+                usd_per_hour=chosen.usd_per_hour,
+                state=info.state,
+                inactive_timeout=self._inactive,
+                channel=channel,
+                thread_ts=thread_ts,
+                created_by=user,
+            ),
+        )
         return await self._view(info.id)
 
     # -- follow ----------------------------------------------------------------------
@@ -142,7 +166,8 @@ class EndpointService:
         if row is None:
             raise TuningError(
                 f"`{job.fine_tuned_model}` is not deployed: Together serves a tuned model only on a dedicated "
-                f"endpoint. Press *Deploy* on job `{job.id}`'s card to create one (billed per hour while it runs).")
+                f"endpoint. Press *Deploy* on job `{job.id}`'s card to create one (billed per hour while it runs)."
+            )
         view = await self._refresh(row)
         if not view.ready:
             raise TuningError(not_running(view))
@@ -166,12 +191,16 @@ class EndpointService:
     async def _deployable_job(self, job_ref: str) -> JobView:
         job = await self._jobs.find(job_ref)
         if not job.dedicated:
-            raise TuningError(f"Job `{job.id}` ran on {job.trainer}, which serves its models itself: no endpoint needed.")
+            raise TuningError(
+                f"Job `{job.id}` ran on {job.trainer}, which serves its models itself: no endpoint needed."
+            )
         if job.state != "succeeded" or not job.fine_tuned_model:
             raise TuningError(f"Job `{job.id}` is {job.state}; only a job that succeeded has a model to deploy.")
         if not self._catalogue.deployable(job.base_model):
-            raise TuningError(f"Together cannot deploy models tuned from `{job.base_model}` to a dedicated endpoint. "
-                              "Train on another base (the default can be deployed).")
+            raise TuningError(
+                f"Together cannot deploy models tuned from `{job.base_model}` to a dedicated endpoint. "
+                "Train on another base (the default can be deployed)."
+            )
         return job
 
     async def _set(self, endpoint_id: str, state: str, user: str, doing: str) -> EndpointView:

@@ -14,8 +14,9 @@ class ChatLike(Protocol):
     """The part of tuning.ports.ChatModel an evaluation uses (a batch never streams): providers.chat.ChatClient,
     or a test's fake. Raises ModelError (a TuningError) when no answer comes."""
 
-    async def complete(self, model: str, messages: list[dict[str, str]], *,
-                       max_tokens: int | None = None) -> ChatReply: ...
+    async def complete(
+        self, model: str, messages: list[dict[str, str]], *, max_tokens: int | None = None
+    ) -> ChatReply: ...
 
 
 # A Together model answers at another OpenAI-compatible endpoint than an OpenAI model, so each
@@ -42,7 +43,6 @@ class Limited:
         self._client = client
         self._slots = slots
 
-    async def complete(self, model: str, messages: list[dict[str, str]], *,
-                       max_tokens: int | None = None) -> ChatReply:
+    async def complete(self, model: str, messages: list[dict[str, str]], *, max_tokens: int | None = None) -> ChatReply:
         async with self._slots:
             return await self._client.complete(model, messages, max_tokens=max_tokens)

@@ -22,7 +22,9 @@ def no_prices(model: str) -> ModelPrice | None:
     return None
 
 
-def cost_per_thousand(price: ModelPrice | None, mean_input_tokens: float | None, mean_output_tokens: float | None) -> float | None:
+def cost_per_thousand(
+    price: ModelPrice | None, mean_input_tokens: float | None, mean_output_tokens: float | None
+) -> float | None:
     """USD for 1,000 answers of the measured average size; None when the price or the usage is unknown."""
     if price is None or mean_input_tokens is None or mean_output_tokens is None:
         return None

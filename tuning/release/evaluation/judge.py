@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
+
 from tuning.release.evaluation.clients import ChatLike
 from tuning.release.evaluation.metrics import wilson_interval
 from tuning.release.evaluation.results import EvalItem, JudgeOutcome, JudgeSummary, Pick, Verdict
@@ -80,8 +81,13 @@ class PairwiseJudge:
         first, second = (reply.text for reply in replies)  # type: ignore[union-attr]
         verdict, disagreed, unsure = combine(parse_pick(first), parse_pick(second))
         return JudgeOutcome(
-            first_reply=first, second_reply=second, first=parse_pick(first), second=parse_pick(second),
-            verdict=verdict, disagreed=disagreed, unsure=unsure,
+            first_reply=first,
+            second_reply=second,
+            first=parse_pick(first),
+            second=parse_pick(second),
+            verdict=verdict,
+            disagreed=disagreed,
+            unsure=unsure,
         )
 
 
@@ -93,9 +99,14 @@ def summarise_judgements(model: str, outcomes: Sequence[JudgeOutcome | None]) ->
     ties = len(judged) - wins - losses
     interval = wilson_interval(wins + ties / 2, len(judged))
     return JudgeSummary(
-        model=model, wins=wins, ties=ties, losses=losses,
-        disagreed=sum(outcome.disagreed for outcome in judged), unsure=sum(outcome.unsure for outcome in judged),
+        model=model,
+        wins=wins,
+        ties=ties,
+        losses=losses,
+        disagreed=sum(outcome.disagreed for outcome in judged),
+        unsure=sum(outcome.unsure for outcome in judged),
         not_judged=len(outcomes) - len(judged),
         win_rate=(wins + ties / 2) / len(judged) if judged else None,
-        win_rate_low=interval[0] if interval else None, win_rate_high=interval[1] if interval else None,
+        win_rate_low=interval[0] if interval else None,
+        win_rate_high=interval[1] if interval else None,
     )

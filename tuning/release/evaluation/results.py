@@ -166,7 +166,9 @@ class EvalSummary(_Value):
         ]
 
     def _free_text_headline(self) -> list[HeadlineMetric]:
-        metrics = [HeadlineMetric(name="token F1", candidate=self.candidate.token_f1, baseline=self._baseline("token_f1"))]
+        metrics = [
+            HeadlineMetric(name="token F1", candidate=self.candidate.token_f1, baseline=self._baseline("token_f1"))
+        ]
         if self.judge is not None and self.judge.win_rate is not None:
             # The baseline's win rate is the complement: ties count half for each side.
             rate = self.judge.win_rate

@@ -19,8 +19,8 @@ from tuning.release.evaluation.clients import ChatLike, Clients, Limited, client
 from tuning.release.evaluation.cost import PriceLookup, no_prices
 from tuning.release.evaluation.judge import PairwiseJudge
 from tuning.release.evaluation.metrics import exact_match, label_set, normalize_label, token_f1
-from tuning.release.evaluation.summary import summarise
 from tuning.release.evaluation.results import EvalItem, EvalResult, ItemResult, ModelAnswer
+from tuning.release.evaluation.summary import summarise
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,14 @@ class _Plan:
 
 
 async def evaluate(
-    items: Sequence[EvalItem], *, candidate: str, clients: Clients, baseline: str | None = None,
-    judge_model: str | None = None, concurrency: int = DEFAULT_CONCURRENCY, on_progress: Progress | None = None,
+    items: Sequence[EvalItem],
+    *,
+    candidate: str,
+    clients: Clients,
+    baseline: str | None = None,
+    judge_model: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    on_progress: Progress | None = None,
     prices: PriceLookup = no_prices,
 ) -> EvalResult:
     """Evaluate `candidate` against the references (and against `baseline` when given).
@@ -62,15 +68,23 @@ async def evaluate(
             workers.create_task(_work(plan, pending, results, counter))
     done = [result for result in results if result is not None]
     summary = summarise(
-        done, candidate=candidate, baseline=baseline, judge_model=plan.judge.model if plan.judge else None,
-        labels=sorted(plan.labels) if plan.labels is not None else None, prices=prices,
+        done,
+        candidate=candidate,
+        baseline=baseline,
+        judge_model=plan.judge.model if plan.judge else None,
+        labels=sorted(plan.labels) if plan.labels is not None else None,
+        prices=prices,
     )
     return EvalResult(summary=summary, items=done)
 
 
 def _plan(
-    items: Sequence[EvalItem], candidate: str, baseline: str | None, judge_model: str | None,
-    clients: Clients, slots: asyncio.Semaphore,
+    items: Sequence[EvalItem],
+    candidate: str,
+    baseline: str | None,
+    judge_model: str | None,
+    clients: Clients,
+    slots: asyncio.Semaphore,
 ) -> _Plan:
     """Resolve every client before the first call, so a missing one fails the run at once."""
     labels = label_set([item.reference for item in items])
@@ -109,7 +123,9 @@ async def _work(
 
 async def _evaluate_item(plan: _Plan, item: EvalItem) -> ItemResult:
     if plan.baseline is None:
-        return ItemResult(item_id=item.id, reference=item.reference, candidate=await _answer(plan, plan.candidate, item))
+        return ItemResult(
+            item_id=item.id, reference=item.reference, candidate=await _answer(plan, plan.candidate, item)
+        )
     candidate, baseline = await asyncio.gather(_answer(plan, plan.candidate, item), _answer(plan, plan.baseline, item))
     result = ItemResult(item_id=item.id, reference=item.reference, candidate=candidate, baseline=baseline)
     if plan.judge is None or not (candidate.ok and baseline.ok):
@@ -127,9 +143,13 @@ async def _answer(plan: _Plan, model: str, item: EvalItem) -> ModelAnswer:
     except Exception as error:
         return ModelAnswer(model=model, error=_error_text(error))
     return ModelAnswer(
-        model=model, text=reply.text, latency_ms=reply.latency_ms,
-        prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
-        exact_match=exact_match(reply.text, item.reference), token_f1=token_f1(reply.text, item.reference),
+        model=model,
+        text=reply.text,
+        latency_ms=reply.latency_ms,
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
+        exact_match=exact_match(reply.text, item.reference),
+        token_f1=token_f1(reply.text, item.reference),
         label_correct=_label_correct(plan, reply.text, item.reference),
     )
 

@@ -10,17 +10,17 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from storage import evaluations as evaluation_rows
-from storage.evaluations import EvaluationRow, NewEvaluation
 from storage.db import Database
-from tuning.training.datasets.service import DatasetService, parse_ref
-from tuning.errors import NotFound, TuningError
-from tuning.release.evaluation.cost import PriceLookup, no_prices
-from tuning.release.evaluation.runner import DEFAULT_CONCURRENCY, evaluate
-from tuning.release.evaluation.results import EvalItem, EvalResult, EvalSummary
-from tuning.training.jobs.service import JobService
-from tuning.training.jobs.view import JobView
+from storage.evaluations import EvaluationRow, NewEvaluation
 from tuning.answering.memory import Memory, Recall, with_memory
 from tuning.answering.routing import ModelRouter
+from tuning.errors import NotFound, TuningError
+from tuning.release.evaluation.cost import PriceLookup, no_prices
+from tuning.release.evaluation.results import EvalItem, EvalResult, EvalSummary
+from tuning.release.evaluation.runner import DEFAULT_CONCURRENCY, evaluate
+from tuning.training.datasets.service import DatasetService, parse_ref
+from tuning.training.jobs.service import JobService
+from tuning.training.jobs.view import JobView
 from tuning.training.trainers.open_models import is_adapter
 from tuning.words import command
 
@@ -49,9 +49,18 @@ async def _own_name(job: JobView) -> str:
 
 class Evaluations:
     def __init__(
-        self, db: Database, router: ModelRouter, datasets: DatasetService, jobs: JobService, *,
-        current_model: CurrentModel, judge_model: str, concurrency: int = DEFAULT_CONCURRENCY,
-        prices: PriceLookup = no_prices, serving: Serving | None = None, memory: Memory | None = None,
+        self,
+        db: Database,
+        router: ModelRouter,
+        datasets: DatasetService,
+        jobs: JobService,
+        *,
+        current_model: CurrentModel,
+        judge_model: str,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        prices: PriceLookup = no_prices,
+        serving: Serving | None = None,
+        memory: Memory | None = None,
     ) -> None:
         self._memory = memory
         # The name a job's model answers by (for Together, its dedicated endpoint's name).
@@ -65,8 +74,9 @@ class Evaluations:
         self._concurrency = concurrency
         self._prices = prices
 
-    async def plan(self, target: str, *, against: str | None = None, dataset: str | None = None,
-                   memory: bool | None = None) -> EvalPlan:
+    async def plan(
+        self, target: str, *, against: str | None = None, dataset: str | None = None, memory: bool | None = None
+    ) -> EvalPlan:
         """`base`: the answering model alone; a job: its tuned model against its base; a model: against `against`.
         `memory` (default: as answers get it, the workspace's switch) gives every model the same memories."""
         job = None if target == "base" else await self._job(target)
@@ -89,8 +99,14 @@ class Evaluations:
         await self._router.ping(candidate)  # fail in a second, not after hundreds of calls
         if baseline is not None:
             baseline = await self._answering_baseline(baseline, implied=job is not None and against is None)
-        return EvalPlan(candidate=candidate, baseline=baseline, dataset=ref, items=items,
-                        job_id=job.id if job else None, memory=memory)
+        return EvalPlan(
+            candidate=candidate,
+            baseline=baseline,
+            dataset=ref,
+            items=items,
+            job_id=job.id if job else None,
+            memory=memory,
+        )
 
     async def _with_memory(self, ref: str, items: list[EvalItem]) -> list[EvalItem]:
         """The items with the memories each would get in its own channel, none from the validation split's threads."""
@@ -101,8 +117,10 @@ class Evaluations:
             raise TuningError(f"`{ref}`'s validation file and its members disagree: rebuild the dataset.")
         questions = [next((m["content"] for m in reversed(item.messages) if m["role"] == "user"), "") for item in items]
         recalls = await self._memory.for_evaluation(questions, [member.example_id for member in members])
-        return [item.model_copy(update={"messages": _with_system(item.messages, recall)})
-                for item, recall in zip(items, recalls, strict=True)]
+        return [
+            item.model_copy(update={"messages": _with_system(item.messages, recall)})
+            for item, recall in zip(items, recalls, strict=True)
+        ]
 
     async def _answering_baseline(self, baseline: str, *, implied: bool) -> str | None:
         """A job's own base may not answer at all (Together serves many bases only on a dedicated
@@ -119,7 +137,9 @@ class Evaluations:
 
     async def plan_for_job(self, job: JobView) -> EvalPlan:
         """The automatic evaluation after a job: the one the promotion gate asks for."""
-        return await self.plan(job.id, against=await self._current_model(), dataset=await self.gate_dataset(job.dataset))
+        return await self.plan(
+            job.id, against=await self._current_model(), dataset=await self.gate_dataset(job.dataset)
+        )
 
     async def gate_dataset(self, trained_on: str | None) -> str:
         """The dataset the promotion gate judges a candidate on: the newest version of the one it was trained
@@ -129,24 +149,45 @@ class Evaluations:
         name, _ = parse_ref(trained_on)
         return (await self._datasets.show(name)).ref
 
-    async def run(self, plan: EvalPlan, *, channel: str | None, user: str | None,
-                  on_progress: Progress | None = None) -> tuple[int, EvalResult]:
-        evaluation_id = await evaluation_rows.create(self._db, NewEvaluation(
-            candidate=plan.candidate, baseline=plan.baseline, judge=self._judge_model if plan.baseline else None,
-            dataset=plan.dataset, job_id=plan.job_id, items=len(plan.items), channel=channel, requested_by=user,
-        ))
+    async def run(
+        self, plan: EvalPlan, *, channel: str | None, user: str | None, on_progress: Progress | None = None
+    ) -> tuple[int, EvalResult]:
+        evaluation_id = await evaluation_rows.create(
+            self._db,
+            NewEvaluation(
+                candidate=plan.candidate,
+                baseline=plan.baseline,
+                judge=self._judge_model if plan.baseline else None,
+                dataset=plan.dataset,
+                job_id=plan.job_id,
+                items=len(plan.items),
+                channel=channel,
+                requested_by=user,
+            ),
+        )
         try:
             result = await evaluate(
-                plan.items, candidate=plan.candidate, baseline=plan.baseline, clients=self._router.client_for,
-                judge_model=self._judge_model if plan.baseline else None, concurrency=self._concurrency,
-                on_progress=on_progress, prices=self._prices,
+                plan.items,
+                candidate=plan.candidate,
+                baseline=plan.baseline,
+                clients=self._router.client_for,
+                judge_model=self._judge_model if plan.baseline else None,
+                concurrency=self._concurrency,
+                on_progress=on_progress,
+                prices=self._prices,
             )
         except Exception as error:
-            await evaluation_rows.finish(self._db, evaluation_id, state="failed", summary=None, error=repr(error), items=[])
+            await evaluation_rows.finish(
+                self._db, evaluation_id, state="failed", summary=None, error=repr(error), items=[]
+            )
             raise
         result = result.model_copy(update={"summary": result.summary.model_copy(update={"memory": plan.memory})})
         await evaluation_rows.finish(
-            self._db, evaluation_id, state="done", summary=result.summary.model_dump_json(), error=None,
+            self._db,
+            evaluation_id,
+            state="done",
+            summary=result.summary.model_dump_json(),
+            error=None,
             items=[(item.item_id, item.model_dump_json()) for item in result.items],
         )
         return evaluation_id, result
@@ -160,7 +201,9 @@ class Evaluations:
     async def newest_dataset(self) -> str:
         versions = await self._datasets.list()
         if not versions:
-            raise TuningError(f"There is no dataset to evaluate on yet: build one with {command('dataset build NAME')}.")
+            raise TuningError(
+                f"There is no dataset to evaluate on yet: build one with {command('dataset build NAME')}."
+            )
         newest = max(versions, key=lambda version: version.created_at)
         return f"{newest.name}@{newest.version}"
 
@@ -174,8 +217,10 @@ class Evaluations:
             )
         items = read_items(validation.path)
         if not items:
-            raise TuningError(f"`{summary.ref}` has no desirable answers in its validation split to compare with: "
-                              "KTO's undesirable ones are not references. Build a version with more 👍 answers.")
+            raise TuningError(
+                f"`{summary.ref}` has no desirable answers in its validation split to compare with: "
+                "KTO's undesirable ones are not references. Build a version with more 👍 answers."
+            )
         return items
 
 

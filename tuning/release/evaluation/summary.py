@@ -11,7 +11,11 @@ from tuning.release.evaluation.results import EvalSummary, ItemResult, ModelAnsw
 
 
 def model_metrics(
-    model: str, answers: Sequence[ModelAnswer], references: Sequence[str], *, labels: bool,
+    model: str,
+    answers: Sequence[ModelAnswer],
+    references: Sequence[str],
+    *,
+    labels: bool,
     prices: PriceLookup = no_prices,
 ) -> ModelMetrics:
     """`answers[i]` answers `references[i]`. Failed calls are counted, never scored as wrong."""
@@ -20,22 +24,33 @@ def model_metrics(
     latencies = [float(a.latency_ms) for a in done if a.latency_ms is not None]
     outputs = [float(a.completion_tokens) for a in done if a.completion_tokens is not None]
     inputs = [float(a.prompt_tokens) for a in done if a.prompt_tokens is not None]
-    table = label_scores([(normalize_label(ref), normalize_label(a.text or "")) for a, ref in scored]) if labels else None
+    table = (
+        label_scores([(normalize_label(ref), normalize_label(a.text or "")) for a, ref in scored]) if labels else None
+    )
     return ModelMetrics(
-        model=model, answered=len(done), failed=len(answers) - len(done),
+        model=model,
+        answered=len(done),
+        failed=len(answers) - len(done),
         exact_match=mean([a.exact_match for a in done if a.exact_match is not None]),
         token_f1=mean([a.token_f1 for a in done if a.token_f1 is not None]),
-        accuracy=table.accuracy if table else None, macro_f1=table.macro_f1 if table else None,
+        accuracy=table.accuracy if table else None,
+        macro_f1=table.macro_f1 if table else None,
         classes=table.classes if table else [],
-        latency_p50_ms=percentile(latencies, 50), latency_p95_ms=percentile(latencies, 95),
+        latency_p50_ms=percentile(latencies, 50),
+        latency_p95_ms=percentile(latencies, 95),
         mean_output_tokens=mean(outputs),
         cost_per_1k_usd=cost_per_thousand(prices(model), mean(inputs), mean(outputs)),
     )
 
 
 def summarise(
-    results: Sequence[ItemResult], *, candidate: str, baseline: str | None, judge_model: str | None,
-    labels: list[str] | None, prices: PriceLookup = no_prices,
+    results: Sequence[ItemResult],
+    *,
+    candidate: str,
+    baseline: str | None,
+    judge_model: str | None,
+    labels: list[str] | None,
+    prices: PriceLookup = no_prices,
 ) -> EvalSummary:
     references = [result.reference for result in results]
 
@@ -44,9 +59,12 @@ def summarise(
 
     baseline_answers = [r.baseline for r in results if r.baseline is not None]
     return EvalSummary(
-        candidate_model=candidate, baseline_model=baseline, items=len(results),
+        candidate_model=candidate,
+        baseline_model=baseline,
+        items=len(results),
         failed_items=sum(result.failed for result in results),
-        task="labels" if labels is not None else "free_text", labels=labels or [],
+        task="labels" if labels is not None else "free_text",
+        labels=labels or [],
         candidate=metrics_of(candidate, [result.candidate for result in results]),
         baseline=metrics_of(baseline, baseline_answers) if baseline is not None else None,
         judge=summarise_judgements(judge_model, [r.judge for r in results]) if judge_model else None,

@@ -14,13 +14,13 @@ from storage import lifecycle as lifecycle_rows
 from storage.db import Database
 from storage.lifecycle import AnswerFeedback
 from storage.lifecycle import CanaryRow as CanaryRow  # a canary report's row, for render (which sees no storage)
+from tuning.admin import require_admin
+from tuning.answering.routing import ModelRouter
 from tuning.catalogue.entries import Catalogue
 from tuning.errors import TuningError
 from tuning.release.evaluation.cost import cost_per_thousand
 from tuning.release.evaluation.metrics import mean, percentile, wilson_interval
 from tuning.release.promotion import ModelChange, Promotions
-from tuning.admin import require_admin
-from tuning.answering.routing import ModelRouter
 from tuning.words import command
 
 DEFAULT_SHARE = 0.2
@@ -59,20 +59,34 @@ def live_stats(model: str, answers: list[AnswerFeedback], catalogue: Catalogue) 
     interval = wilson_interval(up, up + down)
     latencies = [float(a.latency_ms) for a in answers if a.latency_ms is not None]
     return LiveStats(
-        model=model, answers=len(answers), up=up, down=down, corrections=sum(a.corrections for a in answers),
+        model=model,
+        answers=len(answers),
+        up=up,
+        down=down,
+        corrections=sum(a.corrections for a in answers),
         up_rate=up / (up + down) if up + down else None,
-        up_low=interval[0] if interval else None, up_high=interval[1] if interval else None,
-        latency_p50_ms=percentile(latencies, 50), latency_p95_ms=percentile(latencies, 95),
+        up_low=interval[0] if interval else None,
+        up_high=interval[1] if interval else None,
+        latency_p50_ms=percentile(latencies, 50),
+        latency_p95_ms=percentile(latencies, 95),
         cost_per_1k_usd=cost_per_thousand(
             catalogue.inference_price(model),
             mean([float(a.prompt_tokens) for a in answers if a.prompt_tokens is not None]),
-            mean([float(a.completion_tokens) for a in answers if a.completion_tokens is not None])),
+            mean([float(a.completion_tokens) for a in answers if a.completion_tokens is not None]),
+        ),
     )
 
 
 class CanaryService:
-    def __init__(self, db: Database, promotions: Promotions, router: ModelRouter, *, admins: frozenset[str],
-                 catalogue: Callable[[], Catalogue]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        promotions: Promotions,
+        router: ModelRouter,
+        *,
+        admins: frozenset[str],
+        catalogue: Callable[[], Catalogue],
+    ) -> None:
         self._db = db
         self._promotions = promotions
         self._router = router

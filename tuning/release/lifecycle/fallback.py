@@ -40,5 +40,6 @@ class Fallback:
                 return current if current != model else None
             log.warning("answering model %s is gone (%s): answering with %s", model, reason, change.model)
         await self._announcements.once(
-            f"fallback:{change.id}", lambda channel: self._announcements.publisher.fell_back(channel, model, change))
+            f"fallback:{change.id}", lambda channel: self._announcements.publisher.fell_back(channel, model, change)
+        )
         return change.model

@@ -34,8 +34,16 @@ class WatchedModel:
 
 
 class RetirementWatch:
-    def __init__(self, promotions: Promotions, canary: CanaryService, announcements: Announcements, *,
-                 catalogue: Callable[[], Catalogue], listings: list[ModelListing], admins: frozenset[str]) -> None:
+    def __init__(
+        self,
+        promotions: Promotions,
+        canary: CanaryService,
+        announcements: Announcements,
+        *,
+        catalogue: Callable[[], Catalogue],
+        listings: list[ModelListing],
+        admins: frozenset[str],
+    ) -> None:
         self._promotions = promotions
         self._canary = canary
         self._announcements = announcements

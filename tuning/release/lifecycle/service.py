@@ -7,9 +7,9 @@ from datetime import date
 
 from tuning.release.lifecycle.canary import CanaryService
 from tuning.release.lifecycle.fallback import Fallback
-from tuning.release.lifecycle.successor import SuccessorMigrations
 from tuning.release.lifecycle.notices import Announcements
 from tuning.release.lifecycle.retirement import RetirementWatch
+from tuning.release.lifecycle.successor import SuccessorMigrations
 
 
 @dataclass(frozen=True)
@@ -26,5 +26,6 @@ class Lifecycle:
         report = await self.canary.report()
         if report is not None:
             publisher = self.announcements.publisher
-            await self.announcements.once(f"canary:{report.canary.id}:{today}",
-                                          lambda channel: publisher.canary_card(channel, report))
+            await self.announcements.once(
+                f"canary:{report.canary.id}:{today}", lambda channel: publisher.canary_card(channel, report)
+            )

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from storage import evaluations as evaluation_rows
 from storage import lifecycle as lifecycle_rows
 from storage.db import Database
+from tuning.admin import require_admin
 from tuning.catalogue.entries import Catalogue
 from tuning.errors import TuningError
 from tuning.release.evaluation.service import EvalPlan, Evaluations, summary_of
-from tuning.training.jobs.service import JobService
-from tuning.training.jobs.view import JobView
 from tuning.release.gate import GateCheck
 from tuning.release.promotion import ModelChange, PromotionRefused, Promotions
+from tuning.training.jobs.service import JobService
+from tuning.training.jobs.view import JobView
 from tuning.training.trainers.values import TrainOptions
-from tuning.admin import require_admin
 from tuning.words import command, person
 
 # Copied from the source job, with the words the card says them in.
@@ -47,8 +47,16 @@ class MigrationStory:
 
 
 class SuccessorMigrations:
-    def __init__(self, db: Database, promotions: Promotions, jobs: JobService, evaluations: Evaluations, *,
-                 catalogue: Callable[[], Catalogue], admins: frozenset[str]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        promotions: Promotions,
+        jobs: JobService,
+        evaluations: Evaluations,
+        *,
+        catalogue: Callable[[], Catalogue],
+        admins: frozenset[str],
+    ) -> None:
         self._db = db
         self._promotions = promotions
         self._jobs = jobs
@@ -62,17 +70,28 @@ class SuccessorMigrations:
         source = await self._promotions.current()
         source_job_id = await lifecycle_rows.job_of_model(self._db, source)
         if source_job_id is None:
-            raise TuningError(f"`{source}` answers now, and Tuneloop did not train it, so there is no dataset version "
-                              f"behind it to retrain. Train one with {command('train DATASET trainer:…')}.")
+            raise TuningError(
+                f"`{source}` answers now, and Tuneloop did not train it, so there is no dataset version "
+                f"behind it to retrain. Train one with {command('train DATASET trainer:…')}."
+            )
         source_job = await self._jobs.find(source_job_id)
         target = to or next((name for name in self._jobs.trainer_names if name != source_job.trainer), None)
         if target is None or target == source_job.trainer:
-            raise TuningError(f"`{source}` was trained on `{source_job.trainer}`; name another back-end with `to:` "
-                              f"(configured: {', '.join(self._jobs.trainer_names)}).")
+            raise TuningError(
+                f"`{source}` was trained on `{source_job.trainer}`; name another back-end with `to:` "
+                f"(configured: {', '.join(self._jobs.trainer_names)})."
+            )
         options, lines = await self._options(source_job, target, model)
         job = await self._jobs.preflight(source_job.dataset, options, user=user, channel=channel)
-        await lifecycle_rows.record_migration(self._db, source_model=source, source_job_id=source_job.id, job_id=job.id,
-                                              hyperparameters=json.dumps(lines), channel=channel, user=user)
+        await lifecycle_rows.record_migration(
+            self._db,
+            source_model=source,
+            source_job_id=source_job.id,
+            job_id=job.id,
+            hyperparameters=json.dumps(lines),
+            channel=channel,
+            user=user,
+        )
         return await self.story(job.id)
 
     async def _options(self, source: JobView, target: str, model: str | None) -> tuple[TrainOptions, list[str]]:
@@ -92,8 +111,12 @@ class SuccessorMigrations:
 
     async def evaluated(self, job_id: str, evaluation_id: int) -> GateCheck | None:
         check = await self._promotions.check(job_id)
-        await lifecycle_rows.set_migration(self._db, job_id, evaluation_id=evaluation_id,
-                                           gate="passes" if check is None or check.passed else check.text())
+        await lifecycle_rows.set_migration(
+            self._db,
+            job_id,
+            evaluation_id=evaluation_id,
+            gate="passes" if check is None or check.passed else check.text(),
+        )
         return check
 
     async def promote(self, job_id: str, *, user: str) -> ModelChange:
@@ -103,8 +126,9 @@ class SuccessorMigrations:
         try:
             change = await self._promotions.promote(job_id, user=user, channel=story.channel)
         except PromotionRefused as refused:
-            await lifecycle_rows.set_migration(self._db, job_id, decision=f"refused by the gate for {person(user)}",
-                                               gate=refused.check.text())
+            await lifecycle_rows.set_migration(
+                self._db, job_id, decision=f"refused by the gate for {person(user)}", gate=refused.check.text()
+            )
             raise
         await lifecycle_rows.set_migration(self._db, job_id, decision=f"promoted by {person(user)}")
         return change
@@ -117,9 +141,15 @@ class SuccessorMigrations:
         if row is None:
             raise TuningError(f"Job `{job_id}` is not a migration.")
         return MigrationStory(
-            source_model=row.source_model, source_job=row.source_job_id, job=await self._jobs.find(job_id),
-            hyperparameters=json.loads(row.hyperparameters), channel=row.channel, card_ts=row.card_ts,
-            evaluation_id=row.evaluation_id, headline=await self._headline(row.evaluation_id), gate=row.gate,
+            source_model=row.source_model,
+            source_job=row.source_job_id,
+            job=await self._jobs.find(job_id),
+            hyperparameters=json.loads(row.hyperparameters),
+            channel=row.channel,
+            card_ts=row.card_ts,
+            evaluation_id=row.evaluation_id,
+            headline=await self._headline(row.evaluation_id),
+            gate=row.gate,
             decision=row.decision,
         )
 

@@ -18,7 +18,12 @@ if TYPE_CHECKING:
     from tuning.training.datasets.specs import BuildRequest, DatasetFilters, DatasetListing, DatasetSummary
 
 __all__ = [
-    "BuildRequest", "ChannelResolver", "DatasetFilters", "DatasetListing", "DatasetService", "DatasetSummary",
+    "BuildRequest",
+    "ChannelResolver",
+    "DatasetFilters",
+    "DatasetListing",
+    "DatasetService",
+    "DatasetSummary",
     "parse_ref",
 ]
 _SERVICE_NAMES = frozenset({"ChannelResolver", "DatasetService", "parse_ref"})

@@ -26,16 +26,16 @@ from typing import cast
 from storage import datasets as rows
 from storage.datasets import VersionFacts
 from tuning.catalogue.entries import Catalogue
+from tuning.errors import TuningError
 from tuning.training.datasets.cost import estimate
 from tuning.training.datasets.files import StagedSplits
 from tuning.training.datasets.parallel import PARALLEL_MIN_EXAMPLES, Workers, worker_pool
 from tuning.training.datasets.prepare import inspect_batch, render_batch
 from tuning.training.datasets.quality import question_key
 from tuning.training.datasets.records import stored_path, summary_from_row
+from tuning.training.datasets.specs import DROP_REASONS, BuildRequest, DatasetSummary, KtoLabels, Split, TokenStats
 from tuning.training.datasets.split import needs_forced_validation, split_point
 from tuning.training.datasets.tally import TokenTally
-from tuning.training.datasets.specs import DROP_REASONS, BuildRequest, DatasetSummary, KtoLabels, Split, TokenStats
-from tuning.errors import TuningError
 from tuning.words import command
 
 BATCH_SIZE = 2_000
@@ -102,16 +102,15 @@ def build_dataset(plan: BuildPlan) -> DatasetSummary:
         conn.close()
 
 
-def _inspect(
-    conn: rows.BuildConn, plan: BuildPlan, workers: Workers, staged: StagedSplits, tally: TokenTally
-) -> None:
+def _inspect(conn: rows.BuildConn, plan: BuildPlan, workers: Workers, staged: StagedSplits, tally: TokenTally) -> None:
     """Workers get what they inspect (id and texts) and return the candidates as they are stored, with each
     split's SFT lines joined: one write per split per batch, and no per-example work in this thread. Dedupe
     takes back the few lines it drops (_write_sft)."""
     inspect = partial(inspect_batch, plan.request.format, plan.encoding, plan.limit, plan.request.val)
     dpo = plan.request.format == "dpo"
-    batches = rows.approved_batches(conn, **plan.filter_args, size=plan.batch_size, questions=dpo,
-                                    kto_min_votes=plan.kto_min_votes)
+    batches = rows.approved_batches(
+        conn, **plan.filter_args, size=plan.batch_size, questions=dpo, kto_min_votes=plan.kto_min_votes
+    )
     for candidates, spilled in workers.map(inspect, batches):
         starts = {}
         for split, (block, tokens) in spilled.items():
@@ -129,8 +128,9 @@ def _dedupe(conn: rows.BuildConn) -> None:
 def _pair(conn: rows.BuildConn, plan: BuildPlan) -> None:
     # Light work (one normalised question each), so it stays in this thread.
     for batch in rows.negative_batches(conn, channel=plan.request.filters.channel_id, size=plan.batch_size):
-        rows.add_negatives(conn, [(i, channel, thread, question_key(text), down, at)
-                                  for i, channel, thread, text, down, at in batch])
+        rows.add_negatives(
+            conn, [(i, channel, thread, question_key(text), down, at) for i, channel, thread, text, down, at in batch]
+        )
     rows.pair_with_negatives(conn, "no_preference_pair")
 
 
@@ -177,31 +177,47 @@ def _publish(conn: rows.BuildConn, plan: BuildPlan, staged: StagedSplits, tokens
         version = rows.next_version(conn, plan.request.name)
         placed = staged.publish(plan.datasets_dir / plan.request.name / str(version))
         dataset_id = rows.insert_version(
-            conn, facts, version=version, train_path=stored_path(placed["train"], root),
+            conn,
+            facts,
+            version=version,
+            train_path=stored_path(placed["train"], root),
             validation_path=stored_path(placed["validation"], root),
         )
     return summary_from_row(rows.read_version(conn, dataset_id), root)
 
 
-def _version_facts(
-    conn: rows.BuildConn, plan: BuildPlan, staged: StagedSplits, tokens: TokenStats
-) -> VersionFacts:
+def _version_facts(conn: rows.BuildConn, plan: BuildPlan, staged: StagedSplits, tokens: TokenStats) -> VersionFacts:
     train, validation = staged.lines("train"), staged.lines("validation")
     cost = estimate(
         plan.catalogue, trainer=plan.trainer, model=plan.model, train_examples=train, train_tokens=tokens.train
     )
     request = plan.request
     return VersionFacts(
-        name=request.name, format=request.format, filters=request.filters.model_dump_json(),
-        val_fraction=request.val, created_by=request.created_by,
-        train_count=train, validation_count=validation, dropped=_dropped_json(conn),
-        token_model=plan.model, encoding=plan.encoding,
-        tokens_total=tokens.total, tokens_train=tokens.train, tokens_median=tokens.median,
-        tokens_p90=tokens.p90, tokens_max=tokens.max,
-        train_sha256=staged.sha256("train"), validation_sha256=staged.sha256("validation"),
-        default_epochs=cost.epochs, billed_tokens=cost.billed_tokens, cost_trainer=cost.trainer,
-        cost_model=cost.model, usd_per_million=cost.usd_per_million, cost_usd=cost.usd,
-        prices_checked=cost.prices_checked, kto_labels=_kto_labels(conn, plan),
+        name=request.name,
+        format=request.format,
+        filters=request.filters.model_dump_json(),
+        val_fraction=request.val,
+        created_by=request.created_by,
+        train_count=train,
+        validation_count=validation,
+        dropped=_dropped_json(conn),
+        token_model=plan.model,
+        encoding=plan.encoding,
+        tokens_total=tokens.total,
+        tokens_train=tokens.train,
+        tokens_median=tokens.median,
+        tokens_p90=tokens.p90,
+        tokens_max=tokens.max,
+        train_sha256=staged.sha256("train"),
+        validation_sha256=staged.sha256("validation"),
+        default_epochs=cost.epochs,
+        billed_tokens=cost.billed_tokens,
+        cost_trainer=cost.trainer,
+        cost_model=cost.model,
+        usd_per_million=cost.usd_per_million,
+        cost_usd=cost.usd,
+        prices_checked=cost.prices_checked,
+        kto_labels=_kto_labels(conn, plan),
     )
 
 

@@ -70,8 +70,10 @@ def _check_message(message: Any) -> str | None:
 
 def _one_assistant_message(output: Any) -> bool:
     return (
-        isinstance(output, list) and len(output) == 1
-        and _check_message(output[0]) is None and output[0]["role"] == "assistant"
+        isinstance(output, list)
+        and len(output) == 1
+        and _check_message(output[0]) is None
+        and output[0]["role"] == "assistant"
     )
 
 

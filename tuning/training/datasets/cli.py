@@ -12,24 +12,35 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from storage import opened
+from tuning.errors import UsageError
 from tuning.training.datasets.formats import ExportFormat
 from tuning.training.datasets.service import DatasetService
 from tuning.training.datasets.specs import BuildRequest, DatasetFilters, DatasetSummary, Format
-from tuning.errors import UsageError
 
 _CHANNEL_ID = re.compile(r"^<?#?(?P<id>[CGD][A-Z0-9]{2,})(?:\|[^>]*)?>?$")
 
 
 async def build(
-    database: str | Path, name: str, *, since: str | None = None, channel: str | None = None, format: Format = "sft",
-    val: float = 0.1, trainer: str = "openai", model: str | None = None, created_by: str = "cli",
+    database: str | Path,
+    name: str,
+    *,
+    since: str | None = None,
+    channel: str | None = None,
+    format: Format = "sft",
+    val: float = 0.1,
+    trainer: str = "openai",
+    model: str | None = None,
+    created_by: str = "cli",
     home: Path | None = None,
 ) -> DatasetSummary:
     """`tuneloop dataset build NAME [--since YYYY-MM-DD] [--channel C123] [--format sft|dpo] [--val 0.1]`."""
     try:
         request = BuildRequest(
-            name=name, filters=DatasetFilters(since=_date(since), channel_id=_channel_id(channel)),
-            format=format, val=val, created_by=created_by,
+            name=name,
+            filters=DatasetFilters(since=_date(since), channel_id=_channel_id(channel)),
+            format=format,
+            val=val,
+            created_by=created_by,
         )
     except ValidationError as error:
         problem = error.errors()[0]
@@ -39,8 +50,9 @@ async def build(
         return await DatasetService(db, trainer=trainer, model=model).build(request)
 
 
-async def export(database: str | Path, ref: str, out_dir: Path, fmt: ExportFormat = "jsonl",
-                 home: Path | None = None) -> list[Path]:
+async def export(
+    database: str | Path, ref: str, out_dir: Path, fmt: ExportFormat = "jsonl", home: Path | None = None
+) -> list[Path]:
     """`tuneloop dataset export NAME[@k] --out DIR [--format jsonl|parquet|hf]`."""
     async with opened(database, home) as db:
         return await DatasetService(db).export(ref, out_dir, fmt)
@@ -68,4 +80,3 @@ def _channel_id(text: str | None) -> str | None:
     if not match:
         raise UsageError(f"`{text}` is not a channel id: give the id (C…), found in the channel's details in Slack.")
     return match["id"]
-

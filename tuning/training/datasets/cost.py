@@ -32,7 +32,10 @@ def estimate(catalogue: Catalogue, *, trainer: str, model: str, train_examples: 
     billed = billed_tokens(epochs, train_tokens)
     price = catalogue.training_price(model)
     return CostEstimate(
-        trainer=trainer, model=model, epochs=epochs, billed_tokens=billed,
+        trainer=trainer,
+        model=model,
+        epochs=epochs,
+        billed_tokens=billed,
         usd_per_million=price.usd_per_million if price else None,
         usd=round(billed * price.usd_per_million / 1_000_000, 2) if price else None,
         prices_checked=price.checked if price else None,

@@ -11,25 +11,33 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
+from tuning.errors import TuningError, UsageError
 from tuning.training.datasets.files import sha256_of
 from tuning.training.datasets.specs import DatasetSummary
-from tuning.errors import TuningError, UsageError
 
 ExportFormat = Literal["jsonl", "parquet", "hf"]
 EXTRA_HINT = "pip install 'tuneloop[export]'"
-SCRUBBING = "Personal data (emails, phone numbers, names of workspace members, secrets) was scrubbed when each " \
-            "example was captured; see docs/scrubbing.md."
+SCRUBBING = (
+    "Personal data (emails, phone numbers, names of workspace members, secrets) was scrubbed when each "
+    "example was captured; see docs/scrubbing.md."
+)
 
 
 def card(summary: DatasetSummary) -> dict[str, Any]:
     """What a reader of the exported files should know about where they came from."""
     return {
-        "dataset": summary.ref, "format": summary.format, "created_at": summary.created_at,
-        "created_by": summary.created_by, "source": "Slack threads: approved 👍 answers and corrections (Tuneloop)",
-        "filters": summary.filters.model_dump(mode="json"), "counts": {"train": summary.train,
-                                                                    "validation": summary.validation},
-        "dropped": summary.dropped, "tokens": summary.tokens.model_dump(), "token_model": summary.token_model,
-        "encoding": summary.encoding, "scrubbing": SCRUBBING,
+        "dataset": summary.ref,
+        "format": summary.format,
+        "created_at": summary.created_at,
+        "created_by": summary.created_by,
+        "source": "Slack threads: approved 👍 answers and corrections (Tuneloop)",
+        "filters": summary.filters.model_dump(mode="json"),
+        "counts": {"train": summary.train, "validation": summary.validation},
+        "dropped": summary.dropped,
+        "tokens": summary.tokens.model_dump(),
+        "token_model": summary.token_model,
+        "encoding": summary.encoding,
+        "scrubbing": SCRUBBING,
     }
 
 
@@ -61,8 +69,9 @@ def write_hf(summary: DatasetSummary, out_dir: Path) -> list[Path]:
     """A `datasets.DatasetDict` saved with save_to_disk: `load_from_disk` reads it back, splits and all."""
     datasets = _require("datasets")
     facts = card(summary)
-    info = datasets.DatasetInfo(description=json.dumps(facts), dataset_name=summary.name,
-                                version=f"{summary.version}.0.0")
+    info = datasets.DatasetInfo(
+        description=json.dumps(facts), dataset_name=summary.name, version=f"{summary.version}.0.0"
+    )
     splits = {split: datasets.Dataset.from_list(records, info=info) for split, records in read_splits(summary).items()}
     target = out_dir / summary.ref
     datasets.DatasetDict(splits).save_to_disk(str(target))

@@ -11,8 +11,17 @@ from typing import TYPE_CHECKING, Any
 from tuning.training.datasets.checks import check_dpo, check_sft
 from tuning.training.datasets.counting import LineCounter, TooLong
 from tuning.training.datasets.lines import (
-    Line, UnreadableConversation, answer_to_train_on, dpo_line, encode, kto_line, line_messages, parse_conversation,
-    sft_line, sft_line_bytes, shorter,
+    Line,
+    UnreadableConversation,
+    answer_to_train_on,
+    dpo_line,
+    encode,
+    kto_line,
+    line_messages,
+    parse_conversation,
+    sft_line,
+    sft_line_bytes,
+    shorter,
 )
 from tuning.training.datasets.quality import conversation_keys, normal, question_key
 from tuning.training.datasets.split import split_of

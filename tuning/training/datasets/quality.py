@@ -54,7 +54,7 @@ def conversation_keys(conversation: list[dict[str, Any]], answer: str) -> tuple[
     text = "\x1e".join([f"{message['role']}\x1f{message.get('content') or ''}" for message in conversation])
     whole = f"{text}{_ANSWER}{answer}"
     lowered = _lower_utf8(whole, punctuation=False)
-    near = lowered[:len(text)] if whole.isascii() else _lower_utf8(text, punctuation=True)
+    near = lowered[: len(text)] if whole.isascii() else _lower_utf8(text, punctuation=True)
     return _digest(lowered.translate(None, _WHITESPACE)), _digest(near.translate(None, _LOOSE_DELETE))
 
 

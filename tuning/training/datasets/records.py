@@ -8,7 +8,14 @@ from typing import cast
 
 from storage.datasets import VersionRow
 from tuning.training.datasets.specs import (
-    CostEstimate, DatasetFile, DatasetFilters, DatasetListing, DatasetSummary, Format, KtoLabels, TokenStats,
+    CostEstimate,
+    DatasetFile,
+    DatasetFilters,
+    DatasetListing,
+    DatasetSummary,
+    Format,
+    KtoLabels,
+    TokenStats,
 )
 
 
@@ -22,23 +29,41 @@ def stored_path(path: Path, root: Path) -> str:
 
 def summary_from_row(row: VersionRow, root: Path) -> DatasetSummary:
     return DatasetSummary(
-        id=row.id, name=row.name, version=row.version, format=cast(Format, row.format),
-        filters=DatasetFilters.model_validate_json(row.filters), val=row.val_fraction,
-        created_by=row.created_by, created_at=row.created_at,
-        train=row.train_count, validation=row.validation_count, dropped=json.loads(row.dropped),
-        token_model=row.token_model, encoding=row.encoding,
+        id=row.id,
+        name=row.name,
+        version=row.version,
+        format=cast(Format, row.format),
+        filters=DatasetFilters.model_validate_json(row.filters),
+        val=row.val_fraction,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        train=row.train_count,
+        validation=row.validation_count,
+        dropped=json.loads(row.dropped),
+        token_model=row.token_model,
+        encoding=row.encoding,
         tokens=TokenStats(
-            total=row.tokens_total, train=row.tokens_train, median=row.tokens_median, p90=row.tokens_p90,
+            total=row.tokens_total,
+            train=row.tokens_train,
+            median=row.tokens_median,
+            p90=row.tokens_p90,
             max=row.tokens_max,
         ),
         cost=CostEstimate(
-            trainer=row.cost_trainer, model=row.cost_model, epochs=row.default_epochs, billed_tokens=row.billed_tokens,
-            usd_per_million=row.usd_per_million, usd=row.cost_usd, prices_checked=row.prices_checked,
+            trainer=row.cost_trainer,
+            model=row.cost_model,
+            epochs=row.default_epochs,
+            billed_tokens=row.billed_tokens,
+            usd_per_million=row.usd_per_million,
+            usd=row.cost_usd,
+            prices_checked=row.prices_checked,
         ),
         files=[
             DatasetFile(split="train", path=root / row.train_path, sha256=row.train_sha256, lines=row.train_count),
             DatasetFile(
-                split="validation", path=root / row.validation_path, sha256=row.validation_sha256,
+                split="validation",
+                path=root / row.validation_path,
+                sha256=row.validation_sha256,
                 lines=row.validation_count,
             ),
         ],
@@ -48,6 +73,12 @@ def summary_from_row(row: VersionRow, root: Path) -> DatasetSummary:
 
 def listing_from_row(row: VersionRow, *, erased: bool = False) -> DatasetListing:
     return DatasetListing(
-        name=row.name, version=row.version, format=cast(Format, row.format), created_at=row.created_at,
-        created_by=row.created_by, train=row.train_count, validation=row.validation_count, erased=erased,
+        name=row.name,
+        version=row.version,
+        format=cast(Format, row.format),
+        created_at=row.created_at,
+        created_by=row.created_by,
+        train=row.train_count,
+        validation=row.validation_count,
+        erased=erased,
     )

@@ -17,13 +17,13 @@ from storage.datasets import MemberIds
 from storage.db import Database
 from storage.retention import erased_datasets
 from tuning.catalogue.entries import Catalogue, load_catalogue
+from tuning.errors import NotFound, TuningError, UsageError
 from tuning.training.datasets.build import BuildPlan, build_dataset
 from tuning.training.datasets.files import file_name, sha256_of
 from tuning.training.datasets.formats import ExportFormat, write_hf, write_parquet
 from tuning.training.datasets.parallel import default_workers
 from tuning.training.datasets.records import listing_from_row, summary_from_row
 from tuning.training.datasets.specs import BuildRequest, DatasetFilters, DatasetListing, DatasetSummary, Split
-from tuning.errors import NotFound, TuningError, UsageError
 from tuning.words import command
 
 # Looks a channel name up (Slack's API, when the command carried only `#name`); None if unknown.
@@ -34,8 +34,16 @@ DATASETS_DIRNAME = "datasets"
 
 
 class DatasetService:
-    def __init__(self, db: Database, *, trainer: str = "openai", model: str | None = None,
-                 workers: int | None = None, min_votes: int = 1, catalogue: Catalogue | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        trainer: str = "openai",
+        model: str | None = None,
+        workers: int | None = None,
+        min_votes: int = 1,
+        catalogue: Catalogue | None = None,
+    ) -> None:
         """trainer: the default trainer (TUNELOOP_TRAINER); model: its base model, else the catalogue's default;
         min_votes: KTO's undesirable margin; catalogue: the process's one (else read beside the database)."""
         self._db = db
@@ -57,9 +65,14 @@ class DatasetService:
         filters = await _resolve_channel(request.filters, resolve_channel)
         catalogue = self._catalogue or load_catalogue(self.root)
         plan = BuildPlan(
-            database=self._db.target, home=self.root, datasets_dir=self.root / DATASETS_DIRNAME,
-            request=request.model_copy(update={"filters": filters}), trainer=self._trainer,
-            model=self._model or catalogue.default_model(self._trainer), catalogue=catalogue, workers=self._workers,
+            database=self._db.target,
+            home=self.root,
+            datasets_dir=self.root / DATASETS_DIRNAME,
+            request=request.model_copy(update={"filters": filters}),
+            trainer=self._trainer,
+            model=self._model or catalogue.default_model(self._trainer),
+            catalogue=catalogue,
+            workers=self._workers,
             min_votes=self._min_votes,
         )
         # The build takes seconds to minutes: its own thread and database connection keep the loop free.

@@ -105,8 +105,12 @@ class KtoLabels(_Value):
         ratio = desirable / undesirable if undesirable else 1.0
         desirable_weight = round(1 / ratio, 3) if desirable and ratio < 1 else 1.0
         undesirable_weight = round(ratio, 3) if ratio > 4 / 3 else 1.0
-        return cls(desirable=desirable, undesirable=undesirable, desirable_weight=desirable_weight,
-                   undesirable_weight=undesirable_weight)
+        return cls(
+            desirable=desirable,
+            undesirable=undesirable,
+            desirable_weight=desirable_weight,
+            undesirable_weight=undesirable_weight,
+        )
 
 
 class DatasetFile(_Value):
@@ -153,11 +157,15 @@ class DatasetSummary(_Value):
         if self.validation == 0:
             notes.append("No validation split: evaluation needs one (use `val:` above 0 and 10+ examples).")
         if self.kto is not None and self.cost.trainer not in SELF_HOSTED_TRAINERS:
-            notes.append(f"KTO trains only with `trainer:local` or `trainer:ray`: the cost shown is {self.cost.trainer}'s, "
-                         "which cannot train it.")
+            notes.append(
+                f"KTO trains only with `trainer:local` or `trainer:ray`: the cost shown is {self.cost.trainer}'s, "
+                "which cannot train it."
+            )
         if self.kto is not None and not (self.kto.desirable and self.kto.undesirable):
-            notes.append("KTO learns from both kinds: this version has only "
-                         f"{'desirable' if self.kto.desirable else 'undesirable'} answers in its training split.")
+            notes.append(
+                "KTO learns from both kinds: this version has only "
+                f"{'desirable' if self.kto.desirable else 'undesirable'} answers in its training split."
+            )
         if self.cost.usd is None:
             notes.append(f"No price is known for `{self.cost.model}`: add it to models.toml beside the database.")
         return notes

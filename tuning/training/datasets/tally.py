@@ -32,8 +32,11 @@ class TokenTally:
     def stats(self) -> TokenStats:
         both = self._splits["train"] + self._splits["validation"]
         return TokenStats(
-            total=_total(both), train=_total(self._splits["train"]),
-            median=_nearest_rank(both, 50), p90=_nearest_rank(both, 90), max=max(both, default=0),
+            total=_total(both),
+            train=_total(self._splits["train"]),
+            median=_nearest_rank(both, 50),
+            p90=_nearest_rank(both, 90),
+            max=max(both, default=0),
         )
 
 

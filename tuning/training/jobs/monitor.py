@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import asdict
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict
 from typing import Any, Protocol
 
 from storage import jobs as job_rows
@@ -38,9 +38,17 @@ EachTick = Callable[[], Awaitable[None]]
 
 class JobMonitor:
     def __init__(
-        self, db: Database, jobs: JobService, trainers: Mapping[str, Trainer], publisher: JobPublisher, *,
-        poll_seconds: float, wake: asyncio.Event | None = None, on_succeeded: OnSucceeded | None = None,
-        card_interval: float | None = None, each_tick: EachTick | None = None,
+        self,
+        db: Database,
+        jobs: JobService,
+        trainers: Mapping[str, Trainer],
+        publisher: JobPublisher,
+        *,
+        poll_seconds: float,
+        wake: asyncio.Event | None = None,
+        on_succeeded: OnSucceeded | None = None,
+        card_interval: float | None = None,
+        each_tick: EachTick | None = None,
     ) -> None:
         # Also followed every tick (from the database, so a restart resumes it): endpoints being deployed.
         self._each_tick = each_tick
@@ -123,22 +131,40 @@ class JobMonitor:
             await self._finish(job.id)
 
     async def _record(self, job: JobRow, page: EventPage) -> None:
-        await job_rows.add_metrics(self._db, job.id, [
-            MetricRow(step=p.step, total_steps=p.total_steps, epoch=p.epoch, train_loss=p.train_loss,
-                      valid_loss=p.valid_loss, token_accuracy=p.token_accuracy)
-            for p in page.metrics
-        ])
-        await job_rows.add_events(self._db, job.id, [
-            JobEventRow(event_id=e.id, created_at=e.created_at.isoformat(), level=e.level, message=e.message)
-            for e in page.events
-        ])
+        await job_rows.add_metrics(
+            self._db,
+            job.id,
+            [
+                MetricRow(
+                    step=p.step,
+                    total_steps=p.total_steps,
+                    epoch=p.epoch,
+                    train_loss=p.train_loss,
+                    valid_loss=p.valid_loss,
+                    token_accuracy=p.token_accuracy,
+                )
+                for p in page.metrics
+            ],
+        )
+        await job_rows.add_events(
+            self._db,
+            job.id,
+            [
+                JobEventRow(event_id=e.id, created_at=e.created_at.isoformat(), level=e.level, message=e.message)
+                for e in page.events
+            ],
+        )
         progress: dict[str, Any] = {"event_cursor": page.cursor or job.event_cursor}
         if page.metrics:
             latest = max(page.metrics, key=lambda point: point.step)
-            progress |= {"step": latest.step, "total_steps": latest.total_steps or job.total_steps,
-                         "epoch": latest.epoch}
-            progress |= {name: value for name in ("train_loss", "valid_loss")
-                         if (value := _latest(page, name)) is not None}
+            progress |= {
+                "step": latest.step,
+                "total_steps": latest.total_steps or job.total_steps,
+                "epoch": latest.epoch,
+            }
+            progress |= {
+                name: value for name in ("train_loss", "valid_loss") if (value := _latest(page, name)) is not None
+            }
         await job_rows.update(self._db, job.id, **progress)
 
     async def _post_events(self, job_id: str) -> None:
@@ -167,9 +193,16 @@ class JobMonitor:
         view = await self._jobs.view(job_id)
         points = [MetricPoint(**asdict(row)) for row in await job_rows.metrics(self._db, job_id)]
         telemetry.training_job_span(
-            job_id=view.id, trainer=view.trainer, base_model=view.base_model, method=view.method, state=view.state,
-            created_at=view.created_at, finished_at=view.finished_at, fine_tuned_model=view.fine_tuned_model,
-            trained_tokens=view.trained_tokens, error=view.error_message,
+            job_id=view.id,
+            trainer=view.trainer,
+            base_model=view.base_model,
+            method=view.method,
+            state=view.state,
+            created_at=view.created_at,
+            finished_at=view.finished_at,
+            fine_tuned_model=view.fine_tuned_model,
+            trained_tokens=view.trained_tokens,
+            error=view.error_message,
         )
         await self._publisher.finished(view, points)
         if view.state == "succeeded" and self._on_succeeded is not None:

@@ -45,6 +45,7 @@ def count_file_with_folder(folder: Path, jsonl: Path) -> int | None:
     broken folder): the caller keeps its estimate. Lines that are not JSON objects count nothing."""
     try:
         from transformers import AutoTokenizer  # heavy: imported only for a local model's pre-flight
+
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except (ImportError, OSError, ValueError) as error:
         log.warning("cannot load the tokenizer in %s (%s): token counts stay an estimate", folder, error)

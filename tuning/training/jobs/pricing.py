@@ -17,8 +17,9 @@ from tuning.training.trainers.features import EstimatesPrice
 log = logging.getLogger(__name__)
 
 
-async def provider_estimate(trainer: object, train_path: Path, *, model: str, method: str, epochs: int,
-                            beta: float | None) -> float | None:
+async def provider_estimate(
+    trainer: object, train_path: Path, *, model: str, method: str, epochs: int, beta: float | None
+) -> float | None:
     if not isinstance(trainer, EstimatesPrice):
         return None
     try:

@@ -15,19 +15,26 @@ from storage import jobs as job_rows
 from storage.db import Database
 from storage.jobs import JobRow, NewJob
 from storage.retention import erased_datasets
+from tuning.admin import require_admin
 from tuning.catalogue.entries import Catalogue, load_catalogue
+from tuning.errors import NotFound, TuningError
 from tuning.training.datasets.cost import billed_tokens, default_epochs
 from tuning.training.datasets.service import DatasetService
 from tuning.training.datasets.specs import MIN_TRAINING_EXAMPLES, USEFUL_TRAINING_EXAMPLES, DatasetSummary
-from tuning.errors import NotFound, TuningError
 from tuning.training.jobs.locks import KeyedLocks
 from tuning.training.jobs.open_tokens import count_file, count_file_with_folder, folder_tokenizer, tokenizer_file
 from tuning.training.jobs.pricing import provider_estimate
 from tuning.training.jobs.template_gate import template_refusal
 from tuning.training.jobs.view import ACTIVE, JobView
-from tuning.admin import require_admin
 from tuning.training.trainers import (
-    LINK_KEY, JobRequest, ProviderRefused, ProviderUnavailable, Trainer, TrainerJob, check_request, get_trainer,
+    LINK_KEY,
+    JobRequest,
+    ProviderRefused,
+    ProviderUnavailable,
+    Trainer,
+    TrainerJob,
+    check_request,
+    get_trainer,
 )
 from tuning.training.trainers.features import GpuCosted, HasDedicatedEndpoints, ReportsUploadProgress
 from tuning.training.trainers.values import DATASET_KEY, TrainOptions
@@ -45,10 +52,18 @@ def new_job_id() -> str:
 
 class JobService:
     def __init__(
-        self, db: Database, datasets: DatasetService, trainers: Mapping[str, Trainer], *,
-        default_trainer: str, max_cost_usd: float, admins: frozenset[str], prices_dir: Path | None,
+        self,
+        db: Database,
+        datasets: DatasetService,
+        trainers: Mapping[str, Trainer],
+        *,
+        default_trainer: str,
+        max_cost_usd: float,
+        admins: frozenset[str],
+        prices_dir: Path | None,
         today: Callable[[], date] = lambda: datetime.now(timezone.utc).date(),
-        tokenizers_dir: Path | None = None, catalogue: Catalogue | None = None,
+        tokenizers_dir: Path | None = None,
+        catalogue: Catalogue | None = None,
         hints: Mapping[str, str] | None = None,
     ) -> None:
         """`catalogue`: the process's one catalogue (else read once from `prices_dir`); `hints`: for each known
@@ -91,12 +106,20 @@ class JobService:
         self._check_taking_jobs(catalogue, trainer.name, summary.ref)
         model = options.model or catalogue.default_model(trainer.name)
         # Everything the back-end would refuse, refused now, before any file is uploaded.
-        check_request(trainer.capabilities(), JobRequest(
-            **options.hyperparameters(), base_model=model, method=summary.format, training_file_id="(not uploaded yet)",
-        ))
+        check_request(
+            trainer.capabilities(),
+            JobRequest(
+                **options.hyperparameters(),
+                base_model=model,
+                method=summary.format,
+                training_file_id="(not uploaded yet)",
+            ),
+        )
         train = {file.split: file.path for file in summary.files}["train"]
-        if isinstance(trainer, GpuCosted) and (refusal := await asyncio.to_thread(
-                template_refusal, catalogue, model, train)) is not None:
+        if (
+            isinstance(trainer, GpuCosted)
+            and (refusal := await asyncio.to_thread(template_refusal, catalogue, model, train)) is not None
+        ):
             raise TuningError(refusal)  # a base whose chat template cannot train: refused before any cost
         if summary.train < MIN_TRAINING_EXAMPLES:
             raise TuningError(
@@ -107,8 +130,11 @@ class JobService:
         tokens, tokens_note = await self._count(catalogue, model, train, summary.tokens.train)
         if isinstance(trainer, GpuCosted):  # self-hosted: GPU-hours × TUNELOOP_GPU_HOUR_USD
             cost, cost_note = trainer.estimate_cost(model, billed_tokens(epochs, tokens))
-        elif (estimate := await provider_estimate(
-                trainer, train, model=model, method=summary.format, epochs=epochs, beta=options.beta)) is not None:
+        elif (
+            estimate := await provider_estimate(
+                trainer, train, model=model, method=summary.format, epochs=epochs, beta=options.beta
+            )
+        ) is not None:
             cost, cost_note = estimate, f"estimated by {trainer.name.capitalize()}"
         else:
             cost, cost_note = self._estimate(catalogue, model, epochs, tokens)
@@ -119,12 +145,27 @@ class JobService:
                 "an operator to raise the limit."
             )
         job_id = new_job_id()
-        await job_rows.insert(self._db, NewJob(
-            id=job_id, dataset_id=summary.id, dataset=summary.ref, trainer=trainer.name, base_model=model,
-            method=summary.format, options=options.model_dump_json(exclude_none=True), examples=summary.train,
-            tokens=tokens, epochs=epochs, estimated_cost=cost, state="preflight", channel=channel, requested_by=user,
-            cost_note=cost_note, tokens_note=tokens_note,
-        ))
+        await job_rows.insert(
+            self._db,
+            NewJob(
+                id=job_id,
+                dataset_id=summary.id,
+                dataset=summary.ref,
+                trainer=trainer.name,
+                base_model=model,
+                method=summary.format,
+                options=options.model_dump_json(exclude_none=True),
+                examples=summary.train,
+                tokens=tokens,
+                epochs=epochs,
+                estimated_cost=cost,
+                state="preflight",
+                channel=channel,
+                requested_by=user,
+                cost_note=cost_note,
+                tokens_note=tokens_note,
+            ),
+        )
         return await self.view(job_id, summary=summary)
 
     async def _count(self, catalogue: Catalogue, model: str, train: Path, counted: int) -> tuple[int, str | None]:
@@ -146,14 +187,19 @@ class JobService:
         closes_on = catalogue.closes_on(backend)
         if closes_on is None or self._today() < closes_on:
             return
-        raise TuningError(f"The `{backend}` back-end stopped taking new fine-tuning jobs on "
-                          f"{closes_on:%d %B %Y} (model catalogue).{self._instead(backend, dataset)} Models already tuned keep "
-                          f"answering until their shutdown date ({command('model')} shows it).")
+        raise TuningError(
+            f"The `{backend}` back-end stopped taking new fine-tuning jobs on "
+            f"{closes_on:%d %B %Y} (model catalogue).{self._instead(backend, dataset)} Models already tuned keep "
+            f"answering until their shutdown date ({command('model')} shows it)."
+        )
 
     def _instead(self, backend: str, dataset: str) -> str:
         """The other back-ends configured here that take jobs, as commands to try; "" when there are none."""
-        open_ones = [name for name in self._trainers if name != backend and
-                     ((day := self._catalogue.closes_on(name)) is None or self._today() < day)]
+        open_ones = [
+            name
+            for name in self._trainers
+            if name != backend and ((day := self._catalogue.closes_on(name)) is None or self._today() < day)
+        ]
         tries = " or ".join(command(f"train {dataset} trainer:{name}") for name in open_ones)
         return f" Try {tries} instead." if tries else ""
 
@@ -182,7 +228,11 @@ class JobService:
         """Exactly one Start wins, however many clicks, retries or admins race for it."""
         require_admin(user, self._admins, "start fine-tuning jobs")
         won = await job_rows.transition(
-            self._db, job_id, from_states=("preflight",), to_state="starting", started_by=user,
+            self._db,
+            job_id,
+            from_states=("preflight",),
+            to_state="starting",
+            started_by=user,
             started_at=_now_iso(),
         )
         if not won:
@@ -207,13 +257,15 @@ class JobService:
             remote = await trainer.find_job_by_metadata(LINK_KEY, job.id) or await self._create(trainer, job)
         except ProviderRefused as refused:
             error = self._elsewhere(refused, job.dataset)
-            await job_rows.update(self._db, job.id, state="failed", error_code="refused", error_message=str(error),
-                                  finished_at=_now_iso())
+            await job_rows.update(
+                self._db, job.id, state="failed", error_code="refused", error_message=str(error), finished_at=_now_iso()
+            )
             raise error from refused
         except TuningError as error:
             code = "unavailable" if isinstance(error, ProviderUnavailable) else "refused"
-            await job_rows.update(self._db, job.id, state="failed", error_code=code, error_message=str(error),
-                                  finished_at=_now_iso())
+            await job_rows.update(
+                self._db, job.id, state="failed", error_code=code, error_message=str(error), finished_at=_now_iso()
+            )
             raise
         await self.apply(job.id, remote)
 
@@ -224,15 +276,25 @@ class JobService:
         validation = files.get("validation")
         validation_id = await trainer.upload(validation.path) if validation and validation.lines else None
         asked = TrainOptions.model_validate_json(job.options).hyperparameters()
-        request = JobRequest(**{
-            **asked, "epochs": job.epochs, "base_model": job.base_model, "method": job.method,
-            "training_file_id": training, "validation_file_id": validation_id,
-            # Self-hosted adapters' manifests record NAME@version; other back-ends keep it as a label.
-            "metadata": {LINK_KEY: job.id, DATASET_KEY: job.dataset},
-        })
+        request = JobRequest(
+            **{
+                **asked,
+                "epochs": job.epochs,
+                "base_model": job.base_model,
+                "method": job.method,
+                "training_file_id": training,
+                "validation_file_id": validation_id,
+                # Self-hosted adapters' manifests record NAME@version; other back-ends keep it as a label.
+                "metadata": {LINK_KEY: job.id, DATASET_KEY: job.dataset},
+            }
+        )
         if summary.kto is not None:  # the class weights the dataset card showed
-            request = request.model_copy(update={"desirable_weight": summary.kto.desirable_weight,
-                                                 "undesirable_weight": summary.kto.undesirable_weight})
+            request = request.model_copy(
+                update={
+                    "desirable_weight": summary.kto.desirable_weight,
+                    "undesirable_weight": summary.kto.undesirable_weight,
+                }
+            )
         return await trainer.create_job(request)
 
     async def _upload(self, trainer: Trainer, job_id: str, path: Path) -> str:
@@ -257,9 +319,12 @@ class JobService:
         """Record what the provider says about a job that is still active. A finished job keeps its outcome:
         a poll that read the provider just before a cancel must not bring the job back."""
         values: dict[str, Any] = {
-            "provider_job_id": remote.provider_job_id, "raw_status": remote.raw_status,
-            "fine_tuned_model": remote.fine_tuned_model, "trained_tokens": remote.trained_tokens,
-            "error_code": remote.error_code, "error_message": remote.error_message,
+            "provider_job_id": remote.provider_job_id,
+            "raw_status": remote.raw_status,
+            "fine_tuned_model": remote.fine_tuned_model,
+            "trained_tokens": remote.trained_tokens,
+            "error_code": remote.error_code,
+            "error_message": remote.error_message,
         }
         if remote.total_steps:
             values["total_steps"] = remote.total_steps
@@ -275,8 +340,9 @@ class JobService:
 
     async def dismiss(self, job_id: str, *, user: str) -> JobView:
         require_admin(user, self._admins, "cancel fine-tuning jobs")
-        if not await job_rows.transition(self._db, job_id, from_states=("preflight",), to_state="dismissed",
-                                         cancelled_by=user):
+        if not await job_rows.transition(
+            self._db, job_id, from_states=("preflight",), to_state="dismissed", cancelled_by=user
+        ):
             raise TuningError(_already(await self._row(job_id)))
         return await self.view(job_id)
 
@@ -324,13 +390,16 @@ class JobService:
 
 def _already(job: JobRow) -> str:
     if job.state == "dismissed":
-        return f"Job `{job.id}` was cancelled before it started" + (f" by {person(job.cancelled_by)}." if job.cancelled_by else ".")
+        return f"Job `{job.id}` was cancelled before it started" + (
+            f" by {person(job.cancelled_by)}." if job.cancelled_by else "."
+        )
     who = f" by {person(job.started_by)}" if job.started_by else ""
     return f"Job `{job.id}` was already started{who}; it is {job.state}."
 
 
-def _view(row: JobRow, summary: DatasetSummary | None = None, *, erased: bool = False,
-          dedicated: bool = False) -> JobView:
+def _view(
+    row: JobRow, summary: DatasetSummary | None = None, *, erased: bool = False, dedicated: bool = False
+) -> JobView:
     values = {name: getattr(row, name) for name in JobView.model_fields if hasattr(row, name)}
     warnings: tuple[str, ...] = ()
     if summary is not None and summary.train < USEFUL_TRAINING_EXAMPLES:

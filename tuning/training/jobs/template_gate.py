@@ -27,9 +27,11 @@ def template_refusal(catalogue: Catalogue, model: str, train_file: Path) -> str 
     if problem is None:
         return None
     source = entry.chat_template_source or "the model catalogue"
-    return (f"`{model}` cannot be fine-tuned: {problem[0].upper()}{problem[1:]} (Its chat template, from {source}, "
-            "was rendered on this dataset's first example.) Choose another `model:`, or a local model folder "
-            "whose template trains.")
+    return (
+        f"`{model}` cannot be fine-tuned: {problem[0].upper()}{problem[1:]} (Its chat template, from {source}, "
+        "was rendered on this dataset's first example.) Choose another `model:`, or a local model folder "
+        "whose template trains."
+    )
 
 
 def first_example(train_file: Path) -> tuple[Messages, Messages] | None:

@@ -38,8 +38,7 @@ class Trainer(Protocol):
         """Start a job. Checks model and method locally before any call."""
         ...
 
-    async def get_job(self, provider_job_id: str) -> TrainerJob:
-        ...
+    async def get_job(self, provider_job_id: str) -> TrainerJob: ...
 
     async def events_since(self, provider_job_id: str, cursor: str | None) -> EventPage:
         """Events and metric points newer than `cursor` (None: all), oldest first."""
@@ -53,8 +52,7 @@ class Trainer(Protocol):
         """The newest job created with `metadata[key] == value`, if any."""
         ...
 
-    async def close(self) -> None:
-        ...
+    async def close(self) -> None: ...
 
 
 def is_model_folder(name: str) -> bool:
@@ -77,11 +75,16 @@ def check_request(capabilities: Capabilities, request: JobRequest) -> None:
         raise UnknownModel(name, request.base_model, capabilities.models, hint)
     if not folder and not capabilities.supports(request.base_model, request.method):
         raise MethodNotSupported(name, request.method, request.base_model, capabilities.models_for(request.method))
-    untaken = sorted(name for name in Hyperparameters.model_fields
-                     if getattr(request, name) is not None and name not in capabilities.options)
+    untaken = sorted(
+        name
+        for name in Hyperparameters.model_fields
+        if getattr(request, name) is not None and name not in capabilities.options
+    )
     if untaken:
-        raise TuningError(f"The {name} trainer does not take {', '.join(f'`{option}`' for option in untaken)}; "
-                          "leave it out or choose a back-end that does.")
+        raise TuningError(
+            f"The {name} trainer does not take {', '.join(f'`{option}`' for option in untaken)}; "
+            "leave it out or choose a back-end that does."
+        )
     if request.beta is not None and request.method not in ("dpo", "kto"):
         raise TuningError("`beta` only applies to DPO and KTO training; leave it out or use format:dpo or format:kto.")
 

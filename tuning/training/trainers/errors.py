@@ -62,8 +62,10 @@ class MethodNotSupported(TrainerError):
         if model is None:
             text = f"The {provider} trainer does not do {method.upper()} training."
             if method == "kto":
-                text += (" KTO (learning from every 👍 and 👎) trains on the self-hosted back-ends only: "
-                         "`trainer:local` or `trainer:ray`.")
+                text += (
+                    " KTO (learning from every 👍 and 👎) trains on the self-hosted back-ends only: "
+                    "`trainer:local` or `trainer:ray`."
+                )
         elif names:
             text = f"The {provider} trainer cannot do {method.upper()} on `{model}`. Models that can: {names}."
         else:

@@ -84,15 +84,18 @@ class HasDedicatedEndpoints(Protocol):
 
 
 FEATURES: dict[str, type] = {
-    "upload progress": ReportsUploadProgress, "price estimate": EstimatesPrice, "GPU-hour cost": GpuCosted,
-    "dedicated endpoints": HasDedicatedEndpoints
+    "upload progress": ReportsUploadProgress,
+    "price estimate": EstimatesPrice,
+    "GPU-hour cost": GpuCosted,
+    "dedicated endpoints": HasDedicatedEndpoints,
 }
 
 
 def features_of(kind: type) -> frozenset[str]:
     """The features a trainer class implements (the class, not an instance: specs state them before building)."""
-    return frozenset(name for name, protocol in FEATURES.items() if all(hasattr(kind, member) for member in
-                                                                           _members(protocol)))
+    return frozenset(
+        name for name, protocol in FEATURES.items() if all(hasattr(kind, member) for member in _members(protocol))
+    )
 
 
 def _members(protocol: type) -> list[str]:

@@ -60,7 +60,10 @@ def _decoder_parameters(config: dict[str, Any]) -> int:
 
     hidden, layers = int(first("hidden_size", "n_embd", "d_model")), int(first("num_hidden_layers", "n_layer"))
     vocab, heads = int(first("vocab_size")), int(first("num_attention_heads", "n_head"))
-    kv_heads, head_dim = int(first("num_key_value_heads", default=heads)), int(first("head_dim", default=hidden // heads))
+    kv_heads, head_dim = (
+        int(first("num_key_value_heads", default=heads)),
+        int(first("head_dim", default=hidden // heads)),
+    )
     gated = "intermediate_size" in config
     inner = int(first("moe_intermediate_size", "intermediate_size", "n_inner", default=4 * hidden))
     experts = int(first("num_local_experts", "num_experts", "n_routed_experts", default=1))

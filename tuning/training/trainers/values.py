@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tuning.catalogue.entries import Method as Method  # part of the trainers' vocabulary (Capabilities.methods)
 
-
 # The metadata key under which Tuneloop stores its own short job id on a provider job,
 # so that a Start interrupted by a crash can find the job it already created.
 LINK_KEY = "tuneloop_job"
