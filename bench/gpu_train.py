@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CATALOGUE = ROOT / "tuning" / "models.toml"
+CATALOGUE = ROOT / "tuning" / "catalogue" / "models.toml"
 PEAK_PREFIX = "peak-"
 
 # The published config.json of each architecture (huggingface.co/<model>/blob/main/config.json).

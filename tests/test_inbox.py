@@ -54,12 +54,12 @@ def held(monkeypatch: pytest.MonkeyPatch) -> HeldCommits:
 
 
 class WatchedInbox(Inbox):
-    """Counts the worker's reads of pending events."""
+    """Counts the worker's claims of pending events (the reads that found some)."""
 
     reads = 0
 
-    async def pending(self, after_id: int = 0, limit: int = 100) -> list[Any]:
-        rows = await super().pending(after_id, limit)
+    async def claim(self, limit: int) -> list[Any]:
+        rows = await super().claim(limit)
         self.reads += bool(rows)
         return rows
 
