@@ -246,5 +246,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     import aiosqlite
 
-    for connection in [obj for obj in gc.get_objects() if isinstance(obj, aiosqlite.Connection)]:
+    for connection in [obj for obj in gc.get_objects() if type(obj) is aiosqlite.Connection]:  # type(): no proxies
         connection.stop()
