@@ -38,6 +38,9 @@ _VERSION_REQUIRED = (
     "cost_trainer",
     "cost_model",
 )
+# A version row's values for those columns, in order.
+_VERSION_VALUES = ("faq", 1, "sft", "{}", 0.1, 2, 1, "{}", "gpt-4.1-mini", "o200k_base", 90, 60, 30, 30, 30,
+                   "t", "a", "v", "b", 3, 180, "openai", "gpt-4.1-mini")  # fmt: skip
 SCHEMA_SNAPSHOT = Path(__file__).parent / "data" / "schema.sql"
 
 
@@ -175,31 +178,7 @@ async def test_members_keep_their_rows_when_the_line_column_goes(
     columns, marks = ", ".join(_VERSION_REQUIRED), ", ".join("?" * len(_VERSION_REQUIRED))
     dataset_id = await db.insert(
         f"INSERT INTO dataset_versions ({columns}) VALUES ({marks})",
-        [
-            "faq",
-            1,
-            "sft",
-            "{}",
-            0.1,
-            2,
-            1,
-            "{}",
-            "gpt-4.1-mini",
-            "o200k_base",
-            90,
-            60,
-            30,
-            30,
-            30,
-            "t",
-            "a",
-            "v",
-            "b",
-            3,
-            180,
-            "openai",
-            "gpt-4.1-mini",
-        ],
+        list(_VERSION_VALUES),
     )
     for example_id, split, line in [(ids[2], "train", 2), (ids[0], "train", 1), (ids[1], "validation", 1)]:
         await db.execute(
@@ -256,31 +235,7 @@ async def test_kto_widens_both_checks_and_keeps_every_row_and_reference(
     await migrate(db)
     example = await add_example(db, question="Q?")
     columns, marks = ", ".join(_VERSION_REQUIRED), ", ".join("?" * len(_VERSION_REQUIRED))
-    values = [
-        "faq",
-        1,
-        "sft",
-        "{}",
-        0.1,
-        2,
-        1,
-        "{}",
-        "gpt-4.1-mini",
-        "o200k_base",
-        90,
-        60,
-        30,
-        30,
-        30,
-        "t",
-        "a",
-        "v",
-        "b",
-        3,
-        180,
-        "openai",
-        "gpt-4.1-mini",
-    ]
+    values = list(_VERSION_VALUES)
     dataset_id = await db.insert(f"INSERT INTO dataset_versions ({columns}) VALUES ({marks})", values)
     await db.execute(
         "INSERT INTO dataset_members (dataset_id, example_id, split, rejected_id, tokens)"
