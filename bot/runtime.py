@@ -533,7 +533,7 @@ def build_services(
         endpoints=endpoints,
         privacy=Privacy(db, settings.admins, inbox_days=settings.inbox_days, message_days=settings.message_days),
         memory=memory,
-        feedback_reasons=FeedbackReasons(db, capture, corrections),
+        feedback_reasons=FeedbackReasons(db, capture, corrections, traces),
         quality=QualityAlerts(
             db,
             lifecycle.announcements,

@@ -186,3 +186,28 @@ async def test_a_retrieval_from_team_memory_is_a_span_of_the_answer(
     assert [r.attributes["tuneloop.memory.hits"] for r in retrievals] == [0, 1]  # nothing yet, then the correction
     second_answer = next(a for a in receiver.named("invoke_agent") if a.span_id == retrievals[1].parent_span_id)
     assert second_answer.trace_id == retrievals[1].trace_id
+
+
+async def test_a_thumbs_down_and_its_reason_are_feedback_on_the_answers_trace(
+    receiver: Receiver, settings: Settings, slack: FakeSlack
+) -> None:
+    from tests.capture_helpers import button
+    from tests.test_e2e_feedback import click
+
+    configured = setup.configure()
+    assert configured is not None
+    async with served(settings, slack) as app:
+        answer_ts = await answered_question(app, slack, "where is the deploy runbook?")
+        await app.interact(click(slack, answer_ts, "down", user=BOB, at="1900000000.000100"))
+        await app.settle()
+        offer = next(e for e in slack.ephemerals if e["user"] == BOB and "What was wrong" in e["text"])
+        await app.interact(
+            button(slack, "feedback_reason:outdated", offer["blocks"][1]["elements"][1]["value"], user=BOB)
+        )
+        await app.settle()
+    await exported(configured)
+    (answer,) = receiver.named("invoke_agent tuneloop")
+    events = {e.attributes["gen_ai.evaluation.name"]: e for e in receiver.logs if e.event_name == FEEDBACK}
+    assert events["thumbs"].attributes["gen_ai.evaluation.score.label"] == "thumbs_down"
+    assert events["thumbs_down_reason"].attributes["gen_ai.evaluation.score.label"] == "outdated"
+    assert {e.trace_id for e in events.values()} == {answer.trace_id}

@@ -12,6 +12,7 @@ from storage.db import Database
 from storage.vote_reasons import REASONS, Reason
 from tuning.capture.corrections import Corrections
 from tuning.capture.examples import Capture
+from tuning.capture.feedback_traces import FeedbackTraces
 from tuning.errors import UsageError
 from tuning.ports import SlackReader
 
@@ -25,10 +26,13 @@ class ReasonSaved:
 
 
 class FeedbackReasons:
-    def __init__(self, db: Database, capture: Capture, corrections: Corrections) -> None:
+    def __init__(
+        self, db: Database, capture: Capture, corrections: Corrections, traces: FeedbackTraces | None = None
+    ) -> None:
         self._db = db
         self._capture = capture
         self._corrections = corrections
+        self._traces = traces
 
     async def thread_of(self, channel: str, ts: str) -> str | None:
         """Where to ask (the answer's thread), when Tuneloop holds the answer."""
@@ -44,6 +48,8 @@ class FeedbackReasons:
         fix = (fix or "").strip()[:MAX_NOTE] or None
         ts = await self._capture.canonical_ts(channel, ts)
         await vote_reasons.save(self._db, channel=channel, ts=ts, voter=voter, reason=chosen, note=fix)
+        if self._traces is not None:
+            await self._traces.reason(channel, ts, chosen, fix)
         if fix is None:
             return ReasonSaved(chosen, None)
         example = await self._corrections.submit(channel=channel, ts=ts, corrector=voter, text=fix, reader=reader)
