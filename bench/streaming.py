@@ -78,6 +78,22 @@ def signed(body: str) -> dict[str, str]:
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}", "Content-Type": "application/json"}
 
 
+def bench_settings(slack: Any, oai: Any, folder: Path) -> Any:
+    """The app as the bench serves it: the loopback fakes, a fresh database in `folder`."""
+    from bot.settings import Settings
+
+    return Settings(
+        _env_file=None,
+        SLACK_BOT_TOKEN="xoxb-fake-for-the-bench",
+        SLACK_SIGNING_SECRET=SECRET,
+        OPENAI_API_KEY="sk-fake-for-the-bench",
+        SLACK_API_URL=slack.api_url,
+        OPENAI_BASE_URL=oai.base_url,
+        TUNELOOP_DB=str(folder / "bench.db"),
+        TUNELOOP_MODEL="gpt-4.1-mini",
+    )
+
+
 async def ask(session: aiohttp.ClientSession, url: str, slack: Any, channel: str, n: int) -> tuple[str, float]:
     text = f"<@{BOT}> question {n}: how do I reset the router?"
     ts = slack.add_message(channel, ASKER, text)
@@ -117,7 +133,6 @@ async def run(questions: int, words: int, tokens_per_second: float) -> dict[str,
     from bot.fakes import FakeOpenAI
     from bot.runtime import Runtime
     from bot.server import EVENTS_PATH, http_server
-    from bot.settings import Settings
 
     answer = " ".join(f"word{i}" for i in range(words))
     results: dict[str, list[tuple[float, float]]] = {"streaming": [], "placeholder-and-edit": []}
@@ -129,16 +144,7 @@ async def run(questions: int, words: int, tokens_per_second: float) -> dict[str,
             slack.refuse_streaming(EDITED)
             oai.reply_with(answer)
             oai.token_seconds = 1.0 / tokens_per_second
-            settings = Settings(
-                _env_file=None,
-                SLACK_BOT_TOKEN="xoxb-fake-for-the-bench",
-                SLACK_SIGNING_SECRET=SECRET,
-                OPENAI_API_KEY="sk-fake-for-the-bench",
-                SLACK_API_URL=slack.api_url,
-                OPENAI_BASE_URL=oai.base_url,
-                TUNELOOP_DB=str(Path(tmp) / "bench.db"),
-                TUNELOOP_MODEL="gpt-4.1-mini",
-            )
+            settings = bench_settings(slack, oai, Path(tmp))
             runtime = await Runtime.start(settings)
             try:
                 async with http_server(runtime, "127.0.0.1", 0) as port, aiohttp.ClientSession() as session:
@@ -161,7 +167,6 @@ async def burst(questions: int, words: int, tokens_per_second: float) -> dict[st
     from bot.fakes import FakeOpenAI
     from bot.runtime import Runtime
     from bot.server import EVENTS_PATH, http_server
-    from bot.settings import Settings
 
     answer = " ".join(f"word{i}" for i in range(words))
     with tempfile.TemporaryDirectory() as tmp:
@@ -170,16 +175,7 @@ async def burst(questions: int, words: int, tokens_per_second: float) -> dict[st
             slack.add_channel(STREAMED, "streamed")
             oai.reply_with(answer)
             oai.token_seconds = 1.0 / tokens_per_second
-            settings = Settings(
-                _env_file=None,
-                SLACK_BOT_TOKEN="xoxb-fake-for-the-bench",
-                SLACK_SIGNING_SECRET=SECRET,
-                OPENAI_API_KEY="sk-fake-for-the-bench",
-                SLACK_API_URL=slack.api_url,
-                OPENAI_BASE_URL=oai.base_url,
-                TUNELOOP_DB=str(Path(tmp) / "bench.db"),
-                TUNELOOP_MODEL="gpt-4.1-mini",
-            )
+            settings = bench_settings(slack, oai, Path(tmp))
             runtime = await Runtime.start(settings)
             started = time.monotonic()
             try:
@@ -236,8 +232,9 @@ def burst_side_by_side(questions: int, words: int, tokens_per_second: float, bas
         old.mkdir()
         archive = subprocess.run(["git", "-C", str(here), "archive", baseline], check=True, capture_output=True)
         subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
-        shutil.rmtree(old / "tests" / "fakes")
-        shutil.copytree(here / "tests" / "fakes", old / "tests" / "fakes")  # the same Slack for both
+        # The same Slack for both: this tree's fakes (bot/fakes imports nothing of Tuneloop) in the old tree too.
+        shutil.rmtree(old / "bot" / "fakes", ignore_errors=True)
+        shutil.copytree(here / "bot" / "fakes", old / "bot" / "fakes")
         shutil.copy(here / "bench" / "streaming.py", old / "bench" / "streaming.py")
         for name, tree in ((f"baseline ({baseline})", old), ("this tree", here)):
 
