@@ -11,15 +11,26 @@ the same prompt/completion examples and the same settings, which it prints. For 
 training process allocated (torch.cuda.max_memory_allocated, recorded at exit the same way for both) and
 the final training loss, then our/TRL ratios. Planned to finish in under 8 minutes on one H100.
 
-On a GPU machine that has CUDA torch, transformers and PEFT but not TRL, install (sizes of the
-manylinux x86_64 / py3.11 wheels on PyPI, measured 2026-12-05):
+On a GPU machine that has CUDA torch, transformers (5.17 or later) and PEFT but not TRL, bring these wheels
+(the test lock's versions; sizes of the manylinux x86_64 / CPython 3.12 wheels on PyPI, measured 2026-12-05):
 
-    trl==1.16.0 (0.9 MB), datasets==5.2.0 (0.6 MB), dill==0.4.1 (0.1 MB), multiprocess==0.70.19 (0.1 MB),
-    xxhash==4.1.0 (0.5 MB), pyarrow==26.0.1 (52.5 MB), pandas==3.1.1 (11.8 MB)   -> 66.5 MiB in all
-    bitsandbytes==0.50.2 (41.1 MB), for the QLoRA run only (skipped, and said so, when it is missing)
+    trl==1.16.0 (0.90 MiB), datasets==5.2.0 (0.58), dill==0.4.1 (0.11), multiprocess==0.70.19 (0.14)  -> 1.7 MiB
+    bitsandbytes==0.50.2 (41.1), for the QLoRA run only (skipped, and said so, when it is missing)     -> 42.9 MiB
 
-datasets needs pyarrow and pandas; most CUDA images (NGC PyTorch, for instance) already ship both, and then
-the rest is 2.2 MiB plus bitsandbytes (43 MiB in all). accelerate comes with PEFT.
+    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 \
+        --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 -d .whl \
+        trl==1.16.0 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 bitsandbytes==0.50.2
+    # on the GPU machine:
+    python3 -m pip install --no-index --no-deps --target /tmp/site .whl/*.whl
+    PYTHONPATH=/tmp/site python3 bench/gpu_train.py
+
+datasets also needs pyarrow, pandas and xxhash, which CUDA images (NGC PyTorch, for one) already carry. Where
+they are missing too, add xxhash==4.1.0 (0.45), pyarrow==24.0.0 (46.6: the oldest datasets 5.2 takes; the lock's
+26.0.1 is 52.5), pandas==3.1.1 (11.5), python-dateutil==4.0.0 (0.09) and tzdata==2026.6 (0.33): 60.7 MiB with
+the four above, without bitsandbytes. Install those into the interpreter's own environment (no --target):
+datasets hashes with dill, which pickles a module outside the interpreter's prefix by value, and pyarrow's
+cannot be; the benchmark checks this before it builds a model. Checked on the CPU with transformers 5.17.0,
+accelerate 1.15.0 and huggingface_hub 1.33.0 (a CUDA image's versions) and these wheels through --target.
 """
 
 from __future__ import annotations
@@ -42,6 +53,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = ROOT / "tuning" / "catalogue" / "models.toml"
 PEAK_PREFIX = "peak-"
+NEEDS = ("transformers", "peft", "accelerate", "trl", "datasets")  # what the training processes import
 
 # The published config.json of each architecture (huggingface.co/<model>/blob/main/config.json).
 ARCHITECTURES: dict[str, dict[str, Any]] = {
@@ -324,7 +336,8 @@ def measured_env(peaks: Path) -> dict[str, str]:
     )
     env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "TRANSFORMERS_"))}
     env.update(
-        PYTHONPATH=os.pathsep.join([str(peaks), str(ROOT)]),
+        # wheels carried with `pip install --target` reach Python through PYTHONPATH: keep them after ours
+        PYTHONPATH=os.pathsep.join([str(peaks), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
         HF_HUB_OFFLINE="1",
         HF_DATASETS_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
@@ -411,6 +424,10 @@ def main(argv: list[str] | None = None) -> int:
     if not cuda and not args.smoke:
         print("bench/gpu_train.py needs a CUDA GPU (use --smoke for the CPU check).", file=sys.stderr)
         return 2
+    problems = missing_requirements()
+    if problems:
+        print(f"bench/gpu_train.py cannot run: {'; '.join(problems)}. The docstring lists the wheels.", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     work = args.keep or Path(tempfile.mkdtemp(prefix="tuneloop-gpu-bench-"))
     device = torch.cuda.get_device_name(0) if cuda else "CPU"
@@ -431,6 +448,19 @@ def main(argv: list[str] | None = None) -> int:
             _qlora(name, model, ours_data, trl_data, work, settings)
     print(f"\nwall time {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def missing_requirements() -> list[str]:
+    """What would stop a training process, found before an 8B model is built."""
+    problems = [f"{name} is not installed" for name in NEEDS if importlib.util.find_spec(name) is None]
+    pyarrow = importlib.util.find_spec("pyarrow")
+    prefixes = tuple({os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)})
+    if pyarrow and pyarrow.origin and not os.path.realpath(pyarrow.origin).startswith(prefixes):
+        problems.append(
+            f"pyarrow is at {Path(pyarrow.origin).parent}, outside this Python's prefix, where datasets' hashing "
+            "(dill) cannot pickle it: install its wheel into this Python's environment"
+        )
+    return problems
 
 
 def _qlora(name: str, model: Path, ours_data: Path, trl_data: Path, work: Path, settings: Settings) -> None:

@@ -191,8 +191,7 @@ def _trainer(options: Options, plan: Any, model: Any, tokenizer: Any, train: Any
         "bf16": plan.precision == "bf16",
         "fp16": plan.precision == "fp16",
         "use_cpu": not _cuda(),
-        "activation_checkpointing": plan.gradient_checkpointing,
-        "activation_checkpointing_kwargs": {"use_reentrant": False},
+        **checkpointing_args(plan.gradient_checkpointing),
         "ddp_find_unused_parameters": False,
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
@@ -223,6 +222,18 @@ def _trainer(options: Options, plan: Any, model: Any, tokenizer: Any, train: Any
         args=SFTConfig(completion_only_loss=True, padding_free=plan.padding_free, packing=options.packing, **common),
         **shared,
     )
+
+
+def checkpointing_args(on: bool) -> dict[str, Any]:
+    """transformers 5.24 renamed gradient_checkpointing to activation_checkpointing (the old name warns); GPU
+    images and clusters often carry an earlier 5.x, so use the name this install knows."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {field.name for field in dataclasses.fields(TrainingArguments)}
+    prefix = "activation" if "activation_checkpointing" in names else "gradient"
+    return {f"{prefix}_checkpointing": on, f"{prefix}_checkpointing_kwargs": {"use_reentrant": False}}
 
 
 def _cuda() -> bool:

@@ -3,11 +3,29 @@ configs, our program and `trl sft` on the same data), at tiny sizes, so its firs
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
 
 from tests.selfhost_helpers import ROOT, offline_env
+
+
+@pytest.fixture(scope="module")
+def gpu_train() -> Iterator[ModuleType]:
+    """The benchmark as a module (bench/ is scripts, not a package); dataclasses need it in sys.modules."""
+    spec = importlib.util.spec_from_file_location("bench_gpu_train", ROOT / "bench" / "gpu_train.py")
+    assert spec and spec.loader
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
 
 
 def _cpu_only() -> dict[str, str]:
@@ -50,3 +68,37 @@ def test_without_a_gpu_the_full_benchmark_refuses_to_run() -> None:
     )
     assert done.returncode == 2
     assert "needs a CUDA GPU (use --smoke for the CPU check)" in done.stderr
+
+
+def test_wheels_carried_through_pythonpath_still_reach_the_training_processes(
+    gpu_train: ModuleType, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", "/tmp/site")  # `pip install --target /tmp/site`, as on a lent GPU machine
+    env = gpu_train.measured_env(tmp_path / "peaks")
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(tmp_path / "peaks"), str(ROOT), "/tmp/site"]
+
+
+def test_missing_training_libraries_are_named_before_anything_is_built(gpu_train: ModuleType, monkeypatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *rest: None if name in {"trl", "datasets"} else real(name, *rest)
+    )
+    assert gpu_train.missing_requirements() == ["trl is not installed", "datasets is not installed"]
+
+
+def test_a_pyarrow_outside_the_interpreters_prefix_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "pyarrow").mkdir()  # where `pip install --target` would have put it
+    (tmp_path / "pyarrow" / "__init__.py").write_text("")
+    done = subprocess.run(
+        [sys.executable, "bench/gpu_train.py", "--smoke"],
+        cwd=ROOT,
+        env={**_cpu_only(), "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout[-2000:]
+    assert f"pyarrow is at {tmp_path / 'pyarrow'}, outside this Python's prefix" in done.stderr
+    assert "install its wheel into this Python's environment" in done.stderr
+    assert "Settings(" not in done.stdout  # refused before a model was built

@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
 
 from selfhost.options import InputError, parse_options
 from selfhost.plan import Hardware, choose_precision, make_plan
-from selfhost.train import latest_checkpoint
+from selfhost.train import checkpointing_args, latest_checkpoint
 from tests.selfhost_helpers import kto_lines, offline_env, run_training, sft_lines, train_command, write_jsonl
 
 CPU = Hardware(cuda=False)
@@ -55,6 +58,27 @@ def test_gradient_checkpointing_is_on_by_default_with_cuda_only(tmp_path: Path) 
     assert make_plan(_options(tmp=tmp_path), CPU).gradient_checkpointing is False
     assert make_plan(_options("--gradient-checkpointing", "off", tmp=tmp_path), AMPERE).gradient_checkpointing is False
     assert make_plan(_options("--gradient-checkpointing", "on", tmp=tmp_path), CPU).gradient_checkpointing is True
+
+
+def test_checkpointing_is_asked_for_by_the_name_the_installed_transformers_knows(tmp_path: Path, monkeypatch) -> None:
+    from trl import SFTConfig
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the lock's transformers takes the new name without a deprecation warning
+        args = SFTConfig(output_dir=str(tmp_path), use_cpu=True, **checkpointing_args(True))
+    assert args.gradient_checkpointing is True  # the old name mirrors the new one, and TRL reads the old
+    assert args.gradient_checkpointing_kwargs == {"use_reentrant": False}
+
+    @dataclasses.dataclass
+    class BeforeTheRename:  # TrainingArguments before 5.24 (GPU images carry 5.17): the old name only
+        gradient_checkpointing: bool = False
+        gradient_checkpointing_kwargs: dict | None = None
+
+    monkeypatch.setattr(importlib.import_module("transformers"), "TrainingArguments", BeforeTheRename)
+    assert checkpointing_args(False) == {
+        "gradient_checkpointing": False,
+        "gradient_checkpointing_kwargs": {"use_reentrant": False},
+    }
 
 
 def test_padding_free_follows_the_attention_kernel_and_packing(tmp_path: Path) -> None:
