@@ -2,7 +2,8 @@
 PostgreSQL's full-text search (a tsvector column of memory_items, GIN-indexed, ranked by ts_rank).
 
 `sync` (in the caller's transaction, whenever an example's state, votes or text change), `search`, `purge`, the
-embeddings, the per-channel facts and the record of use. Only `_fts_*`, `search` and `purge` differ by dialect.
+embeddings, the per-channel facts and the record of use. Only the index's writes, its queries and `purge`
+differ by dialect.
 
 A memory is an example that is approved and either decided by an admin or vouched for by at least
 memory_config.min_votes 👍 (more 👍 than 👎); examples from DMs never are (Tuneloop keeps none anyway).
@@ -166,10 +167,7 @@ async def search(
     """The memories closest to `terms` that may be shown where `scope` asks, best first: any of the rarer terms,
     or, when every term is common, all of them together. `counts` caches how many memories each term is in (the
     caller's to keep: it only ranks terms by rarity, so a stale count costs a little ranking, never a match)."""
-    if db.dialect == "postgresql":  # its index ranks every match itself: no rarity pass needed (bench/memory_search.py)
-        query = " OR ".join(_quoted(term) for term in terms) if terms else None
-    else:
-        query = await _match_query(db, terms, {} if counts is None else counts)
+    query = await _match_query(db, terms, {} if counts is None else counts)
     if query is None:
         return []
     search_sql = _PG_SEARCH if db.dialect == "postgresql" else _FTS5_SEARCH
@@ -185,16 +183,15 @@ def _quoted(term: str) -> str:
 
 
 async def _match_query(db: Database, terms: Sequence[str], counts: dict[str, int]) -> str | None:
-    """An FTS5 query: the rarer terms OR'ed, else the common ones AND'ed; None when no term is in any memory."""
+    """The search's query: the rarer terms OR'ed, else the common ones AND'ed; None when no term is in any memory."""
     if not terms:
         return None
     missing = [term for term in terms if term not in counts]
     if missing:
-        # How many memories each term is in, up to COMMON + 1 (FTS5 stems the term as it indexed it).
+        # How many memories each term is in, up to COMMON + 1 (each engine stems the term as it indexed it).
         rows = await db.fetchall(
             " UNION ALL ".join(
-                f"SELECT {i}, (SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ? LIMIT {COMMON + 1}))"
-                for i in range(len(missing))
+                f"SELECT {i}, ({_TERM_COUNT[db.dialect].format(cap=COMMON + 1)})" for i in range(len(missing))
             ),
             [_quoted(term) for term in missing],
         )
@@ -208,7 +205,15 @@ async def _match_query(db: Database, terms: Sequence[str], counts: dict[str, int
     common = [_quoted(term) for i, term in enumerate(terms) if found[i] > COMMON]
     if rare:
         return " OR ".join(rare)
-    return " AND ".join(common) or None
+    return " ".join(common) or None  # side by side: AND to FTS5 and to websearch_to_tsquery alike
+
+
+# How many memories a quoted term is in, up to `cap`, through each engine's own index.
+_TERM_COUNT = {
+    "sqlite": "SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ? LIMIT {cap}) AS n",
+    "postgresql": "SELECT count(*) FROM (SELECT 1 FROM memory_items"
+    " WHERE search @@ websearch_to_tsquery('english', ?) LIMIT {cap}) AS n",
+}
 
 
 # Its own channel's memories, or a public channel's where the asking channel may share; never a switched-off one.
@@ -216,10 +221,11 @@ async def _match_query(db: Database, terms: Sequence[str], counts: dict[str, int
 _SCOPE_JOIN = "LEFT JOIN memory_channels mc ON mc.channel = m.channel, memory_config cfg"
 _SCOPE_WHERE = "(m.channel = ? OR (? = 1 AND mc.kind = 'public')) AND COALESCE(mc.enabled, cfg.enabled) = 1"
 
-# Both take (query, candidates, channel, share, limit). The query is FTS5's: quoted terms joined by OR, which
-# PostgreSQL's websearch_to_tsquery reads the same way (and never rejects). The question's lexemes weigh as
-# FTS5's question column does (weights {D, C, B, A}: the answer is B, the question A). ts_rank, not ts_rank_cd:
-# every matching row is ranked, and cover density cost about 4x as much at 100k memories (bench/memory_search.py).
+# Both take (query, candidates, channel, share, limit). The query is FTS5's: quoted terms joined by OR or side
+# by side (AND), which PostgreSQL's websearch_to_tsquery reads the same way (and never rejects). The question's
+# lexemes weigh as FTS5's question column does (weights {D, C, B, A}: the answer is B, the question A).
+# ts_rank, not ts_rank_cd: every matching row is ranked, and cover density cost about 4x as much at 100k memories
+# (bench/memory_search.py).
 _FTS5_SEARCH = (
     "SELECT m.example_id, m.channel, m.thread_ts, m.message_ts, m.question, m.answer, -hits.score AS score"
     f" FROM (SELECT rowid, bm25(memory_fts, {_WEIGHTS[0]}, {_WEIGHTS[1]}) AS score FROM memory_fts"

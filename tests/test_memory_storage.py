@@ -1,4 +1,4 @@
-"""Team memory's index behind the storage API, on SQLite (FTS5, BM25) and PostgreSQL (tsvector, ts_rank_cd):
+"""Team memory's index behind the storage API, on SQLite (FTS5, BM25) and PostgreSQL (tsvector, ts_rank):
 the same calls find the same memories, in the same order, and lose them with the example."""
 
 from __future__ import annotations
@@ -44,6 +44,35 @@ async def test_search_ranks_question_matches_first_and_stems_words(db: Database)
     assert hits[0].answer == "Hold the pinhole button." and hits[0].channel == "C1"
     assert await memory_rows.search(db, ["submarine"], Scope("C1", share=True), limit=5) == []
     assert await memory_rows.search(db, [], Scope("C1", share=True), limit=5) == []
+
+
+async def test_a_term_in_many_memories_only_ranks_unless_every_term_is_that_common(db: Database, monkeypatch) -> None:
+    monkeypatch.setattr(memory_rows, "COMMON", 2)  # "router" is in three memories: common
+    routers = [await remembered(db, question=f"Router question {n}?", answer="Reboot it.") for n in range(3)]
+    vpn = await remembered(db, question="Router VPN settings?", answer="See the wiki.")
+    await remembered(db, question="VPN on the train?", answer="Use the hotspot.")
+    await remembered(db, question="Where is the VPN page?", answer="On the wiki.")
+    counts: dict[str, int] = {}
+    hits = await memory_rows.search(db, ["router", "settings"], Scope("C1", share=True), limit=10, counts=counts)
+    assert [hit.example_id for hit in hits] == [vpn]  # the rare term chooses; "router" alone does not bring the rest
+    assert counts == {"router": 3, "settings": 1}  # counted through the engine's own index, capped at COMMON + 1
+    both = await memory_rows.search(db, ["router", "vpn"], Scope("C1", share=True), limit=10)
+    assert [hit.example_id for hit in both] == [vpn]  # every term common: all of them together
+    assert {hit.example_id for hit in await memory_rows.search(db, ["router"], Scope("C1", share=True), limit=10)} == {
+        *routers,
+        vpn,
+    }
+
+
+async def test_a_memory_is_in_the_index_itself_once_its_transaction_commits(db: Database) -> None:
+    for n in range(3):
+        await remembered(db, question=f"Router question {n}?", answer="Reboot it.")
+    if db.dialect == "postgresql":  # not in GIN's fast-update list, which every search would scan until a vacuum
+        await db.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+        assert await db.fetchval("SELECT pending_tuples FROM pgstatginindex('memory_items_search')") == 0
+    else:
+        assert await db.fetchval("SELECT count(*) FROM memory_fts WHERE memory_fts MATCH 'router'") == 3
+    assert len(await memory_rows.search(db, ["router"], Scope("C1", share=True), limit=5)) == 3
 
 
 async def test_scope_keeps_a_private_channels_memory_in_it(db: Database) -> None:
