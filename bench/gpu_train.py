@@ -134,6 +134,10 @@ class Settings:
         return "bf16" if self.cuda else "fp32"
 
 
+class RunFailed(RuntimeError):
+    """A training process exited non-zero; the message carries the end of its output."""
+
+
 @dataclass(frozen=True)
 class Result:
     tokens_per_second: float | None
@@ -354,7 +358,7 @@ def run(command: list[str], peaks: Path, parse: Any) -> Result:
     done = subprocess.run(command, capture_output=True, text=True, env=measured_env(peaks), cwd=ROOT, check=False)
     wall = time.perf_counter() - started
     if done.returncode:
-        sys.exit(f"{command[2]} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        raise RunFailed(f"{command[2]} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     tokens, runtime, loss = parse(done.stdout)
     peaks_gb = [int(path.read_text()) / 2**30 for path in peaks.glob(f"{PEAK_PREFIX}*")]
     return Result(tokens / runtime if tokens and runtime else None, max(peaks_gb) if peaks_gb else None, loss, wall)
@@ -438,16 +442,22 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if args.smoke:
         runs = [(name, Settings(steps=2, batch_size=2, max_length=160, cuda=cuda)) for name, _ in runs]
-    for name, settings in runs:
-        model = build_model(work / name, name, args.smoke, cuda)
-        ours_data, trl_data = write_data(
-            work / f"{name}-data", examples(settings.steps * settings.batch_size, settings.max_length, settings.seed)
-        )
-        compare(name, model, ours_data, trl_data, work, settings)
-        if name == "llama-3.1-8b":
-            _qlora(name, model, ours_data, trl_data, work, settings)
+    qlora_ok = True
+    try:
+        for name, settings in runs:
+            model = build_model(work / name, name, args.smoke, cuda)
+            ours_data, trl_data = write_data(
+                work / f"{name}-data",
+                examples(settings.steps * settings.batch_size, settings.max_length, settings.seed),
+            )
+            compare(name, model, ours_data, trl_data, work, settings)
+            if name == "llama-3.1-8b":
+                qlora_ok = _qlora(name, model, ours_data, trl_data, work, settings)
+    except RunFailed as failure:
+        print(failure, file=sys.stderr)
+        return 1
     print(f"\nwall time {time.perf_counter() - started:.0f} s")
-    return 0
+    return 0 if qlora_ok else 1
 
 
 def missing_requirements() -> list[str]:
@@ -463,7 +473,8 @@ def missing_requirements() -> list[str]:
     return problems
 
 
-def _qlora(name: str, model: Path, ours_data: Path, trl_data: Path, work: Path, settings: Settings) -> None:
+def _qlora(name: str, model: Path, ours_data: Path, trl_data: Path, work: Path, settings: Settings) -> bool:
+    """The 8B again in 4 bits; a failure (bitsandbytes without kernels for this CUDA, say) is told, not fatal."""
     if not settings.cuda:
         print(f"\n{name} QLoRA: skipped (4-bit needs CUDA); the command lines are built:")
         print(
@@ -472,12 +483,17 @@ def _qlora(name: str, model: Path, ours_data: Path, trl_data: Path, work: Path, 
                 ours_command(model, ours_data, work / "q", Settings(**{**settings.__dict__, "load_in_4bit": True}))[2:]
             )
         )
-        return
+        return True
     if importlib.util.find_spec("bitsandbytes") is None:
         print(f"\n{name} QLoRA: skipped, bitsandbytes is not installed (pip install 'bitsandbytes==0.50.2')")
-        return
+        return True
     quantized = Settings(**{**settings.__dict__, "load_in_4bit": True, "steps": max(2, settings.steps // 2)})
-    compare(f"{name}-qlora", model, ours_data, trl_data, work, quantized)
+    try:
+        compare(f"{name}-qlora", model, ours_data, trl_data, work, quantized)
+    except RunFailed as failure:
+        print(f"\n{name} QLoRA: {failure}", flush=True)
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -102,3 +102,16 @@ def test_a_pyarrow_outside_the_interpreters_prefix_is_refused_with_what_to_do(tm
     assert f"pyarrow is at {tmp_path / 'pyarrow'}, outside this Python's prefix" in done.stderr
     assert "install its wheel into this Python's environment" in done.stderr
     assert "Settings(" not in done.stdout  # refused before a model was built
+
+
+def test_a_failed_qlora_run_is_told_and_fails_the_benchmark_after_the_other_tables(
+    gpu_train: ModuleType, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    def broken(*_: object) -> None:
+        raise gpu_train.RunFailed("selfhost.train failed (1):\nbitsandbytes has no kernels for CUDA 13")
+
+    monkeypatch.setattr(gpu_train, "compare", broken)
+    monkeypatch.setattr(gpu_train.importlib.util, "find_spec", lambda name, *rest: object())  # bitsandbytes "there"
+    settings = gpu_train.Settings(steps=10, batch_size=4, max_length=1024, cuda=True)
+    assert gpu_train._qlora("llama-3.1-8b", tmp_path, tmp_path, tmp_path, tmp_path, settings) is False
+    assert "llama-3.1-8b QLoRA: selfhost.train failed (1):\nbitsandbytes has no kernels" in capsys.readouterr().out
