@@ -20,7 +20,7 @@ from bot.runtime import Runtime
 from bot.server import EVENTS_PATH, http_server
 from bot.settings import Settings
 from tests.pg_server import PostgresServer, postgres_server
-from tests.selfhost_helpers import sft_run, tiny_model  # noqa: F401 - session fixtures: build and train once
+from tests.selfhost_helpers import fast_cards_offline, sft_run, tiny_model  # noqa: F401 - fixtures shared by modules
 from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[1]  # subprocesses run this tree's code, whatever is installed

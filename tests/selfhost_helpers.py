@@ -220,6 +220,16 @@ class TrainedRun:
         return self.out / "adapter"
 
 
+@pytest.fixture
+def fast_cards_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Job cards update on every tick, and training processes reach no model hub (use with autouse)."""
+    from tuning.training.jobs import monitor
+
+    monkeypatch.setattr(monitor, "CARD_INTERVAL_SECONDS", 0.0)
+    for key, value in offline_env().items():
+        monkeypatch.setenv(key, value)
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))

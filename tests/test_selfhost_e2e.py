@@ -13,17 +13,11 @@ import pytest
 from bot.fakes import FakeOpenAI, FakeSlack
 from tests.capture_helpers import answered_question
 from tests.conftest import ADMIN, GENERAL, Harness, make_settings, served
-from tests.selfhost_helpers import ModelServer, offline_env
+from tests.selfhost_helpers import ModelServer
 from tests.test_e2e_jobs import card_text, dataset, job_row, preflight, start
 from tests.waiting import REAL_WAIT, eventually
-from tuning.training.jobs import monitor
 
-
-@pytest.fixture(autouse=True)
-def fast_cards_offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(monitor, "CARD_INTERVAL_SECONDS", 0.0)
-    for key, value in offline_env().items():
-        monkeypatch.setenv(key, value)
+pytestmark = pytest.mark.usefixtures("fast_cards_offline")
 
 
 @pytest.fixture

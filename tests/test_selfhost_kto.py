@@ -11,18 +11,11 @@ import pytest
 from bot.fakes import FakeOpenAI, FakeSlack
 from tests.conftest import ADMIN, GENERAL, Harness, make_settings, served
 from tests.dataset_helpers import add_example
-from tests.selfhost_helpers import offline_env
 from tests.test_e2e_jobs import card_text, job_row, preflight, start
 from tests.waiting import REAL_WAIT, eventually
 from tuning.training.datasets.specs import BuildRequest
-from tuning.training.jobs import monitor
 
-
-@pytest.fixture(autouse=True)
-def fast_cards_offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(monitor, "CARD_INTERVAL_SECONDS", 0.0)
-    for key, value in offline_env().items():
-        monkeypatch.setenv(key, value)
+pytestmark = pytest.mark.usefixtures("fast_cards_offline")
 
 
 @pytest.fixture
