@@ -12,8 +12,9 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.answer_writer import AnswerClient, AnswerWriter, NowhereToAnswer, StreamProblem
+from handlers.answer_writer import AnswerClient, AnswerWriter, NowhereToAnswer, StreamProblem, answer_tag
 from handlers.memory import channel_kinds
+from handlers.posting import find_left_behind
 from handlers.slack_io import fetch_conversation, slack_error, to_message
 from handlers.stream_budget import LocalStreamBudget, StreamBudget
 from handlers.stream_errors import StreamFailure
@@ -105,6 +106,29 @@ async def answer(
         await _write_answer(answers, client, claim, context, tell_admins)
 
 
+async def _with_first_message_left_behind(
+    answers: Answerer, client: AnswerClient, claim: AnswerClaim, bot_user_id: str | None
+) -> AnswerClaim:
+    """A resumed answer whose first message was posted but never recorded edits that message, not a second one."""
+    try:
+        found = await find_left_behind(
+            client.web,
+            channel=claim.message.channel,
+            thread_ts=claim.post_in_thread,
+            metadata=answer_tag(claim.answer_id, 0),
+            question_ts=claim.message.ts,
+            bot_user_id=bot_user_id,
+            skip=claim.other_answers_ts,
+        )
+    except SlackApiError as error:  # the thread cannot be read: answer anew rather than not at all
+        log.warning("answer %s: its thread could not be searched (%s)", claim.answer_id, slack_error(error))
+        return claim
+    if found is None:
+        return claim
+    await answers.placeholder_posted(claim, found)
+    return claim.model_copy(update={"placeholder_ts": found})
+
+
 async def _write_answer(
     answers: Answerer,
     client: AnswerClient,
@@ -113,6 +137,8 @@ async def _write_answer(
     tell_admins: TellAdmins | None,
 ) -> None:
     message = claim.message
+    if claim.lost_first_message:
+        claim = await _with_first_message_left_behind(answers, client, claim, context.bot_user_id)
 
     async def first_message(ts: str) -> None:
         await answers.placeholder_posted(claim, ts)

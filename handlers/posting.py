@@ -65,7 +65,50 @@ def _may_have_posted(error: Exception) -> bool:
 async def find_tagged(
     client: AsyncWebClient, *, channel: str, thread_ts: str | None, metadata: Metadata, since: float
 ) -> str | None:
-    """The ts of the bot's message carrying this metadata, or None. `since`: (our) time of the first try.
+    """The ts of the bot's message carrying this metadata, or None. `since`: (our) time of the first try."""
+    return await _first_found(
+        client, channel=channel, thread_ts=thread_ts, since=since, found=lambda message: _carries(message, metadata)
+    )
+
+
+async def find_left_behind(
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    thread_ts: str | None,
+    metadata: Metadata,
+    question_ts: str,
+    bot_user_id: str | None,
+    skip: frozenset[str],
+) -> str | None:
+    """The first message of an answer whose replica died before recording it: its placeholder (by `metadata`)
+    or, in a thread, a stream it never stopped (a stream carries metadata only once stopped): the bot's first
+    untagged reply after the question that is no other answer's (`skip`)."""
+
+    def left_behind(message: dict[str, Any]) -> bool:
+        if _carries(message, metadata):
+            return True
+        return (
+            thread_ts is not None
+            and message.get("user") == bot_user_id
+            and not message.get("metadata")
+            and float(message["ts"]) > float(question_ts)
+            and message["ts"] not in skip
+        )
+
+    return await _first_found(client, channel=channel, thread_ts=thread_ts, since=float(question_ts), found=left_behind)
+
+
+async def _first_found(
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    thread_ts: str | None,
+    since: float,
+    found: Callable[[dict[str, Any]], bool],
+) -> str | None:
+    """The ts of the first message `found` accepts in the thread (oldest first), or among the channel's messages
+    since `since` (newest first); None if none.
 
     Replies come oldest first: pages are read until one ends after the look-up began (the post cannot be
     later). The channel's history comes newest first: pages are read until one ends before `since`.
@@ -81,15 +124,16 @@ async def find_tagged(
     async for page in pages:
         messages: list[dict[str, Any]] = page.get("messages", [])
         for message in messages:
-            carried = message.get("metadata") or {}
-            if (
-                carried.get("event_type") == metadata.event_type
-                and carried.get("event_payload") == metadata.event_payload
-            ):
+            if found(message):
                 return str(message["ts"])
         if messages and passed(float(messages[-1]["ts"])):
             break
     return None
+
+
+def _carries(message: dict[str, Any], metadata: Metadata) -> bool:
+    carried = message.get("metadata") or {}
+    return carried.get("event_type") == metadata.event_type and carried.get("event_payload") == metadata.event_payload
 
 
 def _after(limit: float) -> Callable[[float], bool]:

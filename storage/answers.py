@@ -163,6 +163,15 @@ async def trace_of(db: Database, answer_id: int) -> TraceIds | None:
     return TraceIds(row["trace_id"], row["span_id"]) if row and row["trace_id"] else None
 
 
+async def first_messages_in_thread(db: Database, channel: str, thread_ts: str, *, besides: int) -> frozenset[str]:
+    """The recorded first message of every other answer in this thread."""
+    rows = await db.fetchall(
+        "SELECT answer_ts FROM answers WHERE channel = ? AND thread_ts = ? AND answer_ts IS NOT NULL AND id != ?",
+        (channel, thread_ts, besides),
+    )
+    return frozenset(row[0] for row in rows)
+
+
 async def thread_is_answered(db: Database, channel: str, thread_ts: str) -> bool:
     """True when the bot has answered (or is answering) in this thread."""
     row = await db.fetchone("SELECT 1 FROM answers WHERE channel = ? AND thread_ts = ? LIMIT 1", (channel, thread_ts))

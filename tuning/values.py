@@ -70,6 +70,10 @@ class AnswerClaim(_Value):
     message: SlackMessage
     model: str
     placeholder_ts: str | None = None
+    # A resume whose first message was never recorded (its replica died between Slack's reply and the write):
+    # the thread is searched for it, skipping the first messages of the thread's other answers.
+    lost_first_message: bool = False
+    other_answers_ts: frozenset[str] = frozenset()
 
     @property
     def post_in_thread(self) -> str | None:

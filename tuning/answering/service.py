@@ -106,16 +106,31 @@ class Answerer:
             replica=self._replica,
             expires=now + self._claim_seconds,
         )
-        placeholder = None
-        if answer_id is None:
-            existing = await answer_rows.take_over(
-                self._db, message.channel, message.ts, replica=self._replica, now=now, expires=now + self._claim_seconds
+        if answer_id is not None:
+            self._in_flight.add(answer_id)
+            return AnswerClaim(answer_id=answer_id, message=message, model=model)
+        existing = await answer_rows.take_over(
+            self._db, message.channel, message.ts, replica=self._replica, now=now, expires=now + self._claim_seconds
+        )
+        if existing is None or existing.id in self._in_flight:
+            return None
+        self._in_flight.add(existing.id)
+        lost = existing.answer_ts is None
+        others = (
+            await answer_rows.first_messages_in_thread(
+                self._db, message.channel, message.reply_thread, besides=existing.id
             )
-            if existing is None or existing.id in self._in_flight:
-                return None
-            answer_id, placeholder, model = existing.id, existing.answer_ts, existing.model
-        self._in_flight.add(answer_id)
-        return AnswerClaim(answer_id=answer_id, message=message, model=model, placeholder_ts=placeholder)
+            if lost
+            else frozenset()
+        )
+        return AnswerClaim(
+            answer_id=existing.id,
+            message=message,
+            model=existing.model,
+            placeholder_ts=existing.answer_ts,
+            lost_first_message=lost,
+            other_answers_ts=others,
+        )
 
     async def placeholder_posted(self, claim: AnswerClaim, ts: str) -> None:
         """The first message of the answer exists (a placeholder or a stream): a resumed claim edits it."""
